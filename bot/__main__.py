@@ -1,0 +1,77 @@
+"""The command line: `python -m bot run | migrate ... | sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The Conclave Discord bot.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the bot (applies pending migrations first)")
+
+    migrate = sub.add_parser("migrate", help="manage the database schema")
+    msub = migrate.add_subparsers(dest="action", metavar="ACTION", required=True)
+    msub.add_parser("status", help="list applied and pending migrations")
+    up = msub.add_parser("up", help="apply pending migrations")
+    up.add_argument("--to", type=int, metavar="N", help="stop after version N")
+    down = msub.add_parser("down", help="roll back migrations (the newest one by default)")
+    down.add_argument("--to", type=int, metavar="N", help="roll back everything above version N (0: all)")
+    create = msub.add_parser("create", help="write the next numbered pair of migration files")
+    create.add_argument("name")
+
+    sub.add_parser("sandbox", help="try the bot against a local Discord stand-in, no account needed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        config = load_config(require_community_file=False)
+    except ConfigError as exc:
+        print(f"conclave: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
+    setup_logging(config.settings.log_level, config.settings.log_format, secrets)
+
+    if command == "migrate":
+        from bot.cli_migrate import run_migrate
+
+        return asyncio.run(run_migrate(config, args))
+    if command == "sandbox":
+        from bot.sandbox.repl import run_sandbox
+
+        return asyncio.run(run_sandbox(config))
+    return run_bot(config)
+
+
+def run_bot(config: Config) -> int:
+    if config.settings.discord_token is None or not config.settings.discord_token.get_secret_value().strip():
+        print(
+            "conclave: DISCORD_TOKEN is not set. Put your bot token in the environment or in .env "
+            "(DISCORD_TOKEN=...; see .env.example), or try the bot without one: python -m bot sandbox",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if config.community.guild_id is None:
+        print(
+            f"conclave: guild_id is not set in {config.settings.conclave_config}: copy conclave.example.toml "
+            "and set guild_id to your server's id",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    from bot.client import run_forever
+
+    return asyncio.run(run_forever(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Settings: secrets from the environment or `.env`, the community's set-up from `conclave.toml`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+PATHWAY_IDS = ("gaming", "lorebound", "productive", "news")
+PathwayId = Literal["gaming", "lorebound", "productive", "news"]
+
+# The six staff roles the community's database guide lists (Owner, Board, Head Admin, Admin,
+# Head Mod, Moderator).
+DEFAULT_STAFF_ROLE_IDS = (
+    1369566988128751750,
+    1369197369161154560,
+    1396459118025375784,
+    1370702703616856074,
+    1409148504026120293,
+    1408079849377107989,
+)
+
+DEFAULT_PATHWAY_NAMES = {
+    "gaming": "Gaming Realm",
+    "lorebound": "Lorebound Realm",
+    "productive": "Productive Palace",
+    "news": "News Nexus",
+}
+
+DEFAULT_RANK_TITLES = {
+    1: "Initiate",
+    5: "Apprentice",
+    10: "Journeyman",
+    20: "Expert",
+    35: "Master",
+    50: "Grand Master",
+}
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is meant for the admin, as is."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PathwayConfig(_Section):
+    id: PathwayId
+    name: str = Field(min_length=1)
+    role_id: int | None = Field(default=None, gt=0)
+    channel_ids: list[int] = Field(default_factory=list)
+    category_ids: list[int] = Field(default_factory=list)
+
+
+class XPConfig(_Section):
+    message_min: int = Field(default=15, ge=0)
+    message_max: int = Field(default=25, ge=0)
+    cooldown_seconds: float = Field(default=60, ge=0)
+    min_message_length: int = Field(default=3, ge=0)
+    voice_per_minute: int = Field(default=10, ge=0)
+    no_xp_channel_ids: list[int] = Field(default_factory=list)
+    no_xp_role_ids: list[int] = Field(default_factory=list)
+    timezone: str = "UTC"
+    flush_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    rank_titles: dict[int, str] = Field(default_factory=lambda: dict(DEFAULT_RANK_TITLES))
+
+    @model_validator(mode="after")
+    def _range(self) -> XPConfig:
+        if self.message_max < self.message_min:
+            raise ValueError(
+                f"message_max ({self.message_max}) must be at least message_min ({self.message_min})"
+            )
+        if 1 not in self.rank_titles:
+            raise ValueError("rank_titles must have a title for level 1")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Europe/Paris')") from None
+        return value
+
+
+class AnnouncementConfig(_Section):
+    level_up: Literal["same", "channel", "dm", "off"] = "same"
+    level_up_channel_id: int | None = Field(default=None, gt=0)
+    level_up_template: str = "{member} reached level {level}{pathway}! Rank: {rank}"
+    general_channel_id: int | None = Field(default=None, gt=0)
+    mod_log_channel_id: int | None = Field(default=None, gt=0)
+
+
+def _default_pathways() -> list[PathwayConfig]:
+    return [PathwayConfig(id=p, name=n) for p, n in DEFAULT_PATHWAY_NAMES.items()]
+
+
+class CommunityConfig(_Section):
+    """What `conclave.toml` holds: the community's set-up."""
+
+    guild_id: int | None = Field(default=None, gt=0)
+    data_dir: Path = Path(".conclave")
+    staff_role_ids: list[int] = Field(default_factory=lambda: list(DEFAULT_STAFF_ROLE_IDS))
+    pathways: list[PathwayConfig] = Field(default_factory=_default_pathways)
+    xp: XPConfig = Field(default_factory=XPConfig)
+    announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
+    cogs: list[str] = Field(default_factory=lambda: ["cogs.core"])
+    sync_commands_globally: bool = False
+    presences_intent: bool = False
+
+    @field_validator("pathways")
+    @classmethod
+    def _distinct_pathways(cls, value: list[PathwayConfig]) -> list[PathwayConfig]:
+        ids = [p.id for p in value]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"pathway ids must be distinct; repeated: {', '.join(duplicates)}")
+        return value
+
+    def pathway(self, pathway_id: str) -> PathwayConfig | None:
+        return next((p for p in self.pathways if p.id == pathway_id), None)
+
+
+class Settings(BaseSettings):
+    """Secrets and process settings, from the environment or `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    database_url: SecretStr | None = None
+    conclave_config: Path = Path("conclave.toml")
+    conclave_data_dir: Path | None = None
+    discord_api_base: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("discord_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8080/api/v10")
+        return value.rstrip("/")
+
+
+class Config(BaseModel):
+    """Everything the program is configured with."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Settings
+    community: CommunityConfig
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.settings.conclave_data_dir or self.community.data_dir).expanduser().resolve()
+
+
+def _describe(error: dict, source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}' (check the spelling against conclave.example.toml)"
+    if error["type"] == "missing":
+        return f"{source}: '{key}' is required"
+    value = error.get("input")
+    return f"{source}: '{key}' = {value!r} is invalid: {message}"
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [_describe(e, source) for e in exc.errors(include_url=False)]
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "environment")) from None
+
+
+def load_community(path: Path, *, required: bool = False) -> CommunityConfig:
+    if not path.exists():
+        if required:
+            raise ConfigError(
+                f"configuration file {path} not found: copy conclave.example.toml to {path} "
+                "(or point CONCLAVE_CONFIG at yours) and set guild_id"
+            )
+        return CommunityConfig()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid configuration: {path} is not valid TOML: {exc}") from None
+    try:
+        return CommunityConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+def load_config(*, require_community_file: bool = False) -> Config:
+    """Read the environment and the TOML file; raises ConfigError with a readable message."""
+    settings = load_settings()
+    path = Path(os.path.expanduser(settings.conclave_config))
+    community = load_community(path, required=require_community_file)
+    return Config(settings=settings, community=community)

@@ -1,0 +1,89 @@
+"""The asyncpg pool: one per process, with JSON codecs so JSON/JSONB columns arrive as Python objects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from db.embedded import EmbeddedServer, embedded_pgdata
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "conclave"
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init_connection)
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database `name` on the server if it does not exist yet."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # CREATE DATABASE takes no parameters; quote the identifier instead.
+            await conn.execute(f'CREATE DATABASE "{name.replace(chr(34), chr(34) * 2)}"')
+    finally:
+        await conn.close()
+
+
+def with_database(uri: str, name: str) -> str:
+    """The embedded server's URI for another database (its URIs carry the socket in the query)."""
+    head, _, query = uri.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@dataclass
+class Database:
+    """Where the database is: DATABASE_URL, or the embedded server under the data directory."""
+
+    dsn: str
+    embedded: EmbeddedServer | None = None
+
+    @property
+    def kind(self) -> str:
+        return "embedded" if self.embedded else "external"
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+
+
+async def open_database(database_url: str | None, data_dir: Path) -> Database:
+    """Use DATABASE_URL when given; otherwise start (or reuse) the embedded server."""
+    if database_url:
+        return Database(dsn=database_url)
+    server = EmbeddedServer(embedded_pgdata(data_dir))
+    admin_uri = await asyncio.to_thread(server.start)
+    await ensure_database(admin_uri, DATABASE_NAME)
+    return Database(dsn=with_database(admin_uri, DATABASE_NAME), embedded=server)
+
+
+@asynccontextmanager
+async def database(database_url: str | None, data_dir: Path) -> AsyncIterator[Database]:
+    db = await open_database(database_url, data_dir)
+    try:
+        yield db
+    finally:
+        db.close()

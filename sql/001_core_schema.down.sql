@@ -1,0 +1,15 @@
+DROP TABLE IF EXISTS staff_roles;
+DROP TABLE IF EXISTS admin_logs;
+DROP TABLE IF EXISTS discord_sync_log;
+DROP TABLE IF EXISTS analytics;
+DROP TABLE IF EXISTS moderation_logs;
+DROP TABLE IF EXISTS server_stats;
+DROP TABLE IF EXISTS notifications;
+DROP TABLE IF EXISTS user_achievements;
+DROP TABLE IF EXISTS achievements;
+DROP TABLE IF EXISTS event_registrations;
+DROP TABLE IF EXISTS events;
+DROP TABLE IF EXISTS content;
+DROP TABLE IF EXISTS pathway_progress;
+DROP TABLE IF EXISTS user_profiles;
+DROP TABLE IF EXISTS users;

@@ -1,0 +1,18 @@
+DROP TRIGGER IF EXISTS create_user_profile_on_insert ON users;
+DROP FUNCTION IF EXISTS create_user_profile();
+DROP TRIGGER IF EXISTS update_events_updated_at ON events;
+DROP TRIGGER IF EXISTS update_content_updated_at ON content;
+DROP TRIGGER IF EXISTS update_pathway_progress_updated_at ON pathway_progress;
+DROP TRIGGER IF EXISTS update_user_profiles_updated_at ON user_profiles;
+DROP TRIGGER IF EXISTS update_users_updated_at ON users;
+DROP FUNCTION IF EXISTS update_updated_at_column();
+DROP FUNCTION IF EXISTS has_role(TEXT, TEXT);
+DROP FUNCTION IF EXISTS is_staff(TEXT);
+DROP FUNCTION IF EXISTS increment_view_count(UUID);
+DROP FUNCTION IF EXISTS cleanup_expired_notifications();
+DROP FUNCTION IF EXISTS award_achievement(TEXT, TEXT);
+DROP FUNCTION IF EXISTS award_xp(TEXT, TEXT, INTEGER);
+DROP FUNCTION IF EXISTS rank_title_for_level(INTEGER);
+DROP FUNCTION IF EXISTS get_next_level_xp(INTEGER);
+DROP FUNCTION IF EXISTS calculate_level_from_xp(INTEGER);
+DROP TABLE IF EXISTS rank_titles;

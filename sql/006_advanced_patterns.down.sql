@@ -1,0 +1,10 @@
+DROP MATERIALIZED VIEW IF EXISTS pathway_stats_cache;
+DROP TABLE IF EXISTS security_audit;
+DROP FUNCTION IF EXISTS check_rate_limit(TEXT, INTEGER, INTEGER);
+DROP TABLE IF EXISTS rate_limits;
+DROP TABLE IF EXISTS content_versions;
+DROP INDEX IF EXISTS idx_content_search;
+DROP TRIGGER IF EXISTS content_search_update ON content;
+ALTER TABLE content DROP COLUMN IF EXISTS search_vector;
+DROP INDEX IF EXISTS idx_content_active;
+ALTER TABLE content DROP COLUMN IF EXISTS deleted_at;
