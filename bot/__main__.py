@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"conclave: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
-    setup_logging(config.settings.log_level, config.settings.log_format, secrets)
+    secrets = [
+        s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s
+    ]
+    level = config.settings.log_level
+    if command == "migrate" and level == "INFO":
+        level = "WARNING"  # the migrate command prints its own report
+    setup_logging(level, config.settings.log_format, secrets)
 
     if command == "migrate":
         from bot.cli_migrate import run_migrate

@@ -15,7 +15,9 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR", Path(__file__).resolve().parent.parent / "sql"))
+MIGRATIONS_DIR = Path(
+    os.environ.get("CONCLAVE_MIGRATIONS_DIR", Path(__file__).resolve().parent.parent / "sql")
+)
 # Any fixed 64-bit key: every process that migrates this database takes the same one.
 ADVISORY_LOCK_KEY = 0x436F6E636C617665  # "Conclave"
 _FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
@@ -28,8 +30,10 @@ CREATE TABLE IF NOT EXISTS migrations (
   applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
   execution_ms INTEGER
 );
-COMMENT ON TABLE migrations IS 'Schema migrations applied to this database (kept by python -m bot migrate)';
-COMMENT ON COLUMN migrations.checksum IS 'SHA-256 of the up file as applied; an edited applied file is refused';
+COMMENT ON TABLE migrations IS
+  'Schema migrations applied to this database (kept by python -m bot migrate)';
+COMMENT ON COLUMN migrations.checksum IS
+  'SHA-256 of the up file as applied; an edited applied file is refused';
 """
 
 
@@ -81,7 +85,9 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNN_name.sql (lower case)")
         version, name = int(match.group(1)), match.group(2)
         if version in found:
-            raise MigrationError(f"two migrations have version {version}: {found[version].up_path.name}, {path.name}")
+            raise MigrationError(
+                f"two migrations have version {version}: {found[version].up_path.name}, {path.name}"
+            )
         down = path.with_name(f"{match.group(1)}_{name}.down.sql")
         if not down.exists():
             raise MigrationError(f"{path.name} has no rollback file {down.name}")
@@ -156,7 +162,8 @@ async def upgrade(
                 async with conn.transaction():
                     await conn.execute(m.up_path.read_text(encoding="utf-8"))
                     await conn.execute(
-                        "INSERT INTO migrations (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)",
+                        """INSERT INTO migrations (version, name, checksum, execution_ms)
+                           VALUES ($1, $2, $3, $4)""",
                         m.version,
                         m.name,
                         m.checksum,
@@ -178,11 +185,8 @@ async def downgrade(
     async with _Locked(conn):
         done = await applied(conn)
         _check_unchanged(list(migrations.values()), done)
-        versions = sorted(done, reverse=True)
-        if to is None:
-            versions = versions[:1]
-        else:
-            versions = [v for v in versions if v > to]
+        newest_first = sorted(done, reverse=True)
+        versions = newest_first[:1] if to is None else [v for v in newest_first if v > to]
         for version in versions:
             m = migrations.get(version)
             if m is None:

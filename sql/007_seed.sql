@@ -25,3 +25,12 @@ INSERT INTO achievements (id, name, description, pathway, category, rarity, xp, 
    '{"type": "xp", "amount": 250000, "conditions": {"level": 50, "events_attended": 10}}');
 
 INSERT INTO server_stats (id) VALUES (1);
+
+-- The guide's six staff roles; the bot replaces these with the configured staff_role_ids at start-up.
+INSERT INTO staff_roles (role_id, name) VALUES
+  ('1369566988128751750', 'Owner'),
+  ('1369197369161154560', 'Board'),
+  ('1396459118025375784', 'Head Admin'),
+  ('1370702703616856074', 'Admin'),
+  ('1409148504026120293', 'Head Mod'),
+  ('1408079849377107989', 'Moderator');

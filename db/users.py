@@ -1,0 +1,172 @@
+"""Members and their profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    """What Discord tells us about a member, in the database's terms (ids as text)."""
+
+    discord_id: str
+    username: str
+    global_name: str | None = None
+    nickname: str | None = None
+    avatar: str | None = None
+    avatar_url: str | None = None
+    roles: Sequence[str] = ()
+    in_server: bool = True
+    joined_at: datetime | None = None
+    server_booster: bool = False
+    boost_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    user_id: str
+    discord_id: str
+    username: str
+    display_name: str | None
+    total_xp: int
+    level: int
+    message_count: int
+    voice_minutes: int
+    events_attended: int
+    tournaments_won: int
+    activity_score: int
+    achievements: list[str]
+    in_server: bool
+    pathways: list[str]
+    primary_pathway: str | None
+
+
+UPSERT_MEMBER = """
+INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
+                        in_server, joined_at, server_booster, boost_since, last_seen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, NOW()), $10, $11, NOW())
+ON CONFLICT (discord_id) DO UPDATE SET
+  username = EXCLUDED.username,
+  global_name = EXCLUDED.global_name,
+  nickname = EXCLUDED.nickname,
+  avatar = EXCLUDED.avatar,
+  avatar_url = EXCLUDED.avatar_url,
+  roles = EXCLUDED.roles,
+  in_server = EXCLUDED.in_server,
+  joined_at = COALESCE($9, u.joined_at),
+  server_booster = EXCLUDED.server_booster,
+  boost_since = EXCLUDED.boost_since,
+  last_seen = NOW()
+RETURNING id
+"""
+
+
+async def upsert_member(conn: Executor, member: MemberSnapshot) -> str:
+    """Create or refresh the member's users row (and, through the trigger, profile); returns users.id."""
+    return await conn.fetchval(
+        UPSERT_MEMBER,
+        member.discord_id,
+        member.username,
+        member.global_name,
+        member.nickname,
+        member.avatar,
+        member.avatar_url,
+        list(member.roles),
+        member.in_server,
+        member.joined_at,
+        member.server_booster,
+        member.boost_since,
+    )
+
+
+async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnapshot]) -> dict[str, str]:
+    """Upsert many members in one statement; returns discord_id -> users.id."""
+    if not members:
+        return {}
+    rows = await conn.fetch(
+        """
+        INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
+                                in_server, joined_at, server_booster, boost_since)
+        SELECT m.discord_id, m.username, m.global_name, m.nickname, m.avatar, m.avatar_url,
+               COALESCE(m.roles, '{}'), m.in_server, COALESCE(m.joined_at, NOW()), m.server_booster,
+               m.boost_since
+        FROM jsonb_to_recordset($1::jsonb) AS m(discord_id text, username text, global_name text,
+             nickname text, avatar text, avatar_url text, roles text[], in_server boolean,
+             joined_at timestamptz, server_booster boolean, boost_since timestamptz)
+        ON CONFLICT (discord_id) DO UPDATE SET
+          username = EXCLUDED.username, global_name = EXCLUDED.global_name,
+          nickname = EXCLUDED.nickname, avatar = EXCLUDED.avatar, avatar_url = EXCLUDED.avatar_url,
+          roles = EXCLUDED.roles, in_server = EXCLUDED.in_server,
+          server_booster = EXCLUDED.server_booster, boost_since = EXCLUDED.boost_since
+        RETURNING discord_id, id
+        """,
+        [
+            {
+                "discord_id": m.discord_id,
+                "username": m.username,
+                "global_name": m.global_name,
+                "nickname": m.nickname,
+                "avatar": m.avatar,
+                "avatar_url": m.avatar_url,
+                "roles": list(m.roles),
+                "in_server": m.in_server,
+                "joined_at": m.joined_at.isoformat() if m.joined_at else None,
+                "server_booster": m.server_booster,
+                "boost_since": m.boost_since.isoformat() if m.boost_since else None,
+            }
+            for m in members
+        ],
+    )
+    return {r["discord_id"]: r["id"] for r in rows}
+
+
+async def mark_left(conn: Executor, discord_id: str) -> None:
+    await conn.execute("UPDATE users SET in_server = false WHERE discord_id = $1", discord_id)
+
+
+async def user_id_for(conn: Executor, discord_id: str) -> str | None:
+    return await conn.fetchval("SELECT id FROM users WHERE discord_id = $1", discord_id)
+
+
+PROFILE = """
+SELECT u.id AS user_id, u.discord_id, u.username, up.display_name, up.total_xp, up.level,
+       up.message_count, up.voice_minutes, up.events_attended, up.tournaments_won,
+       up.activity_score, up.achievements, u.in_server, u.pathways, u.primary_pathway
+FROM users u JOIN user_profiles up ON up.user_id = u.id
+"""
+
+
+def _profile(row: asyncpg.Record | None) -> Profile | None:
+    return Profile(**dict(row)) if row is not None else None
+
+
+async def get_profile(conn: Executor, user_id: str) -> Profile | None:
+    return _profile(await conn.fetchrow(PROFILE + " WHERE u.id = $1", user_id))
+
+
+async def get_profile_by_discord_id(conn: Executor, discord_id: str) -> Profile | None:
+    return _profile(await conn.fetchrow(PROFILE + " WHERE u.discord_id = $1", discord_id))
+
+
+async def sync_staff_roles(conn: asyncpg.Connection, role_ids: Sequence[str]) -> None:
+    """Make staff_roles hold exactly the configured role ids (what is_staff() reads)."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM staff_roles WHERE NOT (role_id = ANY($1::text[]))", list(role_ids))
+        await conn.execute(
+            "INSERT INTO staff_roles (role_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            list(role_ids),
+        )
+
+
+async def is_staff(conn: Executor, user_id: str) -> bool:
+    return await conn.fetchval("SELECT is_staff($1)", user_id)
+
+
+async def has_role(conn: Executor, user_id: str, role_id: str) -> bool:
+    return await conn.fetchval("SELECT has_role($1, $2)", user_id, role_id)

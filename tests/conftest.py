@@ -1,0 +1,103 @@
+"""Fixtures: one PostgreSQL per test session (embedded, or TEST_DATABASE_URL), a template database
+migrated once, and a fresh database cloned from it for each test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from db import migrate
+from db.embedded import EmbeddedServer
+from db.pool import connect, create_pool, with_database
+
+TEMPLATE = f"conclave_template_{os.getpid()}"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> Iterator[str]:
+    """A superuser (or CREATEDB) DSN on the server the tests use."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="conclave-test-") as tmp:
+        server = EmbeddedServer(Path(tmp) / "pgdata")
+        uri = server.start()
+        try:
+            yield uri
+        finally:
+            server.stop()
+
+
+async def _create_database(admin: str, name: str, template: str | None = None) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin: str, name: str) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def template_db(admin_dsn: str) -> AsyncIterator[str]:
+    await _drop_database(admin_dsn, TEMPLATE)
+    await _create_database(admin_dsn, TEMPLATE)
+    conn = await connect(with_database(admin_dsn, TEMPLATE))
+    try:
+        await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+    yield TEMPLATE
+    await _drop_database(admin_dsn, TEMPLATE)
+
+
+async def fresh_database(admin_dsn: str, template: str | None) -> str:
+    name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    await _create_database(admin_dsn, name, template)
+    return name
+
+
+@pytest.fixture
+async def db_dsn(admin_dsn: str, template_db: str) -> AsyncIterator[str]:
+    """A migrated database of this test's own."""
+    name = await fresh_database(admin_dsn, template_db)
+    yield with_database(admin_dsn, name)
+    await _drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+async def empty_dsn(admin_dsn: str) -> AsyncIterator[str]:
+    """An empty database (no migrations applied)."""
+    name = await fresh_database(admin_dsn, None)
+    yield with_database(admin_dsn, name)
+    await _drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await connect(db_dsn)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_dsn, min_size=1, max_size=5)
+    yield p
+    await p.close()
