@@ -170,3 +170,12 @@ async def is_staff(conn: Executor, user_id: str) -> bool:
 
 async def has_role(conn: Executor, user_id: str, role_id: str) -> bool:
     return await conn.fetchval("SELECT has_role($1, $2)", user_id, role_id)
+
+
+async def mark_absent_except(conn: Executor, present_discord_ids: Sequence[str]) -> int:
+    """After a full member sync: everyone not in the guild now is marked as gone."""
+    status = await conn.execute(
+        "UPDATE users SET in_server = false WHERE in_server AND NOT (discord_id = ANY($1::text[]))",
+        list(present_discord_ids),
+    )
+    return int(status.split()[-1])

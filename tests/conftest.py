@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.sandbox.harness import Harness
 from db import migrate
 from db.embedded import EmbeddedServer
 from db.pool import connect, create_pool, with_database
@@ -101,3 +102,20 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     p = await create_pool(db_dsn, min_size=1, max_size=5)
     yield p
     await p.close()
+
+
+@pytest.fixture
+async def harness(db_dsn: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The stand-in with the demo guild and the real bot connected to it, on this test's database."""
+    h = await Harness.create(db_dsn, tmp_path / "data")
+    try:
+        yield h
+    finally:
+        await h.close()
+
+
+@pytest.fixture
+async def sandbox(harness: Harness) -> Harness:
+    """The harness with the bot started and ready."""
+    await harness.start_bot()
+    return harness

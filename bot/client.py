@@ -1,0 +1,226 @@
+"""The bot: start-up (database, migrations, cogs, scheduler, command sync), graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import asyncpg
+import discord
+import yarl
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+
+from bot.activity import ActivityBuffer
+from bot.config import Config
+from bot.errors import on_app_command_error
+from bot.identity import Identity
+from bot.outbox import OutboxWorker
+from db import migrate, users, xp
+from db.pool import Database, create_pool, open_database
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 10.0
+# The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+Flush = Callable[[], Awaitable[object]]
+
+
+def intents_for(config: Config) -> discord.Intents:
+    """Only what the features need."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.members = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = True
+    intents.voice_states = True
+    intents.guild_scheduled_events = True
+    intents.moderation = True
+    intents.presences = config.community.presences_intent
+    return intents
+
+
+async def point_at_api(api_base: str, token: str) -> str:
+    """Send all REST traffic (interaction callbacks included) to `api_base`, and take the gateway URL
+    from that server's /gateway/bot, as discord.py's non-sharded client never asks for it."""
+    discord.http.Route.BASE = api_base
+    discord.webhook.async_.Route.BASE = api_base  # the same class today; set in case it diverges
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{api_base}/gateway/bot", headers={"Authorization": f"Bot {token}"}) as response,
+    ):
+        response.raise_for_status()
+        data = await response.json(content_type=None)
+    url = yarl.URL(data["url"])
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = url
+    return str(url)
+
+
+class ConclaveBot(commands.Bot):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        database: Database | None = None,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents_for(config),
+            help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            max_messages=1000,
+        )
+        self.config = config
+        self.database = database
+        self._owns_database = database is None
+        self.pool: asyncpg.Pool = None  # type: ignore[assignment]  # set in setup_hook
+        self.identity: Identity = None  # type: ignore[assignment]
+        self.chat_activity: ActivityBuffer = None  # type: ignore[assignment]
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.outbox = OutboxWorker(self)
+        self.flushes: list[tuple[str, Flush]] = []
+        self.started_at = time.monotonic()
+        self.accepting = True
+        self.synced_commands: list[discord.app_commands.AppCommand] = []
+        self.guild_synced = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None
+        self.tree.on_error = on_app_command_error
+
+    @property
+    def guild_id(self) -> int:
+        assert self.config.community.guild_id is not None
+        return self.config.community.guild_id
+
+    @property
+    def home_guild(self) -> discord.Guild | None:
+        return self.get_guild(self.guild_id)
+
+    def register_flush(self, name: str, flush: Flush) -> None:
+        """Run `flush` every flush interval and once more at shutdown."""
+        self.flushes.append((name, flush))
+        interval = self.config.community.xp.flush_interval_seconds
+        self.scheduler.add_job(
+            self._run_flush, "interval", seconds=interval, args=[name, flush], id=f"flush:{name}",
+            max_instances=1, coalesce=True, replace_existing=True,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _run_flush(name: str, flush: Flush) -> None:
+        try:
+            await flush()
+        except Exception:
+            log.exception("periodic flush %s failed; it will be retried", name)
+
+    async def setup_hook(self) -> None:
+        settings = self.config.settings
+        if self.database is None:
+            url = settings.database_url.get_secret_value() if settings.database_url else None
+            self.database = await open_database(url, self.config.data_dir)
+        log.info("database: %s", self.database.kind)
+        self.pool = await create_pool(self.database.dsn, min_size=2, max_size=10)
+        async with self.pool.acquire() as conn:
+            applied = await migrate.upgrade(conn)
+            if applied:
+                log.info("applied %d migration(s): %s", len(applied), ", ".join(m.label for m in applied))
+            await users.sync_staff_roles(conn, [str(r) for r in self.config.community.staff_role_ids])
+            await xp.sync_rank_titles(conn, self.config.community.xp.rank_titles)
+        self.identity = Identity(self.pool)
+        self.chat_activity = ActivityBuffer(self.pool, self.identity)
+        self.register_flush("activity", self.chat_activity.flush)
+        for extension in self.config.community.cogs:
+            await self.load_extension(extension)
+        self.scheduler.start()
+        self.outbox.start()
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        if self.config.community.sync_commands_globally:
+            self.synced_commands = await self.tree.sync()
+        else:
+            guild = discord.Object(id=self.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            self.synced_commands = await self.tree.sync(guild=guild)
+        log.info("synced %d app command(s)", len(self.synced_commands))
+
+    async def on_ready(self) -> None:
+        guild = self.home_guild
+        if guild is None:
+            log.error("the bot is not in the configured guild %s; check guild_id", self.guild_id)
+            return
+        count = await self.identity.sync_guild(guild)
+        log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
+        self.guild_synced.set()
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at
+
+    async def close(self) -> None:
+        """Stop taking work, flush every buffer, stop the scheduler, close the pool and the database."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        self.accepting = False
+        await super().close()  # the gateway stops: no new events
+        for name, flush in self.flushes:
+            try:
+                await flush()
+            except Exception:
+                log.exception("final flush %s failed", name)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.outbox.stop()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        if self._owns_database and self.database is not None:
+            await asyncio.to_thread(self.database.close)
+        log.info("stopped cleanly")
+
+
+async def run_forever(config: Config) -> int:
+    """`python -m bot run`: run until SIGINT/SIGTERM, then stop gracefully within 10 s."""
+    assert config.settings.discord_token is not None
+    token = config.settings.discord_token.get_secret_value()
+    if config.settings.discord_api_base:
+        gateway = await point_at_api(config.settings.discord_api_base, token)
+        log.info("using the Discord API at %s (gateway %s)", config.settings.discord_api_base, gateway)
+    bot = ConclaveBot(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(bot.start(token))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if runner in done and runner.exception() is not None:
+        error = runner.exception()
+        if isinstance(error, discord.LoginFailure):
+            log.error("Discord refused the token: check DISCORD_TOKEN")
+        else:
+            log.error("the bot stopped: %s", error, exc_info=error)
+        exit_code = 1
+    log.info("shutting down")
+    try:
+        await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_BUDGET_S)
+    except TimeoutError:
+        log.error("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_BUDGET_S)
+        exit_code = exit_code or 1
+    stopper.cancel()
+    if not runner.done():
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await runner
+    return exit_code

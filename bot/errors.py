@@ -1,0 +1,121 @@
+"""User-facing errors and the one app-command error handler: a clear ephemeral message for what we
+expect, a logged reference id for what we do not. Never a traceback, never silence."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import asyncpg
+import discord
+from discord import app_commands
+
+log = logging.getLogger(__name__)
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """An expected failure whose message is shown to the member as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(UserFacingError):
+    pass
+
+
+class BadInput(UserFacingError):
+    pass
+
+
+class NotAllowed(UserFacingError):
+    pass
+
+
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable right now, so nothing was changed. Please try again in a minute."
+)
+
+
+def _database_down(error: BaseException) -> bool:
+    return isinstance(
+        error,
+        (
+            asyncpg.CannotConnectNowError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.InterfaceError,
+            ConnectionError,
+            OSError,
+            TimeoutError,
+        ),
+    ) and not isinstance(error, discord.DiscordException)
+
+
+def describe(error: BaseException) -> tuple[str, bool]:
+    """The message for the member, and whether the error was expected (unexpected ones get logged)."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, UserFacingError):
+        return original.message, True
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: you can use this again in {error.retry_after:.0f} s.", True
+    if isinstance(error, app_commands.MissingPermissions):
+        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"You need the {missing} permission to do that.", True
+    if isinstance(error, (app_commands.MissingRole, app_commands.MissingAnyRole)):
+        return "You don't have the role this command needs.", True
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I need the {missing} permission for that; ask an admin to grant it.", True
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works inside the server.", True
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command.", True
+    if isinstance(error, app_commands.TransformerError):
+        return f"'{error.value}' is not a valid {error.type.name.lower().replace('_', ' ')}.", True
+    if isinstance(original, discord.Forbidden):
+        return "Discord refused that: I'm missing a permission or the member is above my role.", True
+    if _database_down(original):
+        return DATABASE_UNAVAILABLE, True
+    return "", False
+
+
+async def send_ephemeral(interaction: discord.Interaction[Any], message: str) -> None:
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error (interaction %s)", interaction.id)
+
+
+async def report(interaction: discord.Interaction[Any], error: BaseException, where: str) -> None:
+    """Tell the member what went wrong; log the unexpected with a reference id they can quote."""
+    message, expected = describe(error)
+    if not expected:
+        reference = secrets.token_hex(3)
+        log.error(
+            "unexpected error in %s (reference %s)",
+            where,
+            reference,
+            exc_info=error,
+            extra={"reference": reference, "command": where, "user_id": interaction.user.id},
+        )
+        message = f"Something went wrong on our side (reference {reference}). The staff can look it up."
+    await send_ephemeral(interaction, message)
+
+
+async def on_app_command_error(
+    interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+) -> None:
+    command = interaction.command.qualified_name if interaction.command else "?"
+    await report(interaction, error, f"/{command}")
+
+
+async def on_view_error(interaction: discord.Interaction[Any], error: Exception, item: Any) -> None:
+    """The same treatment for buttons, selects and modals."""
+    custom_id = getattr(item, "custom_id", None) or type(item).__name__
+    await report(interaction, error, f"component {custom_id}")

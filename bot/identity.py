@@ -1,0 +1,80 @@
+"""Discord members -> users rows: upserted on first contact, cached in memory for the process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import asyncpg
+import discord
+
+from db import users
+
+log = logging.getLogger(__name__)
+
+
+def snapshot(member: discord.Member | discord.User, *, in_server: bool = True) -> users.MemberSnapshot:
+    """What the users table keeps of a Discord member."""
+    is_member = isinstance(member, discord.Member)
+    return users.MemberSnapshot(
+        discord_id=str(member.id),
+        username=member.name,
+        global_name=member.global_name,
+        nickname=member.nick if is_member else None,
+        avatar=member.avatar.key if member.avatar else None,
+        avatar_url=member.display_avatar.url,
+        roles=[str(r.id) for r in member.roles if not r.is_default()] if is_member else [],
+        in_server=in_server,
+        joined_at=member.joined_at if is_member else None,
+        server_booster=bool(is_member and member.premium_since),
+        boost_since=member.premium_since if is_member else None,
+    )
+
+
+class Identity:
+    """The users.id of every Discord member the bot has met."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._ids: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+
+    def cached(self, discord_id: int) -> str | None:
+        return self._ids.get(discord_id)
+
+    async def user_id(self, member: discord.Member | discord.User) -> str:
+        """The member's users.id, creating the row (and profile) on first contact."""
+        known = self._ids.get(member.id)
+        if known is not None:
+            return known
+        user_id = await users.upsert_member(self.pool, snapshot(member))
+        self._ids[member.id] = user_id
+        return user_id
+
+    async def refresh(self, member: discord.Member, *, in_server: bool = True) -> str:
+        """Write what changed (roles, names, membership) and return the users.id."""
+        user_id = await users.upsert_member(self.pool, snapshot(member, in_server=in_server))
+        self._ids[member.id] = user_id
+        return user_id
+
+    async def ensure_many(self, members: Iterable[discord.Member]) -> dict[int, str]:
+        """Upsert every member not yet known in one statement; returns their ids."""
+        missing = [m for m in members if m.id not in self._ids]
+        if missing:
+            async with self._lock, self.pool.acquire() as conn:
+                mapping = await users.upsert_members(conn, [snapshot(m) for m in missing])
+            for discord_id, user_id in mapping.items():
+                self._ids[int(discord_id)] = user_id
+        return self._ids
+
+    async def sync_guild(self, guild: discord.Guild) -> int:
+        """At start-up: every member's row current, and rows of people who left marked so."""
+        async with self.pool.acquire() as conn:
+            mapping = await users.upsert_members(conn, [snapshot(m) for m in guild.members])
+            await users.mark_absent_except(conn, list(mapping))
+        self._ids.update({int(k): v for k, v in mapping.items()})
+        return len(mapping)
+
+    async def left(self, member: discord.Member | discord.User) -> None:
+        await users.mark_left(self.pool, str(member.id))

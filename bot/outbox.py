@@ -1,0 +1,155 @@
+"""The outbox worker: delivers queued Discord side effects with retries and backoff, honouring
+rate limits, and records each outcome. Pending items survive restarts; each is delivered once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import asyncpg
+import discord
+
+from db import outbox
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BASE_DELAY_S = 1.0
+MAX_DELAY_S = 300.0
+IDLE_POLL_S = 5.0
+
+
+class PermanentFailure(Exception):
+    """Delivery cannot succeed (closed DMs, unknown member...): record it, do not retry."""
+
+
+def backoff(attempts: int) -> float:
+    return min(MAX_DELAY_S, BASE_DELAY_S * 2**attempts)
+
+
+def _retry_after(error: discord.HTTPException) -> float | None:
+    response = getattr(error, "response", None)
+    header = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None
+
+
+class OutboxWorker:
+    def __init__(self, bot: ConclaveBot) -> None:
+        self.bot = bot
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    def wake(self) -> None:
+        """Call after committing a transaction that enqueued something."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        await self.bot.wait_until_ready()
+        while not self._stopping:
+            try:
+                delivered_any = await self.deliver_due()
+                if delivered_any:
+                    continue
+                wait = await outbox.next_due_in(self.bot.pool)
+            except (asyncpg.PostgresError, OSError):
+                log.exception("outbox worker could not reach the database; retrying")
+                wait = IDLE_POLL_S
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=min(IDLE_POLL_S, wait if wait is not None else IDLE_POLL_S)
+                )
+
+    async def deliver_due(self) -> bool:
+        """Deliver every item that is due now; True if any was handled."""
+        handled = False
+        while not self._stopping:
+            async with self.bot.pool.acquire() as conn, conn.transaction():
+                item = await outbox.claim_due(conn)
+                if item is None:
+                    return handled
+                handled = True
+                await self._attempt(conn, item)
+        return handled
+
+    async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        try:
+            await self._deliver(item)
+        except PermanentFailure as exc:
+            log.info("outbox item %s (%s) failed for good: %s", item.id, item.kind, exc)
+            await outbox.mark_failed(conn, item.id, error=str(exc))
+        except discord.HTTPException as exc:
+            reason = f"HTTP {exc.status} (code {exc.code}): {exc.text or exc}"
+            if exc.status == 429 or exc.status >= 500:
+                delay = _retry_after(exc) if exc.status == 429 else None
+                await self._retry_or_fail(
+                    conn, item, delay if delay is not None else backoff(item.attempts), reason
+                )
+            else:
+                await outbox.mark_failed(conn, item.id, error=reason)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self._retry_or_fail(conn, item, backoff(item.attempts), f"network: {exc!r}")
+        else:
+            await outbox.mark_delivered(conn, item.id)
+
+    async def _retry_or_fail(
+        self, conn: asyncpg.Connection, item: outbox.OutboxItem, delay: float, reason: str
+    ) -> None:
+        if item.attempts + 1 >= MAX_ATTEMPTS:
+            await outbox.mark_failed(conn, item.id, error=f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
+        else:
+            log.info("outbox item %s retry in %.1fs: %s", item.id, delay, reason)
+            await outbox.mark_retry(conn, item.id, delay_seconds=delay, error=reason)
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        p: dict[str, Any] = item.payload
+        http = self.bot.http
+        try:
+            if item.kind in ("add_role", "remove_role"):
+                call = http.add_role if item.kind == "add_role" else http.remove_role
+                await call(int(p["guild_id"]), int(p["user_id"]), int(p["role_id"]), reason=p.get("reason"))
+            elif item.kind == "dm":
+                user = self.bot.get_user(int(p["user_id"])) or await self.bot.fetch_user(int(p["user_id"]))
+                await user.send(**_message_kwargs(p))
+            elif item.kind == "channel_message":
+                channel = self.bot.get_channel(int(p["channel_id"])) or await self.bot.fetch_channel(
+                    int(p["channel_id"])
+                )
+                await channel.send(**_message_kwargs(p))  # type: ignore[union-attr]
+        except discord.Forbidden as exc:
+            if exc.code == 50007:
+                raise PermanentFailure("the member does not accept DMs from the server (DMs closed)") from exc
+            raise PermanentFailure(f"missing permissions: {exc.text}") from exc
+        except discord.NotFound as exc:
+            raise PermanentFailure(f"not found (code {exc.code}): {exc.text}") from exc
+
+
+def _message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"content": payload.get("content")}
+    if payload.get("embeds"):
+        kwargs["embeds"] = [discord.Embed.from_dict(e) for e in payload["embeds"]]
+    kwargs["allowed_mentions"] = discord.AllowedMentions(users=True, roles=False, everyone=False)
+    return kwargs

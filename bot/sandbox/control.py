@@ -1,0 +1,354 @@
+"""Acting as members of the stand-in's guild: chat, voice, roles, slash commands, buttons, selects
+and modals, and awaiting what the bot answers. Tests and the sandbox prompt both use this."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.sandbox import state as s
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import Interaction, StandIn
+
+APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
+
+
+class NoAnswer(AssertionError):
+    """The bot did not answer in time (what a member would see as 'The application did not respond')."""
+
+
+@dataclass
+class Reply:
+    """What a member sees of the bot's answer."""
+
+    message: s.Message | None = None
+    modal: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] | None = None
+    interaction: Interaction | None = None
+
+    @property
+    def content(self) -> str:
+        return self.message.content if self.message else ""
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        return self.message.embeds if self.message else []
+
+    @property
+    def embed(self) -> dict[str, Any]:
+        return self.embeds[0]
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.message and self.message.ephemeral)
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        return self.message.components if self.message else []
+
+    @property
+    def attachments(self) -> list[s.Attachment]:
+        return self.message.attachments if self.message else []
+
+    @property
+    def text(self) -> str:
+        """Content and every embed's visible text, for assertions that a member would read."""
+        from bot.sandbox.render import message_text
+
+        return message_text(self.message) if self.message else ""
+
+    def button(self, label: str) -> dict[str, Any]:
+        for row in self.components:
+            for component in row.get("components", []):
+                if component.get("label") == label:
+                    return component
+        raise KeyError(f"no button labelled {label!r} in {self.components}")
+
+
+def _option_types(command: dict[str, Any], path: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The option definitions of the (sub)command at `path`, and the nesting wrappers."""
+    options = command.get("options", [])
+    kinds: list[str] = []
+    for name in path[1:]:
+        sub = next(
+            (o for o in options if o["name"] == name and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None
+        )
+        if sub is None:
+            raise KeyError(f"/{' '.join(path)}: no subcommand {name!r}")
+        kinds.append(name)
+        options = sub.get("options", [])
+    return options, kinds
+
+
+@dataclass
+class Actor:
+    """A member of the guild, as a test or the sandbox drives them."""
+
+    standin: StandIn
+    member: s.Member
+    default_channel: s.Channel | None = None
+    last_messages: list[s.Message] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.member.user.id
+
+    @property
+    def name(self) -> str:
+        return self.member.user.username
+
+    def _channel(self, channel: s.Channel | str | None) -> s.Channel:
+        if isinstance(channel, s.Channel):
+            return channel
+        if isinstance(channel, str):
+            return self.standin.guild.channel_named(channel)
+        if self.default_channel is None:
+            raise ValueError("no channel given and no default channel")
+        return self.default_channel
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def say(
+        self, content: str, *, channel: s.Channel | str | None = None, mentions: list[s.User] | None = None
+    ) -> s.Message:
+        target = self._channel(channel)
+        standin = self.standin
+        message = s.Message(
+            id=standin.ids.next(),
+            channel_id=target.id,
+            author=self.member.user,
+            content=content,
+            guild_id=standin.guild.id,
+            member=self.member,
+            mentions=mentions or [],
+        )
+        self.last_messages.append(message)
+        return standin.post_message(message)
+
+    def dm_bot(self, content: str) -> s.Message:
+        standin = self.standin
+        channel = standin.dm_channel_for(self.id)
+        message = s.Message(
+            id=standin.ids.next(), channel_id=channel.id, author=self.member.user, content=content
+        )
+        return standin.post_message(message)
+
+    # -- voice and membership ---------------------------------------------------------------
+
+    def join_voice(
+        self, channel: s.Channel | str, *, self_mute: bool = False, self_deaf: bool = False
+    ) -> None:
+        target = self._channel(channel)
+        self.standin.set_voice_state(
+            self.id, s.VoiceState(channel_id=target.id, self_mute=self_mute, self_deaf=self_deaf)
+        )
+
+    def set_voice(self, *, self_mute: bool | None = None, self_deaf: bool | None = None) -> None:
+        current = self.standin.guild.voice_states.get(self.id)
+        if current is None:
+            raise ValueError(f"{self.name} is not in voice")
+        if self_mute is not None:
+            current.self_mute = self_mute
+        if self_deaf is not None:
+            current.self_deaf = self_deaf
+        self.standin.set_voice_state(self.id, current)
+
+    def leave_voice(self) -> None:
+        self.standin.set_voice_state(self.id, None)
+
+    def leave_guild(self) -> None:
+        self.standin.remove_member(self.id)
+
+    def rejoin_guild(self) -> None:
+        self.member = self.standin.add_member(self.name)
+
+    def gain_role(self, role: s.Role | str) -> None:
+        target = role if isinstance(role, s.Role) else self.standin.guild.role_named(role)
+        if target.id not in self.member.roles:
+            self.member.roles.append(target.id)
+            self.standin.member_updated(self.member)
+
+    def lose_role(self, role: s.Role | str) -> None:
+        target = role if isinstance(role, s.Role) else self.standin.guild.role_named(role)
+        if target.id in self.member.roles:
+            self.member.roles.remove(target.id)
+            self.standin.member_updated(self.member)
+
+    # -- application commands ---------------------------------------------------------------
+
+    def _command(self, name: str) -> dict[str, Any]:
+        guild_commands = self.standin.commands.get(self.standin.guild.id, [])
+        for command in guild_commands + self.standin.commands.get(None, []):
+            if command["name"] == name and command.get("type", 1) == 1:
+                return command
+        raise KeyError(f"/{name} is not a synced command (synced: {[c['name'] for c in guild_commands]})")
+
+    def _build_options(
+        self, definitions: list[dict[str, Any]], values: dict[str, Any], resolved: dict[str, dict[str, Any]],
+        focused: str | None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        by_name = {d["name"]: d for d in definitions}
+        built = []
+        for key, value in values.items():
+            definition = by_name.get(key)
+            if definition is None:
+                raise KeyError(f"no option {key!r}; options are {sorted(by_name)}")
+            kind = definition["type"]
+            option: dict[str, Any] = {
+                "name": key,
+                "type": kind,
+                "value": self._resolve(kind, value, resolved),
+            }
+            if key == focused:
+                option["focused"] = True
+            built.append(option)
+        return built
+
+    def _resolve(self, kind: int, value: Any, resolved: dict[str, dict[str, Any]]) -> Any:
+        guild = self.standin.guild
+        if kind in (USER, MENTIONABLE) and isinstance(value, (Actor, s.Member, s.User)):
+            user = (
+                value.member.user
+                if isinstance(value, Actor)
+                else value.user
+                if isinstance(value, s.Member)
+                else value
+            )
+            resolved.setdefault("users", {})[user.id] = user.payload()
+            member = guild.members.get(user.id)
+            if member is not None:
+                resolved.setdefault("members", {})[user.id] = {
+                    **member.payload(with_user=False),
+                    "permissions": str(guild.permissions_of(member)),
+                }
+            return user.id
+        if kind in (ROLE, MENTIONABLE) and isinstance(value, s.Role):
+            resolved.setdefault("roles", {})[value.id] = value.payload()
+            return value.id
+        if kind == CHANNEL:
+            channel = value if isinstance(value, s.Channel) else guild.channel_named(str(value))
+            resolved.setdefault("channels", {})[channel.id] = {
+                **channel.payload(guild.id), "permissions": str(s.ALL_PERMISSIONS),
+            }  # fmt: skip
+            return channel.id
+        if kind == INTEGER:
+            return int(value)
+        if kind == NUMBER:
+            return float(value)
+        if kind == BOOLEAN:
+            return value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
+        return value
+
+    def _command_data(self, path: str, options: dict[str, Any], focused: str | None = None) -> dict[str, Any]:
+        parts = path.split()
+        command = self._command(parts[0])
+        definitions, nesting = _option_types(command, parts)
+        resolved: dict[str, dict[str, Any]] = {}
+        built = self._build_options(definitions, options, resolved, focused)
+        for depth in range(len(nesting), 0, -1):
+            name = nesting[depth - 1]
+            kind = SUB_COMMAND if depth == len(nesting) else SUB_COMMAND_GROUP
+            built = [{"name": name, "type": kind, "options": built}]
+        data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": built}
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        if resolved:
+            data["resolved"] = resolved
+        return data
+
+    def invoke(self, path: str, *, channel: s.Channel | str | None = None, **options: Any) -> Interaction:
+        """Send the slash command `/path` (e.g. "xp give") with options; returns the interaction."""
+        data = self._command_data(path.lstrip("/"), options)
+        return self.standin.new_interaction(
+            type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=self._channel(channel).id
+        )
+
+    async def slash(self, path: str, *, channel: s.Channel | str | None = None, timeout: float = 5.0,
+                    **options: Any) -> Reply:  # fmt: skip
+        return await answer(self.standin, self.invoke(path, channel=channel, **options), timeout)
+
+    async def autocomplete(self, path: str, option: str, partial: str, *, timeout: float = 5.0,
+                           **others: Any) -> list[dict[str, Any]]:  # fmt: skip
+        data = self._command_data(path.lstrip("/"), {**others, option: partial}, focused=option)
+        interaction = self.standin.new_interaction(
+            type=AUTOCOMPLETE, data=data, user=self.member.user, channel_id=self._channel(None).id
+        )
+        reply = await answer(self.standin, interaction, timeout)
+        return reply.choices or []
+
+    async def click(self, message: s.Message | Reply, label_or_id: str, *, timeout: float = 5.0) -> Reply:
+        target = message.message if isinstance(message, Reply) else message
+        assert target is not None, "no message to click on"
+        component = _find_component(target, label_or_id)
+        data = {"custom_id": component["custom_id"], "component_type": component["type"]}
+        return await answer(self.standin, self._component(target, data), timeout)
+
+    async def choose(self, message: s.Message | Reply, custom_id: str, values: list[str], *,
+                     timeout: float = 5.0) -> Reply:  # fmt: skip
+        target = message.message if isinstance(message, Reply) else message
+        assert target is not None, "no message to choose on"
+        component = _find_component(target, custom_id)
+        data = {"custom_id": component["custom_id"], "component_type": component["type"], "values": values}
+        return await answer(self.standin, self._component(target, data), timeout)
+
+    async def submit(
+        self, modal: Reply | dict[str, Any], values: dict[str, str], *, timeout: float = 5.0
+    ) -> Reply:
+        """Fill in a modal the bot opened (text inputs by custom_id or label) and submit it."""
+        spec = modal.modal if isinstance(modal, Reply) else modal
+        assert spec is not None, "the bot opened no modal"
+        rows = []
+        for row in spec.get("components", []):
+            if row.get("type") == 18:  # label wrapping one component
+                inner = row["component"]
+                key = inner["custom_id"] if inner["custom_id"] in values else row.get("label")
+                rows.append({"type": 18, "component": {"type": inner["type"], "custom_id": inner["custom_id"],
+                                                       "value": values.get(key, "")}})  # fmt: skip
+                continue
+            inputs = []
+            for component in row.get("components", []):
+                key = component["custom_id"] if component["custom_id"] in values else component.get("label")
+                inputs.append({"type": component["type"], "custom_id": component["custom_id"],
+                               "value": values.get(key, "")})  # fmt: skip
+            rows.append({"type": 1, "components": inputs})
+        source = modal.interaction if isinstance(modal, Reply) else None
+        interaction = self.standin.new_interaction(
+            type=MODAL_SUBMIT,
+            data={"custom_id": spec["custom_id"], "components": rows},
+            user=self.member.user,
+            channel_id=source.channel_id if source else self._channel(None).id,
+            message=source.message if source else None,
+        )
+        return await answer(self.standin, interaction, timeout)
+
+    def _component(self, message: s.Message, data: dict[str, Any]) -> Interaction:
+        return self.standin.new_interaction(
+            type=COMPONENT, data=data, user=self.member.user, channel_id=message.channel_id, message=message
+        )
+
+
+def _find_component(message: s.Message, label_or_id: str) -> dict[str, Any]:
+    for row in message.components:
+        for component in row.get("components", []):
+            if label_or_id in (component.get("label"), component.get("custom_id")):
+                return component
+    raise KeyError(f"no component {label_or_id!r} on message {message.id}")
+
+
+async def answer(standin: StandIn, interaction: Interaction, timeout: float = 5.0) -> Reply:
+    """Wait for the bot's visible answer: a message, an edit of a deferred reply, a modal or choices."""
+    try:
+        await asyncio.wait_for(interaction.answered.wait(), timeout)
+    except TimeoutError:
+        raise NoAnswer(
+            f"the bot did not answer interaction {interaction.id} within {timeout}s "
+            f"(acknowledged: {interaction.response_type})"
+        ) from None
+    message = interaction.followups[-1] if interaction.followups else interaction.original
+    return Reply(
+        message=message, modal=interaction.modal, choices=interaction.choices, interaction=interaction
+    )

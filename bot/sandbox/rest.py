@@ -1,0 +1,699 @@
+"""The stand-in's REST API, as Discord answers it: exact `application/json` replies, Discord's error
+codes, rate-limit headers with `Via`, bot auth on bot routes, token auth on interaction routes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.sandbox import state as s
+from bot.sandbox.interactions import interaction_routes
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import StandIn
+
+log = logging.getLogger(__name__)
+
+API = "/api/v10"
+STANDIN_KEY: web.AppKey[StandIn] = web.AppKey("standin")
+
+
+class DiscordError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+UNKNOWN_CHANNEL = (404, 10003, "Unknown Channel")
+UNKNOWN_MEMBER = (404, 10007, "Unknown Member")
+UNKNOWN_MESSAGE = (404, 10008, "Unknown Message")
+UNKNOWN_ROLE = (404, 10011, "Unknown Role")
+UNKNOWN_USER = (404, 10013, "Unknown User")
+UNKNOWN_BAN = (404, 10026, "Unknown Ban")
+UNKNOWN_EVENT = (404, 10070, "Unknown Guild Scheduled Event")
+MISSING_PERMISSIONS = (403, 50013, "Missing Permissions")
+CANNOT_DM = (403, 50007, "Cannot send messages to this user")
+
+
+def fail(error: tuple[int, int, str]) -> DiscordError:
+    return DiscordError(*error)
+
+
+def reply(data: Any = None, status: int = 200, *, bucket: str = "standin") -> web.Response:
+    headers = {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "49",
+        "X-RateLimit-Reset": f"{time.time() + 1:.3f}",
+        "X-RateLimit-Reset-After": "1.000",
+        "X-RateLimit-Bucket": bucket,
+        "Via": "1.1 google",
+    }
+    if status == 204 or data is None:
+        return web.Response(status=204, headers=headers)
+    headers["Content-Type"] = "application/json"  # exactly: discord.py compares the string
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=headers)
+
+
+def error_reply(status: int, code: int, message: str, extra: dict[str, Any] | None = None) -> web.Response:
+    return reply({"code": code, "message": message, **(extra or {})}, status)
+
+
+def standin_of(request: web.Request) -> StandIn:
+    return request.app[STANDIN_KEY]
+
+
+async def read_body(request: web.Request) -> tuple[dict[str, Any], list[s.Attachment]]:
+    """JSON body, or multipart `payload_json` + `files[n]` as Discord accepts them."""
+    standin = standin_of(request)
+    if request.content_type.startswith("multipart/"):
+        payload: dict[str, Any] = {}
+        files: list[s.Attachment] = []
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name == "payload_json":
+                payload = json.loads(await part.text())
+            elif part.name and part.name.startswith("files["):
+                data = await part.read(decode=False)
+                files.append(
+                    s.Attachment(
+                        id=standin.ids.next(),
+                        filename=part.filename or "file",
+                        data=bytes(data),
+                        content_type=part.headers.get("Content-Type"),
+                    )
+                )
+        return payload, files
+    if request.body_exists:
+        text = await request.text()  # cached by aiohttp after the middleware's read
+        return (json.loads(text) if text else {}), []
+    return {}, []
+
+
+@web.middleware
+async def discord_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    standin = standin_of(request)
+    path = request.path.removeprefix(API)
+    if request.path == "/gateway" or request.path.startswith("/attachments/"):
+        return await handler(request)
+    body_for_record: Any = None
+    if request.body_exists and not request.content_type.startswith("multipart/"):
+        raw = await request.text()
+        try:
+            body_for_record = json.loads(raw) if raw else None
+        except ValueError:
+            body_for_record = raw
+    elif request.content_type.startswith("multipart/"):
+        body_for_record = "<multipart>"
+
+    def done(response: web.StreamResponse) -> web.StreamResponse:
+        standin.record(request.method, path, body_for_record, response.status)
+        return response
+
+    if not request.path.startswith(API):
+        return done(error_reply(404, 0, "404: Not Found"))
+    token_route = path.startswith(("/interactions/", "/webhooks/"))
+    if not token_route and request.headers.get("Authorization") != f"Bot {standin.token}":
+        return done(error_reply(401, 0, "401: Unauthorized"))
+    failure = standin.take_failure(request.method, path)
+    if failure is not None:
+        response = reply(failure.body, failure.status)
+        if failure.status == 429:
+            response.headers["Retry-After"] = f"{failure.retry_after or 0.1:.3f}"
+            response.headers["X-RateLimit-Remaining"] = "0"
+            response.headers["X-RateLimit-Reset-After"] = f"{failure.retry_after or 0.1:.3f}"
+            response.headers["X-RateLimit-Scope"] = "user"
+        return done(response)
+    try:
+        response = await handler(request)
+    except web.HTTPNotFound:
+        response = error_reply(404, 0, "404: Not Found")
+    except web.HTTPMethodNotAllowed:
+        response = error_reply(405, 0, "405: Method Not Allowed")
+    except DiscordError as exc:
+        response = error_reply(exc.status, exc.code, exc.message)
+    except (KeyError, ValueError, TypeError) as exc:
+        log.warning("stand-in rejected %s %s: %r", request.method, path, exc)
+        response = error_reply(
+            400, 50035, "Invalid Form Body", {"errors": {"_errors": [{"message": str(exc)}]}}
+        )
+    return done(response)
+
+
+# -- users, application, gateway ----------------------------------------------------------------
+
+
+async def get_me(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    return reply({**standin.bot_user.payload(), "verified": True, "mfa_enabled": False, "locale": "en-US"})
+
+
+async def get_application(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    owner = standin.users[standin.guild.owner_id]
+    return reply(
+        {
+            "id": standin.application_id,
+            "name": standin.bot_user.username,
+            "icon": None,
+            "description": "The Conclave Realm's bot (local stand-in)",
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": owner.payload(),
+            "verify_key": "0" * 64,
+            "team": None,
+            "flags": 0,
+            "summary": "",
+            "rpc_origins": [],
+            "terms_of_service_url": None,
+            "privacy_policy_url": None,
+            "tags": [],
+            "install_params": None,
+            "custom_install_url": None,
+            "role_connections_verification_url": None,
+            "approximate_guild_count": 1,
+            "interactions_endpoint_url": None,
+            "redirect_uris": [],
+        }
+    )
+
+
+async def get_gateway(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    data: dict[str, Any] = {"url": standin.gateway_url}
+    if request.path.endswith("/bot"):
+        data.update(
+            shards=1,
+            session_start_limit={
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 14400000,
+                "max_concurrency": 1,
+            },
+        )
+    return reply(data)
+
+
+async def create_dm(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    body, _ = await read_body(request)
+    user = standin.users.get(str(body["recipient_id"]))
+    if user is None:
+        raise fail(UNKNOWN_USER)
+    channel = standin.dm_channel_for(user.id)
+    return reply({**channel.payload(None), "recipients": [user.payload()]})
+
+
+# -- application commands ---------------------------------------------------------------------
+
+
+def _store_commands(
+    standin: StandIn, guild_id: str | None, commands: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    previous = {c["name"]: c for c in standin.commands.get(guild_id, [])}
+    stored = []
+    for command in commands:
+        old = previous.get(command["name"])
+        stored.append(
+            {
+                "id": old["id"] if old else standin.ids.next(),
+                "application_id": standin.application_id,
+                "version": standin.ids.next(),
+                "type": command.get("type", 1),
+                "default_member_permissions": command.get("default_member_permissions"),
+                "dm_permission": command.get("dm_permission", True),
+                "nsfw": command.get("nsfw", False),
+                "integration_types": command.get("integration_types", [0]),
+                "contexts": command.get("contexts"),
+                "description": command.get("description", ""),
+                "options": command.get("options", []),
+                "name": command["name"],
+                "name_localizations": command.get("name_localizations"),
+                "description_localizations": command.get("description_localizations"),
+                **({"guild_id": guild_id} if guild_id else {}),
+            }
+        )
+    standin.commands[guild_id] = stored
+    return stored
+
+
+async def put_commands(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    guild_id = request.match_info.get("guild_id")
+    if guild_id is not None and guild_id != standin.guild.id:
+        raise fail(MISSING_PERMISSIONS)
+    body, _ = await read_body(request)
+    return reply(_store_commands(standin, guild_id, body))
+
+
+async def get_commands(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    return reply(standin.commands.get(request.match_info.get("guild_id"), []))
+
+
+# -- channels and messages --------------------------------------------------------------------
+
+
+def message_from_body(
+    standin: StandIn, channel: s.Channel, body: dict[str, Any], files: list[s.Attachment]
+) -> s.Message:
+    in_guild = channel.type != s.DM
+    return s.Message(
+        id=standin.ids.next(),
+        channel_id=channel.id,
+        author=standin.bot_user,
+        content=body.get("content") or "",
+        embeds=body.get("embeds") or [],
+        components=body.get("components") or [],
+        attachments=files,
+        flags=int(body.get("flags") or 0),
+        guild_id=standin.guild.id if in_guild else None,
+        member=standin.guild.members.get(standin.bot_user.id) if in_guild else None,
+    )
+
+
+async def post_message(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    channel = standin.channel(request.match_info["channel_id"])
+    if channel is None:
+        raise fail(UNKNOWN_CHANNEL)
+    body, files = await read_body(request)
+    if not (body.get("content") or body.get("embeds") or files or body.get("components")):
+        raise DiscordError(400, 50006, "Cannot send an empty message")
+    if channel.type == s.DM:
+        recipient = standin.users[channel.recipient_id or ""]
+        if not recipient.dms_open:
+            raise fail(CANNOT_DM)
+    message = standin.post_message(message_from_body(standin, channel, body, files))
+    kind = "dm" if channel.type == s.DM else "message"
+    standin.emit(Output(kind, message=message, data={"recipient_id": channel.recipient_id}))
+    return reply(message.payload(standin.base_url))
+
+
+async def get_message(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    message = standin.messages.get(request.match_info["message_id"])
+    if message is None or message.deleted or message.channel_id != request.match_info["channel_id"]:
+        raise fail(UNKNOWN_MESSAGE)
+    return reply(message.payload(standin.base_url))
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    message = standin.messages.get(request.match_info["message_id"])
+    if message is None or message.deleted:
+        raise fail(UNKNOWN_MESSAGE)
+    if message.author.id != standin.bot_user.id:
+        raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
+    body, files = await read_body(request)
+    apply_edit(message, body, files)
+    standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
+    standin.emit(Output("edit", message=message))
+    return reply(message.payload(standin.base_url))
+
+
+def apply_edit(message: s.Message, body: dict[str, Any], files: list[s.Attachment]) -> None:
+    for key in ("content", "embeds", "components"):
+        if key in body and body[key] is not None:
+            setattr(message, key, body[key])
+    if "attachments" in body:
+        keep = {str(a.get("id")) for a in body.get("attachments") or []}
+        message.attachments = [a for a in message.attachments if a.id in keep]
+    message.attachments.extend(files)
+    message.flags &= ~(1 << 7)  # LOADING
+    message.edited_timestamp = s.now()
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    message = standin.messages.get(request.match_info["message_id"])
+    if message is None or message.deleted:
+        raise fail(UNKNOWN_MESSAGE)
+    message.deleted = True
+    standin.gateway.dispatch(
+        "MESSAGE_DELETE", {"id": message.id, "channel_id": message.channel_id, "guild_id": message.guild_id}
+    )
+    return reply(None, 204)
+
+
+async def typing(request: web.Request) -> web.Response:
+    return reply(None, 204)
+
+
+async def get_channel(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    channel = standin.channel(request.match_info["channel_id"])
+    if channel is None:
+        raise fail(UNKNOWN_CHANNEL)
+    return reply(channel.payload(standin.guild.id if channel.type != s.DM else None))
+
+
+async def get_attachment(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    for message in standin.messages.values():
+        for attachment in message.attachments:
+            if attachment.id == request.match_info["attachment_id"]:
+                return web.Response(
+                    body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
+                )
+    return web.Response(status=404)
+
+
+# -- guild, members, roles, bans --------------------------------------------------------------
+
+
+def _guild(request: web.Request) -> s.Guild:
+    standin = standin_of(request)
+    if request.match_info["guild_id"] != standin.guild.id:
+        raise DiscordError(404, 10004, "Unknown Guild")
+    return standin.guild
+
+
+def _member(guild: s.Guild, user_id: str) -> s.Member:
+    member = guild.members.get(user_id)
+    if member is None:
+        raise fail(UNKNOWN_MEMBER)
+    return member
+
+
+def _require(
+    standin: StandIn, permission: int, target: s.Member | None = None, role_position: int = -1
+) -> None:
+    """Discord's checks: the bot needs the permission, and its top role must be above the target's
+    top role (and above any role it hands out). The owner cannot be touched."""
+    guild = standin.guild
+    me = guild.members[standin.bot_user.id]
+    if not guild.permissions_of(me) & permission:
+        raise fail(MISSING_PERMISSIONS)
+    mine = guild.top_position(me)
+    if target is not None and (target.user.id == guild.owner_id or guild.top_position(target) >= mine):
+        raise fail(MISSING_PERMISSIONS)
+    if role_position >= mine:
+        raise fail(MISSING_PERMISSIONS)
+
+
+async def get_guild(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    guild = _guild(request)
+    data = guild.create_payload(standin.base_url, joined_at=standin.bot_joined_at)
+    for key in (
+        "members",
+        "channels",
+        "threads",
+        "voice_states",
+        "presences",
+        "joined_at",
+        "large",
+        "member_count",
+    ):
+        data.pop(key, None)
+    data["approximate_member_count"] = len(guild.members)
+    return reply(data)
+
+
+async def get_roles(request: web.Request) -> web.Response:
+    return reply([r.payload() for r in _guild(request).roles.values()])
+
+
+async def get_channels(request: web.Request) -> web.Response:
+    guild = _guild(request)
+    return reply([c.payload(guild.id) for c in guild.channels.values()])
+
+
+async def get_member(request: web.Request) -> web.Response:
+    guild = _guild(request)
+    return reply(_member(guild, request.match_info["user_id"]).payload())
+
+
+async def list_members(request: web.Request) -> web.Response:
+    guild = _guild(request)
+    limit = int(request.query.get("limit", "1"))
+    after = int(request.query.get("after", "0"))
+    members = sorted(guild.members.values(), key=lambda m: int(m.user.id))
+    return reply([m.payload() for m in members if int(m.user.id) > after][:limit])
+
+
+async def edit_member(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    member = _member(guild, request.match_info["user_id"])
+    body, _ = await read_body(request)
+    changes: dict[str, Any] = {}
+    if "roles" in body:
+        wanted = [str(r) for r in body["roles"]]
+        changed = set(wanted) ^ set(member.roles)
+        for role_id in changed:
+            if role_id not in guild.roles:
+                raise fail(UNKNOWN_ROLE)
+            _require(standin, s.MANAGE_ROLES, role_position=guild.roles[role_id].position)
+        changes["roles"] = {
+            "added": sorted(set(wanted) - set(member.roles)),
+            "removed": sorted(set(member.roles) - set(wanted)),
+        }
+        member.roles = wanted
+    if "nick" in body:
+        _require(standin, s.MANAGE_NICKNAMES, member)
+        member.nick = body["nick"]
+        changes["nick"] = body["nick"]
+    if "communication_disabled_until" in body:
+        _require(standin, s.MODERATE_MEMBERS, member)
+        if guild.permissions_of(member) & s.ADMINISTRATOR:
+            raise fail(MISSING_PERMISSIONS)
+        until = body["communication_disabled_until"]
+        member.communication_disabled_until = datetime.fromisoformat(until) if until else None
+        changes["timeout_until"] = until
+    for key in ("mute", "deaf"):
+        if key in body:
+            _require(standin, s.MUTE_MEMBERS, member)
+            setattr(member, key, bool(body[key]))
+            changes[key] = bool(body[key])
+    if "channel_id" in body and body["channel_id"] is None:
+        standin.set_voice_state(member.user.id, None)
+        changes["voice"] = "disconnected"
+    standin.member_updated(member)
+    standin.emit(
+        Output(
+            "member_update", data={"user_id": member.user.id, "changes": changes, "reason": _reason(request)}
+        )
+    )
+    return reply(member.payload())
+
+
+async def add_member_role(request: web.Request) -> web.Response:
+    return await _change_role(request, add=True)
+
+
+async def remove_member_role(request: web.Request) -> web.Response:
+    return await _change_role(request, add=False)
+
+
+async def _change_role(request: web.Request, *, add: bool) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    member = _member(guild, request.match_info["user_id"])
+    role = guild.roles.get(request.match_info["role_id"])
+    if role is None:
+        raise fail(UNKNOWN_ROLE)
+    _require(standin, s.MANAGE_ROLES, role_position=role.position)
+    if add and role.id not in member.roles:
+        member.roles.append(role.id)
+    elif not add and role.id in member.roles:
+        member.roles.remove(role.id)
+    standin.member_updated(member)
+    kind = "role_add" if add else "role_remove"
+    standin.emit(Output(kind, data={"user_id": member.user.id, "role_id": role.id, "role": role.name,
+                                    "reason": _reason(request)}))  # fmt: skip
+    return reply(None, 204)
+
+
+async def kick(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    member = _member(guild, request.match_info["user_id"])
+    _require(standin, s.KICK_MEMBERS, member)
+    standin.remove_member(member.user.id)
+    standin.emit(Output("kick", data={"user_id": member.user.id, "reason": _reason(request)}))
+    return reply(None, 204)
+
+
+async def ban(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    user_id = request.match_info["user_id"]
+    user = standin.users.get(user_id)
+    if user is None:
+        raise fail(UNKNOWN_USER)
+    member = guild.members.get(user_id)
+    _require(standin, s.BAN_MEMBERS, member)
+    guild.bans[user_id] = _reason(request)
+    standin.gateway.dispatch("GUILD_BAN_ADD", {"guild_id": guild.id, "user": user.payload()})
+    if member is not None:
+        standin.remove_member(user_id)
+    standin.emit(Output("ban", data={"user_id": user_id, "reason": _reason(request)}))
+    return reply(None, 204)
+
+
+async def unban(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    user_id = request.match_info["user_id"]
+    _require(standin, s.BAN_MEMBERS)
+    if user_id not in guild.bans:
+        raise fail(UNKNOWN_BAN)
+    del guild.bans[user_id]
+    standin.gateway.dispatch(
+        "GUILD_BAN_REMOVE", {"guild_id": guild.id, "user": standin.users[user_id].payload()}
+    )
+    standin.emit(Output("unban", data={"user_id": user_id, "reason": _reason(request)}))
+    return reply(None, 204)
+
+
+async def get_ban(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    guild = _guild(request)
+    user_id = request.match_info["user_id"]
+    if user_id not in guild.bans:
+        raise fail(UNKNOWN_BAN)
+    return reply({"reason": guild.bans[user_id], "user": standin.users[user_id].payload()})
+
+
+def _reason(request: web.Request) -> str | None:
+    from urllib.parse import unquote
+
+    reason = request.headers.get("X-Audit-Log-Reason")
+    return unquote(reason) if reason else None
+
+
+# -- scheduled events -------------------------------------------------------------------------
+
+
+async def list_events(request: web.Request) -> web.Response:
+    guild = _guild(request)
+    return reply([e.payload(guild.id) for e in guild.scheduled_events.values()])
+
+
+async def create_event(request: web.Request) -> web.Response:
+    from bot.sandbox.server import Output
+
+    standin = standin_of(request)
+    guild = _guild(request)
+    _require(standin, s.MANAGE_EVENTS)
+    body, _ = await read_body(request)
+    event = s.ScheduledEvent(
+        id=standin.ids.next(),
+        name=body["name"],
+        description=body.get("description"),
+        scheduled_start_time=datetime.fromisoformat(body["scheduled_start_time"]),
+        scheduled_end_time=datetime.fromisoformat(body["scheduled_end_time"])
+        if body.get("scheduled_end_time")
+        else None,
+        entity_type=int(body.get("entity_type", 2)),
+        channel_id=body.get("channel_id"),
+        location=(body.get("entity_metadata") or {}).get("location"),
+        creator_id=standin.bot_user.id,
+    )
+    guild.scheduled_events[event.id] = event
+    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload(guild.id))
+    standin.emit(Output("scheduled_event", data=event.payload(guild.id)))
+    return reply(event.payload(guild.id))
+
+
+def _event(guild: s.Guild, event_id: str) -> s.ScheduledEvent:
+    event = guild.scheduled_events.get(event_id)
+    if event is None:
+        raise fail(UNKNOWN_EVENT)
+    return event
+
+
+async def get_event(request: web.Request) -> web.Response:
+    guild = _guild(request)
+    return reply(_event(guild, request.match_info["event_id"]).payload(guild.id))
+
+
+async def edit_event(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    guild = _guild(request)
+    _require(standin, s.MANAGE_EVENTS)
+    event = _event(guild, request.match_info["event_id"])
+    body, _ = await read_body(request)
+    for key in ("name", "description", "status", "channel_id"):
+        if key in body:
+            setattr(event, key, body[key])
+    for key in ("scheduled_start_time", "scheduled_end_time"):
+        if body.get(key):
+            setattr(event, key, datetime.fromisoformat(body[key]))
+    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload(guild.id))
+    return reply(event.payload(guild.id))
+
+
+async def delete_event(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    guild = _guild(request)
+    _require(standin, s.MANAGE_EVENTS)
+    event = guild.scheduled_events.pop(request.match_info["event_id"], None)
+    if event is None:
+        raise fail(UNKNOWN_EVENT)
+    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_DELETE", event.payload(guild.id))
+    return reply(None, 204)
+
+
+def build_app(standin: StandIn) -> web.Application:
+    app = web.Application(middlewares=[discord_middleware], client_max_size=64 * 1024 * 1024)
+    app[STANDIN_KEY] = standin
+    r = app.router
+    r.add_get("/gateway", standin.gateway.handle)
+    r.add_get("/attachments/{attachment_id}/{filename}", get_attachment)
+    r.add_get(f"{API}/users/@me", get_me)
+    r.add_get(f"{API}/oauth2/applications/@me", get_application)
+    r.add_get(f"{API}/applications/@me", get_application)
+    r.add_get(f"{API}/gateway", get_gateway)
+    r.add_get(f"{API}/gateway/bot", get_gateway)
+    r.add_post(f"{API}/users/@me/channels", create_dm)
+    r.add_put(f"{API}/applications/{{app_id}}/commands", put_commands)
+    r.add_get(f"{API}/applications/{{app_id}}/commands", get_commands)
+    r.add_put(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", put_commands)
+    r.add_get(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", get_commands)
+    r.add_get(f"{API}/channels/{{channel_id}}", get_channel)
+    r.add_post(f"{API}/channels/{{channel_id}}/messages", post_message)
+    r.add_get(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", get_message)
+    r.add_patch(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", edit_message)
+    r.add_delete(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", delete_message)
+    r.add_post(f"{API}/channels/{{channel_id}}/typing", typing)
+    g = f"{API}/guilds/{{guild_id}}"
+    r.add_get(g, get_guild)
+    r.add_get(f"{g}/roles", get_roles)
+    r.add_get(f"{g}/channels", get_channels)
+    r.add_get(f"{g}/members", list_members)
+    r.add_get(f"{g}/members/{{user_id}}", get_member)
+    r.add_patch(f"{g}/members/{{user_id}}", edit_member)
+    r.add_delete(f"{g}/members/{{user_id}}", kick)
+    r.add_put(f"{g}/members/{{user_id}}/roles/{{role_id}}", add_member_role)
+    r.add_delete(f"{g}/members/{{user_id}}/roles/{{role_id}}", remove_member_role)
+    r.add_get(f"{g}/bans/{{user_id}}", get_ban)
+    r.add_put(f"{g}/bans/{{user_id}}", ban)
+    r.add_delete(f"{g}/bans/{{user_id}}", unban)
+    r.add_get(f"{g}/scheduled-events", list_events)
+    r.add_post(f"{g}/scheduled-events", create_event)
+    r.add_get(f"{g}/scheduled-events/{{event_id}}", get_event)
+    r.add_patch(f"{g}/scheduled-events/{{event_id}}", edit_event)
+    r.add_delete(f"{g}/scheduled-events/{{event_id}}", delete_event)
+    interaction_routes(r, API)
+    return app

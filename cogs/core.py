@@ -1,0 +1,76 @@
+"""The core: /about, chat activity, and keeping members' rows in step with the guild."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import __version__
+from bot.ui.embeds import about_embed
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+
+def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
+    """A human's ordinary message in our guild (no bots, webhooks, system messages or DMs)."""
+    return (
+        message.guild is not None
+        and message.guild.id == guild_id
+        and not message.author.bot
+        and message.webhook_id is None
+        and message.type in (discord.MessageType.default, discord.MessageType.reply)
+        and isinstance(message.author, discord.Member)
+    )
+
+
+class Core(commands.Cog):
+    def __init__(self, bot: ConclaveBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="about", description="What this bot is and how it is doing")
+    async def about(self, interaction: discord.Interaction) -> None:
+        bot = self.bot
+        latency = bot.latency
+        embed = about_embed(
+            version=__version__,
+            uptime_seconds=bot.uptime(),
+            database=bot.database.kind if bot.database else "unknown",
+            latency_ms=None if latency != latency or latency == float("inf") else latency * 1000,
+            members=bot.home_guild.member_count if bot.home_guild else None,
+        )
+        await interaction.response.send_message(embed=embed)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if counts_as_chat(message, self.bot.guild_id):
+            self.bot.chat_activity.message(message.author, message.created_at)  # type: ignore[arg-type]
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        if member.guild.id == self.bot.guild_id and not member.bot:
+            await self.bot.identity.refresh(member)
+
+    @commands.Cog.listener()
+    async def on_member_remove(self, member: discord.Member) -> None:
+        if member.guild.id == self.bot.guild_id:
+            await self.bot.identity.left(member)
+
+    @commands.Cog.listener()
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        if after.guild.id != self.bot.guild_id or after.bot:
+            return
+        if (before.roles, before.nick, before.premium_since, before.name) != (
+            after.roles, after.nick, after.premium_since, after.name,
+        ):  # fmt: skip
+            await self.bot.identity.refresh(after)
+
+
+async def setup(bot: ConclaveBot) -> None:
+    await bot.add_cog(Core(bot))

@@ -1,0 +1,35 @@
+"""Activity counters written in batches (the hot path never waits for the database per message)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class MessageActivity:
+    user_id: str
+    messages: int
+    last_at: datetime
+
+
+async def record_messages(conn: Executor, batch: Sequence[MessageActivity]) -> int:
+    """Add message counts and last activity for many members in one statement; returns rows updated."""
+    if not batch:
+        return 0
+    status = await conn.execute(
+        """
+        UPDATE user_profiles up
+           SET message_count = up.message_count + b.messages,
+               last_active = GREATEST(up.last_active, b.last_at)
+          FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS b(user_id, messages, last_at)
+         WHERE up.user_id = b.user_id
+        """,
+        [a.user_id for a in batch],
+        [a.messages for a in batch],
+        [a.last_at for a in batch],
+    )
+    return int(status.split()[-1])

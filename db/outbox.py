@@ -1,0 +1,106 @@
+"""The durable outbox of Discord side effects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.types import Executor
+
+KINDS = ("add_role", "remove_role", "dm", "channel_message")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    status: str
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+_COLUMNS = "id, kind, payload, attempts, status, last_error, created_at, delivered_at"
+
+
+async def enqueue(
+    conn: Executor, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None
+) -> int | None:
+    """Queue a side effect; call inside the transaction of the change that causes it.
+    Returns the id, or None when an item with the same dedupe_key exists already."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    return await conn.fetchval(
+        """
+        INSERT INTO outbox (kind, payload, dedupe_key) VALUES ($1, $2, $3)
+        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+        """,
+        kind,
+        payload,
+        dedupe_key,
+    )
+
+
+async def claim_due(conn: asyncpg.Connection) -> OutboxItem | None:
+    """Lock the oldest due pending item (inside the caller's transaction); others skip it."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM outbox
+        WHERE status = 'pending' AND next_attempt_at <= NOW()
+        ORDER BY next_attempt_at, id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+        """
+    )
+    return OutboxItem(**dict(row)) if row else None
+
+
+async def mark_delivered(conn: Executor, item_id: int) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = NOW(),
+                             last_error = NULL WHERE id = $1""",
+        item_id,
+    )
+
+
+async def mark_retry(conn: Executor, item_id: int, *, delay_seconds: float, error: str) -> None:
+    await conn.execute(
+        """UPDATE outbox SET attempts = attempts + 1, last_error = $3,
+                             next_attempt_at = NOW() + make_interval(secs => $2) WHERE id = $1""",
+        item_id,
+        delay_seconds,
+        error,
+    )
+
+
+async def mark_failed(conn: Executor, item_id: int, *, error: str) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        item_id,
+        error,
+    )
+
+
+async def next_due_in(conn: Executor) -> float | None:
+    """Seconds until the next pending item is due (0 if one is due now), None if none is pending."""
+    return await conn.fetchval(
+        """SELECT GREATEST(0, EXTRACT(EPOCH FROM min(next_attempt_at) - NOW()))::float8
+           FROM outbox WHERE status = 'pending'"""
+    )
+
+
+async def get(conn: Executor, item_id: int) -> OutboxItem | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbox WHERE id = $1", item_id)
+    return OutboxItem(**dict(row)) if row else None
+
+
+async def items(conn: Executor, *, status: str | None = None) -> list[OutboxItem]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM outbox WHERE $1::text IS NULL OR status = $1 ORDER BY id", status
+    )
+    return [OutboxItem(**dict(r)) for r in rows]
