@@ -71,6 +71,8 @@ def describe(error: BaseException) -> tuple[str, bool]:
         return f"I need the {missing} permission for that; ask an admin to grant it.", True
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works inside the server.", True
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        return "This command changed since your app loaded it; please try again in a minute.", True
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command.", True
     if isinstance(error, app_commands.TransformerError):

@@ -119,3 +119,11 @@ async def sandbox(harness: Harness) -> Harness:
     """The harness with the bot started and ready."""
     await harness.start_bot()
     return harness
+
+
+@pytest.fixture
+async def probe(harness: Harness) -> Harness:
+    """The started harness with the test-only probe cog loaded as well."""
+    harness.community = harness.demo.community_config(cogs=["cogs.core", "tests.support_cog"])
+    await harness.start_bot()
+    return harness

@@ -17,6 +17,11 @@ SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 
 
+class InvalidInvocation(ValueError):
+    """Discord's own client refuses this input (missing required option, out of range, not a choice):
+    the bot never sees it."""
+
+
 class NoAnswer(AssertionError):
     """The bot did not answer in time (what a member would see as 'The application did not respond')."""
 
@@ -192,6 +197,9 @@ class Actor:
         focused: str | None,
     ) -> list[dict[str, Any]]:  # fmt: skip
         by_name = {d["name"]: d for d in definitions}
+        missing = [d["name"] for d in definitions if d.get("required") and d["name"] not in values]
+        if missing and focused is None:
+            raise InvalidInvocation(f"missing required option(s): {', '.join(missing)}")
         built = []
         for key, value in values.items():
             definition = by_name.get(key)
@@ -205,6 +213,8 @@ class Actor:
             }
             if key == focused:
                 option["focused"] = True
+            else:
+                _validate(definition, option["value"])
             built.append(option)
         return built
 
@@ -260,16 +270,16 @@ class Actor:
             data["resolved"] = resolved
         return data
 
-    def invoke(self, path: str, *, channel: s.Channel | str | None = None, **options: Any) -> Interaction:
-        """Send the slash command `/path` (e.g. "xp give") with options; returns the interaction."""
+    def invoke(self, path: str, *, where: s.Channel | str | None = None, **options: Any) -> Interaction:
+        """Send the slash command `/path` (e.g. "xp give") from channel `where` with options."""
         data = self._command_data(path.lstrip("/"), options)
         return self.standin.new_interaction(
-            type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=self._channel(channel).id
+            type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=self._channel(where).id
         )
 
-    async def slash(self, path: str, *, channel: s.Channel | str | None = None, timeout: float = 5.0,
+    async def slash(self, path: str, *, where: s.Channel | str | None = None, timeout: float = 5.0,
                     **options: Any) -> Reply:  # fmt: skip
-        return await answer(self.standin, self.invoke(path, channel=channel, **options), timeout)
+        return await answer(self.standin, self.invoke(path, where=where, **options), timeout)
 
     async def autocomplete(self, path: str, option: str, partial: str, *, timeout: float = 5.0,
                            **others: Any) -> list[dict[str, Any]]:  # fmt: skip
@@ -329,6 +339,21 @@ class Actor:
         return self.standin.new_interaction(
             type=COMPONENT, data=data, user=self.member.user, channel_id=message.channel_id, message=message
         )
+
+
+def _validate(definition: dict[str, Any], value: Any) -> None:
+    """The checks Discord's client makes before a command is sent."""
+    name = definition["name"]
+    if definition.get("choices") and value not in [c["value"] for c in definition["choices"]]:
+        raise InvalidInvocation(f"{name}: {value!r} is not one of the choices")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = definition.get("min_value"), definition.get("max_value")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise InvalidInvocation(f"{name}: {value} is outside {low}..{high}")
+    if isinstance(value, str) and definition["type"] == STRING:
+        low, high = definition.get("min_length", 0), definition.get("max_length", 6000)
+        if not low <= len(value) <= high:
+            raise InvalidInvocation(f"{name}: length {len(value)} is outside {low}..{high}")
 
 
 def _find_component(message: s.Message, label_or_id: str) -> dict[str, Any]:

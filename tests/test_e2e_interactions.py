@@ -1,0 +1,108 @@
+"""Slash commands, options, components, modals and the error handler, through the stand-in."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.sandbox.control import InvalidInvocation, NoAnswer
+
+
+async def test_every_option_type_arrives_resolved(probe):
+    alice, bob = probe.member("alice"), probe.member("bob")
+    role = probe.standin.guild.role_named("Moderator")
+    reply = await alice.slash("probe", member=bob, role=role, channel="gaming-chat", count=3, ratio=0.25, flag=True,
+                              word="cherry")  # fmt: skip
+    assert reply.content == "member=bob role=Moderator channel=gaming-chat count=3 ratio=0.25 flag=True word=cherry"
+    assert reply.ephemeral
+
+
+async def test_out_of_range_input_never_reaches_the_bot(probe):
+    alice, bob = probe.member("alice"), probe.member("bob")
+    role = probe.standin.guild.role_named("Moderator")
+    before = len(probe.standin.interactions)
+    with pytest.raises(InvalidInvocation, match="count: 42 is outside 1..10"):
+        alice.invoke("probe", member=bob, role=role, channel="general", count=42)
+    with pytest.raises(InvalidInvocation, match="missing required option"):
+        alice.invoke("probe", member=bob)
+    assert len(probe.standin.interactions) == before
+
+
+async def test_autocomplete_offers_matching_choices(probe):
+    choices = await probe.member("alice").autocomplete("probe", "word", "ap")
+    assert [c["value"] for c in choices] == ["apple", "apricot"]
+
+
+async def test_subcommands_and_nested_groups(probe):
+    assert (await probe.member("bob").slash("tools echo", text="hi there")).content == "hi there"
+    assert (await probe.member("bob").slash("tools deep ping")).content == "pong from deep"
+
+
+async def test_buttons_selects_and_modals(probe):
+    carol = probe.member("carol")
+    panel = await carol.slash("panel")
+    assert panel.content == "the panel"
+    pressed = await probe.member("bob").click(panel, "Press")
+    assert (pressed.content, pressed.ephemeral) == ("pressed by bob", True)
+    chosen = await carol.choose(panel, "panel:fruit", ["banana"])
+    assert chosen.content == "chose banana"
+    assert panel.message.content == "chose banana"  # the panel itself was updated
+    modal = await carol.click(panel, "Form")
+    assert modal.modal["title"] == "Tell us"
+    submitted = await carol.submit(modal, {"answer": "forty-two"})
+    assert submitted.content == "you said forty-two"
+
+
+async def test_a_deferred_command_answers_after_thinking(probe):
+    reply = await probe.member("alice").slash("slow")
+    assert reply.content == "done thinking"
+    assert reply.interaction.response_type == 5
+
+
+async def test_an_unexpected_error_shows_a_reference_and_is_logged(probe, caplog):
+    caplog.set_level(logging.ERROR, logger="bot.errors")
+    reply = await probe.member("alice").slash("boom")
+    assert reply.ephemeral
+    assert "Something went wrong on our side (reference " in reply.content
+    reference = reply.content.split("reference ")[1][:6]
+    logged = [r for r in caplog.records if getattr(r, "reference", None) == reference]
+    assert logged and "kaboom" in str(logged[0].exc_info[1].__cause__ or logged[0].exc_info[1])
+    assert "Traceback" not in reply.content
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("refuse", "You can't do that here."),
+        ("dbdown", "The database is unavailable right now"),
+        ("guarded", "You need the manage guild permission"),
+    ],
+)
+async def test_expected_failures_are_clear_ephemeral_messages(probe, command, expected):
+    reply = await probe.member("alice").slash(command)
+    assert reply.ephemeral
+    assert reply.content.startswith(expected)
+
+
+async def test_a_cooldown_is_explained(probe):
+    alice = probe.member("alice")
+    assert (await alice.slash("once")).content == "first time"
+    again = await alice.slash("once")
+    assert again.ephemeral and again.content.startswith("Slow down")
+
+
+async def test_a_broken_button_gets_a_reference_not_silence(probe):
+    panel = await probe.member("alice").slash("panel")
+    reply = await probe.member("alice").click(panel, "Break")
+    assert reply.ephemeral and "reference" in reply.content
+
+
+async def test_answering_too_late_is_refused_like_discord_does(probe, monkeypatch):
+    from bot.sandbox import server
+
+    monkeypatch.setattr(server, "INTERACTION_WINDOW_S", 0.0)
+    with pytest.raises(NoAnswer):
+        await probe.member("alice").slash("about", timeout=1.0)
+    callbacks = probe.standin.calls_to("POST", "/callback")
+    assert callbacks and callbacks[-1].status == 404
