@@ -70,14 +70,29 @@ class Database:
             self.embedded = None
 
 
-async def open_database(database_url: str | None, data_dir: Path) -> Database:
-    """Use DATABASE_URL when given; otherwise start (or reuse) the embedded server."""
+async def open_database(database_url: str | None, data_dir: Path, *, name: str = DATABASE_NAME) -> Database:
+    """Use DATABASE_URL when given; otherwise start (or reuse) the embedded server and its
+    database `name`."""
     if database_url:
         return Database(dsn=database_url)
     server = EmbeddedServer(embedded_pgdata(data_dir))
     admin_uri = await asyncio.to_thread(server.start)
-    await ensure_database(admin_uri, DATABASE_NAME)
-    return Database(dsn=with_database(admin_uri, DATABASE_NAME), embedded=server)
+    await ensure_database(admin_uri, name)
+    return Database(dsn=with_database(admin_uri, name), embedded=server)
+
+
+async def recreate_database(dsn: str) -> None:
+    """Drop and create again the database `dsn` names (the sandbox starts from a clean slate)."""
+    head, _, query = dsn.partition("?")
+    base, name = head.rsplit("/", 1)
+    admin = f"{base}/postgres" + (f"?{query}" if query else "")
+    conn = await asyncpg.connect(admin)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await conn.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager

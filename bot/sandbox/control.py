@@ -71,7 +71,7 @@ class Reply:
             for component in row.get("components", []):
                 if component.get("label") == label:
                     return component
-        raise KeyError(f"no button labelled {label!r} in {self.components}")
+        raise LookupError(f"no button labelled {label!r} in {self.components}")
 
 
 def _option_types(command: dict[str, Any], path: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -83,7 +83,7 @@ def _option_types(command: dict[str, Any], path: list[str]) -> tuple[list[dict[s
             (o for o in options if o["name"] == name and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None
         )
         if sub is None:
-            raise KeyError(f"/{' '.join(path)}: no subcommand {name!r}")
+            raise LookupError(f"/{' '.join(path)}: no subcommand {name!r}")
         kinds.append(name)
         options = sub.get("options", [])
     return options, kinds
@@ -190,7 +190,8 @@ class Actor:
         for command in guild_commands + self.standin.commands.get(None, []):
             if command["name"] == name and command.get("type", 1) == 1:
                 return command
-        raise KeyError(f"/{name} is not a synced command (synced: {[c['name'] for c in guild_commands]})")
+        known = ", ".join(sorted(c["name"] for c in guild_commands))
+        raise LookupError(f"/{name} is not a command here (commands: {known})")
 
     def _build_options(
         self, definitions: list[dict[str, Any]], values: dict[str, Any], resolved: dict[str, dict[str, Any]],
@@ -204,7 +205,7 @@ class Actor:
         for key, value in values.items():
             definition = by_name.get(key)
             if definition is None:
-                raise KeyError(f"no option {key!r}; options are {sorted(by_name)}")
+                raise LookupError(f"no option {key!r}; options are {', '.join(sorted(by_name))}")
             kind = definition["type"]
             option: dict[str, Any] = {
                 "name": key,
@@ -220,6 +221,10 @@ class Actor:
 
     def _resolve(self, kind: int, value: Any, resolved: dict[str, dict[str, Any]]) -> Any:
         guild = self.standin.guild
+        if kind in (USER, MENTIONABLE) and isinstance(value, str) and not value.isdigit():
+            value = self.standin.member_named(value.lstrip("@"))
+        if kind == ROLE and isinstance(value, str) and not value.isdigit():
+            value = guild.role_named(value.lstrip("@"))
         if kind in (USER, MENTIONABLE) and isinstance(value, (Actor, s.Member, s.User)):
             user = (
                 value.member.user
@@ -361,7 +366,7 @@ def _find_component(message: s.Message, label_or_id: str) -> dict[str, Any]:
         for component in row.get("components", []):
             if label_or_id in (component.get("label"), component.get("custom_id")):
                 return component
-    raise KeyError(f"no component {label_or_id!r} on message {message.id}")
+    raise LookupError(f"no component {label_or_id!r} on message {message.id}")
 
 
 async def answer(standin: StandIn, interaction: Interaction, timeout: float = 5.0) -> Reply:

@@ -20,19 +20,22 @@ log = logging.getLogger(__name__)
 class Harness:
     """A running stand-in with the demo guild, and the bot connected to it."""
 
-    def __init__(self, standin: StandIn, demo: DemoGuild, dsn: str, data_dir: Path) -> None:
+    def __init__(
+        self, standin: StandIn, demo: DemoGuild, dsn: str, data_dir: Path, database: Database | None = None
+    ) -> None:
         self.standin = standin
         self.demo = demo
         self.dsn = dsn
+        self.database = database
         self.data_dir = data_dir
         self.bot: ConclaveBot | None = None
         self._task: asyncio.Task[None] | None = None
         self.community: CommunityConfig = demo.community_config()
 
     @classmethod
-    async def create(cls, dsn: str, data_dir: Path) -> Harness:
+    async def create(cls, dsn: str, data_dir: Path, database: Database | None = None) -> Harness:
         standin = await StandIn().start()
-        return cls(standin, build_demo_guild(standin), dsn, data_dir)
+        return cls(standin, build_demo_guild(standin), dsn, data_dir, database)
 
     def config(self) -> Config:
         settings = Settings(
@@ -49,7 +52,8 @@ class Harness:
     async def start_bot(self, *, timeout: float = 20.0) -> ConclaveBot:
         config = self.config()
         await point_at_api(self.standin.api_base, self.standin.token)
-        bot = ConclaveBot(config, database=Database(dsn=self.dsn), guild_ready_timeout=0.05)
+        database = self.database or Database(dsn=self.dsn)
+        bot = ConclaveBot(config, database=database, guild_ready_timeout=0.05)
         self.bot = bot
         self._task = asyncio.create_task(bot.start(self.standin.token), name="bot")
         waiter = asyncio.create_task(bot.guild_synced.wait())

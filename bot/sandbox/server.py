@@ -260,13 +260,13 @@ class StandIn:
         for member in self.guild.members.values():
             if member.user.username == name:
                 return member
-        raise KeyError(f"no member named {name!r}")
+        raise LookupError(f"no member named {name!r}")
 
     def user_named(self, name: str) -> s.User:
         for user in self.users.values():
             if user.username == name:
                 return user
-        raise KeyError(f"no user named {name!r}")
+        raise LookupError(f"no user named {name!r}")
 
     def remove_member(self, user_id: str) -> None:
         member = self.guild.members.pop(user_id, None)

@@ -328,14 +328,14 @@ class Guild:
         for role in self.roles.values():
             if role.name == name:
                 return role
-        raise KeyError(f"no role named {name!r}")
+        raise LookupError(f"no role named {name!r}")
 
     def channel_named(self, name: str) -> Channel:
         name = name.lstrip("#")
         for channel in self.channels.values():
             if channel.name == name:
                 return channel
-        raise KeyError(f"no channel named {name!r}")
+        raise LookupError(f"no channel named {name!r}")
 
     def permissions_of(self, member: Member) -> int:
         if member.user.id == self.owner_id:
