@@ -35,8 +35,10 @@ class ActivityBuffer:
         self._pending: dict[int, _Pending] = {}
         self._flush_lock = asyncio.Lock()
         self.flushed_messages = 0
+        self.received = 0
 
     def message(self, member: discord.Member, at: datetime | None = None) -> None:
+        self.received += 1
         entry = self._pending.get(member.id)
         moment = at or datetime.now(UTC)
         if entry is None:

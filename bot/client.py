@@ -31,6 +31,7 @@ SHUTDOWN_BUDGET_S = 10.0
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 Flush = Callable[[], Awaitable[object]]
+MessageHook = Callable[[discord.Message], None]
 
 
 def intents_for(config: Config) -> discord.Intents:
@@ -89,6 +90,7 @@ class ConclaveBot(commands.Bot):
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.flushes: list[tuple[str, Flush]] = []
+        self.message_hooks: list[MessageHook] = []
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []
@@ -160,6 +162,14 @@ class ConclaveBot(commands.Bot):
         count = await self.identity.sync_guild(guild)
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
         self.guild_synced.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        """The hot path: every message hook runs here, in one task per message (a cog listener would
+        cost a task each), and none of them waits for the database. The bot has no prefix commands,
+        so commands.Bot's per-message command parsing is skipped too."""
+        if self.accepting:
+            for hook in self.message_hooks:
+                hook(message)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_at

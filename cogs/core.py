@@ -47,8 +47,14 @@ class Core(commands.Cog):
         )
         await interaction.response.send_message(embed=embed)
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
+    async def cog_load(self) -> None:
+        self.bot.message_hooks.append(self.count_chat)
+
+    async def cog_unload(self) -> None:
+        self.bot.message_hooks.remove(self.count_chat)
+
+    def count_chat(self, message: discord.Message) -> None:
+        """A message hook (see ConclaveBot.on_message): count the member's chat, in memory."""
         if counts_as_chat(message, self.bot.guild_id):
             self.bot.chat_activity.message(message.author, message.created_at)  # type: ignore[arg-type]
 

@@ -88,10 +88,10 @@ async def mark_failed(conn: Executor, item_id: int, *, error: str) -> None:
 
 async def next_due_in(conn: Executor) -> float | None:
     """Seconds until the next pending item is due (0 if one is due now), None if none is pending."""
-    return await conn.fetchval(
-        """SELECT GREATEST(0, EXTRACT(EPOCH FROM min(next_attempt_at) - NOW()))::float8
-           FROM outbox WHERE status = 'pending'"""
+    seconds = await conn.fetchval(
+        "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - NOW())::float8 FROM outbox WHERE status = 'pending'"
     )
+    return None if seconds is None else max(0.0, seconds)
 
 
 async def get(conn: Executor, item_id: int) -> OutboxItem | None:

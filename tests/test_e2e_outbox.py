@@ -100,3 +100,25 @@ async def test_pending_deliveries_survive_a_restart_and_are_delivered_once(sandb
         o for o in sandbox.standin.outputs if o.kind == "role_add" and o.data["role"] == "Lorebound Realm"
     ]
     assert len(grants) == 1
+
+
+async def test_an_idle_worker_does_not_poll_the_database_in_a_loop(sandbox):
+    from db import outbox as queries
+
+    assert await queries.next_due_in(sandbox.bot.pool) is None
+    before = sandbox.bot.pool.get_size(), sandbox.bot.outbox
+    calls = 0
+    original = queries.claim_due
+
+    async def counting(conn):
+        nonlocal calls
+        calls += 1
+        return await original(conn)
+
+    queries.claim_due = counting
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        queries.claim_due = original
+    assert before[1] is sandbox.bot.outbox
+    assert calls <= 1

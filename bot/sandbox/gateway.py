@@ -69,29 +69,34 @@ MESSAGE_EVENTS = {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"}
 
 
 class _Connection:
-    """One WebSocket: an ordered outgoing queue, compressed per Discord's zlib-stream rules."""
+    """One WebSocket: frames encoded (and zlib-stream compressed) in dispatch order as they are
+    queued, then written by one task, so a burst of events leaves as fast as the socket takes it."""
 
     def __init__(self, ws: web.WebSocketResponse, compress: str | None) -> None:
         self.ws = ws
         self.compressor = zlib.compressobj() if compress == "zlib-stream" else None
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue()
         self.writer = asyncio.create_task(self._write())
 
     def send(self, payload: dict[str, Any]) -> None:
-        self.queue.put_nowait(payload)
+        data = json.dumps(payload, separators=(",", ":"))
+        if self.compressor is not None:
+            self.queue.put_nowait(
+                self.compressor.compress(data.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+            )
+        else:
+            self.queue.put_nowait(data)
 
     async def _write(self) -> None:
         while True:
-            payload = await self.queue.get()
-            if payload is None:
+            frame = await self.queue.get()
+            if frame is None:
                 return
-            data = json.dumps(payload, separators=(",", ":"))
             try:
-                if self.compressor is not None:
-                    raw = self.compressor.compress(data.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-                    await self.ws.send_bytes(raw)
+                if isinstance(frame, bytes):
+                    await self.ws.send_bytes(frame)
                 else:
-                    await self.ws.send_str(data)
+                    await self.ws.send_str(frame)
             except (ConnectionResetError, RuntimeError):
                 return
 
@@ -208,6 +213,9 @@ class Gateway:
             self.connections.discard(connection)
             if session is not None and session.connection is connection:
                 session.connection = None
+                if ws.close_code == 1000:
+                    # A client that closes with 1000 ends its session, as on Discord: no resume.
+                    self.sessions.pop(session.id, None)
             await connection.close()
         return ws
 

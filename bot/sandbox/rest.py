@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.sandbox import state as s
+from bot.sandbox.control_http import add_control_routes
 from bot.sandbox.interactions import interaction_routes
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], list[s.Attach
 async def discord_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     standin = standin_of(request)
     path = request.path.removeprefix(API)
-    if request.path == "/gateway" or request.path.startswith("/attachments/"):
+    if request.path == "/gateway" or request.path.startswith(("/attachments/", "/_sandbox/")):
         return await handler(request)
     body_for_record: Any = None
     if request.body_exists and not request.content_type.startswith("multipart/"):
@@ -696,4 +697,5 @@ def build_app(standin: StandIn) -> web.Application:
     r.add_patch(f"{g}/scheduled-events/{{event_id}}", edit_event)
     r.add_delete(f"{g}/scheduled-events/{{event_id}}", delete_event)
     interaction_routes(r, API)
+    add_control_routes(app, standin)
     return app

@@ -1,0 +1,157 @@
+"""Message ingestion throughput: the full bot against a bare discord.py client on the same stream.
+
+    python benchmarks/ingest.py [--messages 50000] [--members 5000] [--rounds 2]
+
+The stand-in runs in its own process and pushes N MESSAGE_CREATE events from M members over the
+gateway. (a) a bare discord.py client with one trivial on_message listener and (b) the full bot
+(every cog, the activity buffer, identity, PostgreSQL) receive the same stream, in alternating
+rounds. Prints each rate, the ratio bot/bare (the bot's per-message overhead), and how long after
+the last message the bot had written every count to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import discord
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.client import ConclaveBot, intents_for, point_at_api  # noqa: E402
+from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from db.pool import open_database  # noqa: E402
+
+
+class Meter:
+    """Counts messages as the client handles them: the time of the first and of the last.
+
+    The rate is measured between the two on the client's side, so it is the client's capacity,
+    not the stand-in's sending speed (the stand-in encodes the whole burst before it sends)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = 0.0
+        self.last = 0.0
+
+    def tick(self, _message: object = None) -> None:
+        now = time.perf_counter()
+        if self.count == 0:
+            self.first = now
+        self.count += 1
+        self.last = now
+
+    def rate(self) -> float:
+        return (self.count - 1) / (self.last - self.first)
+
+
+async def wait_for_count(read, target: int, timeout: float) -> float:
+    deadline = time.perf_counter() + timeout
+    while read() < target:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {read()} of {target} after {timeout}s")
+        await asyncio.sleep(0.005)
+    return time.perf_counter()
+
+
+async def burst(session: aiohttp.ClientSession, base: str, count: int) -> None:
+    async with session.post(
+        f"{base}/_sandbox/burst", json={"count": count, "channel": "general"}
+    ) as response:
+        response.raise_for_status()
+
+
+async def run_bare(info: dict, config: Config, count: int, session, base: str) -> float:
+    meter = Meter()
+    ready = asyncio.Event()
+    client = discord.Client(intents=intents_for(config), guild_ready_timeout=0.5)
+
+    @client.event
+    async def on_ready() -> None:
+        ready.set()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        meter.tick()
+
+    task = asyncio.create_task(client.start(info["token"]))
+    await asyncio.wait_for(ready.wait(), 60)
+    await burst(session, base, count)
+    await wait_for_count(lambda: meter.count, count, 600)
+    await client.close()
+    task.cancel()
+    return meter.rate()
+
+
+async def run_bot(
+    info: dict, config: Config, database, count: int, session, base: str
+) -> tuple[float, float]:
+    bot = ConclaveBot(config, database=database, guild_ready_timeout=0.5)
+    task = asyncio.create_task(bot.start(info["token"]))
+    await asyncio.wait_for(bot.guild_synced.wait(), 120)
+    meter = Meter()
+    bot.message_hooks.append(meter.tick)  # after the bot's own hooks: counts fully handled messages
+    before_flushed = bot.chat_activity.flushed_messages
+    await burst(session, base, count)
+    finished = await wait_for_count(lambda: meter.count, count, 600)
+    persisted = await wait_for_count(lambda: bot.chat_activity.flushed_messages - before_flushed, count, 600)
+    await bot.close()
+    task.cancel()
+    return meter.rate(), persisted - finished
+
+
+async def main(args: argparse.Namespace) -> None:
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # a busy loop skips a flush: by design
+    standin = subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(args.members)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        info = json.loads(standin.stdout.readline())
+        base = info["api_base"].removesuffix("/api/v10")
+        settings = Settings(_env_file=None, discord_token=info["token"], discord_api_base=info["api_base"])
+        config = Config(settings=settings, community=CommunityConfig(guild_id=int(info["guild_id"])))
+        await point_at_api(info["api_base"], info["token"])
+        with tempfile.TemporaryDirectory(prefix="conclave-bench-") as tmp:
+            database = await open_database(None, Path(tmp), name="bench")
+            bare_rates, bot_rates, lags = [], [], []
+            async with aiohttp.ClientSession() as session:
+                for round_no in range(1, args.rounds + 1):
+                    bare = await run_bare(info, config, args.messages, session, base)
+                    bot, lag = await run_bot(info, config, database, args.messages, session, base)
+                    bare_rates.append(bare)
+                    bot_rates.append(bot)
+                    lags.append(lag)
+                    print(
+                        f"round {round_no}: bare {bare:,.0f} msg/s, bot {bot:,.0f} msg/s, ratio {bot / bare:.2f}"
+                    )
+            database.close()
+        bare, bot = statistics.median(bare_rates), statistics.median(bot_rates)
+        print(f"messages: {args.messages:,} from {args.members:,} members, {args.rounds} round(s), medians:")
+        print(f"bare discord.py client: {bare:,.0f} messages/s")
+        print(f"full bot:               {bot:,.0f} messages/s")
+        print(f"ratio bot/bare:         {bot / bare:.2f}")
+        print(f"all counts in PostgreSQL {statistics.median(lags):.2f} s after the last message was handled")
+    finally:
+        standin.terminate()
+        standin.wait(10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--members", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    asyncio.run(main(parser.parse_args()))

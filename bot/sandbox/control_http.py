@@ -1,0 +1,113 @@
+"""An HTTP face for the control API, for drivers in another process (benchmarks, other clients):
+under /_sandbox, unauthenticated, loopback only, never recorded as bot calls."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.sandbox import state as s
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import StandIn
+
+PREFIX = "/_sandbox"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+def add_control_routes(app: web.Application, standin: StandIn) -> None:
+    async def describe(request: web.Request) -> web.Response:
+        guild = standin.guild
+        return _json(
+            {
+                "api_base": standin.api_base,
+                "gateway_url": standin.gateway_url,
+                "guild_id": guild.id,
+                "channels": {c.name: c.id for c in guild.channels.values()},
+                "roles": {r.name: r.id for r in guild.roles.values()},
+                "members": len(guild.members),
+                "sessions": len(standin.gateway.sessions),
+            }
+        )
+
+    async def say(request: web.Request) -> web.Response:
+        body = await request.json()
+        member = standin.member_named(body["member"])
+        channel = standin.guild.channel_named(body.get("channel", "general"))
+        message = _message(standin, member, channel, body["content"])
+        standin.post_message(message)
+        return _json({"id": message.id})
+
+    async def burst(request: web.Request) -> web.Response:
+        """Dispatch `count` messages from random human members, as fast as the socket takes them."""
+        body = await request.json()
+        count = int(body["count"])
+        rng = random.Random(body.get("seed", 7))
+        channel = standin.guild.channel_named(body.get("channel", "general"))
+        humans = [
+            m
+            for m in standin.guild.members.values()
+            if not m.user.bot and m.user.id != standin.guild.owner_id
+        ]
+        for i in range(count):
+            member = rng.choice(humans)
+            standin.post_message(
+                _message(standin, member, channel, f"message {i} from {member.user.username}")
+            )
+        return _json({"dispatched": count})
+
+    async def slash(request: web.Request) -> web.Response:
+        """Invoke a slash command as a member and answer with what the bot replied."""
+        from bot.sandbox.control import Actor, InvalidInvocation, NoAnswer
+
+        body = await request.json()
+        member = standin.member_named(body["member"])
+        actor = Actor(
+            standin, member, default_channel=standin.guild.channel_named(body.get("channel", "general"))
+        )
+        try:
+            reply = await actor.slash(
+                body["command"], timeout=float(body.get("timeout", 5)), **body.get("options", {})
+            )
+        except (LookupError, InvalidInvocation) as exc:
+            return _json({"error": str(exc)}, 400)
+        except NoAnswer as exc:
+            return _json({"error": str(exc)}, 504)
+        return _json(
+            {
+                "content": reply.content,
+                "embeds": reply.embeds,
+                "ephemeral": reply.ephemeral,
+                "text": reply.text,
+            }
+        )
+
+    async def commands(request: web.Request) -> web.Response:
+        return _json(
+            {"guild": standin.commands.get(standin.guild.id, []), "global": standin.commands.get(None, [])}
+        )
+
+    app.router.add_get(f"{PREFIX}/state", describe)
+    app.router.add_get(f"{PREFIX}/commands", commands)
+    app.router.add_post(f"{PREFIX}/slash", slash)
+    app.router.add_post(f"{PREFIX}/say", say)
+    app.router.add_post(f"{PREFIX}/burst", burst)
+
+
+def _message(standin: StandIn, member: s.Member, channel: s.Channel, content: str) -> s.Message:
+    return s.Message(
+        id=standin.ids.next(),
+        channel_id=channel.id,
+        author=member.user,
+        content=content,
+        guild_id=standin.guild.id,
+        member=member,
+    )
