@@ -199,6 +199,14 @@ async def get_gateway(request: web.Request) -> web.Response:
     return reply(data)
 
 
+async def get_user(request: web.Request) -> web.Response:
+    standin = standin_of(request)
+    user = standin.users.get(request.match_info["user_id"])
+    if user is None:
+        raise fail(UNKNOWN_USER)
+    return reply(user.payload())
+
+
 async def create_dm(request: web.Request) -> web.Response:
     standin = standin_of(request)
     body, _ = await read_body(request)
@@ -668,6 +676,7 @@ def build_app(standin: StandIn) -> web.Application:
     r.add_get(f"{API}/gateway", get_gateway)
     r.add_get(f"{API}/gateway/bot", get_gateway)
     r.add_post(f"{API}/users/@me/channels", create_dm)
+    r.add_get(f"{API}/users/{{user_id}}", get_user)
     r.add_put(f"{API}/applications/{{app_id}}/commands", put_commands)
     r.add_get(f"{API}/applications/{{app_id}}/commands", get_commands)
     r.add_put(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", put_commands)
