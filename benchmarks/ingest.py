@@ -144,7 +144,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"all counts in PostgreSQL {statistics.median(lags):.2f} s after the last message was handled")
     finally:
         standin.terminate()
-        standin.wait(10)
+        try:
+            standin.wait(10)
+        except subprocess.TimeoutExpired:
+            standin.kill()
 
 
 if __name__ == "__main__":

@@ -101,10 +101,13 @@ class _Connection:
                 return
 
     async def close(self, code: int = 1000) -> None:
-        self.queue.put_nowait(None)
-        with contextlib.suppress(Exception):
+        """Close now: frames still queued are dropped, as a real socket drop would lose them
+        (a resuming client gets them again from the session's buffer)."""
+        self.writer.cancel()
+        with contextlib.suppress(BaseException):
             await self.writer
-        await self.ws.close(code=code)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code)
 
 
 @dataclass
