@@ -65,9 +65,7 @@ async def wait_for_count(read, target: int, timeout: float) -> float:
 
 
 async def burst(session: aiohttp.ClientSession, base: str, count: int) -> None:
-    async with session.post(
-        f"{base}/_sandbox/burst", json={"count": count, "channel": "general"}
-    ) as response:
+    async with session.post(f"{base}/_sandbox/burst", json={"count": count, "channel": "general"}) as response:
         response.raise_for_status()
 
 
@@ -93,9 +91,7 @@ async def run_bare(info: dict, config: Config, count: int, session, base: str) -
     return meter.rate()
 
 
-async def run_bot(
-    info: dict, config: Config, database, count: int, session, base: str
-) -> tuple[float, float]:
+async def run_bot(info: dict, config: Config, database, count: int, session, base: str) -> tuple[float, float]:
     bot = ConclaveBot(config, database=database, guild_ready_timeout=0.5)
     task = asyncio.create_task(bot.start(info["token"]))
     await asyncio.wait_for(bot.guild_synced.wait(), 120)
@@ -114,8 +110,10 @@ async def main(args: argparse.Namespace) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # a busy loop skips a flush: by design
     standin = subprocess.Popen(
         [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(args.members)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         info = json.loads(standin.stdout.readline())
         base = info["api_base"].removesuffix("/api/v10")
@@ -132,9 +130,7 @@ async def main(args: argparse.Namespace) -> None:
                     bare_rates.append(bare)
                     bot_rates.append(bot)
                     lags.append(lag)
-                    print(
-                        f"round {round_no}: bare {bare:,.0f} msg/s, bot {bot:,.0f} msg/s, ratio {bot / bare:.2f}"
-                    )
+                    print(f"round {round_no}: bare {bare:,.0f} msg/s, bot {bot:,.0f} msg/s, ratio {bot / bare:.2f}")
             database.close()
         bare, bot = statistics.median(bare_rates), statistics.median(bot_rates)
         print(f"messages: {args.messages:,} from {args.members:,} members, {args.rounds} round(s), medians:")
@@ -151,9 +147,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--members", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=2)

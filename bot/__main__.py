@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"conclave: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    secrets = [
-        s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s
-    ]
+    secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
     level = config.settings.log_level
     if command == "migrate" and level == "INFO":
         level = "WARNING"  # the migrate command prints its own report

@@ -63,9 +63,7 @@ class ActivityBuffer:
                 rows = [MessageActivity(ids[k], p.messages, p.last_at) for k, p in batch.items()]
                 await record_messages(self.pool, rows)
             except (TimeoutError, asyncpg.PostgresError, OSError):
-                log.exception(
-                    "activity flush failed; keeping %d members' counts for the next flush", len(batch)
-                )
+                log.exception("activity flush failed; keeping %d members' counts for the next flush", len(batch))
                 for key, entry in batch.items():
                     current = self._pending.get(key)
                     if current is None:

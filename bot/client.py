@@ -112,9 +112,15 @@ class ConclaveBot(commands.Bot):
         self.flushes.append((name, flush))
         interval = self.config.community.xp.flush_interval_seconds
         self.scheduler.add_job(
-            self._run_flush, "interval", seconds=interval, args=[name, flush], id=f"flush:{name}",
-            max_instances=1, coalesce=True, replace_existing=True,
-        )  # fmt: skip
+            self._run_flush,
+            "interval",
+            seconds=interval,
+            args=[name, flush],
+            id=f"flush:{name}",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
 
     @staticmethod
     async def _run_flush(name: str, flush: Flush) -> None:

@@ -66,6 +66,14 @@ class PathwayConfig(_Section):
     role_id: int | None = Field(default=None, gt=0)
     channel_ids: list[int] = Field(default_factory=list)
     category_ids: list[int] = Field(default_factory=list)
+    # Optional: a Discord role per rank title (e.g. {"Apprentice" = 123}); the member holds only the current one.
+    rank_role_ids: dict[str, int] = Field(default_factory=dict)
+
+
+class RoleReward(_Section):
+    level: int = Field(ge=2)
+    role_id: int = Field(gt=0)
+    pathway: PathwayId | None = None  # None: a reward for the global level
 
 
 class XPConfig(_Section):
@@ -79,13 +87,14 @@ class XPConfig(_Section):
     timezone: str = "UTC"
     flush_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     rank_titles: dict[int, str] = Field(default_factory=lambda: dict(DEFAULT_RANK_TITLES))
+    role_rewards: list[RoleReward] = Field(default_factory=list)
+    reward_mode: Literal["stack", "replace"] = "stack"
+    rejoin_exclude_role_ids: list[int] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _range(self) -> XPConfig:
         if self.message_max < self.message_min:
-            raise ValueError(
-                f"message_max ({self.message_max}) must be at least message_min ({self.message_min})"
-            )
+            raise ValueError(f"message_max ({self.message_max}) must be at least message_min ({self.message_min})")
         if 1 not in self.rank_titles:
             raise ValueError("rank_titles must have a title for level 1")
         return self
@@ -98,9 +107,7 @@ class XPConfig(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {value!r} (use an IANA name such as 'Europe/Paris')"
-            ) from None
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Europe/Paris')") from None
         return value
 
 
@@ -125,7 +132,7 @@ class CommunityConfig(_Section):
     pathways: list[PathwayConfig] = Field(default_factory=_default_pathways)
     xp: XPConfig = Field(default_factory=XPConfig)
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
-    cogs: list[str] = Field(default_factory=lambda: ["cogs.core"])
+    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp"])
     sync_commands_globally: bool = False
     presences_intent: bool = False
 
@@ -145,9 +152,7 @@ class CommunityConfig(_Section):
 class Settings(BaseSettings):
     """Secrets and process settings, from the environment or `.env`."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     discord_token: SecretStr | None = None
     database_url: SecretStr | None = None

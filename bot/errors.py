@@ -34,9 +34,7 @@ class NotAllowed(UserFacingError):
     pass
 
 
-DATABASE_UNAVAILABLE = (
-    "The database is unavailable right now, so nothing was changed. Please try again in a minute."
-)
+DATABASE_UNAVAILABLE = "The database is unavailable right now, so nothing was changed. Please try again in a minute."
 
 
 def _database_down(error: BaseException) -> bool:
@@ -110,9 +108,7 @@ async def report(interaction: discord.Interaction[Any], error: BaseException, wh
     await send_ephemeral(interaction, message)
 
 
-async def on_app_command_error(
-    interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-) -> None:
+async def on_app_command_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
     command = interaction.command.qualified_name if interaction.command else "?"
     await report(interaction, error, f"/{command}")
 

@@ -105,9 +105,7 @@ class OutboxWorker:
             reason = f"HTTP {exc.status} (code {exc.code}): {exc.text or exc}"
             if exc.status == 429 or exc.status >= 500:
                 delay = _retry_after(exc) if exc.status == 429 else None
-                await self._retry_or_fail(
-                    conn, item, delay if delay is not None else backoff(item.attempts), reason
-                )
+                await self._retry_or_fail(conn, item, delay if delay is not None else backoff(item.attempts), reason)
             else:
                 await outbox.mark_failed(conn, item.id, error=reason)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

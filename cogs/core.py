@@ -73,8 +73,11 @@ class Core(commands.Cog):
         if after.guild.id != self.bot.guild_id or after.bot:
             return
         if (before.roles, before.nick, before.premium_since, before.name) != (
-            after.roles, after.nick, after.premium_since, after.name,
-        ):  # fmt: skip
+            after.roles,
+            after.nick,
+            after.premium_since,
+            after.name,
+        ):
             await self.bot.identity.refresh(after)
 
 

@@ -15,9 +15,7 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(
-    os.environ.get("CONCLAVE_MIGRATIONS_DIR", Path(__file__).resolve().parent.parent / "sql")
-)
+MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR", Path(__file__).resolve().parent.parent / "sql"))
 # Any fixed 64-bit key: every process that migrates this database takes the same one.
 ADVISORY_LOCK_KEY = 0x436F6E636C617665  # "Conclave"
 _FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
@@ -85,9 +83,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNN_name.sql (lower case)")
         version, name = int(match.group(1)), match.group(2)
         if version in found:
-            raise MigrationError(
-                f"two migrations have version {version}: {found[version].up_path.name}, {path.name}"
-            )
+            raise MigrationError(f"two migrations have version {version}: {found[version].up_path.name}, {path.name}")
         down = path.with_name(f"{match.group(1)}_{name}.down.sql")
         if not down.exists():
             raise MigrationError(f"{path.name} has no rollback file {down.name}")
@@ -97,9 +93,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 async def applied(conn: asyncpg.Connection) -> dict[int, AppliedMigration]:
     await conn.execute(CREATE_MIGRATIONS_TABLE)
-    rows = await conn.fetch(
-        "SELECT version, name, checksum, applied_at, execution_ms FROM migrations ORDER BY version"
-    )
+    rows = await conn.fetch("SELECT version, name, checksum, applied_at, execution_ms FROM migrations ORDER BY version")
     return {r["version"]: AppliedMigration(**dict(r)) for r in rows}
 
 

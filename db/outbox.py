@@ -28,9 +28,7 @@ class OutboxItem:
 _COLUMNS = "id, kind, payload, attempts, status, last_error, created_at, delivered_at"
 
 
-async def enqueue(
-    conn: Executor, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None
-) -> int | None:
+async def enqueue(conn: Executor, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> int | None:
     """Queue a side effect; call inside the transaction of the change that causes it.
     Returns the id, or None when an item with the same dedupe_key exists already."""
     if kind not in KINDS:
@@ -100,7 +98,5 @@ async def get(conn: Executor, item_id: int) -> OutboxItem | None:
 
 
 async def items(conn: Executor, *, status: str | None = None) -> list[OutboxItem]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM outbox WHERE $1::text IS NULL OR status = $1 ORDER BY id", status
-    )
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM outbox WHERE $1::text IS NULL OR status = $1 ORDER BY id", status)
     return [OutboxItem(**dict(r)) for r in rows]

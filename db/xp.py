@@ -105,6 +105,4 @@ async def sync_rank_titles(conn: asyncpg.Connection, titles: Mapping[int, str]) 
     """Make rank_titles hold exactly the configured titles (what award_xp() reads)."""
     async with conn.transaction():
         await conn.execute("DELETE FROM rank_titles")
-        await conn.executemany(
-            "INSERT INTO rank_titles (min_level, title) VALUES ($1, $2)", sorted(titles.items())
-        )
+        await conn.executemany("INSERT INTO rank_titles (min_level, title) VALUES ($1, $2)", sorted(titles.items()))

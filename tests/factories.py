@@ -14,7 +14,5 @@ def snowflake() -> str:
     return str(next(_ids))
 
 
-async def make_member(
-    conn: Executor, name: str = "member", *, roles: tuple[str, ...] = (), **kw: object
-) -> str:
+async def make_member(conn: Executor, name: str = "member", *, roles: tuple[str, ...] = (), **kw: object) -> str:
     return await upsert_member(conn, MemberSnapshot(discord_id=snowflake(), username=name, roles=roles, **kw))

@@ -39,9 +39,7 @@ class Panel(discord.ui.View):
     async def broken(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         raise RuntimeError("the button broke")
 
-    @discord.ui.select(
-        custom_id="panel:fruit", options=[discord.SelectOption(label=w, value=w) for w in WORDS]
-    )
+    @discord.ui.select(custom_id="panel:fruit", options=[discord.SelectOption(label=w, value=w) for w in WORDS])
     async def fruit(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
         await interaction.response.edit_message(content=f"chose {', '.join(select.values)}", view=self)
 
@@ -73,9 +71,7 @@ class Probe(commands.Cog):
         )
 
     @probe.autocomplete("word")
-    async def word_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
+    async def word_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=w, value=w) for w in WORDS if w.startswith(current)]
 
     @tools.command(name="echo", description="Echo text")

@@ -14,17 +14,17 @@ from bot.config import ConfigError, load_community
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
-    base = {
-        k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL", "CONCLAVE_CONFIG")
-    }
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DATABASE_URL", "CONCLAVE_CONFIG")}
     base["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env={**base, **(env or {})},
-        cwd=cwd or ROOT, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
 
 
 def test_run_without_a_token_says_what_to_set(tmp_path):

@@ -87,6 +87,4 @@ async def test_role_changes_are_written_to_the_member_row(sandbox):
         return await users.is_staff(sandbox.bot.pool, user_id)
 
     await wait_until(is_staff_now)
-    assert await users.has_role(
-        sandbox.bot.pool, await users.user_id_for(sandbox.bot.pool, bob.id), moderator_id
-    )
+    assert await users.has_role(sandbox.bot.pool, await users.user_id_for(sandbox.bot.pool, bob.id), moderator_id)

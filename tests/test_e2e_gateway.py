@@ -27,9 +27,7 @@ async def test_a_dropped_socket_resumes_and_no_event_is_lost(sandbox):
     await wait_until(all_counted, timeout=10)
     assert sandbox.standin.gateway.resume_count == 1
     assert sandbox.standin.gateway.identify_count == 1
-    assert await wait_until(
-        lambda: users.get_profile_by_discord_id(sandbox.bot.pool, sandbox.member("erin").id)
-    )
+    assert await wait_until(lambda: users.get_profile_by_discord_id(sandbox.bot.pool, sandbox.member("erin").id))
 
 
 async def test_a_graceful_stop_writes_everything_buffered(harness):
@@ -95,9 +93,7 @@ async def test_unknown_routes_answer_404_in_discords_format_and_are_recorded(har
     standin = harness.standin
     async with aiohttp.ClientSession() as session:
         headers = {"Authorization": f"Bot {standin.token}"}
-        async with session.get(
-            f"{standin.api_base}/guilds/{standin.guild.id}/widget", headers=headers
-        ) as response:
+        async with session.get(f"{standin.api_base}/guilds/{standin.guild.id}/widget", headers=headers) as response:
             assert response.status == 404
             assert response.headers["Content-Type"] == "application/json"
             assert await response.json() == {"code": 0, "message": "404: Not Found"}

@@ -12,12 +12,10 @@ from bot.sandbox.control import InvalidInvocation, NoAnswer
 async def test_every_option_type_arrives_resolved(probe):
     alice, bob = probe.member("alice"), probe.member("bob")
     role = probe.standin.guild.role_named("Moderator")
-    reply = await alice.slash("probe", member=bob, role=role, channel="gaming-chat", count=3, ratio=0.25, flag=True,
-                              word="cherry")  # fmt: skip
-    assert (
-        reply.content
-        == "member=bob role=Moderator channel=gaming-chat count=3 ratio=0.25 flag=True word=cherry"
+    reply = await alice.slash(
+        "probe", member=bob, role=role, channel="gaming-chat", count=3, ratio=0.25, flag=True, word="cherry"
     )
+    assert reply.content == "member=bob role=Moderator channel=gaming-chat count=3 ratio=0.25 flag=True word=cherry"
     assert reply.ephemeral
 
 

@@ -65,14 +65,13 @@ async def test_a_server_error_is_retried_with_backoff(sandbox):
     pool = sandbox.bot.pool
     channel = sandbox.demo.general
     sandbox.standin.inject_failure("POST", f"/channels/{channel.id}/messages", status=503, times=1)
-    item_id = await outbox.enqueue(
-        pool, "channel_message", {"channel_id": channel.id, "content": "Event tonight!"}
-    )
+    item_id = await outbox.enqueue(pool, "channel_message", {"channel_id": channel.id, "content": "Event tonight!"})
     sandbox.bot.outbox.wake()
     item = await delivered_or_failed(pool, item_id)
     assert item.status == "delivered"
-    posted = await sandbox.standin.wait_for(lambda o: o.kind == "message" and o.message.content == "Event tonight!",
-                                            past=True)  # fmt: skip
+    posted = await sandbox.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.content == "Event tonight!", past=True
+    )
     assert posted.message.channel_id == channel.id
     assert [c.status for c in sandbox.standin.calls_to("POST", f"/channels/{channel.id}/messages")] == [
         503,
@@ -96,9 +95,7 @@ async def test_pending_deliveries_survive_a_restart_and_are_delivered_once(sandb
     item = await delivered_or_failed(sandbox.bot.pool, first)
     assert item.status == "delivered"
     await asyncio.sleep(0.3)  # give a duplicate delivery the chance to show
-    grants = [
-        o for o in sandbox.standin.outputs if o.kind == "role_add" and o.data["role"] == "Lorebound Realm"
-    ]
+    grants = [o for o in sandbox.standin.outputs if o.kind == "role_add" and o.data["role"] == "Lorebound Realm"]
     assert len(grants) == 1
 
 

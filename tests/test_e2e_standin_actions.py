@@ -70,9 +70,12 @@ async def test_scheduled_events_round_trip(sandbox):
     guild = sandbox.bot.home_guild
     start = datetime.now(UTC) + timedelta(days=1)
     event = await guild.create_scheduled_event(
-        name="Game night", start_time=start, entity_type=discord.EntityType.voice,
-        channel=guild.get_channel(int(sandbox.demo.voice.id)), privacy_level=discord.PrivacyLevel.guild_only,
-    )  # fmt: skip
+        name="Game night",
+        start_time=start,
+        entity_type=discord.EntityType.voice,
+        channel=guild.get_channel(int(sandbox.demo.voice.id)),
+        privacy_level=discord.PrivacyLevel.guild_only,
+    )
     assert event.name == "Game night"
     fetched = await guild.fetch_scheduled_events()
     assert [e.name for e in fetched] == ["Game night"]

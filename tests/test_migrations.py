@@ -12,39 +12,101 @@ from db import migrate
 from db.pool import connect
 
 GUIDE_TABLES = {
-    "users", "user_profiles", "pathway_progress", "content", "events", "event_registrations",
-    "achievements", "user_achievements", "notifications", "server_stats", "moderation_logs",
-    "analytics", "discord_sync_log", "admin_logs", "migrations",
-}  # fmt: skip
+    "users",
+    "user_profiles",
+    "pathway_progress",
+    "content",
+    "events",
+    "event_registrations",
+    "achievements",
+    "user_achievements",
+    "notifications",
+    "server_stats",
+    "moderation_logs",
+    "analytics",
+    "discord_sync_log",
+    "admin_logs",
+    "migrations",
+}
 
 GUIDE_INDEXES = {
-    "idx_users_discord_id", "idx_users_username", "idx_users_in_server", "idx_users_pathways",
-    "idx_users_roles", "idx_user_profiles_user_id", "idx_user_profiles_level",
-    "idx_user_profiles_total_xp", "idx_user_profiles_last_active", "idx_user_profiles_activity_score",
-    "idx_user_profiles_level_xp", "idx_pathway_progress_user_id", "idx_pathway_progress_pathway_id",
-    "idx_pathway_progress_level", "idx_pathway_progress_xp", "idx_pathway_progress_total_xp",
-    "idx_pathway_progress_last_active", "idx_content_type", "idx_content_pathway", "idx_content_status",
-    "idx_content_slug", "idx_content_author_id", "idx_content_published_at", "idx_events_pathway",
-    "idx_events_start_date", "idx_events_status", "idx_events_active", "idx_events_type",
-    "idx_events_host_id", "idx_events_pathway_start", "idx_event_registrations_event_id",
-    "idx_event_registrations_user_id", "idx_event_registrations_status", "idx_achievements_pathway",
-    "idx_achievements_rarity", "idx_achievements_category", "idx_achievements_active",
-    "idx_user_achievements_user_id", "idx_user_achievements_achievement_id",
-    "idx_user_achievements_earned_at", "idx_notifications_user_id", "idx_notifications_read",
-    "idx_notifications_created_at", "idx_notifications_expires_at", "idx_notifications_type",
-    "idx_notifications_user_unread", "idx_moderation_logs_moderator_id",
-    "idx_moderation_logs_target_user_id", "idx_moderation_logs_action", "idx_moderation_logs_created_at",
-    "idx_analytics_user_id", "idx_analytics_timestamp", "idx_analytics_event_type",
-    "idx_analytics_pathway", "idx_discord_sync_log_sync_type", "idx_discord_sync_log_status",
-    "idx_discord_sync_log_started_at", "idx_admin_logs_admin_id", "idx_admin_logs_target_type",
-    "idx_admin_logs_created_at", "idx_content_search", "idx_content_active", "idx_pathway_stats_cache",
-}  # fmt: skip
+    "idx_users_discord_id",
+    "idx_users_username",
+    "idx_users_in_server",
+    "idx_users_pathways",
+    "idx_users_roles",
+    "idx_user_profiles_user_id",
+    "idx_user_profiles_level",
+    "idx_user_profiles_total_xp",
+    "idx_user_profiles_last_active",
+    "idx_user_profiles_activity_score",
+    "idx_user_profiles_level_xp",
+    "idx_pathway_progress_user_id",
+    "idx_pathway_progress_pathway_id",
+    "idx_pathway_progress_level",
+    "idx_pathway_progress_xp",
+    "idx_pathway_progress_total_xp",
+    "idx_pathway_progress_last_active",
+    "idx_content_type",
+    "idx_content_pathway",
+    "idx_content_status",
+    "idx_content_slug",
+    "idx_content_author_id",
+    "idx_content_published_at",
+    "idx_events_pathway",
+    "idx_events_start_date",
+    "idx_events_status",
+    "idx_events_active",
+    "idx_events_type",
+    "idx_events_host_id",
+    "idx_events_pathway_start",
+    "idx_event_registrations_event_id",
+    "idx_event_registrations_user_id",
+    "idx_event_registrations_status",
+    "idx_achievements_pathway",
+    "idx_achievements_rarity",
+    "idx_achievements_category",
+    "idx_achievements_active",
+    "idx_user_achievements_user_id",
+    "idx_user_achievements_achievement_id",
+    "idx_user_achievements_earned_at",
+    "idx_notifications_user_id",
+    "idx_notifications_read",
+    "idx_notifications_created_at",
+    "idx_notifications_expires_at",
+    "idx_notifications_type",
+    "idx_notifications_user_unread",
+    "idx_moderation_logs_moderator_id",
+    "idx_moderation_logs_target_user_id",
+    "idx_moderation_logs_action",
+    "idx_moderation_logs_created_at",
+    "idx_analytics_user_id",
+    "idx_analytics_timestamp",
+    "idx_analytics_event_type",
+    "idx_analytics_pathway",
+    "idx_discord_sync_log_sync_type",
+    "idx_discord_sync_log_status",
+    "idx_discord_sync_log_started_at",
+    "idx_admin_logs_admin_id",
+    "idx_admin_logs_target_type",
+    "idx_admin_logs_created_at",
+    "idx_content_search",
+    "idx_content_active",
+    "idx_pathway_stats_cache",
+}
 
 GUIDE_FUNCTIONS = {
-    "calculate_level_from_xp", "get_next_level_xp", "award_achievement", "award_xp",
-    "cleanup_expired_notifications", "increment_view_count", "is_staff", "has_role", "check_rate_limit",
+    "calculate_level_from_xp",
+    "get_next_level_xp",
+    "award_achievement",
+    "award_xp",
+    "cleanup_expired_notifications",
+    "increment_view_count",
+    "is_staff",
+    "has_role",
+    "check_rate_limit",
     "update_updated_at_column",
-}  # fmt: skip
+}
 
 RLS_TABLES = {"users", "user_profiles", "pathway_progress", "notifications", "content", "moderation_logs"}
 
@@ -101,8 +163,11 @@ async def test_up_twice_is_a_no_op_and_status_lists_everything(empty_dsn):
         await migrate.upgrade(conn, to=3)
         rows = await migrate.status(conn)
         assert [(r.version, r.state) for r in rows[:4]] == [
-            (1, "applied"), (2, "applied"), (3, "applied"), (4, "pending"),
-        ]  # fmt: skip
+            (1, "applied"),
+            (2, "applied"),
+            (3, "applied"),
+            (4, "pending"),
+        ]
         await migrate.upgrade(conn)
         assert await migrate.upgrade(conn) == []
         assert all(r.state == "applied" for r in await migrate.status(conn))
@@ -185,28 +250,19 @@ def test_create_writes_the_next_numbered_pair(tmp_path: Path):
 
 
 async def test_catalog_holds_the_guides_schema(conn):
-    tables = {
-        r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
-    }
+    tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert tables >= GUIDE_TABLES
-    indexes = {
-        r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname='public'")
-    }
+    indexes = {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname='public'")}
     assert indexes >= GUIDE_INDEXES
-    views = {
-        r["viewname"] for r in await conn.fetch("SELECT viewname FROM pg_views WHERE schemaname='public'")
-    }
+    views = {r["viewname"] for r in await conn.fetch("SELECT viewname FROM pg_views WHERE schemaname='public'")}
     assert views == {"user_leaderboard", "pathway_leaderboard", "active_events", "user_achievement_summary"}
     matviews = await conn.fetch("SELECT matviewname FROM pg_matviews WHERE schemaname='public'")
     assert {r["matviewname"] for r in matviews} == {"pathway_stats_cache"}
     functions = {
-        r["proname"]
-        for r in await conn.fetch("SELECT proname FROM pg_proc WHERE pronamespace='public'::regnamespace")
+        r["proname"] for r in await conn.fetch("SELECT proname FROM pg_proc WHERE pronamespace='public'::regnamespace")
     }
     assert functions >= GUIDE_FUNCTIONS
-    rls = await conn.fetch(
-        "SELECT relname FROM pg_class WHERE relnamespace='public'::regnamespace AND relrowsecurity"
-    )
+    rls = await conn.fetch("SELECT relname FROM pg_class WHERE relnamespace='public'::regnamespace AND relrowsecurity")
     assert {r["relname"] for r in rls} == RLS_TABLES
     uncommented = await conn.fetch(
         """SELECT c.relname FROM pg_class c
@@ -219,9 +275,14 @@ async def test_catalog_holds_the_guides_schema(conn):
 async def test_seed_has_the_guides_achievements_and_the_stats_row(conn):
     rows = await conn.fetch("SELECT id, name, rarity, xp, requirements FROM achievements ORDER BY id")
     assert {r["id"] for r in rows} == {
-        "gaming-initiate", "first-week", "tournament-winner", "lorebound-master",
-        "productive-streak-30", "news-contributor", "grand-duke",
-    }  # fmt: skip
+        "gaming-initiate",
+        "first-week",
+        "tournament-winner",
+        "lorebound-master",
+        "productive-streak-30",
+        "news-contributor",
+        "grand-duke",
+    }
     for r in rows:
         assert isinstance(r["requirements"], dict)
         assert {"type", "amount"} <= set(r["requirements"])

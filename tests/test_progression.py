@@ -30,6 +30,16 @@ def test_the_documented_examples():
 
 
 def test_rank_titles_by_pathway_level():
-    expected = {1: "Initiate", 4: "Initiate", 5: "Apprentice", 10: "Journeyman", 19: "Journeyman",
-                20: "Expert", 35: "Master", 49: "Master", 50: "Grand Master", 90: "Grand Master"}  # fmt: skip
+    expected = {
+        1: "Initiate",
+        4: "Initiate",
+        5: "Apprentice",
+        10: "Journeyman",
+        19: "Journeyman",
+        20: "Expert",
+        35: "Master",
+        49: "Master",
+        50: "Grand Master",
+        90: "Grand Master",
+    }
     assert {lvl: rank_title(lvl) for lvl in expected} == expected

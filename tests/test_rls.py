@@ -49,9 +49,7 @@ async def test_a_member_sees_every_public_profile_and_their_own(conn, community)
         conn, "authenticated", {"sub": a, "role": "authenticated"}, "SELECT user_id FROM user_profiles"
     )
     assert {r["user_id"] for r in rows} == {a, b}
-    own = await as_role(
-        conn, "authenticated", {"sub": c, "role": "authenticated"}, "SELECT user_id FROM user_profiles"
-    )
+    own = await as_role(conn, "authenticated", {"sub": c, "role": "authenticated"}, "SELECT user_id FROM user_profiles")
     assert {r["user_id"] for r in own} == {a, b, c}
 
 

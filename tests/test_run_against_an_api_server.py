@@ -37,21 +37,35 @@ async def _sleep(seconds):
 
 
 async def test_the_bot_process_runs_against_a_separate_api_server(db_dsn, tmp_path):
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN", "DISCORD_API_BASE")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN", "DISCORD_API_BASE")}
     env["PYTHONPATH"] = str(ROOT)
-    server = subprocess.Popen([sys.executable, "-m", "bot.sandbox.serve", "--port", "0"], stdout=subprocess.PIPE,
-                              text=True, env=env, cwd=tmp_path)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     bot = None
     try:
         info = json.loads(server.stdout.readline())
         base = info["api_base"].removesuffix("/api/v10")
         (tmp_path / "conclave.toml").write_text(f"guild_id = {info['guild_id']}\n")
-        bot_env = {**env, "DISCORD_TOKEN": info["token"], "DISCORD_API_BASE": info["api_base"],
-                   "DATABASE_URL": db_dsn, "LOG_FORMAT": "json"}  # fmt: skip
-        bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=bot_env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        bot_env = {
+            **env,
+            "DISCORD_TOKEN": info["token"],
+            "DISCORD_API_BASE": info["api_base"],
+            "DATABASE_URL": db_dsn,
+            "LOG_FORMAT": "json",
+        }
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=bot_env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         async with aiohttp.ClientSession() as session:
             commands = await poll(session, f"{base}/_sandbox/commands", lambda d: d["guild"])
             assert "about" in {c["name"] for c in commands["guild"]}
@@ -69,9 +83,7 @@ async def test_the_bot_process_runs_against_a_separate_api_server(db_dsn, tmp_pa
                 assert time.monotonic() < deadline, "the bot never synced the guild's members"
                 await _sleep(0.1)
 
-            async with session.post(
-                f"{base}/_sandbox/slash", json={"member": "alice", "command": "about"}
-            ) as r:
+            async with session.post(f"{base}/_sandbox/slash", json={"member": "alice", "command": "about"}) as r:
                 about = await r.json()
             assert r.status == 200, about
             assert "Version: 0.1.0" in about["text"] and "PostgreSQL (external)" in about["text"]

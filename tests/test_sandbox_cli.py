@@ -11,15 +11,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_scripted_sandbox_session_prints_the_bots_answers_and_exits_0(tmp_path):
-    script = "\n".join([
-        "alice: hello everyone",
-        "alice: /about",
-        "bob joins voice",
-        "carol: /no-such-command",
-        "zed: hi",
-        "this is not a line",
-        "help",
-    ]) + "\n"  # fmt: skip
+    script = (
+        "\n".join(
+            [
+                "alice: hello everyone",
+                "alice: /about",
+                "bob joins voice",
+                "carol: /no-such-command",
+                "zed: hi",
+                "this is not a line",
+                "help",
+            ]
+        )
+        + "\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN")}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -27,9 +32,14 @@ def test_a_scripted_sandbox_session_prints_the_bots_answers_and_exits_0(tmp_path
         CONCLAVE_CONFIG=str(tmp_path / "none.toml"),
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "sandbox"], input=script, capture_output=True, text=True, env=env,
-        cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", "sandbox"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Sandbox ready" in out

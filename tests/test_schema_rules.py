@@ -95,9 +95,7 @@ async def test_rating_must_be_one_to_five_and_registrations_are_unique(conn):
         await conn.execute(
             "INSERT INTO event_registrations (event_id, user_id, status) VALUES ($1, $2, 'lost')", event, user
         )
-    await conn.execute(
-        "INSERT INTO event_registrations (event_id, user_id, rating) VALUES ($1, $2, 5)", event, user
-    )
+    await conn.execute("INSERT INTO event_registrations (event_id, user_id, rating) VALUES ($1, $2, 5)", event, user)
     with pytest.raises(asyncpg.UniqueViolationError):
         await conn.execute("INSERT INTO event_registrations (event_id, user_id) VALUES ($1, $2)", event, user)
 
@@ -118,20 +116,12 @@ async def test_unique_rules(conn):
     await conn.execute("INSERT INTO pathway_progress (user_id, pathway_id) VALUES ($1, 'gaming')", user)
     with pytest.raises(asyncpg.UniqueViolationError):
         await conn.execute("INSERT INTO pathway_progress (user_id, pathway_id) VALUES ($1, 'gaming')", user)
-    await conn.execute(
-        "INSERT INTO content (type, title, slug, body) VALUES ('guide', 'a', 'same-slug', 'b')"
-    )
+    await conn.execute("INSERT INTO content (type, title, slug, body) VALUES ('guide', 'a', 'same-slug', 'b')")
     with pytest.raises(asyncpg.UniqueViolationError):
-        await conn.execute(
-            "INSERT INTO content (type, title, slug, body) VALUES ('guide', 'c', 'same-slug', 'd')"
-        )
-    await conn.execute(
-        "INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", user
-    )
+        await conn.execute("INSERT INTO content (type, title, slug, body) VALUES ('guide', 'c', 'same-slug', 'd')")
+    await conn.execute("INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", user)
     with pytest.raises(asyncpg.UniqueViolationError):
-        await conn.execute(
-            "INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", user
-        )
+        await conn.execute("INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", user)
 
 
 async def test_foreign_keys_reject_unknown_users(conn):
@@ -155,14 +145,13 @@ async def test_deleting_a_user_cascades_and_sets_null_as_documented(conn):
     )
     await conn.execute("INSERT INTO pathway_progress (user_id, pathway_id) VALUES ($1, 'news')", target)
     await conn.execute("INSERT INTO notifications (user_id, title) VALUES ($1, 'hi')", target)
-    await conn.execute(
-        "INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", target
-    )
+    await conn.execute("INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'first-week')", target)
     await conn.execute("INSERT INTO event_registrations (event_id, user_id) VALUES ($1, $2)", event, target)
     log_id = await conn.fetchval(
         "INSERT INTO moderation_logs (moderator_id, target_user_id, action) VALUES ($1, $2, 'warn') RETURNING id",
-        moderator, target,
-    )  # fmt: skip
+        moderator,
+        target,
+    )
     await conn.execute("INSERT INTO analytics (user_id, event_type) VALUES ($1, 'page_view')", target)
     await conn.execute("INSERT INTO admin_logs (admin_id, action) VALUES ($1, 'user_update')", target)
     content_id = await conn.fetchval(
@@ -198,9 +187,7 @@ async def test_deleting_an_event_or_achievement_cascades(conn):
     await conn.execute("INSERT INTO event_registrations (event_id, user_id) VALUES ($1, $2)", event, user)
     await conn.execute("DELETE FROM events WHERE id = $1", event)
     assert await conn.fetchval("SELECT count(*) FROM event_registrations") == 0
-    await conn.execute(
-        "INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'grand-duke')", user
-    )
+    await conn.execute("INSERT INTO user_achievements (user_id, achievement_id) VALUES ($1, 'grand-duke')", user)
     await conn.execute("DELETE FROM achievements WHERE id = 'grand-duke'")
     assert await conn.fetchval("SELECT count(*) FROM user_achievements") == 0
 

@@ -14,8 +14,9 @@ from tests.factories import make_member, snowflake
 
 
 async def test_inserting_a_user_creates_its_profile(conn):
-    user_id = await users.upsert_member(conn, users.MemberSnapshot(discord_id=snowflake(), username="alice",
-                                                                   global_name="Alice"))  # fmt: skip
+    user_id = await users.upsert_member(
+        conn, users.MemberSnapshot(discord_id=snowflake(), username="alice", global_name="Alice")
+    )
     profile = await users.get_profile(conn, user_id)
     assert profile is not None
     assert (profile.display_name, profile.level, profile.total_xp) == ("Alice", 1, 0)
@@ -50,9 +51,7 @@ async def test_award_achievement_twice_grants_the_xp_once(conn):
     assert profile.total_xp == 100
     assert profile.level == 2
     assert profile.achievements == ["first-week"]
-    row = await conn.fetchrow(
-        "SELECT total_earned, first_earned_by FROM achievements WHERE id = 'first-week'"
-    )
+    row = await conn.fetchrow("SELECT total_earned, first_earned_by FROM achievements WHERE id = 'first-week'")
     assert (row["total_earned"], row["first_earned_by"]) == (1, user)
 
 
@@ -67,9 +66,7 @@ async def test_an_in_progress_achievement_completes_once(conn):
     assert await achievements.award_achievement(conn, second, "news-contributor") is True
     assert await achievements.award_achievement(conn, second, "news-contributor") is False
     assert (await users.get_profile(conn, second)).total_xp == 250
-    row = await conn.fetchrow(
-        "SELECT total_earned, first_earned_by FROM achievements WHERE id = 'news-contributor'"
-    )
+    row = await conn.fetchrow("SELECT total_earned, first_earned_by FROM achievements WHERE id = 'news-contributor'")
     assert (row["total_earned"], row["first_earned_by"]) == (2, first)
 
 
@@ -83,16 +80,16 @@ async def test_unknown_or_inactive_achievements_are_not_awarded(conn):
 
 async def test_concurrent_awards_of_the_same_achievement_grant_once(pool):
     user = await make_member(pool)
-    results = await asyncio.gather(
-        *(achievements.award_achievement(pool, user, "tournament-winner") for _ in range(5))
-    )
+    results = await asyncio.gather(*(achievements.award_achievement(pool, user, "tournament-winner") for _ in range(5)))
     assert sorted(results) == [False, False, False, False, True]
     assert (await users.get_profile(pool, user)).total_xp == 1000
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amounts=st.lists(st.integers(min_value=-3000, max_value=20_000), min_size=1, max_size=8),
-       pathway=st.sampled_from([None, "gaming", "lorebound", "productive", "news"]))  # fmt: skip
+@given(
+    amounts=st.lists(st.integers(min_value=-3000, max_value=20_000), min_size=1, max_size=8),
+    pathway=st.sampled_from([None, "gaming", "lorebound", "productive", "news"]),
+)
 async def test_award_xp_agrees_with_the_progression_rules(conn, amounts, pathway):
     user = await make_member(conn)
     total = 0
@@ -109,16 +106,28 @@ async def test_award_xp_agrees_with_the_progression_rules(conn, amounts, pathway
     if pathway is not None:
         [progress] = await xp.pathway_progress(conn, user)
         expected = progress_for(total)
-        assert (progress.total_xp, progress.level, progress.xp, progress.next_level_xp, progress.current_rank) == (
-            expected.total_xp, expected.level, expected.xp, expected.next_level_xp, expected.rank,
-        )  # fmt: skip
+        assert (
+            progress.total_xp,
+            progress.level,
+            progress.xp,
+            progress.next_level_xp,
+            progress.current_rank,
+        ) == (
+            expected.total_xp,
+            expected.level,
+            expected.xp,
+            expected.next_level_xp,
+            expected.rank,
+        )
 
 
 async def test_sql_level_functions_match_the_guide(conn):
     assert await conn.fetchval("SELECT calculate_level_from_xp(2500)") == 6
     assert await conn.fetchval("SELECT get_next_level_xp(5)") == 2500
-    levels = await conn.fetch("SELECT x, calculate_level_from_xp(x) AS l FROM unnest($1::int[]) AS x",
-                              [0, 99, 100, 399, 400, 899, 900, 40_000, 39_999])  # fmt: skip
+    levels = await conn.fetch(
+        "SELECT x, calculate_level_from_xp(x) AS l FROM unnest($1::int[]) AS x",
+        [0, 99, 100, 399, 400, 899, 900, 40_000, 39_999],
+    )
     assert [r["l"] for r in levels] == [1, 1, 2, 2, 3, 3, 4, 21, 20]
 
 
@@ -135,16 +144,12 @@ async def test_joining_a_pathway_writes_everything_once(conn):
     assert await xp.join_pathway(conn, user, "news") is True
     assert await xp.join_pathway(conn, user, "gaming") is True
     assert await xp.join_pathway(conn, user, "news") is False
-    row = await conn.fetchrow(
-        "SELECT pathways, pathway_join_dates, primary_pathway FROM users WHERE id = $1", user
-    )
+    row = await conn.fetchrow("SELECT pathways, pathway_join_dates, primary_pathway FROM users WHERE id = $1", user)
     assert row["pathways"] == ["news", "gaming"]
     assert set(row["pathway_join_dates"]) == {"news", "gaming"}
     assert row["primary_pathway"] == "news"
     assert [p.pathway_id for p in await xp.pathway_progress(conn, user)] == ["gaming", "news"]
-    joins = await conn.fetch(
-        "SELECT pathway FROM analytics WHERE user_id = $1 AND event_type = 'pathway_join'", user
-    )
+    joins = await conn.fetch("SELECT pathway FROM analytics WHERE user_id = $1 AND event_type = 'pathway_join'", user)
     assert sorted(r["pathway"] for r in joins) == ["gaming", "news"]
 
 
@@ -164,28 +169,55 @@ async def test_views_return_the_documented_columns_and_ranks(conn):
     for user, amount in ((a, 500), (b, 900), (c, 500), (gone, 10_000)):
         await xp.award_xp(conn, user, "gaming", amount)
     board = await conn.fetch("SELECT * FROM user_leaderboard")
-    assert list(board[0].keys()) == ["id", "discord_id", "username", "avatar", "display_name", "total_xp", "level",
-                                     "message_count", "events_attended", "tournaments_won", "rank", "level_rank"]  # fmt: skip
+    assert list(board[0].keys()) == [
+        "id",
+        "discord_id",
+        "username",
+        "avatar",
+        "display_name",
+        "total_xp",
+        "level",
+        "message_count",
+        "events_attended",
+        "tournaments_won",
+        "rank",
+        "level_rank",
+    ]
     assert [(r["username"], r["rank"], r["level_rank"]) for r in board][:1] == [("b", 1, 1)]
     assert sorted((r["username"], r["rank"], r["level_rank"]) for r in board[1:]) == [
         ("a", 2, 2),
         ("c", 2, 2),
     ]
     pboard = await conn.fetch("SELECT * FROM pathway_leaderboard WHERE pathway_id = 'gaming'")
-    assert list(pboard[0].keys()) == ["pathway_id", "user_id", "discord_id", "username", "avatar", "display_name",
-                                      "level", "xp", "total_xp", "current_rank", "rank"]  # fmt: skip
+    assert list(pboard[0].keys()) == [
+        "pathway_id",
+        "user_id",
+        "discord_id",
+        "username",
+        "avatar",
+        "display_name",
+        "level",
+        "xp",
+        "total_xp",
+        "current_rank",
+        "rank",
+    ]
     assert (pboard[0]["username"], pboard[0]["rank"]) == ("b", 1)
     assert "gone" not in {r["username"] for r in pboard}
 
-    await conn.execute("INSERT INTO events (title, type, start_date, participants) VALUES "
-                       "('soon', 'Meetup', NOW() + interval '1 day', '{x,y}'), "
-                       "('now', 'Stream', NOW() - interval '1 hour', '{}'), "
-                       "('done', 'Contest', NOW() - interval '2 day', '{}')")  # fmt: skip
+    await conn.execute(
+        "INSERT INTO events (title, type, start_date, participants) VALUES "
+        "('soon', 'Meetup', NOW() + interval '1 day', '{x,y}'), "
+        "('now', 'Stream', NOW() - interval '1 hour', '{}'), "
+        "('done', 'Contest', NOW() - interval '2 day', '{}')"
+    )
     await conn.execute("UPDATE events SET end_date = start_date + interval '1 hour' WHERE title = 'done'")
     events = {r["title"]: r for r in await conn.fetch("SELECT * FROM active_events")}
     assert {t: (r["computed_status"], r["participant_count"]) for t, r in events.items()} == {
-        "soon": ("upcoming", 2), "now": ("ongoing", 0), "done": ("completed", 0),
-    }  # fmt: skip
+        "soon": ("upcoming", 2),
+        "now": ("ongoing", 0),
+        "done": ("completed", 0),
+    }
 
     await achievements.award_achievement(conn, a, "first-week")
     await achievements.award_achievement(conn, a, "grand-duke")
@@ -247,9 +279,7 @@ async def test_check_rate_limit_windows(conn):
         True,
         False,
     ]
-    await conn.execute(
-        "UPDATE rate_limits SET window_start = NOW() - interval '61 seconds' WHERE user_id = 'k'"
-    )
+    await conn.execute("UPDATE rate_limits SET window_start = NOW() - interval '61 seconds' WHERE user_id = 'k'")
     assert await conn.fetchval("SELECT check_rate_limit('k', 3, 1)") is True
     assert await conn.fetchval("SELECT request_count FROM rate_limits WHERE user_id = 'k'") == 1
     assert await conn.fetchval("SELECT check_rate_limit('other', 1, 1)") is True
@@ -266,9 +296,13 @@ async def test_updated_at_triggers_stamp_updates(conn):
         "INSERT INTO content (type, title, slug, body) VALUES ('guide','t','s','b') RETURNING id"
     )
     old = datetime(2000, 1, 1, tzinfo=UTC)
-    for table, key, value in (("users", "id", user), ("user_profiles", "user_id", user),
-                              ("pathway_progress", "user_id", user), ("events", "id", event),
-                              ("content", "id", content)):  # fmt: skip
+    for table, key, value in (
+        ("users", "id", user),
+        ("user_profiles", "user_id", user),
+        ("pathway_progress", "user_id", user),
+        ("events", "id", event),
+        ("content", "id", content),
+    ):
         # A trigger stamps NOW() on every update, so an explicit old value cannot stick.
         await conn.execute(f"UPDATE {table} SET updated_at = $2::timestamptz WHERE {key} = $1", value, old)
         stamped = await conn.fetchval(

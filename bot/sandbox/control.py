@@ -79,9 +79,7 @@ def _option_types(command: dict[str, Any], path: list[str]) -> tuple[list[dict[s
     options = command.get("options", [])
     kinds: list[str] = []
     for name in path[1:]:
-        sub = next(
-            (o for o in options if o["name"] == name and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None
-        )
+        sub = next((o for o in options if o["name"] == name and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None)
         if sub is None:
             raise LookupError(f"/{' '.join(path)}: no subcommand {name!r}")
         kinds.append(name)
@@ -137,16 +135,12 @@ class Actor:
     def dm_bot(self, content: str) -> s.Message:
         standin = self.standin
         channel = standin.dm_channel_for(self.id)
-        message = s.Message(
-            id=standin.ids.next(), channel_id=channel.id, author=self.member.user, content=content
-        )
+        message = s.Message(id=standin.ids.next(), channel_id=channel.id, author=self.member.user, content=content)
         return standin.post_message(message)
 
     # -- voice and membership ---------------------------------------------------------------
 
-    def join_voice(
-        self, channel: s.Channel | str, *, self_mute: bool = False, self_deaf: bool = False
-    ) -> None:
+    def join_voice(self, channel: s.Channel | str, *, self_mute: bool = False, self_deaf: bool = False) -> None:
         target = self._channel(channel)
         self.standin.set_voice_state(
             self.id, s.VoiceState(channel_id=target.id, self_mute=self_mute, self_deaf=self_deaf)
@@ -194,9 +188,12 @@ class Actor:
         raise LookupError(f"/{name} is not a command here (commands: {known})")
 
     def _build_options(
-        self, definitions: list[dict[str, Any]], values: dict[str, Any], resolved: dict[str, dict[str, Any]],
+        self,
+        definitions: list[dict[str, Any]],
+        values: dict[str, Any],
+        resolved: dict[str, dict[str, Any]],
         focused: str | None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+    ) -> list[dict[str, Any]]:
         by_name = {d["name"]: d for d in definitions}
         missing = [d["name"] for d in definitions if d.get("required") and d["name"] not in values]
         if missing and focused is None:
@@ -227,11 +224,7 @@ class Actor:
             value = guild.role_named(value.lstrip("@"))
         if kind in (USER, MENTIONABLE) and isinstance(value, (Actor, s.Member, s.User)):
             user = (
-                value.member.user
-                if isinstance(value, Actor)
-                else value.user
-                if isinstance(value, s.Member)
-                else value
+                value.member.user if isinstance(value, Actor) else value.user if isinstance(value, s.Member) else value
             )
             resolved.setdefault("users", {})[user.id] = user.payload()
             member = guild.members.get(user.id)
@@ -247,8 +240,9 @@ class Actor:
         if kind == CHANNEL:
             channel = value if isinstance(value, s.Channel) else guild.channel_named(str(value))
             resolved.setdefault("channels", {})[channel.id] = {
-                **channel.payload(guild.id), "permissions": str(s.ALL_PERMISSIONS),
-            }  # fmt: skip
+                **channel.payload(guild.id),
+                "permissions": str(s.ALL_PERMISSIONS),
+            }
             return channel.id
         if kind == INTEGER:
             return int(value)
@@ -282,12 +276,14 @@ class Actor:
             type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=self._channel(where).id
         )
 
-    async def slash(self, path: str, *, where: s.Channel | str | None = None, timeout: float = 5.0,
-                    **options: Any) -> Reply:  # fmt: skip
+    async def slash(
+        self, path: str, *, where: s.Channel | str | None = None, timeout: float = 5.0, **options: Any
+    ) -> Reply:
         return await answer(self.standin, self.invoke(path, where=where, **options), timeout)
 
-    async def autocomplete(self, path: str, option: str, partial: str, *, timeout: float = 5.0,
-                           **others: Any) -> list[dict[str, Any]]:  # fmt: skip
+    async def autocomplete(
+        self, path: str, option: str, partial: str, *, timeout: float = 5.0, **others: Any
+    ) -> list[dict[str, Any]]:
         data = self._command_data(path.lstrip("/"), {**others, option: partial}, focused=option)
         interaction = self.standin.new_interaction(
             type=AUTOCOMPLETE, data=data, user=self.member.user, channel_id=self._channel(None).id
@@ -302,17 +298,16 @@ class Actor:
         data = {"custom_id": component["custom_id"], "component_type": component["type"]}
         return await answer(self.standin, self._component(target, data), timeout)
 
-    async def choose(self, message: s.Message | Reply, custom_id: str, values: list[str], *,
-                     timeout: float = 5.0) -> Reply:  # fmt: skip
+    async def choose(
+        self, message: s.Message | Reply, custom_id: str, values: list[str], *, timeout: float = 5.0
+    ) -> Reply:
         target = message.message if isinstance(message, Reply) else message
         assert target is not None, "no message to choose on"
         component = _find_component(target, custom_id)
         data = {"custom_id": component["custom_id"], "component_type": component["type"], "values": values}
         return await answer(self.standin, self._component(target, data), timeout)
 
-    async def submit(
-        self, modal: Reply | dict[str, Any], values: dict[str, str], *, timeout: float = 5.0
-    ) -> Reply:
+    async def submit(self, modal: Reply | dict[str, Any], values: dict[str, str], *, timeout: float = 5.0) -> Reply:
         """Fill in a modal the bot opened (text inputs by custom_id or label) and submit it."""
         spec = modal.modal if isinstance(modal, Reply) else modal
         assert spec is not None, "the bot opened no modal"
@@ -321,14 +316,27 @@ class Actor:
             if row.get("type") == 18:  # label wrapping one component
                 inner = row["component"]
                 key = inner["custom_id"] if inner["custom_id"] in values else row.get("label")
-                rows.append({"type": 18, "component": {"type": inner["type"], "custom_id": inner["custom_id"],
-                                                       "value": values.get(key, "")}})  # fmt: skip
+                rows.append(
+                    {
+                        "type": 18,
+                        "component": {
+                            "type": inner["type"],
+                            "custom_id": inner["custom_id"],
+                            "value": values.get(key, ""),
+                        },
+                    }
+                )
                 continue
             inputs = []
             for component in row.get("components", []):
                 key = component["custom_id"] if component["custom_id"] in values else component.get("label")
-                inputs.append({"type": component["type"], "custom_id": component["custom_id"],
-                               "value": values.get(key, "")})  # fmt: skip
+                inputs.append(
+                    {
+                        "type": component["type"],
+                        "custom_id": component["custom_id"],
+                        "value": values.get(key, ""),
+                    }
+                )
             rows.append({"type": 1, "components": inputs})
         source = modal.interaction if isinstance(modal, Reply) else None
         interaction = self.standin.new_interaction(
@@ -379,6 +387,4 @@ async def answer(standin: StandIn, interaction: Interaction, timeout: float = 5.
             f"(acknowledged: {interaction.response_type})"
         ) from None
     message = interaction.followups[-1] if interaction.followups else interaction.original
-    return Reply(
-        message=message, modal=interaction.modal, choices=interaction.choices, interaction=interaction
-    )
+    return Reply(message=message, modal=interaction.modal, choices=interaction.choices, interaction=interaction)

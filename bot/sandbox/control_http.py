@@ -18,9 +18,7 @@ PREFIX = "/_sandbox"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
-    )
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
 
 
 def add_control_routes(app: web.Application, standin: StandIn) -> None:
@@ -52,16 +50,10 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
         count = int(body["count"])
         rng = random.Random(body.get("seed", 7))
         channel = standin.guild.channel_named(body.get("channel", "general"))
-        humans = [
-            m
-            for m in standin.guild.members.values()
-            if not m.user.bot and m.user.id != standin.guild.owner_id
-        ]
+        humans = [m for m in standin.guild.members.values() if not m.user.bot and m.user.id != standin.guild.owner_id]
         for i in range(count):
             member = rng.choice(humans)
-            standin.post_message(
-                _message(standin, member, channel, f"message {i} from {member.user.username}")
-            )
+            standin.post_message(_message(standin, member, channel, f"message {i} from {member.user.username}"))
         return _json({"dispatched": count})
 
     async def slash(request: web.Request) -> web.Response:
@@ -70,13 +62,9 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
 
         body = await request.json()
         member = standin.member_named(body["member"])
-        actor = Actor(
-            standin, member, default_channel=standin.guild.channel_named(body.get("channel", "general"))
-        )
+        actor = Actor(standin, member, default_channel=standin.guild.channel_named(body.get("channel", "general")))
         try:
-            reply = await actor.slash(
-                body["command"], timeout=float(body.get("timeout", 5)), **body.get("options", {})
-            )
+            reply = await actor.slash(body["command"], timeout=float(body.get("timeout", 5)), **body.get("options", {}))
         except (LookupError, InvalidInvocation) as exc:
             return _json({"error": str(exc)}, 400)
         except NoAnswer as exc:
@@ -91,9 +79,7 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
         )
 
     async def commands(request: web.Request) -> web.Response:
-        return _json(
-            {"guild": standin.commands.get(standin.guild.id, []), "global": standin.commands.get(None, [])}
-        )
+        return _json({"guild": standin.commands.get(standin.guild.id, []), "global": standin.commands.get(None, [])})
 
     app.router.add_get(f"{PREFIX}/state", describe)
     app.router.add_get(f"{PREFIX}/commands", commands)

@@ -65,8 +65,9 @@ def build_demo_guild(standin: StandIn) -> DemoGuild:
     for pid, name in DEFAULT_PATHWAY_NAMES.items():
         demo.pathway_channels[pid] = standin.add_channel(f"{pid}-chat", parent=pathways_category)
         demo.pathway_roles[pid] = standin.add_role(name, position=2)
-    moderator = standin.add_role("Moderator", permissions=s.KICK_MEMBERS | s.BAN_MEMBERS | s.MODERATE_MEMBERS,
-                                 position=10)  # fmt: skip
+    moderator = standin.add_role(
+        "Moderator", permissions=s.KICK_MEMBERS | s.BAN_MEMBERS | s.MODERATE_MEMBERS, position=10
+    )
     admin = standin.add_role("Admin", permissions=s.ADMINISTRATOR, position=20)
     demo.staff_roles = [moderator, admin]
     standin.guild.premium_subscription_count = 3

@@ -81,9 +81,7 @@ class _Connection:
     def send(self, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, separators=(",", ":"))
         if self.compressor is not None:
-            self.queue.put_nowait(
-                self.compressor.compress(data.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-            )
+            self.queue.put_nowait(self.compressor.compress(data.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH))
         else:
             self.queue.put_nowait(data)
 
@@ -186,9 +184,7 @@ class Gateway:
         connection = _Connection(ws, request.query.get("compress"))
         self.connections.add(connection)
         self.standin.record("GATEWAY", f"/gateway?{request.query_string}", None, 101)
-        connection.send(
-            {"op": HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}, "s": None, "t": None}
-        )
+        connection.send({"op": HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}, "s": None, "t": None})
         session: Session | None = None
         try:
             async for msg in ws:
@@ -279,9 +275,7 @@ class Gateway:
             if seq > last:
                 connection.send(payload)
         session.seq += 1
-        connection.send(
-            {"op": DISPATCH, "t": "RESUMED", "s": session.seq, "d": {"_trace": ["conclave-standin"]}}
-        )
+        connection.send({"op": DISPATCH, "t": "RESUMED", "s": session.seq, "d": {"_trace": ["conclave-standin"]}})
         return session
 
     def _members_chunk(self, session: Session | None, data: dict[str, Any]) -> None:
@@ -293,8 +287,7 @@ class Gateway:
         members = [
             m.payload()
             for m in guild.members.values()
-            if (wanted is None or m.user.id in {str(w) for w in wanted})
-            and m.user.username.lower().startswith(query)
+            if (wanted is None or m.user.id in {str(w) for w in wanted}) and m.user.username.lower().startswith(query)
         ]
         limit = int(data.get("limit") or 0)
         if limit:

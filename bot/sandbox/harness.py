@@ -57,9 +57,7 @@ class Harness:
         self.bot = bot
         self._task = asyncio.create_task(bot.start(self.standin.token), name="bot")
         waiter = asyncio.create_task(bot.guild_synced.wait())
-        done, _ = await asyncio.wait(
-            {waiter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait({waiter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
             waiter.cancel()
             self._task.result()  # raises what stopped the bot

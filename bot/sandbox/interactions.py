@@ -81,9 +81,7 @@ async def callback(request: web.Request) -> web.Response:
     elif kind == AUTOCOMPLETE:
         interaction.choices = data.get("choices", [])
         interaction.answered.set()
-        standin.emit(
-            Output("autocomplete", data={"choices": interaction.choices}, interaction_id=interaction.id)
-        )
+        standin.emit(Output("autocomplete", data={"choices": interaction.choices}, interaction_id=interaction.id))
         resource = {"type": kind}
     elif kind == MODAL:
         interaction.modal = data

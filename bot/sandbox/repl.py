@@ -89,9 +89,7 @@ class Sandbox:
             self.print(f"[form] {output.data.get('title')}: {', '.join(fields)}")
         elif output.kind in ("role_add", "role_remove"):
             verb = "gave" if output.kind == "role_add" else "took from"
-            self.print(
-                f"[roles] Conclave {verb} {self._name(output.data['user_id'])} the role {output.data['role']}"
-            )
+            self.print(f"[roles] Conclave {verb} {self._name(output.data['user_id'])} the role {output.data['role']}")
         elif output.kind in ("kick", "ban", "unban"):
             reason = output.data.get("reason") or "no reason given"
             self.print(f"[moderation] {output.kind}: {self._name(output.data['user_id'])} ({reason})")
@@ -137,9 +135,7 @@ class Sandbox:
             self.print("channels: " + ", ".join(names))
             return True
         if line == "members":
-            self.print(
-                "members: " + ", ".join(m.user.username for m in self.h.standin.guild.members.values())
-            )
+            self.print("members: " + ", ".join(m.user.username for m in self.h.standin.guild.members.values()))
             return True
         if line.startswith("wait"):
             await asyncio.sleep(float(line.split()[1]) if len(line.split()) > 1 else 1.0)
@@ -269,9 +265,7 @@ async def run_sandbox(config: Config) -> int:
     interactive = sys.stdin.isatty()
     try:
         await harness.start_bot()
-        print(
-            f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help."
-        )
+        print(f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help.")
         queue = await _lines(interactive)
         while True:
             line = await queue.get()

@@ -139,9 +139,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response = error_reply(exc.status, exc.code, exc.message)
     except (KeyError, ValueError, TypeError) as exc:
         log.warning("stand-in rejected %s %s: %r", request.method, path, exc)
-        response = error_reply(
-            400, 50035, "Invalid Form Body", {"errors": {"_errors": [{"message": str(exc)}]}}
-        )
+        response = error_reply(400, 50035, "Invalid Form Body", {"errors": {"_errors": [{"message": str(exc)}]}})
     return done(response)
 
 
@@ -220,9 +218,7 @@ async def create_dm(request: web.Request) -> web.Response:
 # -- application commands ---------------------------------------------------------------------
 
 
-def _store_commands(
-    standin: StandIn, guild_id: str | None, commands: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def _store_commands(standin: StandIn, guild_id: str | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     previous = {c["name"]: c for c in standin.commands.get(guild_id, [])}
     stored = []
     for command in commands:
@@ -393,9 +389,7 @@ def _member(guild: s.Guild, user_id: str) -> s.Member:
     return member
 
 
-def _require(
-    standin: StandIn, permission: int, target: s.Member | None = None, role_position: int = -1
-) -> None:
+def _require(standin: StandIn, permission: int, target: s.Member | None = None, role_position: int = -1) -> None:
     """Discord's checks: the bot needs the permission, and its top role must be above the target's
     top role (and above any role it hands out). The owner cannot be touched."""
     guild = standin.guild
@@ -491,9 +485,7 @@ async def edit_member(request: web.Request) -> web.Response:
         changes["voice"] = "disconnected"
     standin.member_updated(member)
     standin.emit(
-        Output(
-            "member_update", data={"user_id": member.user.id, "changes": changes, "reason": _reason(request)}
-        )
+        Output("member_update", data={"user_id": member.user.id, "changes": changes, "reason": _reason(request)})
     )
     return reply(member.payload())
 
@@ -522,8 +514,17 @@ async def _change_role(request: web.Request, *, add: bool) -> web.Response:
         member.roles.remove(role.id)
     standin.member_updated(member)
     kind = "role_add" if add else "role_remove"
-    standin.emit(Output(kind, data={"user_id": member.user.id, "role_id": role.id, "role": role.name,
-                                    "reason": _reason(request)}))  # fmt: skip
+    standin.emit(
+        Output(
+            kind,
+            data={
+                "user_id": member.user.id,
+                "role_id": role.id,
+                "role": role.name,
+                "reason": _reason(request),
+            },
+        )
+    )
     return reply(None, 204)
 
 
@@ -568,9 +569,7 @@ async def unban(request: web.Request) -> web.Response:
     if user_id not in guild.bans:
         raise fail(UNKNOWN_BAN)
     del guild.bans[user_id]
-    standin.gateway.dispatch(
-        "GUILD_BAN_REMOVE", {"guild_id": guild.id, "user": standin.users[user_id].payload()}
-    )
+    standin.gateway.dispatch("GUILD_BAN_REMOVE", {"guild_id": guild.id, "user": standin.users[user_id].payload()})
     standin.emit(Output("unban", data={"user_id": user_id, "reason": _reason(request)}))
     return reply(None, 204)
 

@@ -82,9 +82,7 @@ class StandIn:
         self.bot_user = s.User(id=self.application_id, username="Conclave", bot=True)
         owner = s.User(id=self.ids.next(), username="owner")
         self.guild = s.Guild(id=self.ids.next(), name=guild_name, owner_id=owner.id)
-        self.guild.roles[self.guild.id] = s.Role(
-            id=self.guild.id, name="@everyone", permissions=s.MEMBER_PERMISSIONS
-        )
+        self.guild.roles[self.guild.id] = s.Role(id=self.guild.id, name="@everyone", permissions=s.MEMBER_PERMISSIONS)
         self.users: dict[str, s.User] = {owner.id: owner, self.bot_user.id: self.bot_user}
         self.guild.members[owner.id] = s.Member(user=owner)
         self.bot_role = s.Role(
@@ -215,9 +213,7 @@ class StandIn:
 
     # -- guild set-up and changes made "by Discord" -------------------------------------------
 
-    def add_role(
-        self, name: str, *, permissions: int = 0, position: int | None = None, color: int = 0
-    ) -> s.Role:
+    def add_role(self, name: str, *, permissions: int = 0, position: int | None = None, color: int = 0) -> s.Role:
         if position is None:
             position = max((r.position for r in self.guild.roles.values()), default=0) + 1
         role = s.Role(id=self.ids.next(), name=name, permissions=permissions, position=position, color=color)
@@ -272,9 +268,7 @@ class StandIn:
         member = self.guild.members.pop(user_id, None)
         self.guild.voice_states.pop(user_id, None)
         if member is not None:
-            self.gateway.dispatch(
-                "GUILD_MEMBER_REMOVE", {"guild_id": self.guild.id, "user": member.user.payload()}
-            )
+            self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": self.guild.id, "user": member.user.payload()})
 
     def member_updated(self, member: s.Member) -> None:
         self.gateway.dispatch("GUILD_MEMBER_UPDATE", {**member.payload(), "guild_id": self.guild.id})
@@ -305,9 +299,7 @@ class StandIn:
         self.messages[message.id] = message
         if dispatch:
             mentions_bot = any(u.id == self.bot_user.id for u in message.mentions)
-            self.gateway.dispatch(
-                "MESSAGE_CREATE", message.payload(self.base_url), message_mentions_bot=mentions_bot
-            )
+            self.gateway.dispatch("MESSAGE_CREATE", message.payload(self.base_url), message_mentions_bot=mentions_bot)
         return message
 
     # -- interactions -------------------------------------------------------------------------

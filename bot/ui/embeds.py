@@ -32,9 +32,7 @@ def about_embed(
     embed.add_field(name="Version", value=version)
     embed.add_field(name="Uptime", value=duration_text(uptime_seconds))
     embed.add_field(name="Database", value=f"PostgreSQL ({database})")
-    embed.add_field(
-        name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms is not None else "measuring"
-    )
+    embed.add_field(name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms is not None else "measuring")
     if members is not None:
         embed.add_field(name="Members", value=str(members))
     return embed

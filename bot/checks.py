@@ -1,0 +1,32 @@
+"""Who may do what: staff checks for app commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from bot.config import CommunityConfig
+
+
+def is_staff(member: discord.Member | discord.User, community: CommunityConfig) -> bool:
+    """Holds a configured staff role, or is a server administrator."""
+    if not isinstance(member, discord.Member):
+        return False
+    staff = set(community.staff_role_ids)
+    return member.guild_permissions.administrator or any(r.id in staff for r in member.roles)
+
+
+def staff_only(what: str) -> Any:
+    """An app-command check: non-staff get a clear refusal."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if not is_staff(interaction.user, interaction.client.config.community):  # type: ignore[attr-defined]
+            raise NotAllowed(f"Only staff can {what}.")
+        return True
+
+    return app_commands.check(predicate)

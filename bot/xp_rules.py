@@ -1,0 +1,164 @@
+"""The XP rules with no I/O: which messages earn, how much, where pathway XP goes, voice eligibility."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import CommunityConfig, RoleReward
+
+_CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
+_MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")
+_LINK = re.compile(r"https?://\S+")
+_SPACE = re.compile(r"\s+")
+
+
+def meaningful_text(content: str) -> str:
+    """The message without custom emoji, mentions and links, whitespace collapsed."""
+    text = _LINK.sub(" ", _MENTION.sub(" ", _CUSTOM_EMOJI.sub(" ", content)))
+    return _SPACE.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What the rules need to know of a message (read off discord.py objects by the caller)."""
+
+    author_id: int
+    author_is_bot: bool
+    is_webhook: bool
+    is_system: bool
+    in_guild: bool
+    channel_id: int
+    parent_id: int | None  # a thread's parent channel
+    category_id: int | None
+    role_ids: frozenset[int]
+    content: str
+
+
+class MessageRules:
+    """Eligibility, cooldown and repeat detection for message XP; state is in memory by design
+    (the hot path never waits for the database)."""
+
+    def __init__(self, community: CommunityConfig, *, rng: random.Random | None = None) -> None:
+        xp = community.xp
+        self.xp = xp
+        self.no_xp_places = set(xp.no_xp_channel_ids)
+        self.no_xp_roles = set(xp.no_xp_role_ids)
+        self.rng = rng or random.Random()
+        self._last_grant: dict[int, float] = {}
+        self._last_text: dict[int, str] = {}
+        self.pathway_of_place: dict[int, str] = {}
+        for pathway in community.pathways:
+            for place in (*pathway.channel_ids, *pathway.category_ids):
+                self.pathway_of_place[place] = pathway.id
+
+    def places(self, facts: MessageFacts) -> tuple[int, ...]:
+        """The channel, its parent (for threads) and the category, most specific first."""
+        return tuple(p for p in (facts.channel_id, facts.parent_id, facts.category_id) if p is not None)
+
+    def pathway_for(self, places: Iterable[int]) -> str | None:
+        return next((self.pathway_of_place[p] for p in places if p in self.pathway_of_place), None)
+
+    def counts_as_chat(self, facts: MessageFacts) -> bool:
+        return facts.in_guild and not facts.author_is_bot and not facts.is_webhook and not facts.is_system
+
+    def why_no_xp(self, facts: MessageFacts, now: float) -> str | None:
+        """None when the message earns XP (and then records it for cooldown and repeats)."""
+        if not self.counts_as_chat(facts):
+            return "not a member's guild message"
+        if self.no_xp_places.intersection(self.places(facts)):
+            return "no-XP channel"
+        if self.no_xp_roles & facts.role_ids:
+            return "no-XP role"
+        text = meaningful_text(facts.content).casefold()
+        if len(text) < self.xp.min_message_length:
+            return "too short"
+        previous = self._last_text.get(facts.author_id)
+        self._last_text[facts.author_id] = text
+        if previous == text:
+            return "repeat of the previous message"
+        last = self._last_grant.get(facts.author_id)
+        if last is not None and now - last < self.xp.cooldown_seconds:
+            return "cooldown"
+        self._last_grant[facts.author_id] = now
+        return None
+
+    def amount(self) -> int:
+        return self.rng.randint(self.xp.message_min, self.xp.message_max)
+
+
+@dataclass(frozen=True)
+class VoiceFacts:
+    member_id: int
+    is_bot: bool
+    channel_id: int
+    category_id: int | None
+    self_mute: bool
+    self_deaf: bool
+    deaf: bool
+    humans_in_channel: int  # including this member
+
+
+def voice_eligible(facts: VoiceFacts, afk_channel_id: int | None) -> bool:
+    """Earning in voice: not a bot, not in the AFK channel, not muted or deafened by themselves,
+    and at least one other human in the channel."""
+    return (
+        not facts.is_bot
+        and facts.channel_id != afk_channel_id
+        and not (facts.self_mute or facts.self_deaf or facts.deaf)
+        and facts.humans_in_channel >= 2
+    )
+
+
+class VoiceClock:
+    """Eligible seconds per member; a full minute becomes one credit, the remainder carries over."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = {}
+
+    def tick(self, eligible: Iterable[int], elapsed: float) -> dict[int, int]:
+        """Add `elapsed` seconds to each eligible member; returns full minutes earned per member.
+        Members no longer eligible keep their partial minute only while they stay in the tick set."""
+        credited: dict[int, int] = {}
+        eligible = set(eligible)
+        for member in list(self.seconds):
+            if member not in eligible:
+                del self.seconds[member]
+        for member in eligible:
+            total = self.seconds.get(member, 0.0) + elapsed
+            minutes = int(total // 60)
+            if minutes:
+                credited[member] = minutes
+            self.seconds[member] = total - minutes * 60
+        return credited
+
+
+def period_starts(moment: datetime, timezone: str) -> tuple[date, date]:
+    """The first day of the week (Monday) and of the month of `moment`, in the community's timezone."""
+    local = moment.astimezone(ZoneInfo(timezone)).date()
+    return local - timedelta(days=local.weekday()), local.replace(day=1)
+
+
+def local_day(moment: datetime, timezone: str) -> date:
+    return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def reward_roles_for(
+    rewards: Iterable[RoleReward], level: int, pathway: str | None, mode: str
+) -> tuple[set[int], set[int]]:
+    """(roles the member should hold, reward roles they should not) for a level on one board."""
+    board = sorted((r for r in rewards if r.pathway == pathway), key=lambda r: r.level)
+    earned = [r for r in board if r.level <= level]
+    latest_only = {earned[-1].role_id} if earned else set()
+    keep = latest_only if mode == "replace" else {r.role_id for r in earned}
+    return keep, {r.role_id for r in board} - keep
+
+
+def rank_role_for(rank_role_ids: Mapping[str, int], rank: str) -> tuple[int | None, set[int]]:
+    """(the role of the current rank title, the other rank roles to remove)."""
+    current = rank_role_ids.get(rank)
+    return current, {r for r in rank_role_ids.values() if r != current}

@@ -1,0 +1,227 @@
+"""Staff changes to XP (give, take, set, reset) and reversals of what a message earned: each one a
+ledger row, an admin_logs entry with the value before and after, and the same level-up effects."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+import discord
+
+from bot.errors import BadInput, NotFound
+from bot.xp_rules import period_starts
+from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, sync_rank_role, sync_reward_roles
+from db import admin_logs, ledger
+from db.ledger import BoardChange
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+    from cogs.xp.engine import XPEngine
+
+
+@dataclass(frozen=True)
+class Outcome:
+    before: int
+    after: int
+    board: str
+
+
+def _board_value(totals: ledger.Totals, pathway_xp: dict[str, int], pathway: str | None) -> int:
+    return pathway_xp.get(pathway, 0) if pathway else totals.total_xp
+
+
+def _planned_rows(
+    action: str, amount: int, pathway: str | None, total: int, pathway_xp: dict[str, int]
+) -> list[tuple[str | None, int]]:
+    """The (pathway, signed amount) ledger rows for a staff action, clamped so nothing goes below 0."""
+    current = pathway_xp.get(pathway, 0) if pathway else total
+    room = min(total, current)  # what can be taken from this board without breaking the global total
+    if action == "give":
+        return [(pathway, amount)]
+    if action == "take":
+        return [(pathway, -min(amount, room))]
+    if action == "set":
+        delta = amount - current
+        return [(pathway, delta if delta >= 0 else -min(-delta, room))]
+    if action == "reset" and pathway:
+        return [(pathway, -room)]
+    # A global reset empties every pathway board, then what is left of the global total.
+    rows: list[tuple[str | None, int]] = []
+    remaining = total
+    for name, xp in sorted(pathway_xp.items()):
+        take = min(xp, remaining)
+        if take > 0:
+            rows.append((name, -take))
+            remaining -= take
+    if remaining > 0:
+        rows.append((None, -remaining))
+    return rows
+
+
+async def adjust(
+    bot: ConclaveBot,
+    engine: XPEngine,
+    target: discord.Member,
+    actor: discord.Member,
+    action: str,
+    amount: int,
+    pathway: str | None,
+    reason: str,
+) -> Outcome:
+    user_id = await bot.identity.user_id(target)
+    actor_id = await bot.identity.user_id(actor)
+    action_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    async with engine._lock, bot.pool.acquire() as conn, conn.transaction():
+        totals = await ledger.lock_totals(conn, user_id, pathway)
+        pathway_xp = await ledger.pathway_totals(conn, user_id)
+        before = _board_value(totals, pathway_xp, pathway)
+        rows = [(p, a) for p, a in _planned_rows(action, amount, pathway, totals.total_xp, pathway_xp) if a != 0]
+        if not rows:
+            raise BadInput(f"Nothing to change: {target.display_name} has {before:,} XP there.")
+        changes: list[BoardChange] = []
+        for index, (row_pathway, row_amount) in enumerate(rows):
+            recorded = await ledger.record_adjustment(
+                conn,
+                user_id=user_id,
+                source="manual",
+                source_ref=f"{action}:{action_id}:{index}",
+                pathway=row_pathway,
+                amount=row_amount,
+                reason=reason,
+                actor_id=actor_id,
+                created_at=now,
+            )
+            changes.extend(recorded or [])
+        totals_after = await ledger.lock_totals(conn, user_id, pathway)
+        after = _board_value(totals_after, await ledger.pathway_totals(conn, user_id), pathway)
+        await admin_logs.log_admin_action(
+            conn,
+            admin_id=actor_id,
+            action=f"xp_{action}",
+            target_type="user",
+            target_id=user_id,
+            previous_value={"board": pathway or "global", "xp": before, "total_xp": totals.total_xp},
+            new_value={"board": pathway or "global", "xp": after, "total_xp": totals_after.total_xp},
+            reason=reason,
+        )
+        queued = await _effects(conn, bot, target, user_id, changes)
+    _move(engine, target, changes)
+    if queued:
+        bot.outbox.wake()
+    return Outcome(before, after, pathway or "")
+
+
+async def _effects(
+    conn: asyncpg.Connection,
+    bot: ConclaveBot,
+    member: discord.Member,
+    user_id: str,
+    changes: list[BoardChange],
+) -> int:
+    merged = _last_per_board(changes)
+    context = LevelUpContext(bot, {user_id: member}, {})
+    queued = await apply_level_up_effects(conn, context, [c for c in merged if c.level_after > c.level_before])
+    for change in merged:
+        if change.level_after < change.level_before:  # levels taken away: rewards and ranks follow
+            queued += await sync_reward_roles(
+                conn, bot, member, change.board, change.level_after, f"level {change.level_after}"
+            )
+            if change.board and change.rank:
+                queued += await sync_rank_role(conn, bot, member, change.board, change.rank)
+    return queued
+
+
+def _last_per_board(changes: list[BoardChange]) -> list[BoardChange]:
+    """One change per board: from the first 'before' to the last 'after'."""
+    first: dict[str, BoardChange] = {}
+    last: dict[str, BoardChange] = {}
+    for change in changes:
+        first.setdefault(change.board, change)
+        last[change.board] = change
+    return [
+        BoardChange(
+            c.user_id,
+            board,
+            first[board].before,
+            c.after,
+            first[board].level_before,
+            c.level_after,
+            rank=c.rank,
+        )
+        for board, c in last.items()
+    ]
+
+
+def _move(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) -> None:
+    if member.guild.get_member(member.id) is None:
+        return
+    for change in _last_per_board(changes):
+        engine.rankings.move(("all", None, change.board), change.before, change.after)
+
+
+async def reverse_message(
+    bot: ConclaveBot, engine: XPEngine, actor: discord.Member, message_id: str, reason: str
+) -> tuple[str, Outcome]:
+    """Take back what one message earned (e.g. spam), from the totals and from its week and month."""
+    actor_id = await bot.identity.user_id(actor)
+    async with engine._lock, bot.pool.acquire() as conn, conn.transaction():
+        entries = await ledger.entries_for_source(conn, "message", message_id)
+        if not entries:
+            raise NotFound("That message earned no XP (check the message id: right click the message, Copy ID).")
+        entry = entries[0]
+        totals = await ledger.lock_totals(conn, entry.user_id, entry.pathway)
+        room = min(totals.total_xp, totals.pathway_xp) if entry.pathway else totals.total_xp
+        amount = -min(entry.amount, room)
+        if amount == 0:
+            raise BadInput("That member has no XP left to take back.")
+        tz = bot.config.community.xp.timezone
+        changes = await ledger.record_adjustment(
+            conn,
+            user_id=entry.user_id,
+            source="reversal",
+            source_ref=message_id,
+            pathway=entry.pathway,
+            amount=amount,
+            reason=reason,
+            actor_id=actor_id,
+            created_at=datetime.now(UTC),
+            periods=period_starts(entry.created_at, tz),
+        )
+        if changes is None:
+            raise BadInput("That message's XP was already taken back.")
+        await admin_logs.log_admin_action(
+            conn,
+            admin_id=actor_id,
+            action="xp_reverse",
+            target_type="user",
+            target_id=entry.user_id,
+            previous_value={"message_id": message_id, "total_xp": changes[0].before},
+            new_value={"message_id": message_id, "total_xp": changes[0].after, "reversed": -amount},
+            reason=reason,
+        )
+        discord_id = await conn.fetchval("SELECT discord_id FROM users WHERE id = $1", entry.user_id)
+        guild = bot.home_guild
+        member = guild.get_member(int(discord_id)) if guild else None
+        queued = await _effects(conn, bot, member, entry.user_id, changes) if member else 0
+    if member is not None:
+        _move(engine, member, changes)
+        week, month = engine.current_periods()
+        original_week, original_month = period_starts(entry.created_at, tz)
+        for period, start, original in (("week", week, original_week), ("month", month, original_month)):
+            if start == original:
+                for board in ["", *([entry.pathway] if entry.pathway else [])]:
+                    after = await _period_xp(bot, entry.user_id, period, start, board)
+                    engine.rankings.move((period, start, board), after - amount, after)
+    if queued:
+        bot.outbox.wake()
+    return entry.user_id, Outcome(changes[0].before, changes[0].after, "")
+
+
+async def _period_xp(bot: ConclaveBot, user_id: str, period: str, start: object, board: str) -> int:
+    from db import boards
+
+    return await boards.member_xp(bot.pool, boards.Board(period, start, board), user_id)  # type: ignore[arg-type]

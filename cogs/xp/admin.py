@@ -1,0 +1,137 @@
+"""Staff XP commands: /xp give | take | set | reset | reverse | curve."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import staff_only
+from bot.errors import BadInput
+from bot.progression import level_start_xp, next_level_xp
+from bot.ui.embeds import BRAND
+from cogs.xp.adjustments import adjust, reverse_message
+from cogs.xp.engine import XPEngine
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
+Amount = app_commands.Range[int, 1, 1_000_000]
+Reason = app_commands.Range[str, 3, 300]
+
+
+class StaffXP(commands.Cog):
+    xp = app_commands.Group(
+        name="xp", description="Staff: change members' XP (every change is logged)", guild_only=True
+    )
+
+    def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
+        self.bot = bot
+        self.engine = engine
+
+    async def _run(
+        self,
+        interaction: discord.Interaction,
+        action: str,
+        member: discord.Member,
+        amount: int,
+        pathway: str | None,
+        reason: str,
+    ) -> None:
+        if member.bot:
+            raise BadInput("Bots don't have XP.")
+        actor = interaction.user
+        assert isinstance(actor, discord.Member)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        outcome = await adjust(self.bot, self.engine, member, actor, action, amount, pathway, reason)
+        where = f" in {self.bot.config.community.pathway(pathway).name}" if pathway else ""  # type: ignore[union-attr]
+        await interaction.followup.send(
+            f"{member.display_name}: {outcome.before:,} → {outcome.after:,} XP{where}. Logged with your reason.",
+            ephemeral=True,
+        )
+
+    @xp.command(name="give", description="Give a member XP")
+    @app_commands.describe(member="who", amount="how much XP", pathway="also in this pathway", reason="why (logged)")
+    @staff_only("change XP")
+    async def give(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        amount: Amount,
+        reason: Reason,
+        pathway: PathwayChoice | None = None,
+    ) -> None:
+        await self._run(interaction, "give", member, amount, pathway, reason)
+
+    @xp.command(name="take", description="Take XP from a member (never below zero)")
+    @app_commands.describe(member="who", amount="how much XP", pathway="from this pathway", reason="why (logged)")
+    @staff_only("change XP")
+    async def take(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        amount: Amount,
+        reason: Reason,
+        pathway: PathwayChoice | None = None,
+    ) -> None:
+        await self._run(interaction, "take", member, amount, pathway, reason)
+
+    @xp.command(name="set", description="Set a member's XP to an exact amount")
+    @app_commands.describe(member="who", amount="the new XP total", pathway="in this pathway", reason="why (logged)")
+    @staff_only("change XP")
+    async def set_xp(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        amount: app_commands.Range[int, 0, 1_000_000],
+        reason: Reason,
+        pathway: PathwayChoice | None = None,
+    ) -> None:
+        await self._run(interaction, "set", member, amount, pathway, reason)
+
+    @xp.command(name="reset", description="Reset a member's XP to zero (globally, or in one pathway)")
+    @app_commands.describe(member="who", pathway="only this pathway", reason="why (logged)")
+    @staff_only("change XP")
+    async def reset(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        reason: Reason,
+        pathway: PathwayChoice | None = None,
+    ) -> None:
+        await self._run(interaction, "reset", member, 0, pathway, reason)
+
+    @xp.command(name="reverse", description="Take back the XP one message earned (e.g. spam)")
+    @app_commands.describe(message_id="the message's id (right click → Copy Message ID)", reason="why (logged)")
+    @staff_only("change XP")
+    async def reverse(self, interaction: discord.Interaction, message_id: str, reason: Reason = "reversed") -> None:
+        if not message_id.strip().isdigit():
+            raise BadInput(f"'{message_id}' is not a message id: it should be a long number.")
+        actor = interaction.user
+        assert isinstance(actor, discord.Member)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        _, outcome = await reverse_message(self.bot, self.engine, actor, message_id.strip(), reason)
+        await interaction.followup.send(
+            f"Reversed {outcome.before - outcome.after:,} XP: {outcome.before:,} → {outcome.after:,}.",
+            ephemeral=True,
+        )
+
+    @xp.command(name="curve", description="How much XP the first levels need")
+    @staff_only("see the XP curve")
+    async def curve(self, interaction: discord.Interaction) -> None:
+        lines = []
+        for level in range(1, 16):
+            span = next_level_xp(level) - level_start_xp(level)
+            lines.append(f"Level {level}: from {level_start_xp(level):,} XP, {span:,} XP to the next")
+        embed = discord.Embed(
+            title="XP curve: level = floor(√(XP / 100)) + 1", colour=BRAND, description="\n".join(lines)
+        )
+        xp_rules = self.bot.config.community.xp
+        embed.set_footer(
+            text=f"{xp_rules.message_min}–{xp_rules.message_max} XP a message (once per "
+            f"{xp_rules.cooldown_seconds:.0f} s), {xp_rules.voice_per_minute} a voice minute"
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)

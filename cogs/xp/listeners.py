@@ -1,0 +1,107 @@
+"""XP's listeners and jobs: the message hook, the voice tick, streak resets, new periods, and members
+leaving, returning or changing roles."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.xp_rules import local_day
+from cogs.xp import membership
+from cogs.xp.engine import VOICE_TICK_S, XPEngine
+from cogs.xp.levelups import restore_earned_roles
+from db import pathways, users, xp
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+
+class XPListeners(commands.Cog):
+    def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
+        self.bot = bot
+        self.engine = engine
+
+    async def cog_load(self) -> None:
+        await self.engine.load()
+        self.bot.message_hooks.append(self.engine.on_message)
+        self.bot.register_flush("xp", self.engine.flush)
+        scheduler = self.bot.scheduler
+        scheduler.add_job(
+            self.voice_tick,
+            "interval",
+            seconds=VOICE_TICK_S,
+            id="xp:voice",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        tz = self.bot.config.community.xp.timezone
+        scheduler.add_job(
+            self.new_day,
+            "cron",
+            hour=0,
+            minute=0,
+            second=5,
+            timezone=tz,
+            id="xp:new-day",
+            replace_existing=True,
+        )
+        await self.reset_streaks()
+
+    async def cog_unload(self) -> None:
+        if self.engine.on_message in self.bot.message_hooks:
+            self.bot.message_hooks.remove(self.engine.on_message)
+
+    async def voice_tick(self) -> None:
+        self.engine.voice_tick()
+
+    async def reset_streaks(self) -> int:
+        today = local_day(datetime.now(UTC), self.bot.config.community.xp.timezone)
+        return await pathways.reset_broken_streaks(self.bot.pool, today)
+
+    async def new_day(self) -> None:
+        await self.reset_streaks()
+        await self.engine.roll_periods()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        guild = self.bot.home_guild
+        if guild is not None:
+            await membership.reconcile(self.bot, self.engine, guild)
+
+    @commands.Cog.listener()
+    async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        if after.guild.id == self.bot.guild_id and not after.bot and before.roles != after.roles:
+            await membership.follow_role_change(self.bot, self.engine, before, after)
+
+    @commands.Cog.listener()
+    async def on_member_remove(self, member: discord.Member) -> None:
+        if member.guild.id != self.bot.guild_id or member.bot:
+            return
+        user_id = await users.user_id_for(self.bot.pool, str(member.id))
+        if user_id is not None:
+            await self.engine.member_left_or_joined(user_id, joined=False)
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        if member.guild.id != self.bot.guild_id or member.bot:
+            return
+        user_id = await users.user_id_for(self.bot.pool, str(member.id))
+        if user_id is None:
+            return  # a first visit: nothing earned yet
+        await self.engine.member_left_or_joined(user_id, joined=True)
+        async with self.bot.pool.acquire() as conn, conn.transaction():
+            profile = await users.get_profile(conn, user_id)
+            progress = await xp.pathway_progress(conn, user_id)
+            levels = {"": profile.level} | {p.pathway_id: p.level for p in progress}
+            ranks = {p.pathway_id: p.current_rank for p in progress}
+            joined = set(profile.pathways)
+            queued = await restore_earned_roles(conn, self.bot, member, levels, ranks, joined)
+        if queued:
+            self.bot.outbox.wake()

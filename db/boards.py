@@ -1,0 +1,142 @@
+"""Leaderboard pages by keyset (fast at any depth), board XP of a member, and XP histograms for the
+in-memory position index. A board is all-time, weekly or monthly, global or per pathway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class Board:
+    period: str  # all | week | month
+    start: date | None  # period start (None for all-time)
+    pathway: str  # "" for the global board
+
+    def relation(self, first_param: int) -> tuple[str, list[Any]]:
+        """A subquery (user_id, xp) of the board's members with XP, and its parameters."""
+        if self.period == "all" and not self.pathway:
+            return "SELECT user_id, total_xp AS xp FROM user_profiles WHERE total_xp > 0", []
+        if self.period == "all":
+            return (
+                f"SELECT user_id, total_xp AS xp FROM pathway_progress "
+                f"WHERE pathway_id = ${first_param} AND total_xp > 0",
+                [self.pathway],
+            )
+        n = first_param
+        return (
+            f"SELECT user_id, xp FROM xp_period_totals "
+            f"WHERE period = ${n} AND period_start = ${n + 1} AND pathway = ${n + 2} AND xp > 0",
+            [self.period, self.start, self.pathway],
+        )
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    user_id: str
+    discord_id: str
+    username: str
+    display_name: str | None
+    xp: int
+
+
+Cursor = tuple[int, str]  # (xp, user_id) of a row: pages continue strictly after or before it
+
+
+async def page(
+    conn: Executor,
+    board: Board,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 10,
+) -> list[BoardRow]:
+    """Up to `limit` rows of members in the server, most XP first (ties: higher user id first),
+    strictly after `after` or strictly before `before` in that order."""
+    relation, args = board.relation(3)
+    if before is not None:
+        condition, order, cursor = "(b.xp, b.user_id) > ($1, $2)", "ASC", before
+    else:
+        condition, order, cursor = "(b.xp, b.user_id) < ($1, $2)", "DESC", after or (2**31 - 1, "~")
+    rows = await conn.fetch(
+        f"""
+        SELECT b.user_id, u.discord_id, u.username, up.display_name, b.xp
+        FROM ({relation}) b
+        JOIN users u ON u.id = b.user_id
+        JOIN user_profiles up ON up.user_id = b.user_id
+        WHERE u.in_server AND {condition}
+        ORDER BY b.xp {order}, b.user_id {order}
+        LIMIT {int(limit)}
+        """,
+        cursor[0],
+        cursor[1],
+        *args,
+    )
+    result = [BoardRow(**dict(r)) for r in rows]
+    return result[::-1] if before is not None else result
+
+
+async def member_row(conn: Executor, board: Board, user_id: str) -> BoardRow | None:
+    """The member's row on the board, if they are in the server and have XP on it."""
+    relation, args = board.relation(2)
+    row = await conn.fetchrow(
+        f"""
+        SELECT b.user_id, u.discord_id, u.username, up.display_name, b.xp
+        FROM ({relation}) b JOIN users u ON u.id = b.user_id JOIN user_profiles up ON up.user_id = b.user_id
+        WHERE b.user_id = $1 AND u.in_server
+        """,
+        user_id,
+        *args,
+    )
+    return BoardRow(**dict(row)) if row else None
+
+
+async def member_xp(conn: Executor, board: Board, user_id: str) -> int:
+    relation, args = board.relation(2)
+    return await conn.fetchval(
+        f"SELECT COALESCE((SELECT xp FROM ({relation}) b WHERE b.user_id = $1), 0)", user_id, *args
+    )
+
+
+async def count_above(conn: Executor, board: Board, xp: int) -> int:
+    """Members in the server with more XP (the slow way: for checks and benchmarks)."""
+    relation, args = board.relation(2)
+    return await conn.fetchval(
+        f"SELECT count(*) FROM ({relation}) b JOIN users u ON u.id = b.user_id WHERE u.in_server AND b.xp > $1",
+        xp,
+        *args,
+    )
+
+
+async def histogram(conn: Executor, board: Board) -> list[tuple[int, int]]:
+    """(xp, members) for every XP value on the board, members in the server only."""
+    relation, args = board.relation(1)
+    rows = await conn.fetch(
+        f"SELECT b.xp, count(*) AS n FROM ({relation}) b JOIN users u ON u.id = b.user_id "
+        f"WHERE u.in_server GROUP BY b.xp",
+        *args,
+    )
+    return [(r["xp"], r["n"]) for r in rows]
+
+
+async def member_boards(conn: Executor, user_id: str, week_start: date, month_start: date) -> dict[tuple, int]:
+    """Every board XP of one member: {(period, start, board): xp}."""
+    result: dict[tuple, int] = {}
+    total = await conn.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", user_id)
+    result[("all", None, "")] = total or 0
+    for r in await conn.fetch("SELECT pathway_id, total_xp FROM pathway_progress WHERE user_id = $1", user_id):
+        result[("all", None, r["pathway_id"])] = r["total_xp"]
+    rows = await conn.fetch(
+        """SELECT period, period_start, pathway, xp FROM xp_period_totals
+           WHERE user_id = $1
+             AND ((period = 'week' AND period_start = $2) OR (period = 'month' AND period_start = $3))""",
+        user_id,
+        week_start,
+        month_start,
+    )
+    for r in rows:
+        result[(r["period"], r["period_start"], r["pathway"])] = r["xp"]
+    return result

@@ -1,0 +1,368 @@
+"""The XP ledger: batched grants from chat and voice, single grants (manual, reversal, events,
+achievements), and the totals, levels, streaks and period boards that move with them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import asyncpg
+
+from db.types import Executor
+
+PERIOD_SOURCES = ("message", "voice", "event", "achievement", "reversal")
+
+
+@dataclass(frozen=True)
+class Grant:
+    user_id: str
+    source: str
+    source_ref: str
+    pathway: str | None
+    amount: int
+    created_at: datetime
+    day: date  # the local day of created_at (streaks)
+    week_start: date
+    month_start: date
+
+
+@dataclass(frozen=True)
+class BoardChange:
+    """A member's total on one board before and after (for level-ups and the rank index)."""
+
+    user_id: str
+    board: str  # "" for global, else the pathway id
+    before: int
+    after: int
+    level_before: int
+    level_after: int
+    rank: str | None = None
+    streak_days: int | None = None
+
+
+@dataclass(frozen=True)
+class PeriodChange:
+    period: str
+    period_start: date
+    board: str
+    user_id: str
+    before: int
+    after: int
+
+
+@dataclass
+class GrantResult:
+    applied: list[Grant] = field(default_factory=list)
+    duplicates: int = 0
+    totals: list[BoardChange] = field(default_factory=list)
+    periods: list[PeriodChange] = field(default_factory=list)
+
+    @property
+    def level_ups(self) -> list[BoardChange]:
+        return [c for c in self.totals if c.level_after > c.level_before]
+
+
+_INSERT_LEDGER = """
+INSERT INTO xp_ledger (user_id, source, source_ref, pathway, amount, created_at, reason, actor_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+                     $7::text[], $8::text[])
+ON CONFLICT (source, source_ref, user_id) DO NOTHING
+RETURNING id, user_id, source, source_ref
+"""
+
+_UPDATE_PROFILES = """
+UPDATE user_profiles up
+   SET total_xp = up.total_xp + d.delta,
+       level = calculate_level_from_xp(up.total_xp + d.delta),
+       voice_minutes = up.voice_minutes + d.voice_minutes,
+       last_active = GREATEST(up.last_active, d.last_at)
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[]) AS d(user_id, delta, voice_minutes, last_at)
+ WHERE up.user_id = d.user_id
+RETURNING up.user_id, up.total_xp, up.level, d.delta
+"""
+
+_UPSERT_PATHWAYS = """
+INSERT INTO pathway_progress AS pp (user_id, pathway_id, total_xp, level, xp, next_level_xp, current_rank,
+                                    streak_days, last_xp_date, last_active)
+SELECT d.user_id, d.pathway, d.delta, calculate_level_from_xp(d.delta),
+       d.delta - (calculate_level_from_xp(d.delta) - 1) * (calculate_level_from_xp(d.delta) - 1) * 100,
+       get_next_level_xp(calculate_level_from_xp(d.delta)), rank_title_for_level(calculate_level_from_xp(d.delta)),
+       1, d.day, d.last_at
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::date[], $5::timestamptz[])
+       AS d(user_id, pathway, delta, day, last_at)
+ON CONFLICT (user_id, pathway_id) DO UPDATE SET
+  total_xp = pp.total_xp + EXCLUDED.total_xp,
+  level = calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp),
+  xp = pp.total_xp + EXCLUDED.total_xp
+       - (calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp) - 1)
+       * (calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp) - 1) * 100,
+  next_level_xp = get_next_level_xp(calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp)),
+  current_rank = rank_title_for_level(calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp)),
+  streak_days = CASE
+    WHEN pp.last_xp_date IS NOT NULL AND pp.last_xp_date >= EXCLUDED.last_xp_date THEN GREATEST(pp.streak_days, 1)
+    WHEN pp.last_xp_date = EXCLUDED.last_xp_date - 1 THEN pp.streak_days + 1
+    ELSE 1 END,
+  last_xp_date = GREATEST(pp.last_xp_date, EXCLUDED.last_xp_date),
+  last_active = GREATEST(pp.last_active, EXCLUDED.last_active)
+RETURNING pp.user_id, pp.pathway_id, pp.total_xp, pp.level, pp.current_rank, pp.streak_days
+"""
+
+_UPSERT_PERIODS = """
+INSERT INTO xp_period_totals AS t (period, period_start, pathway, user_id, xp)
+SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[])
+ON CONFLICT (period, period_start, pathway, user_id) DO UPDATE SET xp = t.xp + EXCLUDED.xp
+RETURNING t.period, t.period_start, t.pathway, t.user_id, t.xp
+"""
+
+
+async def apply_grants(
+    conn: asyncpg.Connection,
+    grants: Sequence[Grant],
+    *,
+    reasons: Sequence[str | None] | None = None,
+    actor_id: str | None = None,
+) -> GrantResult:
+    """Record grants in the ledger (a source grants at most once: repeats are skipped) and move
+    totals, levels, ranks, streaks, voice minutes and period boards with them. Call inside a
+    transaction; every amount must be positive or already clamped by the caller."""
+    result = GrantResult()
+    if not grants:
+        return result
+    rows = await conn.fetch(
+        _INSERT_LEDGER,
+        [g.user_id for g in grants],
+        [g.source for g in grants],
+        [g.source_ref for g in grants],
+        [g.pathway for g in grants],
+        [g.amount for g in grants],
+        [g.created_at for g in grants],
+        list(reasons) if reasons is not None else [None] * len(grants),
+        [actor_id] * len(grants),
+    )
+    inserted = {(r["user_id"], r["source"], r["source_ref"]) for r in rows}
+    applied = [g for g in grants if (g.user_id, g.source, g.source_ref) in inserted]
+    result.applied = applied
+    result.duplicates = len(grants) - len(applied)
+    if not applied:
+        return result
+
+    per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    last_at: dict[str, datetime] = {}
+    per_pathway: dict[tuple[str, str], int] = defaultdict(int)
+    pathway_day: dict[tuple[str, str], tuple[date, datetime]] = {}
+    per_period: dict[tuple[str, date, str, str], int] = defaultdict(int)
+    for g in applied:
+        per_user[g.user_id][0] += g.amount
+        if g.source == "voice":
+            per_user[g.user_id][1] += 1
+        last_at[g.user_id] = max(last_at.get(g.user_id, g.created_at), g.created_at)
+        boards = [""]
+        if g.pathway is not None:
+            key = (g.user_id, g.pathway)
+            per_pathway[key] += g.amount
+            day, at = pathway_day.get(key, (g.day, g.created_at))
+            pathway_day[key] = (max(day, g.day), max(at, g.created_at))
+            boards.append(g.pathway)
+        if g.source in PERIOD_SOURCES:
+            for board in boards:
+                per_period[("week", g.week_start, board, g.user_id)] += g.amount
+                per_period[("month", g.month_start, board, g.user_id)] += g.amount
+
+    users = list(per_user)
+    profile_rows = await conn.fetch(
+        _UPDATE_PROFILES,
+        users,
+        [per_user[u][0] for u in users],
+        [per_user[u][1] for u in users],
+        [last_at[u] for u in users],
+    )
+    for r in profile_rows:
+        before = r["total_xp"] - r["delta"]
+        result.totals.append(BoardChange(r["user_id"], "", before, r["total_xp"], _level(before), r["level"]))
+    if per_pathway:
+        keys = list(per_pathway)
+        pathway_rows = await conn.fetch(
+            _UPSERT_PATHWAYS,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [per_pathway[k] for k in keys],
+            [pathway_day[k][0] for k in keys],
+            [pathway_day[k][1] for k in keys],
+        )
+        for r in pathway_rows:
+            before = r["total_xp"] - per_pathway[(r["user_id"], r["pathway_id"])]
+            result.totals.append(
+                BoardChange(
+                    r["user_id"],
+                    r["pathway_id"],
+                    before,
+                    r["total_xp"],
+                    _level(before),
+                    r["level"],
+                    rank=r["current_rank"],
+                    streak_days=r["streak_days"],
+                )
+            )
+    if per_period:
+        keys4 = list(per_period)
+        period_rows = await conn.fetch(
+            _UPSERT_PERIODS,
+            [k[0] for k in keys4],
+            [k[1] for k in keys4],
+            [k[2] for k in keys4],
+            [k[3] for k in keys4],
+            [per_period[k] for k in keys4],
+        )
+        for r in period_rows:
+            delta = per_period[(r["period"], r["period_start"], r["pathway"], r["user_id"])]
+            result.periods.append(
+                PeriodChange(r["period"], r["period_start"], r["pathway"], r["user_id"], r["xp"] - delta, r["xp"])
+            )
+    return result
+
+
+def _level(total_xp: int) -> int:
+    from math import isqrt
+
+    return isqrt(max(0, total_xp) // 100) + 1
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    user_id: str
+    source: str
+    source_ref: str
+    pathway: str | None
+    amount: int
+    created_at: datetime
+
+
+async def entries_for_source(conn: Executor, source: str, source_ref: str) -> list[LedgerEntry]:
+    rows = await conn.fetch(
+        """SELECT id, user_id, source, source_ref, pathway, amount, created_at FROM xp_ledger
+           WHERE source = $1 AND source_ref = $2 ORDER BY id""",
+        source,
+        source_ref,
+    )
+    return [LedgerEntry(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class Totals:
+    total_xp: int
+    pathway_xp: int | None
+
+
+async def lock_totals(conn: asyncpg.Connection, user_id: str, pathway: str | None) -> Totals:
+    """The member's global (and pathway) total, locked for the rest of the transaction."""
+    total = await conn.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1 FOR UPDATE", user_id)
+    pathway_xp = None
+    if pathway is not None:
+        pathway_xp = await conn.fetchval(
+            "SELECT total_xp FROM pathway_progress WHERE user_id = $1 AND pathway_id = $2 FOR UPDATE",
+            user_id,
+            pathway,
+        )
+    return Totals(total or 0, pathway_xp if pathway is None else (pathway_xp or 0))
+
+
+async def record_adjustment(
+    conn: asyncpg.Connection,
+    *,
+    user_id: str,
+    source: str,
+    source_ref: str,
+    pathway: str | None,
+    amount: int,
+    reason: str | None,
+    actor_id: str | None,
+    created_at: datetime,
+    periods: tuple[date, date] | None = None,
+) -> list[BoardChange] | None:
+    """One ledger row for a manual change or a reversal (any sign), applied with apply_xp().
+    `periods` (week start, month start) also moves those period boards (reversals do).
+    The caller clamps `amount` so no total goes below zero. Returns the global (and pathway) board
+    changes, or None when this source was recorded already."""
+    entry_id = await conn.fetchval(
+        """INSERT INTO xp_ledger (user_id, source, source_ref, pathway, amount, reason, actor_id, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (source, source_ref, user_id) DO NOTHING RETURNING id""",
+        user_id,
+        source,
+        source_ref,
+        pathway,
+        amount,
+        reason,
+        actor_id,
+        created_at,
+    )
+    if entry_id is None:
+        return None
+    row = await conn.fetchrow("SELECT * FROM apply_xp($1, $2, $3)", user_id, pathway, amount)
+    if periods is not None:
+        for board in ["", *([pathway] if pathway else [])]:
+            for period, start in (("week", periods[0]), ("month", periods[1])):
+                await conn.execute(
+                    """INSERT INTO xp_period_totals AS t (period, period_start, pathway, user_id, xp)
+                       VALUES ($1, $2, $3, $4, $5)
+                       ON CONFLICT (period, period_start, pathway, user_id) DO UPDATE SET xp = t.xp + EXCLUDED.xp""",
+                    period,
+                    start,
+                    board,
+                    user_id,
+                    amount,
+                )
+    changes = [
+        BoardChange(
+            user_id,
+            "",
+            row["user_total_xp"] - amount,
+            row["user_total_xp"],
+            row["user_level_before"],
+            row["user_level_after"],
+        )
+    ]
+    if pathway is not None:
+        rank = await conn.fetchval(
+            "SELECT current_rank FROM pathway_progress WHERE user_id = $1 AND pathway_id = $2",
+            user_id,
+            pathway,
+        )
+        changes.append(
+            BoardChange(
+                user_id,
+                pathway,
+                row["pathway_total_xp"] - amount,
+                row["pathway_total_xp"],
+                row["pathway_level_before"],
+                row["pathway_level_after"],
+                rank=rank,
+            )
+        )
+    return changes
+
+
+async def pathway_totals(conn: Executor, user_id: str) -> dict[str, int]:
+    rows = await conn.fetch("SELECT pathway_id, total_xp FROM pathway_progress WHERE user_id = $1", user_id)
+    return {r["pathway_id"]: r["total_xp"] for r in rows}
+
+
+async def ledger_sum(conn: Executor, user_id: str, pathway: str | None = None) -> int:
+    if pathway is None:
+        return await conn.fetchval("SELECT COALESCE(sum(amount), 0) FROM xp_ledger WHERE user_id = $1", user_id)
+    return await conn.fetchval(
+        "SELECT COALESCE(sum(amount), 0) FROM xp_ledger WHERE user_id = $1 AND pathway = $2", user_id, pathway
+    )
+
+
+async def ledger_mismatches(conn: Executor) -> list[str]:
+    """Members whose profile total differs from the sum of their ledger rows (should be none)."""
+    rows = await conn.fetch(
+        """SELECT up.user_id FROM user_profiles up
+           LEFT JOIN (SELECT user_id, sum(amount) AS s FROM xp_ledger GROUP BY user_id) l USING (user_id)
+           WHERE up.total_xp <> COALESCE(l.s, 0)"""
+    )
+    return [r["user_id"] for r in rows]
