@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
 from bot.activity import ActivityBuffer
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.errors import on_app_command_error
 from bot.identity import Identity
 from bot.outbox import OutboxWorker
@@ -62,6 +63,8 @@ async def point_at_api(api_base: str, token: str) -> str:
         data = await response.json(content_type=None)
     url = yarl.URL(data["url"])
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = url
+    # Avatars and other assets come from the same server's CDN paths, where it serves them.
+    discord.asset.Asset.BASE = str(yarl.URL(api_base).origin())
     return str(url)
 
 
@@ -121,6 +124,11 @@ class ConclaveBot(commands.Bot):
             coalesce=True,
             replace_existing=True,
         )
+
+    async def flush_all(self) -> None:
+        """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
+        for _, flush in self.flushes:
+            await flush()
 
     @staticmethod
     async def _run_flush(name: str, flush: Flush) -> None:
@@ -223,11 +231,16 @@ async def run_forever(config: Config) -> int:
     exit_code = 0
     if runner in done and runner.exception() is not None:
         error = runner.exception()
-        if isinstance(error, discord.LoginFailure):
+        if isinstance(error, commands.ExtensionFailed) and isinstance(error.original, ConfigError):
+            error = error.original
+        if isinstance(error, ConfigError):
+            print(f"conclave: {error}", file=sys.stderr)
+            exit_code = 2
+        elif isinstance(error, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN")
         else:
             log.error("the bot stopped: %s", error, exc_info=error)
-        exit_code = 1
+        exit_code = exit_code or 1
     log.info("shutting down")
     try:
         await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_BUDGET_S)

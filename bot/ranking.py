@@ -32,6 +32,7 @@ class XPCounter:
         if size == self.size:
             return
         counts = self._counts()
+        counts.extend([0] * (size - self.size))
         self.size = size
         self.tree = array("i", [0]) * (size + 1)
         self._build(counts)
@@ -43,8 +44,9 @@ class XPCounter:
         return counts
 
     def _build(self, counts: list[int]) -> None:
+        """Fill the (zeroed) tree from counts[1..size] in O(size)."""
         tree = self.tree
-        for value in range(1, len(counts)):
+        for value in range(1, self.size + 1):
             tree[value] += counts[value]
             parent = value + (value & -value)
             if parent <= self.size:

@@ -116,8 +116,15 @@ class Actor:
     # -- chat -------------------------------------------------------------------------------
 
     def say(
-        self, content: str, *, channel: s.Channel | str | None = None, mentions: list[s.User] | None = None
+        self,
+        content: str,
+        *,
+        channel: s.Channel | str | None = None,
+        mentions: list[s.User] | None = None,
+        via_webhook: bool = False,
+        message_type: int = 0,
     ) -> s.Message:
+        """Post a message; `via_webhook` sends it as a webhook would, `message_type` 7 is a join notice."""
         target = self._channel(channel)
         standin = self.standin
         message = s.Message(
@@ -126,11 +133,17 @@ class Actor:
             author=self.member.user,
             content=content,
             guild_id=standin.guild.id,
-            member=self.member,
+            member=None if via_webhook else self.member,
             mentions=mentions or [],
+            webhook_id=standin.ids.next() if via_webhook else None,
+            type=message_type,
         )
         self.last_messages.append(message)
         return standin.post_message(message)
+
+    def redeliver(self, message: s.Message) -> None:
+        """Dispatch the same message event again (as a gateway replay would)."""
+        self.standin.post_message(message)
 
     def dm_bot(self, content: str) -> s.Message:
         standin = self.standin

@@ -99,7 +99,7 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], list[s.Attach
 async def discord_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     standin = standin_of(request)
     path = request.path.removeprefix(API)
-    if request.path == "/gateway" or request.path.startswith(("/attachments/", "/_sandbox/")):
+    if request.path == "/gateway" or request.path.startswith(("/attachments/", "/_sandbox/", "/avatars/", "/embed/")):
         return await handler(request)
     body_for_record: Any = None
     if request.body_exists and not request.content_type.startswith("multipart/"):
@@ -359,6 +359,21 @@ async def get_channel(request: web.Request) -> web.Response:
     if channel is None:
         raise fail(UNKNOWN_CHANNEL)
     return reply(channel.payload(standin.guild.id if channel.type != s.DM else None))
+
+
+async def get_avatar(request: web.Request) -> web.Response:
+    """The CDN's avatar images: a plain coloured square per user, as PNG."""
+    import io
+    import zlib as _zlib
+
+    from PIL import Image
+
+    key = request.match_info.get("user_id") or request.match_info.get("index", "0")
+    colour = _zlib.crc32(key.encode()) & 0xFFFFFF
+    image = Image.new("RGB", (128, 128), ((colour >> 16) & 255, (colour >> 8) & 255, colour & 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return web.Response(body=out.getvalue(), content_type="image/png")
 
 
 async def get_attachment(request: web.Request) -> web.Response:
@@ -669,6 +684,8 @@ def build_app(standin: StandIn) -> web.Application:
     r = app.router
     r.add_get("/gateway", standin.gateway.handle)
     r.add_get("/attachments/{attachment_id}/{filename}", get_attachment)
+    r.add_get("/avatars/{user_id}/{file}", get_avatar)
+    r.add_get("/embed/avatars/{index}.png", get_avatar)
     r.add_get(f"{API}/users/@me", get_me)
     r.add_get(f"{API}/oauth2/applications/@me", get_application)
     r.add_get(f"{API}/applications/@me", get_application)

@@ -229,6 +229,7 @@ class StandIn:
             type=type,
             parent_id=parent.id if parent else None,
             position=position,
+            owner_id=self.guild.owner_id if type == s.PUBLIC_THREAD else None,
         )
         self.guild.channels[channel.id] = channel
         self.gateway.dispatch("CHANNEL_CREATE", channel.payload(self.guild.id))

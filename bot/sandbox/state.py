@@ -135,6 +135,7 @@ class Channel:
     position: int = 0
     topic: str | None = None
     recipient_id: str | None = None  # DM channels
+    owner_id: str | None = None  # threads
 
     def payload(self, guild_id: str | None) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type, "name": self.name, "flags": 0}
@@ -152,6 +153,7 @@ class Channel:
         if self.type == VOICE:
             data.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
         if self.type == PUBLIC_THREAD:
+            data.update(owner_id=self.owner_id, message_count=0, member_count=1, total_message_sent=0)
             data["thread_metadata"] = {
                 "archived": False,
                 "auto_archive_duration": 1440,

@@ -76,6 +76,7 @@ class XPEngine:
         self._lock = asyncio.Lock()
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
+        self.granted = 0  # grants decided since start (each one is written by a flush)
 
     @property
     def timezone(self) -> str:
@@ -122,7 +123,7 @@ class XPEngine:
         pathway = self.rules.pathway_for(self.rules.places(facts))
         if pathway is not None and pathway not in self.joined.get(author.id, ()):
             pathway = None
-        self._pending.append(
+        self._grant(
             Pending(
                 author,
                 "message",
@@ -134,11 +135,19 @@ class XPEngine:
             )
         )
 
-    def voice_tick(self) -> int:
-        """Credit every full eligible minute in voice (called every few seconds); returns minutes."""
+    def _grant(self, pending: Pending) -> None:
+        self._pending.append(pending)
+        self.granted += 1
+
+    def voice_tick(self, elapsed: float | None = None, at: datetime | None = None) -> int:
+        """Credit every full eligible minute in voice (called every few seconds with the time since
+        the last tick measured here; tests pass `elapsed` and `at`); returns minutes credited.
+        A credit's source is the wall-clock minute, so no minute is ever credited twice."""
         guild = self.bot.home_guild
         now = time.monotonic()
-        elapsed, self._last_voice_tick = now - self._last_voice_tick, now
+        measured, self._last_voice_tick = now - self._last_voice_tick, now
+        # A measured gap is capped: a stalled loop or a slow start must not credit time nobody saw.
+        elapsed = min(measured, 2 * VOICE_TICK_S) if elapsed is None else elapsed
         if guild is None:
             return 0
         eligible: dict[int, tuple[discord.Member, discord.VoiceChannel | discord.StageChannel]] = {}
@@ -161,8 +170,8 @@ class XPEngine:
                 )
                 if voice_eligible(facts, guild.afk_channel.id if guild.afk_channel else None):
                     eligible[member.id] = (member, channel)
-        credited = self.voice_clock.tick(eligible, min(elapsed, 2 * VOICE_TICK_S))
-        at = datetime.now(UTC)
+        credited = self.voice_clock.tick(eligible, elapsed)
+        at = at or datetime.now(UTC)
         minute = int(at.timestamp() // 60)
         for member_id, minutes in credited.items():
             member, channel = eligible[member_id]
@@ -170,7 +179,7 @@ class XPEngine:
             if pathway is not None and pathway not in self.joined.get(member_id, ()):
                 pathway = None
             for i in range(minutes):
-                self._pending.append(
+                self._grant(
                     Pending(
                         member,
                         "voice",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.config import ConfigError
 from bot.xp_rules import local_day
 from cogs.xp import membership
 from cogs.xp.engine import VOICE_TICK_S, XPEngine
@@ -22,12 +23,49 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+ADMINISTRATIVE = discord.Permissions(
+    administrator=True,
+    manage_guild=True,
+    manage_roles=True,
+    manage_channels=True,
+    ban_members=True,
+    kick_members=True,
+    moderate_members=True,
+    manage_webhooks=True,
+)
+
+
+async def refuse_powerful_reward_roles(bot: ConclaveBot) -> None:
+    """A role handed out automatically must not carry administrative permissions: refuse to start."""
+    community = bot.config.community
+    rewarded = {r.role_id: f"xp.role_rewards (level {r.level})" for r in community.xp.role_rewards}
+    for pathway in community.pathways:
+        for title, role_id in pathway.rank_role_ids.items():
+            rewarded[role_id] = f"pathways.{pathway.id}.rank_role_ids.{title}"
+    if not rewarded:
+        return
+    roles = {int(r["id"]): r for r in await bot.http.get_roles(bot.guild_id)}
+    problems = []
+    for role_id, where in rewarded.items():
+        role = roles.get(role_id)
+        if role is None:
+            problems.append(f"{where}: role {role_id} does not exist in the server")
+            continue
+        granted = discord.Permissions(int(role["permissions"])) & ADMINISTRATIVE
+        if granted.value:
+            names = ", ".join(name for name, on in granted if on)
+            problems.append(f"{where}: role '{role['name']}' ({role_id}) has administrative permissions ({names})")
+    if problems:
+        raise ConfigError("refusing to hand out roles automatically:\n  " + "\n  ".join(problems))
+
+
 class XPListeners(commands.Cog):
     def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
         self.bot = bot
         self.engine = engine
 
     async def cog_load(self) -> None:
+        await refuse_powerful_reward_roles(self.bot)
         await self.engine.load()
         self.bot.message_hooks.append(self.engine.on_message)
         self.bot.register_flush("xp", self.engine.flush)
