@@ -46,37 +46,55 @@ class BoardRow:
 Cursor = tuple[int, str]  # (xp, user_id) of a row: pages continue strictly after or before it
 
 
+_PAGE_COLUMNS = "b.user_id, u.discord_id, u.username, up.display_name, b.xp"
+_PAGE_JOIN = "JOIN users u ON u.id = b.user_id JOIN user_profiles up ON up.user_id = b.user_id"
+
+
 async def page(
-    conn: Executor,
-    board: Board,
-    *,
-    after: Cursor | None = None,
-    before: Cursor | None = None,
-    limit: int = 10,
+    conn: Executor, board: Board, *, after: Cursor | None = None, before: Cursor | None = None, limit: int = 10
 ) -> list[BoardRow]:
     """Up to `limit` rows of members in the server, most XP first (ties: higher user id first),
-    strictly after `after` or strictly before `before` in that order."""
-    relation, args = board.relation(3)
-    if before is not None:
-        condition, order, cursor = "(b.xp, b.user_id) > ($1, $2)", "ASC", before
-    else:
-        condition, order, cursor = "(b.xp, b.user_id) < ($1, $2)", "DESC", after or (2**31 - 1, "~")
+    strictly after `after` or strictly before `before` in that order.
+
+    Keyset paging in two index ranges (the rest of the cursor's tie group, then the XP values
+    beyond it) rather than one row comparison: PostgreSQL cannot start an index scan at a row
+    comparison when the board's own `xp > 0` bound sits on the same column, and a big tie group
+    (thousands of members at 20 XP) would then be read row by row."""
+    if after is None and before is None:
+        relation, args = board.relation(2)
+        rows = await conn.fetch(
+            f"""SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+                WHERE u.in_server ORDER BY b.xp DESC, b.user_id DESC LIMIT $1""",
+            limit,
+            *args,
+        )
+        return [BoardRow(**dict(r)) for r in rows]
+    relation, args = board.relation(4)
+    forward = before is not None
+    xp, user_id = before if forward else after  # type: ignore[misc]
+    order = "ASC" if forward else "DESC"
+    same, beyond = (">", ">") if forward else ("<", "<")
     rows = await conn.fetch(
         f"""
-        SELECT b.user_id, u.discord_id, u.username, up.display_name, b.xp
-        FROM ({relation}) b
-        JOIN users u ON u.id = b.user_id
-        JOIN user_profiles up ON up.user_id = b.user_id
-        WHERE u.in_server AND {condition}
-        ORDER BY b.xp {order}, b.user_id {order}
-        LIMIT {int(limit)}
+        SELECT * FROM (
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp = $1 AND b.user_id {same} $2
+            ORDER BY b.user_id {order} LIMIT $3)
+          UNION ALL
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp {beyond} $1
+            ORDER BY b.xp {order}, b.user_id {order} LIMIT $3)
+        ) p
+        ORDER BY p.xp {order}, p.user_id {order}
+        LIMIT $3
         """,
-        cursor[0],
-        cursor[1],
+        xp,
+        user_id,
+        limit,
         *args,
     )
     result = [BoardRow(**dict(r)) for r in rows]
-    return result[::-1] if before is not None else result
+    return result[::-1] if forward else result
 
 
 async def member_row(conn: Executor, board: Board, user_id: str) -> BoardRow | None:

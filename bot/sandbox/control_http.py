@@ -3,6 +3,7 @@ under /_sandbox, unauthenticated, loopback only, never recorded as bot calls."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,37 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
     async def commands(request: web.Request) -> web.Response:
         return _json({"guild": standin.commands.get(standin.guild.id, []), "global": standin.commands.get(None, [])})
 
+    async def stream(request: web.Request) -> web.Response:
+        """Post `rate` messages a second for `seconds`, from random human members, in the background."""
+        body = await request.json()
+        rate, seconds = float(body["rate"]), float(body["seconds"])
+        channel = standin.guild.channel_named(body.get("channel", "general"))
+        rng = random.Random(body.get("seed", 11))
+        humans = [m for m in standin.guild.members.values() if not m.user.bot and m.user.id != standin.guild.owner_id]
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            sent = 0
+            while (elapsed := loop.time() - start) < seconds:
+                due = int(elapsed * rate)
+                for _ in range(due - sent):
+                    member = rng.choice(humans)
+                    standin.post_message(_message(standin, member, channel, f"stream {sent} {member.user.username}"))
+                    sent += 1
+                standin.stream_sent = sent
+                await asyncio.sleep(0.01)
+
+        standin.stream_sent = 0
+        standin.stream_task = asyncio.create_task(run())
+        return _json({"streaming": True})
+
+    async def stream_status(request: web.Request) -> web.Response:
+        task = getattr(standin, "stream_task", None)
+        return _json({"done": task is None or task.done(), "sent": getattr(standin, "stream_sent", 0)})
+
+    app.router.add_post(f"{PREFIX}/stream", stream)
+    app.router.add_get(f"{PREFIX}/stream", stream_status)
     app.router.add_get(f"{PREFIX}/state", describe)
     app.router.add_get(f"{PREFIX}/commands", commands)
     app.router.add_post(f"{PREFIX}/slash", slash)

@@ -47,6 +47,7 @@ async def callback(request: web.Request) -> web.Response:
     kind = int(body["type"])
     data = body.get("data") or {}
     interaction.response_type = kind
+    interaction.responded = time.monotonic()
     resource: dict[str, Any] | None = None
     channel = standin.channel(interaction.channel_id)
 

@@ -55,6 +55,7 @@ class Interaction:
     message: s.Message | None = None
     created: float = field(default_factory=time.monotonic)
     response_type: int | None = None
+    responded: float | None = None  # monotonic time of the first callback
     original: s.Message | None = None
     followups: list[s.Message] = field(default_factory=list)
     modal: dict[str, Any] | None = None
@@ -112,6 +113,8 @@ class StandIn:
         self.failures: list[Failure] = []
         self._waiters: list[tuple[Callable[[Output], bool], asyncio.Future[Output]]] = []
         self.gateway = Gateway(self)
+        self.stream_task: asyncio.Task[None] | None = None  # a message stream started over /_sandbox
+        self.stream_sent = 0
         self.runner: web.AppRunner | None = None
         self.port = 0
 

@@ -75,7 +75,7 @@ async def adjust(
     actor_id = await bot.identity.user_id(actor)
     action_id = uuid.uuid4().hex
     now = datetime.now(UTC)
-    async with engine._lock, bot.pool.acquire() as conn, conn.transaction():
+    async with engine.lock, bot.pool.acquire() as conn, conn.transaction():
         totals = await ledger.lock_totals(conn, user_id, pathway)
         pathway_xp = await ledger.pathway_totals(conn, user_id)
         before = _board_value(totals, pathway_xp, pathway)
@@ -168,7 +168,7 @@ async def reverse_message(
 ) -> tuple[str, Outcome]:
     """Take back what one message earned (e.g. spam), from the totals and from its week and month."""
     actor_id = await bot.identity.user_id(actor)
-    async with engine._lock, bot.pool.acquire() as conn, conn.transaction():
+    async with engine.lock, bot.pool.acquire() as conn, conn.transaction():
         entries = await ledger.entries_for_source(conn, "message", message_id)
         if not entries:
             raise NotFound("That message earned no XP (check the message id: right click the message, Copy ID).")

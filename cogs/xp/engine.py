@@ -73,7 +73,7 @@ class XPEngine:
         self.rankings = Rankings()
         self.joined: dict[int, set[str]] = {}
         self._pending: list[Pending] = []
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
@@ -200,7 +200,7 @@ class XPEngine:
 
     async def flush(self) -> ledger.GrantResult | None:
         """Write every pending grant, its totals and its level-up effects in one transaction."""
-        async with self._lock:
+        async with self.lock:
             if not self._pending:
                 return None
             batch, self._pending = self._pending, []
@@ -258,7 +258,7 @@ class XPEngine:
 
     async def member_left_or_joined(self, user_id: str, *, joined: bool) -> None:
         """Take a member off every board (or put them back), serialised with flushes."""
-        async with self._lock:
+        async with self.lock:
             week, month = self.current_periods()
             async with self.bot.pool.acquire() as conn:
                 current = await boards.member_boards(conn, user_id, week, month)
@@ -270,7 +270,7 @@ class XPEngine:
     async def roll_periods(self) -> None:
         """At a new week or month: start the new period boards (empty) and drop the old ones."""
         week, month = self.current_periods()
-        async with self._lock:
+        async with self.lock:
             self.rankings.forget_periods_before(week, month)
             for key in self.board_keys():
                 self.rankings.board(key)
