@@ -43,18 +43,34 @@ async def trial(args: argparse.Namespace, database, tmp: Path, number: int) -> t
     await recreate_database(database.dsn)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN")}
     env["PYTHONPATH"] = str(ROOT)
-    server = subprocess.Popen([sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", "300"],
-                              stdout=subprocess.PIPE, text=True, env=env, cwd=tmp)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", "300"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp,
+    )
     bot = None
     try:
         info = json.loads(server.stdout.readline())
         base = info["api_base"].removesuffix("/api/v10")
         config = tmp / f"conclave-{number}.toml"
         config.write_text(f"guild_id = {info['guild_id']}\n[xp]\ncooldown_seconds = 0\nflush_interval_seconds = 1.0\n")
-        bot_env = {**env, "DISCORD_TOKEN": info["token"], "DISCORD_API_BASE": info["api_base"],
-                   "DATABASE_URL": database.dsn, "CONCLAVE_CONFIG": str(config), "LOG_LEVEL": "WARNING"}
-        bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=bot_env, cwd=tmp,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bot_env = {
+            **env,
+            "DISCORD_TOKEN": info["token"],
+            "DISCORD_API_BASE": info["api_base"],
+            "DATABASE_URL": database.dsn,
+            "CONCLAVE_CONFIG": str(config),
+            "LOG_LEVEL": "WARNING",
+        }
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=bot_env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         async with aiohttp.ClientSession() as session:
 
             async def connected() -> bool:
@@ -99,8 +115,10 @@ async def main(args: argparse.Namespace) -> None:
             lost = max(0, sent - written)
             seconds = lost / args.rate
             worst = max(worst, seconds)
-            print(f"trial {number}: {sent:,} messages sent before the kill, {written:,} grants in PostgreSQL, "
-                  f"lost {lost:,} ({seconds:.2f} s of chat)")
+            print(
+                f"trial {number}: {sent:,} messages sent before the kill, {written:,} grants in PostgreSQL, "
+                f"lost {lost:,} ({seconds:.2f} s of chat)"
+            )
         database.close()
         print(f"worst loss: {worst:.2f} s of chat at {args.rate:.0f} msg/s (bound: flush interval 1.0 s + in flight)")
 

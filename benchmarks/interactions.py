@@ -28,6 +28,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figures import percentile  # noqa: E402
 from bot.client import ConclaveBot, point_at_api  # noqa: E402
 from bot.config import CommunityConfig, Config, Settings  # noqa: E402
 from db.pool import open_database  # noqa: E402
@@ -41,16 +42,13 @@ COMMANDS = [
 ]
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 async def main(args: argparse.Namespace) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     server = subprocess.Popen(
         [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(args.members)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         info = json.loads(server.stdout.readline())
@@ -90,13 +88,19 @@ async def main(args: argparse.Namespace) -> None:
             task.cancel()
             database.close()
         every = [v for values in latencies.values() for v in values]
-        print(f"stream: {sent:,} messages in {args.seconds:.0f} s ({sent / args.seconds:,.0f}/s), "
-              f"bot handled {handled:,}; {len(every)} interactions from {args.members:,} members")
+        print(
+            f"stream: {sent:,} messages in {args.seconds:.0f} s ({sent / args.seconds:,.0f}/s), "
+            f"bot handled {handled:,}; {len(every)} interactions from {args.members:,} members"
+        )
         for name, values in latencies.items():
-            print(f"  /{name:<20} n={len(values):4d}  p50 {statistics.median(values):7.1f} ms  "
-                  f"p99 {percentile(values, 99):7.1f} ms  max {max(values):7.1f} ms")
-        print(f"all interactions: p50 {statistics.median(every):.1f} ms, p99 {percentile(every, 99):.1f} ms "
-              f"(interaction dispatched -> first response, measured by the stand-in)")
+            print(
+                f"  /{name:<20} n={len(values):4d}  p50 {statistics.median(values):7.1f} ms  "
+                f"p99 {percentile(values, 99):7.1f} ms  max {max(values):7.1f} ms"
+            )
+        print(
+            f"all interactions: p50 {statistics.median(every):.1f} ms, p99 {percentile(every, 99):.1f} ms "
+            f"(interaction dispatched -> first response, measured by the stand-in)"
+        )
     finally:
         server.terminate()
         try:

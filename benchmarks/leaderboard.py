@@ -26,15 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figures import percentile  # noqa: E402
 from bot.ranking import Rankings  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
 from db import bench_seed, boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def timed(calls: int, make) -> list[float]:
@@ -67,8 +63,10 @@ async def main(args: argparse.Namespace) -> None:
             keys = [("all", None, ""), ("all", None, "gaming"), ("month", month, ""), ("week", week, "")]
             for key in keys:
                 rankings.board(key).load(await boards.histogram(conn, boards.Board(*key)))
-            print(f"rank index built for {len(keys)} boards in {time.perf_counter() - started:.2f} s "
-                  f"(the bot does this at start-up for every board)")
+            print(
+                f"rank index built for {len(keys)} boards in {time.perf_counter() - started:.2f} s "
+                f"(the bot does this at start-up for every board)"
+            )
             rng = random.Random(5)
             results: dict[str, float] = {}
             for key in keys:
@@ -77,38 +75,46 @@ async def main(args: argparse.Namespace) -> None:
                 label = f"{key[0]}{'/' + key[2] if key[2] else ''}"
                 print(f"{label} board ({rankings.board(key).members:,} members with XP):")
 
-                async def position(i: int, board=board, key=key) -> None:
+                async def position(i: int, board=board, key=key, members=members) -> None:
                     xp = await boards.member_xp(conn, board, members[i % len(members)])
                     rankings.position(key, xp)
 
-                results[f"{label} position"] = report("/rank position (board XP + index)", await timed(args.samples, position))
+                results[f"{label} position"] = report(
+                    "/rank position (board XP + index)", await timed(args.samples, position)
+                )
 
                 async def first_page(i: int, board=board, key=key) -> None:
                     rows = await boards.page(conn, board, limit=11)
                     [rankings.position(key, r.xp) for r in rows]
 
-                results[f"{label} first page"] = report("/leaderboard first page", await timed(args.samples, first_page))
+                results[f"{label} first page"] = report(
+                    "/leaderboard first page", await timed(args.samples, first_page)
+                )
                 cursors = []
                 for user_id in members[: min(200, len(members))]:
                     row = await boards.member_row(conn, board, user_id)
                     if row is not None:
                         cursors.append((row.xp, row.user_id))
 
-                async def deep_page(i: int, board=board, key=key) -> None:
+                async def deep_page(i: int, board=board, key=key, cursors=cursors) -> None:
                     rows = await boards.page(conn, board, after=rng.choice(cursors), limit=11)
                     [rankings.position(key, r.xp) for r in rows]
 
                 if cursors:
-                    results[f"{label} deep page"] = report("/leaderboard page anywhere (Next from a row)",
-                                                           await timed(args.samples, deep_page))
+                    results[f"{label} deep page"] = report(
+                        "/leaderboard page anywhere (Next from a row)", await timed(args.samples, deep_page)
+                    )
 
-                async def around(i: int, board=board, key=key) -> None:
+                async def around(i: int, board=board, key=key, members=members) -> None:
                     mine = await boards.member_row(conn, board, members[i % len(members)])
                     if mine is None:
                         return
                     cursor = (mine.xp, mine.user_id)
-                    rows = [*await boards.page(conn, board, before=cursor, limit=4), mine,
-                            *await boards.page(conn, board, after=cursor, limit=5)]
+                    rows = [
+                        *await boards.page(conn, board, before=cursor, limit=4),
+                        mine,
+                        *await boards.page(conn, board, after=cursor, limit=5),
+                    ]
                     [rankings.position(key, r.xp) for r in rows]
 
                 results[f"{label} my position"] = report("/leaderboard my position", await timed(args.samples, around))
@@ -116,17 +122,27 @@ async def main(args: argparse.Namespace) -> None:
             members = await bench_seed.random_members(conn, args.samples)
             print("the guide's user_leaderboard view, same data:")
             view_calls = max(5, args.samples // 100)
-            view_page = report("top-10 page from the view", await timed(view_calls, lambda i: bench_seed.view_top_page(conn)))
-            view_rank = report("one member's rank from the view",
-                               await timed(view_calls, lambda i: bench_seed.view_member_rank(conn, members[i])))
-            count = report("plain count of higher scores",
-                           await timed(view_calls * 4, lambda i: bench_seed.plain_count_above(conn, rng.randint(0, 2000))))
+            view_page = report(
+                "top-10 page from the view", await timed(view_calls, lambda i: bench_seed.view_top_page(conn))
+            )
+            view_rank = report(
+                "one member's rank from the view",
+                await timed(view_calls, lambda i: bench_seed.view_member_rank(conn, members[i])),
+            )
+            count = report(
+                "plain count of higher scores",
+                await timed(view_calls * 4, lambda i: bench_seed.plain_count_above(conn, rng.randint(0, 2000))),
+            )
             ours_page = max(v for k, v in results.items() if "page" in k or "my position" in k)
             ours_rank = max(v for k, v in results.items() if "position" in k and "my" not in k)
             print("summary (p99, worst board):")
-            print(f"  /rank position {ours_rank:.3f} ms vs view {view_rank:.1f} ms: {view_rank / ours_rank:,.0f}x faster;"
-                  f" vs plain count {count:.1f} ms: {count / ours_rank:,.0f}x")
-            print(f"  /leaderboard page {ours_page:.3f} ms vs view {view_page:.1f} ms: {view_page / ours_page:,.0f}x faster")
+            print(
+                f"  /rank position {ours_rank:.3f} ms vs view {view_rank:.1f} ms: {view_rank / ours_rank:,.0f}x faster;"
+                f" vs plain count {count:.1f} ms: {count / ours_rank:,.0f}x"
+            )
+            print(
+                f"  /leaderboard page {ours_page:.3f} ms vs view {view_page:.1f} ms: {view_page / ours_page:,.0f}x faster"
+            )
             print("  positions: exact as of the last committed flush (at most one flush interval, 1 s, behind)")
         await pool.close()
         database.close()

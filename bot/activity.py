@@ -60,7 +60,9 @@ class ActivityBuffer:
             batch, self._pending = self._pending, {}
             try:
                 ids = await self.identity.ensure_many(p.member for p in batch.values())
-                rows = [MessageActivity(ids[k], p.messages, p.last_at) for k, p in batch.items()]
+                rows = sorted(
+                    (MessageActivity(ids[k], p.messages, p.last_at) for k, p in batch.items()), key=lambda r: r.user_id
+                )
                 await record_messages(self.pool, rows)
             except (TimeoutError, asyncpg.PostgresError, OSError):
                 log.exception("activity flush failed; keeping %d members' counts for the next flush", len(batch))

@@ -94,6 +94,7 @@ class ConclaveBot(commands.Bot):
         self.outbox = OutboxWorker(self)
         self.flushes: list[tuple[str, Flush]] = []
         self.message_hooks: list[MessageHook] = []
+        self._flush_lock = asyncio.Lock()
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []
@@ -111,31 +112,35 @@ class ConclaveBot(commands.Bot):
         return self.get_guild(self.guild_id)
 
     def register_flush(self, name: str, flush: Flush) -> None:
-        """Run `flush` every flush interval and once more at shutdown."""
+        """Run `flush` every flush interval and once more at shutdown.
+
+        All flushes run one after another in a single job: run side by side, two batched UPDATEs of
+        the same members' rows can deadlock (seen under load), and one job also keeps the writes of
+        one interval together."""
         self.flushes.append((name, flush))
-        interval = self.config.community.xp.flush_interval_seconds
-        self.scheduler.add_job(
-            self._run_flush,
-            "interval",
-            seconds=interval,
-            args=[name, flush],
-            id=f"flush:{name}",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
+        if self.scheduler.get_job("flush") is None:
+            self.scheduler.add_job(
+                self._periodic_flush,
+                "interval",
+                seconds=self.config.community.xp.flush_interval_seconds,
+                id="flush",
+                max_instances=1,
+                coalesce=True,
+            )
 
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
-        for _, flush in self.flushes:
-            await flush()
+        async with self._flush_lock:
+            for _, flush in self.flushes:
+                await flush()
 
-    @staticmethod
-    async def _run_flush(name: str, flush: Flush) -> None:
-        try:
-            await flush()
-        except Exception:
-            log.exception("periodic flush %s failed; it will be retried", name)
+    async def _periodic_flush(self) -> None:
+        async with self._flush_lock:
+            for name, flush in self.flushes:
+                try:
+                    await flush()
+                except Exception:
+                    log.exception("periodic flush %s failed; it will be retried", name)
 
     async def setup_hook(self) -> None:
         settings = self.config.settings
@@ -196,15 +201,17 @@ class ConclaveBot(commands.Bot):
 
     async def _shutdown(self) -> None:
         self.accepting = False
+        # The outbox worker first: a delivery cut short rolls back and stays pending for the next start.
+        await self.outbox.stop()
         await super().close()  # the gateway stops: no new events
-        for name, flush in self.flushes:
-            try:
-                await flush()
-            except Exception:
-                log.exception("final flush %s failed", name)
+        async with self._flush_lock:
+            for name, flush in self.flushes:
+                try:
+                    await flush()
+                except Exception:
+                    log.exception("final flush %s failed", name)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.outbox.stop()
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), timeout=5)

@@ -77,6 +77,10 @@ class OutboxWorker:
             except (asyncpg.PostgresError, OSError):
                 log.exception("outbox worker could not reach the database; retrying")
                 wait = IDLE_POLL_S
+            except Exception:
+                # Never let one bad delivery end the worker: its row stays pending and is retried.
+                log.exception("outbox delivery failed unexpectedly; retrying later")
+                wait = IDLE_POLL_S
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -14,13 +14,13 @@ from bot.config import CommunityConfig, RoleReward
 _CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
 _MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")
 _LINK = re.compile(r"https?://\S+")
-_SPACE = re.compile(r"\s+")
 
 
 def meaningful_text(content: str) -> str:
     """The message without custom emoji, mentions and links, whitespace collapsed."""
-    text = _LINK.sub(" ", _MENTION.sub(" ", _CUSTOM_EMOJI.sub(" ", content)))
-    return _SPACE.sub(" ", text).strip()
+    if "<" in content or "://" in content:
+        content = _LINK.sub(" ", _MENTION.sub(" ", _CUSTOM_EMOJI.sub(" ", content)))
+    return " ".join(content.split())
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class MessageRules:
         xp = community.xp
         self.xp = xp
         self.no_xp_places = set(xp.no_xp_channel_ids)
-        self.no_xp_roles = set(xp.no_xp_role_ids)
+        self.no_xp_roles = frozenset(xp.no_xp_role_ids)
         self.rng = rng or random.Random()
         self._last_grant: dict[int, float] = {}
         self._last_text: dict[int, str] = {}

@@ -34,7 +34,8 @@ async def seed_members(conn: asyncpg.Connection, count: int, *, week_start: date
     await conn.execute(
         """
         INSERT INTO pathway_progress (user_id, pathway_id, total_xp, level, xp, next_level_xp)
-        SELECT up.user_id, p.id, t.xp, calculate_level_from_xp(t.xp), 0, get_next_level_xp(calculate_level_from_xp(t.xp))
+        SELECT up.user_id, p.id, t.xp, calculate_level_from_xp(t.xp), 0,
+               get_next_level_xp(calculate_level_from_xp(t.xp))
         FROM user_profiles up
         CROSS JOIN (VALUES ('gaming', 0), ('lorebound', 1), ('productive', 2), ('news', 3)) AS p(id, n)
         CROSS JOIN LATERAL (SELECT (up.total_xp * random())::int AS xp) t

@@ -170,7 +170,7 @@ async def apply_grants(
                 per_period[("week", g.week_start, board, g.user_id)] += g.amount
                 per_period[("month", g.month_start, board, g.user_id)] += g.amount
 
-    users = list(per_user)
+    users = sorted(per_user)  # one lock order for every writer of these rows
     profile_rows = await conn.fetch(
         _UPDATE_PROFILES,
         users,
@@ -182,7 +182,7 @@ async def apply_grants(
         before = r["total_xp"] - r["delta"]
         result.totals.append(BoardChange(r["user_id"], "", before, r["total_xp"], _level(before), r["level"]))
     if per_pathway:
-        keys = list(per_pathway)
+        keys = sorted(per_pathway)
         pathway_rows = await conn.fetch(
             _UPSERT_PATHWAYS,
             [k[0] for k in keys],
@@ -206,7 +206,7 @@ async def apply_grants(
                 )
             )
     if per_period:
-        keys4 = list(per_period)
+        keys4 = sorted(per_period)
         period_rows = await conn.fetch(
             _UPSERT_PERIODS,
             [k[0] for k in keys4],

@@ -70,12 +70,17 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
             return _json({"error": str(exc)}, 400)
         except NoAnswer as exc:
             return _json({"error": str(exc)}, 504)
+        interaction = reply.interaction
+        latency = None
+        if interaction is not None and interaction.responded is not None:
+            latency = (interaction.responded - interaction.created) * 1000
         return _json(
             {
                 "content": reply.content,
                 "embeds": reply.embeds,
                 "ephemeral": reply.ephemeral,
                 "text": reply.text,
+                "first_response_ms": latency,
             }
         )
 

@@ -45,7 +45,9 @@ class Pending:
     channel_id: int | None
 
 
-def message_facts(message: discord.Message) -> MessageFacts:
+def message_facts(message: discord.Message, watched_roles: frozenset[int] = frozenset()) -> MessageFacts:
+    """The facts the rules read; of the author's roles only the `watched_roles` they hold (building
+    the full sorted role list per message would cost more than the rest of the hot path)."""
     channel = message.channel
     parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
     parent = channel.parent if isinstance(channel, discord.Thread) else channel
@@ -59,7 +61,7 @@ def message_facts(message: discord.Message) -> MessageFacts:
         channel_id=channel.id,
         parent_id=parent_id,
         category_id=getattr(parent, "category_id", None),
-        role_ids=frozenset(r.id for r in getattr(author, "roles", ())),
+        role_ids=frozenset(r for r in watched_roles if isinstance(author, discord.Member) and author.get_role(r)),
         content=message.content,
     )
 
@@ -117,7 +119,7 @@ class XPEngine:
         author = message.author
         if message.guild is None or message.guild.id != self.bot.guild_id or not isinstance(author, discord.Member):
             return
-        facts = message_facts(message)
+        facts = message_facts(message, self.rules.no_xp_roles)
         if self.rules.why_no_xp(facts, time.monotonic()) is not None:
             return
         pathway = self.rules.pathway_for(self.rules.places(facts))
