@@ -106,15 +106,7 @@ async def main(args: argparse.Namespace) -> None:
                     )
 
                 async def around(i: int, board=board, key=key, members=members) -> None:
-                    mine = await boards.member_row(conn, board, members[i % len(members)])
-                    if mine is None:
-                        return
-                    cursor = (mine.xp, mine.user_id)
-                    rows = [
-                        *await boards.page(conn, board, before=cursor, limit=4),
-                        mine,
-                        *await boards.page(conn, board, after=cursor, limit=5),
-                    ]
+                    rows = await boards.window(conn, board, members[i % len(members)], above=4, below=5)
                     [rankings.position(key, r.xp) for r in rows]
 
                 results[f"{label} my position"] = report("/leaderboard my position", await timed(args.samples, around))

@@ -97,6 +97,42 @@ async def page(
     return result[::-1] if forward else result
 
 
+async def window(conn: Executor, board: Board, user_id: str, *, above: int, below: int) -> list[BoardRow]:
+    """The member's row with up to `above` rows before it and `below` after it, in one statement
+    (four index ranges around the member); empty when the member is not on the board."""
+    relation, args = board.relation(4)
+    me_xp = f"(SELECT b.xp FROM ({relation}) b WHERE b.user_id = $1)"
+    rows = await conn.fetch(
+        f"""
+        SELECT * FROM (
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp = {me_xp} AND b.user_id > $1 ORDER BY b.user_id ASC LIMIT $2)
+          UNION ALL
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp > {me_xp} ORDER BY b.xp ASC, b.user_id ASC LIMIT $2)
+          UNION ALL
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN} WHERE u.in_server AND b.user_id = $1)
+          UNION ALL
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp = {me_xp} AND b.user_id < $1 ORDER BY b.user_id DESC LIMIT $3)
+          UNION ALL
+          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
+            WHERE u.in_server AND b.xp < {me_xp} ORDER BY b.xp DESC, b.user_id DESC LIMIT $3)
+        ) w
+        ORDER BY w.xp DESC, w.user_id DESC
+        """,
+        user_id,
+        above,
+        below,
+        *args,
+    )
+    result = [BoardRow(**dict(r)) for r in rows]
+    index = next((i for i, r in enumerate(result) if r.user_id == user_id), None)
+    if index is None:
+        return []
+    return result[max(0, index - above) : index + 1 + below]
+
+
 async def member_row(conn: Executor, board: Board, user_id: str) -> BoardRow | None:
     """The member's row on the board, if they are in the server and have XP on it."""
     relation, args = board.relation(2)

@@ -127,16 +127,11 @@ async def leaderboard_message(
     board = boards.Board(*key)
     pool = bot.pool
     if around is not None:
-        mine = await boards.member_row(pool, board, around)
-        if mine is None:
+        rows = await boards.window(pool, board, around, above=PAGE // 2 - 1, below=PAGE // 2)
+        if not rows:
             embed = _embed(bot, key, [], around)
             embed.description = "You're not on this leaderboard yet: earn some XP first!"
-            rows: list[boards.BoardRow] = []
         else:
-            cursor = (mine.xp, mine.user_id)
-            above = await boards.page(pool, board, before=cursor, limit=PAGE // 2 - 1)
-            below = await boards.page(pool, board, after=cursor, limit=PAGE - len(above) - 1)
-            rows = [*above, mine, *below]
             embed = _embed(bot, key, await _positioned(bot, engine, key, rows), around)
     else:
         rows = await boards.page(pool, board, after=after, before=before, limit=PAGE + 1)
