@@ -41,6 +41,7 @@ Type lines as a member of the demo server (members: alice, bob, carol, and mod, 
   channels | members | help | quit
 """
 
+MENTION = re.compile(r"<@!?(\d+)>")
 SAY = re.compile(r"^(?P<who>[\w.-]+)(?:\s+in\s+#(?P<channel>[\w-]+))?:\s*(?P<text>.+)$")
 ACTION = re.compile(
     r"^(?P<who>[\w.-]+)\s+(?P<verb>clicks|chooses|submits|joins|leaves|mutes|unmutes)\b\s*(?P<rest>.*)$"
@@ -78,7 +79,8 @@ class Sandbox:
             if message.ephemeral and output.interaction_id:
                 who = self.h.standin.interactions[output.interaction_id].user.username
                 audience = f" (only {who} sees this)"
-            self.print(f"[{self._where(message)}] Conclave{audience}: {message_text(message)}")
+            text = MENTION.sub(lambda m: "@" + self._name(m.group(1)), message_text(message))
+            self.print(f"[{self._where(message)}] Conclave{audience}: {text}")
             for attachment in message.attachments:
                 self.media_dir.mkdir(parents=True, exist_ok=True)
                 path = self.media_dir / f"{attachment.id}-{attachment.filename}"
