@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +26,9 @@ import discord
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.client import ConclaveBot, intents_for, point_at_api  # noqa: E402
-from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from benchmarks.standin_process import standin_process  # noqa: E402
+from bot.client import ConclaveBot, intents_for  # noqa: E402
+from bot.config import Config  # noqa: E402
 from db.pool import open_database  # noqa: E402
 
 
@@ -108,18 +107,8 @@ async def run_bot(info: dict, config: Config, database, count: int, session, bas
 
 async def main(args: argparse.Namespace) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # a busy loop skips a flush: by design
-    standin = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(args.members)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        info = json.loads(standin.stdout.readline())
-        base = info["api_base"].removesuffix("/api/v10")
-        settings = Settings(_env_file=None, discord_token=info["token"], discord_api_base=info["api_base"])
-        config = Config(settings=settings, community=CommunityConfig(guild_id=int(info["guild_id"])))
-        await point_at_api(info["api_base"], info["token"])
+    async with standin_process(args.members) as standin:
+        info, base, config = standin.info, standin.base, standin.bot_config()
         with tempfile.TemporaryDirectory(prefix="conclave-bench-") as tmp:
             database = await open_database(None, Path(tmp), name="bench")
             bare_rates, bot_rates, lags = [], [], []
@@ -138,12 +127,6 @@ async def main(args: argparse.Namespace) -> None:
         print(f"full bot:               {bot:,.0f} messages/s")
         print(f"ratio bot/bare:         {bot / bare:.2f}")
         print(f"all counts in PostgreSQL {statistics.median(lags):.2f} s after the last message was handled")
-    finally:
-        standin.terminate()
-        try:
-            standin.wait(10)
-        except subprocess.TimeoutExpired:
-            standin.kill()
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import percentile  # noqa: E402
-from bot.client import ConclaveBot, point_at_api  # noqa: E402
-from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from benchmarks.standin_process import standin_process  # noqa: E402
+from bot.client import ConclaveBot  # noqa: E402
 from db.pool import open_database  # noqa: E402
 
 COMMANDS = [
@@ -44,18 +42,8 @@ COMMANDS = [
 
 async def main(args: argparse.Namespace) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(args.members)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        info = json.loads(server.stdout.readline())
-        base = info["api_base"].removesuffix("/api/v10")
-        settings = Settings(_env_file=None, discord_token=info["token"], discord_api_base=info["api_base"])
-        config = Config(settings=settings, community=CommunityConfig(guild_id=int(info["guild_id"])))
-        await point_at_api(info["api_base"], info["token"])
+    async with standin_process(args.members) as standin:
+        info, base, config = standin.info, standin.base, standin.bot_config()
         with tempfile.TemporaryDirectory(prefix="conclave-ix-") as tmp:
             database = await open_database(None, Path(tmp), name="interactions")
             bot = ConclaveBot(config, database=database, guild_ready_timeout=0.5)
@@ -101,12 +89,6 @@ async def main(args: argparse.Namespace) -> None:
             f"all interactions: p50 {statistics.median(every):.1f} ms, p99 {percentile(every, 99):.1f} ms "
             f"(interaction dispatched -> first response, measured by the stand-in)"
         )
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":

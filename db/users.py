@@ -130,6 +130,10 @@ async def mark_left(conn: Executor, discord_id: str) -> None:
     await conn.execute("UPDATE users SET in_server = false WHERE discord_id = $1", discord_id)
 
 
+async def discord_id_for(conn: Executor, user_id: str) -> str | None:
+    return await conn.fetchval("SELECT discord_id FROM users WHERE id = $1", user_id)
+
+
 async def user_id_for(conn: Executor, discord_id: str) -> str | None:
     return await conn.fetchval("SELECT id FROM users WHERE discord_id = $1", discord_id)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -387,298 +386,9 @@ async def get_attachment(request: web.Request) -> web.Response:
     return web.Response(status=404)
 
 
-# -- guild, members, roles, bans --------------------------------------------------------------
-
-
-def _guild(request: web.Request) -> s.Guild:
-    standin = standin_of(request)
-    if request.match_info["guild_id"] != standin.guild.id:
-        raise DiscordError(404, 10004, "Unknown Guild")
-    return standin.guild
-
-
-def _member(guild: s.Guild, user_id: str) -> s.Member:
-    member = guild.members.get(user_id)
-    if member is None:
-        raise fail(UNKNOWN_MEMBER)
-    return member
-
-
-def _require(standin: StandIn, permission: int, target: s.Member | None = None, role_position: int = -1) -> None:
-    """Discord's checks: the bot needs the permission, and its top role must be above the target's
-    top role (and above any role it hands out). The owner cannot be touched."""
-    guild = standin.guild
-    me = guild.members[standin.bot_user.id]
-    if not guild.permissions_of(me) & permission:
-        raise fail(MISSING_PERMISSIONS)
-    mine = guild.top_position(me)
-    if target is not None and (target.user.id == guild.owner_id or guild.top_position(target) >= mine):
-        raise fail(MISSING_PERMISSIONS)
-    if role_position >= mine:
-        raise fail(MISSING_PERMISSIONS)
-
-
-async def get_guild(request: web.Request) -> web.Response:
-    standin = standin_of(request)
-    guild = _guild(request)
-    data = guild.create_payload(standin.base_url, joined_at=standin.bot_joined_at)
-    for key in (
-        "members",
-        "channels",
-        "threads",
-        "voice_states",
-        "presences",
-        "joined_at",
-        "large",
-        "member_count",
-    ):
-        data.pop(key, None)
-    data["approximate_member_count"] = len(guild.members)
-    return reply(data)
-
-
-async def get_roles(request: web.Request) -> web.Response:
-    return reply([r.payload() for r in _guild(request).roles.values()])
-
-
-async def get_channels(request: web.Request) -> web.Response:
-    guild = _guild(request)
-    return reply([c.payload(guild.id) for c in guild.channels.values()])
-
-
-async def get_member(request: web.Request) -> web.Response:
-    guild = _guild(request)
-    return reply(_member(guild, request.match_info["user_id"]).payload())
-
-
-async def list_members(request: web.Request) -> web.Response:
-    guild = _guild(request)
-    limit = int(request.query.get("limit", "1"))
-    after = int(request.query.get("after", "0"))
-    members = sorted(guild.members.values(), key=lambda m: int(m.user.id))
-    return reply([m.payload() for m in members if int(m.user.id) > after][:limit])
-
-
-async def edit_member(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    member = _member(guild, request.match_info["user_id"])
-    body, _ = await read_body(request)
-    changes: dict[str, Any] = {}
-    if "roles" in body:
-        wanted = [str(r) for r in body["roles"]]
-        changed = set(wanted) ^ set(member.roles)
-        for role_id in changed:
-            if role_id not in guild.roles:
-                raise fail(UNKNOWN_ROLE)
-            _require(standin, s.MANAGE_ROLES, role_position=guild.roles[role_id].position)
-        changes["roles"] = {
-            "added": sorted(set(wanted) - set(member.roles)),
-            "removed": sorted(set(member.roles) - set(wanted)),
-        }
-        member.roles = wanted
-    if "nick" in body:
-        _require(standin, s.MANAGE_NICKNAMES, member)
-        member.nick = body["nick"]
-        changes["nick"] = body["nick"]
-    if "communication_disabled_until" in body:
-        _require(standin, s.MODERATE_MEMBERS, member)
-        if guild.permissions_of(member) & s.ADMINISTRATOR:
-            raise fail(MISSING_PERMISSIONS)
-        until = body["communication_disabled_until"]
-        member.communication_disabled_until = datetime.fromisoformat(until) if until else None
-        changes["timeout_until"] = until
-    for key in ("mute", "deaf"):
-        if key in body:
-            _require(standin, s.MUTE_MEMBERS, member)
-            setattr(member, key, bool(body[key]))
-            changes[key] = bool(body[key])
-    if "channel_id" in body and body["channel_id"] is None:
-        standin.set_voice_state(member.user.id, None)
-        changes["voice"] = "disconnected"
-    standin.member_updated(member)
-    standin.emit(
-        Output("member_update", data={"user_id": member.user.id, "changes": changes, "reason": _reason(request)})
-    )
-    return reply(member.payload())
-
-
-async def add_member_role(request: web.Request) -> web.Response:
-    return await _change_role(request, add=True)
-
-
-async def remove_member_role(request: web.Request) -> web.Response:
-    return await _change_role(request, add=False)
-
-
-async def _change_role(request: web.Request, *, add: bool) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    member = _member(guild, request.match_info["user_id"])
-    role = guild.roles.get(request.match_info["role_id"])
-    if role is None:
-        raise fail(UNKNOWN_ROLE)
-    _require(standin, s.MANAGE_ROLES, role_position=role.position)
-    if add and role.id not in member.roles:
-        member.roles.append(role.id)
-    elif not add and role.id in member.roles:
-        member.roles.remove(role.id)
-    standin.member_updated(member)
-    kind = "role_add" if add else "role_remove"
-    standin.emit(
-        Output(
-            kind,
-            data={
-                "user_id": member.user.id,
-                "role_id": role.id,
-                "role": role.name,
-                "reason": _reason(request),
-            },
-        )
-    )
-    return reply(None, 204)
-
-
-async def kick(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    member = _member(guild, request.match_info["user_id"])
-    _require(standin, s.KICK_MEMBERS, member)
-    standin.remove_member(member.user.id)
-    standin.emit(Output("kick", data={"user_id": member.user.id, "reason": _reason(request)}))
-    return reply(None, 204)
-
-
-async def ban(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    user = standin.users.get(user_id)
-    if user is None:
-        raise fail(UNKNOWN_USER)
-    member = guild.members.get(user_id)
-    _require(standin, s.BAN_MEMBERS, member)
-    guild.bans[user_id] = _reason(request)
-    standin.gateway.dispatch("GUILD_BAN_ADD", {"guild_id": guild.id, "user": user.payload()})
-    if member is not None:
-        standin.remove_member(user_id)
-    standin.emit(Output("ban", data={"user_id": user_id, "reason": _reason(request)}))
-    return reply(None, 204)
-
-
-async def unban(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    _require(standin, s.BAN_MEMBERS)
-    if user_id not in guild.bans:
-        raise fail(UNKNOWN_BAN)
-    del guild.bans[user_id]
-    standin.gateway.dispatch("GUILD_BAN_REMOVE", {"guild_id": guild.id, "user": standin.users[user_id].payload()})
-    standin.emit(Output("unban", data={"user_id": user_id, "reason": _reason(request)}))
-    return reply(None, 204)
-
-
-async def get_ban(request: web.Request) -> web.Response:
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    if user_id not in guild.bans:
-        raise fail(UNKNOWN_BAN)
-    return reply({"reason": guild.bans[user_id], "user": standin.users[user_id].payload()})
-
-
-def _reason(request: web.Request) -> str | None:
-    from urllib.parse import unquote
-
-    reason = request.headers.get("X-Audit-Log-Reason")
-    return unquote(reason) if reason else None
-
-
-# -- scheduled events -------------------------------------------------------------------------
-
-
-async def list_events(request: web.Request) -> web.Response:
-    guild = _guild(request)
-    return reply([e.payload(guild.id) for e in guild.scheduled_events.values()])
-
-
-async def create_event(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    _require(standin, s.MANAGE_EVENTS)
-    body, _ = await read_body(request)
-    event = s.ScheduledEvent(
-        id=standin.ids.next(),
-        name=body["name"],
-        description=body.get("description"),
-        scheduled_start_time=datetime.fromisoformat(body["scheduled_start_time"]),
-        scheduled_end_time=datetime.fromisoformat(body["scheduled_end_time"])
-        if body.get("scheduled_end_time")
-        else None,
-        entity_type=int(body.get("entity_type", 2)),
-        channel_id=body.get("channel_id"),
-        location=(body.get("entity_metadata") or {}).get("location"),
-        creator_id=standin.bot_user.id,
-    )
-    guild.scheduled_events[event.id] = event
-    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload(guild.id))
-    standin.emit(Output("scheduled_event", data=event.payload(guild.id)))
-    return reply(event.payload(guild.id))
-
-
-def _event(guild: s.Guild, event_id: str) -> s.ScheduledEvent:
-    event = guild.scheduled_events.get(event_id)
-    if event is None:
-        raise fail(UNKNOWN_EVENT)
-    return event
-
-
-async def get_event(request: web.Request) -> web.Response:
-    guild = _guild(request)
-    return reply(_event(guild, request.match_info["event_id"]).payload(guild.id))
-
-
-async def edit_event(request: web.Request) -> web.Response:
-    standin = standin_of(request)
-    guild = _guild(request)
-    _require(standin, s.MANAGE_EVENTS)
-    event = _event(guild, request.match_info["event_id"])
-    body, _ = await read_body(request)
-    for key in ("name", "description", "status", "channel_id"):
-        if key in body:
-            setattr(event, key, body[key])
-    for key in ("scheduled_start_time", "scheduled_end_time"):
-        if body.get(key):
-            setattr(event, key, datetime.fromisoformat(body[key]))
-    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event.payload(guild.id))
-    return reply(event.payload(guild.id))
-
-
-async def delete_event(request: web.Request) -> web.Response:
-    standin = standin_of(request)
-    guild = _guild(request)
-    _require(standin, s.MANAGE_EVENTS)
-    event = guild.scheduled_events.pop(request.match_info["event_id"], None)
-    if event is None:
-        raise fail(UNKNOWN_EVENT)
-    standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_DELETE", event.payload(guild.id))
-    return reply(None, 204)
-
-
 def build_app(standin: StandIn) -> web.Application:
+    from bot.sandbox import rest_guild
+
     app = web.Application(middlewares=[discord_middleware], client_max_size=64 * 1024 * 1024)
     app[STANDIN_KEY] = standin
     r = app.router
@@ -703,24 +413,24 @@ def build_app(standin: StandIn) -> web.Application:
     r.add_patch(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", edit_message)
     r.add_delete(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", delete_message)
     r.add_post(f"{API}/channels/{{channel_id}}/typing", typing)
-    g = f"{API}/guilds/{{guild_id}}"
-    r.add_get(g, get_guild)
-    r.add_get(f"{g}/roles", get_roles)
-    r.add_get(f"{g}/channels", get_channels)
-    r.add_get(f"{g}/members", list_members)
-    r.add_get(f"{g}/members/{{user_id}}", get_member)
-    r.add_patch(f"{g}/members/{{user_id}}", edit_member)
-    r.add_delete(f"{g}/members/{{user_id}}", kick)
-    r.add_put(f"{g}/members/{{user_id}}/roles/{{role_id}}", add_member_role)
-    r.add_delete(f"{g}/members/{{user_id}}/roles/{{role_id}}", remove_member_role)
-    r.add_get(f"{g}/bans/{{user_id}}", get_ban)
-    r.add_put(f"{g}/bans/{{user_id}}", ban)
-    r.add_delete(f"{g}/bans/{{user_id}}", unban)
-    r.add_get(f"{g}/scheduled-events", list_events)
-    r.add_post(f"{g}/scheduled-events", create_event)
-    r.add_get(f"{g}/scheduled-events/{{event_id}}", get_event)
-    r.add_patch(f"{g}/scheduled-events/{{event_id}}", edit_event)
-    r.add_delete(f"{g}/scheduled-events/{{event_id}}", delete_event)
+    guild = f"{API}/guilds/{{guild_id}}"
+    r.add_get(guild, rest_guild.get_guild)
+    r.add_get(f"{guild}/roles", rest_guild.get_roles)
+    r.add_get(f"{guild}/channels", rest_guild.get_channels)
+    r.add_get(f"{guild}/members", rest_guild.list_members)
+    r.add_get(f"{guild}/members/{{user_id}}", rest_guild.get_member)
+    r.add_patch(f"{guild}/members/{{user_id}}", rest_guild.edit_member)
+    r.add_delete(f"{guild}/members/{{user_id}}", rest_guild.kick)
+    r.add_put(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.add_member_role)
+    r.add_delete(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.remove_member_role)
+    r.add_get(f"{guild}/bans/{{user_id}}", rest_guild.get_ban)
+    r.add_put(f"{guild}/bans/{{user_id}}", rest_guild.ban)
+    r.add_delete(f"{guild}/bans/{{user_id}}", rest_guild.unban)
+    r.add_get(f"{guild}/scheduled-events", rest_guild.list_events)
+    r.add_post(f"{guild}/scheduled-events", rest_guild.create_event)
+    r.add_get(f"{guild}/scheduled-events/{{event_id}}", rest_guild.get_event)
+    r.add_patch(f"{guild}/scheduled-events/{{event_id}}", rest_guild.edit_event)
+    r.add_delete(f"{guild}/scheduled-events/{{event_id}}", rest_guild.delete_event)
     interaction_routes(r, API)
     add_control_routes(app, standin)
     return app

@@ -14,7 +14,7 @@ import discord
 from bot.errors import BadInput, NotFound
 from bot.xp_rules import period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, sync_rank_role, sync_reward_roles
-from db import admin_logs, ledger
+from db import admin_logs, ledger, users
 from db.ledger import BoardChange
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ async def reverse_message(
             new_value={"message_id": message_id, "total_xp": changes[0].after, "reversed": -amount},
             reason=reason,
         )
-        discord_id = await conn.fetchval("SELECT discord_id FROM users WHERE id = $1", entry.user_id)
+        discord_id = await users.discord_id_for(conn, entry.user_id)
         guild = bot.home_guild
         member = guild.get_member(int(discord_id)) if guild else None
         queued = await _effects(conn, bot, member, entry.user_id, changes) if member else 0
