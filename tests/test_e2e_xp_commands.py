@@ -187,3 +187,19 @@ async def test_reversing_what_a_message_earned(harness):
     assert unknown.ephemeral and "earned no XP" in unknown.content
     not_an_id = await mod.slash("xp reverse", message_id="last one")
     assert "is not a message id" in not_an_id.content
+
+
+async def test_rank_falls_back_to_an_embed_when_drawing_fails(harness, monkeypatch):
+    import cogs.xp.commands as rank_commands
+
+    def broken(card):
+        raise OSError("no fonts on this machine")
+
+    monkeypatch.setattr(rank_commands, "draw_rank_card", broken)
+    bot = await start(harness)
+    harness.member("bob").say("hello there")
+    await handled(bot, 1)
+    reply = await harness.member("bob").slash("rank")
+    assert reply.attachments == []
+    assert reply.embed["title"] == "Bob — level 1"
+    assert reply.embed["description"] == "Bob: level 1 (Initiate), 20 XP, #1"
