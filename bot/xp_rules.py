@@ -23,7 +23,7 @@ def meaningful_text(content: str) -> str:
     return " ".join(content.split())
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MessageFacts:
     """What the rules need to know of a message (read off discord.py objects by the caller)."""
 
@@ -70,9 +70,9 @@ class MessageRules:
         """None when the message earns XP (and then records it for cooldown and repeats)."""
         if not self.counts_as_chat(facts):
             return "not a member's guild message"
-        if self.no_xp_places.intersection(self.places(facts)):
+        if self.no_xp_places and self.no_xp_places.intersection(self.places(facts)):
             return "no-XP channel"
-        if self.no_xp_roles & facts.role_ids:
+        if self.no_xp_roles and self.no_xp_roles & facts.role_ids:
             return "no-XP role"
         text = meaningful_text(facts.content).casefold()
         if len(text) < self.xp.min_message_length:
@@ -91,7 +91,7 @@ class MessageRules:
         return self.rng.randint(self.xp.message_min, self.xp.message_max)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VoiceFacts:
     member_id: int
     is_bot: bool

@@ -45,23 +45,32 @@ class Pending:
     channel_id: int | None
 
 
+_NO_ROLES: frozenset[int] = frozenset()
+_CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
 def message_facts(message: discord.Message, watched_roles: frozenset[int] = frozenset()) -> MessageFacts:
     """The facts the rules read; of the author's roles only the `watched_roles` they hold (building
     the full sorted role list per message would cost more than the rest of the hot path)."""
     channel = message.channel
-    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
-    parent = channel.parent if isinstance(channel, discord.Thread) else channel
+    if isinstance(channel, discord.Thread):
+        parent_id, parent = channel.parent_id, channel.parent
+    else:
+        parent_id, parent = None, channel
     author = message.author
+    roles = _NO_ROLES
+    if watched_roles and isinstance(author, discord.Member):
+        roles = frozenset(r for r in watched_roles if author.get_role(r))
     return MessageFacts(
         author_id=author.id,
         author_is_bot=author.bot,
         is_webhook=message.webhook_id is not None,
-        is_system=message.type not in (discord.MessageType.default, discord.MessageType.reply),
+        is_system=message.type not in _CHAT_TYPES,
         in_guild=message.guild is not None,
         channel_id=channel.id,
         parent_id=parent_id,
         category_id=getattr(parent, "category_id", None),
-        role_ids=frozenset(r for r in watched_roles if isinstance(author, discord.Member) and author.get_role(r)),
+        role_ids=roles,
         content=message.content,
     )
 
