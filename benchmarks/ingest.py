@@ -26,7 +26,7 @@ import discord
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.standin_process import standin_process  # noqa: E402
+from benchmarks.standin_process import pin_database, standin_process  # noqa: E402
 from bot.client import ConclaveBot, intents_for  # noqa: E402
 from bot.config import Config  # noqa: E402
 from db.pool import open_database, recreate_database  # noqa: E402
@@ -111,6 +111,7 @@ async def main(args: argparse.Namespace) -> None:
         info, base, config = standin.info, standin.base, standin.bot_config()
         with tempfile.TemporaryDirectory(prefix="conclave-bench-") as tmp:
             database = await open_database(None, Path(tmp), name="bench")
+            pin_database(database)
             bare_rates, bot_rates, lags = [], [], []
             async with aiohttp.ClientSession() as session:
                 for round_no in range(1, args.rounds + 1):

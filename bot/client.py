@@ -95,6 +95,8 @@ class ConclaveBot(commands.Bot):
         self.flushes: list[tuple[str, Flush]] = []
         self.message_hooks: list[MessageHook] = []
         self._flush_lock = asyncio.Lock()
+        self._flush_every: dict[str, float] = {}
+        self._flush_due: dict[str, float] = {}
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []
@@ -111,18 +113,19 @@ class ConclaveBot(commands.Bot):
     def home_guild(self) -> discord.Guild | None:
         return self.get_guild(self.guild_id)
 
-    def register_flush(self, name: str, flush: Flush) -> None:
-        """Run `flush` every flush interval and once more at shutdown.
+    def register_flush(self, name: str, flush: Flush, *, every: float | None = None) -> None:
+        """Run `flush` every `every` seconds (default: the flush interval) and once more at shutdown.
 
-        All flushes run one after another in a single job: run side by side, two batched UPDATEs of
-        the same members' rows can deadlock (seen under load), and one job also keeps the writes of
-        one interval together."""
+        Flushes never run side by side (one lock): two batched UPDATEs of the same members' rows
+        can deadlock, as seen under load."""
         self.flushes.append((name, flush))
+        self._flush_every[name] = every or self.config.community.xp.flush_interval_seconds
+        self._flush_due[name] = 0.0
         if self.scheduler.get_job("flush") is None:
             self.scheduler.add_job(
                 self._periodic_flush,
                 "interval",
-                seconds=self.config.community.xp.flush_interval_seconds,
+                seconds=min(0.25, self.config.community.xp.flush_interval_seconds),
                 id="flush",
                 max_instances=1,
                 coalesce=True,
@@ -135,8 +138,12 @@ class ConclaveBot(commands.Bot):
                 await flush()
 
     async def _periodic_flush(self) -> None:
+        now = time.monotonic()
         async with self._flush_lock:
             for name, flush in self.flushes:
+                if now < self._flush_due[name]:
+                    continue
+                self._flush_due[name] = now + self._flush_every[name]
                 try:
                     await flush()
                 except Exception:
@@ -157,7 +164,7 @@ class ConclaveBot(commands.Bot):
             await xp.sync_rank_titles(conn, self.config.community.xp.rank_titles)
         self.identity = Identity(self.pool)
         self.chat_activity = ActivityBuffer(self.pool, self.identity)
-        self.register_flush("activity", self.chat_activity.flush)
+        self.register_flush("activity", self.chat_activity.flush, every=self.config.community.activity_flush_seconds)
         for extension in self.config.community.cogs:
             await self.load_extension(extension)
         self.scheduler.start()

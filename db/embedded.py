@@ -63,6 +63,10 @@ class EmbeddedServer:
     def uri(self, database: str) -> str:
         return self._server.get_uri(database)
 
+    def pid(self) -> int | None:
+        """The postmaster's process id (benchmarks pin it to a core)."""
+        return self._server.get_pid() if self._server is not None else None
+
     def stop(self) -> None:
         if self._server is not None:
             log.info("stopping embedded PostgreSQL")

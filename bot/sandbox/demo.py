@@ -48,6 +48,7 @@ class DemoGuild:
             "pathways": pathways,
             "staff_role_ids": [int(r.id) for r in self.staff_roles],
             "announcements": AnnouncementConfig(general_channel_id=int(self.general.id)),
+            "activity_flush_seconds": 1.0,  # the demo shows counts promptly
         }
         values.update(overrides)
         return CommunityConfig(**values)
