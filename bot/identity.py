@@ -39,6 +39,9 @@ class Identity:
         self.pool = pool
         self._ids: dict[int, str] = {}
         self._lock = asyncio.Lock()
+        # Joins and departures of one member are recorded in the order Discord sent them: their
+        # handlers run as concurrent tasks, and a quick leave-and-rejoin would otherwise race.
+        self._membership_locks: dict[int, asyncio.Lock] = {}
 
     def cached(self, discord_id: int) -> str | None:
         return self._ids.get(discord_id)
@@ -76,5 +79,14 @@ class Identity:
         self._ids.update({int(k): v for k, v in mapping.items()})
         return len(mapping)
 
-    async def left(self, member: discord.Member | discord.User) -> None:
-        await users.mark_left(self.pool, str(member.id))
+    async def joined(self, member: discord.Member) -> tuple[str, bool]:
+        """Record a join; returns (users.id, returning) — returning: they had been here and left."""
+        async with self._membership_locks.setdefault(member.id, asyncio.Lock()):
+            user_id, returning = await users.mark_joined(self.pool, snapshot(member))
+        self._ids[member.id] = user_id
+        return user_id, returning
+
+    async def left(self, member: discord.Member | discord.User) -> str | None:
+        """Record a departure; returns the users.id when the member was in the server until now."""
+        async with self._membership_locks.setdefault(member.id, asyncio.Lock()):
+            return await users.mark_left(self.pool, str(member.id))

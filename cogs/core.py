@@ -61,12 +61,18 @@ class Core(commands.Cog):
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id and not member.bot:
-            await self.bot.identity.refresh(member)
+            user_id, returning = await self.bot.identity.joined(member)
+            if returning:
+                # Other features react to the recorded transition, never to the raw event: their
+                # handlers would otherwise race this one for what "returning" means.
+                self.bot.dispatch("member_returned", member, user_id)
 
     @commands.Cog.listener()
     async def on_member_remove(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id:
-            await self.bot.identity.left(member)
+            user_id = await self.bot.identity.left(member)
+            if user_id is not None and not member.bot:
+                self.bot.dispatch("member_departed", member, user_id)
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:

@@ -126,8 +126,35 @@ async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnaps
     return {r["discord_id"]: r["id"] for r in rows}
 
 
-async def mark_left(conn: Executor, discord_id: str) -> None:
-    await conn.execute("UPDATE users SET in_server = false WHERE discord_id = $1", discord_id)
+async def mark_left(conn: Executor, discord_id: str) -> str | None:
+    """Mark the member gone; returns their users.id when they were in the server until now."""
+    return await conn.fetchval(
+        """UPDATE users SET in_server = false FROM (SELECT id, in_server AS was FROM users WHERE discord_id = $1) prev
+           WHERE users.id = prev.id RETURNING CASE WHEN prev.was THEN users.id END""",
+        discord_id,
+    )
+
+
+async def mark_joined(conn: Executor, member: MemberSnapshot) -> tuple[str, bool]:
+    """Upsert a member who just joined; returns (users.id, returning) where `returning` means the
+    row existed and was marked gone: decided in one statement, so concurrent handlers cannot race."""
+    row = await conn.fetchrow(
+        f"""WITH prev AS (SELECT in_server FROM users WHERE discord_id = $1),
+                 upserted AS ({UPSERT_MEMBER})
+            SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning FROM upserted""",
+        member.discord_id,
+        member.username,
+        member.global_name,
+        member.nickname,
+        member.avatar,
+        member.avatar_url,
+        list(member.roles),
+        member.in_server,
+        member.joined_at,
+        member.server_booster,
+        member.boost_since,
+    )
+    return row["id"], row["returning"]
 
 
 async def discord_id_for(conn: Executor, user_id: str) -> str | None:

@@ -119,20 +119,13 @@ class XPListeners(commands.Cog):
             await membership.follow_role_change(self.bot, self.engine, before, after)
 
     @commands.Cog.listener()
-    async def on_member_remove(self, member: discord.Member) -> None:
-        if member.guild.id != self.bot.guild_id or member.bot:
-            return
-        user_id = await users.user_id_for(self.bot.pool, str(member.id))
-        if user_id is not None:
-            await self.engine.member_left_or_joined(user_id, joined=False)
+    async def on_member_departed(self, member: discord.Member, user_id: str) -> None:
+        """Dispatched by the core cog once the departure is recorded: off every board."""
+        await self.engine.member_left_or_joined(user_id, joined=False)
 
     @commands.Cog.listener()
-    async def on_member_join(self, member: discord.Member) -> None:
-        if member.guild.id != self.bot.guild_id or member.bot:
-            return
-        user_id = await users.user_id_for(self.bot.pool, str(member.id))
-        if user_id is None:
-            return  # a first visit: nothing earned yet
+    async def on_member_returned(self, member: discord.Member, user_id: str) -> None:
+        """Dispatched by the core cog once a return is recorded: back on the boards, roles back."""
         await self.engine.member_left_or_joined(user_id, joined=True)
         async with self.bot.pool.acquire() as conn, conn.transaction():
             profile = await users.get_profile(conn, user_id)
