@@ -67,10 +67,9 @@ RETURNING id
 """
 
 
-async def upsert_member(conn: Executor, member: MemberSnapshot) -> str:
-    """Create or refresh the member's users row (and, through the trigger, profile); returns users.id."""
-    return await conn.fetchval(
-        UPSERT_MEMBER,
+def _upsert_args(member: MemberSnapshot) -> tuple:
+    """UPSERT_MEMBER's parameters, $1..$11."""
+    return (
         member.discord_id,
         member.username,
         member.global_name,
@@ -82,6 +81,14 @@ async def upsert_member(conn: Executor, member: MemberSnapshot) -> str:
         member.joined_at,
         member.server_booster,
         member.boost_since,
+    )
+
+
+async def upsert_member(conn: Executor, member: MemberSnapshot) -> str:
+    """Create or refresh the member's users row (and, through the trigger, profile); returns users.id."""
+    return await conn.fetchval(
+        UPSERT_MEMBER,
+        *_upsert_args(member),
     )
 
 
@@ -142,17 +149,7 @@ async def mark_joined(conn: Executor, member: MemberSnapshot) -> tuple[str, bool
         f"""WITH prev AS (SELECT in_server FROM users WHERE discord_id = $1),
                  upserted AS ({UPSERT_MEMBER})
             SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning FROM upserted""",
-        member.discord_id,
-        member.username,
-        member.global_name,
-        member.nickname,
-        member.avatar,
-        member.avatar_url,
-        list(member.roles),
-        member.in_server,
-        member.joined_at,
-        member.server_booster,
-        member.boost_since,
+        *_upsert_args(member),
     )
     return row["id"], row["returning"]
 
