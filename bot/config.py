@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -52,8 +53,33 @@ DEFAULT_RANK_TITLES = {
 }
 
 
+# A Discord id: a positive 64-bit snowflake (what the schema's TEXT ids and Discord both accept).
+Snowflake = Annotated[int, Field(gt=0, lt=2**63)]
+# What conclave.example.toml carries in place of a real server id.
+GUILD_ID_PLACEHOLDER = 0
+GUILD_ID_HELP = (
+    "put your server's id there: in Discord, turn on Developer Mode (User Settings > Advanced), "
+    "then right-click the server's icon > Copy Server ID"
+)
+LEVEL_UP_PLACEHOLDERS = ("member", "level", "pathway", "rank")
+DISCORD_MESSAGE_LIMIT = 2000
+
+
 class ConfigError(Exception):
     """Invalid configuration; the message is meant for the admin, as is."""
+
+
+def check_template(template: str, known: tuple[str, ...]) -> str:
+    """A str.format template that names only `known` placeholders (no attribute or index access)."""
+    try:
+        fields = [f for _, f, spec, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+    allowed = ", ".join("{" + k + "}" for k in known)
+    for field in fields:
+        if field not in known:
+            raise ValueError(f"uses the unknown placeholder {{{field}}}; the known ones are {allowed}")
+    return template
 
 
 class _Section(BaseModel):
@@ -63,41 +89,54 @@ class _Section(BaseModel):
 class PathwayConfig(_Section):
     id: PathwayId
     name: str = Field(min_length=1)
-    role_id: int | None = Field(default=None, gt=0)
-    channel_ids: list[int] = Field(default_factory=list)
-    category_ids: list[int] = Field(default_factory=list)
+    role_id: Snowflake | None = None
+    channel_ids: list[Snowflake] = Field(default_factory=list)
+    category_ids: list[Snowflake] = Field(default_factory=list)
     # Optional: a Discord role per rank title (e.g. {"Apprentice" = 123}); the member holds only the current one.
-    rank_role_ids: dict[str, int] = Field(default_factory=dict)
+    rank_role_ids: dict[str, Snowflake] = Field(default_factory=dict)
 
 
 class RoleReward(_Section):
-    level: int = Field(ge=2)
-    role_id: int = Field(gt=0)
+    level: int = Field(ge=2, le=10_000)
+    role_id: Snowflake
     pathway: PathwayId | None = None  # None: a reward for the global level
 
 
 class XPConfig(_Section):
-    message_min: int = Field(default=15, ge=0)
-    message_max: int = Field(default=25, ge=0)
-    cooldown_seconds: float = Field(default=60, ge=0)
-    min_message_length: int = Field(default=3, ge=0)
-    voice_per_minute: int = Field(default=10, ge=0)
-    no_xp_channel_ids: list[int] = Field(default_factory=list)
-    no_xp_role_ids: list[int] = Field(default_factory=list)
+    # XP amounts: at least 1, or 0 meaning the source is off (the ledger refuses a 0-XP row). The
+    # upper bounds keep a grant, and a day of them, far inside the schema's INTEGER columns.
+    message_min: int = Field(default=15, ge=0, le=10_000)
+    message_max: int = Field(default=25, ge=0, le=10_000)
+    cooldown_seconds: float = Field(default=60, ge=0, le=86_400)
+    min_message_length: int = Field(default=3, ge=0, le=DISCORD_MESSAGE_LIMIT)
+    voice_per_minute: int = Field(default=10, ge=0, le=10_000)
+    no_xp_channel_ids: list[Snowflake] = Field(default_factory=list)
+    no_xp_role_ids: list[Snowflake] = Field(default_factory=list)
     timezone: str = "UTC"
     flush_interval_seconds: float = Field(default=1.0, gt=0, le=60)
-    rank_titles: dict[int, str] = Field(default_factory=lambda: dict(DEFAULT_RANK_TITLES))
+    rank_titles: dict[Annotated[int, Field(ge=1, le=10_000)], Annotated[str, Field(min_length=1, max_length=100)]] = (
+        Field(default_factory=lambda: dict(DEFAULT_RANK_TITLES))
+    )
     role_rewards: list[RoleReward] = Field(default_factory=list)
     reward_mode: Literal["stack", "replace"] = "stack"
-    rejoin_exclude_role_ids: list[int] = Field(default_factory=list)
+    rejoin_exclude_role_ids: list[Snowflake] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _range(self) -> XPConfig:
+        if self.message_min == 0 and self.message_max != 0:
+            raise ValueError(
+                f"message_min must be at least 1 (0 grants nothing and the ledger refuses it); "
+                f"set message_min = message_max = 0 to turn chat XP off (message_max is {self.message_max})"
+            )
         if self.message_max < self.message_min:
             raise ValueError(f"message_max ({self.message_max}) must be at least message_min ({self.message_min})")
         if 1 not in self.rank_titles:
             raise ValueError("rank_titles must have a title for level 1")
         return self
+
+    @property
+    def chat_xp_on(self) -> bool:
+        return self.message_max > 0
 
     @field_validator("timezone")
     @classmethod
@@ -113,10 +152,24 @@ class XPConfig(_Section):
 
 class AnnouncementConfig(_Section):
     level_up: Literal["same", "channel", "dm", "off"] = "same"
-    level_up_channel_id: int | None = Field(default=None, gt=0)
-    level_up_template: str = "{member} reached level {level}{pathway}! Rank: {rank}"
-    general_channel_id: int | None = Field(default=None, gt=0)
-    mod_log_channel_id: int | None = Field(default=None, gt=0)
+    level_up_channel_id: Snowflake | None = None
+    # Rendered, it must fit a Discord message: the placeholders add at most a mention, a pathway name and a title.
+    level_up_template: str = Field(
+        default="{member} reached level {level}{pathway}! Rank: {rank}", min_length=1, max_length=1_500
+    )
+    general_channel_id: Snowflake | None = None
+    mod_log_channel_id: Snowflake | None = None
+
+    @field_validator("level_up_template")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        return check_template(value, LEVEL_UP_PLACEHOLDERS)
+
+    @model_validator(mode="after")
+    def _channel_given(self) -> AnnouncementConfig:
+        if self.level_up == "channel" and self.level_up_channel_id is None:
+            raise ValueError("level_up = 'channel' needs level_up_channel_id (the channel to announce in)")
+        return self
 
 
 def _default_pathways() -> list[PathwayConfig]:
@@ -126,9 +179,9 @@ def _default_pathways() -> list[PathwayConfig]:
 class CommunityConfig(_Section):
     """What `conclave.toml` holds: the community's set-up."""
 
-    guild_id: int | None = Field(default=None, gt=0)
+    guild_id: int | None = None
     data_dir: Path = Path(".conclave")
-    staff_role_ids: list[int] = Field(default_factory=lambda: list(DEFAULT_STAFF_ROLE_IDS))
+    staff_role_ids: list[Snowflake] = Field(default_factory=lambda: list(DEFAULT_STAFF_ROLE_IDS))
     pathways: list[PathwayConfig] = Field(default_factory=_default_pathways)
     xp: XPConfig = Field(default_factory=XPConfig)
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
@@ -137,6 +190,15 @@ class CommunityConfig(_Section):
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     sync_commands_globally: bool = False
     presences_intent: bool = False
+
+    @field_validator("guild_id")
+    @classmethod
+    def _real_guild(cls, value: int | None) -> int | None:
+        if value == GUILD_ID_PLACEHOLDER:
+            raise ValueError(f"is the example's placeholder, not a server id; {GUILD_ID_HELP}")
+        if value is not None and not 0 < value < 2**63:
+            raise ValueError(f"is not a Discord server id (a positive number); {GUILD_ID_HELP}")
+        return value
 
     @field_validator("pathways")
     @classmethod

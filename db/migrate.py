@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import logging
 import os
 import re
@@ -15,7 +16,13 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR", Path(__file__).resolve().parent.parent / "sql"))
+
+def _shipped_migrations() -> Path:
+    """`sql/` of a checkout, or the `conclave_sql` package data of an installed wheel."""
+    return Path(str(importlib.resources.files("conclave_sql")))
+
+
+MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR") or _shipped_migrations())
 # Any fixed 64-bit key: every process that migrates this database takes the same one.
 ADVISORY_LOCK_KEY = 0x436F6E636C617665  # "Conclave"
 _FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")

@@ -61,6 +61,28 @@ def test_invalid_environment_setting_is_a_clear_message(tmp_path):
         ("[announcements]\nlevel_up = 'shout'", "'announcements.level_up' = 'shout' is invalid"),
         ("colour = 'blue'", "unknown key 'colour'"),
         ("guild_id = ", "is not valid TOML"),
+        ("guild_id = 0", "'guild_id' = 0 is invalid: Value error, is the example's placeholder"),
+        ("guild_id = -4", "Copy Server ID"),
+        ("[xp]\nmessage_min = 0\nmessage_max = 5", "message_min must be at least 1"),
+        ("[xp]\nvoice_per_minute = -1", "'xp.voice_per_minute' = -1 is invalid"),
+        ("[xp]\nmessage_max = 100000", "'xp.message_max' = 100000 is invalid"),
+        ("[xp]\nno_xp_channel_ids = [0]", "'xp.no_xp_channel_ids.0' = 0 is invalid"),
+        ("[xp]\nno_xp_role_ids = [-3]", "'xp.no_xp_role_ids.0' = -3 is invalid"),
+        ("[xp]\nrejoin_exclude_role_ids = [0]", "'xp.rejoin_exclude_role_ids.0' = 0 is invalid"),
+        ("staff_role_ids = [0]", "'staff_role_ids.0' = 0 is invalid"),
+        ("[[pathways]]\nid = 'news'\nname = 'N'\nrole_id = 0", "'pathways.0.role_id' = 0 is invalid"),
+        ("[[pathways]]\nid = 'news'\nname = 'N'\nchannel_ids = [-1]", "'pathways.0.channel_ids.0' = -1 is invalid"),
+        ("[[pathways]]\nid = 'news'\nname = 'N'\nrank_role_ids = {Master = 0}", "rank_role_ids.Master' = 0"),
+        ("[[xp.role_rewards]]\nlevel = 5\nrole_id = 0", "'xp.role_rewards.0.role_id' = 0 is invalid"),
+        ("[[xp.role_rewards]]\nlevel = 1\nrole_id = 5", "'xp.role_rewards.0.level' = 1 is invalid"),
+        ("[xp.rank_titles]\n1 = ''", "'xp.rank_titles.1' = '' is invalid"),
+        ("[xp.rank_titles]\n5 = 'Adept'", "rank_titles must have a title for level 1"),
+        ("[announcements]\nlevel_up_template = '{member} hit {lvl}'", "unknown placeholder {lvl}"),
+        ("[announcements]\nlevel_up_template = '{member.guild} up'", "unknown placeholder {member.guild}"),
+        ("[announcements]\nlevel_up_template = 'level {level'", "is not a valid template"),
+        ("[announcements]\nlevel_up_template = ''", "'announcements.level_up_template' = '' is invalid"),
+        ("[announcements]\nlevel_up = 'channel'", "needs level_up_channel_id"),
+        ("[announcements]\nmod_log_channel_id = 0", "'announcements.mod_log_channel_id' = 0 is invalid"),
     ],
 )
 def test_each_kind_of_bad_configuration_is_explained(tmp_path, toml, expected):
@@ -71,8 +93,21 @@ def test_each_kind_of_bad_configuration_is_explained(tmp_path, toml, expected):
     assert expected in str(info.value)
 
 
-def test_the_example_configuration_is_valid():
-    community = load_community(ROOT / "conclave.example.toml", required=True)
+def test_chat_xp_can_be_turned_off_with_zero(tmp_path):
+    path = tmp_path / "conclave.toml"
+    path.write_text("guild_id = 7\n[xp]\nmessage_min = 0\nmessage_max = 0\nvoice_per_minute = 0\n")
+    xp = load_community(path).xp
+    assert not xp.chat_xp_on and xp.voice_per_minute == 0
+
+
+def test_the_example_configuration_is_valid_once_the_server_id_is_set(tmp_path):
+    example = (ROOT / "conclave.example.toml").read_text()
+    with pytest.raises(ConfigError) as info:
+        load_community(ROOT / "conclave.example.toml", required=True)
+    assert "guild_id" in str(info.value) and "Copy Server ID" in str(info.value)
+    filled = tmp_path / "conclave.toml"
+    filled.write_text(example.replace("guild_id = 0", "guild_id = 123456789012345678"))
+    community = load_community(filled, required=True)
     assert {p.id for p in community.pathways} == {"gaming", "lorebound", "productive", "news"}
     assert len(community.staff_role_ids) == 6
 
