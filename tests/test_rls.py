@@ -78,3 +78,116 @@ async def test_a_member_cannot_write_other_tables(conn, community):
     a, _, _ = community
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await as_role(conn, "authenticated", {"sub": a}, "UPDATE user_profiles SET total_xp = 1000000")
+
+
+# What the website may read (with the policies of 005 and 010); everything else is invisible to it.
+WEBSITE_READS = {
+    "users",
+    "user_profiles",
+    "pathway_progress",
+    "notifications",
+    "content",
+    "moderation_logs",
+    "events",
+    "event_registrations",
+    "achievements",
+    "user_achievements",
+    "server_stats",
+}
+NEVER_VISIBLE = {"outbox", "staff_roles", "xp_ledger", "xp_period_totals", "admin_logs", "rank_titles", "dead_letters"}
+
+
+async def _public_tables(conn) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY relname"
+    )
+    return [r["relname"] for r in rows]
+
+
+async def _attempt(conn, role: str, claims: dict, sql: str) -> list | None:
+    """Run `sql` as the role; None when refused outright (permission or RLS), else the rows."""
+    try:
+        return await as_role(conn, role, claims, sql)
+    except asyncpg.InsufficientPrivilegeError:
+        return None
+
+
+async def test_every_table_denies_the_api_roles_by_default_even_with_supabase_grants(conn, community):
+    a, b, _ = community
+    # Rows in the tables the website must never see.
+    await conn.execute("SELECT award_xp($1, 'gaming', 50)", a)
+    await conn.execute(
+        "INSERT INTO admin_logs (admin_id, action, target_type, target_id) VALUES ($1, 'x', 'user', $2)", b, a
+    )
+    await conn.execute("INSERT INTO outbox (kind, payload) VALUES ('add_role', '{\"role_id\": \"1\"}')")
+    await conn.execute("INSERT INTO dead_letters (kind, payload, error) VALUES ('xp_grant', '{}', 'test')")
+    await conn.execute(
+        "INSERT INTO xp_period_totals (period, period_start, pathway, user_id, xp) VALUES ('week', CURRENT_DATE, '', $1, 5)",
+        a,
+    )
+    # Supabase's default privileges: its API roles get ALL on every public table.
+    await conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated")
+    tables = await _public_tables(conn)
+    assert set(tables) >= NEVER_VISIBLE
+    rls = {
+        r["relname"]
+        for r in await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace='public'::regnamespace AND relrowsecurity"
+        )
+    }
+    assert set(tables) <= rls, f"RLS off on {set(tables) - rls}"
+
+    for role, claims in (("anon", {"role": "anon"}), ("authenticated", {"sub": a, "role": "authenticated"})):
+        for table in tables:
+            owner_rows = await conn.fetchval(f'SELECT count(*) FROM "{table}"')
+            seen = await _attempt(conn, role, claims, f'SELECT * FROM "{table}"')
+            if table not in WEBSITE_READS:
+                assert not seen, f"{role} reads {table}"
+            if table in NEVER_VISIBLE:
+                assert owner_rows > 0, f"seed {table} so that the check means something"
+            inserted = await _attempt(conn, role, claims, f'INSERT INTO "{table}" DEFAULT VALUES RETURNING 1')
+            assert inserted is None, f"{role} inserted into {table}"
+            deleted = await _attempt(conn, role, claims, f'DELETE FROM "{table}" RETURNING 1')
+            assert not deleted, f"{role} deleted from {table}"
+            first = await conn.fetchval(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum = 1", table
+            )
+            updated = await _attempt(conn, role, claims, f'UPDATE "{table}" SET "{first}" = "{first}" RETURNING 1')
+            if table == "notifications" and role == "authenticated":
+                own = await conn.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", a)
+                assert len(updated or []) == own  # marking one's own as read is the one write allowed
+            else:
+                assert not updated, f"{role} updated {table}"
+            assert await conn.fetchval(f'SELECT count(*) FROM "{table}"') == owner_rows
+
+
+async def test_a_private_profile_hides_its_pathways_too(conn, community):
+    a, _, c = community
+    await conn.execute("SELECT award_xp($1, 'gaming', 50)", c)
+    await conn.execute("SELECT award_xp($1, 'gaming', 50)", a)
+    seen = await as_role(
+        conn, "authenticated", {"sub": a, "role": "authenticated"}, "SELECT user_id FROM pathway_progress"
+    )
+    assert {r["user_id"] for r in seen} == {a}
+    own = await as_role(
+        conn, "authenticated", {"sub": c, "role": "authenticated"}, "SELECT user_id FROM pathway_progress"
+    )
+    assert {r["user_id"] for r in own} == {a, c}
+
+
+async def test_the_api_roles_cannot_move_xp_through_functions(conn, community):
+    a, _, _ = community
+    for role in ("anon", "authenticated"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await as_role(conn, role, {"sub": a, "role": role}, "SELECT award_xp($1, NULL, 100000)", a)
+
+
+async def test_the_ledger_refuses_delete_but_an_erased_account_takes_its_rows(conn, community):
+    a, b, _ = community
+    await conn.execute("SELECT award_xp($1, NULL, 50)", a)
+    await conn.execute("SELECT award_xp($1, NULL, 50)", b)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await conn.execute("DELETE FROM xp_ledger WHERE user_id = $1", a)
+    await conn.execute("DELETE FROM users WHERE id = $1", a)
+    assert await conn.fetchval("SELECT count(*) FROM xp_ledger WHERE user_id = $1", a) == 0
+    assert await conn.fetchval("SELECT count(*) FROM xp_ledger WHERE user_id = $1", b) == 1
