@@ -1,38 +1,81 @@
-"""Chat activity, counted in memory per message and written in one batch per interval."""
+"""Chat activity: each message counted once in memory, written in batches (merged into the XP
+flush when XP is loaded, else by a flush of its own). The hot path never waits for the database."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import discord
 
 from bot.identity import Identity
+from bot.journal import Journal
+from bot.write_path import WriteHealth, write_isolating
+from db import dead_letters
 from db.activity import MessageActivity, record_messages
+from db.faults import is_missing_row, one_line, sqlstate
 
 log = logging.getLogger(__name__)
 
+# How many recent message ids are remembered to count a redelivered message once (a RESUME replays
+# at most what the gateway buffered for the session; this is far more). 8 bytes an id, ~10 MB.
+SEEN_MESSAGES = 200_000
 
-@dataclass
-class _Pending:
-    member: discord.Member
+
+class SeenMessages:
+    """The last `limit` message ids, to drop a redelivered event (set lookup plus a bounded queue)."""
+
+    def __init__(self, limit: int = SEEN_MESSAGES) -> None:
+        self._ids: set[int] = set()
+        self._order: deque[int] = deque()
+        self.limit = limit
+
+    def first_time(self, message_id: int) -> bool:
+        if message_id in self._ids:
+            return False
+        self._ids.add(message_id)
+        self._order.append(message_id)
+        if len(self._order) > self.limit:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
+@dataclass(slots=True)
+class ChatCount:
+    """One member's messages since the last flush."""
+
+    discord_id: int
+    member: discord.Member | None
     messages: int
     last_at: datetime
+    user_id: str | None = None  # known when restored from the journal
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "t": "count",
+            "discord_id": self.discord_id,
+            "user_id": self.user_id,
+            "messages": self.messages,
+            "last_at": self.last_at.isoformat(),
+        }
 
 
 class ActivityBuffer:
-    """Per-message work is a dict update; `flush()` writes everything buffered in two statements.
+    """Per-message work is a dict update; bounded by the number of members who chatted (one entry
+    each, whatever the number of messages). `take()` hands the counts to the XP flush, which writes
+    them with the XP in one statement per member; without XP, `flush()` writes them alone."""
 
-    A graceful stop flushes; a hard kill loses at most one flush interval of counts.
-    """
-
-    def __init__(self, pool: asyncpg.Pool, identity: Identity) -> None:
+    def __init__(self, pool: asyncpg.Pool, identity: Identity, health: WriteHealth, journal: Journal) -> None:
         self.pool = pool
         self.identity = identity
-        self._pending: dict[int, _Pending] = {}
+        self.health = health
+        self.journal = journal
+        self._pending: dict[int, ChatCount] = {}
         self._flush_lock = asyncio.Lock()
         self.flushed_messages = 0
         self.received = 0
@@ -42,37 +85,94 @@ class ActivityBuffer:
         entry = self._pending.get(member.id)
         moment = at or datetime.now(UTC)
         if entry is None:
-            self._pending[member.id] = _Pending(member, 1, moment)
+            self._pending[member.id] = ChatCount(member.id, member, 1, moment)
         else:
             entry.messages += 1
-            entry.last_at = moment
+            if moment > entry.last_at:
+                entry.last_at = moment
             entry.member = member
 
     @property
     def pending_messages(self) -> int:
         return sum(p.messages for p in self._pending.values())
 
+    @property
+    def pending_members(self) -> int:
+        return len(self._pending)
+
+    def take(self) -> list[ChatCount]:
+        batch, self._pending = self._pending, {}
+        return list(batch.values())
+
+    def put_back(self, counts: list[ChatCount]) -> None:
+        """Counts that were not written go back (merged with what arrived meanwhile)."""
+        for entry in counts:
+            current = self._pending.get(entry.discord_id)
+            if current is None:
+                self._pending[entry.discord_id] = entry
+            else:
+                current.messages += entry.messages
+                current.last_at = max(current.last_at, entry.last_at)
+                current.user_id = current.user_id or entry.user_id
+
+    def spill(self) -> str | None:
+        """At a stop the database did not let us finish (counts written alone, without XP)."""
+        counts = self.take()
+        where = self.journal.spill(c.record() for c in counts)
+        if where is None:
+            return None
+        return f"{sum(c.messages for c in counts)} message count(s) kept in {where[0]} for the next start"
+
+    def load_journal(self) -> int:
+        """At start: counts a stop could not write come back into the buffer (written alone)."""
+        restored = 0
+        for path in self.journal.files():
+            for r in self.journal.read(path):
+                at = datetime.fromisoformat(r["last_at"])
+                self.put_back([ChatCount(int(r["discord_id"]), None, int(r["messages"]), at, r["user_id"])])
+                restored += int(r["messages"])
+            self.journal.done(path)
+        return restored
+
+    def written(self, counts: list[ChatCount]) -> None:
+        self.flushed_messages += sum(c.messages for c in counts)
+
     async def flush(self) -> int:
-        """Write what is buffered; on failure the counts go back into the buffer for the next try."""
+        """Write the counts alone (when XP is not loaded), isolating a member the database refuses."""
         async with self._flush_lock:
-            if not self._pending:
+            if not self._pending or not self.health.may_try():
                 return 0
-            batch, self._pending = self._pending, {}
-            try:
-                ids = await self.identity.ensure_many(p.member for p in batch.values())
+            batch = self.take()
+
+            async def write(counts: list[ChatCount]) -> None:
+                ids = await self.identity.ensure_many(c.member for c in counts if c.member is not None)
                 rows = sorted(
-                    (MessageActivity(ids[k], p.messages, p.last_at) for k, p in batch.items()), key=lambda r: r.user_id
+                    (MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at) for c in counts),
+                    key=lambda r: r.user_id,
                 )
                 await record_messages(self.pool, rows)
-            except (TimeoutError, asyncpg.PostgresError, OSError):
-                log.exception("activity flush failed; keeping %d members' counts for the next flush", len(batch))
-                for key, entry in batch.items():
-                    current = self._pending.get(key)
-                    if current is None:
-                        self._pending[key] = entry
-                    else:
-                        current.messages += entry.messages
-                raise
-            written = sum(p.messages for p in batch.values())
-            self.flushed_messages += written
-            return written
+
+            outcome = await write_isolating(batch, write, lambda c: c.discord_id)
+            self.written(outcome.written)
+            refused = [
+                dead_letters.Refused("activity", c.record(), one_line(error), sqlstate(error))
+                for group, error in outcome.refused
+                for c in group
+            ]
+            for group, error in outcome.refused:
+                if is_missing_row(error):
+                    for c in group:
+                        self.identity.forget(c.discord_id)
+            if refused:
+                try:
+                    await dead_letters.record(self.pool, refused)
+                    log.error("the database refused %d member(s)' message counts; kept in dead_letters", len(refused))
+                except Exception as error:  # the dead-letter write itself failed: keep them for the next try
+                    outcome.kept.extend(c for group, _ in outcome.refused for c in group)
+                    outcome.outage = outcome.outage or error
+            if outcome.outage is not None:
+                self.put_back(outcome.kept)
+                self.health.failed(outcome.outage, kept=self.pending_messages)
+            elif outcome.written or refused:
+                self.health.succeeded(sum(c.messages for c in outcome.written))
+            return sum(c.messages for c in outcome.written)

@@ -17,21 +17,28 @@ import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
-from bot.activity import ActivityBuffer
+from bot.activity import ActivityBuffer, SeenMessages
 from bot.config import Config, ConfigError
 from bot.errors import on_app_command_error
 from bot.identity import Identity
+from bot.journal import Journal
 from bot.outbox import OutboxWorker
+from bot.write_path import WriteHealth
 from db import migrate, users, xp
 from db.pool import Database, create_pool, open_database
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 10.0
+# The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
+# is not written by then goes to the local journal).
+FINAL_FLUSH_BUDGET_S = 5.0
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 Flush = Callable[[], Awaitable[object]]
+# Keeps what a flush could not write on local disk; returns a description of what it kept, or None.
+Spill = Callable[[], str | None]
 MessageHook = Callable[[discord.Message], None]
 
 
@@ -93,6 +100,10 @@ class ConclaveBot(commands.Bot):
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.flushes: list[tuple[str, Flush]] = []
+        self._spills: dict[str, Spill] = {}
+        self.write_health = WriteHealth()
+        self.seen_messages = SeenMessages()
+        self.refused_writes = 0  # dead-lettered since start (by every write path)
         self.message_hooks: list[MessageHook] = []
         self._flush_lock = asyncio.Lock()
         self._flush_every: dict[str, float] = {}
@@ -113,12 +124,17 @@ class ConclaveBot(commands.Bot):
     def home_guild(self) -> discord.Guild | None:
         return self.get_guild(self.guild_id)
 
-    def register_flush(self, name: str, flush: Flush, *, every: float | None = None) -> None:
-        """Run `flush` every `every` seconds (default: the flush interval) and once more at shutdown.
+    def register_flush(
+        self, name: str, flush: Flush, *, every: float | None = None, spill: Spill | None = None
+    ) -> None:
+        """Run `flush` every `every` seconds (default: the flush interval) and once more at shutdown;
+        `spill` keeps on disk what the final flush could not write (a database outage).
 
         Flushes never run side by side (one lock): two batched UPDATEs of the same members' rows
         can deadlock, as seen under load."""
         self.flushes.append((name, flush))
+        if spill is not None:
+            self._spills[name] = spill
         self._flush_every[name] = every or self.config.community.xp.flush_interval_seconds
         self._flush_due[name] = 0.0
         if self.scheduler.get_job("flush") is None:
@@ -130,6 +146,11 @@ class ConclaveBot(commands.Bot):
                 max_instances=1,
                 coalesce=True,
             )
+
+    def unregister_flush(self, name: str) -> None:
+        """A feature that writes this buffer itself (XP writes the chat counts with its grants)."""
+        self.flushes = [(n, f) for n, f in self.flushes if n != name]
+        self._spills.pop(name, None)
 
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
@@ -147,7 +168,8 @@ class ConclaveBot(commands.Bot):
                 try:
                     await flush()
                 except Exception:
-                    log.exception("periodic flush %s failed; it will be retried", name)
+                    # Outages and refused rows are handled inside each flush; this is a bug.
+                    log.exception("periodic flush %s failed unexpectedly; it will be retried", name)
 
     async def setup_hook(self) -> None:
         settings = self.config.settings
@@ -163,8 +185,17 @@ class ConclaveBot(commands.Bot):
             await users.sync_staff_roles(conn, [str(r) for r in self.config.community.staff_role_ids])
             await xp.sync_rank_titles(conn, self.config.community.xp.rank_titles)
         self.identity = Identity(self.pool)
-        self.chat_activity = ActivityBuffer(self.pool, self.identity)
-        self.register_flush("activity", self.chat_activity.flush, every=self.config.community.activity_flush_seconds)
+        self.chat_activity = ActivityBuffer(
+            self.pool, self.identity, self.write_health, Journal(self.config.data_dir / "journal" / "activity")
+        )
+        self.chat_activity.load_journal()
+        self.register_flush(
+            "activity",
+            self.chat_activity.flush,
+            every=self.config.community.activity_flush_seconds,
+            spill=self.chat_activity.spill,
+        )
+        self.tree.interaction_check = self._database_answers
         for extension in self.config.community.cogs:
             await self.load_extension(extension)
         self.scheduler.start()
@@ -193,9 +224,18 @@ class ConclaveBot(commands.Bot):
         """The hot path: every message hook runs here, in one task per message (a cog listener would
         cost a task each), and none of them waits for the database. The bot has no prefix commands,
         so commands.Bot's per-message command parsing is skipped too."""
-        if self.accepting:
+        # A message event delivered twice (a RESUME replay) is handled once.
+        if self.accepting and self.seen_messages.first_time(message.id):
             for hook in self.message_hooks:
                 hook(message)
+
+    async def _database_answers(self, interaction: discord.Interaction) -> bool:
+        """During a known outage, commands answer at once instead of waiting on a dead connection."""
+        if self.write_health.down:
+            from bot.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable()
+        return True
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_at
@@ -211,20 +251,52 @@ class ConclaveBot(commands.Bot):
         # The outbox worker first: a delivery cut short rolls back and stays pending for the next start.
         await self.outbox.stop()
         await super().close()  # the gateway stops: no new events
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        refused_before = self.refused_writes
+        kept = await self._final_flush()
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.close(), timeout=2)
+            except Exception:
+                self.pool.terminate()
+        if self._owns_database and self.database is not None:
+            await asyncio.to_thread(self.database.close)
+        refused = self.refused_writes - refused_before
+        if not kept and not refused:
+            log.info("stopped cleanly")
+            return
+        said = []
+        if refused:
+            said.append(f"{refused} write(s) the database refused are in dead_letters (python -m bot doctor)")
+        said.extend(kept)
+        log.warning("stopped; %s", "; ".join(said))
+
+    async def _final_flush(self) -> list[str]:
+        """Write every buffer once more (whatever the backoff says); what an outage leaves unwritten
+        is spilled to the local journal, replayed at the next start. Returns what was kept."""
+        self.write_health.allow_now()
+        kept: list[str] = []
         async with self._flush_lock:
             for name, flush in self.flushes:
                 try:
-                    await flush()
+                    await asyncio.wait_for(flush(), timeout=FINAL_FLUSH_BUDGET_S)
+                except TimeoutError:
+                    log.warning("final flush %s took longer than %.0f s (database hung?)", name, FINAL_FLUSH_BUDGET_S)
                 except Exception:
-                    log.exception("final flush %s failed", name)
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        if self.pool is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), timeout=5)
-        if self._owns_database and self.database is not None:
-            await asyncio.to_thread(self.database.close)
-        log.info("stopped cleanly")
+                    log.exception("final flush %s failed unexpectedly", name)
+                spill = self._spills.get(name)
+                if spill is None:
+                    continue
+                try:
+                    description = spill()
+                except OSError as error:
+                    log.error("could not keep %s's unwritten data on disk: %s; it is lost", name, error)
+                    kept.append(f"{name}: unwritten data LOST ({error})")
+                    continue
+                if description:
+                    kept.append(description)
+        return kept
 
 
 async def run_forever(config: Config) -> int:

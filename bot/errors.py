@@ -7,9 +7,10 @@ import logging
 import secrets
 from typing import Any
 
-import asyncpg
 import discord
 from discord import app_commands
+
+from db.faults import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +38,15 @@ class NotAllowed(UserFacingError):
 DATABASE_UNAVAILABLE = "The database is unavailable right now, so nothing was changed. Please try again in a minute."
 
 
+class DatabaseUnavailable(app_commands.CheckFailure):
+    """Raised before a command runs while database writes are known to be failing."""
+
+    def __init__(self) -> None:
+        super().__init__(DATABASE_UNAVAILABLE)
+
+
 def _database_down(error: BaseException) -> bool:
-    return isinstance(
-        error,
-        (
-            asyncpg.CannotConnectNowError,
-            asyncpg.ConnectionDoesNotExistError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.InterfaceError,
-            ConnectionError,
-            OSError,
-            TimeoutError,
-        ),
-    ) and not isinstance(error, discord.DiscordException)
+    return is_outage(error) and not isinstance(error, discord.DiscordException)
 
 
 def describe(error: BaseException) -> tuple[str, bool]:
@@ -57,6 +54,8 @@ def describe(error: BaseException) -> tuple[str, bool]:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, UserFacingError):
         return original.message, True
+    if isinstance(error, DatabaseUnavailable):
+        return DATABASE_UNAVAILABLE, True
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: you can use this again in {error.retry_after:.0f} s.", True
     if isinstance(error, app_commands.MissingPermissions):

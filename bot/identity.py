@@ -46,6 +46,10 @@ class Identity:
     def cached(self, discord_id: int) -> str | None:
         return self._ids.get(discord_id)
 
+    def forget(self, discord_id: int) -> None:
+        """Drop a member whose users row is gone (erased): their next contact upserts a fresh row."""
+        self._ids.pop(discord_id, None)
+
     async def user_id(self, member: discord.Member | discord.User) -> str:
         """The member's users.id, creating the row (and profile) on first contact."""
         known = self._ids.get(member.id)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from db.faults import MissingRows
 from db.types import Executor
 
 PERIOD_SOURCES = ("message", "voice", "event", "achievement", "reversal")
@@ -72,13 +73,16 @@ ON CONFLICT (source, source_ref, user_id) DO NOTHING
 RETURNING id, user_id, source, source_ref
 """
 
+# XP, voice minutes, message counts and last activity of a member in one UPDATE per flush.
 _UPDATE_PROFILES = """
 UPDATE user_profiles up
    SET total_xp = up.total_xp + d.delta,
        level = calculate_level_from_xp(up.total_xp + d.delta),
        voice_minutes = up.voice_minutes + d.voice_minutes,
+       message_count = up.message_count + d.messages,
        last_active = GREATEST(up.last_active, d.last_at)
-  FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[]) AS d(user_id, delta, voice_minutes, last_at)
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::timestamptz[])
+       AS d(user_id, delta, voice_minutes, messages, last_at)
  WHERE up.user_id = d.user_id
 RETURNING up.user_id, up.total_xp, up.level, d.delta
 """
@@ -117,18 +121,33 @@ RETURNING t.period, t.period_start, t.pathway, t.user_id, t.xp
 """
 
 
+@dataclass(frozen=True)
+class ChatActivity:
+    """A member's messages since the last flush (counted once per message id upstream)."""
+
+    user_id: str
+    messages: int
+    last_at: datetime
+
+
 async def apply_grants(
     conn: asyncpg.Connection,
     grants: Sequence[Grant],
     *,
     reasons: Sequence[str | None] | None = None,
     actor_id: str | None = None,
+    activity: Sequence[ChatActivity] = (),
 ) -> GrantResult:
     """Record grants in the ledger (a source grants at most once: repeats are skipped) and move
-    totals, levels, ranks, streaks, voice minutes and period boards with them. Call inside a
-    transaction; every amount must be positive or already clamped by the caller."""
+    totals, levels, ranks, streaks, voice minutes, message counts and period boards with them, one
+    UPDATE per member. A message the ledger has seen already is not counted again either (a
+    redelivered event). Call inside a transaction; every amount must be positive or already clamped
+    by the caller. Raises MissingRows when a member's profile is gone."""
     result = GrantResult()
+    if not grants and not activity:
+        return result
     if not grants:
+        await _update_profiles(conn, {}, {a.user_id: a for a in activity}, {}, result)
         return result
     rows = await conn.fetch(
         _INSERT_LEDGER,
@@ -145,8 +164,12 @@ async def apply_grants(
     applied = [g for g in grants if (g.user_id, g.source, g.source_ref) in inserted]
     result.applied = applied
     result.duplicates = len(grants) - len(applied)
-    if not applied:
-        return result
+    counts = {a.user_id: a for a in activity}
+    repeated_messages: dict[str, int] = defaultdict(int)
+    if result.duplicates:
+        for g in grants:
+            if g.source == "message" and (g.user_id, g.source, g.source_ref) not in inserted:
+                repeated_messages[g.user_id] += 1
 
     per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     last_at: dict[str, datetime] = {}
@@ -170,17 +193,9 @@ async def apply_grants(
                 per_period[("week", g.week_start, board, g.user_id)] += g.amount
                 per_period[("month", g.month_start, board, g.user_id)] += g.amount
 
-    users = sorted(per_user)  # one lock order for every writer of these rows
-    profile_rows = await conn.fetch(
-        _UPDATE_PROFILES,
-        users,
-        [per_user[u][0] for u in users],
-        [per_user[u][1] for u in users],
-        [last_at[u] for u in users],
-    )
-    for r in profile_rows:
-        before = r["total_xp"] - r["delta"]
-        result.totals.append(BoardChange(r["user_id"], "", before, r["total_xp"], _level(before), r["level"]))
+    for user_id, entry in counts.items():
+        last_at[user_id] = max(last_at.get(user_id, entry.last_at), entry.last_at)
+    await _update_profiles(conn, per_user, counts, last_at, result, repeated_messages)
     if per_pathway:
         keys = sorted(per_pathway)
         pathway_rows = await conn.fetch(
@@ -221,6 +236,33 @@ async def apply_grants(
                 PeriodChange(r["period"], r["period_start"], r["pathway"], r["user_id"], r["xp"] - delta, r["xp"])
             )
     return result
+
+
+async def _update_profiles(
+    conn: asyncpg.Connection,
+    per_user: dict[str, list[int]],
+    counts: dict[str, ChatActivity],
+    last_at: dict[str, datetime],
+    result: GrantResult,
+    repeated_messages: dict[str, int] | None = None,
+) -> None:
+    users = sorted(set(per_user) | set(counts))  # one lock order for every writer of these rows
+    repeated = repeated_messages or {}
+    xp = [per_user[u][0] if u in per_user else 0 for u in users]
+    profile_rows = await conn.fetch(
+        _UPDATE_PROFILES,
+        users,
+        xp,
+        [per_user[u][1] if u in per_user else 0 for u in users],
+        [max(0, counts[u].messages - repeated.get(u, 0)) if u in counts else 0 for u in users],
+        [last_at.get(u) or counts[u].last_at for u in users],
+    )
+    if len(profile_rows) != len(users):
+        raise MissingRows("user_profiles", sorted(set(users) - {r["user_id"] for r in profile_rows}))
+    for r in profile_rows:
+        if r["delta"]:
+            before = r["total_xp"] - r["delta"]
+            result.totals.append(BoardChange(r["user_id"], "", before, r["total_xp"], _level(before), r["level"]))
 
 
 def _level(total_xp: int) -> int:

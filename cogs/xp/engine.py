@@ -8,12 +8,16 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import discord
 
+from bot.activity import ChatCount
+from bot.journal import Journal
 from bot.ranking import BoardKey, Rankings
+from bot.write_path import write_isolating
 from bot.xp_rules import (
     MessageFacts,
     MessageRules,
@@ -24,7 +28,8 @@ from bot.xp_rules import (
     voice_eligible,
 )
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
-from db import boards, ledger, pathways
+from db import boards, dead_letters, ledger, pathways
+from db.faults import is_missing_row, one_line, sqlstate
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -32,17 +37,49 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VOICE_TICK_S = 10.0
+# The bound of grants kept in memory while the database cannot be written: past it, the oldest are
+# spilled to the local journal (replayed first when the database answers, and at the next start).
+# Chat adds at most one grant per member per cooldown and voice one per member per minute.
+MAX_PENDING_GRANTS = 50_000
+# A flush replays at most this many journal records (then the next flush goes on).
+JOURNAL_RECORDS_PER_FLUSH = 50_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
-    member: discord.Member
+    discord_id: int
+    member: discord.Member | None  # None when restored from the journal for someone not in the guild
     source: str
     source_ref: str
     pathway: str | None
     amount: int
     at: datetime
     channel_id: int | None
+    user_id: str | None = None  # known when restored from the journal
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "t": "grant",
+            "discord_id": self.discord_id,
+            "user_id": self.user_id,
+            "source": self.source,
+            "source_ref": self.source_ref,
+            "pathway": self.pathway,
+            "amount": self.amount,
+            "at": self.at.isoformat(),
+            "channel_id": self.channel_id,
+        }
+
+
+Item = Pending | ChatCount
+
+
+@dataclass
+class FlushOutcome:
+    written: int = 0  # grants and member counts written
+    refused: int = 0  # dead-lettered
+    kept: int = 0  # still pending (an outage)
+    result: ledger.GrantResult | None = None
 
 
 _NO_ROLES: frozenset[int] = frozenset()
@@ -85,6 +122,10 @@ class XPEngine:
         self.joined: dict[int, set[str]] = {}
         self._pending: list[Pending] = []
         self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
+        self.journal = Journal(bot.config.data_dir / "journal" / "xp")
+        self.refused_total = 0
+        # Chat counts ride in the XP flush (one UPDATE per member per flush for both).
+        self.activity = bot.chat_activity
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
@@ -128,6 +169,8 @@ class XPEngine:
         author = message.author
         if message.guild is None or message.guild.id != self.bot.guild_id or not isinstance(author, discord.Member):
             return
+        if not self.community.xp.chat_xp_on:
+            return
         facts = message_facts(message, self.rules.no_xp_roles)
         if self.rules.why_no_xp(facts, time.monotonic()) is not None:
             return
@@ -136,6 +179,7 @@ class XPEngine:
             pathway = None
         self._grant(
             Pending(
+                author.id,
                 author,
                 "message",
                 str(message.id),
@@ -182,6 +226,8 @@ class XPEngine:
                 if voice_eligible(facts, guild.afk_channel.id if guild.afk_channel else None):
                     eligible[member.id] = (member, channel)
         credited = self.voice_clock.tick(eligible, elapsed)
+        if self.community.xp.voice_per_minute == 0:
+            return 0  # voice XP is off
         at = at or datetime.now(UTC)
         minute = int(at.timestamp() // 60)
         for member_id, minutes in credited.items():
@@ -192,6 +238,7 @@ class XPEngine:
             for i in range(minutes):
                 self._grant(
                     Pending(
+                        member.id,
                         member,
                         "voice",
                         str(minute - i),
@@ -209,43 +256,197 @@ class XPEngine:
 
     # -- the flush --------------------------------------------------------------------------
 
-    async def flush(self) -> ledger.GrantResult | None:
-        """Write every pending grant, its totals and its level-up effects in one transaction."""
+    async def flush(self) -> FlushOutcome:
+        """Write every pending grant and chat count, their totals and level-up effects, in one
+        transaction (one UPDATE per member). A member the database refuses is isolated and
+        dead-lettered; the others are written. During an outage everything is kept (bounded in
+        memory, the rest in the local journal) and tried again with backoff."""
         async with self.lock:
-            if not self._pending:
-                return None
-            batch, self._pending = self._pending, []
-            try:
-                return await self._write(batch)
-            except (asyncpg.PostgresError, OSError, TimeoutError):
-                self._pending[:0] = batch  # nothing is lost: retried at the next flush
-                raise
+            health = self.bot.write_health
+            outcome = FlushOutcome()
+            if not health.may_try():
+                self._keep_within_bound()
+                return outcome
+            journal_path, journal_items, journal_rest = self._next_journal_batch()
+            grants, self._pending = self._pending, []
+            counts = self.activity.take() if self.activity is not None else []
+            items: list[Item] = [*journal_items, *grants, *counts]
+            if not items:
+                return outcome
+            results: list[ledger.GrantResult] = []
 
-    async def _write(self, batch: list[Pending]) -> ledger.GrantResult:
-        ids = await self.bot.identity.ensure_many(p.member for p in batch)
+            async def write(batch: list[Item]) -> None:
+                results.append(await self._write(batch))
+
+            try:
+                isolated = await write_isolating(items, write, _member_key)
+            except BaseException:
+                # Cancelled (a stop's budget ran out): nothing of this batch is known to be written.
+                self._keep(items)
+                raise
+            outcome.written = len(isolated.written)
+            kept = list(isolated.kept)
+            if isolated.refused:
+                try:
+                    outcome.refused = await self._dead_letter(isolated.refused)
+                except Exception as error:  # could not even record them: keep them for the next try
+                    kept.extend(item for group, _ in isolated.refused for item in group)
+                    isolated.outage = isolated.outage or error
+            if journal_path is not None:
+                # What of the journal file was not written stays in it (and only that: a count
+                # replayed twice would count twice).
+                from_journal = {id(j) for j in journal_items}
+                remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
+                kept = [k for k in kept if id(k) not in from_journal]
+                if remaining:
+                    self.journal.rewrite(journal_path, remaining)
+                else:
+                    self.journal.done(journal_path)
+            if isolated.outage is not None:
+                self._keep(kept)
+                outcome.kept = len(kept)
+                health.failed(isolated.outage, kept=self.pending + self.activity_pending)
+                self._keep_within_bound()
+            else:
+                health.succeeded(outcome.written)
+            if self.activity is not None:
+                self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
+            outcome.result = _merge(results)
+            return outcome
+
+    @property
+    def activity_pending(self) -> int:
+        return self.activity.pending_members if self.activity is not None else 0
+
+    def _keep(self, items: list[Item]) -> None:
+        """Put items back in front of what arrived meanwhile (they are older)."""
+        self._pending[:0] = [i for i in items if isinstance(i, Pending)]
+        if self.activity is not None:
+            self.activity.put_back([i for i in items if isinstance(i, ChatCount)])
+
+    def _keep_within_bound(self) -> None:
+        """Past MAX_PENDING_GRANTS, the oldest grants (and the counts so far) go to the journal."""
+        if len(self._pending) <= MAX_PENDING_GRANTS:
+            return
+        spilled = self._pending[: len(self._pending) - MAX_PENDING_GRANTS // 2]
+        counts = self.activity.take() if self.activity is not None else []
+        records = [p.record() for p in spilled] + [c.record() for c in counts]
+        try:
+            where = self.journal.spill(records)
+        except OSError:
+            log.exception("could not spill %d pending writes to the journal; keeping them in memory", len(records))
+            if self.activity is not None:
+                self.activity.put_back(counts)
+            return
+        del self._pending[: len(spilled)]
+        if where is not None:
+            log.warning(
+                "%d pending writes spilled to %s (memory bound %d grants)", where[1], where[0], MAX_PENDING_GRANTS
+            )
+
+    def spill_all(self) -> str | None:
+        """At a stop the database did not let us finish: keep everything in the journal, which the
+        next start writes first. Returns what was kept, or None."""
+        grants, self._pending = self._pending, []
+        counts = self.activity.take() if self.activity is not None else []
+        where = self.journal.spill([p.record() for p in grants] + [c.record() for c in counts])
+        if where is None:
+            return None
+        messages = sum(c.messages for c in counts)
+        return f"{len(grants)} XP grant(s) and {messages} message count(s) kept in {where[0]} for the next start"
+
+    def _next_journal_batch(self) -> tuple[Path | None, list[Item], list[dict[str, Any]]]:
+        """The oldest journal file's first records (restored), and the records left after them."""
+        files = self.journal.files()
+        if not files:
+            return None, [], []
+        path = files[0]
+        try:
+            records = self.journal.read(path)
+            items = [self._restore(r) for r in records[:JOURNAL_RECORDS_PER_FLUSH]]
+        except (OSError, ValueError, KeyError, TypeError):
+            log.exception("journal file %s is unreadable; moved aside as %s.bad", path, path.name)
+            path.rename(path.with_suffix(".bad"))
+            return None, [], []
+        return path, items, records[JOURNAL_RECORDS_PER_FLUSH:]
+
+    def _restore(self, record: dict[str, Any]) -> Item:
+        guild = self.bot.home_guild
+        discord_id = int(record["discord_id"])
+        member = guild.get_member(discord_id) if guild is not None else None
+        if record["t"] == "count":
+            return ChatCount(
+                discord_id,
+                member,
+                int(record["messages"]),
+                datetime.fromisoformat(record["last_at"]),
+                record["user_id"],
+            )
+        return Pending(
+            discord_id,
+            member,
+            record["source"],
+            record["source_ref"],
+            record["pathway"],
+            int(record["amount"]),
+            datetime.fromisoformat(record["at"]),
+            record["channel_id"],
+            record["user_id"],
+        )
+
+    async def _dead_letter(self, refused: list[tuple[list[Item], BaseException]]) -> int:
+        letters = []
+        for group, error in refused:
+            log.error(
+                "the database refused %d write(s) of member %s (%s); kept in dead_letters",
+                len(group),
+                group[0].discord_id,
+                one_line(error),
+            )
+            if is_missing_row(error):
+                self.bot.identity.forget(group[0].discord_id)  # their next message starts a fresh users row
+            for item in group:
+                kind = "activity" if isinstance(item, ChatCount) else "xp_grant"
+                letters.append(dead_letters.Refused(kind, item.record(), one_line(error), sqlstate(error)))
+        written = await dead_letters.record(self.bot.pool, letters)
+        self.refused_total += written
+        return written
+
+    async def _write(self, batch: list[Item]) -> ledger.GrantResult:
+        members = [i.member for i in batch if i.member is not None and i.user_id is None]
+        ids = await self.bot.identity.ensure_many(members)
         grants = []
-        for p in batch:
-            week, month = period_starts(p.at, self.timezone)
+        activity = []
+        by_user: dict[str, discord.Member] = {}
+        channels: dict[str, int] = {}
+        for item in batch:
+            user_id = item.user_id or ids[item.discord_id]
+            if item.member is not None:
+                by_user[user_id] = item.member
+            if isinstance(item, ChatCount):
+                activity.append(ledger.ChatActivity(user_id, item.messages, item.last_at))
+                continue
+            week, month = period_starts(item.at, self.timezone)
             grants.append(
                 ledger.Grant(
-                    ids[p.member.id],
-                    p.source,
-                    p.source_ref,
-                    p.pathway,
-                    p.amount,
-                    p.at,
-                    local_day(p.at, self.timezone),
+                    user_id,
+                    item.source,
+                    item.source_ref,
+                    item.pathway,
+                    item.amount,
+                    item.at,
+                    local_day(item.at, self.timezone),
                     week,
                     month,
                 )
             )
-        members = {ids[p.member.id]: p.member for p in batch}
-        channels = {ids[p.member.id]: p.channel_id for p in batch if p.channel_id is not None}
+            if item.channel_id is not None:
+                channels[user_id] = item.channel_id
         async with self.bot.pool.acquire() as conn, conn.transaction():
-            result = await ledger.apply_grants(conn, grants)
-            context = LevelUpContext(self.bot, members, channels)
+            result = await ledger.apply_grants(conn, grants, activity=activity)
+            context = LevelUpContext(self.bot, by_user, channels)
             queued = await apply_level_up_effects(conn, context, result.level_ups)
-        self.move_rankings(result, members)
+        self.move_rankings(result, by_user)
         if queued:
             self.bot.outbox.wake()
         return result
@@ -285,3 +486,19 @@ class XPEngine:
             self.rankings.forget_periods_before(week, month)
             for key in self.board_keys():
                 self.rankings.board(key)
+
+
+def _member_key(item: Item) -> int:
+    return item.discord_id
+
+
+def _merge(results: list[ledger.GrantResult]) -> ledger.GrantResult | None:
+    if not results:
+        return None
+    merged = ledger.GrantResult()
+    for r in results:
+        merged.applied.extend(r.applied)
+        merged.duplicates += r.duplicates
+        merged.totals.extend(r.totals)
+        merged.periods.extend(r.periods)
+    return merged

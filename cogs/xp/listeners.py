@@ -68,7 +68,9 @@ class XPListeners(commands.Cog):
         await refuse_powerful_reward_roles(self.bot)
         await self.engine.load()
         self.bot.message_hooks.append(self.engine.on_message)
-        self.bot.register_flush("xp", self.engine.flush)
+        # Chat counts are written by the XP flush, with the XP, in one statement per member.
+        self.bot.unregister_flush("activity")
+        self.bot.register_flush("xp", self.engine.flush, spill=self.engine.spill_all)
         scheduler = self.bot.scheduler
         scheduler.add_job(
             self.voice_tick,

@@ -1,0 +1,122 @@
+"""What every batched write shares: isolating the rows the database refuses (split the batch until
+they are alone, write the rest at once) and riding out outages (one warning, backoff, one recovery).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from db.faults import is_outage, one_line
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+@dataclass
+class Isolated(Generic[T]):
+    """The outcome of a batch written with isolation."""
+
+    written: list[T] = field(default_factory=list)
+    refused: list[tuple[list[T], BaseException]] = field(default_factory=list)  # (one group, its error)
+    kept: list[T] = field(default_factory=list)  # not written because the database went away
+    outage: BaseException | None = None
+    transactions: int = 0
+
+
+async def write_isolating(
+    items: Sequence[T],
+    write: Callable[[list[T]], Awaitable[object]],
+    group: Callable[[T], Hashable],
+) -> Isolated[T]:
+    """Write `items` with `write` (one transaction per call). When the database refuses a batch,
+    split it (by group: a group's items succeed or fail together) until each refusal is one group;
+    every other group is written. An outage stops the work: what is not written yet is `kept`."""
+    groups: dict[Hashable, list[T]] = {}
+    for item in items:
+        groups.setdefault(group(item), []).append(item)
+    result: Isolated[T] = Isolated()
+    stack: list[list[list[T]]] = [list(groups.values())]
+    while stack:
+        chunk = stack.pop()
+        batch = [item for g in chunk for item in g]
+        try:
+            result.transactions += 1
+            await write(batch)
+        except Exception as error:
+            if is_outage(error):
+                result.outage = error
+                result.kept = batch + [item for rest in stack for g in rest for item in g]
+                return result
+            if len(chunk) == 1:
+                result.refused.append((chunk[0], error))
+            else:
+                middle = len(chunk) // 2
+                stack.append(chunk[middle:])
+                stack.append(chunk[:middle])  # the first half is tried first
+        else:
+            result.written.extend(batch)
+    return result
+
+
+class WriteHealth:
+    """Whether database writes are getting through. One WARNING when they start failing, one INFO
+    when they recover (how long, how much was written then), exponential backoff between tries,
+    and no traceback per retry."""
+
+    def __init__(self, name: str = "database writes") -> None:
+        self.name = name
+        self.down_since: float | None = None
+        self.failures = 0
+        self._next_try = 0.0
+        self.last_error: str | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def may_try(self, now: float | None = None) -> bool:
+        return (now or time.monotonic()) >= self._next_try
+
+    def allow_now(self) -> None:
+        """Try at once, whatever the backoff (the final flush at a stop)."""
+        self._next_try = 0.0
+
+    def failed(self, error: BaseException, *, kept: int = 0) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        self.last_error = one_line(error)
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self.failures - 1))
+        self._next_try = now + delay
+        if self.down_since is None:
+            self.down_since = now
+            log.warning(
+                "%s are failing (%s); keeping %d pending write(s) and retrying with backoff (up to %.0f s)",
+                self.name,
+                self.last_error,
+                kept,
+                BACKOFF_MAX_S,
+            )
+        else:
+            log.debug("%s still failing (%s); next try in %.1f s", self.name, self.last_error, delay)
+
+    def succeeded(self, written: int) -> None:
+        if self.down_since is not None:
+            log.info(
+                "%s recovered after %.1f s (%d failed tries); wrote the %d write(s) kept meanwhile",
+                self.name,
+                time.monotonic() - self.down_since,
+                self.failures,
+                written,
+            )
+        self.down_since = None
+        self.failures = 0
+        self._next_try = 0.0
+        self.last_error = None
