@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
 
     sub.add_parser("sandbox", help="try the bot against a local Discord stand-in, no account needed")
+
+    doctor = sub.add_parser("doctor", help="the health of the database writes; replay or discard refused ones")
+    dsub = doctor.add_subparsers(dest="action", metavar="ACTION")
+    for action, text in (("replay", "write a refused write again"), ("discard", "give up a refused write")):
+        dsub.add_parser(action, help=text).add_argument("id", type=int, help="the dead letter's id (see doctor)")
     return parser
 
 
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
     level = config.settings.log_level
-    if command == "migrate" and level == "INFO":
+    if command in ("migrate", "doctor") and level == "INFO":
         level = "WARNING"  # the migrate command prints its own report
     setup_logging(level, config.settings.log_format, secrets)
 
@@ -49,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli_migrate import run_migrate
 
         return asyncio.run(run_migrate(config, args))
+    if command == "doctor":
+        from bot.doctor import run_doctor
+
+        return asyncio.run(run_doctor(config, args))
     if command == "sandbox":
         from bot.sandbox.repl import run_sandbox
 

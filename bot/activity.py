@@ -34,9 +34,11 @@ class SeenMessages:
         self._ids: set[int] = set()
         self._order: deque[int] = deque()
         self.limit = limit
+        self.repeats = 0
 
     def first_time(self, message_id: int) -> bool:
         if message_id in self._ids:
+            self.repeats += 1
             return False
         self._ids.add(message_id)
         self._order.append(message_id)
@@ -79,6 +81,7 @@ class ActivityBuffer:
         self._flush_lock = asyncio.Lock()
         self.flushed_messages = 0
         self.received = 0
+        self.refused_writes = 0
 
     def message(self, member: discord.Member, at: datetime | None = None) -> None:
         self.received += 1
@@ -155,7 +158,12 @@ class ActivityBuffer:
             outcome = await write_isolating(batch, write, lambda c: c.discord_id)
             self.written(outcome.written)
             refused = [
-                dead_letters.Refused("activity", c.record(), one_line(error), sqlstate(error))
+                dead_letters.Refused(
+                    "activity",
+                    c.record() | {"user_id": c.user_id or self.identity.cached(c.discord_id)},
+                    one_line(error),
+                    sqlstate(error),
+                )
                 for group, error in outcome.refused
                 for c in group
             ]
@@ -165,7 +173,7 @@ class ActivityBuffer:
                         self.identity.forget(c.discord_id)
             if refused:
                 try:
-                    await dead_letters.record(self.pool, refused)
+                    self.refused_writes += await dead_letters.record(self.pool, refused)
                     log.error("the database refused %d member(s)' message counts; kept in dead_letters", len(refused))
                 except Exception as error:  # the dead-letter write itself failed: keep them for the next try
                     outcome.kept.extend(c for group, _ in outcome.refused for c in group)

@@ -253,7 +253,6 @@ class ConclaveBot(commands.Bot):
         await super().close()  # the gateway stops: no new events
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        refused_before = self.refused_writes
         kept = await self._final_flush()
         if self.pool is not None:
             try:
@@ -262,13 +261,15 @@ class ConclaveBot(commands.Bot):
                 self.pool.terminate()
         if self._owns_database and self.database is not None:
             await asyncio.to_thread(self.database.close)
-        refused = self.refused_writes - refused_before
+        refused = self.refused_writes + (self.chat_activity.refused_writes if self.chat_activity else 0)
         if not kept and not refused:
             log.info("stopped cleanly")
             return
         said = []
         if refused:
-            said.append(f"{refused} write(s) the database refused are in dead_letters (python -m bot doctor)")
+            said.append(
+                f"{refused} write(s) the database refused since the start are in dead_letters (python -m bot doctor)"
+            )
         said.extend(kept)
         log.warning("stopped; %s", "; ".join(said))
 

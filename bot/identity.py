@@ -67,7 +67,8 @@ class Identity:
 
     async def ensure_many(self, members: Iterable[discord.Member]) -> dict[int, str]:
         """Upsert every member not yet known in one statement; returns their ids."""
-        missing = [m for m in members if m.id not in self._ids]
+        # Once each: one member twice in an upsert is refused ("cannot affect row a second time").
+        missing = list({m.id: m for m in members if m.id not in self._ids}.values())
         if missing:
             async with self._lock, self.pool.acquire() as conn:
                 mapping = await users.upsert_members(conn, [snapshot(m) for m in missing])

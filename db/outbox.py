@@ -100,3 +100,36 @@ async def get(conn: Executor, item_id: int) -> OutboxItem | None:
 async def items(conn: Executor, *, status: str | None = None) -> list[OutboxItem]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM outbox WHERE $1::text IS NULL OR status = $1 ORDER BY id", status)
     return [OutboxItem(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_pending_seconds: float | None
+    failed: int
+    refused: int
+
+
+async def backlog(conn: Executor) -> Backlog:
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+                  EXTRACT(EPOCH FROM NOW() - min(created_at) FILTER (WHERE status = 'pending'))::float8 AS oldest,
+                  count(*) FILTER (WHERE status = 'failed') AS failed,
+                  count(*) FILTER (WHERE status = 'refused') AS refused
+           FROM outbox"""
+    )
+    return Backlog(row["pending"], row["oldest"], row["failed"], row["refused"])
+
+
+async def mark_refused(conn: Executor, item_id: int, *, error: str) -> None:
+    await conn.execute("UPDATE outbox SET status = 'refused', last_error = $2 WHERE id = $1", item_id, error)
+
+
+async def requeue(conn: Executor, item_id: int) -> bool:
+    """Deliver a failed or refused item again (staff replaying a dead letter)."""
+    result = await conn.execute(
+        """UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = NOW()
+           WHERE id = $1 AND status <> 'delivered'""",
+        item_id,
+    )
+    return result.endswith(" 1")

@@ -30,9 +30,25 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# A hung server (not one that refuses) must not hold a flush, a command or the stop forever: a
+# connection attempt gives up after CONNECT_TIMEOUT_S, a statement after COMMAND_TIMEOUT_S (both
+# then count as an outage). The longest statements the bot runs (start-up's rank index at 1M
+# members, a flush of thousands of members) take a few seconds.
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 30.0
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = COMMAND_TIMEOUT_S
+) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=init_connection, server_settings=SERVER_SETTINGS
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        server_settings=SERVER_SETTINGS,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=command_timeout,
     )
 
 

@@ -123,7 +123,7 @@ class XPEngine:
         self._pending: list[Pending] = []
         self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
         self.journal = Journal(bot.config.data_dir / "journal" / "xp")
-        self.refused_total = 0
+        self.max_pending = MAX_PENDING_GRANTS
         # Chat counts ride in the XP flush (one UPDATE per member per flush for both).
         self.activity = bot.chat_activity
         self._last_voice_tick = time.monotonic()
@@ -193,6 +193,8 @@ class XPEngine:
     def _grant(self, pending: Pending) -> None:
         self._pending.append(pending)
         self.granted += 1
+        if len(self._pending) > self.max_pending:
+            self._keep_within_bound()  # only while writes fail (a flush empties the buffer every interval)
 
     def voice_tick(self, elapsed: float | None = None, at: datetime | None = None) -> int:
         """Credit every full eligible minute in voice (called every few seconds with the time since
@@ -326,9 +328,9 @@ class XPEngine:
 
     def _keep_within_bound(self) -> None:
         """Past MAX_PENDING_GRANTS, the oldest grants (and the counts so far) go to the journal."""
-        if len(self._pending) <= MAX_PENDING_GRANTS:
+        if len(self._pending) <= self.max_pending:
             return
-        spilled = self._pending[: len(self._pending) - MAX_PENDING_GRANTS // 2]
+        spilled = self._pending[: len(self._pending) - self.max_pending // 2]
         counts = self.activity.take() if self.activity is not None else []
         records = [p.record() for p in spilled] + [c.record() for c in counts]
         try:
@@ -341,7 +343,7 @@ class XPEngine:
         del self._pending[: len(spilled)]
         if where is not None:
             log.warning(
-                "%d pending writes spilled to %s (memory bound %d grants)", where[1], where[0], MAX_PENDING_GRANTS
+                "%d pending writes spilled to %s (memory bound %d grants)", where[1], where[0], self.max_pending
             )
 
     def spill_all(self) -> str | None:
@@ -403,13 +405,16 @@ class XPEngine:
                 group[0].discord_id,
                 one_line(error),
             )
-            if is_missing_row(error):
-                self.bot.identity.forget(group[0].discord_id)  # their next message starts a fresh users row
+            known = self.bot.identity.cached(group[0].discord_id)
             for item in group:
                 kind = "activity" if isinstance(item, ChatCount) else "xp_grant"
-                letters.append(dead_letters.Refused(kind, item.record(), one_line(error), sqlstate(error)))
+                record = item.record() | {"user_id": item.user_id or known}
+                letters.append(dead_letters.Refused(kind, record, one_line(error), sqlstate(error)))
         written = await dead_letters.record(self.bot.pool, letters)
-        self.refused_total += written
+        for group, error in refused:
+            if is_missing_row(error):
+                self.bot.identity.forget(group[0].discord_id)  # their next message starts a fresh users row
+        self.bot.refused_writes += written
         return written
 
     async def _write(self, batch: list[Item]) -> ledger.GrantResult:

@@ -1,0 +1,140 @@
+"""`python -m bot doctor [replay ID | discard ID]`: the health of the write paths, and what staff do
+with the writes the database refused."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+import asyncpg
+
+from bot.config import Config
+from bot.journal import Journal
+from bot.xp_rules import local_day, period_starts
+from db import dead_letters, ledger, migrate, outbox, users
+from db.faults import one_line
+from db.pool import connect, database
+
+
+class ReplayRefused(Exception):
+    """The dead letter cannot be replayed as it is; the message says why."""
+
+
+async def _member_row(conn: asyncpg.Connection, payload: dict) -> str:
+    """The member's current users row: by Discord id (an erased member's fresh row), else the recorded id."""
+    user_id = await users.user_id_for(conn, str(payload["discord_id"]))
+    if user_id is None and payload.get("user_id"):
+        user_id = await conn.fetchval("SELECT id FROM users WHERE id = $1", payload["user_id"])
+    if user_id is None:
+        raise ReplayRefused(f"member {payload['discord_id']} has no users row (erased); discard it instead")
+    return user_id
+
+
+async def replay(conn: asyncpg.Connection, letter: dead_letters.DeadLetter, timezone: str) -> str:
+    """Write a dead letter again (in the caller's transaction); returns what was done."""
+    p = letter.payload
+    if letter.kind == "xp_grant":
+        user_id = await _member_row(conn, p)
+        at = datetime.fromisoformat(p["at"])
+        week, month = period_starts(at, timezone)
+        grant = ledger.Grant(
+            user_id,
+            p["source"],
+            p["source_ref"],
+            p["pathway"],
+            int(p["amount"]),
+            at,
+            local_day(at, timezone),
+            week,
+            month,
+        )
+        result = await ledger.apply_grants(conn, [grant])
+        if not result.applied:
+            return f"{p['source']} {p['source_ref']} was in the ledger already: nothing granted twice"
+        return f"granted {grant.amount} XP to {user_id} ({grant.source} {grant.source_ref})"
+    if letter.kind == "activity":
+        user_id = await _member_row(conn, p)
+        activity = ledger.ChatActivity(user_id, int(p["messages"]), datetime.fromisoformat(p["last_at"]))
+        await ledger.apply_grants(conn, [], activity=[activity])
+        return f"counted {activity.messages} message(s) for {user_id}"
+    if letter.kind == "outbox":
+        if not await outbox.requeue(conn, int(p["outbox_id"])):
+            raise ReplayRefused(f"outbox item {p['outbox_id']} is gone or delivered already")
+        return f"outbox item {p['outbox_id']} queued again (the bot delivers it; a refused role stays refused)"
+    raise ReplayRefused(f"unknown dead-letter kind {letter.kind}")
+
+
+async def resolve(conn: asyncpg.Connection, letter_id: int, action: str, timezone: str, who: str) -> str:
+    """Replay or discard one pending dead letter, atomically with its resolution."""
+    async with conn.transaction():
+        letter = await dead_letters.get(conn, letter_id, lock=True)
+        if letter is None:
+            raise ReplayRefused(f"no dead letter {letter_id}")
+        if letter.status != "pending":
+            raise ReplayRefused(f"dead letter {letter_id} was {letter.status} already ({letter.resolution})")
+        if action == "discard":
+            done = "discarded"
+        else:
+            try:
+                async with conn.transaction():
+                    done = await replay(conn, letter, timezone)
+            except asyncpg.PostgresError as error:
+                raise ReplayRefused(f"the database refused it again: {one_line(error)}") from None
+        await dead_letters.resolve(
+            conn, letter_id, status="discarded" if action == "discard" else "replayed", resolution=f"{done} (by {who})"
+        )
+        return done
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+async def report(conn: asyncpg.Connection, config: Config) -> int:
+    """Print the health of everything; returns 1 when something needs an admin."""
+    attention = False
+    states = await migrate.status(conn)
+    pending = [s for s in states if s.state != "applied"]
+    print(f"migrations: {len(states) - len(pending)} applied, {len(pending)} not applied")
+    attention |= bool(pending)
+    log = await outbox.backlog(conn)
+    print(
+        f"outbox: {log.pending} pending (oldest {_age(log.oldest_pending_seconds)}), "
+        f"{log.failed} failed, {log.refused} refused"
+    )
+    kept = 0
+    for kind in ("xp", "activity"):
+        journal = Journal(config.data_dir / "journal" / kind)
+        kept += journal.pending_records()
+    print(f"local journal: {kept} write(s) waiting for the database (written at the next start)")
+    letters = await dead_letters.pending(conn)
+    total = await dead_letters.count_pending(conn)
+    print(f"dead letters: {total} pending")
+    for d in letters:
+        what = ", ".join(f"{k}={v}" for k, v in d.payload.items() if v is not None)
+        print(f"  #{d.id} {d.kind} {d.created_at:%Y-%m-%d %H:%M:%S} [{d.sqlstate or '-'}] {d.error}\n      {what}")
+    if total:
+        print("  replay one: python -m bot doctor replay ID   discard one: python -m bot doctor discard ID")
+    attention |= bool(total)
+    return 1 if attention else 0
+
+
+async def run_doctor(config: Config, args: argparse.Namespace) -> int:
+    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
+    async with database(url, config.data_dir) as db:
+        conn = await connect(db.dsn)
+        try:
+            if args.action in ("replay", "discard"):
+                try:
+                    done = await resolve(conn, args.id, args.action, config.community.xp.timezone, "doctor")
+                except ReplayRefused as exc:
+                    print(f"conclave: {exc}", file=sys.stderr)
+                    return 1
+                print(f"dead letter {args.id}: {done}")
+                return 0
+            return await report(conn, config)
+        finally:
+            await conn.close()

@@ -1,0 +1,223 @@
+"""Faults made for real: a member erased behind the bot's back, a row the database refuses, a
+message delivered twice, and a PostgreSQL stopped under chat. Nobody else's writes are blocked and
+nothing is dropped silently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.errors import DATABASE_UNAVAILABLE
+from bot.sandbox.harness import Harness
+from db import ledger, migrate
+from db.embedded import EmbeddedServer
+from db.pool import connect, ensure_database, with_database
+from tests.xp_support import handled, start, total_xp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def messages_of(pool, discord_id: str) -> int | None:
+    return await pool.fetchval(
+        "SELECT up.message_count FROM user_profiles up JOIN users u ON u.id = up.user_id WHERE u.discord_id = $1",
+        discord_id,
+    )
+
+
+def doctor(dsn: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CONCLAVE_CONFIG")}
+    env |= {"DATABASE_URL": dsn, "PYTHONPATH": str(ROOT), "CONCLAVE_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "doctor", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+async def test_a_member_erased_behind_the_bots_back_blocks_nobody(harness, caplog):
+    bot = await start(harness)
+    alice, bob, carol = (harness.member(n) for n in ("alice", "bob", "carol"))
+    for who in (alice, bob, carol):
+        who.say(f"first words from {who.member.user.username}")
+    await handled(bot, 3)
+    erased = await bot.pool.fetchval("DELETE FROM users WHERE discord_id = $1 RETURNING id", bob.id)
+
+    for who in (alice, bob, carol):
+        who.say(f"second words from {who.member.user.username}")
+    await handled(bot, 6)
+    assert await total_xp(bot.pool, alice.id) == 40
+    assert await total_xp(bot.pool, carol.id) == 40
+    assert await messages_of(bot.pool, carol.id) == 2
+    letters = await bot.pool.fetch("SELECT kind, payload, sqlstate FROM dead_letters ORDER BY id")
+    assert {(r["kind"], r["sqlstate"]) for r in letters} == {("xp_grant", "23503"), ("activity", "23503")}
+    assert all(r["payload"]["discord_id"] == int(bob.id) and r["payload"]["user_id"] == erased for r in letters)
+
+    bob.say("I am back after the erasure")  # a fresh users row
+    await handled(bot, 7)
+    fresh = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", bob.id)
+    assert fresh is not None and fresh != erased
+    assert await total_xp(bot.pool, bob.id) == 20
+    assert await messages_of(bot.pool, bob.id) == 1
+    assert await ledger.ledger_mismatches(bot.pool) == []
+
+    with caplog.at_level(logging.INFO, logger="bot.client"):
+        await harness.stop_bot()
+    stops = [r.getMessage() for r in caplog.records if r.name == "bot.client" and r.getMessage().startswith("stopped")]
+    assert stops == [
+        "stopped; 2 write(s) the database refused since the start are in dead_letters (python -m bot doctor)"
+    ]
+
+
+async def test_a_grant_the_database_refuses_is_dead_lettered_and_staff_replay_it(harness, tmp_path):
+    bot = await start(harness)
+    alice, carol = harness.member("alice"), harness.member("carol")
+    carol_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", carol.id)
+    # Something the schema refuses for this one member (as a CHECK or trigger the website adds might).
+    await bot.pool.execute(
+        f"ALTER TABLE xp_ledger ADD CONSTRAINT refuse_carol CHECK (user_id <> '{carol_id}') NOT VALID"
+    )
+    alice.say("alice keeps earning")
+    carol.say("carol's grant is refused")
+    await handled(bot, 2)
+    assert await total_xp(bot.pool, alice.id) == 20
+    assert await total_xp(bot.pool, carol.id) == 0
+    letter = await bot.pool.fetchrow("SELECT id, kind, sqlstate, error FROM dead_letters WHERE kind = 'xp_grant'")
+    assert letter["sqlstate"] == "23514" and "refuse_carol" in letter["error"]
+
+    listed = doctor(harness.dsn, tmp_path)
+    assert listed.returncode == 1  # something needs an admin
+    assert f"#{letter['id']} xp_grant" in listed.stdout and "refuse_carol" in listed.stdout
+
+    refused_again = doctor(harness.dsn, tmp_path, "replay", str(letter["id"]))
+    assert refused_again.returncode == 1 and "refused it again" in refused_again.stderr
+    await bot.pool.execute("ALTER TABLE xp_ledger DROP CONSTRAINT refuse_carol")
+    replayed = doctor(harness.dsn, tmp_path, "replay", str(letter["id"]))
+    assert replayed.returncode == 0, replayed.stderr
+    assert await total_xp(bot.pool, carol.id) == 20
+    twice = doctor(harness.dsn, tmp_path, "replay", str(letter["id"]))
+    assert twice.returncode == 1 and "replayed already" in twice.stderr
+
+    counts = await bot.pool.fetchval("SELECT id FROM dead_letters WHERE kind = 'activity'")
+    assert doctor(harness.dsn, tmp_path, "discard", str(counts)).returncode == 0
+    assert await bot.pool.fetchval("SELECT count(*) FROM dead_letters WHERE status = 'pending'") == 0
+    assert await ledger.ledger_mismatches(bot.pool) == []
+
+
+async def test_the_same_message_delivered_twice_counts_once(harness):
+    bot = await start(harness, cooldown_seconds=0)
+    alice = harness.member("alice")
+    message = alice.say("a message the gateway will replay")
+    await handled(bot, 1)
+    alice.redeliver(message)
+    alice.redeliver(message)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while bot.seen_messages.repeats < 2 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    await bot.flush_all()
+    assert bot.seen_messages.repeats == 2
+    assert await messages_of(bot.pool, alice.id) == 1
+    assert await total_xp(bot.pool, alice.id) == 20
+
+    await harness.stop_bot()
+    bot = await start(harness, cooldown_seconds=0)  # a new process: the ledger still knows the message
+    alice.redeliver(message)
+    await handled(bot, 1)
+    assert await messages_of(bot.pool, alice.id) == 1
+    assert await total_xp(bot.pool, alice.id) == 20
+
+
+@pytest.fixture
+async def own_server(tmp_path):
+    """A PostgreSQL of this test's own, so the test can stop and start it."""
+    server = EmbeddedServer(tmp_path / "pg" / "pgdata")
+    admin = await asyncio.to_thread(server.start)
+    await ensure_database(admin, "conclave")
+    dsn = with_database(admin, "conclave")
+    conn = await connect(dsn)
+    try:
+        await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+    yield server, dsn
+    server.stop()
+
+
+async def test_an_outage_under_chat_is_ridden_out_and_nothing_is_lost(own_server, tmp_path, caplog):
+    server, dsn = own_server
+    harness = await Harness.create(dsn, tmp_path / "data")
+    try:
+        bot = await start(harness)
+        bot.xp_engine.max_pending = 10  # small, so the bound is reached
+        members = [harness.member(n) for n in ("alice", "bob", "carol")]
+        members[0].say("before the outage")
+        await handled(bot, 1)
+
+        with caplog.at_level(logging.INFO):
+            await asyncio.to_thread(server.stop)
+            said = 1
+            for round_ in range(12):
+                for who in members:
+                    who.say(f"during the outage {round_} from {who.member.user.username}")
+                    said += 1
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while bot.chat_activity.received < said and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.5)  # a few flushes fail meanwhile
+            reply = await members[1].slash("rank")
+            assert reply.content == DATABASE_UNAVAILABLE and reply.ephemeral
+            assert bot.xp_engine.pending <= bot.xp_engine.max_pending
+            assert bot.xp_engine.journal.files(), "grants past the bound are spilled to the journal"
+
+            await asyncio.to_thread(server.start)
+            deadline = loop.time() + 20
+            while (bot.xp_engine.pending or bot.xp_engine.journal.files() or bot.write_health.down) and (
+                loop.time() < deadline
+            ):
+                await asyncio.sleep(0.1)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "are failing" in r.getMessage()]
+        recoveries = [r for r in caplog.records if "recovered after" in r.getMessage()]
+        assert len(warnings) == 1 and len(recoveries) == 1
+        assert not any(r.exc_info for r in caplog.records if r.name.startswith(("bot", "cogs")))  # no tracebacks
+        for who in members:
+            expected = 20 * (13 if who is members[0] else 12)
+            assert await total_xp(bot.pool, who.id) == expected
+        assert await messages_of(bot.pool, members[0].id) == 13
+        assert (await members[1].slash("rank")).content != DATABASE_UNAVAILABLE
+    finally:
+        await harness.close()
+
+
+async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_server, tmp_path, caplog):
+    server, dsn = own_server
+    harness = await Harness.create(dsn, tmp_path / "data")
+    try:
+        bot = await start(harness)
+        alice = harness.member("alice")
+        await asyncio.to_thread(server.stop)
+        for i in range(3):
+            alice.say(f"said while the database is down {i}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while bot.chat_activity.received < 3 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        with caplog.at_level(logging.INFO, logger="bot.client"):
+            started = loop.time()
+            await harness.stop_bot()
+            assert loop.time() - started < 10  # inside the stop budget (a failure here is a hang, not slowness)
+        stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+        assert len(stops) == 1 and "3 XP grant(s) and 3 message count(s) kept in" in stops[0]
+
+        await asyncio.to_thread(server.start)
+        bot = await start(harness)
+        await bot.flush_all()
+        assert await total_xp(bot.pool, alice.id) == 60
+        assert await messages_of(bot.pool, alice.id) == 3
+        assert not bot.xp_engine.journal.files()
+    finally:
+        await harness.close()
