@@ -21,11 +21,21 @@ def is_staff(member: discord.Member | discord.User, community: CommunityConfig) 
     return member.guild_permissions.administrator or any(r.id in staff for r in member.roles)
 
 
+# Staff commands are hidden from members who lack this (Discord's default_member_permissions);
+# server admins can grant the commands to other roles under Integrations. The server-side check
+# below decides either way.
+STAFF_DEFAULT_PERMISSIONS = discord.Permissions(moderate_members=True)
+
+
 def staff_only(what: str) -> Any:
-    """An app-command check: non-staff get a clear refusal."""
+    """An app-command check: staff of the home guild only; others get a clear refusal."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
-        if not is_staff(interaction.user, interaction.client.config.community):  # type: ignore[attr-defined]
+        bot = interaction.client
+        home = bot.config.community.guild_id  # type: ignore[attr-defined]
+        if interaction.guild_id != home:
+            raise NotAllowed("Staff commands work only in the community's own server.")
+        if not is_staff(interaction.user, bot.config.community):  # type: ignore[attr-defined]
             raise NotAllowed(f"Only staff can {what}.")
         return True
 

@@ -61,6 +61,7 @@ GUILD_ID_HELP = (
     "put your server's id there: in Discord, turn on Developer Mode (User Settings > Advanced), "
     "then right-click the server's icon > Copy Server ID"
 )
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 LEVEL_UP_PLACEHOLDERS = ("member", "level", "pathway", "rank")
 DISCORD_MESSAGE_LIMIT = 2000
 
@@ -212,6 +213,15 @@ class CommunityConfig(_Section):
     def pathway(self, pathway_id: str) -> PathwayConfig | None:
         return next((p for p in self.pathways if p.id == pathway_id), None)
 
+    def managed_role_ids(self) -> frozenset[int]:
+        """The roles the bot hands out or takes away: level rewards, rank titles, pathway roles."""
+        roles = {r.role_id for r in self.xp.role_rewards}
+        for p in self.pathways:
+            roles.update(p.rank_role_ids.values())
+            if p.role_id is not None:
+                roles.add(p.role_id)
+        return frozenset(roles)
+
 
 class Settings(BaseSettings):
     """Secrets and process settings, from the environment or `.env`."""
@@ -238,6 +248,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8080/api/v10")
+        if value.startswith("http://"):
+            from urllib.parse import urlsplit
+
+            host = urlsplit(value).hostname or ""
+            if host not in LOCAL_HOSTS:
+                raise ValueError(
+                    "sends the bot token in the clear: http:// is only for a stand-in on this machine "
+                    "(127.0.0.1, localhost, ::1); use https:// for anything else"
+                )
         return value.rstrip("/")
 
 

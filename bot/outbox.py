@@ -12,7 +12,8 @@ import aiohttp
 import asyncpg
 import discord
 
-from db import outbox
+from db import dead_letters, outbox
+from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -27,6 +28,10 @@ IDLE_POLL_S = 5.0
 
 class PermanentFailure(Exception):
     """Delivery cannot succeed (closed DMs, unknown member...): record it, do not retry."""
+
+
+class Refused(Exception):
+    """The bot will not act on this item (a role the configuration does not name, another guild)."""
 
 
 def backoff(attempts: int) -> float:
@@ -74,12 +79,12 @@ class OutboxWorker:
                 if delivered_any:
                     continue
                 wait = await outbox.next_due_in(self.bot.pool)
-            except (asyncpg.PostgresError, OSError):
-                log.exception("outbox worker could not reach the database; retrying")
-                wait = IDLE_POLL_S
-            except Exception:
-                # Never let one bad delivery end the worker: its row stays pending and is retried.
-                log.exception("outbox delivery failed unexpectedly; retrying later")
+            except Exception as error:
+                if not is_outage(error):
+                    # Never let one bad delivery end the worker (bad rows are dead-lettered in _attempt).
+                    log.exception("outbox worker failed unexpectedly; retrying later")
+                elif not self.bot.write_health.down:
+                    log.warning("outbox worker cannot reach the database (%s); retrying", one_line(error))
                 wait = IDLE_POLL_S
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -101,7 +106,11 @@ class OutboxWorker:
 
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         try:
+            self._check_allowed(item)
             await self._deliver(item)
+        except Refused as exc:
+            log.warning("outbox item %s (%s) refused: %s", item.id, item.kind, exc)
+            await outbox.mark_refused(conn, item.id, error=f"refused: {exc}")
         except PermanentFailure as exc:
             log.info("outbox item %s (%s) failed for good: %s", item.id, item.kind, exc)
             await outbox.mark_failed(conn, item.id, error=str(exc))
@@ -114,8 +123,30 @@ class OutboxWorker:
                 await outbox.mark_failed(conn, item.id, error=reason)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self._retry_or_fail(conn, item, backoff(item.attempts), f"network: {exc!r}")
+        except Exception as exc:
+            # A payload the worker cannot act on (a poison row): set aside, never retried in a loop
+            # in front of everyone else's effects.
+            error = one_line(exc)
+            log.error("outbox item %s (%s) cannot be delivered (%s); kept in dead_letters", item.id, item.kind, error)
+            await outbox.mark_failed(conn, item.id, error=f"unexpected: {error}")
+            payload = {"outbox_id": item.id, "kind": item.kind, "payload": item.payload}
+            self.bot.refused_writes += await dead_letters.record(
+                conn, [dead_letters.Refused("outbox", payload, error, None)]
+            )
         else:
             await outbox.mark_delivered(conn, item.id)
+
+    def _check_allowed(self, item: outbox.OutboxItem) -> None:
+        """Act only in the home guild and only on roles the configuration names (a row anyone could
+        insert must not make the bot hand out an arbitrary role)."""
+        p = item.payload
+        if item.kind not in ("add_role", "remove_role"):
+            return
+        if int(p["guild_id"]) != self.bot.guild_id:
+            raise Refused(f"guild {p['guild_id']} is not the configured server")
+        role_id = int(p["role_id"])
+        if role_id not in self.bot.config.community.managed_role_ids():
+            raise Refused(f"role {role_id} is not one the configuration names (rewards, ranks, pathways)")
 
     async def _retry_or_fail(
         self, conn: asyncpg.Connection, item: outbox.OutboxItem, delay: float, reason: str

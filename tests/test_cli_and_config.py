@@ -140,3 +140,49 @@ def test_migrate_cli_on_an_empty_data_directory_uses_the_embedded_server(tmp_pat
     status = run_cli("migrate", "status", env=env, cwd=tmp_path)
     assert "0 pending" in status.stdout
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
+
+
+def test_the_token_never_reaches_the_log_not_even_in_a_traceback(capsys):
+    import logging
+
+    from bot.logs import setup_logging
+
+    token = "MTIzNDU2Nzg5.secret-token-value.abcdef"
+    for fmt in ("text", "json"):
+        setup_logging("INFO", fmt, [token])
+        try:
+            raise RuntimeError(f"401 Unauthorized for Bot {token}")
+        except RuntimeError:
+            logging.getLogger("conclave.test").exception("login failed with %s", token)
+        err = capsys.readouterr().err
+        assert "RuntimeError" in err and "Traceback" in err.replace("\\n", "\n")
+        assert token not in err and "[redacted]" in err
+    setup_logging("WARNING", "text", [])
+
+
+@pytest.mark.parametrize(
+    ("base", "accepted"),
+    [
+        ("http://127.0.0.1:8080/api/v10", True),
+        ("http://localhost:8080/api/v10", True),
+        ("https://discord.example.org/api/v10", True),
+        ("http://discord.example.org/api/v10", False),
+        ("http://10.0.0.5:8080/api/v10", False),
+    ],
+)
+def test_a_non_local_plain_http_api_base_is_refused(tmp_path, base, accepted):
+    result = run_cli("migrate", "create", "x", env={"DISCORD_API_BASE": base, "CONCLAVE_MIGRATIONS_DIR": str(tmp_path)})
+    if accepted:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 2
+        assert "'discord_api_base'" in result.stderr and "in the clear" in result.stderr
+
+
+def test_running_with_the_examples_placeholder_server_id_says_where_to_find_the_id(tmp_path):
+    config = tmp_path / "conclave.toml"
+    config.write_text((ROOT / "conclave.example.toml").read_text())
+    result = run_cli("run", env={"CONCLAVE_CONFIG": str(config), "DISCORD_TOKEN": "x" * 30}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'guild_id' = 0 is invalid" in result.stderr and "Copy Server ID" in result.stderr
+    assert "Traceback" not in result.stderr

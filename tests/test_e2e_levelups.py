@@ -135,3 +135,9 @@ async def test_a_reward_role_with_administrative_permissions_is_refused_at_start
     boss = harness.standin.add_role("Boss", permissions=s.ADMINISTRATOR, position=6)
     with pytest.raises(Exception, match="administrative permissions"):
         await start(harness, role_rewards=[RoleReward(level=5, role_id=int(boss.id))])
+
+
+async def test_a_pathway_role_with_administrative_permissions_is_refused_at_start(harness):
+    boss = harness.standin.add_role("Gaming Boss", permissions=s.ADMINISTRATOR, position=6)
+    with pytest.raises(Exception, match=r"pathways.gaming.role_id: role 'Gaming Boss'"):
+        await start(harness, pathway_overrides={"gaming": {"role_id": int(boss.id)}})

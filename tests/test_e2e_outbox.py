@@ -119,3 +119,32 @@ async def test_an_idle_worker_does_not_poll_the_database_in_a_loop(sandbox):
         queries.claim_due = original
     assert before[1] is sandbox.bot.outbox
     assert calls <= 1
+
+
+async def test_an_outbox_row_naming_a_role_the_configuration_does_not_name_is_refused(sandbox):
+    # Anyone who could insert an outbox row (the website's roles cannot: see test_rls) must not get a role.
+    pool = sandbox.bot.pool
+    sandbox.standin.add_role("Moderator-ish", position=2)
+    grant = role_grant(sandbox, "alice", "Moderator-ish")
+    refused_id = await outbox.enqueue(pool, "add_role", grant)
+    other_guild = await outbox.enqueue(
+        pool, "add_role", role_grant(sandbox, "bob", "Gaming Realm") | {"guild_id": "42"}
+    )
+    allowed_id = await outbox.enqueue(pool, "add_role", role_grant(sandbox, "carol", "Gaming Realm"))
+    sandbox.bot.outbox.wake()
+    refused = await delivered_or_failed(pool, refused_id)
+    assert refused.status == "refused" and "not one the configuration names" in refused.last_error
+    assert (await delivered_or_failed(pool, other_guild)).status == "refused"
+    assert (await delivered_or_failed(pool, allowed_id)).status == "delivered"
+    assert int(grant["role_id"]) not in sandbox.standin.guild.members[sandbox.member("alice").id].roles
+
+
+async def test_a_poison_outbox_row_is_set_aside_and_the_rest_delivered(sandbox):
+    pool = sandbox.bot.pool
+    poison = await outbox.enqueue(pool, "channel_message", {"content": "no channel id at all"})
+    after = await outbox.enqueue(pool, "add_role", role_grant(sandbox, "alice", "News Nexus"))
+    sandbox.bot.outbox.wake()
+    assert (await delivered_or_failed(pool, poison)).status == "failed"
+    assert (await delivered_or_failed(pool, after)).status == "delivered"
+    letter = await pool.fetchrow("SELECT kind, payload FROM dead_letters")
+    assert letter["kind"] == "outbox" and letter["payload"]["outbox_id"] == poison

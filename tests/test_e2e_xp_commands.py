@@ -203,3 +203,27 @@ async def test_rank_falls_back_to_an_embed_when_drawing_fails(harness, monkeypat
     assert reply.attachments == []
     assert reply.embed["title"] == "Bob — level 1"
     assert reply.embed["description"] == "Bob: level 1 (Initiate), 20 XP, #1"
+
+
+async def test_staff_commands_work_only_at_home_and_never_on_oneself(harness):
+    bot = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    # Hidden from members by default: Discord shows /xp only to holders of the default permission.
+    synced = {c.name: c for c in bot.synced_commands}
+    assert synced["xp"].default_member_permissions is not None
+    assert synced["xp"].default_member_permissions.moderate_members
+    assert synced["rank"].default_member_permissions is None
+
+    elsewhere = await mod.slash("xp give", member=alice, amount=50, reason="from another server", elsewhere="42")
+    assert elsewhere.ephemeral and elsewhere.content == "Staff commands work only in the community's own server."
+    own = await mod.slash("xp give", member=mod, amount=1000, reason="for me")
+    assert own.ephemeral and own.content == "You can't change your own XP; ask another staff member."
+    assert await total_xp(bot.pool, alice.id) == 0 and await total_xp(bot.pool, mod.id) == 0
+
+    message = mod.say("the moderator chats too")
+    await handled(bot, 1)
+    reverse_own = await mod.slash("xp reverse", message_id=message.id, reason="hmm")
+    assert reverse_own.content == "You can't change your own XP; ask another staff member."
+    assert await total_xp(bot.pool, mod.id) == 20
+    logged = await bot.pool.fetchval("SELECT count(*) FROM admin_logs")
+    assert logged == 0

@@ -282,17 +282,30 @@ class Actor:
             data["resolved"] = resolved
         return data
 
-    def invoke(self, path: str, *, where: s.Channel | str | None = None, **options: Any) -> Interaction:
-        """Send the slash command `/path` (e.g. "xp give") from channel `where` with options."""
+    def invoke(
+        self, path: str, *, where: s.Channel | str | None = None, elsewhere: str | None = None, **options: Any
+    ) -> Interaction:
+        """Send the slash command `/path` (e.g. "xp give") from channel `where` with options
+        (`elsewhere`: from another server the bot is in, see StandIn.new_interaction)."""
         data = self._command_data(path.lstrip("/"), options)
         return self.standin.new_interaction(
-            type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=self._channel(where).id
+            type=APPLICATION_COMMAND,
+            data=data,
+            user=self.member.user,
+            channel_id=self._channel(where).id,
+            elsewhere=elsewhere,
         )
 
     async def slash(
-        self, path: str, *, where: s.Channel | str | None = None, timeout: float = 5.0, **options: Any
+        self,
+        path: str,
+        *,
+        where: s.Channel | str | None = None,
+        timeout: float = 5.0,
+        elsewhere: str | None = None,
+        **options: Any,
     ) -> Reply:
-        return await answer(self.standin, self.invoke(path, where=where, **options), timeout)
+        return await answer(self.standin, self.invoke(path, where=where, elsewhere=elsewhere, **options), timeout)
 
     async def autocomplete(
         self, path: str, option: str, partial: str, *, timeout: float = 5.0, **others: Any

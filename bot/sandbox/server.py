@@ -316,7 +316,10 @@ class StandIn:
         user: s.User,
         channel_id: str,
         message: s.Message | None = None,
+        elsewhere: str | None = None,
     ) -> Interaction:
+        """`elsewhere`: sent from another server (this id) that the bot is in, by the same user as
+        an administrator there (Discord delivers global commands in every server)."""
         channel = self.channel(channel_id)
         in_guild = channel is not None and channel.type != s.DM
         interaction = Interaction(
@@ -352,6 +355,10 @@ class StandIn:
             payload["guild_locale"] = "en-US"
             payload["guild"] = {"id": self.guild.id, "locale": "en-US", "features": ["COMMUNITY"]}
             payload["member"] = {**member.payload(), "permissions": str(self.guild.permissions_of(member))}
+            if elsewhere is not None:
+                payload["guild_id"] = elsewhere
+                payload["guild"] = {"id": elsewhere, "locale": "en-US", "features": []}
+                payload["member"] = {**member.payload(), "roles": [], "permissions": str(s.ADMINISTRATOR)}
         else:
             payload["user"] = user.payload()
         if message is not None:

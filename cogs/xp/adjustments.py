@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.errors import BadInput, NotFound
+from bot.errors import BadInput, NotAllowed, NotFound
 from bot.xp_rules import period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, sync_rank_role, sync_reward_roles
 from db import admin_logs, ledger, users
@@ -173,6 +173,8 @@ async def reverse_message(
         if not entries:
             raise NotFound("That message earned no XP (check the message id: right click the message, Copy ID).")
         entry = entries[0]
+        if entry.user_id == actor_id:
+            raise NotAllowed("You can't change your own XP; ask another staff member.")
         totals = await ledger.lock_totals(conn, entry.user_id, entry.pathway)
         room = min(totals.total_xp, totals.pathway_xp) if entry.pathway else totals.total_xp
         amount = -min(entry.amount, room)

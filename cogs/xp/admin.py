@@ -8,8 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import staff_only
-from bot.errors import BadInput
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.errors import BadInput, NotAllowed
 from bot.progression import level_start_xp, next_level_xp
 from bot.ui.embeds import BRAND
 from cogs.xp.adjustments import adjust, reverse_message
@@ -24,8 +24,13 @@ Reason = app_commands.Range[str, 3, 300]
 
 
 class StaffXP(commands.Cog):
+    # Hidden from members by default (server admins can widen it under Integrations); the staff
+    # check on the server is what decides.
     xp = app_commands.Group(
-        name="xp", description="Staff: change members' XP (every change is logged)", guild_only=True
+        name="xp",
+        description="Staff: change members' XP (every change is logged)",
+        guild_only=True,
+        default_permissions=STAFF_DEFAULT_PERMISSIONS,
     )
 
     def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
@@ -45,6 +50,8 @@ class StaffXP(commands.Cog):
             raise BadInput("Bots don't have XP.")
         actor = interaction.user
         assert isinstance(actor, discord.Member)
+        if member.id == actor.id:
+            raise NotAllowed("You can't change your own XP; ask another staff member.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome = await adjust(self.bot, self.engine, member, actor, action, amount, pathway, reason)
         where = f" in {self.bot.config.community.pathway(pathway).name}" if pathway else ""  # type: ignore[union-attr]
