@@ -105,6 +105,7 @@ class ConclaveBot(commands.Bot):
         self.seen_messages = SeenMessages()
         self.refused_writes = 0  # dead-lettered since start (by every write path)
         self.message_hooks: list[MessageHook] = []
+        self.after_member_sync: list[Callable[[], Awaitable[object]]] = []
         self._flush_lock = asyncio.Lock()
         self._flush_every: dict[str, float] = {}
         self._flush_due: dict[str, float] = {}
@@ -184,6 +185,7 @@ class ConclaveBot(commands.Bot):
                 log.info("applied %d migration(s): %s", len(applied), ", ".join(m.label for m in applied))
             await users.sync_staff_roles(conn, [str(r) for r in self.config.community.staff_role_ids])
             await xp.sync_rank_titles(conn, self.config.community.xp.rank_titles)
+            await xp.sync_timezone(conn, self.config.community.xp.timezone)
         self.identity = Identity(self.pool)
         self.chat_activity = ActivityBuffer(
             self.pool, self.identity, self.write_health, Journal(self.config.data_dir / "journal" / "activity")
@@ -217,6 +219,8 @@ class ConclaveBot(commands.Bot):
             log.error("the bot is not in the configured guild %s; check guild_id", self.guild_id)
             return
         count = await self.identity.sync_guild(guild)
+        for hook in self.after_member_sync:
+            await hook()  # e.g. the rank index, which must not count members who left while we were away
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
         self.guild_synced.set()
 

@@ -194,3 +194,35 @@ async def member_boards(conn: Executor, user_id: str, week_start: date, month_st
     for r in rows:
         result[(r["period"], r["period_start"], r["pathway"])] = r["xp"]
     return result
+
+
+Fingerprint = tuple[int, int, int]  # members with XP in the server, sum of XP, sum of squared XP
+
+
+async def fingerprints(conn: Executor, week_start: date, month_start: date) -> dict[tuple, Fingerprint]:
+    """Every board's fingerprint, {(period, start, board): (members, sum, sum of squares)}, in three
+    scans: what the in-memory rank index must agree with."""
+    result: dict[tuple, Fingerprint] = {}
+    agg = "count(*)::bigint AS n, COALESCE(sum(b.xp), 0)::bigint AS s, COALESCE(sum(b.xp::numeric * b.xp), 0) AS q"
+    row = await conn.fetchrow(
+        f"""SELECT {agg} FROM (SELECT user_id, total_xp AS xp FROM user_profiles WHERE total_xp > 0) b
+            JOIN users u ON u.id = b.user_id WHERE u.in_server"""
+    )
+    result[("all", None, "")] = (row["n"], row["s"], int(row["q"]))
+    for r in await conn.fetch(
+        f"""SELECT b.pathway_id AS board, {agg}
+            FROM (SELECT user_id, pathway_id, total_xp AS xp FROM pathway_progress WHERE total_xp > 0) b
+            JOIN users u ON u.id = b.user_id WHERE u.in_server GROUP BY b.pathway_id"""
+    ):
+        result[("all", None, r["board"])] = (r["n"], r["s"], int(r["q"]))
+    for r in await conn.fetch(
+        f"""SELECT b.period, b.period_start, b.pathway AS board, {agg} FROM xp_period_totals b
+            JOIN users u ON u.id = b.user_id
+            WHERE u.in_server AND b.xp > 0
+              AND ((b.period = 'week' AND b.period_start = $1) OR (b.period = 'month' AND b.period_start = $2))
+            GROUP BY b.period, b.period_start, b.pathway""",
+        week_start,
+        month_start,
+    ):
+        result[(r["period"], r["period_start"], r["board"])] = (r["n"], r["s"], int(r["q"]))
+    return result

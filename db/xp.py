@@ -106,3 +106,12 @@ async def sync_rank_titles(conn: asyncpg.Connection, titles: Mapping[int, str]) 
     async with conn.transaction():
         await conn.execute("DELETE FROM rank_titles")
         await conn.executemany("INSERT INTO rank_titles (min_level, title) VALUES ($1, $2)", sorted(titles.items()))
+
+
+async def sync_timezone(conn: Executor, timezone: str) -> None:
+    """The community's timezone, for the SQL functions that move the week and month boards."""
+    await conn.execute(
+        """INSERT INTO community_settings (key, value) VALUES ('timezone', $1)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""",
+        timezone,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -324,3 +324,19 @@ async def test_increment_view_count_and_full_text_search(conn):
     )
     assert found == content
     await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY pathway_stats_cache")
+
+
+async def test_award_achievement_moves_the_week_and_month_boards_in_the_community_timezone(conn):
+    user = await make_member(conn, "weekly")
+    await xp.sync_timezone(conn, "Pacific/Kiritimati")  # UTC+14: often another day than UTC
+    achievement = await conn.fetchval("SELECT id FROM achievements WHERE xp > 0 ORDER BY id LIMIT 1")
+    amount = await conn.fetchval("SELECT xp FROM achievements WHERE id = $1", achievement)
+    assert await conn.fetchval("SELECT award_achievement($1, $2)", user, achievement)
+    assert not await conn.fetchval("SELECT award_achievement($1, $2)", user, achievement)  # once
+    local = await conn.fetchval("SELECT (NOW() AT TIME ZONE 'Pacific/Kiritimati')::date")
+    rows = await conn.fetch("SELECT period, period_start, pathway, xp FROM xp_period_totals WHERE user_id = $1", user)
+    week_start = local - timedelta(days=local.weekday())
+    assert {(r["period"], r["period_start"], r["pathway"], r["xp"]) for r in rows} == {
+        ("week", week_start, "", amount),
+        ("month", local.replace(day=1), "", amount),
+    }

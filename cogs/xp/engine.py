@@ -16,7 +16,7 @@ import discord
 
 from bot.activity import ChatCount
 from bot.journal import Journal
-from bot.ranking import BoardKey, Rankings
+from bot.ranking import BoardKey, Rankings, XPCounter
 from bot.write_path import write_isolating
 from bot.xp_rules import (
     MessageFacts,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VOICE_TICK_S = 10.0
+# The rank index is compared with the database this often (and rebuilt where it differs).
+RECONCILE_EVERY_S = 30.0
 # The bound of grants kept in memory while the database cannot be written: past it, the oldest are
 # spilled to the local journal (replayed first when the database answers, and at the next start).
 # Chat adds at most one grant per member per cooldown and voice one per member per minute.
@@ -155,6 +157,30 @@ class XPEngine:
             for period, start in (("all", None), ("week", week), ("month", month))
             for name in names
         ]
+
+    async def reconcile_rankings(self) -> list[BoardKey]:
+        """Compare every board of the rank index with the database (members, sum and sum of squares
+        of their XP) and rebuild the boards that drifted: writes the bot did not make (the
+        website's award_xp, a row changed by hand) or a departure missed. Bounded cost: three
+        scans; a board is rebuilt only when it differs. Returns the rebuilt boards."""
+        async with self.lock:
+            week, month = self.current_periods()
+            async with self.bot.pool.acquire() as conn:
+                truth = await boards.fingerprints(conn, week, month)
+                drifted = [
+                    key
+                    for key in self.board_keys()
+                    if truth.get(key, (0, 0, 0)) != self.rankings.board(key).fingerprint()
+                ]
+                for key in drifted:
+                    histogram = await boards.histogram(conn, boards.Board(*key))
+                    counter = XPCounter()
+                    await asyncio.to_thread(counter.load, histogram)  # O(max XP): off the event loop
+                    self.rankings.boards[key] = counter
+        if drifted:
+            names = ", ".join(f"{p}{'/' + b if b else ''}" for p, _, b in drifted)
+            log.info("rank index: %d board(s) differed from the database and were rebuilt (%s)", len(drifted), names)
+        return drifted
 
     async def rebuild_rankings(self, conn: asyncpg.Connection) -> None:
         fresh = Rankings()

@@ -13,9 +13,10 @@ from discord.ext import commands
 from bot.config import ConfigError
 from bot.xp_rules import local_day
 from cogs.xp import membership
-from cogs.xp.engine import VOICE_TICK_S, XPEngine
+from cogs.xp.engine import RECONCILE_EVERY_S, VOICE_TICK_S, XPEngine
 from cogs.xp.levelups import restore_earned_roles
 from db import pathways, users, xp
+from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -73,12 +74,22 @@ class XPListeners(commands.Cog):
         # Chat counts are written by the XP flush, with the XP, in one statement per member.
         self.bot.unregister_flush("activity")
         self.bot.register_flush("xp", self.engine.flush, spill=self.engine.spill_all)
+        self.bot.after_member_sync.append(self.engine.reconcile_rankings)
         scheduler = self.bot.scheduler
         scheduler.add_job(
             self.voice_tick,
             "interval",
             seconds=VOICE_TICK_S,
             id="xp:voice",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.reconcile,
+            "interval",
+            seconds=RECONCILE_EVERY_S,
+            id="xp:reconcile",
             replace_existing=True,
             max_instances=1,
             coalesce=True,
@@ -102,6 +113,16 @@ class XPListeners(commands.Cog):
 
     async def voice_tick(self) -> None:
         self.engine.voice_tick()
+
+    async def reconcile(self) -> None:
+        if self.bot.write_health.down:
+            return  # nothing to compare with; the flush is riding out an outage
+        try:
+            await self.engine.reconcile_rankings()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.info("rank index check skipped: %s", one_line(error))
 
     async def reset_streaks(self) -> int:
         today = local_day(datetime.now(UTC), self.bot.config.community.xp.timezone)

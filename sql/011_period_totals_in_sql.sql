@@ -1,0 +1,84 @@
+-- award_achievement() called by the website keeps the weekly and monthly boards right, as the
+-- bot's own grants do: the community's timezone (which the bot writes from its configuration)
+-- decides where a week and a month start.
+
+CREATE TABLE community_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+COMMENT ON TABLE community_settings IS 'Configuration the SQL functions need (e.g. timezone), written by the bot at start-up';
+INSERT INTO community_settings (key, value) VALUES ('timezone', 'UTC');
+ALTER TABLE community_settings ENABLE ROW LEVEL SECURITY;
+GRANT ALL ON community_settings TO service_role;
+CREATE POLICY community_settings_service_all ON community_settings FOR ALL TO service_role USING (true) WITH CHECK (true);
+
+CREATE FUNCTION add_period_xp(p_user_id TEXT, p_pathway_id TEXT, p_amount INTEGER, p_at TIMESTAMPTZ)
+RETURNS VOID AS $$
+DECLARE
+  v_local DATE := (p_at AT TIME ZONE COALESCE(
+    (SELECT value FROM community_settings WHERE key = 'timezone'), 'UTC'))::date;
+  v_board TEXT;
+BEGIN
+  FOREACH v_board IN ARRAY ARRAY['', p_pathway_id] LOOP
+    CONTINUE WHEN v_board IS NULL;
+    INSERT INTO xp_period_totals AS t (period, period_start, pathway, user_id, xp)
+    VALUES ('week', v_local - (EXTRACT(ISODOW FROM v_local)::int - 1), v_board, p_user_id, p_amount),
+           ('month', date_trunc('month', v_local)::date, v_board, p_user_id, p_amount)
+    ON CONFLICT (period, period_start, pathway, user_id) DO UPDATE SET xp = t.xp + EXCLUDED.xp;
+  END LOOP;
+END;
+$$ LANGUAGE plpgsql;
+COMMENT ON FUNCTION add_period_xp(TEXT, TEXT, INTEGER, TIMESTAMPTZ) IS
+  'Add XP to the week and month boards (global and the pathway''s) of a moment, in the community''s timezone';
+REVOKE EXECUTE ON FUNCTION add_period_xp(TEXT, TEXT, INTEGER, TIMESTAMPTZ) FROM PUBLIC, anon, authenticated;
+
+CREATE OR REPLACE FUNCTION award_achievement(p_user_id TEXT, p_achievement_id TEXT)
+RETURNS BOOLEAN AS $$
+DECLARE
+  v_xp INTEGER;
+  v_new BOOLEAN;
+BEGIN
+  SELECT a.xp INTO v_xp FROM achievements a
+  WHERE a.id = p_achievement_id AND a.is_active FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+
+  WITH upsert AS (
+    INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
+    VALUES (p_user_id, p_achievement_id, 100, NOW())
+    ON CONFLICT (user_id, achievement_id) DO UPDATE
+      SET progress = 100, earned_at = NOW()
+      WHERE ua.progress < 100
+    RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM upsert) INTO v_new;
+
+  IF NOT v_new THEN
+    RETURN false;
+  END IF;
+
+  UPDATE achievements a
+     SET total_earned = a.total_earned + 1,
+         first_earned_by = COALESCE(a.first_earned_by, p_user_id),
+         first_earned_at = COALESCE(a.first_earned_at, NOW())
+   WHERE a.id = p_achievement_id;
+
+  UPDATE user_profiles up
+     SET achievements = CASE WHEN up.achievements ? p_achievement_id THEN up.achievements
+                             ELSE up.achievements || to_jsonb(p_achievement_id) END
+   WHERE up.user_id = p_user_id;
+
+  IF v_xp > 0 THEN
+    INSERT INTO xp_ledger (user_id, source, source_ref, amount, reason)
+    VALUES (p_user_id, 'achievement', p_achievement_id, v_xp, 'achievement earned')
+    ON CONFLICT (source, source_ref, user_id) DO NOTHING;
+    IF FOUND THEN
+      PERFORM apply_xp(p_user_id, NULL, v_xp);
+      PERFORM add_period_xp(p_user_id, NULL, v_xp, NOW());
+    END IF;
+  END IF;
+  RETURN true;
+END;
+$$ LANGUAGE plpgsql;
+COMMENT ON FUNCTION award_achievement(TEXT, TEXT) IS 'Award an achievement once; its XP is granted (and recorded in the ledger, and on the week and month boards) only when the award is new';
