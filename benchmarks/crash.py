@@ -27,7 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db.bench_counts import message_grants  # noqa: E402
+from benchmarks.bench_counts import message_grants  # noqa: E402
 from db.pool import connect, open_database, recreate_database  # noqa: E402
 
 

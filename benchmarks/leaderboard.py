@@ -26,10 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import bench_seed  # noqa: E402
 from benchmarks.figures import percentile  # noqa: E402
 from bot.ranking import Rankings  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
-from db import bench_seed, boards, migrate  # noqa: E402
+from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
 
 

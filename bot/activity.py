@@ -107,6 +107,11 @@ class ActivityBuffer:
         batch, self._pending = self._pending, {}
         return list(batch.values())
 
+    def take_for(self, discord_ids: set[int]) -> list[ChatCount]:
+        """The counts of these members only (they are written anyway: their XP rides along)."""
+        pending = self._pending
+        return [pending.pop(i) for i in discord_ids if i in pending]
+
     def put_back(self, counts: list[ChatCount]) -> None:
         """Counts that were not written go back (merged with what arrived meanwhile)."""
         for entry in counts:

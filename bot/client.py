@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import asyncpg
@@ -40,6 +41,22 @@ Flush = Callable[[], Awaitable[object]]
 # Keeps what a flush could not write on local disk; returns a description of what it kept, or None.
 Spill = Callable[[], str | None]
 MessageHook = Callable[[discord.Message], None]
+
+
+_CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
+    """A human's ordinary message in our guild (no bots, webhooks, system messages or DMs)."""
+    guild = message.guild
+    return (
+        guild is not None
+        and guild.id == guild_id
+        and message.webhook_id is None
+        and message.type in _CHAT_TYPES
+        and isinstance(message.author, discord.Member)
+        and not message.author.bot
+    )
 
 
 def intents_for(config: Config) -> discord.Intents:
@@ -155,9 +172,22 @@ class ConclaveBot(commands.Bot):
 
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
-        async with self._flush_lock:
+        self.write_health.allow_now()
+        async with self._flush_lock, self._writing_everything():
             for _, flush in self.flushes:
                 await flush()
+
+    @contextlib.asynccontextmanager
+    async def _writing_everything(self) -> AsyncIterator[None]:
+        """Buffers that write some rows less often (chat counts) write them all meanwhile."""
+        engine = getattr(self, "xp_engine", None)
+        if engine is not None:
+            engine.write_all_counts = True
+        try:
+            yield
+        finally:
+            if engine is not None:
+                engine.write_all_counts = False
 
     async def _periodic_flush(self) -> None:
         now = time.monotonic()
@@ -222,14 +252,18 @@ class ConclaveBot(commands.Bot):
         for hook in self.after_member_sync:
             await hook()  # e.g. the rank index, which must not count members who left while we were away
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
+        # What start-up built (modules, caches, the member list, the rank index) lives as long as the
+        # process: out of the collector's sight, a collection walks only what messages create.
+        gc.freeze()
         self.guild_synced.set()
 
     async def on_message(self, message: discord.Message) -> None:
         """The hot path: every message hook runs here, in one task per message (a cog listener would
         cost a task each), and none of them waits for the database. The bot has no prefix commands,
-        so commands.Bot's per-message command parsing is skipped too."""
-        # A message event delivered twice (a RESUME replay) is handled once.
-        if self.accepting and self.seen_messages.first_time(message.id):
+        so commands.Bot's per-message command parsing is skipped too. Hooks see member chat in the
+        home guild only, each message once (a RESUME replay delivers some twice), checked here once
+        for all of them."""
+        if self.accepting and counts_as_chat(message, self.guild_id) and self.seen_messages.first_time(message.id):
             for hook in self.message_hooks:
                 hook(message)
 
@@ -282,7 +316,7 @@ class ConclaveBot(commands.Bot):
         is spilled to the local journal, replayed at the next start. Returns what was kept."""
         self.write_health.allow_now()
         kept: list[str] = []
-        async with self._flush_lock:
+        async with self._flush_lock, self._writing_everything():
             for name, flush in self.flushes:
                 try:
                     await asyncio.wait_for(flush(), timeout=FINAL_FLUSH_BUDGET_S)

@@ -51,6 +51,7 @@ class MessageRules:
         self.rng = rng or random.Random()
         self._last_grant: dict[int, float] = {}
         self._last_text: dict[int, str] = {}
+        self._last_raw: dict[int, str] = {}  # a message seen in cooldown, normalised only if needed
         self.pathway_of_place: dict[int, str] = {}
         for pathway in community.pathways:
             for place in (*pathway.channel_ids, *pathway.category_ids):
@@ -66,6 +67,16 @@ class MessageRules:
     def counts_as_chat(self, facts: MessageFacts) -> bool:
         return facts.in_guild and not facts.author_is_bot and not facts.is_webhook and not facts.is_system
 
+    def cooling_down(self, author_id: int, content: str, now: float) -> bool:
+        """The fast path: True when the author earned XP less than the cooldown ago, so this message
+        earns nothing whatever else is true of it. It is still the author's latest message for the
+        repeat rule (kept as it is; normalised only when the next message needs the comparison)."""
+        last = self._last_grant.get(author_id)
+        if last is None or now - last >= self.xp.cooldown_seconds:
+            return False
+        self._last_raw[author_id] = content
+        return True
+
     def why_no_xp(self, facts: MessageFacts, now: float) -> str | None:
         """None when the message earns XP (and then records it for cooldown and repeats)."""
         if not self.counts_as_chat(facts):
@@ -77,7 +88,13 @@ class MessageRules:
         text = meaningful_text(facts.content).casefold()
         if len(text) < self.xp.min_message_length:
             return "too short"
-        previous = self._last_text.get(facts.author_id)
+        raw = self._last_raw.pop(facts.author_id, None)
+        if raw is not None:
+            previous: str | None = meaningful_text(raw).casefold()
+            if len(previous) < self.xp.min_message_length:
+                previous = self._last_text.get(facts.author_id)  # too short: it never counted as previous
+        else:
+            previous = self._last_text.get(facts.author_id)
         self._last_text[facts.author_id] = text
         if previous == text:
             return "repeat of the previous message"

@@ -18,18 +18,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
-    """A human's ordinary message in our guild (no bots, webhooks, system messages or DMs)."""
-    return (
-        message.guild is not None
-        and message.guild.id == guild_id
-        and not message.author.bot
-        and message.webhook_id is None
-        and message.type in (discord.MessageType.default, discord.MessageType.reply)
-        and isinstance(message.author, discord.Member)
-    )
-
-
 class Core(commands.Cog):
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
@@ -54,9 +42,8 @@ class Core(commands.Cog):
         self.bot.message_hooks.remove(self.count_chat)
 
     def count_chat(self, message: discord.Message) -> None:
-        """A message hook (see ConclaveBot.on_message): count the member's chat, in memory."""
-        if counts_as_chat(message, self.bot.guild_id):
-            self.bot.chat_activity.message(message.author, message.created_at)  # type: ignore[arg-type]
+        """A message hook (see ConclaveBot.on_message: member chat only): count it, in memory."""
+        self.bot.chat_activity.message(message.author, message.created_at)  # type: ignore[arg-type]
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:

@@ -98,39 +98,41 @@ async def page(
 
 
 async def window(conn: Executor, board: Board, user_id: str, *, above: int, below: int) -> list[BoardRow]:
-    """The member's row with up to `above` rows before it and `below` after it, in one statement
-    (four index ranges around the member); empty when the member is not on the board."""
-    relation, args = board.relation(4)
-    me_xp = f"(SELECT b.xp FROM ({relation}) b WHERE b.user_id = $1)"
+    """The member's row with up to `above` rows before it and `below` after it; empty when the
+    member is not on the board. The member's row first, then one statement of four index ranges
+    around their (now known) XP: with the value as a parameter the planner sizes each range from
+    real statistics, where a subquery's value left it guessing (p99 4.7 ms at 1M members before)."""
+    me = await member_row(conn, board, user_id)
+    if me is None:
+        return []
+    relation, args = board.relation(5)
     rows = await conn.fetch(
         f"""
         SELECT * FROM (
           (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
-            WHERE u.in_server AND b.xp = {me_xp} AND b.user_id > $1 ORDER BY b.user_id ASC LIMIT $2)
+            WHERE u.in_server AND b.xp = $2 AND b.user_id > $1 ORDER BY b.user_id ASC LIMIT $3)
           UNION ALL
           (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
-            WHERE u.in_server AND b.xp > {me_xp} ORDER BY b.xp ASC, b.user_id ASC LIMIT $2)
-          UNION ALL
-          (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN} WHERE u.in_server AND b.user_id = $1)
+            WHERE u.in_server AND b.xp > $2 ORDER BY b.xp ASC, b.user_id ASC LIMIT $3)
           UNION ALL
           (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
-            WHERE u.in_server AND b.xp = {me_xp} AND b.user_id < $1 ORDER BY b.user_id DESC LIMIT $3)
+            WHERE u.in_server AND b.xp = $2 AND b.user_id < $1 ORDER BY b.user_id DESC LIMIT $4)
           UNION ALL
           (SELECT {_PAGE_COLUMNS} FROM ({relation}) b {_PAGE_JOIN}
-            WHERE u.in_server AND b.xp < {me_xp} ORDER BY b.xp DESC, b.user_id DESC LIMIT $3)
+            WHERE u.in_server AND b.xp < $2 ORDER BY b.xp DESC, b.user_id DESC LIMIT $4)
         ) w
         ORDER BY w.xp DESC, w.user_id DESC
         """,
         user_id,
+        me.xp,
         above,
         below,
         *args,
     )
-    result = [BoardRow(**dict(r)) for r in rows]
-    index = next((i for i, r in enumerate(result) if r.user_id == user_id), None)
-    if index is None:
-        return []
-    return result[max(0, index - above) : index + 1 + below]
+    others = [BoardRow(**dict(r)) for r in rows]
+    before = [r for r in others if (r.xp, r.user_id) > (me.xp, me.user_id)][-above:] if above else []
+    after = [r for r in others if (r.xp, r.user_id) < (me.xp, me.user_id)][:below]
+    return [*before, me, *after]
 
 
 async def member_row(conn: Executor, board: Board, user_id: str) -> BoardRow | None:

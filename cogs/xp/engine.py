@@ -119,6 +119,9 @@ class XPEngine:
         self.bot = bot
         self.community = bot.config.community
         self.rules = MessageRules(self.community)
+        self.chat_xp_on = self.community.xp.chat_xp_on
+        self._counts_due = 0.0
+        self.write_all_counts = False  # set for flush_all() and the final flush
         self.voice_clock = VoiceClock()
         self.rankings = Rankings()
         self.joined: dict[int, set[str]] = {}
@@ -191,14 +194,17 @@ class XPEngine:
     # -- the hot path -----------------------------------------------------------------------
 
     def on_message(self, message: discord.Message) -> None:
-        """A message hook: decide the grant in memory; the flush writes it."""
+        """A message hook (member chat in the home guild, once each): decide the grant in memory;
+        the flush writes it. Most messages arrive within their author's cooldown: they are settled
+        before anything else is read off the message."""
         author = message.author
-        if message.guild is None or message.guild.id != self.bot.guild_id or not isinstance(author, discord.Member):
+        if not self.chat_xp_on:
             return
-        if not self.community.xp.chat_xp_on:
+        now = time.monotonic()
+        if self.rules.cooling_down(author.id, message.content, now):
             return
         facts = message_facts(message, self.rules.no_xp_roles)
-        if self.rules.why_no_xp(facts, time.monotonic()) is not None:
+        if self.rules.why_no_xp(facts, now) is not None:
             return
         pathway = self.rules.pathway_for(self.rules.places(facts))
         if pathway is not None and pathway not in self.joined.get(author.id, ()):
@@ -297,7 +303,7 @@ class XPEngine:
                 return outcome
             journal_path, journal_items, journal_rest = self._next_journal_batch()
             grants, self._pending = self._pending, []
-            counts = self.activity.take() if self.activity is not None else []
+            counts = self._counts_to_write(grants)
             items: list[Item] = [*journal_items, *grants, *counts]
             if not items:
                 return outcome
@@ -341,6 +347,17 @@ class XPEngine:
                 self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
             outcome.result = _merge(results)
             return outcome
+
+    def _counts_to_write(self, grants: list[Pending]) -> list[ChatCount]:
+        """Every count when they are due (activity_flush_seconds) or the buffer is being emptied;
+        otherwise only those of members whose XP is written now (same statement, no extra row)."""
+        if self.activity is None:
+            return []
+        now = time.monotonic()
+        if self.write_all_counts or now >= self._counts_due:
+            self._counts_due = now + self.community.activity_flush_seconds
+            return self.activity.take()
+        return self.activity.take_for({g.discord_id for g in grants})
 
     @property
     def activity_pending(self) -> int:
