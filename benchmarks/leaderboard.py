@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_seed  # noqa: E402
 from benchmarks.figures import percentile  # noqa: E402
-from bot.ranking import Rankings  # noqa: E402
+from bot.ranking import Rankings, XPCounter  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
+from cogs.xp.engine import RECONCILE_EVERY_S  # noqa: E402
 from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
 
@@ -53,7 +54,7 @@ async def main(args: argparse.Namespace) -> None:
     week, month = period_starts(datetime.now(UTC), "UTC")
     with tempfile.TemporaryDirectory(prefix="conclave-lb-") as tmp:
         database = await open_database(None, Path(tmp), name="leaderboard")
-        pool = await create_pool(database.dsn, min_size=1, max_size=2)
+        pool = await create_pool(database.dsn, min_size=1, max_size=2, command_timeout=None)  # seeding 1M rows
         async with pool.acquire() as conn:
             await migrate.upgrade(conn)
             started = time.perf_counter()
@@ -67,6 +68,16 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"rank index built for {len(keys)} boards in {time.perf_counter() - started:.2f} s "
                 f"(the bot does this at start-up for every board)"
+            )
+            grown = XPCounter()
+            grown.load([(2**21, 1)])  # a board whose top XP reached 2^21
+            started = time.perf_counter()
+            grown.move(0, 2**21 + 1)  # a staff gift crosses the power of two: the tree doubles
+            print(f"rank index growth 2^21 -> 2^22 XP values: {(time.perf_counter() - started) * 1000:.1f} ms")
+            check = await timed(5, lambda i: boards.fingerprints(conn, week, month))
+            print(
+                f"background rank index check (every board's fingerprint in SQL): p50 {statistics.median(check):.0f} ms "
+                f"(every {RECONCILE_EVERY_S:.0f} s; a board is rebuilt only when it differs)"
             )
             rng = random.Random(5)
             results: dict[str, float] = {}

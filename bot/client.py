@@ -26,11 +26,21 @@ from bot.journal import Journal
 from bot.outbox import OutboxWorker
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
-from db.pool import Database, create_pool, open_database
+from db.pool import Database, connect, create_pool, open_database
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 10.0
+# What the invite link asks for: read and answer in channels, attach rank cards, manage the reward,
+# rank and pathway roles (below its own role).
+BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+    manage_roles=True,
+)
 # The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
 # is not written by then goes to the local journal).
 FINAL_FLUSH_BUDGET_S = 5.0
@@ -209,10 +219,16 @@ class ConclaveBot(commands.Bot):
             self.database = await open_database(url, self.config.data_dir)
         log.info("database: %s", self.database.kind)
         self.pool = await create_pool(self.database.dsn, min_size=2, max_size=10)
+        # Migrations on a connection of their own: a big table's migration may take longer than
+        # the pool's command timeout allows an ordinary statement.
+        migrator = await connect(self.database.dsn)
+        try:
+            applied = await migrate.upgrade(migrator)
+        finally:
+            await migrator.close()
+        if applied:
+            log.info("applied %d migration(s): %s", len(applied), ", ".join(m.label for m in applied))
         async with self.pool.acquire() as conn:
-            applied = await migrate.upgrade(conn)
-            if applied:
-                log.info("applied %d migration(s): %s", len(applied), ", ".join(m.label for m in applied))
             await users.sync_staff_roles(conn, [str(r) for r in self.config.community.staff_role_ids])
             await xp.sync_rank_titles(conn, self.config.community.xp.rank_titles)
             await xp.sync_timezone(conn, self.config.community.xp.timezone)
@@ -234,19 +250,42 @@ class ConclaveBot(commands.Bot):
         self.outbox.start()
         await self.sync_commands()
 
+    def invite_url(self) -> str:
+        """The link that adds the bot to the configured server with what it needs."""
+        return discord.utils.oauth_url(
+            self.application_id or 0,
+            permissions=BOT_PERMISSIONS,
+            guild=discord.Object(id=self.guild_id),
+            scopes=("bot", "applications.commands"),
+            disable_guild_select=True,
+        )
+
     async def sync_commands(self) -> None:
-        if self.config.community.sync_commands_globally:
-            self.synced_commands = await self.tree.sync()
-        else:
-            guild = discord.Object(id=self.guild_id)
-            self.tree.copy_global_to(guild=guild)
-            self.synced_commands = await self.tree.sync(guild=guild)
+        try:
+            if self.config.community.sync_commands_globally:
+                self.synced_commands = await self.tree.sync()
+            else:
+                guild = discord.Object(id=self.guild_id)
+                self.tree.copy_global_to(guild=guild)
+                self.synced_commands = await self.tree.sync(guild=guild)
+        except discord.Forbidden as error:
+            # Discord answers 403 Missing Access when the bot is not in that server or was invited
+            # without the applications.commands scope: one line with the fix, not a traceback.
+            raise ConfigError(
+                f"the bot cannot add its commands to server {self.guild_id} (Discord: {error.text or error.status}): "
+                f"it is not in that server or was invited without the applications.commands scope. "
+                f"Check guild_id in conclave.toml, then invite it with {self.invite_url()}"
+            ) from None
         log.info("synced %d app command(s)", len(self.synced_commands))
 
     async def on_ready(self) -> None:
         guild = self.home_guild
         if guild is None:
-            log.error("the bot is not in the configured guild %s; check guild_id", self.guild_id)
+            log.error(
+                "the bot is not in the configured server %s: check guild_id, or invite it with %s",
+                self.guild_id,
+                self.invite_url(),
+            )
             return
         count = await self.identity.sync_guild(guild)
         for hook in self.after_member_sync:

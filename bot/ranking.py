@@ -25,7 +25,6 @@ class XPCounter:
         self.tree = array("i", [0]) * (self.size + 1)
         self.members = 0
         self.total_xp = 0  # sum of members' XP (with `members`, a fingerprint to compare with SQL)
-        self.total_sq = 0
 
     def _grow(self, value: int) -> None:
         """Double the size until `value` fits. With power-of-two sizes every existing node keeps
@@ -80,7 +79,6 @@ class XPCounter:
         self._build(counts)
         self.members = sum(n for _, n in pairs)
         self.total_xp = sum(xp * n for xp, n in pairs)
-        self.total_sq = sum(xp * xp * n for xp, n in pairs)
 
     def move(self, before: int, after: int) -> None:
         """A member's XP changed from `before` to `after` (0 means not on the board)."""
@@ -90,16 +88,14 @@ class XPCounter:
             self._add(before, -1)
             self.members -= 1
             self.total_xp -= before
-            self.total_sq -= before * before
         if after > 0:
             self._add(after, 1)
             self.members += 1
             self.total_xp += after
-            self.total_sq += after * after
 
-    def fingerprint(self) -> tuple[int, int, int]:
-        """(members, sum of XP, sum of squared XP): what boards.fingerprints() computes in SQL."""
-        return self.members, self.total_xp, self.total_sq
+    def fingerprint(self) -> tuple[int, int]:
+        """(members, sum of their XP): what boards.fingerprints() computes in SQL."""
+        return self.members, self.total_xp
 
     def position(self, xp: int) -> int | None:
         """1 + members with more XP; None for a member with no XP."""

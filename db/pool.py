@@ -39,7 +39,7 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = COMMAND_TIMEOUT_S
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float | None = COMMAND_TIMEOUT_S
 ) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,

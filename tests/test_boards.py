@@ -65,3 +65,30 @@ async def test_histogram_and_count_above_agree(conn):
         assert await boards.count_above(conn, board, value) == sum(1 for x, _ in expected if x > value)
     profile = await users.get_profile(conn, expected[0][1])
     assert await boards.member_xp(conn, board, profile.user_id) == expected[0][0]
+
+
+async def test_the_window_is_exact_when_members_who_left_crowd_it(conn, monkeypatch):
+    """Many who left between a member and their neighbours: more than the rows read beyond the
+    window, so the exact (joined) ranges must take over."""
+    exact = boards._window_joined
+    fallbacks = []
+
+    async def counted(*args, **kwargs):
+        fallbacks.append(args[2])
+        return await exact(*args, **kwargs)
+
+    monkeypatch.setattr(boards, "_window_joined", counted)
+    expected = []
+    for i in range(70):
+        in_server = not (20 <= i < 40) and i % 4 != 0  # a block of 20 who left, and every fourth
+        user_id = await make_member(conn, f"c{i:02d}", in_server=in_server)
+        amount = 20 if i < 50 else 20 + i  # one big tie group around the block
+        await xp.award_xp(conn, user_id, None, amount)
+        if in_server:
+            expected.append((amount, user_id))
+    expected.sort(reverse=True)
+    board = boards.Board("all", None, "")
+    for index in range(len(expected)):
+        rows = await boards.window(conn, board, expected[index][1], above=4, below=5)
+        assert [(r.xp, r.user_id) for r in rows] == expected[max(0, index - 4) : index + 6]
+    assert fallbacks  # the crowded windows did take the exact path

@@ -99,10 +99,8 @@ async def test_a_broken_button_gets_a_reference_not_silence(probe):
     assert reply.ephemeral and "reference" in reply.content
 
 
-async def test_answering_too_late_is_refused_like_discord_does(probe, monkeypatch):
-    from bot.sandbox import server
-
-    monkeypatch.setattr(server, "INTERACTION_WINDOW_S", 0.0)
+async def test_answering_too_late_is_refused_like_discord_does(probe):
+    probe.standin.interaction_window = 0.0
     with pytest.raises(NoAnswer):
         await probe.member("alice").slash("about", timeout=1.0)
     callbacks = probe.standin.calls_to("POST", "/callback")

@@ -107,3 +107,26 @@ async def test_the_bot_process_runs_against_a_separate_api_server(db_dsn, tmp_pa
             bot.kill()
         server.terminate()
         server.wait(10)
+
+
+async def test_a_bot_not_in_the_configured_server_says_so_with_the_invite_link(db_dsn, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN", "DISCORD_API_BASE")}
+    env["PYTHONPATH"] = str(ROOT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.serve", "--port", "0"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        info = json.loads(server.stdout.readline())
+        (tmp_path / "conclave.toml").write_text("guild_id = 123456789012345678\n")  # not the stand-in's server
+        bot_env = {**env, "DISCORD_TOKEN": info["token"], "DISCORD_API_BASE": info["api_base"], "DATABASE_URL": db_dsn}
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"], env=bot_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        line = next(x for x in result.stderr.splitlines() if "cannot add its commands" in x)
+        assert "server 123456789012345678" in line and "applications.commands scope" in line
+        assert "oauth2/authorize?client_id=" in line and "guild_id=123456789012345678" in line
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox import state as s
+from bot.sandbox.render import message_text
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import Interaction, StandIn
+    from bot.sandbox.records import Interaction
+    from bot.sandbox.server import StandIn
 
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
@@ -62,7 +64,6 @@ class Reply:
     @property
     def text(self) -> str:
         """Content and every embed's visible text, for assertions that a member would read."""
-        from bot.sandbox.render import message_text
 
         return message_text(self.message) if self.message else ""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.sandbox import state as s
+from bot.sandbox.control import Actor, InvalidInvocation, NoAnswer
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -59,7 +60,6 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
 
     async def slash(request: web.Request) -> web.Response:
         """Invoke a slash command as a member and answer with what the bot replied."""
-        from bot.sandbox.control import Actor, InvalidInvocation, NoAnswer
 
         body = await request.json()
         member = standin.member_named(body["member"])

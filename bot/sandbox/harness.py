@@ -7,6 +7,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from discord.ext import commands
+
 from bot.client import ConclaveBot, point_at_api
 from bot.config import CommunityConfig, Config, Settings
 from bot.sandbox.control import Actor
@@ -100,8 +102,6 @@ class Harness:
 
 async def discord_close_quietly(bot: ConclaveBot) -> None:
     """Drop the bot's connections without running its shutdown (flushes are already cleared)."""
-    from discord.ext import commands
-
     await commands.Bot.close(bot)
     if bot.pool is not None:
         bot.pool.terminate()

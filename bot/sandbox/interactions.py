@@ -8,31 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sandbox import rest
 from bot.sandbox import state as s
+from bot.sandbox.records import WEBHOOK_TOKEN_TTL_S, Output
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import Interaction, StandIn
+    from bot.sandbox.records import Interaction
+    from bot.sandbox.server import StandIn
 
 PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE, AUTOCOMPLETE, MODAL = 1, 4, 5, 6, 7, 8, 9
 LOADING = 1 << 7
 
 
-def _rest() -> Any:
-    from bot.sandbox import rest
-
-    return rest
-
-
 def _window_open(standin: StandIn, interaction: Interaction) -> bool:
-    from bot.sandbox.server import INTERACTION_WINDOW_S
 
-    return time.monotonic() - interaction.created <= INTERACTION_WINDOW_S
+    return time.monotonic() - interaction.created <= standin.interaction_window
 
 
 async def callback(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    rest = _rest()
     standin: StandIn = rest.standin_of(request)
     interaction = standin.interactions.get(request.match_info["interaction_id"])
     if (
@@ -110,9 +103,6 @@ async def callback(request: web.Request) -> web.Response:
 
 
 def _by_token(request: web.Request) -> Interaction:
-    from bot.sandbox.server import WEBHOOK_TOKEN_TTL_S
-
-    rest = _rest()
     standin: StandIn = rest.standin_of(request)
     if request.match_info["app_id"] != standin.application_id:
         raise rest.DiscordError(404, 10015, "Unknown Webhook")
@@ -123,7 +113,6 @@ def _by_token(request: web.Request) -> Interaction:
 
 
 def _target(request: web.Request, interaction: Interaction) -> s.Message:
-    rest = _rest()
     message_id = request.match_info["message_id"]
     if message_id == "@original":
         if interaction.original is None:
@@ -137,15 +126,11 @@ def _target(request: web.Request, interaction: Interaction) -> s.Message:
 
 
 async def get_webhook_message(request: web.Request) -> web.Response:
-    rest = _rest()
     interaction = _by_token(request)
     return rest.reply(_target(request, interaction).payload(rest.standin_of(request).base_url))
 
 
 async def edit_webhook_message(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    rest = _rest()
     standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     message = _target(request, interaction)
@@ -159,7 +144,6 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
 
 
 async def delete_webhook_message(request: web.Request) -> web.Response:
-    rest = _rest()
     interaction = _by_token(request)
     message = _target(request, interaction)
     message.deleted = True
@@ -167,9 +151,6 @@ async def delete_webhook_message(request: web.Request) -> web.Response:
 
 
 async def followup(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
-
-    rest = _rest()
     standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     if interaction.response_type is None:

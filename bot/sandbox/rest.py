@@ -3,16 +3,18 @@ codes, rate-limit headers with `Via`, bot auth on bot routes, token auth on inte
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from PIL import Image
 
 from bot.sandbox import state as s
-from bot.sandbox.control_http import add_control_routes
-from bot.sandbox.interactions import interaction_routes
+from bot.sandbox.records import Output
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -281,7 +283,6 @@ def message_from_body(
 
 
 async def post_message(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     channel = standin.channel(request.match_info["channel_id"])
@@ -309,7 +310,6 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 async def edit_message(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     message = standin.messages.get(request.match_info["message_id"])
@@ -362,13 +362,8 @@ async def get_channel(request: web.Request) -> web.Response:
 
 async def get_avatar(request: web.Request) -> web.Response:
     """The CDN's avatar images: a plain coloured square per user, as PNG."""
-    import io
-    import zlib as _zlib
-
-    from PIL import Image
-
     key = request.match_info.get("user_id") or request.match_info.get("index", "0")
-    colour = _zlib.crc32(key.encode()) & 0xFFFFFF
+    colour = zlib.crc32(key.encode()) & 0xFFFFFF
     image = Image.new("RGB", (128, 128), ((colour >> 16) & 255, (colour >> 8) & 255, colour & 255))
     out = io.BytesIO()
     image.save(out, format="PNG")
@@ -384,53 +379,3 @@ async def get_attachment(request: web.Request) -> web.Response:
                     body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
                 )
     return web.Response(status=404)
-
-
-def build_app(standin: StandIn) -> web.Application:
-    from bot.sandbox import rest_guild
-
-    app = web.Application(middlewares=[discord_middleware], client_max_size=64 * 1024 * 1024)
-    app[STANDIN_KEY] = standin
-    r = app.router
-    r.add_get("/gateway", standin.gateway.handle)
-    r.add_get("/attachments/{attachment_id}/{filename}", get_attachment)
-    r.add_get("/avatars/{user_id}/{file}", get_avatar)
-    r.add_get("/embed/avatars/{index}.png", get_avatar)
-    r.add_get(f"{API}/users/@me", get_me)
-    r.add_get(f"{API}/oauth2/applications/@me", get_application)
-    r.add_get(f"{API}/applications/@me", get_application)
-    r.add_get(f"{API}/gateway", get_gateway)
-    r.add_get(f"{API}/gateway/bot", get_gateway)
-    r.add_post(f"{API}/users/@me/channels", create_dm)
-    r.add_get(f"{API}/users/{{user_id}}", get_user)
-    r.add_put(f"{API}/applications/{{app_id}}/commands", put_commands)
-    r.add_get(f"{API}/applications/{{app_id}}/commands", get_commands)
-    r.add_put(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", put_commands)
-    r.add_get(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", get_commands)
-    r.add_get(f"{API}/channels/{{channel_id}}", get_channel)
-    r.add_post(f"{API}/channels/{{channel_id}}/messages", post_message)
-    r.add_get(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", get_message)
-    r.add_patch(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", edit_message)
-    r.add_delete(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", delete_message)
-    r.add_post(f"{API}/channels/{{channel_id}}/typing", typing)
-    guild = f"{API}/guilds/{{guild_id}}"
-    r.add_get(guild, rest_guild.get_guild)
-    r.add_get(f"{guild}/roles", rest_guild.get_roles)
-    r.add_get(f"{guild}/channels", rest_guild.get_channels)
-    r.add_get(f"{guild}/members", rest_guild.list_members)
-    r.add_get(f"{guild}/members/{{user_id}}", rest_guild.get_member)
-    r.add_patch(f"{guild}/members/{{user_id}}", rest_guild.edit_member)
-    r.add_delete(f"{guild}/members/{{user_id}}", rest_guild.kick)
-    r.add_put(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.add_member_role)
-    r.add_delete(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.remove_member_role)
-    r.add_get(f"{guild}/bans/{{user_id}}", rest_guild.get_ban)
-    r.add_put(f"{guild}/bans/{{user_id}}", rest_guild.ban)
-    r.add_delete(f"{guild}/bans/{{user_id}}", rest_guild.unban)
-    r.add_get(f"{guild}/scheduled-events", rest_guild.list_events)
-    r.add_post(f"{guild}/scheduled-events", rest_guild.create_event)
-    r.add_get(f"{guild}/scheduled-events/{{event_id}}", rest_guild.get_event)
-    r.add_patch(f"{guild}/scheduled-events/{{event_id}}", rest_guild.edit_event)
-    r.add_delete(f"{guild}/scheduled-events/{{event_id}}", rest_guild.delete_event)
-    interaction_routes(r, API)
-    add_control_routes(app, standin)
-    return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
 from bot.sandbox import state as s
+from bot.sandbox.records import Output
 from bot.sandbox.rest import (
     MISSING_PERMISSIONS,
     UNKNOWN_BAN,
@@ -100,7 +102,6 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 async def edit_member(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)
@@ -154,7 +155,6 @@ async def remove_member_role(request: web.Request) -> web.Response:
 
 
 async def _change_role(request: web.Request, *, add: bool) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)
@@ -184,7 +184,6 @@ async def _change_role(request: web.Request, *, add: bool) -> web.Response:
 
 
 async def kick(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)
@@ -196,7 +195,6 @@ async def kick(request: web.Request) -> web.Response:
 
 
 async def ban(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)
@@ -215,7 +213,6 @@ async def ban(request: web.Request) -> web.Response:
 
 
 async def unban(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)
@@ -239,8 +236,6 @@ async def get_ban(request: web.Request) -> web.Response:
 
 
 def _reason(request: web.Request) -> str | None:
-    from urllib.parse import unquote
-
     reason = request.headers.get("X-Audit-Log-Reason")
     return unquote(reason) if reason else None
 
@@ -254,7 +249,6 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def create_event(request: web.Request) -> web.Response:
-    from bot.sandbox.server import Output
 
     standin = standin_of(request)
     guild = _guild(request)

@@ -6,73 +6,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot.sandbox import state as s
+from bot.sandbox.app import build_app
 from bot.sandbox.gateway import Gateway
+from bot.sandbox.records import (
+    INTERACTION_WINDOW_S,
+    Call,
+    Failure,
+    Interaction,
+    Output,
+)
 
 log = logging.getLogger(__name__)
-
-INTERACTION_WINDOW_S = 3.0
-WEBHOOK_TOKEN_TTL_S = 15 * 60
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    body: Any
-    status: int
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class Output:
-    """Something the bot did that a person in the guild would notice."""
-
-    # message, dm, response, edit, followup, modal, autocomplete, member_update, kick, ban, unban, ...
-    kind: str
-    message: s.Message | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    interaction_id: str | None = None
-
-
-@dataclass
-class Interaction:
-    id: str
-    token: str
-    type: int
-    data: dict[str, Any]
-    user: s.User
-    channel_id: str
-    guild_id: str | None
-    message: s.Message | None = None
-    created: float = field(default_factory=time.monotonic)
-    response_type: int | None = None
-    responded: float | None = None  # monotonic time of the first callback
-    original: s.Message | None = None
-    followups: list[s.Message] = field(default_factory=list)
-    modal: dict[str, Any] | None = None
-    choices: list[dict[str, Any]] | None = None
-    answered: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class Failure:
-    """An injected failure: the next `times` calls matching method and path prefix get this answer."""
-
-    method: str
-    path_prefix: str
-    status: int
-    body: dict[str, Any]
-    times: int
-    retry_after: float | None = None
 
 
 class StandIn:
@@ -106,6 +57,7 @@ class StandIn:
         self.dm_channels: dict[str, s.Channel] = {}  # recipient id -> channel
         self.messages: dict[str, s.Message] = {}
         self.interactions: dict[str, Interaction] = {}
+        self.interaction_window = INTERACTION_WINDOW_S  # Discord's 3 s to acknowledge (tests shorten it)
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands
         self.calls: list[Call] = []
         self.outputs: list[Output] = []
@@ -133,7 +85,6 @@ class StandIn:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> StandIn:
-        from bot.sandbox.rest import build_app
 
         self.runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await self.runner.setup()

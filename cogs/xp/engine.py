@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VOICE_TICK_S = 10.0
-# The rank index is compared with the database this often (and rebuilt where it differs).
-RECONCILE_EVERY_S = 30.0
+# The rank index is compared with the database this often (and rebuilt where it differs): at
+# most a minute behind writes the bot did not make; ~1-2 s of database time at 1M members.
+RECONCILE_EVERY_S = 60.0
 # The bound of grants kept in memory while the database cannot be written: past it, the oldest are
 # spilled to the local journal (replayed first when the database answers, and at the next start).
 # Chat adds at most one grant per member per cooldown and voice one per member per minute.
@@ -162,8 +163,8 @@ class XPEngine:
         ]
 
     async def reconcile_rankings(self) -> list[BoardKey]:
-        """Compare every board of the rank index with the database (members, sum and sum of squares
-        of their XP) and rebuild the boards that drifted: writes the bot did not make (the
+        """Compare every board of the rank index with the database (members and the sum of their XP)
+        and rebuild the boards that drifted: writes the bot did not make (the
         website's award_xp, a row changed by hand) or a departure missed. Bounded cost: three
         scans; a board is rebuilt only when it differs. Returns the rebuilt boards."""
         async with self.lock:
@@ -171,9 +172,7 @@ class XPEngine:
             async with self.bot.pool.acquire() as conn:
                 truth = await boards.fingerprints(conn, week, month)
                 drifted = [
-                    key
-                    for key in self.board_keys()
-                    if truth.get(key, (0, 0, 0)) != self.rankings.board(key).fingerprint()
+                    key for key in self.board_keys() if truth.get(key, (0, 0)) != self.rankings.board(key).fingerprint()
                 ]
                 for key in drifted:
                     histogram = await boards.histogram(conn, boards.Board(*key))
@@ -316,7 +315,9 @@ class XPEngine:
                 isolated = await write_isolating(items, write, _member_key)
             except BaseException:
                 # Cancelled (a stop's budget ran out): nothing of this batch is known to be written.
-                self._keep(items)
+                # The journal's records are still in its file: only the rest goes back to memory.
+                from_journal = {id(j) for j in journal_items}
+                self._keep([i for i in items if id(i) not in from_journal])
                 raise
             outcome.written = len(isolated.written)
             kept = list(isolated.kept)
