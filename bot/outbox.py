@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 import discord
 
+from bot.write_path import WriteHealth
 from db import dead_letters, outbox
 from db.faults import is_outage, one_line
 
@@ -53,6 +54,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.health = WriteHealth("outbox deliveries")
 
     def start(self) -> None:
         if self._task is None:
@@ -83,9 +85,11 @@ class OutboxWorker:
                 if not is_outage(error):
                     # Never let one bad delivery end the worker (bad rows are dead-lettered in _attempt).
                     log.exception("outbox worker failed unexpectedly; retrying later")
-                elif not self.bot.write_health.down:
-                    log.warning("outbox worker cannot reach the database (%s); retrying", one_line(error))
+                else:
+                    self.health.failed(error)  # one warning per outage, however long
                 wait = IDLE_POLL_S
+            else:
+                self.health.succeeded(0)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

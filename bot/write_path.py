@@ -110,11 +110,11 @@ class WriteHealth:
     def succeeded(self, written: int) -> None:
         if self.down_since is not None:
             log.info(
-                "%s recovered after %.1f s (%d failed tries); wrote the %d write(s) kept meanwhile",
+                "%s recovered after %.1f s (%d failed tries)%s",
                 self.name,
                 time.monotonic() - self.down_since,
                 self.failures,
-                written,
+                f"; wrote the {written} write(s) kept meanwhile" if written else "",
             )
         self.down_since = None
         self.failures = 0

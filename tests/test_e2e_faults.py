@@ -180,8 +180,10 @@ async def test_an_outage_under_chat_is_ridden_out_and_nothing_is_lost(own_server
                 loop.time() < deadline
             ):
                 await asyncio.sleep(0.1)
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "are failing" in r.getMessage()]
-        recoveries = [r for r in caplog.records if "recovered after" in r.getMessage()]
+        warnings = [
+            r for r in caplog.records if r.levelno == logging.WARNING and "writes are failing" in r.getMessage()
+        ]
+        recoveries = [r for r in caplog.records if "writes recovered after" in r.getMessage()]
         assert len(warnings) == 1 and len(recoveries) == 1
         assert not any(r.exc_info for r in caplog.records if r.name.startswith(("bot", "cogs")))  # no tracebacks
         for who in members:
