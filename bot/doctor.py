@@ -12,7 +12,7 @@ import asyncpg
 from bot.config import Config
 from bot.journal import Journal
 from bot.xp_rules import local_day, period_starts
-from db import dead_letters, ledger, migrate, outbox, users
+from db import admin_logs, dead_letters, ledger, migrate, outbox, users
 from db.faults import one_line
 from db.pool import connect, database
 
@@ -65,8 +65,18 @@ async def replay(conn: asyncpg.Connection, letter: dead_letters.DeadLetter, time
     raise ReplayRefused(f"unknown dead-letter kind {letter.kind}")
 
 
-async def resolve(conn: asyncpg.Connection, letter_id: int, action: str, timezone: str, who: str) -> str:
-    """Replay or discard one pending dead letter, atomically with its resolution."""
+async def resolve(
+    conn: asyncpg.Connection,
+    letter_id: int,
+    action: str,
+    timezone: str,
+    who: str,
+    *,
+    admin_id: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """Replay or discard one pending dead letter, atomically with its resolution and an admin_logs
+    row (who: a staff member's name, or the doctor command)."""
     async with conn.transaction():
         letter = await dead_letters.get(conn, letter_id, lock=True)
         if letter is None:
@@ -81,8 +91,19 @@ async def resolve(conn: asyncpg.Connection, letter_id: int, action: str, timezon
                     done = await replay(conn, letter, timezone)
             except asyncpg.PostgresError as error:
                 raise ReplayRefused(f"the database refused it again: {one_line(error)}") from None
-        await dead_letters.resolve(
-            conn, letter_id, status="discarded" if action == "discard" else "replayed", resolution=f"{done} (by {who})"
+        status = "discarded" if action == "discard" else "replayed"
+        await dead_letters.resolve(conn, letter_id, status=status, resolution=f"{done} (by {who})")
+        # admin_logs' target types are the guide's: the member the write was for, else a setting.
+        member = letter.payload.get("user_id") or (letter.payload.get("payload") or {}).get("user_id")
+        await admin_logs.log_admin_action(
+            conn,
+            admin_id=admin_id,
+            action=f"dead_letter_{action}",
+            target_type="user" if member else "setting",
+            target_id=str(member) if member else f"dead_letter:{letter_id}",
+            previous_value={"dead_letter": letter_id, "status": "pending", "kind": letter.kind, "error": letter.error},
+            new_value={"dead_letter": letter_id, "status": status, "resolution": done},
+            reason=reason or f"by {who}",
         )
         return done
 

@@ -9,8 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__
-from bot.ui.embeds import about_embed
+from bot import __version__, doctor
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.errors import BadInput
+from bot.ui.embeds import about_embed, dead_letters_embed
+from db import dead_letters
+
+Reason = app_commands.Range[str, 3, 300]
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -19,8 +24,56 @@ log = logging.getLogger(__name__)
 
 
 class Core(commands.Cog):
+    deadletter = app_commands.Group(
+        name="deadletter",
+        description="Staff: writes the database refused (see also python -m bot doctor)",
+        guild_only=True,
+        default_permissions=STAFF_DEFAULT_PERMISSIONS,
+    )
+
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
+
+    @deadletter.command(name="list", description="The writes the database refused, oldest first")
+    @staff_only("see refused writes")
+    async def deadletter_list(self, interaction: discord.Interaction) -> None:
+        pending = await dead_letters.pending(self.bot.pool, limit=10)
+        total = await dead_letters.count_pending(self.bot.pool)
+        await interaction.response.send_message(embed=dead_letters_embed(pending, total), ephemeral=True)
+
+    @deadletter.command(name="replay", description="Write a refused write again (e.g. after fixing the cause)")
+    @app_commands.describe(letter_id="its number in /deadletter list", reason="why (logged)")
+    @staff_only("replay refused writes")
+    async def deadletter_replay(
+        self, interaction: discord.Interaction, letter_id: app_commands.Range[int, 1], reason: Reason
+    ) -> None:
+        await self._resolve(interaction, letter_id, "replay", reason)
+
+    @deadletter.command(name="discard", description="Give up a refused write (it stays on record)")
+    @app_commands.describe(letter_id="its number in /deadletter list", reason="why (logged)")
+    @staff_only("discard refused writes")
+    async def deadletter_discard(
+        self, interaction: discord.Interaction, letter_id: app_commands.Range[int, 1], reason: Reason
+    ) -> None:
+        await self._resolve(interaction, letter_id, "discard", reason)
+
+    async def _resolve(self, interaction: discord.Interaction, letter_id: int, action: str, reason: str) -> None:
+        actor = interaction.user
+        admin_id = await self.bot.identity.user_id(actor)
+        async with self.bot.pool.acquire() as conn:
+            try:
+                done = await doctor.resolve(
+                    conn,
+                    letter_id,
+                    action,
+                    self.bot.config.community.xp.timezone,
+                    actor.name,
+                    admin_id=admin_id,
+                    reason=reason,
+                )
+            except doctor.ReplayRefused as refused:
+                raise BadInput(f"Dead letter {letter_id}: {refused}.") from None
+        await interaction.response.send_message(f"Dead letter {letter_id}: {done}.", ephemeral=True)
 
     @app_commands.command(name="about", description="What this bot is and how it is doing")
     async def about(self, interaction: discord.Interaction) -> None:

@@ -223,3 +223,39 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         assert not bot.xp_engine.journal.files()
     finally:
         await harness.close()
+
+
+async def test_staff_see_replay_and_discard_refused_writes_from_discord(harness):
+    bot = await start(harness)
+    mod, carol = harness.member("mod"), harness.member("carol")
+    carol_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", carol.id)
+    await bot.pool.execute(
+        f"ALTER TABLE xp_ledger ADD CONSTRAINT refuse_carol CHECK (user_id <> '{carol_id}') NOT VALID"
+    )
+    carol.say("this grant is refused for now")
+    await handled(bot, 1)
+
+    listed = await mod.slash("deadletter list")
+    assert listed.ephemeral and listed.embed["title"] == "Refused writes: 2 pending"
+    assert "refuse_carol" in listed.embed["description"]
+    refused = await carol.slash("deadletter list")
+    assert refused.content == "Only staff can see refused writes."
+
+    grant = await bot.pool.fetchval("SELECT id FROM dead_letters WHERE kind = 'xp_grant'")
+    again = await mod.slash("deadletter replay", letter_id=grant, reason="try it now")
+    assert again.ephemeral and "refused it again" in again.content
+    await bot.pool.execute("ALTER TABLE xp_ledger DROP CONSTRAINT refuse_carol")
+    done = await mod.slash("deadletter replay", letter_id=grant, reason="constraint removed")
+    assert done.content.startswith(f"Dead letter {grant}: granted 20 XP")
+    assert await total_xp(bot.pool, carol.id) == 20
+
+    counts = await bot.pool.fetchval("SELECT id FROM dead_letters WHERE kind = 'activity'")
+    gone = await mod.slash("deadletter discard", letter_id=counts, reason="one message, not worth it")
+    assert gone.content == f"Dead letter {counts}: discarded."
+    log = await bot.pool.fetch("SELECT action, reason, admin_id FROM admin_logs ORDER BY id")
+    mod_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", mod.id)
+    assert [(r["action"], r["reason"], r["admin_id"]) for r in log] == [
+        ("dead_letter_replay", "constraint removed", mod_id),
+        ("dead_letter_discard", "one message, not worth it", mod_id),
+    ]
+    assert (await mod.slash("deadletter list")).embed["title"] == "Refused writes: 0 pending"

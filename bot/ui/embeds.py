@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import discord
+
+from db.dead_letters import DeadLetter
 
 BRAND = discord.Colour(0x6D4AFF)
 
@@ -26,7 +30,8 @@ def about_embed(
 ) -> discord.Embed:
     embed = discord.Embed(
         title="Conclave",
-        description="The Conclave Realm's bot: XP and pathways, achievements, events, moderation, stats.",
+        description="The Conclave Realm's bot: XP, pathways, rank cards and leaderboards "
+        "(achievements, events, moderation and stats are coming).",
         colour=BRAND,
     )
     embed.add_field(name="Version", value=version)
@@ -35,4 +40,21 @@ def about_embed(
     embed.add_field(name="Gateway latency", value=f"{latency_ms:.0f} ms" if latency_ms is not None else "measuring")
     if members is not None:
         embed.add_field(name="Members", value=str(members))
+    return embed
+
+
+def dead_letters_embed(letters: Sequence[DeadLetter], total: int) -> discord.Embed:
+    """Refused writes for staff: what, when, why, and what to do."""
+    embed = discord.Embed(title=f"Refused writes: {total} pending", colour=BRAND)
+    if not letters:
+        embed.description = "Nothing is waiting: every write the bot made was accepted."
+        return embed
+    lines = []
+    for d in letters:
+        member = d.payload.get("discord_id")
+        who = f" <@{member}>" if member else ""
+        lines.append(f"**#{d.id}** {d.kind}{who} · {discord.utils.format_dt(d.created_at, 'R')}\n{d.error[:180]}")
+    embed.description = "\n".join(lines)
+    more = f"{total - len(letters)} more · " if total > len(letters) else ""
+    embed.set_footer(text=f"{more}/deadletter replay or discard · python -m bot doctor lists them all")
     return embed
