@@ -1,18 +1,21 @@
 """Message ingestion throughput: the full bot against a bare discord.py client on the same stream.
 
-    python benchmarks/ingest.py [--messages 50000] [--members 5000] [--rounds 2]
+    python benchmarks/ingest.py [--messages 50000] [--members 5000] [--rounds 2] [--default-gc]
 
 The stand-in runs in its own process and pushes N MESSAGE_CREATE events from M members over the
 gateway. (a) a bare discord.py client with one trivial on_message listener and (b) the full bot
 (every cog, the activity buffer, identity, PostgreSQL) receive the same stream, in alternating
 rounds. Prints each rate, the ratio bot/bare (the bot's per-message overhead), and how long after
-the last message the bot had written every count to PostgreSQL.
+the last message the bot had written every count to PostgreSQL. Each bare round runs in a default
+interpreter (the collector's thresholds reset, nothing frozen); the bot tunes its collector once ready
+(gc.freeze and higher thresholds): --default-gc leaves its thresholds at Python's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import statistics
 import sys
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.standin_process import pin_database, standin_process  # noqa: E402
+from bot import client as bot_client  # noqa: E402
 from bot.client import ConclaveBot, intents_for  # noqa: E402
 from bot.config import Config  # noqa: E402
 from db.pool import open_database, recreate_database  # noqa: E402
@@ -68,7 +72,15 @@ async def burst(session: aiohttp.ClientSession, base: str, count: int) -> None:
         response.raise_for_status()
 
 
+DEFAULT_GC = gc.get_threshold()
+
+
 async def run_bare(info: dict, config: Config, count: int, session, base: str) -> float:
+    # A bare client in a default interpreter: undo what a previous bot round did to the collector
+    # (the bot freezes its start-up objects and raises the thresholds once it is ready).
+    gc.unfreeze()
+    gc.set_threshold(*DEFAULT_GC)
+    gc.collect()
     meter = Meter()
     ready = asyncio.Event()
     client = discord.Client(intents=intents_for(config), guild_ready_timeout=0.5)
@@ -106,6 +118,8 @@ async def run_bot(info: dict, config: Config, database, count: int, session, bas
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.default_gc:
+        bot_client.GC_THRESHOLDS = DEFAULT_GC
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # a busy loop skips a flush: by design
     async with standin_process(args.members) as standin:
         info, base, config = standin.info, standin.base, standin.bot_config()
@@ -140,4 +154,9 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--members", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave the bot's collector at Python's thresholds (the bot's own code's overhead alone)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -31,6 +31,8 @@ from db.pool import Database, connect, create_pool, open_database
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 10.0
+# The collector's thresholds once the bot is ready (Python's defaults: 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 100)
 # What the invite link asks for: read and answer in channels, attach rank cards, manage the reward,
 # rank and pathway roles (below its own role).
 BOT_PERMISSIONS = discord.Permissions(
@@ -292,8 +294,11 @@ class ConclaveBot(commands.Bot):
             await hook()  # e.g. the rank index, which must not count members who left while we were away
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
         # What start-up built (modules, caches, the member list, the rank index) lives as long as the
-        # process: out of the collector's sight, a collection walks only what messages create.
+        # process: out of the collector's sight, a collection walks only what messages create. And
+        # full collections less often: measured under a chat burst, the default thresholds spent a
+        # fifth of the time collecting (ten full collections in three seconds).
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.guild_synced.set()
 
     async def on_message(self, message: discord.Message) -> None:
