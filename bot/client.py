@@ -26,6 +26,7 @@ from bot.journal import Journal
 from bot.outbox import OutboxWorker
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
+from db.faults import is_outage, one_line
 from db.pool import Database, connect, create_pool, open_database
 
 log = logging.getLogger(__name__)
@@ -310,6 +311,16 @@ class ConclaveBot(commands.Bot):
         if self.accepting and counts_as_chat(message, self.guild_id) and self.seen_messages.first_time(message.id):
             for hook in self.message_hooks:
                 hook(message)
+
+    async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
+        """An event handler failed. A database outage is one line, no traceback (what it could not
+        record, such as a join, is repaired by the member sync at the next start); anything else is
+        logged in full."""
+        error = sys.exc_info()[1]
+        if error is not None and is_outage(error):
+            log.warning("%s not recorded: the database is unavailable (%s)", event_method, one_line(error))
+            return
+        await super().on_error(event_method, *args, **kwargs)
 
     async def _database_answers(self, interaction: discord.Interaction) -> bool:
         """During a known outage, commands answer at once instead of waiting on a dead connection."""

