@@ -158,7 +158,8 @@ class ActivityBuffer:
                     (MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at) for c in counts),
                     key=lambda r: r.user_id,
                 )
-                await record_messages(self.pool, rows)
+                async with self.pool.acquire() as conn, conn.transaction():  # a refusal rolls back all of it
+                    await record_messages(conn, rows)
 
             outcome = await write_isolating(batch, write, lambda c: c.discord_id)
             self.written(outcome.written)

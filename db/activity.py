@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from db.faults import MissingRows
 from db.types import Executor
 
 
@@ -17,19 +18,23 @@ class MessageActivity:
 
 
 async def record_messages(conn: Executor, batch: Sequence[MessageActivity]) -> int:
-    """Add message counts and last activity for many members in one statement; returns rows updated."""
+    """Add message counts and last activity for many members in one statement; returns rows updated.
+    Raises MissingRows when a member's profile is gone (an UPDATE alone would drop their counts)."""
     if not batch:
         return 0
-    status = await conn.execute(
+    rows = await conn.fetch(
         """
         UPDATE user_profiles up
            SET message_count = up.message_count + b.messages,
                last_active = GREATEST(up.last_active, b.last_at)
           FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS b(user_id, messages, last_at)
          WHERE up.user_id = b.user_id
+        RETURNING up.user_id
         """,
         [a.user_id for a in batch],
         [a.messages for a in batch],
         [a.last_at for a in batch],
     )
-    return int(status.split()[-1])
+    if len(rows) != len(batch):
+        raise MissingRows("user_profiles", sorted({a.user_id for a in batch} - {r["user_id"] for r in rows}))
+    return len(rows)

@@ -264,3 +264,23 @@ async def test_staff_see_replay_and_discard_refused_writes_from_discord(harness)
         ("dead_letter_discard", "one message, not worth it", mod_id),
     ]
     assert (await mod.slash("deadletter list")).embed["title"] == "Refused writes: 0 pending"
+
+
+async def test_counts_written_alone_without_xp_isolate_an_erased_member_too(probe):
+    # The probe runs without the XP feature: chat counts have a flush of their own.
+    bot = probe.bot
+    assert [name for name, _ in bot.flushes] == ["activity"]
+    alice, bob = probe.member("alice"), probe.member("bob")
+    alice.say("hello there")
+    bob.say("hi alice")
+    await handled(bot, 2)
+    erased = await bot.pool.fetchval("DELETE FROM users WHERE discord_id = $1 RETURNING id", bob.id)
+    alice.say("where did bob go?")
+    bob.say("still here, as far as Discord knows")
+    await handled(bot, 4)
+    assert await messages_of(bot.pool, alice.id) == 2
+    letter = await bot.pool.fetchrow("SELECT kind, payload, sqlstate FROM dead_letters")
+    assert (letter["kind"], letter["sqlstate"], letter["payload"]["user_id"]) == ("activity", "23503", erased)
+    bob.say("a fresh start")
+    await handled(bot, 5)
+    assert await messages_of(bot.pool, bob.id) == 1
