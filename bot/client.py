@@ -24,6 +24,7 @@ from bot.errors import on_app_command_error
 from bot.identity import Identity
 from bot.journal import Journal
 from bot.outbox import OutboxWorker
+from bot.timers import TimerDispatcher
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
 from db.faults import is_outage, one_line
@@ -129,6 +130,7 @@ class ConclaveBot(commands.Bot):
         self.chat_activity: ActivityBuffer = None  # type: ignore[assignment]
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(self)
+        self.timers = TimerDispatcher(self)
         self.flushes: list[tuple[str, Flush]] = []
         self._spills: dict[str, Spill] = {}
         self.write_health = WriteHealth()
@@ -251,6 +253,7 @@ class ConclaveBot(commands.Bot):
             await self.load_extension(extension)
         self.scheduler.start()
         self.outbox.start()
+        self.timers.start()
         await self.sync_commands()
 
     def invite_url(self) -> str:
@@ -341,7 +344,9 @@ class ConclaveBot(commands.Bot):
 
     async def _shutdown(self) -> None:
         self.accepting = False
-        # The outbox worker first: a delivery cut short rolls back and stays pending for the next start.
+        # The timers and the outbox worker first: a run or a delivery cut short rolls back and stays
+        # pending for the next start.
+        await self.timers.stop()
         await self.outbox.stop()
         await super().close()  # the gateway stops: no new events
         if self.scheduler.running:

@@ -12,7 +12,7 @@ import asyncpg
 from bot.config import Config
 from bot.journal import Journal
 from bot.xp_rules import local_day, period_starts
-from db import admin_logs, dead_letters, ledger, migrate, outbox, users
+from db import admin_logs, dead_letters, ledger, migrate, outbox, timers, users
 from db.faults import one_line
 from db.pool import connect, database
 
@@ -126,6 +126,8 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
         f"outbox: {log.pending} pending (oldest {_age(log.oldest_pending_seconds)}), "
         f"{log.failed} failed, {log.refused} refused"
     )
+    pending_timers, due_timers = await timers.pending_count(conn)
+    print(f"timers: {pending_timers} pending, {due_timers} due now (the bot runs them when it is up)")
     kept = 0
     for kind in ("xp", "activity"):
         journal = Journal(config.data_dir / "journal" / kind)

@@ -87,6 +87,7 @@ class Harness:
         if bot.scheduler.running:
             bot.scheduler.shutdown(wait=False)
         await bot.outbox.stop()
+        await bot.timers.stop()
         bot.flushes.clear()
         if task is not None:
             task.cancel()

@@ -1,0 +1,85 @@
+"""Durable timers: rows due at a time, claimed once by the dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: int
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def schedule(conn: Executor, kind: str, due_at: datetime, payload: dict[str, Any]) -> int:
+    """Add a timer; call inside the transaction of the change that needs it."""
+    return await conn.fetchval(
+        "INSERT INTO timers (kind, due_at, payload) VALUES ($1, $2, $3) RETURNING id", kind, due_at, payload
+    )
+
+
+async def next_due_at(conn: Executor) -> datetime | None:
+    return await conn.fetchval("SELECT min(due_at) FROM timers WHERE status = 'pending'")
+
+
+async def claim_due(conn: asyncpg.Connection) -> Timer | None:
+    """Lock the earliest due timer (inside the caller's transaction); other dispatchers skip it."""
+    row = await conn.fetchrow(
+        """SELECT id, kind, due_at, payload, attempts FROM timers
+           WHERE status = 'pending' AND due_at <= NOW()
+           ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"""
+    )
+    return Timer(**dict(row)) if row else None
+
+
+async def mark_done(conn: Executor, timer_id: int) -> None:
+    await conn.execute(
+        "UPDATE timers SET status = 'done', attempts = attempts + 1, done_at = NOW() WHERE id = $1", timer_id
+    )
+
+
+async def mark_retry(conn: Executor, timer_id: int, *, delay_seconds: float, error: str) -> None:
+    await conn.execute(
+        """UPDATE timers SET attempts = attempts + 1, last_error = $3,
+                             due_at = NOW() + make_interval(secs => $2) WHERE id = $1""",
+        timer_id,
+        delay_seconds,
+        error,
+    )
+
+
+async def mark_failed(conn: Executor, timer_id: int, *, error: str) -> None:
+    await conn.execute(
+        "UPDATE timers SET status = 'failed', attempts = attempts + 1, last_error = $2, done_at = NOW() WHERE id = $1",
+        timer_id,
+        error,
+    )
+
+
+async def cancel(conn: Executor, kind: str, payload_key: str, value: Any) -> int:
+    """Cancel pending timers of a kind whose payload[payload_key] = value; returns how many."""
+    status = await conn.execute(
+        """UPDATE timers SET status = 'cancelled', done_at = NOW()
+           WHERE status = 'pending' AND kind = $1 AND payload ->> $2 = $3""",
+        kind,
+        payload_key,
+        str(value),
+    )
+    return int(status.split()[-1])
+
+
+async def pending_count(conn: Executor) -> tuple[int, int]:
+    """(pending timers, of which due now)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE due_at <= NOW()) AS due FROM timers WHERE status = 'pending'"
+    )
+    return row["n"], row["due"]

@@ -1,0 +1,2 @@
+-- Rollback of 012_durable_timers.sql.
+DROP TABLE timers;
