@@ -3,8 +3,6 @@ rate limits, and records each outcome. Pending items survive restarts; each is d
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +10,7 @@ import aiohttp
 import asyncpg
 import discord
 
+from bot.worker import Worker
 from bot.write_path import WriteHealth
 from db import dead_letters, outbox
 from db.faults import is_outage, one_line
@@ -48,30 +47,13 @@ def _retry_after(error: discord.HTTPException) -> float | None:
         return None
 
 
-class OutboxWorker:
+class OutboxWorker(Worker):
+    task_name = "outbox-worker"
+
     def __init__(self, bot: ConclaveBot) -> None:
+        super().__init__()
         self.bot = bot
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.health = WriteHealth("outbox deliveries")
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="outbox-worker")
-
-    def wake(self) -> None:
-        """Call after committing a transaction that enqueued something."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
@@ -91,10 +73,7 @@ class OutboxWorker:
             else:
                 self.health.succeeded(0)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=min(IDLE_POLL_S, wait if wait is not None else IDLE_POLL_S)
-                )
+            await self._sleep(min(IDLE_POLL_S, wait if wait is not None else IDLE_POLL_S))
 
     async def deliver_due(self) -> bool:
         """Deliver every item that is due now; True if any was handled."""

@@ -5,8 +5,6 @@ restart or downtime makes timers late, never lost. Reused by every feature that 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from bot.worker import Worker
 from bot.write_path import WriteHealth
 from db import timers
 from db.faults import is_outage, one_line
@@ -32,36 +31,18 @@ MAX_SLEEP_S = 30.0
 RETRY_BASE_S = 2.0
 
 
-class TimerDispatcher:
+class TimerDispatcher(Worker):
+    task_name = "timer-dispatcher"
+
     def __init__(self, bot: ConclaveBot) -> None:
+        super().__init__()
         self.bot = bot
         self._handlers: dict[str, Handler] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.health = WriteHealth("timers")
         self.ran = 0  # timers run since start
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
-
-    def wake(self) -> None:
-        """Call after committing a transaction that scheduled a timer (it may be sooner)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="timer-dispatcher")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()  # handlers act on the guild
@@ -78,8 +59,7 @@ class TimerDispatcher:
                     log.exception("timer dispatcher failed unexpectedly; retrying")
                 next_at = None
             wait = MAX_SLEEP_S if next_at is None else (next_at - datetime.now(UTC)).total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(MAX_SLEEP_S, max(0.0, wait)))
+            await self._sleep(min(MAX_SLEEP_S, wait))
 
     async def run_due(self) -> int:
         """Run every timer due now, each in its own transaction; returns how many ran."""
