@@ -1,0 +1,165 @@
+"""Moderation cases (the guide's moderation_logs, numbered per guild without gaps) and the sanctions
+they put in force (bans, timeouts, mutes), one active per member and kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    number: int
+    moderator_id: str | None
+    target_user_id: str | None
+    action: str
+    reason: str | None
+    duration: int | None  # minutes
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Sanction:
+    id: int
+    case_id: int
+    guild_id: str
+    target_discord_id: str
+    kind: str
+    expires_at: datetime | None
+    status: str
+
+
+_CASE_COLUMNS = """id, (metadata ->> 'case_number')::integer AS number, moderator_id, target_user_id, action,
+                   reason, duration, metadata, created_at"""
+
+
+async def open_case(
+    conn: asyncpg.Connection,
+    *,
+    guild_id: str,
+    moderator_id: str | None,
+    target_user_id: str | None,
+    action: str,
+    reason: str | None,
+    duration_minutes: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Case:
+    """Record one action as the guild's next case; call inside the action's transaction. The counter
+    row stays locked until the transaction ends and a rollback undoes the number: no gaps."""
+    number = await conn.fetchval(
+        """INSERT INTO moderation_case_counters AS c (guild_id, last_case) VALUES ($1, 1)
+           ON CONFLICT (guild_id) DO UPDATE SET last_case = c.last_case + 1
+           RETURNING last_case""",
+        guild_id,
+    )
+    row = await conn.fetchrow(
+        f"""INSERT INTO moderation_logs (moderator_id, target_user_id, action, reason, duration, metadata)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            RETURNING {_CASE_COLUMNS}""",
+        moderator_id,
+        target_user_id,
+        action,
+        reason,
+        duration_minutes,
+        {**(metadata or {}), "guild_id": guild_id, "case_number": number},
+    )
+    return Case(**dict(row))
+
+
+async def case_by_number(conn: Executor, guild_id: str, number: int) -> Case | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+            WHERE metadata ? 'case_number' AND metadata ->> 'guild_id' = $1
+              AND (metadata ->> 'case_number')::integer = $2""",
+        guild_id,
+        number,
+    )
+    return Case(**dict(row)) if row else None
+
+
+async def history(
+    conn: Executor, guild_id: str, target_user_id: str, *, before: int | None = None, limit: int = 10
+) -> list[Case]:
+    """A member's cases, newest first, strictly before case `before` (keyset paging)."""
+    rows = await conn.fetch(
+        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+            WHERE target_user_id = $1 AND metadata ? 'case_number' AND metadata ->> 'guild_id' = $2
+              AND ($3::integer IS NULL OR (metadata ->> 'case_number')::integer < $3)
+            ORDER BY (metadata ->> 'case_number')::integer DESC
+            LIMIT $4""",
+        target_user_id,
+        guild_id,
+        before,
+        limit,
+    )
+    return [Case(**dict(r)) for r in rows]
+
+
+_SANCTION_COLUMNS = "id, case_id, guild_id, target_discord_id, kind, expires_at, status"
+
+
+async def start_sanction(
+    conn: asyncpg.Connection,
+    *,
+    case_id: int,
+    guild_id: str,
+    target_discord_id: str,
+    kind: str,
+    expires_at: datetime | None,
+) -> tuple[Sanction, list[Sanction]]:
+    """Put a sanction in force; the member's active one of the same kind (if any) is superseded by
+    it, so its expiry can never lift this one. Returns (the new sanction, the superseded ones)."""
+    superseded = await conn.fetch(
+        f"""UPDATE moderation_sanctions SET status = 'superseded', ended_at = NOW(), ended_by_case = $4
+            WHERE guild_id = $1 AND target_discord_id = $2 AND kind = $3 AND status = 'active'
+            RETURNING {_SANCTION_COLUMNS}""",
+        guild_id,
+        target_discord_id,
+        kind,
+        case_id,
+    )
+    row = await conn.fetchrow(
+        f"""INSERT INTO moderation_sanctions (case_id, guild_id, target_discord_id, kind, expires_at)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_SANCTION_COLUMNS}""",
+        case_id,
+        guild_id,
+        target_discord_id,
+        kind,
+        expires_at,
+    )
+    return Sanction(**dict(row)), [Sanction(**dict(r)) for r in superseded]
+
+
+async def end_sanction(
+    conn: Executor, sanction_id: int, *, status: str, ended_by_case: int | None = None
+) -> Sanction | None:
+    """End a sanction that is still active (expired, lifted or voided); None when it was not active
+    (already ended, or superseded by a newer one): nothing to lift then."""
+    if status not in ("expired", "lifted", "voided"):
+        raise ValueError(f"a sanction ends as expired, lifted or voided, not {status!r}")
+    row = await conn.fetchrow(
+        f"""UPDATE moderation_sanctions SET status = $2, ended_at = NOW(), ended_by_case = $3
+            WHERE id = $1 AND status = 'active' RETURNING {_SANCTION_COLUMNS}""",
+        sanction_id,
+        status,
+        ended_by_case,
+    )
+    return Sanction(**dict(row)) if row else None
+
+
+async def active_sanction(conn: Executor, guild_id: str, target_discord_id: str, kind: str) -> Sanction | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions
+            WHERE guild_id = $1 AND target_discord_id = $2 AND kind = $3 AND status = 'active'""",
+        guild_id,
+        target_discord_id,
+        kind,
+    )
+    return Sanction(**dict(row)) if row else None
