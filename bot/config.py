@@ -186,7 +186,7 @@ class CommunityConfig(_Section):
     pathways: list[PathwayConfig] = Field(default_factory=_default_pathways)
     xp: XPConfig = Field(default_factory=XPConfig)
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
-    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp"])
+    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation"])
     # Message counts and last activity (not XP) are written this often; XP every xp.flush_interval_seconds.
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     sync_commands_globally: bool = False

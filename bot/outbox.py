@@ -3,6 +3,7 @@ rate limits, and records each outcome. Pending items survive restarts; each is d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ import discord
 
 from bot.worker import Worker
 from bot.write_path import WriteHealth
-from db import dead_letters, outbox
+from db import dead_letters, moderation, outbox
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class OutboxWorker(Worker):
         except PermanentFailure as exc:
             log.info("outbox item %s (%s) failed for good: %s", item.id, item.kind, exc)
             await outbox.mark_failed(conn, item.id, error=str(exc))
+            await self._record_case_dm(conn, item, sent=False, error=str(exc))
         except discord.HTTPException as exc:
             reason = f"HTTP {exc.status} (code {exc.code}): {exc.text or exc}"
             if exc.status == 429 or exc.status >= 500:
@@ -118,15 +120,26 @@ class OutboxWorker(Worker):
             )
         else:
             await outbox.mark_delivered(conn, item.id)
+            await self._record_case_dm(conn, item, sent=True)
+
+    async def _record_case_dm(
+        self, conn: asyncpg.Connection, item: outbox.OutboxItem, *, sent: bool, error: str | None = None
+    ) -> None:
+        """A DM telling a member about a moderation case: record on the case whether it arrived."""
+        case_id = item.payload.get("case_id")
+        if item.kind == "dm" and case_id is not None:
+            await moderation.record_dm(conn, int(case_id), sent=sent, error=error)
 
     def _check_allowed(self, item: outbox.OutboxItem) -> None:
         """Act only in the home guild and only on roles the configuration names (a row anyone could
         insert must not make the bot hand out an arbitrary role)."""
         p = item.payload
-        if item.kind not in ("add_role", "remove_role"):
+        if item.kind not in outbox.GUILD_ACTIONS:
             return
         if int(p["guild_id"]) != self.bot.guild_id:
             raise Refused(f"guild {p['guild_id']} is not the configured server")
+        if item.kind not in ("add_role", "remove_role"):
+            return
         role_id = int(p["role_id"])
         if role_id not in self.bot.config.community.managed_role_ids():
             raise Refused(f"role {role_id} is not one the configuration names (rewards, ranks, pathways)")
@@ -150,6 +163,25 @@ class OutboxWorker(Worker):
             elif item.kind == "dm":
                 user = self.bot.get_user(int(p["user_id"])) or await self.bot.fetch_user(int(p["user_id"]))
                 await user.send(**_message_kwargs(p))
+            elif item.kind == "ban":
+                await http.ban(
+                    int(p["user_id"]),
+                    int(p["guild_id"]),
+                    delete_message_seconds=int(p.get("delete_message_seconds") or 0),
+                    reason=p.get("reason"),
+                )
+            elif item.kind == "unban":
+                with contextlib.suppress(discord.NotFound):  # not banned (any more): what it asked for holds
+                    await http.unban(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
+            elif item.kind == "kick":
+                await http.kick(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
+            elif item.kind == "timeout":
+                await http.edit_member(
+                    int(p["guild_id"]),
+                    int(p["user_id"]),
+                    reason=p.get("reason"),
+                    communication_disabled_until=p.get("until"),
+                )
             elif item.kind == "channel_message":
                 channel = self.bot.get_channel(int(p["channel_id"])) or await self.bot.fetch_channel(
                     int(p["channel_id"])

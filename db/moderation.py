@@ -163,3 +163,30 @@ async def active_sanction(conn: Executor, guild_id: str, target_discord_id: str,
         kind,
     )
     return Sanction(**dict(row)) if row else None
+
+
+async def record_dm(conn: Executor, case_id: int, *, sent: bool, error: str | None = None) -> None:
+    """Whether the member's DM about a case arrived (metadata.dm_sent, and why not)."""
+    await conn.execute(
+        """UPDATE moderation_logs
+           SET metadata = metadata || jsonb_build_object('dm_sent', $2::boolean)
+                        || CASE WHEN $3::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('dm_error', $3::text) END
+           WHERE id = $1""",
+        case_id,
+        sent,
+        error,
+    )
+
+
+async def case_by_id(conn: Executor, case_id: int) -> Case | None:
+    row = await conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM moderation_logs WHERE id = $1", case_id)
+    return Case(**dict(row)) if row else None
+
+
+async def lock_active_sanction(conn: asyncpg.Connection, sanction_id: int) -> Sanction | None:
+    """The sanction, locked for the transaction, if it is still active."""
+    row = await conn.fetchrow(
+        f"SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions WHERE id = $1 AND status = 'active' FOR UPDATE",
+        sanction_id,
+    )
+    return Sanction(**dict(row)) if row else None

@@ -10,7 +10,8 @@ import asyncpg
 
 from db.types import Executor
 
-KINDS = ("add_role", "remove_role", "dm", "channel_message")
+KINDS = ("add_role", "remove_role", "dm", "channel_message", "ban", "unban", "kick", "timeout")
+GUILD_ACTIONS = ("add_role", "remove_role", "ban", "unban", "kick", "timeout")
 
 
 @dataclass(frozen=True)

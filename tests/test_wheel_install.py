@@ -36,7 +36,13 @@ async def test_the_wheel_installs_every_package_and_its_migrations(tmp_path, emp
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CONCLAVE_MIGRATIONS_DIR")}
     env["DATABASE_URL"] = empty_dsn
-    where = _run([str(python), "-c", "import bot, cogs.xp, conclave_sql; print(bot.__file__)"], elsewhere, env)
+    packages = sorted(
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("bot", "cogs", "db")
+        for p in (ROOT / top).rglob("__init__.py")
+    )
+    imports = "; ".join(f"import {name}" for name in [*packages, "conclave_sql"])
+    where = _run([str(python), "-c", f"{imports}; import bot; print(bot.__file__)"], elsewhere, env)
     assert where.returncode == 0, where.stderr
     assert str(ROOT) not in where.stdout  # imported from the venv, not the checkout
 

@@ -1,0 +1,69 @@
+"""Moderation's embeds: the modlog entry, one case, a member's history. Reasons are shown as typed,
+never able to ping anyone (mentions are sent with no allowed mentions) or break the layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import discord
+
+from db.moderation import Case
+
+PAST_TENSE = {
+    "warn": "Warned",
+    "note": "Note on",
+    "timeout": "Timed out",
+    "untimeout": "Timeout lifted for",
+    "mute": "Muted",
+    "unmute": "Unmuted",
+    "kick": "Kicked",
+    "ban": "Banned",
+    "unban": "Unbanned",
+}
+COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22}
+REASON_SHOWN = 1000  # an embed field holds 1,024 characters; the case keeps the whole reason
+
+
+def _clip(text: str | None, limit: int = REASON_SHOWN) -> str:
+    text = text or "(no reason given)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def case_embed(case: Case, *, target: str, moderator: str, duration: str | None = None) -> discord.Embed:
+    """One case as the modlog channel and /mod case show present it."""
+    verb = PAST_TENSE.get(case.action, case.action)
+    embed = discord.Embed(
+        title=f"Case #{case.number}: {verb} {discord.utils.escape_markdown(target)}",
+        colour=COLOURS.get(case.action, 0x3498DB),
+        timestamp=case.created_at,
+    )
+    embed.add_field(name="Reason", value=_clip(discord.utils.escape_markdown(case.reason or "")), inline=False)
+    embed.add_field(name="Moderator", value=discord.utils.escape_markdown(moderator))
+    if duration:
+        embed.add_field(name="Duration", value=duration)
+    meta = case.metadata
+    if meta.get("expires_at"):
+        embed.add_field(
+            name="Expires", value=discord.utils.format_dt(discord.utils.parse_time(meta["expires_at"]), "R")
+        )
+    if "dm_sent" in meta:
+        embed.add_field(name="DM", value="delivered" if meta["dm_sent"] else "not delivered")
+    if meta.get("capped"):
+        embed.set_footer(text="Discord allows timeouts of at most 28 days: capped.")
+    return embed
+
+
+def history_embed(target: str, cases: Sequence[Case], *, page: int) -> discord.Embed:
+    embed = discord.Embed(title=f"Moderation history of {discord.utils.escape_markdown(target)}", colour=0x3498DB)
+    if not cases:
+        embed.description = "No cases." if page == 1 else "No older cases."
+        return embed
+    lines = []
+    for c in cases:
+        when = discord.utils.format_dt(c.created_at, "d")
+        lines.append(
+            f"**#{c.number}** {c.action} · {when} · {_clip(discord.utils.escape_markdown(c.reason or ''), 120)}"
+        )
+    embed.description = "\n".join(lines)
+    embed.set_footer(text=f"page {page}")
+    return embed

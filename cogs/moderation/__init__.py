@@ -1,0 +1,19 @@
+"""Moderation: numbered cases, Discord actions through the outbox, durable expiry on the timers.
+
+Split by role: `lifecycle` (what an action records and queues, how a sanction ends), `commands`
+(/mod)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cogs.moderation.commands import ModerationCommands
+from cogs.moderation.lifecycle import expiry_handler
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+
+async def setup(bot: ConclaveBot) -> None:
+    bot.timers.register("sanction_expiry", expiry_handler(bot))
+    await bot.add_cog(ModerationCommands(bot))

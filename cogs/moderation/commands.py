@@ -1,0 +1,214 @@
+"""/mod: warn, note, timeout, untimeout, kick, ban, unban, history, case show. Staff of the home guild
+only; every target checked (self, the bot, the owner, role hierarchy, the bot's own permission and
+role) before anything is written, and every refusal logged with who tried what."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.errors import BadInput, NotAllowed, NotFound
+from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
+from bot.ui.moderation import case_embed, history_embed
+from cogs.moderation.lifecycle import Action, record
+from db import moderation, users
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+Reason = app_commands.Range[str, 1, 4000]
+# The Discord permission each action needs from the bot (checked before anything is written).
+BOT_PERMISSION = {
+    "timeout": ("moderate_members", "Timeout Members"),
+    "untimeout": ("moderate_members", "Timeout Members"),
+    "kick": ("kick_members", "Kick Members"),
+    "ban": ("ban_members", "Ban Members"),
+    "unban": ("ban_members", "Ban Members"),
+}
+
+
+def _party(user: discord.abc.User) -> Party:
+    top = user.top_role.position if isinstance(user, discord.Member) else 0
+    return Party(user.id, top, is_bot=user.bot)
+
+
+class ModerationCommands(commands.Cog):
+    mod = app_commands.Group(
+        name="mod",
+        description="Staff: moderation (every action is a numbered case)",
+        guild_only=True,
+        default_permissions=STAFF_DEFAULT_PERMISSIONS,
+    )
+    case = app_commands.Group(name="case", description="Staff: one moderation case", parent=mod)
+
+    def __init__(self, bot: ConclaveBot) -> None:
+        self.bot = bot
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check(self, interaction: discord.Interaction, action: str, target: discord.abc.User) -> None:
+        """Raise the refusal the moderator sees, logged, before anything is written."""
+        guild = self.bot.home_guild
+        assert guild is not None and guild.me is not None
+        permission, name = BOT_PERMISSION.get(action, ("view_channel", "View Channels"))
+        refusal = None
+        if target.bot and target.id != guild.me.id:
+            refusal = "Bots are moderated by the admins who added them, not with /mod."
+        else:
+            refusal = why_not(
+                _party(interaction.user),
+                _party(target),
+                _party(guild.me),
+                owner_id=guild.owner_id or 0,
+                bot_has_permission=getattr(guild.me.guild_permissions, permission),
+                permission_name=name,
+            )
+        if refusal is not None:
+            log.info(
+                "moderation refused: %s (%s) tried %s on %s: %s",
+                interaction.user,
+                interaction.user.id,
+                action,
+                target.id,
+                refusal,
+            )
+            raise NotAllowed(refusal)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    async def _act(self, interaction: discord.Interaction, action: Action, notice: str = "") -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        case = await record(self.bot, action)
+        length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout") else ""
+        await interaction.followup.send(
+            f"Case #{case.number}: {action.kind} {discord.utils.escape_markdown(str(action.target))}{length}.{notice}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def _simple(self, interaction: discord.Interaction, kind: str, target: discord.abc.User, reason: str) -> None:
+        """An action with no duration: check, record, answer."""
+        self._check(interaction, kind, target)
+        await self._act(interaction, Action(kind, target, interaction.user, reason, context=self._context(interaction)))
+
+    def _context(self, interaction: discord.Interaction) -> dict:
+        return {"channel_id": str(interaction.channel_id)} if interaction.channel_id else {}
+
+    @mod.command(name="warn", description="Warn a member (they are told by DM)")
+    @app_commands.describe(member="who", reason="why (they see it)")
+    @staff_only("moderate")
+    async def warn(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
+        await self._simple(interaction, "warn", member, reason)
+
+    @mod.command(name="note", description="A private note on a member (they are not told)")
+    @app_commands.describe(member="who", reason="the note")
+    @staff_only("moderate")
+    async def note(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
+        await self._simple(interaction, "note", member, reason)
+
+    @mod.command(name="timeout", description="Time a member out (at most Discord's 28 days)")
+    @app_commands.describe(member="who", reason="why (they see it)", duration="e.g. 10m, 2h, 7d")
+    @staff_only("moderate")
+    async def timeout(
+        self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "1h"
+    ) -> None:
+        self._check(interaction, "timeout", member)
+        length, capped = capped_timeout(_duration(duration))
+        notice = " Discord allows at most 28 days, so the timeout was capped." if capped else ""
+        action = Action(
+            "timeout", member, interaction.user, reason, length, capped=capped, context=self._context(interaction)
+        )
+        await self._act(interaction, action, notice)
+
+    @mod.command(name="untimeout", description="Lift a member's timeout early")
+    @app_commands.describe(member="who", reason="why")
+    @staff_only("moderate")
+    async def untimeout(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
+        await self._simple(interaction, "untimeout", member, reason)
+
+    @mod.command(name="kick", description="Kick a member (told by DM first)")
+    @app_commands.describe(member="who", reason="why (they see it)")
+    @staff_only("moderate")
+    async def kick(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
+        await self._simple(interaction, "kick", member, reason)
+
+    @mod.command(name="ban", description="Ban a member, for a time or for good (told by DM first)")
+    @app_commands.describe(
+        member="who",
+        reason="why (they see it)",
+        duration="e.g. 7d, or permanent",
+        delete_message_days="delete their messages of the last N days (0-7)",
+    )
+    @staff_only("moderate")
+    async def ban(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        reason: Reason,
+        duration: str = "permanent",
+        delete_message_days: app_commands.Range[int, 0, 7] = 0,
+    ) -> None:
+        self._check(interaction, "ban", member)
+        action = Action(
+            "ban",
+            member,
+            interaction.user,
+            reason,
+            _duration(duration),
+            delete_message_days,
+            context=self._context(interaction),
+        )
+        await self._act(interaction, action)
+
+    @mod.command(name="unban", description="Lift a ban (closes the open ban case)")
+    @app_commands.describe(user="who", reason="why")
+    @staff_only("moderate")
+    async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
+        await self._simple(interaction, "unban", user, reason)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @mod.command(name="history", description="A member's cases, newest first")
+    @app_commands.describe(member="who", before="show cases older than this case number")
+    @staff_only("moderate")
+    async def history(
+        self, interaction: discord.Interaction, member: discord.User, before: app_commands.Range[int, 1] | None = None
+    ) -> None:
+        user_id = await self.bot.identity.user_id(member)
+        cases = await moderation.history(self.bot.pool, str(self.bot.guild_id), user_id, before=before, limit=10)
+        embed = history_embed(str(member), cases, page=1 if before is None else 2)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @case.command(name="show", description="One case, in full")
+    @app_commands.describe(number="the case number")
+    @staff_only("moderate")
+    async def show(self, interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
+        found = await moderation.case_by_number(self.bot.pool, str(self.bot.guild_id), number)
+        if found is None:
+            raise NotFound(f"There is no case #{number}.")
+        target = found.metadata.get("target_discord_id", "?")
+        moderator_discord_id = (
+            await users.discord_id_for(self.bot.pool, found.moderator_id) if found.moderator_id else None
+        )
+        moderator = f"<@{moderator_discord_id}>" if moderator_discord_id else "(erased account)"
+        duration = format_duration(timedelta(minutes=found.duration)) if found.duration else None
+        guild = self.bot.home_guild
+        member = guild.get_member(int(target)) if guild is not None and target.isdigit() else None
+        name = str(member) if member is not None else f"user {target}"  # a title shows no mentions
+        embed = case_embed(found, target=name, moderator=moderator, duration=duration)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+def _duration(text: str) -> timedelta | None:
+    try:
+        return parse_duration(text)
+    except DurationError as error:
+        raise BadInput(str(error)) from None

@@ -1,0 +1,178 @@
+"""What a moderation action does, from the case to its Discord effects, and how a sanction ends:
+one transaction records the case (numbered), the sanction and its expiry timer, and queues the DM,
+the Discord action and the modlog entry in the outbox, in the order the member should see them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import discord
+
+from bot.moderation_rules import format_duration
+from bot.ui.moderation import PAST_TENSE, case_embed
+from db import moderation, outbox, timers
+from db.moderation import Case
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+SANCTIONS = {"ban": "ban", "timeout": "timeout"}  # action -> the sanction kind it puts in force
+LIFTS = {"unban": "ban", "untimeout": "timeout"}  # action -> the sanction kind it ends
+DM_BEFORE = ("kick", "ban")  # told before: afterwards they share no server with the bot
+NO_DM = ("note", "unban")  # notes are private; an unbanned user shares no server with the bot
+
+
+@dataclass
+class Action:
+    kind: str
+    target: discord.Member | discord.User
+    moderator: discord.abc.User
+    reason: str
+    duration: timedelta | None = None  # None: permanent (a ban) or not timed
+    delete_message_days: int = 0
+    capped: bool = False  # a timeout cut to Discord's 28 days
+    context: dict[str, Any] = field(default_factory=dict)  # channel, message, evidence
+
+
+async def record(bot: ConclaveBot, action: Action) -> Case:
+    """Record the action and queue its effects; returns the case."""
+    target_id = await bot.identity.user_id(action.target)
+    moderator_id = await bot.identity.user_id(action.moderator)
+    guild_id = str(bot.guild_id)
+    now = datetime.now(UTC)
+    expires = now + action.duration if action.duration is not None and action.kind in SANCTIONS else None
+    minutes = int(action.duration.total_seconds() // 60) if action.duration is not None else None
+    metadata: dict[str, Any] = {**action.context, "target_discord_id": str(action.target.id)}
+    if expires is not None:
+        metadata["expires_at"] = expires.isoformat()
+    if action.capped:
+        metadata["capped"] = True
+    async with bot.pool.acquire() as conn, conn.transaction():
+        case = await moderation.open_case(
+            conn,
+            guild_id=guild_id,
+            moderator_id=moderator_id,
+            target_user_id=target_id,
+            action=action.kind,
+            reason=action.reason,
+            duration_minutes=minutes,
+            metadata=metadata,
+        )
+        if action.kind in SANCTIONS:
+            sanction, _ = await moderation.start_sanction(
+                conn,
+                case_id=case.id,
+                guild_id=guild_id,
+                target_discord_id=str(action.target.id),
+                kind=SANCTIONS[action.kind],
+                expires_at=expires,
+            )
+            if expires is not None:
+                await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
+        elif action.kind in LIFTS:
+            active = await moderation.active_sanction(conn, guild_id, str(action.target.id), LIFTS[action.kind])
+            if active is not None:
+                await moderation.end_sanction(conn, active.id, status="lifted", ended_by_case=case.id)
+        if action.kind in DM_BEFORE:
+            await _queue_dm(conn, bot, action, case)
+        await _queue_discord_action(conn, bot, action, case, expires)
+        if action.kind not in DM_BEFORE and action.kind not in NO_DM:
+            await _queue_dm(conn, bot, action, case)
+        await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
+    bot.outbox.wake()
+    bot.timers.wake()
+    return case
+
+
+async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> None:
+    guild = bot.home_guild
+    where = guild.name if guild else "the server"
+    length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout") else ""
+    embed = discord.Embed(
+        title=f"{PAST_TENSE[action.kind]} you{length}" if action.kind != "warn" else "A warning",
+        description=f"From **{discord.utils.escape_markdown(where)}**, case #{case.number}.",
+        colour=0xE67E22,
+    )
+    embed.add_field(name="Reason", value=(action.reason or "(no reason given)")[:1000], inline=False)
+    await outbox.enqueue(
+        conn,
+        "dm",
+        {"user_id": str(action.target.id), "content": None, "embeds": [embed.to_dict()], "case_id": case.id},
+        dedupe_key=f"case-dm:{case.id}",
+    )
+
+
+async def _queue_discord_action(
+    conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case, expires: datetime | None
+) -> None:
+    base = {"guild_id": str(bot.guild_id), "user_id": str(action.target.id), "reason": f"case #{case.number}"}
+    key = f"case-action:{case.id}"
+    if action.kind == "ban":
+        seconds = action.delete_message_days * 86400
+        await outbox.enqueue(conn, "ban", {**base, "delete_message_seconds": seconds}, dedupe_key=key)
+    elif action.kind == "kick":
+        await outbox.enqueue(conn, "kick", base, dedupe_key=key)
+    elif action.kind == "unban":
+        await outbox.enqueue(conn, "unban", base, dedupe_key=key)
+    elif action.kind == "timeout":
+        await outbox.enqueue(
+            conn, "timeout", {**base, "until": expires.isoformat() if expires else None}, dedupe_key=key
+        )
+    elif action.kind == "untimeout":
+        await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=key)
+
+
+async def queue_modlog(conn: asyncpg.Connection, bot: ConclaveBot, case: Case, *, target: str, moderator: str) -> None:
+    channel_id = bot.config.community.announcements.mod_log_channel_id
+    if channel_id is None:
+        return
+    duration = format_duration(timedelta(minutes=case.duration)) if case.duration else None
+    embed = case_embed(case, target=target, moderator=moderator, duration=duration)
+    await outbox.enqueue(
+        conn,
+        "channel_message",
+        {"channel_id": str(channel_id), "content": None, "embeds": [embed.to_dict()]},
+        dedupe_key=f"case-modlog:{case.id}",
+    )
+
+
+def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
+    """The timer handler that ends a temporary sanction: once, and never one that a newer sanction
+    superseded or a moderator already lifted (its row is no longer active then)."""
+
+    async def expire(conn: asyncpg.Connection, timer: timers.Timer) -> None:
+        sanction = await moderation.lock_active_sanction(conn, int(timer.payload["sanction_id"]))
+        if sanction is None:
+            return  # lifted, superseded or voided meanwhile: nothing to do
+        if sanction.kind != "ban":
+            # Discord ends a timeout by itself at the time it was given: only the record changes.
+            await moderation.end_sanction(conn, sanction.id, status="expired")
+            return
+        banned = await moderation.case_by_id(conn, sanction.case_id)
+        me = await bot.identity.user_id(bot.user)  # type: ignore[arg-type]
+        case = await moderation.open_case(
+            conn,
+            guild_id=sanction.guild_id,
+            moderator_id=me,
+            target_user_id=banned.target_user_id if banned else None,
+            action="unban",
+            reason=f"temporary ban expired (case #{banned.number if banned else '?'})",
+            metadata={"target_discord_id": sanction.target_discord_id, "expired_case": sanction.case_id},
+        )
+        await moderation.end_sanction(conn, sanction.id, status="expired", ended_by_case=case.id)
+        await outbox.enqueue(
+            conn,
+            "unban",
+            {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"},
+            dedupe_key=f"case-action:{case.id}",
+        )
+        await queue_modlog(conn, bot, case, target=sanction.target_discord_id, moderator=str(bot.user))
+        log.info("temporary ban of %s expired: case #%d", sanction.target_discord_id, case.number)
+
+    return expire

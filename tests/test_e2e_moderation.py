@@ -1,0 +1,184 @@
+"""Moderation end to end: the real client, the stand-in's bans, kicks and timeouts, real rows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.config import AnnouncementConfig
+from db import moderation
+
+GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"
+
+
+async def start(harness):
+    modlog = harness.standin.add_channel("mod-log")
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        announcements=AnnouncementConfig(general_channel_id=int(demo.general.id), mod_log_channel_id=int(modlog.id)),
+    )
+    bot = await harness.start_bot()
+    return bot, modlog
+
+
+async def delivered(bot, kind: str, count: int = 1, timeout: float = 5.0) -> None:
+    """Wait until the outbox has settled `count` items of this kind."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        settled = await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind = $1 AND status <> 'pending'", kind)
+        if settled >= count:
+            return
+        assert loop.time() < deadline, f"only {settled} {kind} item(s) settled"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_warning_is_a_numbered_case_a_dm_and_a_modlog_entry(harness):
+    bot, modlog = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    reply = await mod.slash("mod warn", member=alice, reason="please keep it civil")
+    assert reply.ephemeral and reply.content == "Case #1: warn alice."
+    await delivered(bot, "dm")
+    await delivered(bot, "channel_message")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm", past=True)
+    assert "A warning" in dm.message.embeds[0]["title"] and "case #1" in dm.message.embeds[0]["description"]
+    entry = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id, past=True
+    )
+    assert entry.message.embeds[0]["title"] == "Case #1: Warned alice"
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert (case.action, case.reason) == ("warn", "please keep it civil")
+    assert case.metadata["dm_sent"] is True and case.metadata["channel_id"] == harness.demo.general.id
+
+
+async def test_a_note_is_never_sent_to_the_member(harness):
+    bot, _ = await start(harness)
+    reply = await harness.member("mod").slash("mod note", member=harness.member("bob"), reason="watch the memes")
+    assert reply.content == "Case #1: note bob."
+    await delivered(bot, "channel_message")
+    assert await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind = 'dm'") == 0
+
+
+async def test_refusals_write_nothing(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    admin = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    refusals = [
+        (await mod.slash("mod warn", member=mod, reason="me"), "You can't moderate yourself."),
+        (
+            await mod.slash("mod ban", member=admin, reason="coup"),
+            "You can only moderate members whose highest role is below yours.",
+        ),
+        (
+            await alice.slash("mod kick", member=harness.member("bob"), reason="I don't like him"),
+            "Only staff can moderate.",
+        ),
+        (
+            await admin.slash("mod warn", member=harness.member("owner"), reason="x"),
+            "Nobody can moderate the server owner.",
+        ),
+    ]
+    for reply, expected in refusals:
+        assert reply.ephemeral and reply.content == expected
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
+    assert await bot.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_a_kicked_member_is_told_first(harness):
+    bot, _ = await start(harness)
+    bob = harness.member("bob")
+    assert (await harness.member("mod").slash("mod kick", member=bob, reason="spam")).content == "Case #1: kick bob."
+    await delivered(bot, "kick")
+    kinds = [o.kind for o in harness.standin.outputs if o.kind in ("dm", "kick")]
+    assert kinds == ["dm", "kick"]
+    assert bob.id not in harness.standin.guild.members
+
+
+async def test_a_temporary_ban_is_lifted_once_even_across_a_restart(harness):
+    bot, _ = await start(harness)
+    bob = harness.member("bob")
+    reply = await harness.member("mod").slash("mod ban", member=bob, reason="cool off", duration="2s")
+    assert reply.content == "Case #1: ban bob (2s)."
+    await delivered(bot, "ban")
+    assert bob.id in harness.standin.guild.bans
+    await harness.stop_bot()
+    await asyncio.sleep(2.5)  # it expires while the bot is down
+    bot, _ = await start(harness)
+    await delivered(bot, "unban")
+    assert bob.id not in harness.standin.guild.bans
+    await harness.stop_bot()
+    bot, _ = await start(harness)
+    await asyncio.sleep(0.5)
+    assert [o.kind for o in harness.standin.outputs].count("unban") == 1
+    rows = await bot.pool.fetch(GUILD_CASES)
+    assert [r["action"] for r in rows] == ["ban", "unban"]
+    assert rows[1]["metadata"]["case_number"] == 2 and "expired (case #1)" in rows[1]["reason"]
+
+
+async def test_an_old_temporary_ban_never_lifts_a_newer_permanent_one(harness):
+    bot, _ = await start(harness)
+    bob, mod = harness.member("bob"), harness.member("mod")
+    await mod.slash("mod ban", member=bob, reason="a day off", duration="1s")
+    await mod.slash("mod ban", member=bob, reason="and now for good")
+    await delivered(bot, "ban", 2)
+    await asyncio.sleep(2)
+    await bot.timers.run_due()
+    assert bob.id in harness.standin.guild.bans
+    assert "unban" not in [o.kind for o in harness.standin.outputs]
+    statuses = await bot.pool.fetch("SELECT status, expires_at FROM moderation_sanctions ORDER BY id")
+    assert [r["status"] for r in statuses] == ["superseded", "active"] and statuses[1]["expires_at"] is None
+
+
+async def test_a_manual_unban_closes_the_open_ban(harness):
+    bot, _ = await start(harness)
+    bob, mod = harness.member("bob"), harness.member("mod")
+    await mod.slash("mod ban", member=bob, reason="raid", duration="7d")
+    await delivered(bot, "ban")
+    assert (await mod.slash("mod unban", user=bob, reason="appeal accepted")).content == "Case #2: unban bob."
+    await delivered(bot, "unban")
+    assert bob.id not in harness.standin.guild.bans
+    row = await bot.pool.fetchrow("SELECT status, ended_by_case FROM moderation_sanctions")
+    assert row["status"] == "lifted" and row["ended_by_case"] is not None
+
+
+async def test_timeouts_are_capped_at_28_days_with_a_notice(harness):
+    bot, _ = await start(harness)
+    carol = harness.member("carol")
+    reply = await harness.member("mod").slash("mod timeout", member=carol, reason="heated", duration="30d")
+    assert reply.content == "Case #1: timeout carol (4w). Discord allows at most 28 days, so the timeout was capped."
+    await delivered(bot, "timeout")
+    until = harness.standin.guild.members[carol.id].communication_disabled_until
+    assert timedelta(days=27, hours=23) < until - datetime.now(UTC) <= timedelta(days=28)
+    bad = await harness.member("mod").slash("mod timeout", member=carol, reason="x", duration="soon")
+    assert bad.ephemeral and "is not a duration" in bad.content
+
+
+async def test_hostile_reasons_are_stored_exactly_and_ping_nobody(harness):
+    bot, modlog = await start(harness)
+    reason = ("\u202e<@&1> @everyone `; DROP TABLE users; --` **bold** " * 80)[:4000]
+    await harness.member("mod").slash("mod warn", member=harness.member("alice"), reason=reason)
+    await delivered(bot, "channel_message")
+    assert await bot.pool.fetchval("SELECT reason FROM moderation_logs") == reason
+    entry = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id, past=True
+    )
+    assert not entry.message.content and "@everyone" not in (entry.message.content or "")
+    assert len(entry.message.embeds[0]["fields"][0]["value"]) <= 1024
+
+
+async def test_case_show_and_history(harness):
+    await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    for i in range(12):
+        await mod.slash("mod note", member=alice, reason=f"note {i}")
+    shown = await mod.slash("mod case show", number=3)
+    assert shown.ephemeral and shown.embed["title"] == "Case #3: Note on alice"
+    assert shown.embed["fields"][0]["value"] == "note 2" and shown.embed["fields"][1]["value"] == f"<@{mod.id}>"
+    missing = await mod.slash("mod case show", number=99)
+    assert missing.content == "There is no case #99."
+    first = await mod.slash("mod history", member=alice)
+    lines = first.embed["description"].splitlines()
+    assert len(lines) == 10 and lines[0].startswith("**#12** note")
+    older = await mod.slash("mod history", member=alice, before=3)
+    assert [line.split()[0] for line in older.embed["description"].splitlines()] == ["**#2**", "**#1**"]
