@@ -173,6 +173,12 @@ class AnnouncementConfig(_Section):
         return self
 
 
+class ModerationConfig(_Section):
+    # The role /mod mute gives (it should deny Send Messages and Speak in every channel); the bot
+    # gives it back at once to a muted member who leaves and rejoins.
+    mute_role_id: Snowflake | None = None
+
+
 def _default_pathways() -> list[PathwayConfig]:
     return [PathwayConfig(id=p, name=n) for p, n in DEFAULT_PATHWAY_NAMES.items()]
 
@@ -186,6 +192,7 @@ class CommunityConfig(_Section):
     pathways: list[PathwayConfig] = Field(default_factory=_default_pathways)
     xp: XPConfig = Field(default_factory=XPConfig)
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation"])
     # Message counts and last activity (not XP) are written this often; XP every xp.flush_interval_seconds.
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)
@@ -214,8 +221,10 @@ class CommunityConfig(_Section):
         return next((p for p in self.pathways if p.id == pathway_id), None)
 
     def managed_role_ids(self) -> frozenset[int]:
-        """The roles the bot hands out or takes away: level rewards, rank titles, pathway roles."""
+        """The roles the bot hands out or takes away: level rewards, rank titles, pathway roles, the mute role."""
         roles = {r.role_id for r in self.xp.role_rewards}
+        if self.moderation.mute_role_id is not None:
+            roles.add(self.moderation.mute_role_id)
         for p in self.pathways:
             roles.update(p.rank_role_ids.values())
             if p.role_id is not None:

@@ -182,3 +182,40 @@ async def test_case_show_and_history(harness):
     assert len(lines) == 10 and lines[0].startswith("**#12** note")
     older = await mod.slash("mod history", member=alice, before=3)
     assert [line.split()[0] for line in older.embed["description"].splitlines()] == ["**#2**", "**#1**"]
+
+
+async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(harness):
+    muted_role = harness.standin.add_role("Muted", position=5)
+    modlog = harness.standin.add_channel("mod-log")
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        announcements=AnnouncementConfig(general_channel_id=int(demo.general.id), mod_log_channel_id=int(modlog.id)),
+        moderation={"mute_role_id": int(muted_role.id)},
+    )
+    bot = await harness.start_bot()
+    mod, bob = harness.member("mod"), harness.member("bob")
+    reply = await mod.slash("mod mute", member=bob, reason="spamming", duration="3s")
+    assert reply.content == "Case #1: mute bob (3s)."
+    await delivered(bot, "add_role")
+    assert muted_role.id in harness.standin.guild.members[bob.id].roles
+
+    bob.leave_guild()  # leaving sheds every role on Discord
+    bob.rejoin_guild()
+    await delivered(bot, "add_role", 2)
+    assert muted_role.id in harness.standin.guild.members[bob.id].roles
+
+    await asyncio.sleep(3)
+    await bot.timers.run_due()
+    await delivered(bot, "remove_role")
+    assert muted_role.id not in harness.standin.guild.members[bob.id].roles
+    rows = await bot.pool.fetch(GUILD_CASES)
+    assert [r["action"] for r in rows] == ["mute", "unmute"]
+    assert (await mod.slash("mod unmute", member=bob, reason="again?")).content == "Case #3: unmute bob."
+
+
+async def test_mute_needs_a_mute_role(harness):
+    bot, _ = await start(harness)
+    reply = await harness.member("mod").slash("mod mute", member=harness.member("bob"), reason="x")
+    assert reply.ephemeral and "moderation.mute_role_id" in reply.content
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0

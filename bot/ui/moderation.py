@@ -20,7 +20,7 @@ PAST_TENSE = {
     "ban": "Banned",
     "unban": "Unbanned",
 }
-COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22}
+COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22, "mute": 0xE67E22}
 REASON_SHOWN = 1000  # an embed field holds 1,024 characters; the case keeps the whole reason
 
 

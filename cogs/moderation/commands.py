@@ -16,7 +16,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed, history_embed
-from cogs.moderation.lifecycle import Action, record
+from cogs.moderation.lifecycle import Action, reapply_mute, record
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ BOT_PERMISSION = {
     "kick": ("kick_members", "Kick Members"),
     "ban": ("ban_members", "Ban Members"),
     "unban": ("ban_members", "Ban Members"),
+    "mute": ("manage_roles", "Manage Roles"),
+    "unmute": ("manage_roles", "Manage Roles"),
 }
 
 
@@ -87,7 +89,7 @@ class ModerationCommands(commands.Cog):
     async def _act(self, interaction: discord.Interaction, action: Action, notice: str = "") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         case = await record(self.bot, action)
-        length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout") else ""
+        length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
         await interaction.followup.send(
             f"Case #{case.number}: {action.kind} {discord.utils.escape_markdown(str(action.target))}{length}.{notice}",
             ephemeral=True,
@@ -133,6 +135,39 @@ class ModerationCommands(commands.Cog):
     @staff_only("moderate")
     async def untimeout(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
         await self._simple(interaction, "untimeout", member, reason)
+
+    @mod.command(name="mute", description="Give a member the mute role, for a time or until unmuted")
+    @app_commands.describe(member="who", reason="why (they see it)", duration="e.g. 30m, 1d, or permanent")
+    @staff_only("moderate")
+    async def mute(
+        self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "permanent"
+    ) -> None:
+        self._check_mute_role()
+        self._check(interaction, "mute", member)
+        action = Action(
+            "mute", member, interaction.user, reason, _duration(duration), context=self._context(interaction)
+        )
+        await self._act(interaction, action)
+
+    @mod.command(name="unmute", description="Take the mute role back (closes the open mute)")
+    @app_commands.describe(member="who", reason="why")
+    @staff_only("moderate")
+    async def unmute(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
+        self._check_mute_role()
+        await self._simple(interaction, "unmute", member, reason)
+
+    def _check_mute_role(self) -> None:
+        role_id = self.bot.config.community.moderation.mute_role_id
+        guild = self.bot.home_guild
+        role = guild.get_role(role_id) if guild is not None and role_id is not None else None
+        if role is None:
+            raise BadInput("No mute role is set up: an admin sets moderation.mute_role_id in conclave.toml.")
+        if guild is not None and guild.me is not None and role >= guild.me.top_role:
+            raise NotAllowed("The mute role is not below my highest role, so Discord won't let me give it.")
+
+    @commands.Cog.listener()
+    async def on_member_returned(self, member: discord.Member, user_id: str) -> None:
+        await reapply_mute(self.bot, member)
 
     @mod.command(name="kick", description="Kick a member (told by DM first)")
     @app_commands.describe(member="who", reason="why (they see it)")

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SANCTIONS = {"ban": "ban", "timeout": "timeout"}  # action -> the sanction kind it puts in force
-LIFTS = {"unban": "ban", "untimeout": "timeout"}  # action -> the sanction kind it ends
+SANCTIONS = {"ban": "ban", "timeout": "timeout", "mute": "mute"}  # action -> the sanction kind it puts in force
+LIFTS = {"unban": "ban", "untimeout": "timeout", "unmute": "mute"}  # action -> the sanction kind it ends
 DM_BEFORE = ("kick", "ban")  # told before: afterwards they share no server with the bot
 NO_DM = ("note", "unban")  # notes are private; an unbanned user shares no server with the bot
 
@@ -93,7 +93,7 @@ async def record(bot: ConclaveBot, action: Action) -> Case:
 async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> None:
     guild = bot.home_guild
     where = guild.name if guild else "the server"
-    length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout") else ""
+    length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
     embed = discord.Embed(
         title=f"{PAST_TENSE[action.kind]} you{length}" if action.kind != "warn" else "A warning",
         description=f"From **{discord.utils.escape_markdown(where)}**, case #{case.number}.",
@@ -126,6 +126,35 @@ async def _queue_discord_action(
         )
     elif action.kind == "untimeout":
         await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=key)
+    elif action.kind in ("mute", "unmute"):
+        await queue_mute_role(
+            conn, bot, str(action.target.id), give=action.kind == "mute", reason=base["reason"], key=key
+        )
+
+
+async def queue_mute_role(
+    conn: asyncpg.Connection, bot: ConclaveBot, discord_id: str, *, give: bool, reason: str, key: str
+) -> None:
+    role_id = bot.config.community.moderation.mute_role_id
+    if role_id is None:
+        return  # checked before the action; a mute whose role was unset since ends on the record only
+    payload = {"guild_id": str(bot.guild_id), "user_id": discord_id, "role_id": str(role_id), "reason": reason}
+    await outbox.enqueue(conn, "add_role" if give else "remove_role", payload, dedupe_key=key)
+
+
+async def reapply_mute(bot: ConclaveBot, member: discord.Member) -> bool:
+    """A member who left while muted comes back muted (roles do not survive leaving on Discord)."""
+    async with bot.pool.acquire() as conn, conn.transaction():
+        active = await moderation.active_sanction(conn, str(bot.guild_id), str(member.id), "mute")
+        if active is None:
+            return False
+        key = f"mute-rejoin:{active.id}:{member.joined_at.timestamp() if member.joined_at else 0}"
+        await queue_mute_role(
+            conn, bot, str(member.id), give=True, reason=f"still muted (sanction {active.id})", key=key
+        )
+    bot.outbox.wake()
+    log.info("muted member %s rejoined: mute role given back", member.id)
+    return True
 
 
 async def queue_modlog(conn: asyncpg.Connection, bot: ConclaveBot, case: Case, *, target: str, moderator: str) -> None:
@@ -150,10 +179,11 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
         sanction = await moderation.lock_active_sanction(conn, int(timer.payload["sanction_id"]))
         if sanction is None:
             return  # lifted, superseded or voided meanwhile: nothing to do
-        if sanction.kind != "ban":
+        if sanction.kind == "timeout":
             # Discord ends a timeout by itself at the time it was given: only the record changes.
             await moderation.end_sanction(conn, sanction.id, status="expired")
             return
+        lift = "unban" if sanction.kind == "ban" else "unmute"
         banned = await moderation.case_by_id(conn, sanction.case_id)
         me = await bot.identity.user_id(bot.user)  # type: ignore[arg-type]
         case = await moderation.open_case(
@@ -161,18 +191,18 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
             guild_id=sanction.guild_id,
             moderator_id=me,
             target_user_id=banned.target_user_id if banned else None,
-            action="unban",
-            reason=f"temporary ban expired (case #{banned.number if banned else '?'})",
+            action=lift,
+            reason=f"temporary {sanction.kind} expired (case #{banned.number if banned else '?'})",
             metadata={"target_discord_id": sanction.target_discord_id, "expired_case": sanction.case_id},
         )
         await moderation.end_sanction(conn, sanction.id, status="expired", ended_by_case=case.id)
-        await outbox.enqueue(
-            conn,
-            "unban",
-            {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"},
-            dedupe_key=f"case-action:{case.id}",
-        )
+        reason, key = f"case #{case.number}", f"case-action:{case.id}"
+        if lift == "unban":
+            payload = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": reason}
+            await outbox.enqueue(conn, "unban", payload, dedupe_key=key)
+        else:
+            await queue_mute_role(conn, bot, sanction.target_discord_id, give=False, reason=reason, key=key)
         await queue_modlog(conn, bot, case, target=sanction.target_discord_id, moderator=str(bot.user))
-        log.info("temporary ban of %s expired: case #%d", sanction.target_discord_id, case.number)
+        log.info("temporary %s of %s expired: case #%d", sanction.kind, sanction.target_discord_id, case.number)
 
     return expire

@@ -45,6 +45,8 @@ async def refuse_powerful_reward_roles(bot: ConclaveBot) -> None:
             rewarded[role_id] = f"pathways.{pathway.id}.rank_role_ids.{title}"
         if pathway.role_id is not None:  # members take it themselves with /pathway join
             rewarded[pathway.role_id] = f"pathways.{pathway.id}.role_id"
+    if community.moderation.mute_role_id is not None:  # given back automatically on rejoin
+        rewarded[community.moderation.mute_role_id] = "moderation.mute_role_id"
     if not rewarded:
         return
     roles = {int(r["id"]): r for r in await bot.http.get_roles(bot.guild_id)}
