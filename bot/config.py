@@ -173,10 +173,41 @@ class AnnouncementConfig(_Section):
         return self
 
 
+class EscalationRung(_Section):
+    points: int = Field(ge=1, le=1000)
+    action: Literal["timeout", "mute", "kick", "ban"]
+    duration: str | None = None  # e.g. "1h", "7d" (none: permanent, for mute and ban)
+
+    @model_validator(mode="after")
+    def _valid_duration(self) -> EscalationRung:
+        from bot.moderation_rules import DurationError, parse_duration
+
+        if self.duration is not None:
+            try:
+                parse_duration(self.duration)
+            except DurationError as error:
+                raise ValueError(str(error)) from None
+        if self.action == "timeout" and self.duration is None:
+            raise ValueError("a timeout rung needs a duration (at most 28 days)")
+        return self
+
+
 class ModerationConfig(_Section):
     # The role /mod mute gives (it should deny Send Messages and Speak in every channel); the bot
     # gives it back at once to a muted member who leaves and rejoins.
     mute_role_id: Snowflake | None = None
+    warn_points: int = Field(default=1, ge=0, le=100)  # a warning's points unless the moderator says
+    warn_points_days: int = Field(default=30, ge=1, le=3650)  # how long a warning's points count
+    # Applied once when a member's active points reach a rung (the heaviest rung a warning crosses).
+    escalation: list[EscalationRung] = Field(default_factory=list)
+
+    @field_validator("escalation")
+    @classmethod
+    def _distinct_rungs(cls, value: list[EscalationRung]) -> list[EscalationRung]:
+        points = [r.points for r in value]
+        if len(set(points)) != len(points):
+            raise ValueError("each escalation rung needs its own number of points")
+        return sorted(value, key=lambda r: r.points)
 
 
 def _default_pathways() -> list[PathwayConfig]:

@@ -190,3 +190,32 @@ async def lock_active_sanction(conn: asyncpg.Connection, sanction_id: int) -> Sa
         sanction_id,
     )
     return Sanction(**dict(row)) if row else None
+
+
+async def lock_member(conn: asyncpg.Connection, guild_id: str, discord_id: str) -> None:
+    """Serialise changes to one member's warnings until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('moderation:' || $1 || ':' || $2, 0))", guild_id, discord_id
+    )
+
+
+_ACTIVE_WARNS = """
+    FROM moderation_logs
+    WHERE target_user_id = $2 AND action = 'warn' AND metadata ->> 'guild_id' = $1
+      AND metadata ? 'points' AND NOT metadata ? 'voided'
+      AND (metadata ->> 'points_expire_at')::timestamptz > NOW()
+"""
+
+
+async def active_points(conn: Executor, guild_id: str, target_user_id: str) -> int:
+    """The member's warning points that have not expired (and were not voided)."""
+    return await conn.fetchval(
+        f"SELECT COALESCE(sum((metadata ->> 'points')::integer), 0) {_ACTIVE_WARNS}", guild_id, target_user_id
+    )
+
+
+async def active_warn_numbers(conn: Executor, guild_id: str, target_user_id: str) -> list[int]:
+    rows = await conn.fetch(
+        f"SELECT (metadata ->> 'case_number')::integer AS n {_ACTIVE_WARNS} ORDER BY 1", guild_id, target_user_id
+    )
+    return [r["n"] for r in rows]

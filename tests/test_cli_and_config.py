@@ -83,6 +83,14 @@ def test_invalid_environment_setting_is_a_clear_message(tmp_path):
         ("[announcements]\nlevel_up_template = ''", "'announcements.level_up_template' = '' is invalid"),
         ("[announcements]\nlevel_up = 'channel'", "needs level_up_channel_id"),
         ("[announcements]\nmod_log_channel_id = 0", "'announcements.mod_log_channel_id' = 0 is invalid"),
+        ("[moderation]\nmute_role_id = 0", "'moderation.mute_role_id' = 0 is invalid"),
+        ("[[moderation.escalation]]\npoints = 3\naction = 'timeout'", "a timeout rung needs a duration"),
+        ("[[moderation.escalation]]\npoints = 3\naction = 'ban'\nduration = 'soon'", "is not a duration"),
+        ("[[moderation.escalation]]\npoints = 3\naction = 'shame'", "'moderation.escalation.0.action' = 'shame'"),
+        (
+            "[[moderation.escalation]]\npoints = 3\naction = 'ban'\n[[moderation.escalation]]\npoints = 3\naction = 'kick'",
+            "each escalation rung needs its own number of points",
+        ),
     ],
 )
 def test_each_kind_of_bad_configuration_is_explained(tmp_path, toml, expected):

@@ -219,3 +219,33 @@ async def test_mute_needs_a_mute_role(harness):
     reply = await harness.member("mod").slash("mod mute", member=harness.member("bob"), reason="x")
     assert reply.ephemeral and "moderation.mute_role_id" in reply.content
     assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
+
+
+async def test_two_moderators_warning_at_once_escalate_once(harness):
+    modlog = harness.standin.add_channel("mod-log")
+    demo = harness.demo
+    second = demo.new_member("mod2", roles=[demo.staff_roles[0]])
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        announcements=AnnouncementConfig(general_channel_id=int(demo.general.id), mod_log_channel_id=int(modlog.id)),
+        moderation={
+            "escalation": [{"points": 3, "action": "timeout", "duration": "1h"}, {"points": 8, "action": "ban"}]
+        },
+    )
+    bot = await harness.start_bot()
+    mod, bob = harness.member("mod"), harness.member("bob")
+    assert (await mod.slash("mod warn", member=bob, reason="first", points=2)).content == "Case #1: warn bob."
+    # Both cross 3 points if they don't see each other: exactly one may escalate.
+    replies = await asyncio.gather(
+        mod.slash("mod warn", member=bob, reason="again"), second.slash("mod warn", member=bob, reason="and again")
+    )
+    escalated = [r.content for r in replies if "threshold" in r.content]
+    assert len(escalated) == 1 and "timeout (1h)" in escalated[0]
+    rows = await bot.pool.fetch(GUILD_CASES)
+    actions = [r["action"] for r in rows]
+    assert sorted(actions) == ["timeout", "warn", "warn", "warn"]
+    timeout = next(r for r in rows if r["action"] == "timeout")
+    assert timeout["metadata"]["threshold"] == 3 and len(timeout["metadata"]["escalated_from"]) >= 2
+    assert "active warning points (threshold 3)" in timeout["reason"]
+    await delivered(bot, "timeout")
+    assert harness.standin.guild.members[bob.id].communication_disabled_until is not None

@@ -88,8 +88,11 @@ class ModerationCommands(commands.Cog):
 
     async def _act(self, interaction: discord.Interaction, action: Action, notice: str = "") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        case = await record(self.bot, action)
+        case, *escalations = await record(self.bot, action)
         length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
+        for more in escalations:
+            span = f" ({format_duration(timedelta(minutes=more.duration))})" if more.duration else ""
+            notice += f" Their warning points reached a threshold: case #{more.number}, {more.action}{span}."
         await interaction.followup.send(
             f"Case #{case.number}: {action.kind} {discord.utils.escape_markdown(str(action.target))}{length}.{notice}",
             ephemeral=True,
@@ -104,11 +107,19 @@ class ModerationCommands(commands.Cog):
     def _context(self, interaction: discord.Interaction) -> dict:
         return {"channel_id": str(interaction.channel_id)} if interaction.channel_id else {}
 
-    @mod.command(name="warn", description="Warn a member (they are told by DM)")
-    @app_commands.describe(member="who", reason="why (they see it)")
+    @mod.command(name="warn", description="Warn a member (they are told by DM); points count toward escalation")
+    @app_commands.describe(member="who", reason="why (they see it)", points="warning points (default from settings)")
     @staff_only("moderate")
-    async def warn(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
-        await self._simple(interaction, "warn", member, reason)
+    async def warn(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        reason: Reason,
+        points: app_commands.Range[int, 0, 100] | None = None,
+    ) -> None:
+        self._check(interaction, "warn", member)
+        action = Action("warn", member, interaction.user, reason, points=points, context=self._context(interaction))
+        await self._act(interaction, action)
 
     @mod.command(name="note", description="A private note on a member (they are not told)")
     @app_commands.describe(member="who", reason="the note")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.moderation_rules import format_duration
+from bot.moderation_rules import capped_timeout, format_duration, parse_duration
 from bot.ui.moderation import PAST_TENSE, case_embed
 from db import moderation, outbox, timers
 from db.moderation import Case
@@ -37,13 +37,28 @@ class Action:
     duration: timedelta | None = None  # None: permanent (a ban) or not timed
     delete_message_days: int = 0
     capped: bool = False  # a timeout cut to Discord's 28 days
+    points: int | None = None  # a warning's points (None: the configured default)
     context: dict[str, Any] = field(default_factory=dict)  # channel, message, evidence
 
 
-async def record(bot: ConclaveBot, action: Action) -> Case:
-    """Record the action and queue its effects; returns the case."""
+async def record(bot: ConclaveBot, action: Action) -> list[Case]:
+    """Record the action and queue its effects, in one transaction; returns its case, followed by
+    any escalation a warning triggered."""
     target_id = await bot.identity.user_id(action.target)
     moderator_id = await bot.identity.user_id(action.moderator)
+    bot_id = await bot.identity.user_id(bot.user) if action.kind == "warn" else None  # type: ignore[arg-type]
+    async with bot.pool.acquire() as conn, conn.transaction():
+        cases = [await _record_in(conn, bot, action, target_id, moderator_id)]
+        if action.kind == "warn":
+            cases += await _escalate(conn, bot, action, target_id, bot_id, cases[0])
+    bot.outbox.wake()
+    bot.timers.wake()
+    return cases
+
+
+async def _record_in(
+    conn: asyncpg.Connection, bot: ConclaveBot, action: Action, target_id: str, moderator_id: str | None
+) -> Case:
     guild_id = str(bot.guild_id)
     now = datetime.now(UTC)
     expires = now + action.duration if action.duration is not None and action.kind in SANCTIONS else None
@@ -53,41 +68,78 @@ async def record(bot: ConclaveBot, action: Action) -> Case:
         metadata["expires_at"] = expires.isoformat()
     if action.capped:
         metadata["capped"] = True
-    async with bot.pool.acquire() as conn, conn.transaction():
-        case = await moderation.open_case(
+    if action.kind == "warn":
+        # The member's warnings are serialised from here to the end of the transaction: two
+        # moderators warning at once see each other's points, so a threshold is crossed once.
+        await moderation.lock_member(conn, guild_id, str(action.target.id))
+        settings = bot.config.community.moderation
+        points = action.points if action.points is not None else settings.warn_points
+        metadata["points"] = points
+        metadata["points_expire_at"] = (now + timedelta(days=settings.warn_points_days)).isoformat()
+    case = await moderation.open_case(
+        conn,
+        guild_id=guild_id,
+        moderator_id=moderator_id,
+        target_user_id=target_id,
+        action=action.kind,
+        reason=action.reason,
+        duration_minutes=minutes,
+        metadata=metadata,
+    )
+    if action.kind in SANCTIONS:
+        sanction, _ = await moderation.start_sanction(
             conn,
+            case_id=case.id,
             guild_id=guild_id,
-            moderator_id=moderator_id,
-            target_user_id=target_id,
-            action=action.kind,
-            reason=action.reason,
-            duration_minutes=minutes,
-            metadata=metadata,
+            target_discord_id=str(action.target.id),
+            kind=SANCTIONS[action.kind],
+            expires_at=expires,
         )
-        if action.kind in SANCTIONS:
-            sanction, _ = await moderation.start_sanction(
-                conn,
-                case_id=case.id,
-                guild_id=guild_id,
-                target_discord_id=str(action.target.id),
-                kind=SANCTIONS[action.kind],
-                expires_at=expires,
-            )
-            if expires is not None:
-                await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
-        elif action.kind in LIFTS:
-            active = await moderation.active_sanction(conn, guild_id, str(action.target.id), LIFTS[action.kind])
-            if active is not None:
-                await moderation.end_sanction(conn, active.id, status="lifted", ended_by_case=case.id)
-        if action.kind in DM_BEFORE:
-            await _queue_dm(conn, bot, action, case)
-        await _queue_discord_action(conn, bot, action, case, expires)
-        if action.kind not in DM_BEFORE and action.kind not in NO_DM:
-            await _queue_dm(conn, bot, action, case)
-        await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
-    bot.outbox.wake()
-    bot.timers.wake()
+        if expires is not None:
+            await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
+    elif action.kind in LIFTS:
+        active = await moderation.active_sanction(conn, guild_id, str(action.target.id), LIFTS[action.kind])
+        if active is not None:
+            await moderation.end_sanction(conn, active.id, status="lifted", ended_by_case=case.id)
+    if action.kind in DM_BEFORE:
+        await _queue_dm(conn, bot, action, case)
+    await _queue_discord_action(conn, bot, action, case, expires)
+    if action.kind not in DM_BEFORE and action.kind not in NO_DM:
+        await _queue_dm(conn, bot, action, case)
+    await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
     return case
+
+
+async def _escalate(
+    conn: asyncpg.Connection, bot: ConclaveBot, warn: Action, target_id: str, bot_id: str | None, case: Case
+) -> list[Case]:
+    """Apply every rung of the ladder this warning's points crossed (under the member's lock taken
+    by the warning: exactly once per threshold), as cases by the bot linked to the warnings."""
+    settings = bot.config.community.moderation
+    if not settings.escalation:
+        return []
+    guild_id = str(bot.guild_id)
+    after = await moderation.active_points(conn, guild_id, target_id)
+    before = after - int(case.metadata["points"])
+    crossed = [rung for rung in settings.escalation if before < rung.points <= after]
+    if not crossed:
+        return []
+    rung = max(crossed, key=lambda r: r.points)  # the heaviest one crossed; lighter ones are moot
+    warns = await moderation.active_warn_numbers(conn, guild_id, target_id)
+    duration = parse_duration(rung.duration) if rung.duration else None
+    if rung.action == "timeout":
+        duration, _ = capped_timeout(duration)
+    action = Action(
+        rung.action,
+        warn.target,
+        bot.user,  # type: ignore[arg-type]
+        f"{after} active warning points (threshold {rung.points}): cases {', '.join(f'#{n}' for n in warns)}",
+        duration,
+        context={"escalated_from": warns, "threshold": rung.points},
+    )
+    escalation = await _record_in(conn, bot, action, target_id, bot_id)
+    log.info("warning points of %s reached %d: case #%d (%s)", warn.target.id, after, escalation.number, rung.action)
+    return [escalation]
 
 
 async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> None:
