@@ -219,3 +219,83 @@ async def active_warn_numbers(conn: Executor, guild_id: str, target_user_id: str
         f"SELECT (metadata ->> 'case_number')::integer AS n {_ACTIVE_WARNS} ORDER BY 1", guild_id, target_user_id
     )
     return [r["n"] for r in rows]
+
+
+@dataclass(frozen=True)
+class Revision:
+    field: str
+    old_value: str | None
+    new_value: str | None
+    editor_id: str | None
+    created_at: datetime
+
+
+async def lock_case(conn: asyncpg.Connection, guild_id: str, number: int) -> Case | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+            WHERE metadata ? 'case_number' AND metadata ->> 'guild_id' = $1
+              AND (metadata ->> 'case_number')::integer = $2
+            FOR UPDATE""",
+        guild_id,
+        number,
+    )
+    return Case(**dict(row)) if row else None
+
+
+async def revise_case(
+    conn: asyncpg.Connection,
+    case_id: int,
+    *,
+    field: str,
+    old_value: str | None,
+    new_value: str | None,
+    editor_id: str | None,
+    reason: str | None = None,
+    duration_minutes: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Change a case's reason, duration or metadata, keeping the previous value as a revision."""
+    await conn.execute(
+        """INSERT INTO moderation_case_revisions (case_id, field, old_value, new_value, editor_id)
+           VALUES ($1, $2, $3, $4, $5)""",
+        case_id,
+        field,
+        old_value,
+        new_value,
+        editor_id,
+    )
+    if field == "reason":
+        await conn.execute("UPDATE moderation_logs SET reason = $2 WHERE id = $1", case_id, reason)
+    elif field == "duration":
+        await conn.execute(
+            "UPDATE moderation_logs SET duration = $2, metadata = metadata || $3 WHERE id = $1",
+            case_id,
+            duration_minutes,
+            metadata or {},
+        )
+    else:
+        await conn.execute(
+            "UPDATE moderation_logs SET metadata = metadata || $2 WHERE id = $1", case_id, metadata or {}
+        )
+
+
+async def revisions(conn: Executor, case_id: int) -> list[Revision]:
+    rows = await conn.fetch(
+        """SELECT field, old_value, new_value, editor_id, created_at FROM moderation_case_revisions
+           WHERE case_id = $1 ORDER BY id""",
+        case_id,
+    )
+    return [Revision(**dict(r)) for r in rows]
+
+
+async def sanction_of_case(conn: asyncpg.Connection, case_id: int) -> Sanction | None:
+    """The sanction a case put in force, locked, if it is still active."""
+    row = await conn.fetchrow(
+        f"SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions WHERE case_id = $1 AND status = 'active' FOR UPDATE",
+        case_id,
+    )
+    return Sanction(**dict(row)) if row else None
+
+
+async def set_sanction_expiry(conn: Executor, sanction_id: int, expires_at: datetime | None) -> None:
+    await conn.execute("UPDATE moderation_sanctions SET expires_at = $2 WHERE id = $1", sanction_id, expires_at)

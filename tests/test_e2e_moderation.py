@@ -249,3 +249,46 @@ async def test_two_moderators_warning_at_once_escalate_once(harness):
     assert "active warning points (threshold 3)" in timeout["reason"]
     await delivered(bot, "timeout")
     assert harness.standin.guild.members[bob.id].communication_disabled_until is not None
+
+
+async def test_case_revisions_and_void_keep_history(harness):
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod ban", member=bob, reason="raid", duration="7d")
+    await delivered(bot, "ban")
+    edited = await mod.slash("mod case edit", number=1, reason="raid with alts", duration="3d")
+    assert edited.content == "Case #1 updated; the previous values are kept."
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert (case.reason, case.duration) == ("raid with alts", 3 * 24 * 60)
+    expires = await bot.pool.fetchval("SELECT expires_at FROM moderation_sanctions")
+    assert abs((expires - case.created_at) - timedelta(days=3)) < timedelta(seconds=1)
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 1
+
+    voided = await mod.slash("mod case void", number=1, reason="wrong member")
+    assert voided.content == "Case #1 voided."
+    await delivered(bot, "unban")
+    assert bob.id not in harness.standin.guild.bans
+    shown = await mod.slash("mod case show", number=1)
+    assert shown.embed["title"].startswith("[VOID] Case #1")
+    revisions = shown.embed["fields"][-1]["value"]
+    assert "was: raid" in revisions and "duration 1w → 3d" in revisions and "voided by" in revisions
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 0
+    again = await mod.slash("mod case void", number=1, reason="twice")
+    assert again.content == "Case #1 was voided already."
+
+
+async def test_a_voided_warning_stops_counting_toward_escalation(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        moderation={"escalation": [{"points": 2, "action": "timeout", "duration": "1h"}]},
+    )
+    bot = await harness.start_bot()
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod warn", member=bob, reason="one")
+    await mod.slash("mod case void", number=1, reason="mistaken")
+    second = await mod.slash("mod warn", member=bob, reason="two")
+    assert "threshold" not in second.content  # the voided warning's point no longer counts
+    third = await mod.slash("mod warn", member=bob, reason="three")
+    assert "threshold" in third.content
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs WHERE action = 'timeout'") == 1

@@ -16,7 +16,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed, history_embed
-from cogs.moderation.lifecycle import Action, reapply_mute, record
+from cogs.moderation.lifecycle import Action, CaseError, edit_case, reapply_mute, record, void_case
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -250,7 +250,66 @@ class ModerationCommands(commands.Cog):
         member = guild.get_member(int(target)) if guild is not None and target.isdigit() else None
         name = str(member) if member is not None else f"user {target}"  # a title shows no mentions
         embed = case_embed(found, target=name, moderator=moderator, duration=duration)
+        history = await moderation.revisions(self.bot.pool, found.id)
+        if history:
+            names = {}
+            for r in history:
+                if r.editor_id and r.editor_id not in names:
+                    discord_id = await users.discord_id_for(self.bot.pool, r.editor_id)
+                    names[r.editor_id] = f"<@{discord_id}>" if discord_id else "(erased account)"
+            embed.add_field(name="Revisions", value=_revision_lines(history, names), inline=False)
+        if "voided" in found.metadata:
+            embed.title = f"[VOID] {embed.title}"
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @case.command(name="edit", description="Correct a case's reason or duration (the old value is kept)")
+    @app_commands.describe(number="the case number", reason="the corrected reason", duration="e.g. 3d, or permanent")
+    @staff_only("moderate")
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        number: app_commands.Range[int, 1],
+        reason: Reason | None = None,
+        duration: str | None = None,
+    ) -> None:
+        if reason is None and duration is None:
+            raise BadInput("Give a new reason, a new duration, or both.")
+        new_duration = _duration(duration) if duration is not None else "unchanged"
+        try:
+            case = await edit_case(self.bot, number, interaction.user, reason=reason, duration=new_duration)
+        except CaseError as error:
+            raise BadInput(str(error)) from None
+        await interaction.response.send_message(
+            f"Case #{case.number} updated; the previous values are kept.", ephemeral=True
+        )
+
+    @case.command(name="void", description="Void a case: it stays on record; its points and sanction are lifted")
+    @app_commands.describe(number="the case number", reason="why (logged)")
+    @staff_only("moderate")
+    async def void(self, interaction: discord.Interaction, number: app_commands.Range[int, 1], reason: Reason) -> None:
+        try:
+            case = await void_case(self.bot, number, interaction.user, reason)
+        except CaseError as error:
+            raise BadInput(str(error)) from None
+        await interaction.response.send_message(f"Case #{case.number} voided.", ephemeral=True)
+
+
+def _revision_lines(revisions: list[moderation.Revision], names: dict[str, str]) -> str:
+    lines = []
+    for r in revisions[-8:]:
+        who = names.get(r.editor_id or "", "(erased account)")
+        when = discord.utils.format_dt(r.created_at, "R")
+        if r.field == "void":
+            lines.append(f"voided by {who} {when}: {discord.utils.escape_markdown((r.new_value or '')[:150])}")
+        elif r.field == "duration":
+            old = format_duration(timedelta(minutes=int(r.old_value))) if r.old_value else "permanent"
+            new = format_duration(timedelta(minutes=int(r.new_value))) if r.new_value else "permanent"
+            lines.append(f"duration {old} → {new} by {who} {when}")
+        else:
+            lines.append(
+                f"reason changed by {who} {when}; was: {discord.utils.escape_markdown((r.old_value or '')[:150])}"
+            )
+    return "\n".join(lines)[:1024]
 
 
 def _duration(text: str) -> timedelta | None:
