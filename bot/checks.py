@@ -27,16 +27,21 @@ def is_staff(member: discord.Member | discord.User, community: CommunityConfig) 
 STAFF_DEFAULT_PERMISSIONS = discord.Permissions(moderate_members=True)
 
 
+def require_staff(interaction: discord.Interaction, what: str) -> None:
+    """Staff of the home guild only; others get a clear refusal (raised)."""
+    bot = interaction.client
+    home = bot.config.community.guild_id  # type: ignore[attr-defined]
+    if interaction.guild_id != home:
+        raise NotAllowed("Staff commands work only in the community's own server.")
+    if not is_staff(interaction.user, bot.config.community):  # type: ignore[attr-defined]
+        raise NotAllowed(f"Only staff can {what}.")
+
+
 def staff_only(what: str) -> Any:
     """An app-command check: staff of the home guild only; others get a clear refusal."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
-        bot = interaction.client
-        home = bot.config.community.guild_id  # type: ignore[attr-defined]
-        if interaction.guild_id != home:
-            raise NotAllowed("Staff commands work only in the community's own server.")
-        if not is_staff(interaction.user, bot.config.community):  # type: ignore[attr-defined]
-            raise NotAllowed(f"Only staff can {what}.")
+        require_staff(interaction, what)
         return True
 
     return app_commands.check(predicate)

@@ -292,3 +292,20 @@ async def test_a_voided_warning_stops_counting_toward_escalation(harness):
     third = await mod.slash("mod warn", member=bob, reason="three")
     assert "threshold" in third.content
     assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs WHERE action = 'timeout'") == 1
+
+
+async def test_warn_from_a_message_keeps_it_as_evidence(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    message = alice.say("something that breaks the rules")
+    modal = await mod.message_command("Warn", message)
+    assert modal.modal is not None and modal.modal["title"] == "Warn Alice"
+    done = await mod.submit(modal, {"Reason": "rule 3: be kind", "Points (empty: the default)": "2"})
+    assert done.ephemeral and done.content == "Case #1: warn alice."
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert case.reason == "rule 3: be kind" and case.metadata["points"] == 2
+    assert case.metadata["message_id"] == message.id and case.metadata["channel_id"] == message.channel_id
+    assert case.metadata["message_excerpt"] == "something that breaks the rules"
+    assert case.metadata["evidence"][0].endswith(f"/{message.channel_id}/{message.id}")
+    refused = await alice.message_command("Note", mod.say("a moderator's message"))
+    assert refused.ephemeral and refused.content == "Only staff can moderate."

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
 
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+MESSAGE_MENU = 3  # an application command of type MESSAGE: a message context menu
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 
@@ -296,6 +297,26 @@ class Actor:
             channel_id=self._channel(where).id,
             elsewhere=elsewhere,
         )
+
+    async def message_command(self, name: str, message: s.Message, *, timeout: float = 5.0) -> Reply:
+        """Use the message context menu `name` (right click a message > Apps) on `message`."""
+        guild_commands = self.standin.commands.get(self.standin.guild.id, []) + self.standin.commands.get(None, [])
+        command = next((c for c in guild_commands if c["name"] == name and c.get("type") == MESSAGE_MENU), None)
+        if command is None:
+            raise LookupError(f"no message command {name!r} here")
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": MESSAGE_MENU,
+            "target_id": message.id,
+            "resolved": {"messages": {message.id: message.payload(self.standin.base_url)}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        interaction = self.standin.new_interaction(
+            type=APPLICATION_COMMAND, data=data, user=self.member.user, channel_id=message.channel_id
+        )
+        return await answer(self.standin, interaction, timeout)
 
     async def slash(
         self,

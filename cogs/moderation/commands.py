@@ -16,6 +16,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed, history_embed
+from cogs.moderation.evidence import message_menus
 from cogs.moderation.lifecycle import Action, CaseError, edit_case, reapply_mute, record, void_case
 from db import moderation, users
 
@@ -53,10 +54,34 @@ class ModerationCommands(commands.Cog):
 
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
+        self.menus = message_menus(self)
+
+    async def cog_load(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    async def act_on_message(
+        self,
+        interaction: discord.Interaction,
+        kind: str,
+        message: discord.Message,
+        reason: str,
+        points: int | None,
+        evidence: dict,
+    ) -> None:
+        """A case from a message's context menu (the modal's answer), the message kept as evidence."""
+        self.check(interaction, kind, message.author)
+        await self._act(
+            interaction, Action(kind, message.author, interaction.user, reason, points=points, context=evidence)
+        )
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check(self, interaction: discord.Interaction, action: str, target: discord.abc.User) -> None:
+    def check(self, interaction: discord.Interaction, action: str, target: discord.abc.User) -> None:
         """Raise the refusal the moderator sees, logged, before anything is written."""
         guild = self.bot.home_guild
         assert guild is not None and guild.me is not None
@@ -101,7 +126,7 @@ class ModerationCommands(commands.Cog):
 
     async def _simple(self, interaction: discord.Interaction, kind: str, target: discord.abc.User, reason: str) -> None:
         """An action with no duration: check, record, answer."""
-        self._check(interaction, kind, target)
+        self.check(interaction, kind, target)
         await self._act(interaction, Action(kind, target, interaction.user, reason, context=self._context(interaction)))
 
     def _context(self, interaction: discord.Interaction) -> dict:
@@ -117,7 +142,7 @@ class ModerationCommands(commands.Cog):
         reason: Reason,
         points: app_commands.Range[int, 0, 100] | None = None,
     ) -> None:
-        self._check(interaction, "warn", member)
+        self.check(interaction, "warn", member)
         action = Action("warn", member, interaction.user, reason, points=points, context=self._context(interaction))
         await self._act(interaction, action)
 
@@ -133,7 +158,7 @@ class ModerationCommands(commands.Cog):
     async def timeout(
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "1h"
     ) -> None:
-        self._check(interaction, "timeout", member)
+        self.check(interaction, "timeout", member)
         length, capped = capped_timeout(_duration(duration))
         notice = " Discord allows at most 28 days, so the timeout was capped." if capped else ""
         action = Action(
@@ -154,7 +179,7 @@ class ModerationCommands(commands.Cog):
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "permanent"
     ) -> None:
         self._check_mute_role()
-        self._check(interaction, "mute", member)
+        self.check(interaction, "mute", member)
         action = Action(
             "mute", member, interaction.user, reason, _duration(duration), context=self._context(interaction)
         )
@@ -202,7 +227,7 @@ class ModerationCommands(commands.Cog):
         duration: str = "permanent",
         delete_message_days: app_commands.Range[int, 0, 7] = 0,
     ) -> None:
-        self._check(interaction, "ban", member)
+        self.check(interaction, "ban", member)
         action = Action(
             "ban",
             member,
