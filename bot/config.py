@@ -192,6 +192,28 @@ class EscalationRung(_Section):
         return self
 
 
+class AutomodConfig(_Section):
+    """Light automod, off by default: a flood or a mass mention times the member out (a case by the bot)."""
+
+    enabled: bool = False
+    flood_messages: int = Field(default=6, ge=2, le=100)  # this many messages ...
+    flood_seconds: float = Field(default=5.0, gt=0, le=300)  # ... within this many seconds
+    mass_mentions: int = Field(default=5, ge=2, le=100)  # this many members mentioned in one message
+    timeout: str = "10m"
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_duration(cls, value: str) -> str:
+        from bot.moderation_rules import DurationError, parse_duration
+
+        try:
+            if parse_duration(value) is None:
+                raise ValueError("an automod timeout needs a duration (at most 28 days), not 'permanent'")
+        except DurationError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+
 class ModerationConfig(_Section):
     # The role /mod mute gives (it should deny Send Messages and Speak in every channel); the bot
     # gives it back at once to a muted member who leaves and rejoins.
@@ -200,6 +222,7 @@ class ModerationConfig(_Section):
     warn_points_days: int = Field(default=30, ge=1, le=3650)  # how long a warning's points count
     # Applied once when a member's active points reach a rung (the heaviest rung a warning crosses).
     escalation: list[EscalationRung] = Field(default_factory=list)
+    automod: AutomodConfig = Field(default_factory=AutomodConfig)
 
     @field_validator("escalation")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -90,3 +91,27 @@ def why_not(
     if target.top_role_position >= me.top_role_position:
         return "That member's highest role is not below mine, so Discord won't let me; ask an admin to move my role up."
     return None
+
+
+class FloodWatch:
+    """Per member, the times of their last `limit` messages: a flood is `limit` within `window` s.
+    Memory: at most `limit` floats per member who chatted (entries of quiet members are dropped
+    once stale, when `forget_stale` runs)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._times: dict[int, deque[float]] = {}
+
+    def message(self, member_id: int, now: float) -> bool:
+        times = self._times.get(member_id)
+        if times is None:
+            times = self._times[member_id] = deque(maxlen=self.limit)
+        times.append(now)
+        if len(times) == self.limit and now - times[0] <= self.window:
+            times.clear()  # one trigger per flood
+            return True
+        return False
+
+    def forget_stale(self, now: float) -> None:
+        for member_id in [m for m, t in self._times.items() if not t or now - t[-1] > self.window]:
+            del self._times[member_id]

@@ -309,3 +309,32 @@ async def test_warn_from_a_message_keeps_it_as_evidence(harness):
     assert case.metadata["evidence"][0].endswith(f"/{message.channel_id}/{message.id}")
     refused = await alice.message_command("Note", mod.say("a moderator's message"))
     assert refused.ephemeral and refused.content == "Only staff can moderate."
+
+
+async def test_automod_times_out_a_flood_and_a_mass_mention_once_each(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        moderation={"automod": {"enabled": True, "flood_messages": 4, "flood_seconds": 10, "mass_mentions": 3}},
+    )
+    bot = await harness.start_bot()
+    alice, bob = harness.member("alice"), harness.member("bob")
+    for i in range(6):  # one flood: one case, whatever follows while it is recorded
+        alice.say(f"spam {i}")
+    everyone = [harness.member(n).member.user for n in ("alice", "carol", "mod")]
+    bob.say("look at this", mentions=everyone)
+    await delivered(bot, "timeout", 2)
+    rows = await bot.pool.fetch("SELECT action, reason, moderator_id, metadata FROM moderation_logs ORDER BY id")
+    assert sorted(r["reason"] for r in rows) == [
+        "automod: 4 messages within 10 s",
+        "automod: mentioned 3 members in one message",
+    ]
+    bot_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", str(bot.user.id))
+    assert all(r["action"] == "timeout" and r["moderator_id"] == bot_id and r["metadata"]["automod"] for r in rows)
+    for who in (alice, bob):
+        assert harness.standin.guild.members[who.id].communication_disabled_until is not None
+    harness.member("mod").say("staff can " * 3)
+    for i in range(5):
+        harness.member("mod").say(f"staff flood {i}")
+    await asyncio.sleep(0.5)
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 2  # staff are not automodded

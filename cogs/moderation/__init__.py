@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.moderation.automod import Automod
 from cogs.moderation.commands import ModerationCommands
 from cogs.moderation.lifecycle import expiry_handler
 
@@ -17,3 +18,13 @@ if TYPE_CHECKING:
 async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("sanction_expiry", expiry_handler(bot))
     await bot.add_cog(ModerationCommands(bot))
+    if bot.config.community.moderation.automod.enabled:
+        bot.automod = Automod(bot)  # type: ignore[attr-defined]
+        bot.message_hooks.append(bot.automod.on_message)  # type: ignore[attr-defined]
+        bot.scheduler.add_job(
+            bot.automod.forget_stale,
+            "interval",
+            seconds=60,
+            id="automod:forget",
+            replace_existing=True,  # type: ignore[attr-defined]
+        )
