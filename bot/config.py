@@ -192,6 +192,9 @@ class EscalationRung(_Section):
         return self
 
 
+ModAction = Literal["warn", "note", "timeout", "untimeout", "mute", "unmute", "kick", "ban", "unban", "case"]
+
+
 class AutomodConfig(_Section):
     """Light automod, off by default: a flood or a mass mention times the member out (a case by the bot)."""
 
@@ -223,6 +226,9 @@ class ModerationConfig(_Section):
     # Applied once when a member's active points reach a rung (the heaviest rung a warning crosses).
     escalation: list[EscalationRung] = Field(default_factory=list)
     automod: AutomodConfig = Field(default_factory=AutomodConfig)
+    # Which staff may use which action: an action listed here is only for holders of these roles
+    # (and administrators); an action not listed is for all staff. E.g. ban = [<Admin role id>].
+    action_roles: dict[ModAction, list[Snowflake]] = Field(default_factory=dict)
 
     @field_validator("escalation")
     @classmethod

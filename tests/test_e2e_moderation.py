@@ -338,3 +338,21 @@ async def test_automod_times_out_a_flood_and_a_mass_mention_once_each(harness):
         harness.member("mod").say(f"staff flood {i}")
     await asyncio.sleep(0.5)
     assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 2  # staff are not automodded
+
+
+async def test_which_staff_may_use_which_action_is_configurable(harness):
+    demo = harness.demo
+    admin_role = demo.staff_roles[1]
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        moderation={"action_roles": {"ban": [int(admin_role.id)], "case": [int(admin_role.id)]}},
+    )
+    bot = await harness.start_bot()
+    mod, bob = harness.member("mod"), harness.member("bob")
+    refused = await mod.slash("mod ban", member=bob, reason="raid")
+    assert refused.ephemeral and refused.content == "Only Admin may ban (moderation.action_roles)."
+    assert (await mod.slash("mod warn", member=bob, reason="allowed")).content == "Case #1: warn bob."
+    assert (await mod.slash("mod case void", number=1, reason="no")).content.startswith("Only Admin may case")
+    boss = demo.new_member("boss", roles=[admin_role])
+    assert (await boss.slash("mod ban", member=bob, reason="raid")).content == "Case #2: ban bob (permanent)."
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 2

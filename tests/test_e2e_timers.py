@@ -42,11 +42,11 @@ async def test_the_dispatcher_sleeps_until_the_earliest_and_wakes_for_a_sooner_o
     await timers.schedule(bot.pool, "test_note", now + timedelta(seconds=0.3), {"user_id": alice, "text": "soon"})
     bot.timers.wake()
 
-    async def ran():
-        return seen == ["soon"]
+    async def ran():  # committed (the handler runs before its transaction commits)
+        return await notes(bot, alice) == ["soon"]
 
     await wait_until(ran, timeout=3)
-    assert await notes(bot, alice) == ["soon"]
+    assert seen == ["soon"]
     assert await timers.pending_count(bot.pool) == (1, 0)  # "later" still waits
 
 
@@ -112,8 +112,9 @@ async def test_a_failing_handler_is_retried_and_holds_up_no_one(sandbox):
     await timers.schedule(bot.pool, "test_note", due, {"user_id": alice, "text": "after the broken one"})
     bot.timers.wake()
 
-    async def ran():
-        return seen == ["after the broken one"]
+    async def ran():  # committed, and the broken one's retry recorded
+        attempts = await bot.pool.fetchval("SELECT attempts FROM timers WHERE kind = 'test_broken'")
+        return await notes(bot, alice) == ["after the broken one"] and attempts == 1
 
     await wait_until(ran, timeout=3)
     row = await bot.pool.fetchrow("SELECT status, attempts, last_error, due_at FROM timers WHERE kind = 'test_broken'")

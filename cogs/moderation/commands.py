@@ -83,6 +83,7 @@ class ModerationCommands(commands.Cog):
 
     def check(self, interaction: discord.Interaction, action: str, target: discord.abc.User) -> None:
         """Raise the refusal the moderator sees, logged, before anything is written."""
+        self.check_level(interaction, action)
         guild = self.bot.home_guild
         assert guild is not None and guild.me is not None
         permission, name = BOT_PERMISSION.get(action, ("view_channel", "View Channels"))
@@ -108,6 +109,19 @@ class ModerationCommands(commands.Cog):
                 refusal,
             )
             raise NotAllowed(refusal)
+
+    def check_level(self, interaction: discord.Interaction, action: str) -> None:
+        """The configured staff level of the action (moderation.action_roles), if any."""
+        allowed = self.bot.config.community.moderation.action_roles.get(action)  # type: ignore[call-overload]
+        actor = interaction.user
+        if not allowed or not isinstance(actor, discord.Member) or actor.guild_permissions.administrator:
+            return
+        if not any(actor.get_role(role_id) for role_id in allowed):
+            guild = self.bot.home_guild
+            names = [r.name for r in (guild.get_role(i) for i in allowed) if r is not None] if guild else []
+            who = ", ".join(names) or "other staff"
+            log.info("moderation refused: %s (%s) tried %s: not their staff level", actor, actor.id, action)
+            raise NotAllowed(f"Only {who} may {action} (moderation.action_roles).")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -297,6 +311,7 @@ class ModerationCommands(commands.Cog):
         reason: Reason | None = None,
         duration: str | None = None,
     ) -> None:
+        self.check_level(interaction, "case")
         if reason is None and duration is None:
             raise BadInput("Give a new reason, a new duration, or both.")
         new_duration = _duration(duration) if duration is not None else "unchanged"
@@ -312,6 +327,7 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(number="the case number", reason="why (logged)")
     @staff_only("moderate")
     async def void(self, interaction: discord.Interaction, number: app_commands.Range[int, 1], reason: Reason) -> None:
+        self.check_level(interaction, "case")
         try:
             case = await void_case(self.bot, number, interaction.user, reason)
         except CaseError as error:
