@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -132,9 +133,11 @@ async def test_the_same_message_delivered_twice_counts_once(harness):
 
 
 @pytest.fixture
-async def own_server(tmp_path):
-    """A PostgreSQL of this test's own, so the test can stop and start it."""
-    server = EmbeddedServer(tmp_path / "pg" / "pgdata")
+async def own_server():
+    """A PostgreSQL of this test's own, so the test can stop and start it (in a directory of its own,
+    outside pytest's temporary directories, which another pytest run of the same user may prune)."""
+    holder = tempfile.TemporaryDirectory(prefix="conclave-own-pg-")
+    server = EmbeddedServer(Path(holder.name) / "pgdata")
     admin = await asyncio.to_thread(server.start)
     await ensure_database(admin, "conclave")
     dsn = with_database(admin, "conclave")
@@ -145,6 +148,7 @@ async def own_server(tmp_path):
         await conn.close()
     yield server, dsn
     server.stop()
+    holder.cleanup()
 
 
 async def test_an_outage_under_chat_is_ridden_out_and_nothing_is_lost(own_server, tmp_path, caplog):
