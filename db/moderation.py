@@ -299,3 +299,18 @@ async def sanction_of_case(conn: asyncpg.Connection, case_id: int) -> Sanction |
 
 async def set_sanction_expiry(conn: Executor, sanction_id: int, expires_at: datetime | None) -> None:
     await conn.execute("UPDATE moderation_sanctions SET expires_at = $2 WHERE id = $1", sanction_id, expires_at)
+
+
+async def recent_cases(conn: Executor, guild_id: str, *, starting_with: str = "", limit: int = 25) -> list[Case]:
+    """The newest cases whose number starts with the digits typed so far (for autocomplete)."""
+    rows = await conn.fetch(
+        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+            WHERE metadata ? 'case_number' AND metadata ->> 'guild_id' = $1
+              AND metadata ->> 'case_number' LIKE $2 || '%'
+            ORDER BY (metadata ->> 'case_number')::integer DESC
+            LIMIT $3""",
+        guild_id,
+        starting_with,
+        limit,
+    )
+    return [Case(**dict(r)) for r in rows]

@@ -356,3 +356,15 @@ async def test_which_staff_may_use_which_action_is_configurable(harness):
     boss = demo.new_member("boss", roles=[admin_role])
     assert (await boss.slash("mod ban", member=bob, reason="raid")).content == "Case #2: ban bob (permanent)."
     assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 2
+
+
+async def test_case_numbers_autocomplete_for_staff_only(harness):
+    await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    for i in range(12):
+        await mod.slash("mod note", member=alice, reason=f"note number {i}")
+    choices = await mod.autocomplete("mod case show", "number", "1")
+    assert [c["value"] for c in choices] == [12, 11, 10, 1]
+    assert choices[0]["name"] == "#12 note: note number 11"
+    assert len(await mod.autocomplete("mod case show", "number", "")) == 12
+    assert await alice.autocomplete("mod case show", "number", "") == []

@@ -219,10 +219,13 @@ class Actor:
             if definition is None:
                 raise LookupError(f"no option {key!r}; options are {', '.join(sorted(by_name))}")
             kind = definition["type"]
+            # What the member is typing arrives as typed (Discord sends a number option's partial
+            # input as a string: it may be empty or not a number yet).
+            typed = key == focused and kind in (INTEGER, NUMBER)
             option: dict[str, Any] = {
                 "name": key,
                 "type": kind,
-                "value": self._resolve(kind, value, resolved),
+                "value": str(value) if typed else self._resolve(kind, value, resolved),
             }
             if key == focused:
                 option["focused"] = True

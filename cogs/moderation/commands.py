@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed, history_embed
@@ -261,6 +261,19 @@ class ModerationCommands(commands.Cog):
 
     # -- reading -------------------------------------------------------------------------------
 
+    async def case_numbers(
+        self, interaction: discord.Interaction, current: int | str
+    ) -> list[app_commands.Choice[int]]:
+        """The newest cases matching the digits typed so far, each with its action and reason."""
+        if not is_staff(interaction.user, self.bot.config.community):
+            return []  # members see no cases
+        typed = "".join(ch for ch in str(current or "") if ch.isdigit())
+        found = await moderation.recent_cases(self.bot.pool, str(self.bot.guild_id), starting_with=typed)
+        return [
+            app_commands.Choice(name=f"#{c.number} {c.action}: {(c.reason or '')[:70]}"[:100], value=c.number)
+            for c in found
+        ]
+
     @mod.command(name="history", description="A member's cases, newest first")
     @app_commands.describe(member="who", before="show cases older than this case number")
     @staff_only("moderate")
@@ -274,6 +287,7 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="show", description="One case, in full")
     @app_commands.describe(number="the case number")
+    @app_commands.autocomplete(number=case_numbers)
     @staff_only("moderate")
     async def show(self, interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
         found = await moderation.case_by_number(self.bot.pool, str(self.bot.guild_id), number)
@@ -303,6 +317,7 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="edit", description="Correct a case's reason or duration (the old value is kept)")
     @app_commands.describe(number="the case number", reason="the corrected reason", duration="e.g. 3d, or permanent")
+    @app_commands.autocomplete(number=case_numbers)
     @staff_only("moderate")
     async def edit(
         self,
@@ -325,6 +340,7 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="void", description="Void a case: it stays on record; its points and sanction are lifted")
     @app_commands.describe(number="the case number", reason="why (logged)")
+    @app_commands.autocomplete(number=case_numbers)
     @staff_only("moderate")
     async def void(self, interaction: discord.Interaction, number: app_commands.Range[int, 1], reason: Reason) -> None:
         self.check_level(interaction, "case")
