@@ -24,8 +24,8 @@ class ReplayRefused(Exception):
 async def _member_row(conn: asyncpg.Connection, payload: dict) -> str:
     """The member's current users row: by Discord id (an erased member's fresh row), else the recorded id."""
     user_id = await users.user_id_for(conn, str(payload["discord_id"]))
-    if user_id is None and payload.get("user_id"):
-        user_id = await conn.fetchval("SELECT id FROM users WHERE id = $1", payload["user_id"])
+    if user_id is None and payload.get("user_id") and await users.exists(conn, payload["user_id"]):
+        user_id = payload["user_id"]
     if user_id is None:
         raise ReplayRefused(f"member {payload['discord_id']} has no users row (erased); discard it instead")
     return user_id

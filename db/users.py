@@ -158,6 +158,10 @@ async def discord_id_for(conn: Executor, user_id: str) -> str | None:
     return await conn.fetchval("SELECT discord_id FROM users WHERE id = $1", user_id)
 
 
+async def exists(conn: Executor, user_id: str) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
+
+
 async def user_id_for(conn: Executor, discord_id: str) -> str | None:
     return await conn.fetchval("SELECT id FROM users WHERE discord_id = $1", discord_id)
 
