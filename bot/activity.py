@@ -145,8 +145,9 @@ class ActivityBuffer:
     def written(self, counts: list[ChatCount]) -> None:
         self.flushed_messages += sum(c.messages for c in counts)
 
-    async def flush(self) -> int:
-        """Write the counts alone (when XP is not loaded), isolating a member the database refuses."""
+    async def flush(self, *, everything: bool = False) -> int:
+        """Write the counts alone (when XP is not loaded), isolating a member the database refuses
+        (`everything` changes nothing here: every count is written at each flush)."""
         async with self._flush_lock:
             if not self._pending or not self.health.may_try():
                 return 0

@@ -9,7 +9,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import aiohttp
 import asyncpg
@@ -51,7 +52,14 @@ FINAL_FLUSH_BUDGET_S = 5.0
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
-Flush = Callable[[], Awaitable[object]]
+
+
+class Flush(Protocol):
+    """Writes a buffer; `everything`: also what it writes less often (a stop, a test's flush_all)."""
+
+    def __call__(self, *, everything: bool = False) -> Awaitable[object]: ...
+
+
 # Keeps what a flush could not write on local disk; returns a description of what it kept, or None.
 Spill = Callable[[], str | None]
 MessageHook = Callable[[discord.Message], None]
@@ -188,21 +196,9 @@ class ConclaveBot(commands.Bot):
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
         self.write_health.allow_now()
-        async with self._flush_lock, self._writing_everything():
+        async with self._flush_lock:
             for _, flush in self.flushes:
-                await flush()
-
-    @contextlib.asynccontextmanager
-    async def _writing_everything(self) -> AsyncIterator[None]:
-        """Buffers that write some rows less often (chat counts) write them all meanwhile."""
-        engine = getattr(self, "xp_engine", None)
-        if engine is not None:
-            engine.write_all_counts = True
-        try:
-            yield
-        finally:
-            if engine is not None:
-                engine.write_all_counts = False
+                await flush(everything=True)
 
     async def _periodic_flush(self) -> None:
         now = time.monotonic()
@@ -376,10 +372,10 @@ class ConclaveBot(commands.Bot):
         is spilled to the local journal, replayed at the next start. Returns what was kept."""
         self.write_health.allow_now()
         kept: list[str] = []
-        async with self._flush_lock, self._writing_everything():
+        async with self._flush_lock:
             for name, flush in self.flushes:
                 try:
-                    await asyncio.wait_for(flush(), timeout=FINAL_FLUSH_BUDGET_S)
+                    await asyncio.wait_for(flush(everything=True), timeout=FINAL_FLUSH_BUDGET_S)
                 except TimeoutError:
                     log.warning("final flush %s took longer than %.0f s (database hung?)", name, FINAL_FLUSH_BUDGET_S)
                 except Exception:

@@ -122,7 +122,6 @@ class XPEngine:
         self.rules = MessageRules(self.community)
         self.chat_xp_on = self.community.xp.chat_xp_on
         self._counts_due = 0.0
-        self.write_all_counts = False  # set for flush_all() and the final flush
         self.voice_clock = VoiceClock()
         self.rankings = Rankings()
         self.joined: dict[int, set[str]] = {}
@@ -289,7 +288,7 @@ class XPEngine:
 
     # -- the flush --------------------------------------------------------------------------
 
-    async def flush(self) -> FlushOutcome:
+    async def flush(self, *, everything: bool = False) -> FlushOutcome:
         """Write every pending grant and chat count, their totals and level-up effects, in one
         transaction (one UPDATE per member). A member the database refuses is isolated and
         dead-lettered; the others are written. During an outage everything is kept (bounded in
@@ -302,7 +301,7 @@ class XPEngine:
                 return outcome
             journal_path, journal_items, journal_rest = self._next_journal_batch()
             grants, self._pending = self._pending, []
-            counts = self._counts_to_write(grants)
+            counts = self._counts_to_write(grants, everything=everything)
             items: list[Item] = [*journal_items, *grants, *counts]
             if not items:
                 return outcome
@@ -349,13 +348,13 @@ class XPEngine:
             outcome.result = _merge(results)
             return outcome
 
-    def _counts_to_write(self, grants: list[Pending]) -> list[ChatCount]:
+    def _counts_to_write(self, grants: list[Pending], *, everything: bool) -> list[ChatCount]:
         """Every count when they are due (activity_flush_seconds) or the buffer is being emptied;
         otherwise only those of members whose XP is written now (same statement, no extra row)."""
         if self.activity is None:
             return []
         now = time.monotonic()
-        if self.write_all_counts or now >= self._counts_due:
+        if everything or now >= self._counts_due:
             self._counts_due = now + self.community.activity_flush_seconds
             return self.activity.take()
         return self.activity.take_for({g.discord_id for g in grants})
