@@ -15,10 +15,8 @@ import discord
 
 from bot.identity import Identity
 from bot.journal import Journal
-from bot.write_path import WriteHealth, write_isolating
-from db import dead_letters
+from bot.write_path import WriteHealth, dead_letter, write_isolating
 from db.activity import MessageActivity, record_messages
-from db.faults import is_missing_row, one_line, sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -164,30 +162,17 @@ class ActivityBuffer:
 
             outcome = await write_isolating(batch, write, lambda c: c.discord_id)
             self.written(outcome.written)
-            refused = [
-                dead_letters.Refused(
-                    "activity",
-                    c.record() | {"user_id": c.user_id or self.identity.cached(c.discord_id)},
-                    one_line(error),
-                    sqlstate(error),
-                )
-                for group, error in outcome.refused
-                for c in group
-            ]
-            for group, error in outcome.refused:
-                if is_missing_row(error):
-                    for c in group:
-                        self.identity.forget(c.discord_id)
-            if refused:
+            if outcome.refused:
                 try:
-                    self.refused_writes += await dead_letters.record(self.pool, refused)
-                    log.error("the database refused %d member(s)' message counts; kept in dead_letters", len(refused))
+                    self.refused_writes += await dead_letter(
+                        self.pool, self.identity, outcome.refused, lambda c: "activity"
+                    )
                 except Exception as error:  # the dead-letter write itself failed: keep them for the next try
                     outcome.kept.extend(c for group, _ in outcome.refused for c in group)
                     outcome.outage = outcome.outage or error
             if outcome.outage is not None:
                 self.put_back(outcome.kept)
                 self.health.failed(outcome.outage, kept=self.pending_messages)
-            elif outcome.written or refused:
+            elif outcome.written or outcome.refused:
                 self.health.succeeded(sum(c.messages for c in outcome.written))
             return sum(c.messages for c in outcome.written)

@@ -8,9 +8,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from db.faults import is_outage, one_line
+import asyncpg
+
+from db import dead_letters
+from db.faults import is_missing_row, is_outage, one_line, sqlstate
+
+if TYPE_CHECKING:
+    from bot.identity import Identity
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,48 @@ async def write_isolating(
         else:
             result.written.extend(batch)
     return result
+
+
+class Refusable(Protocol):
+    """A buffered write that can be kept as a dead letter."""
+
+    discord_id: int
+    user_id: str | None
+
+    def record(self) -> dict[str, Any]: ...
+
+
+async def dead_letter(
+    pool: asyncpg.Pool,
+    identity: Identity,
+    refused: Sequence[tuple[Sequence[Refusable], BaseException]],
+    kind_of: Callable[[Refusable], str],
+) -> int:
+    """Keep refused writes in dead_letters with their error (one ERROR line per member; the payload
+    names the users row the write was for). Once they are safe, a member whose row is gone (erased)
+    is dropped from the identity cache, so their next message starts a fresh row. Raises when the
+    letters cannot be written (the caller keeps the writes)."""
+    letters = []
+    for group, error in refused:
+        member = group[0].discord_id
+        log.error(
+            "the database refused %d write(s) of member %s (%s); kept in dead_letters",
+            len(group),
+            member,
+            one_line(error),
+        )
+        known = identity.cached(member)
+        letters += [
+            dead_letters.Refused(
+                kind_of(item), item.record() | {"user_id": item.user_id or known}, one_line(error), sqlstate(error)
+            )
+            for item in group
+        ]
+    written = await dead_letters.record(pool, letters)
+    for group, error in refused:
+        if is_missing_row(error):
+            identity.forget(group[0].discord_id)
+    return written
 
 
 class WriteHealth:

@@ -17,7 +17,7 @@ import discord
 from bot.activity import ChatCount
 from bot.journal import Journal
 from bot.ranking import BoardKey, Rankings, XPCounter
-from bot.write_path import write_isolating
+from bot.write_path import dead_letter, write_isolating
 from bot.xp_rules import (
     MessageFacts,
     MessageRules,
@@ -28,8 +28,7 @@ from bot.xp_rules import (
     voice_eligible,
 )
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
-from db import boards, dead_letters, ledger, pathways
-from db.faults import is_missing_row, one_line, sqlstate
+from db import boards, ledger, pathways
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -440,23 +439,9 @@ class XPEngine:
         )
 
     async def _dead_letter(self, refused: list[tuple[list[Item], BaseException]]) -> int:
-        letters = []
-        for group, error in refused:
-            log.error(
-                "the database refused %d write(s) of member %s (%s); kept in dead_letters",
-                len(group),
-                group[0].discord_id,
-                one_line(error),
-            )
-            known = self.bot.identity.cached(group[0].discord_id)
-            for item in group:
-                kind = "activity" if isinstance(item, ChatCount) else "xp_grant"
-                record = item.record() | {"user_id": item.user_id or known}
-                letters.append(dead_letters.Refused(kind, record, one_line(error), sqlstate(error)))
-        written = await dead_letters.record(self.bot.pool, letters)
-        for group, error in refused:
-            if is_missing_row(error):
-                self.bot.identity.forget(group[0].discord_id)  # their next message starts a fresh users row
+        written = await dead_letter(
+            self.bot.pool, self.bot.identity, refused, lambda i: "activity" if isinstance(i, ChatCount) else "xp_grant"
+        )
         self.bot.refused_writes += written
         return written
 
