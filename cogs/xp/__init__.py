@@ -1,8 +1,9 @@
 """XP, levels and pathways: chat and voice XP, pathway ranks, level-up rewards, rank cards and leaderboards.
 
-The feature is split by role: `engine` (the hot path and the flush), `levelups` (what a level-up
-does), `membership` (pathways joined by command or by role), `listeners` (events and jobs),
-`commands` / `pathway_commands` / `admin` (slash commands), `boards` (the leaderboard message)."""
+The feature is split by role: `engine` (the hot path and the flush), `pending` (what the flush has
+yet to write, bounded, and the journal), `levelups` (what a level-up does), `membership` (pathways
+joined by command or by role), `listeners` (events and jobs), `commands` / `pathway_commands` /
+`admin` (slash commands), `boards` (the leaderboard message)."""
 
 from __future__ import annotations
 

@@ -8,14 +8,12 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 import discord
 
 from bot.activity import ChatCount
-from bot.journal import Journal
 from bot.ranking import BoardKey, Rankings, XPCounter
 from bot.write_path import dead_letter, write_isolating
 from bot.xp_rules import (
@@ -28,6 +26,7 @@ from bot.xp_rules import (
     voice_eligible,
 )
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
+from cogs.xp.pending import Item, Pending, PendingWrites
 from db import boards, ledger, pathways
 
 if TYPE_CHECKING:
@@ -39,41 +38,6 @@ VOICE_TICK_S = 10.0
 # The rank index is compared with the database this often (and rebuilt where it differs): at
 # most a minute behind writes the bot did not make; ~1-2 s of database time at 1M members.
 RECONCILE_EVERY_S = 60.0
-# The bound of grants kept in memory while the database cannot be written: past it, the oldest are
-# spilled to the local journal (replayed first when the database answers, and at the next start).
-# Chat adds at most one grant per member per cooldown and voice one per member per minute.
-MAX_PENDING_GRANTS = 50_000
-# A flush replays at most this many journal records (then the next flush goes on).
-JOURNAL_RECORDS_PER_FLUSH = 50_000
-
-
-@dataclass(slots=True)
-class Pending:
-    discord_id: int
-    member: discord.Member | None  # None when restored from the journal for someone not in the guild
-    source: str
-    source_ref: str
-    pathway: str | None
-    amount: int
-    at: datetime
-    channel_id: int | None
-    user_id: str | None = None  # known when restored from the journal
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "t": "grant",
-            "discord_id": self.discord_id,
-            "user_id": self.user_id,
-            "source": self.source,
-            "source_ref": self.source_ref,
-            "pathway": self.pathway,
-            "amount": self.amount,
-            "at": self.at.isoformat(),
-            "channel_id": self.channel_id,
-        }
-
-
-Item = Pending | ChatCount
 
 
 @dataclass
@@ -120,16 +84,13 @@ class XPEngine:
         self.community = bot.config.community
         self.rules = MessageRules(self.community)
         self.chat_xp_on = self.community.xp.chat_xp_on
-        self._counts_due = 0.0
         self.voice_clock = VoiceClock()
         self.rankings = Rankings()
         self.joined: dict[int, set[str]] = {}
-        self._pending: list[Pending] = []
+        self.writes = PendingWrites(bot)
+        self.journal = self.writes.journal
+        self.activity = self.writes.activity
         self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
-        self.journal = Journal(bot.config.data_dir / "journal" / "xp")
-        self.max_pending = MAX_PENDING_GRANTS
-        # Chat counts ride in the XP flush (one UPDATE per member per flush for both).
-        self.activity = bot.chat_activity
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
@@ -220,10 +181,8 @@ class XPEngine:
         )
 
     def _grant(self, pending: Pending) -> None:
-        self._pending.append(pending)
+        self.writes.add(pending)
         self.granted += 1
-        if len(self._pending) > self.max_pending:
-            self._keep_within_bound()  # only while writes fail (a flush empties the buffer every interval)
 
     def voice_tick(self, elapsed: float | None = None, at: datetime | None = None) -> int:
         """Credit every full eligible minute in voice (called every few seconds with the time since
@@ -283,7 +242,18 @@ class XPEngine:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self.writes)
+
+    @property
+    def max_pending(self) -> int:
+        return self.writes.max_pending
+
+    @max_pending.setter
+    def max_pending(self, value: int) -> None:
+        self.writes.max_pending = value
+
+    def spill_all(self) -> str | None:
+        return self.writes.spill_all()
 
     # -- the flush --------------------------------------------------------------------------
 
@@ -295,12 +265,12 @@ class XPEngine:
         async with self.lock:
             health = self.bot.write_health
             outcome = FlushOutcome()
+            writes = self.writes
             if not health.may_try():
-                self._keep_within_bound()
+                writes.keep_within_bound()
                 return outcome
-            journal_path, journal_items, journal_rest = self._next_journal_batch()
-            grants, self._pending = self._pending, []
-            counts = self._counts_to_write(grants, everything=everything)
+            journal_path, journal_items, journal_rest = writes.next_journal_batch()
+            grants, counts = writes.take(everything=everything)
             items: list[Item] = [*journal_items, *grants, *counts]
             if not items:
                 return outcome
@@ -315,7 +285,7 @@ class XPEngine:
                 # Cancelled (a stop's budget ran out): nothing of this batch is known to be written.
                 # The journal's records are still in its file: only the rest goes back to memory.
                 from_journal = {id(j) for j in journal_items}
-                self._keep([i for i in items if id(i) not in from_journal])
+                writes.keep([i for i in items if id(i) not in from_journal])
                 raise
             outcome.written = len(isolated.written)
             kept = list(isolated.kept)
@@ -332,111 +302,20 @@ class XPEngine:
                 remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
                 kept = [k for k in kept if id(k) not in from_journal]
                 if remaining:
-                    self.journal.rewrite(journal_path, remaining)
+                    writes.journal.rewrite(journal_path, remaining)
                 else:
-                    self.journal.done(journal_path)
+                    writes.journal.done(journal_path)
             if isolated.outage is not None:
-                self._keep(kept)
+                writes.keep(kept)
                 outcome.kept = len(kept)
-                health.failed(isolated.outage, kept=self.pending + self.activity_pending)
-                self._keep_within_bound()
+                health.failed(isolated.outage, kept=len(writes) + writes.activity_pending)
+                writes.keep_within_bound()
             else:
                 health.succeeded(outcome.written)
             if self.activity is not None:
                 self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
             outcome.result = _merge(results)
             return outcome
-
-    def _counts_to_write(self, grants: list[Pending], *, everything: bool) -> list[ChatCount]:
-        """Every count when they are due (activity_flush_seconds) or the buffer is being emptied;
-        otherwise only those of members whose XP is written now (same statement, no extra row)."""
-        if self.activity is None:
-            return []
-        now = time.monotonic()
-        if everything or now >= self._counts_due:
-            self._counts_due = now + self.community.activity_flush_seconds
-            return self.activity.take()
-        return self.activity.take_for({g.discord_id for g in grants})
-
-    @property
-    def activity_pending(self) -> int:
-        return self.activity.pending_members if self.activity is not None else 0
-
-    def _keep(self, items: list[Item]) -> None:
-        """Put items back in front of what arrived meanwhile (they are older)."""
-        self._pending[:0] = [i for i in items if isinstance(i, Pending)]
-        if self.activity is not None:
-            self.activity.put_back([i for i in items if isinstance(i, ChatCount)])
-
-    def _keep_within_bound(self) -> None:
-        """Past MAX_PENDING_GRANTS, the oldest grants (and the counts so far) go to the journal."""
-        if len(self._pending) <= self.max_pending:
-            return
-        spilled = self._pending[: len(self._pending) - self.max_pending // 2]
-        counts = self.activity.take() if self.activity is not None else []
-        records = [p.record() for p in spilled] + [c.record() for c in counts]
-        try:
-            where = self.journal.spill(records)
-        except OSError:
-            log.exception("could not spill %d pending writes to the journal; keeping them in memory", len(records))
-            if self.activity is not None:
-                self.activity.put_back(counts)
-            return
-        del self._pending[: len(spilled)]
-        if where is not None:
-            log.warning(
-                "%d pending writes spilled to %s (memory bound %d grants)", where[1], where[0], self.max_pending
-            )
-
-    def spill_all(self) -> str | None:
-        """At a stop the database did not let us finish: keep everything in the journal, which the
-        next start writes first. Returns what was kept, or None."""
-        grants, self._pending = self._pending, []
-        counts = self.activity.take() if self.activity is not None else []
-        where = self.journal.spill([p.record() for p in grants] + [c.record() for c in counts])
-        if where is None:
-            return None
-        messages = sum(c.messages for c in counts)
-        return f"{len(grants)} XP grant(s) and {messages} message count(s) kept in {where[0]} for the next start"
-
-    def _next_journal_batch(self) -> tuple[Path | None, list[Item], list[dict[str, Any]]]:
-        """The oldest journal file's first records (restored), and the records left after them."""
-        files = self.journal.files()
-        if not files:
-            return None, [], []
-        path = files[0]
-        try:
-            records = self.journal.read(path)
-            items = [self._restore(r) for r in records[:JOURNAL_RECORDS_PER_FLUSH]]
-        except (OSError, ValueError, KeyError, TypeError):
-            log.exception("journal file %s is unreadable; moved aside as %s.bad", path, path.name)
-            path.rename(path.with_suffix(".bad"))
-            return None, [], []
-        return path, items, records[JOURNAL_RECORDS_PER_FLUSH:]
-
-    def _restore(self, record: dict[str, Any]) -> Item:
-        guild = self.bot.home_guild
-        discord_id = int(record["discord_id"])
-        member = guild.get_member(discord_id) if guild is not None else None
-        if record["t"] == "count":
-            return ChatCount(
-                discord_id,
-                member,
-                int(record["messages"]),
-                datetime.fromisoformat(record["last_at"]),
-                record["user_id"],
-            )
-        return Pending(
-            discord_id,
-            member,
-            record["source"],
-            record["source_ref"],
-            record["pathway"],
-            int(record["amount"]),
-            datetime.fromisoformat(record["at"]),
-            record["channel_id"],
-            record["user_id"],
-        )
 
     async def _dead_letter(self, refused: list[tuple[list[Item], BaseException]]) -> int:
         written = await dead_letter(
