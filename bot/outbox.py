@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -13,13 +14,16 @@ import discord
 
 from bot.worker import Worker
 from bot.write_path import WriteHealth
-from db import dead_letters, moderation, outbox
+from db import dead_letters, outbox
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
 
 log = logging.getLogger(__name__)
+
+# Told of an item's final outcome: (connection, item, delivered, error).
+OutcomeHook = Callable[[asyncpg.Connection, outbox.OutboxItem, bool, str | None], Awaitable[None]]
 
 MAX_ATTEMPTS = 8
 BASE_DELAY_S = 1.0
@@ -55,6 +59,7 @@ class OutboxWorker(Worker):
         super().__init__()
         self.bot = bot
         self.health = WriteHealth("outbox deliveries")
+        self._outcome_hooks: list[OutcomeHook] = []
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
@@ -98,7 +103,7 @@ class OutboxWorker(Worker):
         except PermanentFailure as exc:
             log.info("outbox item %s (%s) failed for good: %s", item.id, item.kind, exc)
             await outbox.mark_failed(conn, item.id, error=str(exc))
-            await self._record_case_dm(conn, item, sent=False, error=str(exc))
+            await self._settled(conn, item, delivered=False, error=str(exc))
         except discord.HTTPException as exc:
             reason = f"HTTP {exc.status} (code {exc.code}): {exc.text or exc}"
             if exc.status == 429 or exc.status >= 500:
@@ -106,6 +111,7 @@ class OutboxWorker(Worker):
                 await self._retry_or_fail(conn, item, delay if delay is not None else backoff(item.attempts), reason)
             else:
                 await outbox.mark_failed(conn, item.id, error=reason)
+                await self._settled(conn, item, delivered=False, error=reason)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self._retry_or_fail(conn, item, backoff(item.attempts), f"network: {exc!r}")
         except Exception as exc:
@@ -114,21 +120,25 @@ class OutboxWorker(Worker):
             error = one_line(exc)
             log.error("outbox item %s (%s) cannot be delivered (%s); kept in dead_letters", item.id, item.kind, error)
             await outbox.mark_failed(conn, item.id, error=f"unexpected: {error}")
+            await self._settled(conn, item, delivered=False, error=error)
             payload = {"outbox_id": item.id, "kind": item.kind, "payload": item.payload}
             self.bot.refused_writes += await dead_letters.record(
                 conn, [dead_letters.Refused("outbox", payload, error, None)]
             )
         else:
             await outbox.mark_delivered(conn, item.id)
-            await self._record_case_dm(conn, item, sent=True)
+            await self._settled(conn, item, delivered=True)
 
-    async def _record_case_dm(
-        self, conn: asyncpg.Connection, item: outbox.OutboxItem, *, sent: bool, error: str | None = None
+    def on_outcome(self, hook: OutcomeHook) -> None:
+        """Call `hook` in the transaction that records an item's final outcome (delivered or failed
+        for good): a feature that must know, e.g. whether a case's DM arrived."""
+        self._outcome_hooks.append(hook)
+
+    async def _settled(
+        self, conn: asyncpg.Connection, item: outbox.OutboxItem, *, delivered: bool, error: str | None = None
     ) -> None:
-        """A DM telling a member about a moderation case: record on the case whether it arrived."""
-        case_id = item.payload.get("case_id")
-        if item.kind == "dm" and case_id is not None:
-            await moderation.record_dm(conn, int(case_id), sent=sent, error=error)
+        for hook in self._outcome_hooks:
+            await hook(conn, item, delivered, error)
 
     def _check_allowed(self, item: outbox.OutboxItem) -> None:
         """Act only in the home guild and only on roles the configuration names (a row anyone could
@@ -149,6 +159,7 @@ class OutboxWorker(Worker):
     ) -> None:
         if item.attempts + 1 >= MAX_ATTEMPTS:
             await outbox.mark_failed(conn, item.id, error=f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
+            await self._settled(conn, item, delivered=False, error=reason)
         else:
             log.info("outbox item %s retry in %.1fs: %s", item.id, delay, reason)
             await outbox.mark_retry(conn, item.id, delay_seconds=delay, error=reason)

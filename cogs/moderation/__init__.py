@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cogs.moderation.automod import Automod
 from cogs.moderation.commands import ModerationCommands
-from cogs.moderation.lifecycle import expiry_handler
+from cogs.moderation.lifecycle import expiry_handler, record_case_dm
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("sanction_expiry", expiry_handler(bot))
+    bot.outbox.on_outcome(record_case_dm)
     await bot.add_cog(ModerationCommands(bot))
     if bot.config.community.moderation.automod.enabled:
         bot.automod = Automod(bot)  # type: ignore[attr-defined]

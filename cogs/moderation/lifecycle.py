@@ -375,3 +375,10 @@ async def void_case(bot: ConclaveBot, number: int, editor: discord.abc.User, rea
     found = await moderation.case_by_number(bot.pool, guild_id, number)
     assert found is not None
     return found
+
+
+async def record_case_dm(conn: asyncpg.Connection, item: outbox.OutboxItem, delivered: bool, error: str | None) -> None:
+    """An outbox outcome hook: whether the DM telling a member about a case arrived, on the case."""
+    case_id = item.payload.get("case_id")
+    if item.kind == "dm" and case_id is not None:
+        await moderation.record_dm(conn, int(case_id), sent=delivered, error=error)
