@@ -45,6 +45,10 @@ BOT_PERMISSIONS = discord.Permissions(
     attach_files=True,
     read_message_history=True,
     manage_roles=True,
+    manage_messages=True,  # /mod purge
+    kick_members=True,
+    ban_members=True,
+    moderate_members=True,  # timeouts
 )
 # The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
 # is not written by then goes to the local journal).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -29,6 +30,10 @@ MAX_ATTEMPTS = 8
 BASE_DELAY_S = 1.0
 MAX_DELAY_S = 300.0
 IDLE_POLL_S = 5.0
+# Discord bulk-deletes only messages younger than 14 days; older ones go one by one (a margin keeps
+# a message that ages past the line while the item waits out of the bulk request).
+BULK_DELETE_AGE = timedelta(days=14) - timedelta(minutes=10)
+BULK_DELETE_MAX = 100
 
 
 class PermanentFailure(Exception):
@@ -148,6 +153,11 @@ class OutboxWorker(Worker):
             return
         if int(p["guild_id"]) != self.bot.guild_id:
             raise Refused(f"guild {p['guild_id']} is not the configured server")
+        if item.kind == "delete_messages":
+            guild = self.bot.home_guild
+            if guild is None or guild.get_channel_or_thread(int(p["channel_id"])) is None:
+                raise Refused(f"channel {p['channel_id']} is not in the configured server")
+            return
         if item.kind not in ("add_role", "remove_role"):
             return
         role_id = int(p["role_id"])
@@ -173,7 +183,8 @@ class OutboxWorker(Worker):
                 await call(int(p["guild_id"]), int(p["user_id"]), int(p["role_id"]), reason=p.get("reason"))
             elif item.kind == "dm":
                 user = self.bot.get_user(int(p["user_id"])) or await self.bot.fetch_user(int(p["user_id"]))
-                await user.send(**_message_kwargs(p))
+                channel = user.dm_channel or await user.create_dm()
+                await _send(http, channel.id, p)
             elif item.kind == "ban":
                 await http.ban(
                     int(p["user_id"]),
@@ -194,10 +205,9 @@ class OutboxWorker(Worker):
                     communication_disabled_until=p.get("until"),
                 )
             elif item.kind == "channel_message":
-                channel = self.bot.get_channel(int(p["channel_id"])) or await self.bot.fetch_channel(
-                    int(p["channel_id"])
-                )
-                await channel.send(**_message_kwargs(p))  # type: ignore[union-attr]
+                await _send(http, int(p["channel_id"]), p)
+            elif item.kind == "delete_messages":
+                await _delete_messages(http, int(p["channel_id"]), [int(i) for i in p["message_ids"]], p.get("reason"))
         except discord.Forbidden as exc:
             if exc.code == 50007:
                 raise PermanentFailure("the member does not accept DMs from the server (DMs closed)") from exc
@@ -206,9 +216,39 @@ class OutboxWorker(Worker):
             raise PermanentFailure(f"not found (code {exc.code}): {exc.text}") from exc
 
 
-def _message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"content": payload.get("content")}
-    if payload.get("embeds"):
-        kwargs["embeds"] = [discord.Embed.from_dict(e) for e in payload["embeds"]]
-    kwargs["allowed_mentions"] = discord.AllowedMentions(users=True, roles=False, everyone=False)
-    return kwargs
+async def _send(http: discord.http.HTTPClient, channel_id: int, payload: dict[str, Any]) -> None:
+    """Post a queued message: content, embeds and components (buttons as Discord's JSON, so any
+    feature can queue a message with buttons its persistent views answer)."""
+    embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds") or []]
+    with discord.http.handle_message_parameters(
+        content=payload.get("content"),
+        embeds=embeds,
+        allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False),
+    ) as params:
+        if payload.get("components"):
+            params.payload["components"] = payload["components"]  # type: ignore[index]
+        await http.send_message(channel_id, params=params)
+
+
+async def _delete_messages(
+    http: discord.http.HTTPClient, channel_id: int, message_ids: list[int], reason: str | None
+) -> None:
+    """Delete messages the way Discord allows: up to 100 at a time while younger than 14 days, one
+    by one otherwise. A message already gone counts as deleted, so a retried item is harmless."""
+    recent_line = discord.utils.utcnow() - BULK_DELETE_AGE
+    recent = [i for i in message_ids if discord.utils.snowflake_time(i) > recent_line]
+    single = [i for i in message_ids if discord.utils.snowflake_time(i) <= recent_line]
+    for start in range(0, len(recent), BULK_DELETE_MAX):
+        chunk = recent[start : start + BULK_DELETE_MAX]
+        if len(chunk) == 1:
+            single += chunk
+            continue
+        try:
+            await http.delete_messages(channel_id, chunk, reason=reason)
+        except discord.HTTPException as exc:
+            if exc.status != 400:
+                raise
+            single += chunk  # e.g. one aged past the line meanwhile (50034): delete them one by one
+    for message_id in single:
+        with contextlib.suppress(discord.NotFound):
+            await http.delete_message(channel_id, message_id, reason=reason)

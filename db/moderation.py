@@ -178,6 +178,11 @@ async def record_dm(conn: Executor, case_id: int, *, sent: bool, error: str | No
     )
 
 
+async def merge_metadata(conn: Executor, case_id: int, patch: dict[str, Any]) -> None:
+    """Add or replace keys of a case's metadata (what an action learns after opening its case)."""
+    await conn.execute("UPDATE moderation_logs SET metadata = metadata || $2::jsonb WHERE id = $1", case_id, patch)
+
+
 async def case_by_id(conn: Executor, case_id: int) -> Case | None:
     row = await conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM moderation_logs WHERE id = $1", case_id)
     return Case(**dict(row)) if row else None

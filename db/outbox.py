@@ -10,8 +10,8 @@ import asyncpg
 
 from db.types import Executor
 
-KINDS = ("add_role", "remove_role", "dm", "channel_message", "ban", "unban", "kick", "timeout")
-GUILD_ACTIONS = ("add_role", "remove_role", "ban", "unban", "kick", "timeout")
+KINDS = ("add_role", "remove_role", "dm", "channel_message", "ban", "unban", "kick", "timeout", "delete_messages")
+GUILD_ACTIONS = ("add_role", "remove_role", "ban", "unban", "kick", "timeout", "delete_messages")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from bot.sandbox.interactions import interaction_routes
 from bot.sandbox.rest import (
     API,
     STANDIN_KEY,
+    bulk_delete,
     create_dm,
     delete_message,
     discord_middleware,
@@ -26,6 +27,7 @@ from bot.sandbox.rest import (
     get_me,
     get_message,
     get_user,
+    list_messages,
     post_message,
     put_commands,
     typing,
@@ -56,6 +58,8 @@ def build_app(standin: StandIn) -> web.Application:
     r.add_get(f"{API}/applications/{{app_id}}/guilds/{{guild_id}}/commands", get_commands)
     r.add_get(f"{API}/channels/{{channel_id}}", get_channel)
     r.add_post(f"{API}/channels/{{channel_id}}/messages", post_message)
+    r.add_get(f"{API}/channels/{{channel_id}}/messages", list_messages)
+    r.add_post(f"{API}/channels/{{channel_id}}/messages/bulk-delete", bulk_delete)
     r.add_get(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", get_message)
     r.add_patch(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", edit_message)
     r.add_delete(f"{API}/channels/{{channel_id}}/messages/{{message_id}}", delete_message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox import state as s
@@ -125,12 +126,15 @@ class Actor:
         mentions: list[s.User] | None = None,
         via_webhook: bool = False,
         message_type: int = 0,
+        sent_at: datetime | None = None,
     ) -> s.Message:
-        """Post a message; `via_webhook` sends it as a webhook would, `message_type` 7 is a join notice."""
+        """Post a message; `via_webhook` sends it as a webhook would, `message_type` 7 is a join
+        notice, `sent_at` dates it in the past (as a message from before the bot last looked)."""
         target = self._channel(channel)
         standin = self.standin
         message = s.Message(
-            id=standin.ids.next(),
+            id=standin.ids.next(at=sent_at),
+            timestamp=sent_at or s.now(),
             channel_id=target.id,
             author=self.member.user,
             content=content,

@@ -67,7 +67,9 @@ def build_demo_guild(standin: StandIn) -> DemoGuild:
         demo.pathway_channels[pid] = standin.add_channel(f"{pid}-chat", parent=pathways_category)
         demo.pathway_roles[pid] = standin.add_role(name, position=2)
     moderator = standin.add_role(
-        "Moderator", permissions=s.KICK_MEMBERS | s.BAN_MEMBERS | s.MODERATE_MEMBERS, position=10
+        "Moderator",
+        permissions=s.KICK_MEMBERS | s.BAN_MEMBERS | s.MODERATE_MEMBERS | s.MANAGE_MESSAGES,
+        position=10,
     )
     admin = standin.add_role("Admin", permissions=s.ADMINISTRATOR, position=20)
     demo.staff_roles = [moderator, admin]

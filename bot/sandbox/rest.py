@@ -40,6 +40,8 @@ UNKNOWN_BAN = (404, 10026, "Unknown Ban")
 UNKNOWN_EVENT = (404, 10070, "Unknown Guild Scheduled Event")
 MISSING_PERMISSIONS = (403, 50013, "Missing Permissions")
 CANNOT_DM = (403, 50007, "Cannot send messages to this user")
+TOO_OLD_TO_BULK_DELETE = (400, 50034, "You can only bulk delete messages that are under 14 days old.")
+BULK_DELETE_WINDOW_MS = 14 * 24 * 3600 * 1000
 
 
 def fail(error: tuple[int, int, str]) -> DiscordError:
@@ -293,7 +295,8 @@ async def post_message(request: web.Request) -> web.Response:
         raise DiscordError(400, 50006, "Cannot send an empty message")
     if channel.type == s.DM:
         recipient = standin.users[channel.recipient_id or ""]
-        if not recipient.dms_open:
+        # Discord lets a bot message a user only while they share a server (and their DMs are open).
+        if not recipient.dms_open or recipient.id not in standin.guild.members:
             raise fail(CANNOT_DM)
     message = standin.post_message(message_from_body(standin, channel, body, files))
     kind = "dm" if channel.type == s.DM else "message"
@@ -339,11 +342,78 @@ def apply_edit(message: s.Message, body: dict[str, Any], files: list[s.Attachmen
 async def delete_message(request: web.Request) -> web.Response:
     standin = standin_of(request)
     message = standin.messages.get(request.match_info["message_id"])
-    if message is None or message.deleted:
+    if message is None or message.deleted or message.channel_id != request.match_info["channel_id"]:
         raise fail(UNKNOWN_MESSAGE)
+    if message.author.id != standin.bot_user.id and message.guild_id is not None:
+        _require_in_guild(standin, s.MANAGE_MESSAGES)
     message.deleted = True
     standin.gateway.dispatch(
         "MESSAGE_DELETE", {"id": message.id, "channel_id": message.channel_id, "guild_id": message.guild_id}
+    )
+    standin.emit(Output("delete", message=message))
+    return reply(None, 204)
+
+
+def _require_in_guild(standin: StandIn, permission: int) -> None:
+    me = standin.guild.members[standin.bot_user.id]
+    if not standin.guild.permissions_of(me) & permission:
+        raise fail(MISSING_PERMISSIONS)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """A channel's messages, newest first, as Discord pages them (limit 1-100, before/after ids)."""
+    standin = standin_of(request)
+    channel = standin.channel(request.match_info["channel_id"])
+    if channel is None:
+        raise fail(UNKNOWN_CHANNEL)
+    if channel.type != s.DM:
+        _require_in_guild(standin, s.VIEW_CHANNEL | s.READ_MESSAGE_HISTORY)
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise DiscordError(400, 50035, "Invalid Form Body") from None
+    if not 1 <= limit <= 100:
+        raise DiscordError(400, 50035, "Invalid Form Body")
+    before = int(request.query["before"]) if "before" in request.query else None
+    after = int(request.query["after"]) if "after" in request.query else None
+    found = [
+        m
+        for m in standin.messages.values()
+        if m.channel_id == channel.id
+        and not m.deleted
+        and (before is None or int(m.id) < before)
+        and (after is None or int(m.id) > after)
+    ]
+    found.sort(key=lambda m: int(m.id), reverse=after is None)
+    page = found[:limit]
+    if after is not None:
+        page.reverse()  # Discord answers newest first either way
+    return reply([m.payload(standin.base_url) for m in page])
+
+
+async def bulk_delete(request: web.Request) -> web.Response:
+    """Discord's bulk delete: 2-100 distinct messages of the channel, none older than 14 days."""
+    standin = standin_of(request)
+    channel = standin.channel(request.match_info["channel_id"])
+    if channel is None or channel.type == s.DM:
+        raise fail(UNKNOWN_CHANNEL)
+    _require_in_guild(standin, s.MANAGE_MESSAGES)
+    body, _ = await read_body(request)
+    ids = [str(i) for i in body.get("messages") or []]
+    if not 2 <= len(ids) <= 100 or len(set(ids)) != len(ids):
+        raise DiscordError(400, 50035, "Invalid Form Body")
+    oldest = int(time.time() * 1000) - BULK_DELETE_WINDOW_MS - s.DISCORD_EPOCH_MS
+    if any((int(i) >> 22) < oldest for i in ids):
+        raise fail(TOO_OLD_TO_BULK_DELETE)
+    deleted = []
+    for message_id in ids:
+        message = standin.messages.get(message_id)
+        if message is not None and not message.deleted and message.channel_id == channel.id:
+            message.deleted = True
+            deleted.append(message_id)
+            standin.emit(Output("delete", message=message))
+    standin.gateway.dispatch(
+        "MESSAGE_DELETE_BULK", {"ids": deleted, "channel_id": channel.id, "guild_id": standin.guild.id}
     )
     return reply(None, 204)
 

@@ -49,7 +49,8 @@ class StandIn:
             | s.MODERATE_MEMBERS
             | s.MANAGE_EVENTS
             | s.MUTE_MEMBERS
-            | s.MANAGE_NICKNAMES,
+            | s.MANAGE_NICKNAMES
+            | s.MANAGE_MESSAGES,
         )
         self.guild.roles[self.bot_role.id] = self.bot_role
         self.guild.members[self.bot_user.id] = s.Member(user=self.bot_user, roles=[self.bot_role.id])
@@ -174,6 +175,11 @@ class StandIn:
         self.guild.roles[role.id] = role
         self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": self.guild.id, "role": role.payload()})
         return role
+
+    def set_role_permissions(self, role: s.Role, permissions: int) -> None:
+        """An admin edits a role's permissions (the bot is told, as Discord tells it)."""
+        role.permissions = permissions
+        self.gateway.dispatch("GUILD_ROLE_UPDATE", {"guild_id": self.guild.id, "role": role.payload()})
 
     def add_channel(self, name: str, *, type: int = s.TEXT, parent: s.Channel | None = None) -> s.Channel:
         position = sum(1 for c in self.guild.channels.values() if c.type == type)

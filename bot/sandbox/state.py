@@ -20,6 +20,7 @@ MANAGE_CHANNELS = 1 << 4
 MANAGE_GUILD = 1 << 5
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
+MANAGE_MESSAGES = 1 << 13
 EMBED_LINKS = 1 << 14
 ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
@@ -64,8 +65,10 @@ class Snowflakes:
     def __init__(self) -> None:
         self._counter = itertools.count()
 
-    def next(self) -> str:
-        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    def next(self, *, at: datetime | None = None) -> str:
+        """A new id; `at` dates it in the past (Discord derives a message's age from its id)."""
+        moment = at.timestamp() if at is not None else time.time()
+        ms = int(moment * 1000) - DISCORD_EPOCH_MS
         return str((ms << 22) | (next(self._counter) & 0x3FFFFF))
 
 

@@ -19,6 +19,7 @@ PAST_TENSE = {
     "kick": "Kicked",
     "ban": "Banned",
     "unban": "Unbanned",
+    "purge": "Purged messages of",
 }
 COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22, "mute": 0xE67E22}
 REASON_SHOWN = 1000  # an embed field holds 1,024 characters; the case keeps the whole reason
@@ -46,6 +47,14 @@ def case_embed(case: Case, *, target: str, moderator: str, duration: str | None 
         embed.add_field(
             name="Expires", value=discord.utils.format_dt(discord.utils.parse_time(meta["expires_at"]), "R")
         )
+    if case.action == "purge":
+        where = f" in <#{meta['channel_id']}>" if meta.get("channel_id") else ""
+        embed.add_field(name="Messages", value=f"{meta.get('messages', 0)} deleted{where}")
+        if meta.get("reverse_xp"):
+            embed.add_field(
+                name="XP taken back",
+                value=f"{meta.get('xp_reversed', 0):,} XP from {meta.get('messages_reversed', 0)} message(s)",
+            )
     if "dm_sent" in meta:
         embed.add_field(name="DM", value="delivered" if meta["dm_sent"] else "not delivered")
     if meta.get("capped"):

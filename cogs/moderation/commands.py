@@ -17,7 +17,7 @@ from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed, history_embed
 from cogs.moderation.evidence import message_menus
-from cogs.moderation.lifecycle import Action, CaseError, edit_case, reapply_mute, record, void_case
+from cogs.moderation.lifecycle import Action, CaseError, edit_case, purge, reapply_mute, record, void_case
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ BOT_PERMISSION = {
     "unban": ("ban_members", "Ban Members"),
     "mute": ("manage_roles", "Manage Roles"),
     "unmute": ("manage_roles", "Manage Roles"),
+    "purge": ("manage_messages", "Manage Messages"),
 }
+PURGE_SCAN = 1000  # how far back /mod purge looks in the channel for the member's messages
 
 
 def _party(user: discord.abc.User) -> Party:
@@ -258,6 +260,59 @@ class ModerationCommands(commands.Cog):
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
         await self._simple(interaction, "unban", user, reason)
+
+    @mod.command(
+        name="purge", description="Delete a member's latest messages in a channel, optionally taking back their XP"
+    )
+    @app_commands.describe(
+        member="whose messages",
+        count="how many of their latest messages (1-100)",
+        reverse_xp="also take back the XP those messages earned",
+        channel="where (default: this channel)",
+        reason="why (logged)",
+    )
+    @staff_only("moderate")
+    async def purge(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        count: app_commands.Range[int, 1, 100],
+        reverse_xp: bool = False,
+        channel: discord.TextChannel | discord.Thread | None = None,
+        reason: Reason = "purged",
+    ) -> None:
+        self.check(interaction, "purge", member)
+        where = channel or interaction.channel
+        guild = self.bot.home_guild
+        assert guild is not None and guild.me is not None
+        if not isinstance(where, discord.TextChannel | discord.Thread) or where.guild.id != guild.id:
+            raise BadInput("Purge works in the server's text channels and threads.")
+        mine = where.permissions_for(guild.me)
+        if not (mine.read_message_history and mine.manage_messages):
+            raise NotAllowed(f"I need Read Message History and Manage Messages in {where.mention} to purge there.")
+        if reverse_xp and getattr(self.bot, "xp_engine", None) is None:
+            raise BadInput("XP is not enabled on this bot, so there is no XP to take back.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found: list[int] = []
+        async for message in where.history(limit=PURGE_SCAN):
+            if message.author.id == member.id:
+                found.append(message.id)
+                if len(found) == count:
+                    break
+        if not found:
+            raise NotFound(
+                f"No messages of {discord.utils.escape_markdown(str(member))} among the last "
+                f"{PURGE_SCAN:,} in {where.mention}."
+            )
+        action = Action("purge", member, interaction.user, reason, context=self._context(interaction))
+        done = await purge(self.bot, action, where.id, found, reverse_xp=reverse_xp)
+        taken = f" {done.xp_taken:,} XP taken back from {done.messages_reversed} message(s)." if reverse_xp else ""
+        await interaction.followup.send(
+            f"Case #{done.case.number}: deleting {done.messages} message(s) of "
+            f"{discord.utils.escape_markdown(str(member))} in {where.mention}.{taken}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ the Discord action and the modlog entry in the outbox, in the order the member s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import discord
 
 from bot.moderation_rules import capped_timeout, format_duration, parse_duration
 from bot.ui.moderation import PAST_TENSE, case_embed
+from cogs.xp.adjustments import after_reversals, reverse_messages_in
 from db import moderation, outbox, timers
 from db.moderation import Case
 
@@ -258,6 +260,65 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
         log.info("temporary %s of %s expired: case #%d", sanction.kind, sanction.target_discord_id, case.number)
 
     return expire
+
+
+@dataclass(frozen=True)
+class Purged:
+    case: Case
+    messages: int
+    xp_taken: int  # XP taken back (0 when not asked)
+    messages_reversed: int
+
+
+async def purge(
+    bot: ConclaveBot, action: Action, channel_id: int, message_ids: list[int], *, reverse_xp: bool
+) -> Purged:
+    """A purge: one case listing the messages, their deletion queued in the outbox and, if asked,
+    the XP they earned taken back through the ledger, all in one transaction (the XP engine's
+    pending grants are written first, so a message seconds old is in the ledger to reverse)."""
+    engine = getattr(bot, "xp_engine", None) if reverse_xp else None
+    if engine is not None:
+        await engine.flush()
+    target_id = await bot.identity.user_id(action.target)
+    moderator_id = await bot.identity.user_id(action.moderator)
+    ids = [str(i) for i in message_ids]
+    lock = engine.lock if engine is not None else contextlib.nullcontext()
+    async with lock, bot.pool.acquire() as conn, conn.transaction():
+        metadata = {
+            **action.context,
+            "target_discord_id": str(action.target.id),
+            "channel_id": str(channel_id),
+            "message_ids": ids,
+            "messages": len(ids),
+            "reverse_xp": reverse_xp,
+        }
+        case = await moderation.open_case(
+            conn,
+            guild_id=str(bot.guild_id),
+            moderator_id=moderator_id,
+            target_user_id=target_id,
+            action="purge",
+            reason=action.reason,
+            metadata=metadata,
+        )
+        payload = {
+            "guild_id": str(bot.guild_id),
+            "channel_id": str(channel_id),
+            "message_ids": ids,
+            "reason": f"case #{case.number}",
+        }
+        await outbox.enqueue(conn, "delete_messages", payload, dedupe_key=f"case-action:{case.id}")
+        reversals = []
+        if engine is not None:
+            reversals = await reverse_messages_in(conn, bot, moderator_id, ids, f"purge, case #{case.number}")
+            taken = -sum(r.amount for r in reversals)
+            await moderation.merge_metadata(conn, case.id, {"xp_reversed": taken, "messages_reversed": len(reversals)})
+            case = await moderation.case_by_id(conn, case.id) or case
+        await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
+    if engine is not None:
+        await after_reversals(bot, engine, reversals)
+    bot.outbox.wake()
+    return Purged(case, len(ids), -sum(r.amount for r in reversals), len(reversals))
 
 
 class CaseError(Exception):

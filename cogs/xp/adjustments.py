@@ -14,7 +14,7 @@ import discord
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.xp_rules import period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, sync_rank_role, sync_reward_roles
-from db import admin_logs, ledger, users
+from db import admin_logs, boards, ledger, users
 from db.ledger import BoardChange
 
 if TYPE_CHECKING:
@@ -163,6 +163,17 @@ def _move(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) 
         engine.rankings.move(("all", None, change.board), change.before, change.after)
 
 
+@dataclass(frozen=True)
+class Reversal:
+    """What taking back one message's XP changed (for the rank index, after the commit)."""
+
+    entry: ledger.LedgerEntry
+    amount: int  # negative
+    changes: list[BoardChange]
+    member: discord.Member | None
+    queued: int
+
+
 async def reverse_message(
     bot: ConclaveBot, engine: XPEngine, actor: discord.Member, message_id: str, reason: str
 ) -> tuple[str, Outcome]:
@@ -172,58 +183,85 @@ async def reverse_message(
         entries = await ledger.entries_for_source(conn, "message", message_id)
         if not entries:
             raise NotFound("That message earned no XP (check the message id: right click the message, Copy ID).")
-        entry = entries[0]
-        if entry.user_id == actor_id:
+        if entries[0].user_id == actor_id:
             raise NotAllowed("You can't change your own XP; ask another staff member.")
-        totals = await ledger.lock_totals(conn, entry.user_id, entry.pathway)
-        room = min(totals.total_xp, totals.pathway_xp) if entry.pathway else totals.total_xp
-        amount = -min(entry.amount, room)
-        if amount == 0:
-            raise BadInput("That member has no XP left to take back.")
-        tz = bot.config.community.xp.timezone
-        changes = await ledger.record_adjustment(
-            conn,
-            user_id=entry.user_id,
-            source="reversal",
-            source_ref=message_id,
-            pathway=entry.pathway,
-            amount=amount,
-            reason=reason,
-            actor_id=actor_id,
-            created_at=datetime.now(UTC),
-            periods=period_starts(entry.created_at, tz),
-        )
-        if changes is None:
-            raise BadInput("That message's XP was already taken back.")
-        await admin_logs.log_admin_action(
-            conn,
-            admin_id=actor_id,
-            action="xp_reverse",
-            target_type="user",
-            target_id=entry.user_id,
-            previous_value={"message_id": message_id, "total_xp": changes[0].before},
-            new_value={"message_id": message_id, "total_xp": changes[0].after, "reversed": -amount},
-            reason=reason,
-        )
-        discord_id = await users.discord_id_for(conn, entry.user_id)
-        guild = bot.home_guild
-        member = guild.get_member(int(discord_id)) if guild else None
-        queued = await _effects(conn, bot, member, entry.user_id, changes) if member else 0
-    if member is not None:
-        _move(engine, member, changes)
-        week, month = engine.current_periods()
-        original_week, original_month = period_starts(entry.created_at, tz)
+        reversal = await reverse_in(conn, bot, actor_id, entries[0], reason)
+    await after_reversals(bot, engine, [reversal])
+    changes = reversal.changes
+    return reversal.entry.user_id, Outcome(changes[0].before, changes[0].after, "")
+
+
+async def reverse_messages_in(
+    conn: asyncpg.Connection, bot: ConclaveBot, actor_id: str, message_ids: list[str], reason: str
+) -> list[Reversal]:
+    """Take back what each of these messages earned, in the caller's transaction (which holds the
+    engine's lock); messages that earned nothing or were taken back already are passed over."""
+    reversals = []
+    for message_id in message_ids:
+        entries = await ledger.entries_for_source(conn, "message", message_id)
+        if not entries:
+            continue
+        try:
+            reversals.append(await reverse_in(conn, bot, actor_id, entries[0], reason))
+        except BadInput:
+            continue
+    return reversals
+
+
+async def reverse_in(
+    conn: asyncpg.Connection, bot: ConclaveBot, actor_id: str, entry: ledger.LedgerEntry, reason: str
+) -> Reversal:
+    """One message's XP taken back: a reversal ledger row, an admin_logs entry, level-down effects."""
+    message_id = entry.source_ref
+    totals = await ledger.lock_totals(conn, entry.user_id, entry.pathway)
+    room = min(totals.total_xp, totals.pathway_xp) if entry.pathway else totals.total_xp
+    amount = -min(entry.amount, room)
+    if amount == 0:
+        raise BadInput("That member has no XP left to take back.")
+    changes = await ledger.record_adjustment(
+        conn,
+        user_id=entry.user_id,
+        source="reversal",
+        source_ref=message_id,
+        pathway=entry.pathway,
+        amount=amount,
+        reason=reason,
+        actor_id=actor_id,
+        created_at=datetime.now(UTC),
+        periods=period_starts(entry.created_at, bot.config.community.xp.timezone),
+    )
+    if changes is None:
+        raise BadInput("That message's XP was already taken back.")
+    await admin_logs.log_admin_action(
+        conn,
+        admin_id=actor_id,
+        action="xp_reverse",
+        target_type="user",
+        target_id=entry.user_id,
+        previous_value={"message_id": message_id, "total_xp": changes[0].before},
+        new_value={"message_id": message_id, "total_xp": changes[0].after, "reversed": -amount},
+        reason=reason,
+    )
+    discord_id = await users.discord_id_for(conn, entry.user_id)
+    guild = bot.home_guild
+    member = guild.get_member(int(discord_id)) if guild and discord_id else None
+    queued = await _effects(conn, bot, member, entry.user_id, changes) if member else 0
+    return Reversal(entry, amount, changes, member, queued)
+
+
+async def after_reversals(bot: ConclaveBot, engine: XPEngine, reversals: list[Reversal]) -> None:
+    """Once committed: the rank index follows the reversals and their effects are delivered."""
+    tz = bot.config.community.xp.timezone
+    week, month = engine.current_periods()
+    for r in reversals:
+        if r.member is None:
+            continue
+        _move(engine, r.member, r.changes)
+        original_week, original_month = period_starts(r.entry.created_at, tz)
         for period, start, original in (("week", week, original_week), ("month", month, original_month)):
             if start == original:
-                for board in ["", *([entry.pathway] if entry.pathway else [])]:
-                    after = await _period_xp(bot, entry.user_id, period, start, board)
-                    engine.rankings.move((period, start, board), after - amount, after)
-    if queued:
+                for board in ["", *([r.entry.pathway] if r.entry.pathway else [])]:
+                    after = await boards.member_xp(bot.pool, boards.Board(period, start, board), r.entry.user_id)
+                    engine.rankings.move((period, start, board), after - r.amount, after)
+    if any(r.queued for r in reversals):
         bot.outbox.wake()
-    return entry.user_id, Outcome(changes[0].before, changes[0].after, "")
-
-
-async def _period_xp(bot: ConclaveBot, user_id: str, period: str, start: object, board: str) -> int:
-    from db import boards
-
-    return await boards.member_xp(bot.pool, boards.Board(period, start, board), user_id)  # type: ignore[arg-type]
