@@ -192,7 +192,22 @@ class EscalationRung(_Section):
         return self
 
 
-ModAction = Literal["warn", "note", "timeout", "untimeout", "mute", "unmute", "kick", "ban", "unban", "case"]
+ModAction = Literal[
+    "warn",
+    "note",
+    "timeout",
+    "untimeout",
+    "mute",
+    "unmute",
+    "kick",
+    "ban",
+    "unban",
+    "purge",
+    "case",
+    "appeal",
+    "modconfig",
+]
+ReasonPreset = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class AutomodConfig(_Section):
@@ -229,6 +244,8 @@ class ModerationConfig(_Section):
     # Which staff may use which action: an action listed here is only for holders of these roles
     # (and administrators); an action not listed is for all staff. E.g. ban = [<Admin role id>].
     action_roles: dict[ModAction, list[Snowflake]] = Field(default_factory=dict)
+    # Reasons offered as you type a reason (with the server's most used recent ones).
+    reasons: list[ReasonPreset] = Field(default_factory=list, max_length=25)
 
     @field_validator("escalation")
     @classmethod

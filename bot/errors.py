@@ -3,8 +3,10 @@ expect, a logged reference id for what we do not. Never a traceback, never silen
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -116,3 +118,21 @@ async def on_view_error(interaction: discord.Interaction[Any], error: Exception,
     """The same treatment for buttons, selects and modals."""
     custom_id = getattr(item, "custom_id", None) or type(item).__name__
     await report(interaction, error, f"component {custom_id}")
+
+
+def reported(where: str) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """For a persistent button's callback (a DynamicItem, whose errors discord.py only logs): the
+    member gets the same clear message as a command's error would give."""
+
+    def wrap(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(callback)
+        async def run(self: Any, interaction: discord.Interaction[Any]) -> Any:
+            try:
+                return await callback(self, interaction)
+            except Exception as error:  # reported to the member, logged if unexpected
+                await report(interaction, error, where)
+                return None
+
+        return run
+
+    return wrap

@@ -85,20 +85,42 @@ async def case_by_number(conn: Executor, guild_id: str, number: int) -> Case | N
 
 
 async def history(
-    conn: Executor, guild_id: str, target_user_id: str, *, before: int | None = None, limit: int = 10
+    conn: Executor,
+    guild_id: str,
+    target_user_id: str,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = 10,
 ) -> list[Case]:
-    """A member's cases, newest first, strictly before case `before` (keyset paging)."""
-    rows = await conn.fetch(
-        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
-            WHERE target_user_id = $1 AND metadata ? 'case_number' AND metadata ->> 'guild_id' = $2
-              AND ($3::integer IS NULL OR (metadata ->> 'case_number')::integer < $3)
-            ORDER BY (metadata ->> 'case_number')::integer DESC
-            LIMIT $4""",
-        target_user_id,
-        guild_id,
-        before,
-        limit,
-    )
+    """A member's cases, newest first: the page strictly before case `before`, or the page strictly
+    after case `after` (keyset paging both ways; each reads one index range)."""
+    if after is not None:
+        rows = await conn.fetch(
+            f"""SELECT * FROM (
+                  SELECT {_CASE_COLUMNS} FROM moderation_logs
+                  WHERE target_user_id = $1 AND metadata ? 'case_number' AND metadata ->> 'guild_id' = $2
+                    AND (metadata ->> 'case_number')::integer > $3
+                  ORDER BY (metadata ->> 'case_number')::integer ASC
+                  LIMIT $4) page
+                ORDER BY number DESC""",
+            target_user_id,
+            guild_id,
+            after,
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+                WHERE target_user_id = $1 AND metadata ? 'case_number' AND metadata ->> 'guild_id' = $2
+                  AND ($3::integer IS NULL OR (metadata ->> 'case_number')::integer < $3)
+                ORDER BY (metadata ->> 'case_number')::integer DESC
+                LIMIT $4""",
+            target_user_id,
+            guild_id,
+            before,
+            limit,
+        )
     return [Case(**dict(r)) for r in rows]
 
 
@@ -319,3 +341,24 @@ async def recent_cases(conn: Executor, guild_id: str, *, starting_with: str = ""
         limit,
     )
     return [Case(**dict(r)) for r in rows]
+
+
+async def common_reasons(conn: Executor, guild_id: str, typed: str, *, recent: int = 500, limit: int = 25) -> list[str]:
+    """The reasons the guild's latest `recent` cases used most, containing what was typed (case
+    insensitive), each short enough to offer as a choice."""
+    rows = await conn.fetch(
+        """SELECT reason FROM (
+             SELECT reason FROM moderation_logs
+             WHERE metadata ? 'case_number' AND metadata ->> 'guild_id' = $1
+             ORDER BY (metadata ->> 'case_number')::integer DESC
+             LIMIT $3) latest
+           WHERE reason IS NOT NULL AND length(reason) <= 100 AND strpos(lower(reason), lower($2)) > 0
+           GROUP BY reason
+           ORDER BY count(*) DESC, reason
+           LIMIT $4""",
+        guild_id,
+        typed,
+        recent,
+        limit,
+    )
+    return [r["reason"] for r in rows]

@@ -177,11 +177,26 @@ async def test_case_show_and_history(harness):
     assert shown.embed["fields"][0]["value"] == "note 2" and shown.embed["fields"][1]["value"] == f"<@{mod.id}>"
     missing = await mod.slash("mod case show", number=99)
     assert missing.content == "There is no case #99."
+    await mod.slash("mod warn", member=alice, reason="one", points=2)
+    await mod.slash("mod warn", member=alice, reason="two")
+    await mod.slash("mod case void", number=13, reason="mistake")
     first = await mod.slash("mod history", member=alice)
-    lines = first.embed["description"].splitlines()
-    assert len(lines) == 10 and lines[0].startswith("**#12** note")
-    older = await mod.slash("mod history", member=alice, before=3)
-    assert [line.split()[0] for line in older.embed["description"].splitlines()] == ["**#2**", "**#1**"]
+    numbers = [line.split()[0] for line in first.embed["description"].splitlines()[2:]]
+    assert first.embed["description"].splitlines()[0] == "Active warning points: **1**"  # #13 voided
+    assert numbers == [f"**#{n}**" for n in range(14, 4, -1)]
+    assert "[VOID]" in first.embed["description"].splitlines()[3]
+    assert first.message.components[0]["components"][0]["disabled"] is True  # nothing newer
+    older = await mod.click(first, "Older ▶")
+    assert [line.split()[0] for line in older.embed["description"].splitlines()[2:]] == [
+        f"**#{n}**" for n in range(4, 0, -1)
+    ]
+    assert older.message.components[0]["components"][1]["disabled"] is True  # nothing older
+    newer = await mod.click(older, "◀ Newer")
+    assert newer.embed["description"] == first.embed["description"]
+    assert newer.embed["title"] == "Moderation history of alice"
+    mod.lose_role(harness.demo.staff_roles[0])
+    refused = await mod.click(newer, "Older ▶")
+    assert refused.ephemeral and refused.content == "Only staff can read moderation history."
 
 
 async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(harness):
@@ -368,3 +383,19 @@ async def test_case_numbers_autocomplete_for_staff_only(harness):
     assert choices[0]["name"] == "#12 note: note number 11"
     assert len(await mod.autocomplete("mod case show", "number", "")) == 12
     assert await alice.autocomplete("mod case show", "number", "") == []
+
+
+async def test_reason_autocomplete_offers_presets_then_the_most_used(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"], moderation={"reasons": ["Spam", "Harassment"]}
+    )
+    await harness.start_bot()
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    for reason in ("rude in voice", "spam in general", "spam in general", "SPAM links"):
+        await mod.slash("mod note", member=bob, reason=reason)
+    choices = await mod.autocomplete("mod warn", "reason", "spa", member=alice)
+    assert [c["value"] for c in choices] == ["Spam", "spam in general", "SPAM links"]
+    everything = await mod.autocomplete("mod ban", "reason", "", member=alice)
+    assert [c["value"] for c in everything][:3] == ["Spam", "Harassment", "spam in general"]
+    assert await alice.autocomplete("mod warn", "reason", "spa", member=bob) == []

@@ -62,17 +62,21 @@ def case_embed(case: Case, *, target: str, moderator: str, duration: str | None 
     return embed
 
 
-def history_embed(target: str, cases: Sequence[Case], *, page: int) -> discord.Embed:
+def history_embed(target: str, cases: Sequence[Case], *, points: int, first_page: bool) -> discord.Embed:
     embed = discord.Embed(title=f"Moderation history of {discord.utils.escape_markdown(target)}", colour=0x3498DB)
+    header = f"Active warning points: **{points}**"
     if not cases:
-        embed.description = "No cases." if page == 1 else "No older cases."
+        embed.description = f"{header}\n\n" + ("No cases." if first_page else "No more cases this way.")
         return embed
-    lines = []
+    lines = [header, ""]
     for c in cases:
         when = discord.utils.format_dt(c.created_at, "d")
+        marks = " [VOID]" if "voided" in c.metadata else ""
+        if c.metadata.get("appeal_status"):
+            marks += f" [appeal {c.metadata['appeal_status']}]"
         lines.append(
-            f"**#{c.number}** {c.action} · {when} · {_clip(discord.utils.escape_markdown(c.reason or ''), 120)}"
+            f"**#{c.number}** {c.action}{marks} · {when} · {_clip(discord.utils.escape_markdown(c.reason or ''), 120)}"
         )
     embed.description = "\n".join(lines)
-    embed.set_footer(text=f"page {page}")
+    embed.set_footer(text=f"cases #{cases[-1].number}–#{cases[0].number}")
     return embed

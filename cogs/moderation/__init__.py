@@ -1,7 +1,7 @@
 """Moderation: numbered cases, Discord actions through the outbox, durable expiry on the timers.
 
 Split by role: `lifecycle` (what an action records and queues, how a sanction ends), `commands`
-(/mod)."""
+(/mod), `history` (the paged /mod history), `evidence` (message menus), `automod`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cogs.moderation.automod import Automod
 from cogs.moderation.commands import ModerationCommands
+from cogs.moderation.history import HistoryButton
 from cogs.moderation.lifecycle import expiry_handler, record_case_dm
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("sanction_expiry", expiry_handler(bot))
     bot.outbox.on_outcome(record_case_dm)
     await bot.add_cog(ModerationCommands(bot))
+    bot.add_dynamic_items(HistoryButton)
     if bot.config.community.moderation.automod.enabled:
         bot.automod = Automod(bot)  # type: ignore[attr-defined]
         bot.message_hooks.append(bot.automod.on_message)  # type: ignore[attr-defined]

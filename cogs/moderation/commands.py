@@ -15,8 +15,9 @@ from discord.ext import commands
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
-from bot.ui.moderation import case_embed, history_embed
+from bot.ui.moderation import case_embed
 from cogs.moderation.evidence import message_menus
+from cogs.moderation.history import history_message
 from cogs.moderation.lifecycle import Action, CaseError, edit_case, purge, reapply_mute, record, void_case
 from db import moderation, users
 
@@ -43,6 +44,18 @@ PURGE_SCAN = 1000  # how far back /mod purge looks in the channel for the member
 def _party(user: discord.abc.User) -> Party:
     top = user.top_role.position if isinstance(user, discord.Member) else 0
     return Party(user.id, top, is_bot=user.bot)
+
+
+async def reason_suggestions(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """The configured reasons, then the server's most used recent ones, containing what is typed."""
+    bot: ConclaveBot = interaction.client  # type: ignore[assignment]
+    if not is_staff(interaction.user, bot.config.community):
+        return []
+    typed = (current or "").strip()
+    presets = [r for r in bot.config.community.moderation.reasons if typed.lower() in r.lower()]
+    used = await moderation.common_reasons(bot.pool, str(bot.guild_id), typed)
+    seen: dict[str, None] = dict.fromkeys([*presets, *used])
+    return [app_commands.Choice(name=r, value=r) for r in list(seen)[:25]]
 
 
 class ModerationCommands(commands.Cog):
@@ -150,6 +163,7 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="warn", description="Warn a member (they are told by DM); points count toward escalation")
     @app_commands.describe(member="who", reason="why (they see it)", points="warning points (default from settings)")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def warn(
         self,
@@ -164,12 +178,14 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="note", description="A private note on a member (they are not told)")
     @app_commands.describe(member="who", reason="the note")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def note(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
         await self._simple(interaction, "note", member, reason)
 
     @mod.command(name="timeout", description="Time a member out (at most Discord's 28 days)")
     @app_commands.describe(member="who", reason="why (they see it)", duration="e.g. 10m, 2h, 7d")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def timeout(
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "1h"
@@ -184,12 +200,14 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="untimeout", description="Lift a member's timeout early")
     @app_commands.describe(member="who", reason="why")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def untimeout(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
         await self._simple(interaction, "untimeout", member, reason)
 
     @mod.command(name="mute", description="Give a member the mute role, for a time or until unmuted")
     @app_commands.describe(member="who", reason="why (they see it)", duration="e.g. 30m, 1d, or permanent")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def mute(
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "permanent"
@@ -203,6 +221,7 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="unmute", description="Take the mute role back (closes the open mute)")
     @app_commands.describe(member="who", reason="why")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unmute(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
         self._check_mute_role()
@@ -223,6 +242,7 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="kick", description="Kick a member (told by DM first)")
     @app_commands.describe(member="who", reason="why (they see it)")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def kick(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
         await self._simple(interaction, "kick", member, reason)
@@ -234,6 +254,7 @@ class ModerationCommands(commands.Cog):
         duration="e.g. 7d, or permanent",
         delete_message_days="delete their messages of the last N days (0-7)",
     )
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def ban(
         self,
@@ -257,6 +278,7 @@ class ModerationCommands(commands.Cog):
 
     @mod.command(name="unban", description="Lift a ban (closes the open ban case)")
     @app_commands.describe(user="who", reason="why")
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
         await self._simple(interaction, "unban", user, reason)
@@ -271,6 +293,7 @@ class ModerationCommands(commands.Cog):
         channel="where (default: this channel)",
         reason="why (logged)",
     )
+    @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def purge(
         self,
@@ -329,16 +352,13 @@ class ModerationCommands(commands.Cog):
             for c in found
         ]
 
-    @mod.command(name="history", description="A member's cases, newest first")
-    @app_commands.describe(member="who", before="show cases older than this case number")
+    @mod.command(name="history", description="A member's cases, newest first, and their active warning points")
+    @app_commands.describe(member="who")
     @staff_only("moderate")
-    async def history(
-        self, interaction: discord.Interaction, member: discord.User, before: app_commands.Range[int, 1] | None = None
-    ) -> None:
+    async def history(self, interaction: discord.Interaction, member: discord.User) -> None:
         user_id = await self.bot.identity.user_id(member)
-        cases = await moderation.history(self.bot.pool, str(self.bot.guild_id), user_id, before=before, limit=10)
-        embed = history_embed(str(member), cases, page=1 if before is None else 2)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        embed, view = await history_message(self.bot, user_id, str(member))
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @case.command(name="show", description="One case, in full")
     @app_commands.describe(number="the case number")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.errors import reported
 from bot.progression import level_for_xp
 from bot.ranking import BoardKey
 from bot.ui.embeds import BRAND
@@ -94,6 +95,7 @@ class LeaderboardButton(
         board = "" if match["board"] == "-" else match["board"]
         return cls(board, match["period"], match["dir"], int(match["xp"]), match["uid"], label=item.label or "")
 
+    @reported("leaderboard button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
         engine = bot.get_cog("XPCommands").engine  # type: ignore[union-attr]

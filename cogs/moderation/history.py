@@ -1,0 +1,79 @@
+"""/mod history's message: a member's cases newest first, their active warning points, and Older /
+Newer buttons that page by case number (the page is in the button's custom id, so the buttons keep
+working after a restart)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.checks import require_staff
+from bot.errors import reported
+from bot.ui.moderation import history_embed
+from db import moderation
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+PAGE = 10
+
+
+async def history_message(
+    bot: ConclaveBot, user_id: str, name: str, *, before: int | None = None, after: int | None = None
+) -> tuple[discord.Embed, discord.ui.View]:
+    guild_id = str(bot.guild_id)
+    cases = await moderation.history(bot.pool, guild_id, user_id, before=before, after=after, limit=PAGE)
+    points = await moderation.active_points(bot.pool, guild_id, user_id)
+    embed = history_embed(name, cases, points=points, first_page=before is None and after is None)
+    view = discord.ui.View(timeout=None)
+    newest, oldest = (cases[0].number, cases[-1].number) if cases else (0, 0)
+    newer = bool(cases) and bool(await moderation.history(bot.pool, guild_id, user_id, after=newest, limit=1))
+    older = bool(cases) and bool(await moderation.history(bot.pool, guild_id, user_id, before=oldest, limit=1))
+    view.add_item(HistoryButton(user_id, "n", newest, label="◀ Newer", disabled=not newer))
+    view.add_item(HistoryButton(user_id, "o", oldest, label="Older ▶", disabled=not older))
+    return embed, view
+
+
+class HistoryButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"modh:(?P<uid>[\w-]+):(?P<dir>[no]):(?P<cursor>\d+)",
+):  # type: ignore[call-arg]
+    """n: the page of cases newer than the cursor; o: the page older than it."""
+
+    def __init__(self, user_id: str, direction: str, cursor: int, *, label: str, disabled: bool = False) -> None:
+        self.user_id, self.direction, self.cursor = user_id, direction, cursor
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                disabled=disabled,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"modh:{user_id}:{direction}:{cursor}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> HistoryButton:
+        return cls(match["uid"], match["dir"], int(match["cursor"]), label=item.label or "")
+
+    @reported("moderation history button")
+    async def callback(self, interaction: discord.Interaction) -> Any:
+        require_staff(interaction, "read moderation history")
+        bot: ConclaveBot = interaction.client  # type: ignore[assignment]
+        name = _title_of(interaction)
+        older = self.direction == "o"
+        embed, view = await history_message(
+            bot, self.user_id, name, before=self.cursor if older else None, after=None if older else self.cursor
+        )
+        await interaction.response.edit_message(embed=embed, view=view)
+
+
+def _title_of(interaction: discord.Interaction) -> str:
+    """The member's name as the first page showed it (the title carries it)."""
+    embeds = interaction.message.embeds if interaction.message else []
+    title = embeds[0].title if embeds and embeds[0].title else ""
+    prefix = "Moderation history of "
+    return discord.utils.remove_markdown(title[len(prefix) :]) if title.startswith(prefix) else "the member"
