@@ -230,6 +230,7 @@ _ACTIVE_WARNS = """
     FROM moderation_logs
     WHERE target_user_id = $2 AND action = 'warn' AND metadata ->> 'guild_id' = $1
       AND metadata ? 'points' AND NOT metadata ? 'voided'
+      AND metadata ->> 'appeal_status' IS DISTINCT FROM 'accepted'
       AND (metadata ->> 'points_expire_at')::timestamptz > NOW()
 """
 
@@ -362,3 +363,22 @@ async def common_reasons(conn: Executor, guild_id: str, typed: str, *, recent: i
         limit,
     )
     return [r["reason"] for r in rows]
+
+
+APPEALABLE = ("warn", "timeout", "mute", "kick", "ban")
+
+
+async def appealable_cases(conn: Executor, guild_id: str, target_user_id: str, *, limit: int = 25) -> list[Case]:
+    """The member's cases they may still appeal (newest first): not notes, not voided, not appealed."""
+    rows = await conn.fetch(
+        f"""SELECT {_CASE_COLUMNS} FROM moderation_logs
+            WHERE target_user_id = $1 AND metadata ? 'case_number' AND metadata ->> 'guild_id' = $2
+              AND action = ANY($3::text[]) AND NOT metadata ? 'voided' AND NOT metadata ? 'appeal_status'
+            ORDER BY (metadata ->> 'case_number')::integer DESC
+            LIMIT $4""",
+        target_user_id,
+        guild_id,
+        list(APPEALABLE),
+        limit,
+    )
+    return [Case(**dict(r)) for r in rows]

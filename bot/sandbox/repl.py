@@ -98,6 +98,8 @@ class Sandbox:
         elif output.kind == "member_update":
             changes = output.data.get("changes") or {}
             self.print(f"[moderation] {self._name(output.data['user_id'])}: {changes}")
+        elif output.kind == "delete" and message is not None:
+            self.print(f"[{self._where(message)}] (message by {message.author.username} deleted)")
         elif output.kind == "scheduled_event":
             self.print(f"[event] scheduled: {output.data.get('name')}")
 

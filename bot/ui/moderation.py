@@ -4,6 +4,7 @@ never able to ping anyone (mentions are sent with no allowed mentions) or break 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 
@@ -79,4 +80,48 @@ def history_embed(target: str, cases: Sequence[Case], *, points: int, first_page
         )
     embed.description = "\n".join(lines)
     embed.set_footer(text=f"cases #{cases[-1].number}–#{cases[0].number}")
+    return embed
+
+
+def appeal_custom_id(number: int) -> str:
+    return f"appeal:{number}"
+
+
+def appeal_button(number: int) -> list[dict[str, Any]]:
+    """The Appeal button on the DM about case `number`, as Discord's JSON (the outbox sends it; the
+    moderation cog's persistent AppealButton answers it, after restarts too)."""
+    button = {"type": 2, "style": 2, "label": "Appeal", "custom_id": appeal_custom_id(number)}
+    return [{"type": 1, "components": [button]}]
+
+
+def appeal_embed(case: Case, *, appellant: str) -> discord.Embed:
+    """The modlog entry of an appeal, for the staff to decide on."""
+    appeal = case.metadata.get("appeal") or {}
+    embed = discord.Embed(
+        title=f"Appeal of case #{case.number} ({case.action}) by {discord.utils.escape_markdown(appellant)}",
+        colour=0x9B59B6,
+    )
+    embed.add_field(name="Appeal", value=_clip(discord.utils.escape_markdown(appeal.get("text") or "")), inline=False)
+    embed.add_field(
+        name="Case reason", value=_clip(discord.utils.escape_markdown(case.reason or ""), 500), inline=False
+    )
+    embed.add_field(name="Sent from", value="a DM (not in the server)" if appeal.get("via") == "dm" else "the server")
+    return embed
+
+
+def appeal_decision_embed(case: Case, *, server: str) -> discord.Embed:
+    """What the member is told of the staff's decision."""
+    accepted = case.metadata.get("appeal_status") == "accepted"
+    embed = discord.Embed(
+        title=f"Your appeal was {'accepted' if accepted else 'denied'}",
+        description=f"Case #{case.number} ({case.action}) in **{discord.utils.escape_markdown(server)}**.",
+        colour=0x2ECC71 if accepted else 0xC0392B,
+    )
+    if accepted and case.action in ("ban", "timeout", "mute"):
+        embed.add_field(name="What changes", value=f"The {case.action} is lifted.", inline=False)
+    elif accepted and case.action == "warn":
+        embed.add_field(name="What changes", value="The warning's points no longer count.", inline=False)
+    note = (case.metadata.get("appeal") or {}).get("note")
+    if note:
+        embed.add_field(name="From the staff", value=_clip(note, 500), inline=False)
     return embed

@@ -1,16 +1,19 @@
 """Moderation: numbered cases, Discord actions through the outbox, durable expiry on the timers.
 
 Split by role: `lifecycle` (what an action records and queues, how a sanction ends), `commands`
-(/mod), `history` (the paged /mod history), `evidence` (message menus), `automod`."""
+(/mod), `history` (the paged /mod history), `evidence` (message menus), `automod`, `appeals`
+(/appeal, the DM's Appeal button, Accept / Deny), `settings` (/modconfig)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.moderation.appeals import AppealButton, Appeals, DecisionButton, record_appeal_dm
 from cogs.moderation.automod import Automod
 from cogs.moderation.commands import ModerationCommands
 from cogs.moderation.history import HistoryButton
 from cogs.moderation.lifecycle import expiry_handler, record_case_dm
+from cogs.moderation.settings import ModConfig
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -19,15 +22,12 @@ if TYPE_CHECKING:
 async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("sanction_expiry", expiry_handler(bot))
     bot.outbox.on_outcome(record_case_dm)
+    bot.outbox.on_outcome(record_appeal_dm)
     await bot.add_cog(ModerationCommands(bot))
-    bot.add_dynamic_items(HistoryButton)
-    if bot.config.community.moderation.automod.enabled:
-        bot.automod = Automod(bot)  # type: ignore[attr-defined]
-        bot.message_hooks.append(bot.automod.on_message)  # type: ignore[attr-defined]
-        bot.scheduler.add_job(
-            bot.automod.forget_stale,
-            "interval",
-            seconds=60,
-            id="automod:forget",
-            replace_existing=True,  # type: ignore[attr-defined]
-        )
+    await bot.add_cog(Appeals(bot))
+    bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)
+    # Automod is always listening (one check per message while off), so /modconfig can turn it on.
+    bot.automod = Automod(bot)  # type: ignore[attr-defined]
+    bot.message_hooks.append(bot.automod.on_message)  # type: ignore[attr-defined]
+    bot.scheduler.add_job(bot.automod.forget_stale, "interval", seconds=60, id="automod:forget", replace_existing=True)
+    await bot.add_cog(ModConfig(bot))  # after automod: applying stored settings reconfigures it

@@ -24,14 +24,20 @@ log = logging.getLogger(__name__)
 class Automod:
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
-        self.settings = bot.config.community.moderation.automod
-        self.flood = FloodWatch(self.settings.flood_messages, self.settings.flood_seconds)
-        self.duration, _ = capped_timeout(parse_duration(self.settings.timeout))
         self._acting: set[int] = set()  # members with a case being recorded (one at a time)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reconfigure()
+
+    def reconfigure(self) -> None:
+        """Take the settings in force (conclave.toml, or as staff changed them with /modconfig)."""
+        self.settings = self.bot.config.community.moderation.automod
+        self.flood = FloodWatch(self.settings.flood_messages, self.settings.flood_seconds)
+        self.duration, _ = capped_timeout(parse_duration(self.settings.timeout))
 
     def on_message(self, message: discord.Message) -> None:
         """A message hook (member chat in the home guild): memory only."""
+        if not self.settings.enabled:
+            return
         author = message.author
         assert isinstance(author, discord.Member)
         if author.id in self._acting or is_staff(author, self.bot.config.community):

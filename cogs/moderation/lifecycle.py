@@ -14,7 +14,7 @@ import asyncpg
 import discord
 
 from bot.moderation_rules import capped_timeout, format_duration, parse_duration
-from bot.ui.moderation import PAST_TENSE, case_embed
+from bot.ui.moderation import PAST_TENSE, appeal_button, case_embed
 from cogs.xp.adjustments import after_reversals, reverse_messages_in
 from db import moderation, outbox, timers
 from db.moderation import Case
@@ -154,12 +154,10 @@ async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, 
         colour=0xE67E22,
     )
     embed.add_field(name="Reason", value=(action.reason or "(no reason given)")[:1000], inline=False)
-    await outbox.enqueue(
-        conn,
-        "dm",
-        {"user_id": str(action.target.id), "content": None, "embeds": [embed.to_dict()], "case_id": case.id},
-        dedupe_key=f"case-dm:{case.id}",
-    )
+    payload = {"user_id": str(action.target.id), "content": None, "embeds": [embed.to_dict()], "case_id": case.id}
+    if action.kind in moderation.APPEALABLE:
+        payload["components"] = appeal_button(case.number)
+    await outbox.enqueue(conn, "dm", payload, dedupe_key=f"case-dm:{case.id}")
 
 
 async def _queue_discord_action(
@@ -237,29 +235,58 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
             # Discord ends a timeout by itself at the time it was given: only the record changes.
             await moderation.end_sanction(conn, sanction.id, status="expired")
             return
-        lift = "unban" if sanction.kind == "ban" else "unmute"
-        banned = await moderation.case_by_id(conn, sanction.case_id)
         me = await bot.identity.user_id(bot.user)  # type: ignore[arg-type]
-        case = await moderation.open_case(
+        case = await lift_sanction(
             conn,
-            guild_id=sanction.guild_id,
+            bot,
+            sanction,
             moderator_id=me,
-            target_user_id=banned.target_user_id if banned else None,
-            action=lift,
-            reason=f"temporary {sanction.kind} expired (case #{banned.number if banned else '?'})",
-            metadata={"target_discord_id": sanction.target_discord_id, "expired_case": sanction.case_id},
+            moderator=str(bot.user),
+            status="expired",
+            why=f"temporary {sanction.kind} expired",
         )
-        await moderation.end_sanction(conn, sanction.id, status="expired", ended_by_case=case.id)
-        reason, key = f"case #{case.number}", f"case-action:{case.id}"
-        if lift == "unban":
-            payload = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": reason}
-            await outbox.enqueue(conn, "unban", payload, dedupe_key=key)
-        else:
-            await queue_mute_role(conn, bot, sanction.target_discord_id, give=False, reason=reason, key=key)
-        await queue_modlog(conn, bot, case, target=sanction.target_discord_id, moderator=str(bot.user))
         log.info("temporary %s of %s expired: case #%d", sanction.kind, sanction.target_discord_id, case.number)
 
     return expire
+
+
+async def lift_sanction(
+    conn: asyncpg.Connection,
+    bot: ConclaveBot,
+    sanction: moderation.Sanction,
+    *,
+    moderator_id: str | None,
+    moderator: str,
+    status: str,
+    why: str,
+) -> Case:
+    """End a sanction in force with the case that lifts it (unban, untimeout, unmute), its Discord
+    effect through the outbox and its modlog entry; in the caller's transaction."""
+    lift = {"ban": "unban", "timeout": "untimeout", "mute": "unmute"}[sanction.kind]
+    original = await moderation.case_by_id(conn, sanction.case_id)
+    number = original.number if original else "?"
+    case = await moderation.open_case(
+        conn,
+        guild_id=sanction.guild_id,
+        moderator_id=moderator_id,
+        target_user_id=original.target_user_id if original else None,
+        action=lift,
+        reason=f"{why} (case #{number})",
+        metadata={"target_discord_id": sanction.target_discord_id, "lifted_case": sanction.case_id},
+    )
+    await moderation.end_sanction(conn, sanction.id, status=status, ended_by_case=case.id)
+    if status != "expired":  # lifted early: its expiry timer has nothing left to do
+        await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
+    base = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"}
+    key = f"case-action:{case.id}"
+    if lift == "unban":
+        await outbox.enqueue(conn, "unban", base, dedupe_key=key)
+    elif lift == "untimeout":
+        await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=key)
+    else:
+        await queue_mute_role(conn, bot, sanction.target_discord_id, give=False, reason=base["reason"], key=key)
+    await queue_modlog(conn, bot, case, target=sanction.target_discord_id, moderator=moderator)
+    return case
 
 
 @dataclass(frozen=True)
