@@ -142,21 +142,32 @@ async def main(args: argparse.Namespace) -> None:
         async with pool.acquire() as conn:
             target = await conn.fetchval("SELECT id FROM users WHERE username = 'm0'")
             async with conn.transaction():
-                for i in range(5000):
+                for i in range(5000):  # one in ten a warning whose points still count
+                    warn = i % 10 == 0
                     await moderation.open_case(
-                        conn, guild_id=GUILD, moderator_id=mod, target_user_id=target, action="note", reason=f"n{i}"
+                        conn,
+                        guild_id=GUILD,
+                        moderator_id=mod,
+                        target_user_id=target,
+                        action="warn" if warn else "note",
+                        reason=f"n{i}",
+                        metadata={"points": 1, "points_expire_at": "2999-01-01T00:00:00+00:00"} if warn else None,
                     )
             await conn.execute("ANALYZE moderation_logs")
             numbers = [c.number for c in await moderation.history(conn, GUILD, target, limit=5000)]
             samples = []
-            for i in range(1000):
-                before = numbers[(i * 37) % len(numbers)]
+            for i in range(1000):  # a whole page's reads: the cases (older or newer), points, both buttons
+                cursor = numbers[(i * 37) % len(numbers)]
+                older = i % 2 == 0
                 started = time.perf_counter()
-                await moderation.history(conn, GUILD, target, before=before, limit=10)
+                page = await moderation.history_page(
+                    conn, GUILD, target, before=cursor if older else None, after=None if older else cursor
+                )
                 samples.append((time.perf_counter() - started) * 1000)
+            assert page.active_points == 500
             print(
-                f"/mod history page (member with {len(numbers):,} cases): p50 {statistics.median(samples):.2f} ms, "
-                f"p99 {percentile(samples, 99):.2f} ms"
+                f"/mod history page with points and buttons (member with {len(numbers):,} cases): "
+                f"p50 {statistics.median(samples):.2f} ms, p99 {percentile(samples, 99):.2f} ms"
             )
         await pool.close()
         database.close()

@@ -34,6 +34,10 @@ IDLE_POLL_S = 5.0
 # a message that ages past the line while the item waits out of the bulk request).
 BULK_DELETE_AGE = timedelta(days=14) - timedelta(minutes=10)
 BULK_DELETE_MAX = 100
+# An item queued to follow another (payload "after": its id, e.g. a ban after the DM telling the
+# member) waits while that one is still being retried, for at most this long: then it goes anyway
+# (a ban is not held back for long by an unreachable DM).
+WAIT_FOR_PREVIOUS = timedelta(seconds=60)
 
 
 class PermanentFailure(Exception):
@@ -95,7 +99,8 @@ class OutboxWorker(Worker):
                 if item is None:
                     return handled
                 handled = True
-                await self._attempt(conn, item)
+                if not await self._waits_for_previous(conn, item):
+                    await self._attempt(conn, item)
         return handled
 
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
@@ -133,6 +138,18 @@ class OutboxWorker(Worker):
         else:
             await outbox.mark_delivered(conn, item.id)
             await self._settled(conn, item, delivered=True)
+
+    async def _waits_for_previous(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> bool:
+        """Postpone an item whose predecessor is still pending (within WAIT_FOR_PREVIOUS)."""
+        previous = item.payload.get("after")
+        if previous is None:
+            return False
+        give_up_at = item.created_at + WAIT_FOR_PREVIOUS
+        until = await outbox.pending_until(conn, int(previous))
+        if until is None or discord.utils.utcnow() >= give_up_at:
+            return False
+        await outbox.postpone(conn, item.id, min(until + timedelta(milliseconds=50), give_up_at))
+        return True
 
     def on_outcome(self, hook: OutcomeHook) -> None:
         """Call `hook` in the transaction that records an item's final outcome (delivered or failed

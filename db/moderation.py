@@ -124,6 +124,28 @@ async def history(
     return [Case(**dict(r)) for r in rows]
 
 
+@dataclass(frozen=True)
+class HistoryPage:
+    cases: list[Case]
+    active_points: int
+    has_newer: bool
+    has_older: bool
+
+
+async def history_page(
+    conn: Executor, guild_id: str, target_user_id: str, *, before: int | None = None, after: int | None = None
+) -> HistoryPage:
+    """What one /mod history page shows: 10 cases, the member's active points, and whether there
+    are newer and older cases (for the buttons)."""
+    cases = await history(conn, guild_id, target_user_id, before=before, after=after, limit=10)
+    points = await active_points(conn, guild_id, target_user_id)
+    if not cases:
+        return HistoryPage(cases, points, False, False)
+    newer = await history(conn, guild_id, target_user_id, after=cases[0].number, limit=1)
+    older = await history(conn, guild_id, target_user_id, before=cases[-1].number, limit=1)
+    return HistoryPage(cases, points, bool(newer), bool(older))
+
+
 _SANCTION_COLUMNS = "id, case_id, guild_id, target_discord_id, kind, expires_at, status"
 
 

@@ -85,6 +85,16 @@ async def mark_failed(conn: Executor, item_id: int, *, error: str) -> None:
     )
 
 
+async def pending_until(conn: Executor, item_id: int) -> datetime | None:
+    """When a still-pending item is next tried; None once it is settled (or gone)."""
+    return await conn.fetchval("SELECT next_attempt_at FROM outbox WHERE id = $1 AND status = 'pending'", item_id)
+
+
+async def postpone(conn: Executor, item_id: int, until: datetime) -> None:
+    """Try an item later without counting an attempt (it waits for the item before it)."""
+    await conn.execute("UPDATE outbox SET next_attempt_at = $2 WHERE id = $1", item_id, until)
+
+
 async def next_due_in(conn: Executor) -> float | None:
     """Seconds until the next pending item is due (0 if one is due now), None if none is pending."""
     seconds = await conn.fetchval(

@@ -399,3 +399,18 @@ async def test_reason_autocomplete_offers_presets_then_the_most_used(harness):
     everything = await mod.autocomplete("mod ban", "reason", "", member=alice)
     assert [c["value"] for c in everything][:3] == ["Spam", "Harassment", "spam in general"]
     assert await alice.autocomplete("mod warn", "reason", "spa", member=bob) == []
+
+
+async def test_the_ban_waits_for_the_dm_that_tells_the_member_while_discord_retries_it(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    dm_channel = harness.standin.dm_channel_for(alice.id)
+    harness.standin.inject_failure("POST", f"/channels/{dm_channel.id}/messages", status=503, times=1)
+    await mod.slash("mod ban", member=alice, reason="raid")
+    await delivered(bot, "ban")
+    kinds = [o.kind for o in harness.standin.outputs if o.kind in ("dm", "ban")]
+    assert kinds == ["dm", "ban"]  # told first, although Discord failed the first try
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert case.metadata["dm_sent"] is True
+    dm_item = await bot.pool.fetchrow("SELECT attempts, status FROM outbox WHERE kind = 'dm'")
+    assert (dm_item["attempts"], dm_item["status"]) == (2, "delivered")

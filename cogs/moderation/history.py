@@ -17,22 +17,18 @@ from db import moderation
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
 
-PAGE = 10
-
 
 async def history_message(
     bot: ConclaveBot, user_id: str, name: str, *, before: int | None = None, after: int | None = None
 ) -> tuple[discord.Embed, discord.ui.View]:
-    guild_id = str(bot.guild_id)
-    cases = await moderation.history(bot.pool, guild_id, user_id, before=before, after=after, limit=PAGE)
-    points = await moderation.active_points(bot.pool, guild_id, user_id)
-    embed = history_embed(name, cases, points=points, first_page=before is None and after is None)
+    async with bot.pool.acquire() as conn:
+        page = await moderation.history_page(conn, str(bot.guild_id), user_id, before=before, after=after)
+    cases = page.cases
+    embed = history_embed(name, cases, points=page.active_points, first_page=before is None and after is None)
     view = discord.ui.View(timeout=None)
     newest, oldest = (cases[0].number, cases[-1].number) if cases else (0, 0)
-    newer = bool(cases) and bool(await moderation.history(bot.pool, guild_id, user_id, after=newest, limit=1))
-    older = bool(cases) and bool(await moderation.history(bot.pool, guild_id, user_id, before=oldest, limit=1))
-    view.add_item(HistoryButton(user_id, "n", newest, label="◀ Newer", disabled=not newer))
-    view.add_item(HistoryButton(user_id, "o", oldest, label="Older ▶", disabled=not older))
+    view.add_item(HistoryButton(user_id, "n", newest, label="◀ Newer", disabled=not page.has_newer))
+    view.add_item(HistoryButton(user_id, "o", oldest, label="Older ▶", disabled=not page.has_older))
     return embed, view
 
 

@@ -103,9 +103,8 @@ async def _record_in(
         active = await moderation.active_sanction(conn, guild_id, str(action.target.id), LIFTS[action.kind])
         if active is not None:
             await moderation.end_sanction(conn, active.id, status="lifted", ended_by_case=case.id)
-    if action.kind in DM_BEFORE:
-        await _queue_dm(conn, bot, action, case)
-    await _queue_discord_action(conn, bot, action, case, expires)
+    told_first = await _queue_dm(conn, bot, action, case) if action.kind in DM_BEFORE else None
+    await _queue_discord_action(conn, bot, action, case, expires, after=told_first)
     if action.kind not in DM_BEFORE and action.kind not in NO_DM:
         await _queue_dm(conn, bot, action, case)
     await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
@@ -144,7 +143,7 @@ async def _escalate(
     return [escalation]
 
 
-async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> None:
+async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> int | None:
     guild = bot.home_guild
     where = guild.name if guild else "the server"
     length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
@@ -157,13 +156,26 @@ async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, 
     payload = {"user_id": str(action.target.id), "content": None, "embeds": [embed.to_dict()], "case_id": case.id}
     if action.kind in moderation.APPEALABLE:
         payload["components"] = appeal_button(case.number)
-    await outbox.enqueue(conn, "dm", payload, dedupe_key=f"case-dm:{case.id}")
+    return await outbox.enqueue(conn, "dm", payload, dedupe_key=f"case-dm:{case.id}")
 
 
 async def _queue_discord_action(
-    conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case, expires: datetime | None
+    conn: asyncpg.Connection,
+    bot: ConclaveBot,
+    action: Action,
+    case: Case,
+    expires: datetime | None,
+    *,
+    after: int | None = None,
 ) -> None:
-    base = {"guild_id": str(bot.guild_id), "user_id": str(action.target.id), "reason": f"case #{case.number}"}
+    """The action on Discord; `after`: the outbox item (the DM) it waits for while that is retried."""
+    base: dict[str, Any] = {
+        "guild_id": str(bot.guild_id),
+        "user_id": str(action.target.id),
+        "reason": f"case #{case.number}",
+    }
+    if after is not None:
+        base["after"] = after
     key = f"case-action:{case.id}"
     if action.kind == "ban":
         seconds = action.delete_message_days * 86400
