@@ -7,18 +7,21 @@ import os
 import string
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.achievement_catalog import CatalogError, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +259,19 @@ class ModerationConfig(_Section):
         return sorted(value, key=lambda r: r.points)
 
 
+class AchievementsConfig(_Section):
+    """[achievements]: the catalog file synced at start-up, and where unlocks are announced."""
+
+    catalog: Path | None = None  # e.g. "achievements.toml", relative to conclave.toml
+    announce_channel_id: Snowflake | None = None  # default: announcements.general_channel_id
+    _entries: list[Any] = PrivateAttr(default_factory=list)
+
+    @property
+    def entries(self) -> list[Any]:
+        """The catalog's entries (bot.achievement_catalog.CatalogEntry), read when the file was loaded."""
+        return self._entries
+
+
 def _default_pathways() -> list[PathwayConfig]:
     return [PathwayConfig(id=p, name=n) for p, n in DEFAULT_PATHWAY_NAMES.items()]
 
@@ -270,7 +286,8 @@ class CommunityConfig(_Section):
     xp: XPConfig = Field(default_factory=XPConfig)
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
-    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation"])
+    achievements: AchievementsConfig = Field(default_factory=AchievementsConfig)
+    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation", "cogs.achievements"])
     # Message counts and last activity (not XP) are written this often; XP every xp.flush_interval_seconds.
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     sync_commands_globally: bool = False
@@ -298,8 +315,10 @@ class CommunityConfig(_Section):
         return next((p for p in self.pathways if p.id == pathway_id), None)
 
     def managed_role_ids(self) -> frozenset[int]:
-        """The roles the bot hands out or takes away: level rewards, rank titles, pathway roles, the mute role."""
+        """The roles the bot hands out or takes away: level rewards, rank titles, pathway roles, the
+        mute role, achievement reward roles (from the catalog)."""
         roles = {r.role_id for r in self.xp.role_rewards}
+        roles.update(e.reward_role_id for e in self.achievements.entries if e.reward_role_id)
         if self.moderation.mute_role_id is not None:
             roles.add(self.moderation.mute_role_id)
         for p in self.pathways:
@@ -395,9 +414,23 @@ def load_community(path: Path, *, required: bool = False) -> CommunityConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid configuration: {path} is not valid TOML: {exc}") from None
     try:
-        return CommunityConfig.model_validate(raw)
+        community = CommunityConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
+    load_achievement_catalog(community, path.parent)
+    return community
+
+
+def load_achievement_catalog(community: CommunityConfig, base: Path) -> None:
+    """Read [achievements] catalog (relative to `base`) into the community's configuration."""
+    catalog = community.achievements.catalog
+    if catalog is None:
+        return
+    where = catalog if catalog.is_absolute() else base / catalog
+    try:
+        community.achievements._entries = load_catalog(where.expanduser())
+    except CatalogError as exc:
+        raise ConfigError(f"invalid achievements catalog: {exc}") from None
 
 
 def load_config(*, require_community_file: bool = False) -> Config:

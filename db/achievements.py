@@ -1,11 +1,20 @@
-"""Achievements and awards."""
+"""Achievements (the guide's catalog), members' progress and awards, showcase, rarity and set-based
+backfill. An award is exactly once: the (user, achievement) row turns to progress 100 only from
+below 100, and only the rows that turned count, get XP and get effects."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from db.types import Executor
+
+PATHWAYS = ("gaming", "lorebound", "productive", "news")
+SHOWCASE_LIMIT = 3
 
 
 @dataclass(frozen=True)
@@ -20,22 +29,38 @@ class Achievement:
     requirements: dict[str, Any]
     hidden: bool
     total_earned: int
+    icon: str | None = None
+    color: str | None = None
+    points: int = 10
+    is_active: bool = True
+    first_earned_by: str | None = None
+    first_earned_at: datetime | None = None
+
+
+_COLUMNS = """id, name, description, pathway, category, rarity, xp, requirements, hidden, total_earned, icon,
+              color, points, is_active, first_earned_by, first_earned_at"""
 
 
 async def award_achievement(conn: Executor, user_id: str, achievement_id: str) -> bool:
-    """Award it; True only for a new award (the XP is granted then and only then)."""
+    """The SQL function the website calls (one member); True only for a new award."""
     return await conn.fetchval("SELECT award_achievement($1, $2)", user_id, achievement_id)
 
 
 async def list_achievements(conn: Executor, *, include_hidden: bool = False) -> list[Achievement]:
     rows = await conn.fetch(
-        """
-        SELECT id, name, description, pathway, category, rarity, xp, requirements, hidden, total_earned
-        FROM achievements WHERE is_active AND (NOT hidden OR $1) ORDER BY id
-        """,
-        include_hidden,
+        f"SELECT {_COLUMNS} FROM achievements WHERE is_active AND (NOT hidden OR $1) ORDER BY id", include_hidden
     )
     return [Achievement(**dict(r)) for r in rows]
+
+
+async def all_achievements(conn: Executor) -> list[Achievement]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM achievements ORDER BY id")
+    return [Achievement(**dict(r)) for r in rows]
+
+
+async def get(conn: Executor, achievement_id: str) -> Achievement | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM achievements WHERE id = $1", achievement_id)
+    return Achievement(**dict(row)) if row else None
 
 
 async def earned_ids(conn: Executor, user_id: str) -> set[str]:
@@ -43,3 +68,408 @@ async def earned_ids(conn: Executor, user_id: str) -> set[str]:
         "SELECT achievement_id FROM user_achievements WHERE user_id = $1 AND progress = 100", user_id
     )
     return {r["achievement_id"] for r in rows}
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+
+async def upsert_catalog(conn: asyncpg.Connection, entries: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Create or update catalog entries (never touching what members earned); (created, updated)."""
+    created = updated = 0
+    for e in entries:
+        inserted = await conn.fetchval(
+            """INSERT INTO achievements AS a (id, name, description, pathway, category, icon, color, xp, rarity,
+                                             requirements, points, hidden, is_active)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT (id) DO UPDATE SET
+                 name = EXCLUDED.name, description = EXCLUDED.description, pathway = EXCLUDED.pathway,
+                 category = EXCLUDED.category, icon = EXCLUDED.icon, color = EXCLUDED.color, xp = EXCLUDED.xp,
+                 rarity = EXCLUDED.rarity, requirements = EXCLUDED.requirements, points = EXCLUDED.points,
+                 hidden = EXCLUDED.hidden, is_active = EXCLUDED.is_active
+               WHERE (a.name, a.description, a.pathway, a.category, a.icon, a.color, a.xp, a.rarity,
+                      a.requirements, a.points, a.hidden, a.is_active)
+                     IS DISTINCT FROM
+                     (EXCLUDED.name, EXCLUDED.description, EXCLUDED.pathway, EXCLUDED.category, EXCLUDED.icon,
+                      EXCLUDED.color, EXCLUDED.xp, EXCLUDED.rarity, EXCLUDED.requirements, EXCLUDED.points,
+                      EXCLUDED.hidden, EXCLUDED.is_active)
+               RETURNING (xmax = 0)""",
+            e["id"],
+            e["name"],
+            e.get("description"),
+            e.get("pathway"),
+            e.get("category"),
+            e.get("icon"),
+            e.get("color"),
+            e.get("xp", 0),
+            e.get("rarity", "common"),
+            e.get("requirements", {}),
+            e.get("points", 10),
+            e.get("hidden", False),
+            e.get("active", True),
+        )
+        if inserted is True:
+            created += 1
+        elif inserted is False:
+            updated += 1
+    return created, updated
+
+
+async def deactivate(conn: Executor, ids: Iterable[str]) -> int:
+    """Take achievements out of play (members keep what they earned)."""
+    status = await conn.execute(
+        "UPDATE achievements SET is_active = false WHERE id = ANY($1::text[]) AND is_active", list(ids)
+    )
+    return int(status.split()[-1])
+
+
+# -- members' stats and progress ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    user_id: str
+    total_xp: int
+    level: int
+    message_count: int
+    voice_minutes: int
+    events_attended: int
+    tournaments_won: int
+    member_days: int
+    earned: list[str]
+    progress: dict[str, int]  # in-progress rows (< 100)
+    pathways: list[dict[str, Any]]
+
+
+async def member_stats(conn: Executor, user_ids: Sequence[str]) -> list[StatsRow]:
+    """Everything the rules read for these members, in one query."""
+    rows = await conn.fetch(
+        """SELECT u.id AS user_id, up.total_xp, up.level, up.message_count, up.voice_minutes, up.events_attended,
+                  up.tournaments_won,
+                  GREATEST(0, floor(EXTRACT(EPOCH FROM NOW() - COALESCE(u.joined_at, NOW())) / 86400))::int
+                    AS member_days,
+                  COALESCE((SELECT array_agg(ua.achievement_id) FROM user_achievements ua
+                            WHERE ua.user_id = u.id AND ua.progress = 100), '{}') AS earned,
+                  COALESCE((SELECT jsonb_object_agg(ua.achievement_id, ua.progress) FROM user_achievements ua
+                            WHERE ua.user_id = u.id AND ua.progress < 100), '{}'::jsonb) AS progress,
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                              'pathway', pp.pathway_id, 'xp', pp.total_xp, 'level', pp.level,
+                              'events_attended', pp.events_attended, 'contributions', pp.contributions,
+                              'streak_days', pp.streak_days))
+                            FROM pathway_progress pp WHERE pp.user_id = u.id), '[]'::jsonb) AS pathways
+           FROM unnest($1::text[]) AS wanted(id)
+           JOIN users u ON u.id = wanted.id
+           JOIN user_profiles up ON up.user_id = u.id""",
+        list(user_ids),
+    )
+    return [StatsRow(**{**dict(r), "earned": list(r["earned"]), "progress": dict(r["progress"])}) for r in rows]
+
+
+async def save_progress(conn: Executor, rows: Sequence[tuple[str, str, int]]) -> int:
+    """Store progress below 100 for (user, achievement) pairs; an earned row is never lowered, and
+    an unchanged one not rewritten. earned_at stays empty until earned."""
+    if not rows:
+        return 0
+    status = await conn.execute(
+        """INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
+           SELECT u, a, p, NULL FROM unnest($1::text[], $2::text[], $3::int[]) AS t(u, a, p)
+           ON CONFLICT (user_id, achievement_id) DO UPDATE SET progress = EXCLUDED.progress
+           WHERE ua.progress < 100 AND ua.progress IS DISTINCT FROM EXCLUDED.progress""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [min(99, r[2]) for r in rows],
+    )
+    return int(status.split()[-1])
+
+
+async def award_many(conn: asyncpg.Connection, achievement_id: str, user_ids: Sequence[str]) -> list[str]:
+    """Award one achievement to these members, set-based, in the caller's transaction; returns the
+    members for whom it is new (the only ones to get its XP and effects). The achievement row is
+    locked first, so racing awards serialise and total_earned, first_earned_by/at stay exact."""
+    if not user_ids:
+        return []
+    active = await conn.fetchval("SELECT is_active FROM achievements WHERE id = $1 FOR UPDATE", achievement_id)
+    if not active:
+        return []
+    rows = await conn.fetch(
+        """INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
+           SELECT DISTINCT u, $2, 100, clock_timestamp() FROM unnest($1::text[]) AS t(u)
+           ON CONFLICT (user_id, achievement_id) DO UPDATE SET progress = 100, earned_at = clock_timestamp()
+           WHERE ua.progress < 100
+           RETURNING user_id, earned_at""",
+        list(user_ids),
+        achievement_id,
+    )
+    if not rows:
+        return []
+    first = min(rows, key=lambda r: (r["earned_at"], r["user_id"]))
+    await conn.execute(
+        """UPDATE achievements SET total_earned = total_earned + $2,
+                  first_earned_by = COALESCE(first_earned_by, $3), first_earned_at = COALESCE(first_earned_at, $4)
+           WHERE id = $1""",
+        achievement_id,
+        len(rows),
+        first["user_id"],
+        first["earned_at"],
+    )
+    new = [r["user_id"] for r in rows]
+    await conn.execute(
+        """UPDATE user_profiles SET achievements = achievements || to_jsonb($2::text)
+           WHERE user_id = ANY($1::text[]) AND NOT achievements ? $2""",
+        new,
+        achievement_id,
+    )
+    return new
+
+
+async def revoke(conn: asyncpg.Connection, user_id: str, achievement_id: str) -> bool:
+    """Take an earned achievement back (the XP is the caller's); False if it was not earned. The
+    first earner is recomputed from those who still hold it."""
+    await conn.execute("SELECT 1 FROM achievements WHERE id = $1 FOR UPDATE", achievement_id)
+    gone = await conn.fetchval(
+        """DELETE FROM user_achievements WHERE user_id = $1 AND achievement_id = $2 AND progress = 100
+           RETURNING true""",
+        user_id,
+        achievement_id,
+    )
+    if not gone:
+        return False
+    await conn.execute(
+        """UPDATE achievements a SET total_earned = GREATEST(0, a.total_earned - 1),
+                  first_earned_by = first.user_id, first_earned_at = first.earned_at
+           FROM (SELECT NULL) dummy
+           LEFT JOIN LATERAL (SELECT ua.user_id, ua.earned_at FROM user_achievements ua
+                              WHERE ua.achievement_id = $1 AND ua.progress = 100
+                              ORDER BY ua.earned_at, ua.user_id LIMIT 1) first ON true
+           WHERE a.id = $1""",
+        achievement_id,
+    )
+    await conn.execute(
+        "UPDATE user_profiles SET achievements = achievements - $2 WHERE user_id = $1", user_id, achievement_id
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class Holding:
+    achievement_id: str
+    progress: int
+    earned_at: datetime | None
+    showcased: bool
+
+
+async def holdings(conn: Executor, user_id: str) -> dict[str, Holding]:
+    rows = await conn.fetch(
+        "SELECT achievement_id, progress, earned_at, showcased FROM user_achievements WHERE user_id = $1", user_id
+    )
+    return {r["achievement_id"]: Holding(**dict(r)) for r in rows}
+
+
+class ShowcaseFull(Exception):
+    pass
+
+
+async def set_showcased(conn: asyncpg.Connection, user_id: str, achievement_id: str, shown: bool) -> bool:
+    """Show or hide an earned achievement on the member's profile (at most SHOWCASE_LIMIT shown;
+    the member's rows are locked so two requests cannot both take the last place). False if the
+    member has not earned it."""
+    rows = await conn.fetch(
+        "SELECT achievement_id, showcased FROM user_achievements WHERE user_id = $1 AND progress = 100 FOR UPDATE",
+        user_id,
+    )
+    if achievement_id not in {r["achievement_id"] for r in rows}:
+        return False
+    others = sum(1 for r in rows if r["showcased"] and r["achievement_id"] != achievement_id)
+    if shown and others >= SHOWCASE_LIMIT:
+        raise ShowcaseFull
+    await conn.execute(
+        "UPDATE user_achievements SET showcased = $3 WHERE user_id = $1 AND achievement_id = $2",
+        user_id,
+        achievement_id,
+        shown,
+    )
+    return True
+
+
+_A_COLUMNS = ", ".join("a." + c.strip() for c in _COLUMNS.split(","))
+
+
+async def showcased(conn: Executor, user_id: str) -> list[Achievement]:
+    rows = await conn.fetch(
+        f"""SELECT {_A_COLUMNS}
+            FROM user_achievements ua JOIN achievements a ON a.id = ua.achievement_id
+            WHERE ua.user_id = $1 AND ua.showcased AND ua.progress = 100
+            ORDER BY ua.earned_at LIMIT $2""",
+        user_id,
+        SHOWCASE_LIMIT,
+    )
+    return [Achievement(**dict(r)) for r in rows]
+
+
+async def rarity(conn: Executor) -> tuple[dict[str, int], int]:
+    """(holders among current members per achievement, current members): live rarity's inputs."""
+    rows = await conn.fetch(
+        """SELECT ua.achievement_id, count(*) AS holders
+           FROM user_achievements ua JOIN users u ON u.id = ua.user_id
+           WHERE ua.progress = 100 AND u.in_server
+           GROUP BY ua.achievement_id"""
+    )
+    members = await conn.fetchval("SELECT count(*) FROM users WHERE in_server")
+    return {r["achievement_id"]: r["holders"] for r in rows}, members
+
+
+# -- set-based backfill ------------------------------------------------------------------------
+
+_GLOBAL = {
+    "xp": "up.total_xp",
+    "level": "up.level",
+    "messages": "up.message_count",
+    "voice_minutes": "up.voice_minutes",
+    "events_attended": "up.events_attended",
+    "tournaments_won": "up.tournaments_won",
+    "member_days": "GREATEST(0, floor(EXTRACT(EPOCH FROM NOW() - COALESCE(u.joined_at, NOW())) / 86400))",
+    "achievements_count": "COALESCE(earned.n, 0)",
+    "streak_days": "COALESCE(paths.streak, 0)",
+    "contributions": "COALESCE(paths.contributions, 0)",
+}
+_PATHWAY = {
+    "xp": "total_xp",
+    "level": "level",
+    "events_attended": "events_attended",
+    "contributions": "contributions",
+    "streak_days": "streak_days",
+}
+
+
+def _expression(plan: dict[str, Any], joins: set[str]) -> str:
+    """A rule (bot.achievement_rules.to_plan) as a SQL progress expression 0-100, the same sums as
+    the Python rules."""
+    if "mode" in plan:
+        parts = [_expression(p, joins) for p in plan["parts"]]
+        if plan["mode"] == "any":
+            return f"GREATEST({', '.join(parts)})"
+        return f"(({' + '.join(parts)}) / {len(parts)})"
+    metric, amount, pathway = plan["metric"], int(plan["amount"]), plan["pathway"]
+    if pathway is not None:
+        if pathway not in PATHWAYS or metric not in _PATHWAY:
+            raise ValueError(f"no per-pathway figure for {metric} in {pathway}")
+        joins.add(pathway)
+        default = "1" if metric == "level" else "0"
+        value = f"COALESCE(pp_{pathway}.{_PATHWAY[metric]}, {default})"
+    else:
+        value = _GLOBAL[metric]
+        if metric == "achievements_count":
+            joins.add("earned")
+        if metric in ("streak_days", "contributions"):
+            joins.add("paths")
+    return f"LEAST(100, (100 * GREATEST(0, ({value})::bigint)) / {amount})::int"
+
+
+def _stats_from(joins: set[str]) -> str:
+    sql = "users u JOIN user_profiles up ON up.user_id = u.id"
+    for pathway in PATHWAYS:
+        if pathway in joins:
+            sql += (
+                f" LEFT JOIN pathway_progress pp_{pathway}"
+                f" ON pp_{pathway}.user_id = u.id AND pp_{pathway}.pathway_id = '{pathway}'"
+            )
+    if "earned" in joins:
+        sql += """ LEFT JOIN (SELECT user_id, count(*) AS n FROM user_achievements
+                              WHERE progress = 100 AND achievement_id <> $1 GROUP BY user_id) earned
+                   ON earned.user_id = u.id"""
+    if "paths" in joins:
+        sql += """ LEFT JOIN (SELECT user_id, max(streak_days) AS streak, sum(contributions) AS contributions
+                              FROM pathway_progress GROUP BY user_id) paths ON paths.user_id = u.id"""
+    return sql
+
+
+async def backfill(conn: asyncpg.Connection, achievement_id: str, plan: dict[str, Any]) -> tuple[int, list[str]]:
+    """Every current member's progress on one achievement, computed in SQL in one statement:
+    in-progress rows written (only where they changed); returns (rows written, the members who now
+    qualify and do not hold it yet)."""
+    joins: set[str] = set()
+    expression = _expression(plan, joins)
+    source = _stats_from(joins)
+    await conn.execute(
+        f"""CREATE TEMP TABLE backfill_progress ON COMMIT DROP AS
+            SELECT u.id AS user_id, {expression} AS progress FROM {source}
+            WHERE u.in_server AND $1::text IS NOT NULL""",
+        achievement_id,
+    )
+    status = await conn.execute(
+        """INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
+           SELECT user_id, $1, progress, NULL FROM backfill_progress WHERE progress BETWEEN 1 AND 99
+           ON CONFLICT (user_id, achievement_id) DO UPDATE SET progress = EXCLUDED.progress
+           WHERE ua.progress < 100 AND ua.progress IS DISTINCT FROM EXCLUDED.progress""",
+        achievement_id,
+    )
+    qualifying = await conn.fetch(
+        """SELECT b.user_id FROM backfill_progress b
+           WHERE b.progress >= 100 AND NOT EXISTS (
+             SELECT 1 FROM user_achievements ua
+             WHERE ua.user_id = b.user_id AND ua.achievement_id = $1 AND ua.progress = 100)
+           ORDER BY b.user_id""",
+        achievement_id,
+    )
+    await conn.execute("DROP TABLE backfill_progress")
+    return int(status.split()[-1]), [r["user_id"] for r in qualifying]
+
+
+async def progress_in_sql(conn: Executor, achievement_id: str, plan: dict[str, Any], user_id: str) -> int:
+    """One member's progress as the backfill computes it (to check it against the Python rules)."""
+    joins: set[str] = set()
+    expression = _expression(plan, joins)
+    return await conn.fetchval(
+        f"SELECT {expression} FROM {_stats_from(joins)} WHERE u.id = $2 AND $1::text IS NOT NULL",
+        achievement_id,
+        user_id,
+    )
+
+
+@dataclass(frozen=True)
+class AwardTarget:
+    user_id: str
+    discord_id: str
+    notify: str  # "channel", "dm" or "off" (user_profiles.preferences.achievement_notify)
+
+
+async def award_targets(conn: Executor, user_ids: Sequence[str]) -> list[AwardTarget]:
+    rows = await conn.fetch(
+        """SELECT u.id AS user_id, u.discord_id,
+                  COALESCE(up.preferences ->> 'achievement_notify', 'channel') AS notify
+           FROM users u JOIN user_profiles up ON up.user_id = u.id WHERE u.id = ANY($1::text[])""",
+        list(user_ids),
+    )
+    return [AwardTarget(**dict(r)) for r in rows]
+
+
+async def grant_counts(conn: Executor, achievement_id: str, user_ids: Sequence[str]) -> dict[str, int]:
+    """How many times each member was granted this achievement's XP before (re-earned after a revoke)."""
+    rows = await conn.fetch(
+        """SELECT user_id, count(*) AS n FROM xp_ledger
+           WHERE source = 'achievement' AND user_id = ANY($2::text[])
+             AND (source_ref = $1 OR starts_with(source_ref, $1 || '#'))
+           GROUP BY user_id""",
+        achievement_id,
+        list(user_ids),
+    )
+    return {r["user_id"]: r["n"] for r in rows}
+
+
+async def set_notify(conn: Executor, user_id: str, choice: str) -> None:
+    await conn.execute(
+        """UPDATE user_profiles
+           SET preferences = COALESCE(preferences, '{}'::jsonb) || jsonb_build_object('achievement_notify', $2::text)
+           WHERE user_id = $1""",
+        user_id,
+        choice,
+    )
+
+
+async def revoke_count(conn: Executor, achievement_id: str, user_id: str) -> int:
+    """How many times this member's achievement was revoked before (numbering the reversal rows)."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM xp_ledger WHERE source = 'reversal' AND user_id = $2
+             AND starts_with(source_ref, 'achievement:' || $1 || ':')""",
+        achievement_id,
+        user_id,
+    )

@@ -8,13 +8,23 @@ from bot.config import AnnouncementConfig, XPConfig
 from bot.sandbox.harness import Harness
 
 
+# XP tests run without achievements, whose XP would blur the figures they check (the achievement
+# tests load them, on top of the XP).
+XP_COGS = ["cogs.core", "cogs.xp", "cogs.moderation"]
+
+
 async def start(
-    harness: Harness, *, announcements: dict | None = None, pathway_overrides: dict | None = None, **xp: object
+    harness: Harness,
+    *,
+    announcements: dict | None = None,
+    pathway_overrides: dict | None = None,
+    cogs: list[str] | None = None,
+    **xp: object,
 ):
     """Start the bot with these XP rules (by default: 20 XP a message, no cooldown)."""
     demo = harness.demo
     settings = {"message_min": 20, "message_max": 20, "cooldown_seconds": 0, **xp}
-    community = demo.community_config(xp=XPConfig(**settings))
+    community = demo.community_config(xp=XPConfig(**settings), cogs=cogs or XP_COGS)
     if announcements is not None:
         merged = community.announcements.model_dump() | announcements
         community = community.model_copy(update={"announcements": AnnouncementConfig(**merged)})

@@ -1,5 +1,5 @@
 """The rank card: a PNG drawn with Pillow (avatar, name, level, rank title, a bar to the next level,
-position on the server, pathway badges). Pure: bytes in, bytes out."""
+position on the server, pathway badges, showcased achievements). Pure: bytes in, bytes out."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ BACKGROUND = (30, 27, 46)
 PANEL = (44, 40, 66)
 ACCENT = (109, 74, 255)
 TEXT = (240, 238, 250)
+GOLD = (241, 196, 15)
 MUTED = (170, 165, 195)
 PATHWAY_COLOURS = {
     "gaming": (0, 200, 220),
@@ -40,6 +41,7 @@ class CardData:
     avatar_png: bytes | None = None
     subtitle: str = ""
     badges: list[Badge] = field(default_factory=list)
+    showcase: list[str] = field(default_factory=list)  # names of the achievements the member shows (<= 3)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -90,6 +92,14 @@ def draw_rank_card(card: CardData) -> bytes:
     position = f"#{card.position}" if card.position else "unranked"
     draw.text((WIDTH - 40, 30), position, font=_font(34), fill=ACCENT, anchor="ra")
     draw.text((left, 100), f"Level {card.level}  ·  {card.rank_title}", font=_font(24), fill=TEXT)
+    right = WIDTH - 40
+    for name in card.showcase[:3]:  # the showcased achievements, gold pills right to left
+        font = _font(14)
+        label = name if len(name) <= 18 else name[:17] + "…"
+        width = int(draw.textlength(label, font=font)) + 18
+        draw.rounded_rectangle((right - width, 74, right, 94), radius=9, fill=GOLD)
+        draw.text((right - width + 9, 76), label, font=font, fill=BACKGROUND)
+        right -= width + 6
 
     bar_top, bar_bottom, bar_right = 140, 164, WIDTH - 40
     draw.rounded_rectangle((left, bar_top, bar_right, bar_bottom), radius=12, fill=BACKGROUND)

@@ -108,14 +108,15 @@ async def adjust(
             new_value={"board": pathway or "global", "xp": after, "total_xp": totals_after.total_xp},
             reason=reason,
         )
-        queued = await _effects(conn, bot, target, user_id, changes)
-    _move(engine, target, changes)
+        queued = await level_effects(conn, bot, target, user_id, changes)
+    move_boards(engine, target, changes)
     if queued:
         bot.outbox.wake()
+    engine.stats_changed({user_id})
     return Outcome(before, after, pathway or "")
 
 
-async def _effects(
+async def level_effects(
     conn: asyncpg.Connection,
     bot: ConclaveBot,
     member: discord.Member,
@@ -156,7 +157,7 @@ def _last_per_board(changes: list[BoardChange]) -> list[BoardChange]:
     ]
 
 
-def _move(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) -> None:
+def move_boards(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) -> None:
     if member.guild.get_member(member.id) is None:
         return
     for change in _last_per_board(changes):
@@ -245,7 +246,7 @@ async def reverse_in(
     discord_id = await users.discord_id_for(conn, entry.user_id)
     guild = bot.home_guild
     member = guild.get_member(int(discord_id)) if guild and discord_id else None
-    queued = await _effects(conn, bot, member, entry.user_id, changes) if member else 0
+    queued = await level_effects(conn, bot, member, entry.user_id, changes) if member else 0
     return Reversal(entry, amount, changes, member, queued)
 
 
@@ -256,7 +257,7 @@ async def after_reversals(bot: ConclaveBot, engine: XPEngine, reversals: list[Re
     for r in reversals:
         if r.member is None:
             continue
-        _move(engine, r.member, r.changes)
+        move_boards(engine, r.member, r.changes)
         original_week, original_month = period_starts(r.entry.created_at, tz)
         for period, start, original in (("week", week, original_week), ("month", month, original_month)):
             if start == original:
@@ -265,3 +266,5 @@ async def after_reversals(bot: ConclaveBot, engine: XPEngine, reversals: list[Re
                     engine.rankings.move((period, start, board), after - r.amount, after)
     if any(r.queued for r in reversals):
         bot.outbox.wake()
+    if reversals:
+        engine.stats_changed({r.entry.user_id for r in reversals})

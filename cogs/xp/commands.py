@@ -17,7 +17,7 @@ from bot.ui.embeds import BRAND
 from bot.ui.rank_card import Badge, CardData, draw_rank_card
 from cogs.xp.boards import LeaderboardButton, board_key, leaderboard_message
 from cogs.xp.engine import XPEngine
-from db import users, xp
+from db import achievements, notifications, users, xp
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -81,6 +81,7 @@ class XPCommands(commands.Cog):
             Badge(p, f"{self._pathway_name(p).split()[0]} {progress[p].level}" if p in progress else p)
             for p in profile.pathways
         ]
+        shown = [a.name for a in await achievements.showcased(self.bot.pool, user_id)]
         card = CardData(
             name=target.display_name,
             level=shape.level,
@@ -92,12 +93,15 @@ class XPCommands(commands.Cog):
             avatar_png=await avatar_bytes(target),
             subtitle=subtitle,
             badges=badges,
+            showcase=shown,
         )
         where = f" in {subtitle}" if pathway else ""
         summary = (
             f"{target.display_name}: level {shape.level}{where} ({rank_title(shape.level, titles)}), "
             f"{total:,} XP, {'#' + str(position) if position else 'unranked'}"
         )
+        if shown:
+            summary += f" · showcase: {', '.join(discord.utils.escape_markdown(n) for n in shown)}"
         try:
             png = await asyncio.to_thread(draw_rank_card, card)
         except Exception:
@@ -150,6 +154,13 @@ class XPCommands(commands.Cog):
                 f"{p.total_xp:,} XP, streak {p.streak_days} day{'s' if p.streak_days != 1 else ''}"
             )
         embed.add_field(name="Pathways", value="\n".join(lines) or "none joined yet (/pathway join)", inline=False)
+        shown = await achievements.showcased(self.bot.pool, user_id)
+        if shown:
+            names = " · ".join(f"🏆 {discord.utils.escape_markdown(a.name)}" for a in shown)
+            embed.add_field(name="Showcase", value=names, inline=False)
+        if target.id == interaction.user.id:
+            unread = await notifications.unread_count(self.bot.pool, user_id)
+            embed.add_field(name="Notifications", value=f"{unread} unread (/notifications)")
         await interaction.response.send_message(embed=embed)
 
 

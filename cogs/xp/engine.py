@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -91,6 +92,7 @@ class XPEngine:
         self.journal = self.writes.journal
         self.activity = self.writes.activity
         self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
+        self.stats_hooks: list[Callable[[set[str]], None]] = []  # told which members' stats a write changed
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
@@ -359,9 +361,15 @@ class XPEngine:
             context = LevelUpContext(self.bot, by_user, channels)
             queued = await apply_level_up_effects(conn, context, result.level_ups)
         self.move_rankings(result, by_user)
+        self.stats_changed({g.user_id for g in grants} | {a.user_id for a in activity})
         if queued:
             self.bot.outbox.wake()
         return result
+
+    def stats_changed(self, user_ids: set[str]) -> None:
+        """Tell the features that follow members' stats (achievements), after the commit."""
+        for hook in self.stats_hooks:
+            hook(user_ids)
 
     def move_rankings(self, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:
         guild = self.bot.home_guild

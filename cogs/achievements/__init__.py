@@ -1,0 +1,84 @@
+"""Achievements and the member's inbox: the catalog (the guide's table plus achievements.toml),
+evaluation of members whose stats changed, exactly-once awards with XP through the ledger, unlock
+effects through the outbox, live rarity, showcase, backfill, and /notifications.
+
+Split by role: `engine` (catalog, evaluation, awards, rarity, backfill), `effects` (what an unlock
+queues), `commands` (/achievements, /achievement), `inbox` (/notifications)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from discord.ext.commands import Cog
+
+from cogs.achievements.commands import AchievementCommands, AchievementsButton
+from cogs.achievements.engine import RARITY_EVERY_S, AchievementEngine
+from cogs.achievements.inbox import Inbox, InboxButton
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+
+class AchievementJobs(Cog):
+    """The background work: rarity every five minutes, time-based achievements hourly, expired
+    notifications removed daily."""
+
+    def __init__(self, bot: ConclaveBot, engine: AchievementEngine, inbox: Inbox) -> None:
+        self.bot, self.engine, self.inbox = bot, engine, inbox
+
+    async def cog_load(self) -> None:
+        scheduler = self.bot.scheduler  # type: ignore[attr-defined]
+        scheduler.add_job(
+            self._rarity, "interval", seconds=RARITY_EVERY_S, id="achievements:rarity", replace_existing=True
+        )
+        scheduler.add_job(self._time_based, "interval", hours=1, id="achievements:time", replace_existing=True)
+        scheduler.add_job(self._cleanup, "interval", hours=24, id="notifications:cleanup", replace_existing=True)
+
+    async def cog_unload(self) -> None:
+        for job in ("achievements:rarity", "achievements:time", "notifications:cleanup"):
+            if self.bot.scheduler.get_job(job) is not None:  # type: ignore[attr-defined]
+                self.bot.scheduler.remove_job(job)  # type: ignore[attr-defined]
+
+    async def _rarity(self) -> None:
+        try:
+            await self.engine.refresh_rarity()
+        except Exception as error:
+            log.warning("achievement rarity not refreshed: %s", error)
+
+    async def _time_based(self) -> None:
+        try:
+            await self.engine.time_based()
+        except Exception as error:
+            log.warning("time-based achievements not evaluated: %s", error)
+
+    async def _cleanup(self) -> None:
+        try:
+            removed = await self.inbox.cleanup()
+        except Exception as error:
+            log.warning("expired notifications not removed: %s", error)
+            return
+        if removed:
+            log.info("removed %d expired notification(s)", removed)
+
+
+async def setup(bot: ConclaveBot) -> None:
+    engine = AchievementEngine(bot)
+    bot.achievements = engine  # type: ignore[attr-defined]
+    await engine.sync_catalog(bot.config.community.achievements.entries)
+    await engine.load()
+    await engine.refresh_rarity()
+    replayed = engine.replay()
+    if replayed:
+        log.info("%d achievement evaluation(s) kept at the last stop will run now", replayed)
+    xp_engine = getattr(bot, "xp_engine", None)
+    if xp_engine is not None:
+        xp_engine.stats_hooks.append(engine.touch)
+    bot.register_flush("achievements", engine.flush, every=1.0, spill=engine.spill)
+    inbox = Inbox(bot)
+    await bot.add_cog(AchievementCommands(bot, engine))
+    await bot.add_cog(inbox)
+    await bot.add_cog(AchievementJobs(bot, engine, inbox))
+    bot.add_dynamic_items(AchievementsButton, InboxButton)
