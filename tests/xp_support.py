@@ -7,7 +7,6 @@ import asyncio
 from bot.config import AnnouncementConfig, XPConfig
 from bot.sandbox.harness import Harness
 
-
 # XP tests run without achievements, whose XP would blur the figures they check (the achievement
 # tests load them, on top of the XP).
 XP_COGS = ["cogs.core", "cogs.xp", "cogs.moderation"]

@@ -70,6 +70,7 @@ async def setup(bot: ConclaveBot) -> None:
     await engine.sync_catalog(bot.config.community.achievements.entries)
     await engine.load()
     await engine.refresh_rarity()
+    bot.after_member_sync.append(engine.refresh_rarity)  # who is a current member is known then
     replayed = engine.replay()
     if replayed:
         log.info("%d achievement evaluation(s) kept at the last stop will run now", replayed)

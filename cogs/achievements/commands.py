@@ -246,12 +246,12 @@ class AchievementCommands(commands.Cog):
         )
 
     @group.command(name="notify", description="How you hear of your unlocks: in the channel, by DM, or not at all")
-    @app_commands.describe(where="channel (announced), dm, or off (only in /notifications)")
-    async def notify(self, interaction: discord.Interaction, where: Literal["channel", "dm", "off"]) -> None:
+    @app_commands.describe(how="channel (announced), dm, or off (only in /notifications)")
+    async def notify(self, interaction: discord.Interaction, how: Literal["channel", "dm", "off"]) -> None:
         user_id = await self.bot.identity.user_id(interaction.user)
-        await achievements.set_notify(self.bot.pool, user_id, where)
+        await achievements.set_notify(self.bot.pool, user_id, how)
         said = {"channel": "announced in the channel", "dm": "sent to you by DM", "off": "only in /notifications"}
-        await interaction.response.send_message(f"Your unlocks will be {said[where]}.", ephemeral=True)
+        await interaction.response.send_message(f"Your unlocks will be {said[how]}.", ephemeral=True)
 
     # -- staff ------------------------------------------------------------------------------
 
