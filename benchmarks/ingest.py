@@ -5,7 +5,9 @@
 The stand-in runs in its own process and pushes N MESSAGE_CREATE events from M members over the
 gateway. (a) a bare discord.py client with one trivial on_message listener and (b) the full bot
 (every cog, the activity buffer, identity, PostgreSQL) receive the same stream, in alternating
-rounds. Prints each rate, the ratio bot/bare (the bot's per-message overhead), and how long after
+rounds, the bot once with achievements on (the default: every XP flush is followed by the
+evaluation of the members it wrote) and once with them off. Prints each rate, the ratios bot/bare
+(the bot's per-message overhead), and how long after
 the last message the bot had written every count to PostgreSQL. Each bare round runs in a default
 interpreter (the collector's thresholds reset, nothing frozen); the bot tunes its collector once ready
 (gc.freeze and higher thresholds): --default-gc leaves its thresholds at Python's defaults.
@@ -126,26 +128,39 @@ async def main(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="conclave-bench-") as tmp:
             database = await open_database(None, Path(tmp), name="bench")
             pin_database(database)
-            bare_rates, bot_rates, lags = [], [], []
+            without = [c for c in config.community.cogs if c != "cogs.achievements"]
+            configs = {
+                "achievements on": config,
+                "achievements off": config.model_copy(
+                    update={"community": config.community.model_copy(update={"cogs": without})}
+                ),
+            }
+            bare_rates: list[float] = []
+            bot_rates: dict[str, list[float]] = {name: [] for name in configs}
+            lags: list[float] = []
             async with aiohttp.ClientSession() as session:
                 for round_no in range(1, args.rounds + 1):
                     bare = await run_bare(info, config, args.messages, session, base)
-                    await recreate_database(database.dsn)  # every round starts from the same empty community
-                    bot, lag = await run_bot(info, config, database, args.messages, session, base)
                     bare_rates.append(bare)
-                    bot_rates.append(bot)
-                    lags.append(lag)
-                    print(f"round {round_no}: bare {bare:,.0f} msg/s, bot {bot:,.0f} msg/s, ratio {bot / bare:.2f}")
+                    line = f"round {round_no}: bare {bare:,.0f} msg/s"
+                    for name, bot_config in configs.items():
+                        await recreate_database(database.dsn)  # every run starts from the same empty community
+                        bot, lag = await run_bot(info, bot_config, database, args.messages, session, base)
+                        bot_rates[name].append(bot)
+                        if name == "achievements on":
+                            lags.append(lag)
+                        line += f"; bot ({name}) {bot:,.0f} msg/s, ratio {bot / bare:.2f}"
+                    print(line)
             database.close()
-        bare, bot = statistics.median(bare_rates), statistics.median(bot_rates)
         print(f"messages: {args.messages:,} from {args.members:,} members, {args.rounds} round(s), medians:")
-        print(f"bare discord.py client: {bare:,.0f} messages/s")
-        print(f"full bot:               {bot:,.0f} messages/s")
-        ratios = [b / a for a, b in zip(bare_rates, bot_rates, strict=True)]
-        print(
-            f"ratio bot/bare:         {statistics.median(ratios):.2f} (median of the rounds' side-by-side ratios; "
-            f"range {min(ratios):.2f}-{max(ratios):.2f})"
-        )
+        print(f"bare discord.py client: {statistics.median(bare_rates):,.0f} messages/s")
+        for name, rates in bot_rates.items():
+            ratios = [b / a for a, b in zip(bare_rates, rates, strict=True)]
+            print(
+                f"full bot, {name}: {statistics.median(rates):,.0f} messages/s, ratio bot/bare "
+                f"{statistics.median(ratios):.2f} (median of the rounds' side-by-side ratios; "
+                f"range {min(ratios):.2f}-{max(ratios):.2f})"
+            )
         print(f"all counts in PostgreSQL {statistics.median(lags):.2f} s after the last message was handled")
 
 

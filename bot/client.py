@@ -349,8 +349,20 @@ class ConclaveBot(commands.Bot):
         await self.timers.stop()
         await self.outbox.stop()
         await super().close()  # the gateway stops: no new events
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        try:
+            # A periodic flush in progress finishes rather than being cut short by the scheduler's
+            # shutdown (which cancels running jobs); a hung one is cancelled after the budget.
+            await asyncio.wait_for(self._flush_lock.acquire(), timeout=FINAL_FLUSH_BUDGET_S)
+        except TimeoutError:
+            held = False
+        else:
+            held = True
+        try:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+        finally:
+            if held:
+                self._flush_lock.release()
         kept = await self._final_flush()
         if self.pool is not None:
             try:

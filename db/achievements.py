@@ -4,6 +4,7 @@ below 100, and only the rows that turned count, get XP and get effects."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,7 +126,7 @@ async def deactivate(conn: Executor, ids: Iterable[str]) -> int:
 # -- members' stats and progress ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StatsRow:
     user_id: str
     total_xp: int
@@ -140,28 +141,94 @@ class StatsRow:
     pathways: list[dict[str, Any]]
 
 
-async def member_stats(conn: Executor, user_ids: Sequence[str]) -> list[StatsRow]:
-    """Everything the rules read for these members, in one query."""
+async def member_stats(
+    pool: asyncpg.Pool, user_ids: Sequence[str], *, with_holdings: bool = True, with_member_days: bool = True
+) -> list[StatsRow]:
+    """Everything the rules read for these members: three plain index lookups side by side (their
+    profiles, their pathway rows, and their join dates; each far cheaper than one query joining
+    them), put together here. Without `with_holdings`, earned and progress are left empty (the
+    caller knows them); without `with_member_days`, member_days is 0 (no rule reads it)."""
+    ids = list(dict.fromkeys(user_ids))
+
+    async def profiles() -> list[asyncpg.Record]:
+        return await pool.fetch(
+            """SELECT user_id, total_xp, level, message_count, voice_minutes, events_attended, tournaments_won
+               FROM user_profiles WHERE user_id = ANY($1::text[])""",
+            ids,
+        )
+
+    async def paths() -> list[asyncpg.Record]:
+        return await pool.fetch(
+            """SELECT user_id, pathway_id, total_xp, level, events_attended, contributions, streak_days
+               FROM pathway_progress WHERE user_id = ANY($1::text[])""",
+            ids,
+        )
+
+    async def days() -> list[asyncpg.Record]:
+        if not with_member_days:
+            return []
+        return await pool.fetch(
+            """SELECT id, GREATEST(0, floor(EXTRACT(EPOCH FROM NOW() - COALESCE(joined_at, NOW())) / 86400))::int
+                      AS member_days
+               FROM users WHERE id = ANY($1::text[])""",
+            ids,
+        )
+
+    async def held() -> dict[str, dict[str, int]]:
+        return await holdings_of(pool, ids) if with_holdings else {}
+
+    profile_rows, path_rows, day_rows, holdings = await asyncio.gather(profiles(), paths(), days(), held())
+    pathways: dict[str, list[dict[str, Any]]] = {}
+    for r in path_rows:
+        pathways.setdefault(r["user_id"], []).append(
+            {
+                "pathway": r["pathway_id"],
+                "xp": r["total_xp"],
+                "level": r["level"],
+                "events_attended": r["events_attended"],
+                "contributions": r["contributions"],
+                "streak_days": r["streak_days"],
+            }
+        )
+    member_days = {r["id"]: r["member_days"] for r in day_rows}
+    result = []
+    for r in profile_rows:
+        uid = r["user_id"]
+        holding = holdings.get(uid, {})
+        result.append(
+            StatsRow(
+                uid,
+                r["total_xp"],
+                r["level"],
+                r["message_count"],
+                r["voice_minutes"],
+                r["events_attended"],
+                r["tournaments_won"],
+                member_days.get(uid, 0),
+                [a for a, p in holding.items() if p == 100],
+                {a: p for a, p in holding.items() if p < 100},
+                pathways.get(uid, []),
+            )
+        )
+    return result
+
+
+async def joined_at(conn: Executor, user_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """When each member joined the server (member_days counts from it)."""
+    rows = await conn.fetch("SELECT id, joined_at FROM users WHERE id = ANY($1::text[])", list(user_ids))
+    return {r["id"]: r["joined_at"] for r in rows}
+
+
+async def holdings_of(conn: Executor, user_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Every (achievement -> progress) row of these members (100: earned)."""
     rows = await conn.fetch(
-        """SELECT u.id AS user_id, up.total_xp, up.level, up.message_count, up.voice_minutes, up.events_attended,
-                  up.tournaments_won,
-                  GREATEST(0, floor(EXTRACT(EPOCH FROM NOW() - COALESCE(u.joined_at, NOW())) / 86400))::int
-                    AS member_days,
-                  COALESCE((SELECT array_agg(ua.achievement_id) FROM user_achievements ua
-                            WHERE ua.user_id = u.id AND ua.progress = 100), '{}') AS earned,
-                  COALESCE((SELECT jsonb_object_agg(ua.achievement_id, ua.progress) FROM user_achievements ua
-                            WHERE ua.user_id = u.id AND ua.progress < 100), '{}'::jsonb) AS progress,
-                  COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                              'pathway', pp.pathway_id, 'xp', pp.total_xp, 'level', pp.level,
-                              'events_attended', pp.events_attended, 'contributions', pp.contributions,
-                              'streak_days', pp.streak_days))
-                            FROM pathway_progress pp WHERE pp.user_id = u.id), '[]'::jsonb) AS pathways
-           FROM unnest($1::text[]) AS wanted(id)
-           JOIN users u ON u.id = wanted.id
-           JOIN user_profiles up ON up.user_id = u.id""",
+        "SELECT user_id, achievement_id, progress FROM user_achievements WHERE user_id = ANY($1::text[])",
         list(user_ids),
     )
-    return [StatsRow(**{**dict(r), "earned": list(r["earned"]), "progress": dict(r["progress"])}) for r in rows]
+    held: dict[str, dict[str, int]] = {u: {} for u in user_ids}
+    for r in rows:
+        held[r["user_id"]][r["achievement_id"]] = r["progress"]
+    return held
 
 
 async def save_progress(conn: Executor, rows: Sequence[tuple[str, str, int]]) -> int:
@@ -183,11 +250,21 @@ async def save_progress(conn: Executor, rows: Sequence[tuple[str, str, int]]) ->
 
 async def award_many(conn: asyncpg.Connection, achievement_id: str, user_ids: Sequence[str]) -> list[str]:
     """Award one achievement to these members, set-based, in the caller's transaction; returns the
-    members for whom it is new (the only ones to get its XP and effects). The achievement row is
-    locked first, so racing awards serialise and total_earned, first_earned_by/at stay exact."""
+    members for whom it is new (the only ones to get its XP and effects)."""
+    claimed = await claim_awards(conn, achievement_id, user_ids)
+    await count_awards(conn, achievement_id, claimed)
+    return [c[0] for c in claimed]
+
+
+async def claim_awards(
+    conn: asyncpg.Connection, achievement_id: str, user_ids: Sequence[str]
+) -> list[tuple[str, datetime]]:
+    """The award rows: a member's row turns to 100 only from below 100 (the unique (user,
+    achievement) row makes racing awards wait for each other), so each award is claimed once.
+    Returns (users.id, earned_at) of the new ones; call count_awards last in the same transaction."""
     if not user_ids:
         return []
-    active = await conn.fetchval("SELECT is_active FROM achievements WHERE id = $1 FOR UPDATE", achievement_id)
+    active = await conn.fetchval("SELECT is_active FROM achievements WHERE id = $1", achievement_id)
     if not active:
         return []
     rows = await conn.fetch(
@@ -199,26 +276,34 @@ async def award_many(conn: asyncpg.Connection, achievement_id: str, user_ids: Se
         list(user_ids),
         achievement_id,
     )
-    if not rows:
-        return []
-    first = min(rows, key=lambda r: (r["earned_at"], r["user_id"]))
+    new = [r["user_id"] for r in rows]
+    if new:
+        await conn.execute(
+            """UPDATE user_profiles SET achievements = achievements || to_jsonb($2::text)
+               WHERE user_id = ANY($1::text[]) AND NOT achievements ? $2""",
+            new,
+            achievement_id,
+        )
+    return [(r["user_id"], r["earned_at"]) for r in rows]
+
+
+async def count_awards(conn: asyncpg.Connection, achievement_id: str, claimed: Sequence[tuple[str, datetime]]) -> None:
+    """total_earned and the first earner, kept exact whatever order racing transactions commit in
+    (the row lock of this UPDATE serialises them; it is taken last, so it is held briefly)."""
+    if not claimed:
+        return
+    first_user, first_at = min(claimed, key=lambda c: (c[1], c[0]))
     await conn.execute(
         """UPDATE achievements SET total_earned = total_earned + $2,
-                  first_earned_by = COALESCE(first_earned_by, $3), first_earned_at = COALESCE(first_earned_at, $4)
+                  first_earned_by = CASE WHEN first_earned_at IS NULL OR $4 < first_earned_at
+                                         THEN $3 ELSE first_earned_by END,
+                  first_earned_at = LEAST(first_earned_at, $4)
            WHERE id = $1""",
         achievement_id,
-        len(rows),
-        first["user_id"],
-        first["earned_at"],
+        len(claimed),
+        first_user,
+        first_at,
     )
-    new = [r["user_id"] for r in rows]
-    await conn.execute(
-        """UPDATE user_profiles SET achievements = achievements || to_jsonb($2::text)
-           WHERE user_id = ANY($1::text[]) AND NOT achievements ? $2""",
-        new,
-        achievement_id,
-    )
-    return new
 
 
 async def revoke(conn: asyncpg.Connection, user_id: str, achievement_id: str) -> bool:

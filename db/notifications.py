@@ -35,6 +35,30 @@ async def notify(
     )
 
 
+async def notify_many(
+    conn: Executor,
+    user_ids: list[str],
+    title: str,
+    message: str | None,
+    *,
+    type: str,
+    metadata: dict[str, Any],
+    action_url: str | None = None,
+) -> int:
+    """The same notification for many members, in one statement."""
+    status = await conn.execute(
+        """INSERT INTO notifications (user_id, title, message, type, metadata, action_url)
+           SELECT u, $2, $3, $4, $5, $6 FROM unnest($1::text[]) AS t(u)""",
+        user_ids,
+        title,
+        message,
+        type,
+        metadata,
+        action_url,
+    )
+    return int(status.split()[-1])
+
+
 @dataclass(frozen=True)
 class Notification:
     id: int

@@ -169,3 +169,9 @@ def test_a_bad_catalog_entry_is_refused_naming_the_entry_and_key(tmp_path, body,
     with pytest.raises(CatalogError) as caught:
         load_catalog(write(tmp_path, body))
     assert says in str(caught.value)
+
+
+@given(rule, stats)
+def test_the_compiled_rule_computes_what_the_rule_computes(requirements, member):
+    parsed = rules.parse(requirements)
+    assert rules.compile_rule(parsed)(member) == rules.progress(parsed, member)

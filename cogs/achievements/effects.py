@@ -47,23 +47,27 @@ async def queue_unlock_effects(
     targets: list[AwardTarget],
     *,
     reward_role_id: int | None,
+    announce: bool = True,
 ) -> int:
-    """Queue every member's unlock effects; returns how many outbox items were queued."""
+    """Queue every member's unlock effects; returns how many outbox items were queued. Without
+    `announce` (a backfill), nobody is announced or DMed: the notifications and reward roles only."""
     settings = bot.config.community
     channel_id = settings.achievements.announce_channel_id or settings.announcements.general_channel_id
+    await notifications.notify_many(
+        conn,
+        [t.user_id for t in targets],
+        f"Achievement unlocked: {achievement.name}",
+        achievement.description,
+        type=achievement.pathway or "success",
+        metadata={"achievement_id": achievement.id, "source": "achievement", "xp": achievement.xp},
+        action_url=f"/achievements/{achievement.id}",
+    )
     queued = 0
     for t in targets:
-        await notifications.notify(
-            conn,
-            t.user_id,
-            f"Achievement unlocked: {achievement.name}",
-            achievement.description,
-            type=achievement.pathway or "success",
-            metadata={"achievement_id": achievement.id, "source": "achievement", "xp": achievement.xp},
-            action_url=f"/achievements/{achievement.id}",
-        )
         key = f"achievement:{achievement.id}:{t.user_id}:{t.discord_id}"
-        if t.notify == "channel" and channel_id is not None:
+        if not announce:
+            pass
+        elif t.notify == "channel" and channel_id is not None:
             embed = unlock_embed(achievement, mention=f"<@{t.discord_id}>")
             payload = {"channel_id": str(channel_id), "content": f"<@{t.discord_id}>", "embeds": [embed.to_dict()]}
             queued += await outbox.enqueue(conn, "channel_message", payload, dedupe_key=key) is not None

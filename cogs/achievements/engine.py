@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +40,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
+# What members hold (achievement -> progress), remembered between evaluations so the stats query
+# need not read it again: at most MAX_REMEMBERED members (least recently evaluated forgotten first),
+# each re-read after REMEMBER_S (another writer, e.g. the website, may have changed it; an award is
+# exactly once in the database whatever this memory says).
+MAX_REMEMBERED = 100_000
+REMEMBER_S = 600.0
 RARITY_EVERY_S = 300  # live rarity is at most five minutes stale
+BACKFILL_LANES = 2  # award chunks written side by side (disjoint members; the counts are taken last)
 CATALOG_KEY = "achievements.catalog_ids"  # the ids the catalog file manages (to deactivate removed ones)
 
 
@@ -46,6 +55,7 @@ CATALOG_KEY = "achievements.catalog_ids"  # the ids the catalog file manages (to
 class Known:
     achievement: Achievement
     rule: rules.Rule
+    progress: Callable[[rules.MemberStats], int]  # the rule compiled (rules.compile_rule)
 
 
 @dataclass
@@ -55,7 +65,7 @@ class Evaluation:
     awarded: dict[str, list[str]] = field(default_factory=dict)  # achievement id -> users.id
 
 
-def stats_of(row: achievements.StatsRow) -> rules.MemberStats:
+def stats_of(row: achievements.StatsRow, *, earned: int | None = None) -> rules.MemberStats:
     return rules.MemberStats(
         xp=row.total_xp,
         level=row.level,
@@ -63,7 +73,7 @@ def stats_of(row: achievements.StatsRow) -> rules.MemberStats:
         voice_minutes=row.voice_minutes,
         events_attended=row.events_attended,
         tournaments_won=row.tournaments_won,
-        achievements_count=len(row.earned),
+        achievements_count=len(row.earned) if earned is None else earned,
         member_days=row.member_days,
         pathways={
             p["pathway"]: rules.PathwayStats(
@@ -90,6 +100,8 @@ class AchievementEngine:
         self.members = 0
         self.rarity_at: datetime | None = None
         self.lock = asyncio.Lock()  # one evaluation or backfill at a time
+        # users.id -> (when read, achievement -> progress, joined the server at)
+        self.held: OrderedDict[str, tuple[float, dict[str, int], datetime | None]] = OrderedDict()
 
     # -- catalog ----------------------------------------------------------------------------
 
@@ -114,7 +126,8 @@ class AchievementEngine:
         known = {}
         for a in await achievements.list_achievements(self.bot.pool, include_hidden=True):
             try:
-                known[a.id] = Known(a, rules.parse(a.requirements))
+                rule = rules.parse(a.requirements)
+                known[a.id] = Known(a, rule, rules.compile_rule(rule))
             except rules.RuleError as error:
                 log.warning("achievement %r is not evaluated: its %s", a.id, error)
         self.known = known
@@ -133,8 +146,10 @@ class AchievementEngine:
             batch = [self.pending.pop() for _ in range(min(MAX_BATCH, len(self.pending)))]
             try:
                 done = await self.evaluate(batch)
-            except Exception as error:
-                self.pending.update(batch)  # evaluated again at the next try
+            except BaseException as error:
+                self.pending.update(batch)  # evaluated again at the next try (or kept at a stop)
+                if not isinstance(error, Exception):
+                    raise  # cancelled
                 if is_outage(error):
                     self.health.failed(error, kept=len(self.pending))
                 else:
@@ -173,24 +188,74 @@ class AchievementEngine:
         progress stored, those at 100 awarded (exactly once, however evaluations race)."""
         result = Evaluation(members=len(user_ids))
         async with self.lock:
-            rows = await achievements.member_stats(self.bot.pool, user_ids)
+            held, joined = await self._holdings(user_ids)
+            rows = await achievements.member_stats(self.bot.pool, user_ids, with_holdings=False, with_member_days=False)
+            now = datetime.now(UTC)
+            for row in rows:
+                at = joined.get(row.user_id)
+                row.member_days = max(0, (now - at).days) if at is not None else 0
             progress_rows: list[tuple[str, str, int]] = []
             qualifying: dict[str, list[str]] = {}
+            checks = [(aid, known.progress) for aid, known in self.known.items()]
             for row in rows:
-                stats = stats_of(row)
-                earned = set(row.earned)
-                for aid, known in self.known.items():
-                    if aid in earned:
+                current = held[row.user_id]
+                stats = stats_of(row, earned=sum(1 for p in current.values() if p == 100))
+                for aid, progress_of in checks:
+                    before = current.get(aid, 0)
+                    if before == 100:
                         continue
-                    percent = rules.progress(known.rule, stats)
+                    percent = progress_of(stats)
                     if percent >= 100:
                         qualifying.setdefault(aid, []).append(row.user_id)
-                    elif percent != row.progress.get(aid, 0):
+                    elif percent != before:
                         progress_rows.append((row.user_id, aid, percent))
             result.progress_written = await self._save_progress(progress_rows)
+            for uid, aid, percent in progress_rows:
+                current = held.get(uid)
+                if current is not None:
+                    current[aid] = percent
             for aid, members in qualifying.items():
                 result.awarded[aid] = await self.award(self.known[aid].achievement, members)
+                for uid in members:  # awarded now, or held already (e.g. the website awarded it)
+                    self._remember_award(uid, aid)
         return result
+
+    async def _holdings(self, user_ids: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, datetime | None]]:
+        """What these members hold and when they joined: remembered, or read (and remembered)."""
+        now = time.monotonic()
+        known: dict[str, dict[str, int]] = {}
+        joined: dict[str, datetime | None] = {}
+        missing = []
+        for uid in user_ids:
+            entry = self.held.get(uid)
+            if entry is None or now - entry[0] > REMEMBER_S:
+                missing.append(uid)
+            else:
+                known[uid], joined[uid] = entry[1], entry[2]
+                self.held.move_to_end(uid)
+        if missing:
+            fresh, dates = await asyncio.gather(
+                achievements.holdings_of(self.bot.pool, missing), achievements.joined_at(self.bot.pool, missing)
+            )
+            for uid, holding in fresh.items():
+                self.held[uid] = (now, holding, dates.get(uid))
+                known[uid], joined[uid] = holding, dates.get(uid)
+            while len(self.held) > MAX_REMEMBERED:
+                self.held.popitem(last=False)
+        return known, joined
+
+    def _remember_award(self, user_id: str, achievement_id: str) -> None:
+        entry = self.held.get(user_id)
+        if entry is not None:
+            entry[1][achievement_id] = 100
+
+    def forget(self, user_ids: Iterable[str] | None = None) -> None:
+        """Drop remembered holdings (all of them when None), e.g. after a backfill or a revoke."""
+        if user_ids is None:
+            self.held.clear()
+            return
+        for uid in user_ids:
+            self.held.pop(uid, None)
 
     async def _save_progress(self, rows: list[tuple[str, str, int]]) -> int:
         written = 0
@@ -203,12 +268,20 @@ class AchievementEngine:
         isolated = await write_isolating(rows, write, lambda r: r[0])
         for group, error in isolated.refused:  # e.g. the member was erased meanwhile
             log.warning("achievement progress of %s not stored: %s", group[0][0], one_line(error))
+            self.forget([group[0][0]])
         if isolated.outage is not None:
             raise isolated.outage
         return written
 
     async def award(
-        self, achievement: Achievement, user_ids: list[str], *, actor_id: str | None = None, reason: str | None = None
+        self,
+        achievement: Achievement,
+        user_ids: list[str],
+        *,
+        actor_id: str | None = None,
+        reason: str | None = None,
+        announce: bool = True,
+        xp_locked: bool = False,
     ) -> list[str]:
         """Award to these members (those who hold it already are passed over): the award, its XP
         through the ledger (totals, levels, period boards, rank index, level-up effects) and its
@@ -216,11 +289,12 @@ class AchievementEngine:
         awarded: list[str] = []
 
         async def write(batch: list[str]) -> None:
-            awarded.extend(await self._award_batch(achievement, batch, actor_id, reason))
+            awarded.extend(await self._award_batch(achievement, batch, actor_id, reason, announce, xp_locked))
 
         isolated = await write_isolating(user_ids, write, lambda u: u)
         for group, error in isolated.refused:
             log.warning("achievement %r not awarded to %s: %s", achievement.id, group[0], one_line(error))
+            self.forget(group)
         if isolated.outage is not None:
             raise isolated.outage
         if awarded:
@@ -229,16 +303,25 @@ class AchievementEngine:
         return awarded
 
     async def _award_batch(
-        self, achievement: Achievement, user_ids: list[str], actor_id: str | None, reason: str | None
+        self,
+        achievement: Achievement,
+        user_ids: list[str],
+        actor_id: str | None,
+        reason: str | None,
+        announce: bool,
+        xp_locked: bool,
     ) -> list[str]:
         bot = self.bot
         engine = getattr(bot, "xp_engine", None)
         guild = bot.home_guild
-        lock = engine.lock if engine is not None else contextlib.nullcontext()
+        # The XP engine's lock keeps the rank index's moves in the order of the commits (a backfill
+        # holds it once for all its chunks).
+        lock = engine.lock if engine is not None and not xp_locked else contextlib.nullcontext()
         result = None
         async with lock:
             async with bot.pool.acquire() as conn, conn.transaction():
-                new = await achievements.award_many(conn, achievement.id, user_ids)
+                claimed = await achievements.claim_awards(conn, achievement.id, user_ids)
+                new = [c[0] for c in claimed]
                 if not new:
                     return []
                 targets = await achievements.award_targets(conn, new)
@@ -257,8 +340,14 @@ class AchievementEngine:
                     )
                     queued += await apply_level_up_effects(conn, LevelUpContext(bot, members, {}), result.level_ups)
                 queued += await queue_unlock_effects(
-                    conn, bot, achievement, targets, reward_role_id=self.reward_roles.get(achievement.id)
+                    conn,
+                    bot,
+                    achievement,
+                    targets,
+                    reward_role_id=self.reward_roles.get(achievement.id),
+                    announce=announce,
                 )
+                await achievements.count_awards(conn, achievement.id, claimed)
             if result is not None and engine is not None:
                 engine.move_rankings(result, members)
         if queued:
@@ -299,11 +388,12 @@ class AchievementEngine:
         achievement_id: str,
         report: Callable[[str], Awaitable[None]] | None = None,
         *,
-        chunk: int = 2000,
+        chunk: int = 2500,
     ) -> tuple[int, int]:
         """Every current member's progress on one achievement in one SQL statement where the rule
-        allows, then the awards in chunks (reporting as it goes). Safe to run twice: the second run
-        awards nobody. Returns (progress rows written, members awarded)."""
+        allows, then the awards in chunks (reporting as it goes): notifications and reward roles,
+        no announcement or DM per member. Safe to run twice: the second run awards nobody.
+        Returns (progress rows written, members awarded)."""
         known = self.known.get(achievement_id)
         if known is None:
             raise LookupError(achievement_id)
@@ -313,11 +403,26 @@ class AchievementEngine:
             if report is not None:
                 await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
             awarded = 0
-            for start in range(0, len(qualifying), chunk):
-                awarded += len(await self.award(known.achievement, qualifying[start : start + chunk]))
-                if report is not None:
-                    done = min(start + chunk, len(qualifying))
-                    await report(f"awarding: {done:,} / {len(qualifying):,}")
+            done = 0
+            engine = getattr(self.bot, "xp_engine", None)
+            xp_lock = engine.lock if engine is not None else contextlib.nullcontext()
+            chunks = [qualifying[i : i + chunk] for i in range(0, len(qualifying), chunk)]
+            lanes = asyncio.Semaphore(BACKFILL_LANES)
+
+            async def run(batch: list[str]) -> None:
+                nonlocal awarded, done
+                async with lanes:
+                    # Quietly: a backfill would otherwise announce thousands of members at once.
+                    # (awaited first: `awarded += len(await ...)` would read `awarded` before the await)
+                    got = await self.award(known.achievement, batch, announce=False, xp_locked=True)
+                    awarded += len(got)
+                    done += len(batch)
+                    if report is not None:
+                        await report(f"awarding: {done:,} / {len(qualifying):,}")
+
+            async with xp_lock:  # XP flushes wait (their grants stay in memory, bounded) until it is done
+                await asyncio.gather(*(run(batch) for batch in chunks))
+            self.forget()  # progress and awards written behind the evaluation's memory
         return written, awarded
 
     async def time_based(self) -> None:
@@ -369,5 +474,6 @@ class AchievementEngine:
                 move_boards(engine, member, changes)
         self.holders[achievement.id] = max(0, self.holders.get(achievement.id, 0) - 1)
         bot.outbox.wake()
+        self.forget([user_id])
         self.touch([user_id])
         return taken
