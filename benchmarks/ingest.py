@@ -127,6 +127,10 @@ async def main(args: argparse.Namespace) -> None:
         info, base, config = standin.info, standin.base, standin.bot_config()
         with tempfile.TemporaryDirectory(prefix="conclave-bench-") as tmp:
             database = await open_database(None, Path(tmp), name="bench")
+            # The bot's data directory (journals) in the temporary one too, not the checkout's.
+            config = config.model_copy(
+                update={"settings": config.settings.model_copy(update={"conclave_data_dir": Path(tmp)})}
+            )
             pin_database(database)
             without = [c for c in config.community.cogs if c != "cogs.achievements"]
             configs = {

@@ -127,18 +127,32 @@ async def deactivate(conn: Executor, ids: Iterable[str]) -> int:
 
 
 @dataclass(slots=True)
-class StatsRow:
-    user_id: str
-    total_xp: int
+class PathwayFigures:
+    xp: int
     level: int
-    message_count: int
+    events_attended: int
+    contributions: int
+    streak_days: int
+
+
+@dataclass(slots=True)
+class StatsRow:
+    """A member's figures, named as the achievement rules read them (bot.achievement_rules'
+    MemberStats), so the rules run on these rows directly: evaluating thousands of members after a
+    flush, a copy per member would cost as much as the rules."""
+
+    user_id: str
+    xp: int
+    level: int
+    messages: int
     voice_minutes: int
     events_attended: int
     tournaments_won: int
     member_days: int
     earned: list[str]
     progress: dict[str, int]  # in-progress rows (< 100)
-    pathways: list[dict[str, Any]]
+    pathways: dict[str, PathwayFigures]
+    achievements_count: int = 0  # earned, not counting the one being evaluated
 
 
 async def member_stats(
@@ -178,23 +192,17 @@ async def member_stats(
         return await holdings_of(pool, ids) if with_holdings else {}
 
     profile_rows, path_rows, day_rows, holdings = await asyncio.gather(profiles(), paths(), days(), held())
-    pathways: dict[str, list[dict[str, Any]]] = {}
+    pathways: dict[str, dict[str, PathwayFigures]] = {}
     for r in path_rows:
-        pathways.setdefault(r["user_id"], []).append(
-            {
-                "pathway": r["pathway_id"],
-                "xp": r["total_xp"],
-                "level": r["level"],
-                "events_attended": r["events_attended"],
-                "contributions": r["contributions"],
-                "streak_days": r["streak_days"],
-            }
+        pathways.setdefault(r["user_id"], {})[r["pathway_id"]] = PathwayFigures(
+            r["total_xp"], r["level"], r["events_attended"], r["contributions"], r["streak_days"]
         )
     member_days = {r["id"]: r["member_days"] for r in day_rows}
     result = []
     for r in profile_rows:
         uid = r["user_id"]
         holding = holdings.get(uid, {})
+        earned = [a for a, p in holding.items() if p == 100]
         result.append(
             StatsRow(
                 uid,
@@ -205,9 +213,10 @@ async def member_stats(
                 r["events_attended"],
                 r["tournaments_won"],
                 member_days.get(uid, 0),
-                [a for a, p in holding.items() if p == 100],
+                earned,
                 {a: p for a, p in holding.items() if p < 100},
-                pathways.get(uid, []),
+                pathways.get(uid, {}),
+                len(earned),
             )
         )
     return result

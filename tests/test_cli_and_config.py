@@ -122,6 +122,34 @@ def test_the_example_configuration_is_valid_once_the_server_id_is_set(tmp_path):
     assert len(community.staff_role_ids) == 6
 
 
+def test_the_achievements_catalog_is_read_with_the_configuration(tmp_path):
+    (tmp_path / "achievements.toml").write_text((ROOT / "achievements.example.toml").read_text())
+    config = tmp_path / "conclave.toml"
+    config.write_text('guild_id = 7\n[achievements]\ncatalog = "achievements.toml"\n')
+    community = load_community(config)
+    assert [e.id for e in community.achievements.entries][:2] == ["chatterbox", "night-owl-voice"]
+
+
+def test_a_bad_achievement_stops_start_up_naming_the_entry_and_key(tmp_path):
+    (tmp_path / "achievements.toml").write_text(
+        '[[achievement]]\nid = "ok"\nname = "Fine"\nrequirements = { type = "xp", amount = 5 }\n'
+        '[[achievement]]\nid = "broken"\nname = "Broken"\n'
+        'requirements = { type = "all", of = [{ type = "level", amount = 5 }, { type = "karma", amount = 1 }] }\n'
+    )
+    config = tmp_path / "conclave.toml"
+    config.write_text('guild_id = 7\n[achievements]\ncatalog = "achievements.toml"\n')
+    with pytest.raises(ConfigError) as info:
+        load_community(config)
+    message = str(info.value)
+    assert message.startswith("invalid achievements catalog: ")
+    assert "achievement #2 'broken': 'requirements.of[1].type' 'karma' is not a metric" in message
+    missing = tmp_path / "elsewhere.toml"
+    missing.write_text('guild_id = 7\n[achievements]\ncatalog = "nowhere.toml"\n')
+    with pytest.raises(ConfigError) as info:
+        load_community(missing)
+    assert "nowhere.toml: the achievements catalog named in conclave.toml is not there" in str(info.value)
+
+
 def test_every_setting_is_in_env_example():
     from bot.config import Settings
 

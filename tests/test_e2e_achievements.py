@@ -8,7 +8,6 @@ from pathlib import Path
 
 from bot import achievement_rules as rules
 from bot.config import AchievementsConfig, XPConfig, load_achievement_catalog
-from cogs.achievements.engine import stats_of
 from db import achievements
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, total_xp
@@ -320,7 +319,7 @@ async def test_the_sql_backfill_computes_what_the_python_rules_compute(harness, 
     for plan in plans:
         rule = rules.parse(plan)
         for uid in ids:
-            in_python = rules.progress(rule, stats_of(rows[uid]))
+            in_python = rules.progress(rule, rows[uid])  # a StatsRow reads as MemberStats
             in_sql = await achievements.progress_in_sql(bot.pool, "no-such", rules.to_plan(rule), uid)
             assert in_python == in_sql, (plan, uid)
 
@@ -328,12 +327,13 @@ async def test_the_sql_backfill_computes_what_the_python_rules_compute(harness, 
 async def test_the_inbox_lists_unread_marks_read_and_cleanup_removes_expired(harness, tmp_path):
     extra = "".join(
         f'\n[[achievement]]\nid = "n-{i}"\nname = "N {i}"\nrequirements = {{ type = "messages", amount = 1 }}\n'
-        for i in range(5)
+        for i in range(7)
     )
     bot = await start(harness, tmp_path, extra=extra)
-    alice = harness.member("alice")
+    alice, bob = harness.member("alice"), harness.member("bob")
     alice.say("hello")
-    await handled(bot, 1)
+    bob.say("hello")
+    await handled(bot, 2)
     await bot.flush_all()
     alice_id = await user_id_of(bot, alice)
     await bot.pool.execute(
@@ -341,15 +341,23 @@ async def test_the_inbox_lists_unread_marks_read_and_cleanup_removes_expired(har
         alice_id,
     )
     inbox = await alice.slash("notifications")
-    assert inbox.ephemeral and inbox.embed["footer"]["text"] == "5 unread"
+    assert inbox.ephemeral and inbox.embed["footer"]["text"] == "7 unread"
     assert (
         inbox.embed["description"].count("Achievement unlocked") == 5 and "old news" not in inbox.embed["description"]
     )
-    read = await alice.click(inbox, "Mark these read")
-    assert read.embed["description"] == "No unread notifications."
-    assert await bot.pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1 AND read", alice_id) == 5
+    older = await alice.click(inbox, "Older ▶")
+    assert older.embed["description"].count("Achievement unlocked") == 2
+    read = await alice.click(older, "Mark these read")
+    assert read.embed["footer"]["text"] == "5 unread"
+    assert await bot.pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1 AND read", alice_id) == 2
+    everything = await alice.click(read, "Mark all read")
+    assert everything.embed["description"] == "No unread notifications."
+    unread = await bot.pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read", alice_id)
+    assert unread == 0  # the expired one too (never shown; removed by the cleanup)
+    bob_id = await user_id_of(bot, bob)
+    assert await bot.pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1 AND read", bob_id) == 0
     removed = await bot.get_cog("Inbox").cleanup()
-    assert removed == 1 and await bot.pool.fetchval("SELECT count(*) FROM notifications") == 5
+    assert removed == 1 and await bot.pool.fetchval("SELECT count(*) FROM notifications") == 14
 
 
 async def test_rarity_counts_current_members_only(harness, tmp_path):

@@ -8,6 +8,7 @@ queues), `commands` (/achievements, /achievement), `inbox` (/notifications)."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from discord.ext.commands import Cog
@@ -35,7 +36,14 @@ class AchievementJobs(Cog):
             self._rarity, "interval", seconds=RARITY_EVERY_S, id="achievements:rarity", replace_existing=True
         )
         scheduler.add_job(self._time_based, "interval", hours=1, id="achievements:time", replace_existing=True)
-        scheduler.add_job(self._cleanup, "interval", hours=24, id="notifications:cleanup", replace_existing=True)
+        scheduler.add_job(
+            self._cleanup,
+            "interval",
+            hours=24,
+            id="notifications:cleanup",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),  # then daily
+        )
 
     async def cog_unload(self) -> None:
         for job in ("achievements:rarity", "achievements:time", "notifications:cleanup"):

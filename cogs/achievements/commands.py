@@ -14,7 +14,7 @@ from bot import achievement_rules as rules
 from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, reported
 from bot.ui.achievements import Line, info_embed, list_embed
-from cogs.achievements.engine import AchievementEngine, Known, stats_of
+from cogs.achievements.engine import AchievementEngine, Known
 from db import achievements, admin_logs, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
 
@@ -36,7 +36,7 @@ async def achievements_message(
     then locked; hidden ones they have not earned are only counted."""
     held = await achievements.holdings(bot.pool, user_id)
     rows = await achievements.member_stats(bot.pool, [user_id])
-    stats = stats_of(rows[0]) if rows else rules.MemberStats()
+    stats: Any = rows[0] if rows else rules.MemberStats()  # a StatsRow reads as MemberStats
     lines: list[Line] = []
     hidden = 0
     for known in engine.known.values():

@@ -65,29 +65,6 @@ class Evaluation:
     awarded: dict[str, list[str]] = field(default_factory=dict)  # achievement id -> users.id
 
 
-def stats_of(row: achievements.StatsRow, *, earned: int | None = None) -> rules.MemberStats:
-    return rules.MemberStats(
-        xp=row.total_xp,
-        level=row.level,
-        messages=row.message_count,
-        voice_minutes=row.voice_minutes,
-        events_attended=row.events_attended,
-        tournaments_won=row.tournaments_won,
-        achievements_count=len(row.earned) if earned is None else earned,
-        member_days=row.member_days,
-        pathways={
-            p["pathway"]: rules.PathwayStats(
-                xp=p["xp"],
-                level=p["level"],
-                events_attended=p["events_attended"],
-                contributions=p["contributions"],
-                streak_days=p["streak_days"],
-            )
-            for p in row.pathways
-        },
-    )
-
-
 class AchievementEngine:
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
@@ -150,11 +127,9 @@ class AchievementEngine:
                 self.pending.update(batch)  # evaluated again at the next try (or kept at a stop)
                 if not isinstance(error, Exception):
                     raise  # cancelled
-                if is_outage(error):
-                    self.health.failed(error, kept=len(self.pending))
-                else:
+                if not is_outage(error) and not self.health.down:  # a bug: its traceback once, not per retry
                     log.exception("achievement evaluation failed unexpectedly; retrying with backoff")
-                    self.health.failed(error, kept=len(self.pending))
+                self.health.failed(error, kept=len(self.pending))
                 return total
             self.health.succeeded(0)
             total.members += done.members
@@ -199,12 +174,12 @@ class AchievementEngine:
             checks = [(aid, known.progress) for aid, known in self.known.items()]
             for row in rows:
                 current = held[row.user_id]
-                stats = stats_of(row, earned=sum(1 for p in current.values() if p == 100))
+                row.achievements_count = sum(1 for p in current.values() if p == 100)
                 for aid, progress_of in checks:
                     before = current.get(aid, 0)
                     if before == 100:
                         continue
-                    percent = progress_of(stats)
+                    percent = progress_of(row)  # type: ignore[arg-type]  (a StatsRow reads as MemberStats)
                     if percent >= 100:
                         qualifying.setdefault(aid, []).append(row.user_id)
                     elif percent != before:
