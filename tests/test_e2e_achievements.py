@@ -449,3 +449,28 @@ async def test_a_refused_member_does_not_block_the_others_and_a_stop_keeps_what_
     assert said is not None and said.startswith("2 achievement evaluation(s) kept in")
     assert engine.pending == set() and engine.replay() == 2 and engine.pending == {"user_a", "user_b"}
     assert engine.journal.files() == []
+
+
+async def test_a_pathway_achievement_counts_in_its_pathway_and_its_revoke_takes_it_back(harness, tmp_path):
+    bot = await start(harness, tmp_path)
+    alice, mod = harness.member("alice"), harness.member("mod")
+    await alice.slash("pathway join", pathway="gaming")
+    for i in range(5):  # 100 gaming XP: gaming level 2, the seeded "Gaming Initiate"
+        alice.say(f"gg {i}", channel=harness.demo.pathway_channels["gaming"])
+    await handled(bot, 5)
+    await bot.flush_all()
+    alice_id = await user_id_of(bot, alice)
+    row = await bot.pool.fetchrow(
+        "SELECT pathway, amount FROM xp_ledger WHERE source = 'achievement' AND source_ref = 'gaming-initiate'"
+    )
+    assert (row["pathway"], row["amount"]) == ("gaming", 50)
+    gaming = "SELECT total_xp FROM pathway_progress WHERE user_id = $1 AND pathway_id = 'gaming'"
+    assert await bot.pool.fetchval(gaming, alice_id) == 100 + 50
+    note = await bot.pool.fetchval(
+        "SELECT type FROM notifications WHERE user_id = $1 AND metadata ->> 'achievement_id' = 'gaming-initiate'",
+        alice_id,
+    )
+    assert note == "gaming"  # the pathway's notification type
+    await mod.slash("achievement revoke", member=alice, name="gaming-initiate", reason="test")
+    assert await bot.pool.fetchval(gaming, alice_id) == 100
+    assert await total_xp(bot.pool, alice.id) == 5 * 20 + 100 + 10  # first-words and secret-handshake stay

@@ -55,6 +55,24 @@ async def test_award_achievement_twice_grants_the_xp_once(conn):
     assert (row["total_earned"], row["first_earned_by"]) == (1, user)
 
 
+async def test_a_pathway_achievements_xp_counts_in_its_pathway_too(conn):
+    user = await make_member(conn)
+    assert await achievements.award_achievement(conn, user, "gaming-initiate") is True
+    ledger = await conn.fetchrow("SELECT pathway, amount FROM xp_ledger WHERE source = 'achievement'")
+    assert (ledger["pathway"], ledger["amount"]) == ("gaming", 50)
+    gaming = await conn.fetchval(
+        "SELECT total_xp FROM pathway_progress WHERE user_id = $1 AND pathway_id = 'gaming'", user
+    )
+    boards = await conn.fetch("SELECT period, pathway, xp FROM xp_period_totals WHERE user_id = $1", user)
+    assert gaming == 50 and (await users.get_profile(conn, user)).total_xp == 50
+    assert sorted((b["period"], b["pathway"], b["xp"]) for b in boards) == [
+        ("month", "", 50),
+        ("month", "gaming", 50),
+        ("week", "", 50),
+        ("week", "gaming", 50),
+    ]
+
+
 async def test_an_in_progress_achievement_completes_once(conn):
     first, second = await make_member(conn, "first"), await make_member(conn, "second")
     await achievements.award_achievement(conn, first, "news-contributor")

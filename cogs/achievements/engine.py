@@ -342,7 +342,10 @@ class AchievementEngine:
         for uid in user_ids:
             n = earlier.get(uid, 0)
             ref = achievement.id if n == 0 else f"{achievement.id}#{n + 1}"
-            grants.append(ledger.Grant(uid, "achievement", ref, None, achievement.xp, now, day, week, month))
+            # A pathway achievement's XP counts in its pathway too (as award_achievement() does).
+            grants.append(
+                ledger.Grant(uid, "achievement", ref, achievement.pathway, achievement.xp, now, day, week, month)
+            )
         return grants
 
     # -- rarity -----------------------------------------------------------------------------
@@ -421,8 +424,9 @@ class AchievementEngine:
                 if not await achievements.revoke(conn, user_id, achievement.id):
                     return None
                 taken = 0
-                totals = await ledger.lock_totals(conn, user_id, None)
-                taken = min(achievement.xp, totals.total_xp)
+                totals = await ledger.lock_totals(conn, user_id, achievement.pathway)
+                room = min(totals.total_xp, totals.pathway_xp or 0) if achievement.pathway else totals.total_xp
+                taken = min(achievement.xp, room)
                 if taken > 0:
                     revokes = await achievements.revoke_count(conn, achievement.id, user_id)
                     changes = await ledger.record_adjustment(
@@ -430,7 +434,7 @@ class AchievementEngine:
                         user_id=user_id,
                         source="reversal",
                         source_ref=f"achievement:{achievement.id}:{revokes + 1}",
-                        pathway=None,
+                        pathway=achievement.pathway,
                         amount=-taken,
                         reason=f"achievement revoked: {reason}",
                         actor_id=actor_id,
