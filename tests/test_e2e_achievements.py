@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot import achievement_rules as rules
 from bot.config import AchievementsConfig, XPConfig, load_achievement_catalog
-from db import achievements
+from db import achievement_backfill, achievements
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, total_xp
 
@@ -320,7 +320,7 @@ async def test_the_sql_backfill_computes_what_the_python_rules_compute(harness, 
         rule = rules.parse(plan)
         for uid in ids:
             in_python = rules.progress(rule, rows[uid])  # a StatsRow reads as MemberStats
-            in_sql = await achievements.progress_in_sql(bot.pool, "no-such", rules.to_plan(rule), uid)
+            in_sql = await achievement_backfill.progress_in_sql(bot.pool, "no-such", rules.to_plan(rule), uid)
             assert in_python == in_sql, (plan, uid)
 
 

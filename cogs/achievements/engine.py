@@ -30,7 +30,7 @@ from bot.xp_rules import local_day, period_starts
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects, move_boards
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
-from db import achievements, ledger, settings
+from db import achievement_backfill, achievements, ledger, settings
 from db.achievements import Achievement
 from db.faults import is_outage, one_line
 
@@ -377,7 +377,9 @@ class AchievementEngine:
             raise LookupError(achievement_id)
         async with self.lock:
             async with self.bot.pool.acquire() as conn, conn.transaction():
-                written, qualifying = await achievements.backfill(conn, achievement_id, rules.to_plan(known.rule))
+                written, qualifying = await achievement_backfill.backfill(
+                    conn, achievement_id, rules.to_plan(known.rule)
+                )
             if report is not None:
                 await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
             awarded = 0
