@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.achievement_catalog import CatalogError, load_catalog
+from bot.moderation_rules import DurationError, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ class EscalationRung(_Section):
 
     @model_validator(mode="after")
     def _valid_duration(self) -> EscalationRung:
-        from bot.moderation_rules import DurationError, parse_duration
-
         if self.duration is not None:
             try:
                 parse_duration(self.duration)
@@ -225,8 +224,6 @@ class AutomodConfig(_Section):
     @field_validator("timeout")
     @classmethod
     def _timeout_duration(cls, value: str) -> str:
-        from bot.moderation_rules import DurationError, parse_duration
-
         try:
             if parse_duration(value) is None:
                 raise ValueError("an automod timeout needs a duration (at most 28 days), not 'permanent'")
@@ -259,6 +256,36 @@ class ModerationConfig(_Section):
         return sorted(value, key=lambda r: r.points)
 
 
+class EventsConfig(_Section):
+    """[events]: where events are announced, who hosts, when registrants are reminded."""
+
+    channel_id: Snowflake | None = None  # announcements with Register / Leave (default: general_channel_id)
+    host_role_ids: list[Snowflake] = Field(default_factory=list)  # besides staff, these may host
+    reminders: list[str] = Field(default_factory=lambda: ["24h", "15m"], max_length=5)  # before the start
+    default_length: str = "2h"  # an event without an end is completed this long after its start
+
+    @field_validator("reminders")
+    @classmethod
+    def _durations(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                if parse_duration(text) is None:
+                    raise ValueError("a reminder is a time before the start, e.g. 24h or 15m, not 'permanent'")
+            except DurationError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("default_length")
+    @classmethod
+    def _length(cls, value: str) -> str:
+        try:
+            if parse_duration(value) is None:
+                raise ValueError("an event's default length is a duration, e.g. 2h")
+        except DurationError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+
 class AchievementsConfig(_Section):
     """[achievements]: the catalog file synced at start-up, and where unlocks are announced."""
 
@@ -287,7 +314,10 @@ class CommunityConfig(_Section):
     announcements: AnnouncementConfig = Field(default_factory=AnnouncementConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     achievements: AchievementsConfig = Field(default_factory=AchievementsConfig)
-    cogs: list[str] = Field(default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation", "cogs.achievements"])
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    cogs: list[str] = Field(
+        default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation", "cogs.achievements", "cogs.events"]
+    )
     # Message counts and last activity (not XP) are written this often; XP every xp.flush_interval_seconds.
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     sync_commands_globally: bool = False

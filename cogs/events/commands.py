@@ -1,0 +1,429 @@
+"""/event create | edit | cancel | list | info | register | leave | reminders, and the Register /
+Leave buttons on an event's announcement (they keep working after a restart)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import is_staff
+from bot.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.event_rules import Candidate, Requirements, WhenError, check_window, parse_when, why_not_register
+from bot.ui.events import event_embed, list_embed
+from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
+from db import events, moderation, users
+from db.events import Event
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+log = logging.getLogger(__name__)
+
+PAGE = 5
+PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
+
+
+def _when(text: str, timezone: str) -> datetime:
+    try:
+        return parse_when(text, timezone)
+    except WhenError as error:
+        raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+
+
+async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> str:
+    """Register a member (or put them on the waitlist), after the eligibility checks; the answer."""
+    user_id = await bot.identity.user_id(member)
+    async with bot.pool.acquire() as conn:
+        event = await events.get(conn, event_id)
+        if event is None:
+            raise NotFound("There is no such event.")
+        profile = await users.get_profile(conn, user_id)
+        sanction = None
+        for kind in ("ban", "timeout", "mute"):
+            if await moderation.active_sanction(conn, str(bot.guild_id), str(member.id), kind):
+                sanction = kind
+                break
+    if sanction is None and member.is_timed_out():
+        sanction = "timeout"
+    requirements = Requirements(
+        status=event.status if event.is_active or event.status == "cancelled" else "cancelled",
+        starts_at=event.start_date,
+        deadline=event.registration_deadline,
+        min_level=event.min_level,
+        required_pathway=event.required_pathway,
+        required_role_ids=[int(r) for r in event.required_roles],
+    )
+    candidate = Candidate(
+        level=profile.level if profile else 1,
+        pathways=profile.pathways if profile else [],
+        role_ids={r.id for r in member.roles},
+        sanction=sanction,
+    )
+    role_names = {r.id: r.name for r in member.guild.roles}
+    refusal = why_not_register(requirements, candidate, datetime.now(UTC), role_names=role_names)
+    if refusal is not None:
+        log.info("registration for %s refused to %s: %s", event_id, member.id, refusal)
+        raise NotAllowed(refusal)
+    async with bot.pool.acquire() as conn, conn.transaction():
+        locked = await events.get(conn, event_id, lock=True)
+        assert locked is not None
+        result = await events.register(conn, event_id, user_id, locked.max_participants)
+    title = discord.utils.escape_markdown(event.title)
+    if result.status == "waitlisted":
+        already = "You are already" if not result.changed else "The event is full: you are"
+        return (
+            f"{already} on the waitlist for **{title}**, number {result.position}. "
+            "You'll be told by DM if a place opens."
+        )
+    if not result.changed:
+        return f"You are already registered for **{title}**."
+    return f"You are registered for **{title}** ({discord.utils.format_dt(event.start_date, 'R')})."
+
+
+async def leave(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> str:
+    user_id = await bot.identity.user_id(member)
+    async with bot.pool.acquire() as conn, conn.transaction():
+        event = await events.get(conn, event_id, lock=True)
+        if event is None:
+            raise NotFound("There is no such event.")
+        before, promoted = await events.leave(conn, event_id, user_id, event.max_participants)
+        if promoted:
+            await tell_promoted(conn, event, [promoted])
+    if promoted:
+        bot.outbox.wake()
+    title = discord.utils.escape_markdown(event.title)
+    if before is None:
+        return f"You weren't registered for **{title}**."
+    return f"You left {'the waitlist of ' if before == 'waitlisted' else ''}**{title}**."
+
+
+class RegisterButton(discord.ui.DynamicItem[discord.ui.Button], template=r"evt:(?P<act>[rl]):(?P<event>[0-9a-f-]{36})"):  # type: ignore[call-arg]
+    def __init__(self, action: str, event_id: str) -> None:
+        self.action, self.event_id = action, event_id
+        super().__init__(
+            discord.ui.Button(
+                label="Register" if action == "r" else "Leave",
+                style=discord.ButtonStyle.success if action == "r" else discord.ButtonStyle.secondary,
+                custom_id=f"evt:{action}:{event_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RegisterButton:
+        return cls(match["act"], match["event"])
+
+    @reported("event registration button")
+    async def callback(self, interaction: discord.Interaction) -> Any:
+        bot: ConclaveBot = interaction.client  # type: ignore[assignment]
+        if not isinstance(interaction.user, discord.Member) or interaction.guild_id != bot.guild_id:
+            raise NotAllowed("Register from the community's server.")
+        if self.action == "r":
+            text = await register(bot, self.event_id, interaction.user)
+        else:
+            text = await leave(bot, self.event_id, interaction.user)
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class EventModal(discord.ui.Modal):
+    """The event's words and times (the rest came with the command's options)."""
+
+    def __init__(self, cog: EventCommands, options: dict[str, Any]) -> None:
+        super().__init__(title="New event")
+        self.cog, self.options = cog, options
+        zone = cog.bot.config.community.xp.timezone
+        self.name = discord.ui.TextInput(label="Title", max_length=100)
+        self.details = discord.ui.TextInput(
+            label="Description", style=discord.TextStyle.paragraph, required=False, max_length=2000
+        )
+        self.start = discord.ui.TextInput(label=f"Start ({zone}), e.g. 2026-12-05 20:00", max_length=40)
+        self.end = discord.ui.TextInput(label="End (optional), same format", required=False, max_length=40)
+        self.capacity = discord.ui.TextInput(label="Places (empty: no limit)", required=False, max_length=6)
+        for item in (self.name, self.details, self.start, self.end, self.capacity):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.cog.create_from(interaction, self)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error, "event form")
+
+
+class ListButton(discord.ui.DynamicItem[discord.ui.Button], template=r"evl:(?P<pw>[a-z-]+):(?P<page>\d+)"):  # type: ignore[call-arg]
+    def __init__(self, pathway: str, page: int, *, label: str, disabled: bool = False) -> None:
+        self.pathway, self.page = pathway, page
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                disabled=disabled,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"evl:{pathway or '-'}:{max(page, 1)}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> ListButton:
+        return cls("" if match["pw"] == "-" else match["pw"], int(match["page"]), label=item.label or "")
+
+    @reported("event list button")
+    async def callback(self, interaction: discord.Interaction) -> Any:
+        embed, view = await list_message(interaction.client, self.pathway, self.page)  # type: ignore[arg-type]
+        await interaction.response.edit_message(embed=embed, view=view)
+
+
+async def list_message(bot: ConclaveBot, pathway: str, page: int) -> tuple[discord.Embed, discord.ui.View]:
+    found = await events.listed(bot.pool, pathway=pathway or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
+    more = len(found) > PAGE
+    embed = list_embed(found[:PAGE], page=page, more=more, pathway=pathway or None)
+    view = discord.ui.View(timeout=None)
+    view.add_item(ListButton(pathway, page - 1, label="◀ Previous", disabled=page <= 1))
+    view.add_item(ListButton(pathway, page + 1, label="Next ▶", disabled=not more))
+    return embed, view
+
+
+class EventCommands(commands.Cog):
+    event = app_commands.Group(name="event", description="Community events", guild_only=True)
+
+    def __init__(self, bot: ConclaveBot) -> None:
+        self.bot = bot
+
+    # -- who may host ---------------------------------------------------------------------------
+
+    def may_host(self, member: discord.abc.User) -> bool:
+        if is_staff(member, self.bot.config.community):  # type: ignore[arg-type]
+            return True
+        hosts = set(self.bot.config.community.events.host_role_ids)
+        return isinstance(member, discord.Member) and any(r.id in hosts for r in member.roles)
+
+    async def _managed(self, interaction: discord.Interaction, event_id: str) -> Event:
+        """The event, if the member may manage it: staff, or its host or a co-host (holding a host role)."""
+        if interaction.guild_id != self.bot.guild_id:
+            raise NotAllowed("Events are managed in the community's own server.")
+        event = await events.get(self.bot.pool, event_id)
+        if event is None:
+            raise NotFound("There is no such event.")
+        user_id = await self.bot.identity.user_id(interaction.user)
+        co_hosts = {str(c) for c in event.co_hosts}
+        if is_staff(interaction.user, self.bot.config.community):  # type: ignore[arg-type]
+            return event
+        if event.host_id == user_id or str(interaction.user.id) in co_hosts or user_id in co_hosts:
+            return event
+        log.info("event %s: %s (%s) may not manage it", event_id, interaction.user, interaction.user.id)
+        raise NotAllowed("Only staff and the event's hosts can change it.")
+
+    async def events_found(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        found = await events.search(self.bot.pool, current.strip())
+        return [
+            app_commands.Choice(name=f"{e.title[:70]} · {e.start_date:%Y-%m-%d %H:%M}"[:100], value=e.id) for e in found
+        ]
+
+    # -- hosts --------------------------------------------------------------------------------
+
+    @event.command(name="create", description="Hosts: create an event (a form asks for its title and times)")
+    @app_commands.describe(
+        type="kind of event, e.g. game night, workshop, tournament",
+        pathway="the pathway it belongs to",
+        voice_channel="where it happens",
+        xp_reward="XP for each attendee",
+        min_level="lowest level that may register",
+        required_pathway="only members of this pathway may register",
+        required_role="only holders of this role may register",
+        registration_deadline="last moment to register, e.g. 2026-12-05 18:00",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        type: app_commands.Range[str, 1, 50] = "community",
+        pathway: PathwayChoice | None = None,
+        voice_channel: discord.VoiceChannel | discord.StageChannel | None = None,
+        xp_reward: app_commands.Range[int, 0, 10_000] = 0,
+        min_level: app_commands.Range[int, 0, 1000] = 0,
+        required_pathway: PathwayChoice | None = None,
+        required_role: discord.Role | None = None,
+        registration_deadline: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        if interaction.guild_id != self.bot.guild_id or not self.may_host(interaction.user):
+            raise NotAllowed("Only staff and event hosts can create events.")
+        deadline = (
+            _when(registration_deadline, self.bot.config.community.xp.timezone) if registration_deadline else None
+        )
+        options = {
+            "type": type,
+            "pathway": pathway,
+            "voice_channel_id": str(voice_channel.id) if voice_channel else None,
+            "location_type": "discord",
+            "rewards": {"xp": xp_reward, "badges": []},
+            "min_level": min_level,
+            "required_pathway": required_pathway,
+            "required_roles": [str(required_role.id)] if required_role else [],
+            "registration_deadline": deadline,
+            "registration_required": True,
+        }
+        await interaction.response.send_modal(EventModal(self, options))
+
+    async def create_from(self, interaction: discord.Interaction, form: EventModal) -> None:
+        zone = self.bot.config.community.xp.timezone
+        start = _when(form.start.value, zone)
+        end = _when(form.end.value, zone) if form.end.value.strip() else None
+        try:
+            check_window(start, end, datetime.now(UTC))
+        except WhenError as error:
+            raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+        capacity = None
+        if form.capacity.value.strip():
+            if not form.capacity.value.strip().isdigit() or int(form.capacity.value) < 1:
+                raise BadInput("Places is a whole number of at least 1 (or empty for no limit).")
+            capacity = int(form.capacity.value)
+        deadline = form.options["registration_deadline"]
+        if deadline is not None and deadline > start:
+            raise BadInput("The registration deadline is after the start.")
+        host_id = await self.bot.identity.user_id(interaction.user)
+        async with self.bot.pool.acquire() as conn, conn.transaction():
+            event = await events.create(
+                conn,
+                title=form.name.value.strip(),
+                description=form.details.value.strip() or None,
+                start_date=start,
+                end_date=end,
+                timezone=zone,
+                max_participants=capacity,
+                host=str(interaction.user),
+                host_id=host_id,
+                status="upcoming",
+                **form.options,
+            )
+            await schedule(conn, self.bot, event)
+            announced = await announce(conn, self.bot, event, host=interaction.user.mention)
+        self.bot.timers.wake()
+        self.bot.outbox.wake()
+        where = " and announced" if announced else " (no events channel is set, so it was not announced)"
+        await interaction.response.send_message(
+            f"Event **{discord.utils.escape_markdown(event.title)}** created{where}. Its id: `{event.id}`.",
+            ephemeral=True,
+        )
+        log.info("%s created event %s (%s)", interaction.user, event.id, event.title)
+
+    @event.command(name="edit", description="Hosts: change an event's title, times or places")
+    @app_commands.describe(
+        event="the event", title="new title", start="new start", end="new end", places="new number of places"
+    )
+    @app_commands.autocomplete(event=events_found)
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        event: str,
+        title: app_commands.Range[str, 1, 100] | None = None,
+        start: app_commands.Range[str, 1, 40] | None = None,
+        end: app_commands.Range[str, 1, 40] | None = None,
+        places: app_commands.Range[int, 1, 100_000] | None = None,
+    ) -> None:
+        current = await self._managed(interaction, event)
+        if current.status in ("cancelled", "completed"):
+            raise BadInput(f"This event is {current.status}; it can't be changed.")
+        zone = self.bot.config.community.xp.timezone
+        new_start = _when(start, zone) if start else current.start_date
+        new_end = _when(end, zone) if end else current.end_date
+        if start or end:
+            try:
+                check_window(new_start, new_end, datetime.now(UTC))
+            except WhenError as error:
+                raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+        changes: dict[str, Any] = {}
+        if title:
+            changes["title"] = title.strip()
+        if start:
+            changes["start_date"] = new_start
+        if end:
+            changes["end_date"] = new_end
+        if places is not None:
+            changes["max_participants"] = places
+        if not changes:
+            raise BadInput("Give something to change: title, start, end or places.")
+        async with self.bot.pool.acquire() as conn, conn.transaction():
+            locked = await events.get(conn, event, lock=True)
+            assert locked is not None
+            if places is not None:
+                taken = (await events.counts(conn, event)).registered
+                if places < taken:
+                    raise BadInput(f"{taken} members are registered already; places can't go below that.")
+            updated = await events.update(conn, event, **changes)
+            assert updated is not None
+            promoted = await events.fill_places(conn, event, updated.max_participants) if places is not None else []
+            await tell_promoted(conn, updated, promoted)
+            if start or end:
+                await schedule(conn, self.bot, updated)
+        self.bot.timers.wake()
+        self.bot.outbox.wake()
+        await interaction.response.send_message(
+            f"Event **{discord.utils.escape_markdown(updated.title)}** updated.", ephemeral=True
+        )
+
+    @event.command(name="cancel", description="Hosts: cancel an event (every registrant is told)")
+    @app_commands.describe(event="the event", reason="why (registrants see it)")
+    @app_commands.autocomplete(event=events_found)
+    async def cancel_(
+        self, interaction: discord.Interaction, event: str, reason: app_commands.Range[str, 1, 500]
+    ) -> None:
+        current = await self._managed(interaction, event)
+        if current.status in ("cancelled", "completed"):
+            raise BadInput(f"This event is {current.status} already.")
+        cancelled, told = await cancel(self.bot, event, reason)
+        await interaction.response.send_message(
+            f"Event **{discord.utils.escape_markdown(cancelled.title)}** cancelled; "
+            f"{told} member(s) will be told by DM.",
+            ephemeral=True,
+        )
+
+    # -- everyone -------------------------------------------------------------------------------
+
+    @event.command(name="list", description="Upcoming events, soonest first")
+    @app_commands.describe(pathway="only this pathway's")
+    async def list_(self, interaction: discord.Interaction, pathway: PathwayChoice | None = None) -> None:
+        embed, view = await list_message(self.bot, pathway or "", 1)
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+
+    @event.command(name="info", description="One event: when, where, places, what it takes")
+    @app_commands.describe(event="the event")
+    @app_commands.autocomplete(event=events_found)
+    async def info(self, interaction: discord.Interaction, event: str) -> None:
+        found = await events.get(self.bot.pool, event)
+        if found is None:
+            raise NotFound("There is no such event.")
+        tally = await events.counts(self.bot.pool, event)
+        host_discord = await users.discord_id_for(self.bot.pool, found.host_id) if found.host_id else None
+        host = f"<@{host_discord}>" if host_discord else "(unknown)"
+        embed = event_embed(found, host=host, registered=tally.registered, waitlisted=tally.waitlisted)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @event.command(name="register", description="Register for an event (or join its waitlist when full)")
+    @app_commands.describe(event="the event")
+    @app_commands.autocomplete(event=events_found)
+    async def register_(self, interaction: discord.Interaction, event: str) -> None:
+        assert isinstance(interaction.user, discord.Member)
+        await interaction.response.send_message(await register(self.bot, event, interaction.user), ephemeral=True)
+
+    @event.command(name="leave", description="Leave an event (your place goes to the first waiting)")
+    @app_commands.describe(event="the event")
+    @app_commands.autocomplete(event=events_found)
+    async def leave_(self, interaction: discord.Interaction, event: str) -> None:
+        await interaction.response.send_message(await leave(self.bot, event, interaction.user), ephemeral=True)
+
+    @event.command(name="reminders", description="Turn an event's reminders on or off for you")
+    @app_commands.describe(event="the event", on="on or off")
+    @app_commands.autocomplete(event=events_found)
+    async def reminders(self, interaction: discord.Interaction, event: str, on: bool) -> None:
+        if await events.get(self.bot.pool, event) is None:
+            raise NotFound("There is no such event.")
+        user_id = await self.bot.identity.user_id(interaction.user)
+        if not await events.set_reminders(self.bot.pool, event, user_id, on):
+            raise BadInput("You aren't registered for that event.")
+        await interaction.response.send_message(f"Reminders {'on' if on else 'off'} for that event.", ephemeral=True)

@@ -1,0 +1,291 @@
+"""Community events (the guide's events, event_registrations and active_events) and what the bot
+schedules for them. Registration is one transaction under the event's row lock: capacity is never
+exceeded, the waitlist is first come first served, and current_participants / participants always
+equal the registered set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    title: str
+    description: str | None
+    type: str
+    pathway: str | None
+    start_date: datetime
+    end_date: datetime | None
+    location_type: str
+    voice_channel_id: str | None
+    max_participants: int | None
+    current_participants: int
+    registration_deadline: datetime | None
+    host_id: str | None
+    co_hosts: list[Any]
+    required_roles: list[Any]
+    required_pathway: str | None
+    min_level: int
+    rewards: dict[str, Any]
+    status: str
+    is_active: bool
+    cancelled_reason: str | None
+
+
+_COLUMNS = """id::text AS id, title, description, type, pathway, start_date, end_date, location_type, voice_channel_id,
+              max_participants, current_participants, registration_deadline, host_id, co_hosts, required_roles,
+              required_pathway, COALESCE(min_level, 0) AS min_level, COALESCE(rewards, '{}'::jsonb) AS rewards,
+              status, is_active, cancelled_reason"""
+
+
+async def create(conn: Executor, **fields: Any) -> Event:
+    columns = list(fields)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO events ({', '.join(columns)}) VALUES ({placeholders}) RETURNING {_COLUMNS}",
+        *fields.values(),
+    )
+    return Event(**dict(row))
+
+
+EDITABLE = (
+    "title",
+    "description",
+    "type",
+    "pathway",
+    "start_date",
+    "end_date",
+    "voice_channel_id",
+    "max_participants",
+    "registration_deadline",
+    "min_level",
+    "required_pathway",
+    "location_type",
+)
+
+
+async def update(conn: Executor, event_id: str, **fields: Any) -> Event | None:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE events SET {sets} WHERE id = $1::uuid RETURNING {_COLUMNS}", event_id, *fields.values()
+    )
+    return Event(**dict(row)) if row else None
+
+
+async def get(conn: Executor, event_id: str, *, lock: bool = False) -> Event | None:
+    try:
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM events WHERE id = $1::uuid" + (" FOR UPDATE" if lock else ""), event_id
+        )
+    except asyncpg.DataError:  # not a uuid
+        return None
+    return Event(**dict(row)) if row else None
+
+
+async def listed(conn: Executor, *, pathway: str | None, offset: int, limit: int) -> list[Event]:
+    """Upcoming and ongoing events from the guide's active_events view, soonest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM active_events
+            WHERE status IN ('upcoming', 'ongoing') AND ($1::text IS NULL OR pathway = $1)
+            ORDER BY start_date, id OFFSET $2 LIMIT $3""",
+        pathway,
+        offset,
+        limit,
+    )
+    return [Event(**dict(r)) for r in rows]
+
+
+async def search(conn: Executor, typed: str, *, limit: int = 25) -> list[Event]:
+    """Upcoming and ongoing events whose title contains what was typed (autocomplete)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM events
+            WHERE is_active AND status IN ('upcoming', 'ongoing') AND strpos(lower(title), lower($1)) > 0
+            ORDER BY start_date LIMIT $2""",
+        typed,
+        limit,
+    )
+    return [Event(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class Registration:
+    status: str  # registered, waitlisted, ...
+    position: int | None  # place in the waitlist (1 = next), when waitlisted
+    changed: bool  # False: the member was registered or waiting already
+
+
+async def register(conn: asyncpg.Connection, event_id: str, user_id: str, capacity: int | None) -> Registration:
+    """Register a member, or put them on the waitlist when the event is full; call in a transaction
+    that locked the event row (get(lock=True))."""
+    current = await conn.fetchval(
+        "SELECT status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2", event_id, user_id
+    )
+    if current in ("registered", "attended", "waitlisted"):
+        return Registration(current, await _position(conn, event_id, user_id), False)
+    taken = await conn.fetchval(
+        "SELECT count(*) FROM event_registrations WHERE event_id = $1::uuid AND status = 'registered'", event_id
+    )
+    status = "registered" if capacity is None or taken < capacity else "waitlisted"
+    await conn.execute(
+        """INSERT INTO event_registrations AS r (event_id, user_id, status, registered_at)
+           VALUES ($1::uuid, $2, $3, clock_timestamp())
+           ON CONFLICT (event_id, user_id) DO UPDATE SET status = EXCLUDED.status, registered_at = clock_timestamp()""",
+        event_id,
+        user_id,
+        status,
+    )
+    await _sync_participants(conn, event_id)
+    return Registration(status, await _position(conn, event_id, user_id), True)
+
+
+async def leave(
+    conn: asyncpg.Connection, event_id: str, user_id: str, capacity: int | None
+) -> tuple[str | None, str | None]:
+    """Cancel a member's registration (or place in the waitlist); a freed place goes to the first
+    waiting. Returns (their status before, the promoted member's users.id). In a transaction that
+    locked the event row."""
+    before = await conn.fetchval(
+        """UPDATE event_registrations r SET status = 'cancelled'
+           FROM (SELECT status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2 FOR UPDATE) old
+           WHERE r.event_id = $1::uuid AND r.user_id = $2 AND old.status IN ('registered', 'waitlisted')
+           RETURNING old.status""",
+        event_id,
+        user_id,
+    )
+    promoted = await fill_places(conn, event_id, capacity) if before == "registered" else []
+    await _sync_participants(conn, event_id)
+    return before, promoted[0] if promoted else None
+
+
+async def fill_places(conn: asyncpg.Connection, event_id: str, capacity: int | None) -> list[str]:
+    """Promote the first waiting members into free places (a leave, a raised capacity)."""
+    taken = await conn.fetchval(
+        "SELECT count(*) FROM event_registrations WHERE event_id = $1::uuid AND status = 'registered'", event_id
+    )
+    free = None if capacity is None else max(0, capacity - taken)
+    rows = await conn.fetch(
+        """UPDATE event_registrations r SET status = 'registered'
+           FROM (SELECT id FROM event_registrations WHERE event_id = $1::uuid AND status = 'waitlisted'
+                 ORDER BY registered_at, id LIMIT $2) first
+           WHERE r.id = first.id
+           RETURNING r.user_id, r.registered_at""",
+        event_id,
+        free,
+    )
+    await _sync_participants(conn, event_id)
+    return [r["user_id"] for r in sorted(rows, key=lambda r: r["registered_at"])]
+
+
+async def _sync_participants(conn: Executor, event_id: str) -> None:
+    """events.current_participants and participants follow the registered set (in the same transaction)."""
+    await conn.execute(
+        """UPDATE events e SET participants = reg.ids, current_participants = cardinality(reg.ids)
+           FROM (SELECT COALESCE(array_agg(user_id ORDER BY registered_at, id), '{}') AS ids
+                 FROM event_registrations WHERE event_id = $1::uuid AND status IN ('registered', 'attended')) reg
+           WHERE e.id = $1::uuid AND (e.participants IS DISTINCT FROM reg.ids
+                                      OR e.current_participants IS DISTINCT FROM cardinality(reg.ids))""",
+        event_id,
+    )
+
+
+async def _position(conn: Executor, event_id: str, user_id: str) -> int | None:
+    return await conn.fetchval(
+        """SELECT n FROM (SELECT user_id, row_number() OVER (ORDER BY registered_at, id) AS n
+                          FROM event_registrations WHERE event_id = $1::uuid AND status = 'waitlisted') q
+           WHERE user_id = $2""",
+        event_id,
+        user_id,
+    )
+
+
+@dataclass(frozen=True)
+class Counts:
+    registered: int
+    waitlisted: int
+
+
+async def counts(conn: Executor, event_id: str) -> Counts:
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status IN ('registered', 'attended')) AS registered,
+                  count(*) FILTER (WHERE status = 'waitlisted') AS waitlisted
+           FROM event_registrations WHERE event_id = $1::uuid""",
+        event_id,
+    )
+    return Counts(row["registered"], row["waitlisted"])
+
+
+@dataclass(frozen=True)
+class Registrant:
+    user_id: str
+    discord_id: str
+    status: str
+    reminders: bool
+
+
+async def registrants(conn: Executor, event_id: str, *, statuses: tuple[str, ...]) -> list[Registrant]:
+    rows = await conn.fetch(
+        """SELECT r.user_id, u.discord_id, r.status, r.reminders FROM event_registrations r
+           JOIN users u ON u.id = r.user_id
+           WHERE r.event_id = $1::uuid AND r.status = ANY($2::text[]) ORDER BY r.registered_at, r.id""",
+        event_id,
+        list(statuses),
+    )
+    return [Registrant(**dict(r)) for r in rows]
+
+
+async def set_reminders(conn: Executor, event_id: str, user_id: str, on: bool) -> bool:
+    status = await conn.execute(
+        """UPDATE event_registrations SET reminders = $3
+           WHERE event_id = $1::uuid AND user_id = $2 AND status IN ('registered', 'waitlisted')""",
+        event_id,
+        user_id,
+        on,
+    )
+    return status != "UPDATE 0"
+
+
+async def set_status(conn: Executor, event_id: str, status: str, *, reason: str | None = None) -> None:
+    await conn.execute(
+        """UPDATE events SET status = $2, cancelled_reason = COALESCE($3, cancelled_reason),
+                  is_active = (CASE WHEN $2 = 'cancelled' THEN false ELSE is_active END)
+           WHERE id = $1::uuid""",
+        event_id,
+        status,
+        reason,
+    )
+
+
+# -- what the bot scheduled ----------------------------------------------------------------------
+
+
+async def unscheduled(conn: Executor) -> list[Event]:
+    """Upcoming or ongoing events whose times the bot has not scheduled (new, or edited, e.g. by the website)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM events e
+            WHERE e.is_active AND e.status IN ('upcoming', 'ongoing')
+              AND NOT EXISTS (SELECT 1 FROM event_schedules s WHERE s.event_id = e.id
+                              AND s.start_date = e.start_date AND s.end_date IS NOT DISTINCT FROM e.end_date)
+            ORDER BY e.start_date"""
+    )
+    return [Event(**dict(r)) for r in rows]
+
+
+async def mark_scheduled(conn: Executor, event: Event) -> None:
+    await conn.execute(
+        """INSERT INTO event_schedules (event_id, start_date, end_date) VALUES ($1::uuid, $2, $3)
+           ON CONFLICT (event_id) DO UPDATE SET start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date,
+                                                scheduled_at = NOW()""",
+        event.id,
+        event.start_date,
+        event.end_date,
+    )

@@ -1,0 +1,249 @@
+"""Community events end to end: the real client through the stand-in, real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.config import AnnouncementConfig, EventsConfig
+from cogs.events.commands import register
+from db import events
+from tests.test_e2e_moderation import delivered
+
+EVENTS = "SELECT id::text, title, status, current_participants, participants, max_participants FROM events"
+
+
+async def start(harness, **events_settings):
+    demo = harness.demo
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.xp", "cogs.moderation", "cogs.events"],
+        announcements=AnnouncementConfig(general_channel_id=int(demo.general.id)),
+        events=EventsConfig(**events_settings),
+    )
+    return await harness.start_bot()
+
+
+def when(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+
+
+async def create(
+    actor, *, title="Game night", start=timedelta(days=2), end=timedelta(days=2, hours=2), places="", **options
+):
+    form = await actor.slash("event create", **options)
+    assert form.modal is not None, form.content
+    return await actor.submit(
+        form,
+        {
+            "Title": title,
+            "Description": "Bring snacks",
+            form.modal["components"][2]["components"][0]["custom_id"]
+            if "components" in form.modal["components"][2]
+            else "Start": when(start),
+            "End (optional), same format": when(end) if end is not None else "",
+            "Places (empty: no limit)": places,
+        },
+    )
+
+
+async def the_event(bot) -> dict:
+    rows = await bot.pool.fetch(EVENTS)
+    assert len(rows) == 1
+    return dict(rows[0])
+
+
+async def test_a_host_creates_an_event_through_the_form_and_it_is_announced_with_buttons(harness):
+    bot = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    refused = await alice.slash("event create")
+    assert refused.ephemeral and refused.content == "Only staff and event hosts can create events."
+    made = await create(mod, places="10", xp_reward=50, pathway="gaming")
+    assert made.ephemeral and made.content.startswith("Event **Game night** created and announced.")
+    event = await the_event(bot)
+    assert (event["title"], event["status"], event["max_participants"]) == ("Game night", "upcoming", 10)
+    kinds = await bot.pool.fetch("SELECT kind FROM timers WHERE status = 'pending' ORDER BY due_at")
+    assert [k["kind"] for k in kinds] == ["event_reminder", "event_reminder", "event_start", "event_end"]
+    await delivered(bot, "channel_message")
+    post = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night", past=True
+    )
+    labels = [c["label"] for c in post.message.components[0]["components"]]
+    assert labels == ["Register", "Leave"]
+    joined = await alice.click(post.message, "Register")
+    assert joined.ephemeral and joined.content.startswith("You are registered for **Game night**")
+    again = await alice.click(post.message, "Register")
+    assert again.content == "You are already registered for **Game night**."
+    event = await the_event(bot)
+    assert event["current_participants"] == 1 and len(event["participants"]) == 1
+    left = await alice.click(post.message, "Leave")
+    assert left.content == "You left **Game night**."
+    assert (await the_event(bot))["current_participants"] == 0
+
+
+async def test_bad_dates_get_a_clear_message(harness):
+    bot = await start(harness)
+    mod = harness.member("mod")
+    past = await create(mod, start=timedelta(hours=-1), end=None)
+    assert past.content == "The start is in the past."
+    backwards = await create(mod, start=timedelta(days=1), end=timedelta(hours=20))
+    assert backwards.content == "The end is not after the start."
+    form = await mod.slash("event create")
+    nonsense = await mod.submit(form, {"Title": "X", "End (optional), same format": "", "Places (empty: no limit)": "",
+                                       form.modal["components"][2]["components"][0]["custom_id"]: "next tuesday-ish"})  # fmt: skip
+    assert nonsense.content.startswith("'next tuesday-ish' is not a date and time: write it like")
+    assert await bot.pool.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_eligibility_refusals_each_have_a_reason(harness):
+    bot = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    vip = harness.standin.add_role("VIP", position=4)
+    await create(mod, title="Elite", min_level=5)
+    elite = (await the_event(bot))["id"]
+    refused = await alice.slash("event register", event=elite)
+    assert refused.ephemeral and refused.content == "This event needs level 5; you are level 1."
+    await bot.pool.execute("DELETE FROM events")
+    await create(mod, title="Gamers", required_pathway="gaming")
+    gamers = (await the_event(bot))["id"]
+    assert (await alice.slash("event register", event=gamers)).content == (
+        "This event is for members of the gaming pathway (/pathway join)."
+    )
+    await alice.slash("pathway join", pathway="gaming")
+    assert (await alice.slash("event register", event=gamers)).content.startswith("You are registered")
+    await bot.pool.execute("DELETE FROM events")
+    await create(mod, title="VIP night", required_role=vip)
+    vip_night = (await the_event(bot))["id"]
+    assert (await alice.slash("event register", event=vip_night)).content == "This event needs the role(s): VIP."
+    await bot.pool.execute("UPDATE events SET registration_deadline = NOW() - interval '1 minute'")
+    alice.gain_role(vip)
+    await asyncio.sleep(0.2)
+    assert (await alice.slash("event register", event=vip_night)).content == "The registration deadline has passed."
+    await bot.pool.execute("UPDATE events SET registration_deadline = NULL")
+    await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
+    await delivered(bot, "timeout")
+    assert (await alice.slash("event register", event=vip_night)).content == (
+        "You can't register while a timeout is in force."
+    )
+    missing = await alice.slash("event register", event="not-an-event")
+    assert missing.content == "There is no such event."
+
+
+async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_first_served(harness):
+    bot = await start(harness)
+    mod = harness.member("mod")
+    await create(mod, places="5")
+    event_id = (await the_event(bot))["id"]
+    actors = [harness.demo.new_member(f"fan{i}") for i in range(30)]
+    await asyncio.sleep(0.3)
+    members = [bot.home_guild.get_member(int(a.id)) for a in actors]
+    answers = await asyncio.gather(*(register(bot, event_id, m) for m in members))
+    assert sum(a.startswith("You are registered") for a in answers) == 5
+    assert sum("on the waitlist" in a for a in answers) == 25
+    event = await the_event(bot)
+    registered = await bot.pool.fetch(
+        "SELECT user_id FROM event_registrations WHERE status = 'registered' ORDER BY registered_at"
+    )
+    assert event["current_participants"] == 5 == len(registered) and sorted(event["participants"]) == sorted(
+        r["user_id"] for r in registered
+    )
+    queue = await bot.pool.fetch(
+        "SELECT user_id, registered_at FROM event_registrations WHERE status = 'waitlisted' ORDER BY registered_at, id"
+    )
+    first_waiting = queue[0]["user_id"]
+    # A registered member leaves: the first waiting takes the place and is told by DM.
+    registered_discord = await bot.pool.fetchval(
+        """SELECT u.discord_id FROM event_registrations r JOIN users u ON u.id = r.user_id
+           WHERE r.status = 'registered' LIMIT 1"""
+    )
+    leaver = next(a for a in actors if a.id == registered_discord)
+    assert (await leaver.slash("event leave", event=event_id)).content == "You left **Game night**."
+    promoted = await bot.pool.fetchval("SELECT status FROM event_registrations WHERE user_id = $1", first_waiting)
+    assert promoted == "registered"
+    event = await the_event(bot)
+    assert event["current_participants"] == 5 and first_waiting in event["participants"]
+    await delivered(bot, "dm")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm", past=True)
+    promoted_discord = await bot.pool.fetchval("SELECT discord_id FROM users WHERE id = $1", first_waiting)
+    assert dm.data["recipient_id"] == promoted_discord and dm.message.embeds[0]["title"] == "You're in: Game night"
+    second = await bot.pool.fetchval("SELECT count(*) FROM event_registrations WHERE status = 'waitlisted'")
+    assert second == 24
+
+
+async def test_reminders_are_sent_once_across_a_restart_and_the_status_follows_the_clock(harness):
+    bot = await start(harness, reminders=["4s"], default_length="3s")
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    await create(mod, start=timedelta(seconds=6), end=None)
+    event_id = (await the_event(bot))["id"]
+    await alice.slash("event register", event=event_id)
+    await bob.slash("event register", event=event_id)
+    await bob.slash("event reminders", event=event_id, on=False)
+    await harness.stop_bot()
+    await asyncio.sleep(3)  # the reminder falls due while the bot is down
+    bot = await start(harness, reminders=["4s"], default_length="3s")
+    await delivered(bot, "dm")
+    reminders = [o for o in harness.standin.outputs if o.kind == "dm" and "Reminder" in o.message.embeds[0]["title"]]
+    assert [r.data["recipient_id"] for r in reminders] == [alice.id]  # bob turned them off
+    deadline = asyncio.get_running_loop().time() + 15
+    seen = set()
+    while asyncio.get_running_loop().time() < deadline:
+        seen.add((await the_event(bot))["status"])
+        if "completed" in seen:
+            break
+        await asyncio.sleep(0.2)
+    assert {"ongoing", "completed"} <= seen
+    await asyncio.sleep(0.5)
+    again = [o for o in harness.standin.outputs if o.kind == "dm" and "Reminder" in o.message.embeds[0]["title"]]
+    assert len(again) == 1  # once, whatever the restart
+
+
+async def test_cancel_tells_everyone_and_only_hosts_may(harness):
+    bot = await start(harness)
+    mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    await create(mod, places="1")
+    event_id = (await the_event(bot))["id"]
+    await alice.slash("event register", event=event_id)
+    waiting = await bob.slash("event register", event=event_id)
+    assert waiting.content.startswith("The event is full: you are on the waitlist for **Game night**, number 1.")
+    refused = await carol.slash("event cancel", event=event_id, reason="no")
+    assert refused.content == "Only staff and the event's hosts can change it."
+    done = await mod.slash("event cancel", event=event_id, reason="the host is ill")
+    assert done.content == "Event **Game night** cancelled; 2 member(s) will be told by DM."
+    await delivered(bot, "dm", 2)
+    told = sorted(o.data["recipient_id"] for o in harness.standin.outputs if o.kind == "dm")
+    assert told == sorted([alice.id, bob.id])
+    event = await the_event(bot)
+    assert event["status"] == "cancelled"
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 0
+    closed = await carol.slash("event register", event=event_id)
+    assert closed.content == "This event was cancelled."
+
+
+async def test_an_event_the_website_writes_is_picked_up(harness):
+    bot = await start(harness)
+    start_at = datetime.now(UTC) + timedelta(days=2)
+    event_id = await bot.pool.fetchval(
+        """INSERT INTO events (title, type, start_date, max_participants, status)
+           VALUES ('Website meetup', 'community', $1, 20, 'upcoming') RETURNING id::text""",
+        start_at,
+    )
+    scheduled = await bot.get_cog("EventJobs")._reconcile()  # what runs every minute
+    assert scheduled is None
+    kinds = await bot.pool.fetch("SELECT kind FROM timers WHERE payload ->> 'event_id' = $1", event_id)
+    assert sorted(k["kind"] for k in kinds) == ["event_end", "event_reminder", "event_reminder", "event_start"]
+    # The website moves it: the bot reschedules for the new time.
+    await bot.pool.execute("UPDATE events SET start_date = start_date + interval '1 day'")
+    await bot.get_cog("EventJobs")._reconcile()
+    pending = await bot.pool.fetch(
+        "SELECT kind, payload FROM timers WHERE payload ->> 'event_id' = $1 AND status = 'pending'", event_id
+    )
+    assert len(pending) == 4 and all(
+        p["payload"]["start"] == (start_at + timedelta(days=1)).isoformat() for p in pending
+    )
+    listed = await harness.member("alice").slash("event list")
+    assert "Website meetup" in listed.embed["description"]
+    info = await harness.member("alice").slash("event info", event=event_id)
+    assert (
+        info.embed["title"] == "Website meetup"
+        and {"name": "Places", "value": "0 / 20", "inline": True} in info.embed["fields"]
+    )
+    assert await events.get(bot.pool, event_id) is not None
