@@ -14,6 +14,7 @@ from bot import achievement_rules as rules
 from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, reported
 from bot.ui.achievements import Line, info_embed, list_embed
+from bot.ui.buttons import page_button
 from cogs.achievements.engine import AchievementEngine, Known
 from db import achievements, admin_logs, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
@@ -87,12 +88,7 @@ class AchievementsButton(
     ) -> None:
         self.user_id, self.pathway, self.category, self.page = user_id, pathway, category, page
         super().__init__(
-            discord.ui.Button(
-                label=label,
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"achl:{user_id}:{pathway or '-'}:{category or '-'}:{max(page, 0)}",
-            )
+            page_button(f"achl:{user_id}:{pathway or '-'}:{category or '-'}:{max(page, 0)}", label, disabled=disabled)
         )
 
     @classmethod

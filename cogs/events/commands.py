@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.checks import is_staff
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.event_rules import Candidate, Requirements, WhenError, check_window, parse_when, why_not_register
+from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
 from db import events, moderation, users
@@ -159,14 +160,7 @@ class EventModal(discord.ui.Modal):
 class ListButton(discord.ui.DynamicItem[discord.ui.Button], template=r"evl:(?P<pw>[a-z-]+):(?P<page>\d+)"):  # type: ignore[call-arg]
     def __init__(self, pathway: str, page: int, *, label: str, disabled: bool = False) -> None:
         self.pathway, self.page = pathway, page
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"evl:{pathway or '-'}:{max(page, 1)}",
-            )
-        )
+        super().__init__(page_button(f"evl:{pathway or '-'}:{max(page, 1)}", label, disabled=disabled))
 
     @classmethod
     async def from_custom_id(

@@ -11,6 +11,7 @@ import discord
 
 from bot.checks import require_staff
 from bot.errors import reported
+from bot.ui.buttons import page_button
 from bot.ui.moderation import history_embed
 from db import moderation
 
@@ -40,14 +41,7 @@ class HistoryButton(
 
     def __init__(self, user_id: str, direction: str, cursor: int, *, label: str, disabled: bool = False) -> None:
         self.user_id, self.direction, self.cursor = user_id, direction, cursor
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"modh:{user_id}:{direction}:{cursor}",
-            )
-        )
+        super().__init__(page_button(f"modh:{user_id}:{direction}:{cursor}", label, disabled=disabled))
 
     @classmethod
     async def from_custom_id(

@@ -11,6 +11,7 @@ import discord
 from bot.errors import reported
 from bot.progression import level_for_xp
 from bot.ranking import BoardKey
+from bot.ui.buttons import page_button
 from bot.ui.embeds import BRAND
 from db import boards
 
@@ -79,14 +80,7 @@ class LeaderboardButton(
         disabled: bool = False,
     ) -> None:
         self.board, self.period, self.direction, self.xp, self.uid = board, period, direction, xp, uid
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                disabled=disabled,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"lb:{board or '-'}:{period}:{direction}:{xp}:{uid}",
-            )
-        )
+        super().__init__(page_button(f"lb:{board or '-'}:{period}:{direction}:{xp}:{uid}", label, disabled=disabled))
 
     @classmethod
     async def from_custom_id(
