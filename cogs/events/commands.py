@@ -18,6 +18,7 @@ from bot.event_rules import Candidate, Requirements, WhenError, check_window, pa
 from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
+from cogs.events.queue import EventQueues
 from db import events, moderation, users
 from db.events import Event
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = 5
+QUEUES = EventQueues()  # registrations served in arrival order, per event
 PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
 
 
@@ -71,7 +73,7 @@ async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> s
     if refusal is not None:
         log.info("registration for %s refused to %s: %s", event_id, member.id, refusal)
         raise NotAllowed(refusal)
-    async with bot.pool.acquire() as conn, conn.transaction():
+    async with QUEUES.turn(event_id), bot.pool.acquire() as conn, conn.transaction():
         locked = await events.get(conn, event_id, lock=True)
         assert locked is not None
         result = await events.register(conn, event_id, user_id, locked.max_participants)
@@ -89,7 +91,7 @@ async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> s
 
 async def leave(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> str:
     user_id = await bot.identity.user_id(member)
-    async with bot.pool.acquire() as conn, conn.transaction():
+    async with QUEUES.turn(event_id), bot.pool.acquire() as conn, conn.transaction():
         event = await events.get(conn, event_id, lock=True)
         if event is None:
             raise NotFound("There is no such event.")
