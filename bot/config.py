@@ -263,6 +263,7 @@ class EventsConfig(_Section):
     host_role_ids: list[Snowflake] = Field(default_factory=list)  # besides staff, these may host
     reminders: list[str] = Field(default_factory=lambda: ["24h", "15m"], max_length=5)  # before the start
     default_length: str = "2h"  # an event without an end is completed this long after its start
+    attend_minutes: int = Field(default=10, ge=1, le=600)  # in the event's voice channel to count as attended
 
     @field_validator("reminders")
     @classmethod

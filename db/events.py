@@ -289,3 +289,76 @@ async def mark_scheduled(conn: Executor, event: Event) -> None:
         event.start_date,
         event.end_date,
     )
+
+
+# -- attendance ----------------------------------------------------------------------------------
+
+
+async def credit_voice(conn: Executor, credits: list[tuple[str, str, int]], threshold: int) -> list[tuple[str, str]]:
+    """Add voice minutes (discord id, channel id, minutes) to the registrations of the ongoing events
+    in those channels; a registrant reaching `threshold` minutes is attended. Returns the (event id,
+    users.id) newly attended (in the caller's transaction)."""
+    if not credits:
+        return []
+    rows = await conn.fetch(
+        """WITH credit AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) AS c(discord_id, channel_id, minutes)),
+           hits AS (
+             SELECT r.id, c.minutes FROM credit c
+             JOIN users u ON u.discord_id = c.discord_id
+             JOIN events e ON e.voice_channel_id = c.channel_id AND e.status = 'ongoing' AND e.is_active
+             JOIN event_registrations r ON r.event_id = e.id AND r.user_id = u.id
+                                       AND r.status IN ('registered', 'attended'))
+           UPDATE event_registrations r
+              SET voice_minutes = r.voice_minutes + h.minutes,
+                  status = CASE WHEN r.status = 'registered' AND r.voice_minutes + h.minutes >= $4
+                                THEN 'attended' ELSE r.status END,
+                  attended_at = CASE WHEN r.status = 'registered' AND r.voice_minutes + h.minutes >= $4
+                                     THEN NOW() ELSE r.attended_at END
+             FROM hits h WHERE r.id = h.id
+           RETURNING r.event_id::text AS event_id, r.user_id, r.attended_at = NOW() AS newly""",
+        [c[0] for c in credits],
+        [c[1] for c in credits],
+        [c[2] for c in credits],
+        threshold,
+    )
+    return [(r["event_id"], r["user_id"]) for r in rows if r["newly"]]
+
+
+async def check_in(conn: Executor, event_id: str, user_id: str) -> str | None:
+    """A registrant checks in (events without voice): attended now. Returns their status before."""
+    return await conn.fetchval(
+        """UPDATE event_registrations r SET status = 'attended', attended_at = NOW()
+           FROM (SELECT id, status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2 FOR UPDATE) old
+           WHERE r.id = old.id AND old.status = 'registered'
+           RETURNING old.status""",
+        event_id,
+        user_id,
+    )
+
+
+async def count_attended(conn: Executor, event: Event, user_ids: list[str]) -> None:
+    """events_attended grows for each attendee (their profile, and the event's pathway if they have it)."""
+    await conn.execute(
+        "UPDATE user_profiles SET events_attended = events_attended + 1 WHERE user_id = ANY($1::text[])", user_ids
+    )
+    if event.pathway:
+        await conn.execute(
+            """UPDATE pathway_progress SET events_attended = events_attended + 1
+               WHERE user_id = ANY($1::text[]) AND pathway_id = $2""",
+            user_ids,
+            event.pathway,
+        )
+
+
+async def mark_no_shows(conn: Executor, event_id: str) -> int:
+    status = await conn.execute(
+        "UPDATE event_registrations SET status = 'no-show' WHERE event_id = $1::uuid AND status = 'registered'",
+        event_id,
+    )
+    return int(status.split()[-1])
+
+
+async def discord_ids(conn: Executor, user_ids: list[str]) -> dict[str, str]:
+    rows = await conn.fetch("SELECT id, discord_id FROM users WHERE id = ANY($1::text[])", user_ids)
+    return {r["id"]: r["discord_id"] for r in rows}

@@ -68,7 +68,7 @@ async def test_a_host_creates_an_event_through_the_form_and_it_is_announced_with
         lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night", past=True
     )
     labels = [c["label"] for c in post.message.components[0]["components"]]
-    assert labels == ["Register", "Leave"]
+    assert labels == ["Register", "Leave", "Check in"]
     joined = await alice.click(post.message, "Register")
     assert joined.ephemeral and joined.content.startswith("You are registered for **Game night**")
     again = await alice.click(post.message, "Register")
@@ -247,3 +247,73 @@ async def test_an_event_the_website_writes_is_picked_up(harness):
         and {"name": "Places", "value": "0 / 20", "inline": True} in info.embed["fields"]
     )
     assert await events.get(bot.pool, event_id) is not None
+
+
+async def wait_status(bot, status: str, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await the_event(bot))["status"] != status:
+        assert loop.time() < deadline, f"the event never became {status}"
+        await asyncio.sleep(0.1)
+
+
+async def test_attendance_from_voice_rewards_once_and_no_shows_are_marked(harness):
+    bot = await start(harness, reminders=[], default_length="6s", attend_minutes=1)
+    mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    await create(
+        mod, start=timedelta(seconds=2), end=None, xp_reward=50, voice_channel=harness.demo.voice, pathway="gaming"
+    )
+    event_id = (await the_event(bot))["id"]
+    await alice.slash("event register", event=event_id)
+    await bob.slash("event register", event=event_id)
+    early = await alice.slash("event register", event=event_id)
+    assert early.content == "You are already registered for **Game night**."
+    await wait_status(bot, "ongoing")
+    alice.join_voice(harness.demo.voice)
+    carol.join_voice(harness.demo.voice)  # there, but not registered: not counted
+    alice.say("marker")
+    await asyncio.sleep(0.3)
+    now = datetime.now(UTC)
+    bot.xp_engine.voice_tick(elapsed=61, at=now)
+    await bot.flush_all()
+    bot.xp_engine.voice_tick(elapsed=61, at=now + timedelta(minutes=1))  # a second minute: no second reward
+    await bot.flush_all()
+    rows = await bot.pool.fetch(
+        """SELECT u.discord_id, r.status, r.voice_minutes FROM event_registrations r JOIN users u ON u.id = r.user_id
+           ORDER BY u.discord_id"""
+    )
+    by_member = {r["discord_id"]: (r["status"], r["voice_minutes"]) for r in rows}
+    assert by_member[alice.id] == ("attended", 2) and by_member[bob.id] == ("registered", 0)
+    rewards = await bot.pool.fetch("SELECT user_id, pathway, amount FROM xp_ledger WHERE source = 'event'")
+    assert [(r["pathway"], r["amount"]) for r in rewards] == [("gaming", 50)]
+    attended = await bot.pool.fetchval(
+        """SELECT up.events_attended FROM user_profiles up JOIN users u ON u.id = up.user_id
+           WHERE u.discord_id = $1""",
+        alice.id,
+    )
+    assert attended == 1
+    await wait_status(bot, "completed")
+    assert (await bot.pool.fetchval(
+        "SELECT r.status FROM event_registrations r JOIN users u ON u.id = r.user_id WHERE u.discord_id = $1", bob.id
+    )) == "no-show"  # fmt: skip
+
+
+async def test_check_in_for_an_event_without_voice(harness):
+    bot = await start(harness, reminders=[], default_length="8s")
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    await create(mod, start=timedelta(seconds=2), end=None, xp_reward=30)
+    post = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night"
+    )
+    await alice.click(post.message, "Register")
+    too_soon = await alice.click(post.message, "Check in")
+    assert too_soon.content == "Check-in is open while the event is on."
+    await wait_status(bot, "ongoing")
+    done = await alice.click(post.message, "Check in")
+    assert done.content == "Checked in to **Game night**: enjoy!"
+    twice = await alice.click(post.message, "Check in")
+    assert twice.content == "You're checked in already, or not registered for this event."
+    stranger = await bob.click(post.message, "Check in")
+    assert stranger.content == "You're checked in already, or not registered for this event."
+    rewards = await bot.pool.fetch("SELECT amount FROM xp_ledger WHERE source = 'event'")
+    assert [r["amount"] for r in rewards] == [30]

@@ -21,6 +21,7 @@ def register_buttons(event_id: str) -> list[dict[str, Any]]:
     buttons = [
         {"type": 2, "style": 3, "label": "Register", "custom_id": register_custom_id(event_id, "r")},
         {"type": 2, "style": 2, "label": "Leave", "custom_id": register_custom_id(event_id, "l")},
+        {"type": 2, "style": 1, "label": "Check in", "custom_id": register_custom_id(event_id, "c")},
     ]
     return [{"type": 1, "components": buttons}]
 

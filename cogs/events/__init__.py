@@ -2,7 +2,7 @@
 durable timers, cancellation. Events the website writes are picked up (scheduled) within a minute.
 
 Split by role: `lifecycle` (scheduling, the timer handlers, what members are told), `commands`
-(/event and the Register / Leave buttons)."""
+(/event and the Register / Leave / Check in buttons), `attendance` (voice minutes, check-in, rewards)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from discord.ext.commands import Cog
 
+from cogs.events.attendance import Attendance
 from cogs.events.commands import EventCommands, ListButton, RegisterButton
 from cogs.events.lifecycle import end_handler, reconcile, reminder_handler, start_handler
 
@@ -21,10 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class EventJobs(Cog):
-    """Every minute: events written or edited elsewhere (the website) get their timers."""
+    """Every minute: events written or edited elsewhere (the website) get their timers. Holds the
+    attendance counter (fed by the XP engine's voice minutes, written every 5 s)."""
 
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
+        self.attendance = Attendance(bot)
 
     async def cog_load(self) -> None:
         self.bot.scheduler.add_job(
@@ -48,5 +51,10 @@ async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("event_end", end_handler(bot))
     await reconcile(bot)
     await bot.add_cog(EventCommands(bot))
-    await bot.add_cog(EventJobs(bot))
+    jobs = EventJobs(bot)
+    await bot.add_cog(jobs)
+    xp_engine = getattr(bot, "xp_engine", None)
+    if xp_engine is not None:
+        xp_engine.voice_hooks.append(jobs.attendance.credit)
+    bot.register_flush("event attendance", jobs.attendance.flush, every=5.0)
     bot.add_dynamic_items(RegisterButton, ListButton)

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import asyncpg
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -106,12 +107,37 @@ async def leave(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> st
     return f"You left {'the waitlist of ' if before == 'waitlisted' else ''}**{title}**."
 
 
-class RegisterButton(discord.ui.DynamicItem[discord.ui.Button], template=r"evt:(?P<act>[rl]):(?P<event>[0-9a-f-]{36})"):  # type: ignore[call-arg]
+async def check_in(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> str:
+    """A registrant checks in while an event without a voice channel is on."""
+    event = await events.get(bot.pool, event_id)
+    if event is None:
+        raise NotFound("There is no such event.")
+    if event.voice_channel_id:
+        raise BadInput(f"Attendance is counted in <#{event.voice_channel_id}>: join it while the event is on.")
+    if event.status != "ongoing":
+        raise BadInput("Check-in is open while the event is on.")
+    user_id = await bot.identity.user_id(member)
+    attendance = bot.get_cog("EventJobs").attendance  # type: ignore[union-attr]
+
+    async def mark(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+        before = await events.check_in(conn, event_id, user_id)
+        return [(event_id, user_id)] if before == "registered" else []
+
+    if not await attendance.attended(mark):
+        raise BadInput("You're checked in already, or not registered for this event.")
+    return f"Checked in to **{discord.utils.escape_markdown(event.title)}**: enjoy!"
+
+
+class RegisterButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"evt:(?P<act>[rlc]):(?P<event>[0-9a-f-]{36})"
+):  # type: ignore[call-arg]
+    LABELS = {"r": "Register", "l": "Leave", "c": "Check in"}
+
     def __init__(self, action: str, event_id: str) -> None:
         self.action, self.event_id = action, event_id
         super().__init__(
             discord.ui.Button(
-                label="Register" if action == "r" else "Leave",
+                label=self.LABELS[action],
                 style=discord.ButtonStyle.success if action == "r" else discord.ButtonStyle.secondary,
                 custom_id=f"evt:{action}:{event_id}",
             )
@@ -130,8 +156,10 @@ class RegisterButton(discord.ui.DynamicItem[discord.ui.Button], template=r"evt:(
             raise NotAllowed("Register from the community's server.")
         if self.action == "r":
             text = await register(bot, self.event_id, interaction.user)
-        else:
+        elif self.action == "l":
             text = await leave(bot, self.event_id, interaction.user)
+        else:
+            text = await check_in(bot, self.event_id, interaction.user)
         await interaction.response.send_message(text, ephemeral=True)
 
 

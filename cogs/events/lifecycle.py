@@ -119,7 +119,8 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
         event = await events.get(conn, timer.payload["event_id"], lock=True)
         if _current(event, timer) and event is not None and event.status in ("upcoming", "ongoing"):
             await events.set_status(conn, event.id, "completed")
-            log.info("event %s completed", event.id)
+            absent = await events.mark_no_shows(conn, event.id)
+            log.info("event %s completed (%d no-show)", event.id, absent)
 
     return end
 

@@ -93,6 +93,8 @@ class XPEngine:
         self.activity = self.writes.activity
         self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
         self.stats_hooks: list[Callable[[set[str]], None]] = []  # told which members' stats a write changed
+        # told of the whole voice minutes credited: member id -> (channel id, minutes)
+        self.voice_hooks: list[Callable[[dict[int, tuple[int, int]]], None]] = []
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
@@ -218,6 +220,9 @@ class XPEngine:
                 if voice_eligible(facts, guild.afk_channel.id if guild.afk_channel else None):
                     eligible[member.id] = (member, channel)
         credited = self.voice_clock.tick(eligible, elapsed)
+        if credited:
+            for hook in self.voice_hooks:  # e.g. event attendance: whole minutes, per channel
+                hook({member_id: (eligible[member_id][1].id, minutes) for member_id, minutes in credited.items()})
         if self.community.xp.voice_per_minute == 0:
             return 0  # voice XP is off
         at = at or datetime.now(UTC)

@@ -1,0 +1,65 @@
+"""XP granted by other features (achievements, events) through the same ledger as chat: the grants
+and their level-up effects in the caller's transaction, then the rank index and the features that
+follow members' stats once it is committed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+import discord
+
+from bot.xp_rules import local_day, period_starts
+from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
+from db import ledger
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+
+def grants_for(
+    bot: ConclaveBot, user_ids: list[str], source: str, refs: dict[str, str], pathway: str | None, amount: int
+) -> list[ledger.Grant]:
+    """One grant per member, now, in the community's week and month."""
+    now = datetime.now(UTC)
+    tz = bot.config.community.xp.timezone
+    week, month = period_starts(now, tz)
+    day = local_day(now, tz)
+    return [ledger.Grant(u, source, refs[u], pathway, amount, now, day, week, month) for u in user_ids]
+
+
+async def grant_in(
+    conn: asyncpg.Connection,
+    bot: ConclaveBot,
+    grants: list[ledger.Grant],
+    members: dict[str, discord.Member],
+    *,
+    reason: str,
+    actor_id: str | None = None,
+) -> tuple[ledger.GrantResult, int]:
+    """Record the grants (a source grants once per member) and queue their level-up effects."""
+    result = await ledger.apply_grants(conn, grants, reasons=[reason] * len(grants), actor_id=actor_id)
+    queued = await apply_level_up_effects(conn, LevelUpContext(bot, members, {}), result.level_ups)
+    return result, queued
+
+
+def after_grants(bot: ConclaveBot, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:
+    """Once committed: the rank index moves, and features that follow stats hear of it. Call while
+    holding the XP engine's lock if the grants were made under it."""
+    engine = getattr(bot, "xp_engine", None)
+    if engine is None:
+        return
+    engine.move_rankings(result, members)
+    engine.stats_changed({c.user_id for c in result.totals})
+
+
+def members_of(bot: ConclaveBot, discord_ids: dict[str, str]) -> dict[str, discord.Member]:
+    """users.id -> the guild member, for those still in the server."""
+    guild = bot.home_guild
+    found = {}
+    for user_id, discord_id in discord_ids.items():
+        member = guild.get_member(int(discord_id)) if guild is not None else None
+        if member is not None:
+            found[user_id] = member
+    return found
