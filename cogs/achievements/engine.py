@@ -26,10 +26,9 @@ from bot import achievement_rules as rules
 from bot.achievement_catalog import CatalogEntry
 from bot.journal import Journal
 from bot.write_path import WriteHealth, write_isolating
-from bot.xp_rules import local_day, period_starts
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects, move_boards
-from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
+from cogs.xp.grants import after_grants, grant_in, grants_for
 from db import achievement_backfill, achievements, ledger, settings
 from db.achievements import Achievement
 from db.faults import is_outage, one_line
@@ -307,13 +306,11 @@ class AchievementEngine:
                         members[t.user_id] = member
                 queued = 0
                 if achievement.xp > 0:
-                    result = await ledger.apply_grants(
-                        conn,
-                        await self._grants(conn, achievement, new),
-                        reasons=[reason or "achievement earned"] * len(new),
-                        actor_id=actor_id,
+                    grants = await self._grants(conn, achievement, new)
+                    result, levels = await grant_in(
+                        conn, bot, grants, members, reason=reason or "achievement earned", actor_id=actor_id
                     )
-                    queued += await apply_level_up_effects(conn, LevelUpContext(bot, members, {}), result.level_ups)
+                    queued += levels
                 queued += await queue_unlock_effects(
                     conn,
                     bot,
@@ -323,8 +320,8 @@ class AchievementEngine:
                     announce=announce,
                 )
                 await achievements.count_awards(conn, achievement.id, claimed)
-            if result is not None and engine is not None:
-                engine.move_rankings(result, members)
+            if result is not None:
+                after_grants(bot, result, members)
         if queued:
             bot.outbox.wake()
         log.info("achievement %r awarded to %d member(s)", achievement.id, len(new))
@@ -334,19 +331,9 @@ class AchievementEngine:
         """One grant per member; a member who earns it again after a revoke gets its XP again
         (the ledger takes a source once, so a repeat is numbered: id, id#2, ...)."""
         earlier = await achievements.grant_counts(conn, achievement.id, user_ids)
-        now = datetime.now(UTC)
-        tz = self.bot.config.community.xp.timezone
-        week, month = period_starts(now, tz)
-        day = local_day(now, tz)
-        grants = []
-        for uid in user_ids:
-            n = earlier.get(uid, 0)
-            ref = achievement.id if n == 0 else f"{achievement.id}#{n + 1}"
-            # A pathway achievement's XP counts in its pathway too (as award_achievement() does).
-            grants.append(
-                ledger.Grant(uid, "achievement", ref, achievement.pathway, achievement.xp, now, day, week, month)
-            )
-        return grants
+        refs = {u: achievement.id if earlier.get(u, 0) == 0 else f"{achievement.id}#{earlier[u] + 1}" for u in user_ids}
+        # A pathway achievement's XP counts in its pathway too (as award_achievement() does).
+        return grants_for(self.bot, user_ids, "achievement", refs, achievement.pathway, achievement.xp)
 
     # -- rarity -----------------------------------------------------------------------------
 
