@@ -362,3 +362,56 @@ async def mark_no_shows(conn: Executor, event_id: str) -> int:
 async def discord_ids(conn: Executor, user_ids: list[str]) -> dict[str, str]:
     rows = await conn.fetch("SELECT id, discord_id FROM users WHERE id = ANY($1::text[])", user_ids)
     return {r["id"]: r["discord_id"] for r in rows}
+
+
+# -- ratings ---------------------------------------------------------------------------------------
+
+
+async def rate(conn: Executor, event_id: str, user_id: str, rating: int, comments: str | None) -> str | None:
+    """An attendee's rating (1-5) and feedback; returns their registration status (the caller refuses
+    non-attendees before: a rating is written only for 'attended')."""
+    return await conn.fetchval(
+        """WITH reg AS (SELECT id, status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2),
+           written AS (
+             UPDATE event_registrations r SET rating = $3,
+                    feedback = COALESCE(r.feedback, '{}'::jsonb) || jsonb_build_object('comments', $4::text)
+             FROM reg WHERE r.id = reg.id AND reg.status = 'attended' RETURNING r.id)
+           SELECT status FROM reg""",
+        event_id,
+        user_id,
+        rating,
+        comments,
+    )
+
+
+@dataclass(frozen=True)
+class Ratings:
+    average: float | None
+    count: int
+
+
+async def ratings(conn: Executor, event_id: str) -> Ratings:
+    row = await conn.fetchrow(
+        """SELECT avg(rating)::float8 AS average, count(rating) AS count
+           FROM event_registrations WHERE event_id = $1::uuid""",
+        event_id,
+    )
+    return Ratings(row["average"], row["count"])
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    events: int
+    average: float | None
+    ratings: int
+
+
+async def host_record(conn: Executor, host_id: str) -> HostRecord:
+    """A host's completed events and the ratings their attendees gave."""
+    row = await conn.fetchrow(
+        """SELECT count(DISTINCT e.id) AS events, avg(r.rating)::float8 AS average, count(r.rating) AS ratings
+           FROM events e LEFT JOIN event_registrations r ON r.event_id = e.id
+           WHERE e.host_id = $1 AND e.status = 'completed'""",
+        host_id,
+    )
+    return HostRecord(row["events"], row["average"], row["ratings"])

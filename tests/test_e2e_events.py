@@ -317,3 +317,39 @@ async def test_check_in_for_an_event_without_voice(harness):
     assert stranger.content == "You're checked in already, or not registered for this event."
     rewards = await bot.pool.fetch("SELECT amount FROM xp_ledger WHERE source = 'event'")
     assert [r["amount"] for r in rewards] == [30]
+
+
+async def test_attendees_rate_the_event_and_others_are_refused(harness):
+    bot = await start(harness, reminders=[], default_length="3s")
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    await create(mod, start=timedelta(seconds=2), end=None)
+    event_id = (await the_event(bot))["id"]
+    await alice.slash("event register", event=event_id)
+    await bob.slash("event register", event=event_id)
+    early = await alice.slash("event rate", event=event_id)
+    assert early.content == "Ratings open once the event is over."
+    await wait_status(bot, "ongoing")
+    post = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night", past=True
+    )
+    await alice.click(post.message, "Check in")
+    await wait_status(bot, "completed")
+    await delivered(bot, "dm")
+    ask = await harness.standin.wait_for(
+        lambda o: o.kind == "dm" and o.message.embeds[0]["title"] == "How was Game night?", past=True
+    )
+    assert ask.data["recipient_id"] == alice.id  # bob never came: a no-show, not asked
+    form = await alice.click(ask.message, "Rate")  # in the DM
+    bad = await alice.submit(form, {"Rating, 1 to 5": "9", "Anything to tell the host? (optional)": ""})
+    assert bad.content == "A rating is a whole number from 1 to 5."
+    form = await alice.click(ask.message, "Rate")
+    thanks = await alice.submit(form, {"Rating, 1 to 5": "4", "Anything to tell the host? (optional)": "More maps!"})
+    assert thanks.content == "Thanks: you rated **Game night** 4/5."
+    refused = await bob.slash("event rate", event=event_id)
+    assert refused.content == "Only members who attended can rate an event."
+    row = await bot.pool.fetchrow("SELECT rating, feedback FROM event_registrations WHERE rating IS NOT NULL")
+    assert row["rating"] == 4 and row["feedback"] == {"comments": "More maps!"}
+    info = await mod.slash("event info", event=event_id)
+    fields = {f["name"]: f["value"] for f in info.embed["fields"]}
+    assert fields["Rating"] == "4.0 / 5 (1 rating(s))"
+    assert fields["Host's record"] == "1 event(s) held, rated 4.0 / 5 (1)"

@@ -2,7 +2,8 @@
 durable timers, cancellation. Events the website writes are picked up (scheduled) within a minute.
 
 Split by role: `lifecycle` (scheduling, the timer handlers, what members are told), `commands`
-(/event and the Register / Leave / Check in buttons), `attendance` (voice minutes, check-in, rewards)."""
+(/event and the Register / Leave / Check in buttons), `attendance` (voice minutes, check-in, rewards),
+`ratings` (the Rate button and form)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from discord.ext.commands import Cog
 from cogs.events.attendance import Attendance
 from cogs.events.commands import EventCommands, ListButton, RegisterButton
 from cogs.events.lifecycle import end_handler, reconcile, reminder_handler, start_handler
+from cogs.events.ratings import RateButton
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -57,4 +59,4 @@ async def setup(bot: ConclaveBot) -> None:
     if xp_engine is not None:
         xp_engine.voice_hooks.append(jobs.attendance.credit)
     bot.register_flush("event attendance", jobs.attendance.flush, every=5.0)
-    bot.add_dynamic_items(RegisterButton, ListButton)
+    bot.add_dynamic_items(RegisterButton, ListButton, RateButton)

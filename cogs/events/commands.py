@@ -20,6 +20,7 @@ from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
 from cogs.events.queue import EventQueues
+from cogs.events.ratings import open_rating
 from db import events, moderation, users
 from db.events import Event
 
@@ -426,6 +427,14 @@ class EventCommands(commands.Cog):
         host_discord = await users.discord_id_for(self.bot.pool, found.host_id) if found.host_id else None
         host = f"<@{host_discord}>" if host_discord else "(unknown)"
         embed = event_embed(found, host=host, registered=tally.registered, waitlisted=tally.waitlisted)
+        scores = await events.ratings(self.bot.pool, event)
+        if scores.count:
+            embed.add_field(name="Rating", value=f"{scores.average:.1f} / 5 ({scores.count} rating(s))")
+        if found.host_id:
+            record = await events.host_record(self.bot.pool, found.host_id)
+            if record.events:
+                average = f", rated {record.average:.1f} / 5 ({record.ratings})" if record.ratings else ""
+                embed.add_field(name="Host's record", value=f"{record.events} event(s) held{average}")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @event.command(name="register", description="Register for an event (or join its waitlist when full)")
@@ -440,6 +449,11 @@ class EventCommands(commands.Cog):
     @app_commands.autocomplete(event=events_found)
     async def leave_(self, interaction: discord.Interaction, event: str) -> None:
         await interaction.response.send_message(await leave(self.bot, event, interaction.user), ephemeral=True)
+
+    @event.command(name="rate", description="Rate an event you attended (1-5, with optional feedback)")
+    @app_commands.describe(event="the event's id (from its announcement or /event info)")
+    async def rate(self, interaction: discord.Interaction, event: app_commands.Range[str, 1, 40]) -> None:
+        await open_rating(interaction, event.strip())
 
     @event.command(name="reminders", description="Turn an event's reminders on or off for you")
     @app_commands.describe(event="the event", on="on or off")

@@ -14,6 +14,7 @@ import discord
 from bot.event_rules import reminder_offsets
 from bot.moderation_rules import format_duration, parse_duration
 from bot.ui.events import event_embed, register_buttons
+from cogs.events.ratings import invite_ratings
 from db import events, outbox, timers
 from db.events import Event
 
@@ -120,7 +121,9 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
         if _current(event, timer) and event is not None and event.status in ("upcoming", "ongoing"):
             await events.set_status(conn, event.id, "completed")
             absent = await events.mark_no_shows(conn, event.id)
-            log.info("event %s completed (%d no-show)", event.id, absent)
+            asked = await invite_ratings(conn, event)
+            bot.outbox.wake()
+            log.info("event %s completed (%d no-show, %d asked for a rating)", event.id, absent, asked)
 
     return end
 
