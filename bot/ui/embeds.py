@@ -30,8 +30,8 @@ def about_embed(
 ) -> discord.Embed:
     embed = discord.Embed(
         title="Conclave",
-        description="The Conclave Realm's bot: XP, pathways, rank cards, leaderboards, moderation and "
-        "achievements (events and stats are coming).",
+        description="The Conclave Realm's bot: XP, pathways, rank cards, leaderboards, moderation, "
+        "achievements and events (stats are coming).",
         colour=BRAND,
     )
     embed.add_field(name="Version", value=version)
