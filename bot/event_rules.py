@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from dateutil.rrule import MONTHLY, WEEKLY, rrule
 
 from bot.moderation_rules import parse_duration
 
@@ -101,3 +104,43 @@ def reminder_offsets(texts: Collection[str]) -> list[timedelta]:
     """'24h', '15m' ... -> offsets before the start, largest first (validated by the configuration)."""
     offsets = [parse_duration(t) for t in texts]
     return sorted({o for o in offsets if o is not None}, reverse=True)
+
+
+REPEATS = {"weekly": (WEEKLY, 1), "biweekly": (WEEKLY, 2), "monthly": (MONTHLY, 1)}
+
+
+def recurrence_pattern(
+    repeat: str, until: datetime | None, *, series: str, start: datetime, template: dict[str, Any]
+) -> dict[str, Any]:
+    """The guide's recurrence_pattern ({frequency, interval, days, end_date}) for a repeat choice,
+    with what the bot needs: the series (its first event's id), the anchor the rule counts from, this
+    occurrence's slot in it, and the template later occurrences take (title, places, length)."""
+    frequency, interval = REPEATS[repeat]
+    return {
+        "frequency": "weekly" if frequency == WEEKLY else "monthly",
+        "interval": interval,
+        "days": [],
+        "end_date": until.isoformat() if until else None,
+        "series": series,
+        "anchor": start.isoformat(),
+        "slot": start.isoformat(),
+        "template": template,
+    }
+
+
+def next_occurrence(anchor: datetime, after: datetime, pattern: dict[str, Any], timezone: str) -> datetime | None:
+    """The series' first occurrence after `after`, counted from `anchor` by the pattern (python-
+    dateutil's rrule, the RFC 5545 rules Discord's recurrence_rule is a subset of), at the same local
+    time across daylight saving; None past the pattern's end date."""
+    zone = ZoneInfo(timezone)
+    first = anchor.astimezone(zone).replace(tzinfo=None)
+    frequency = WEEKLY if pattern.get("frequency") == "weekly" else MONTHLY
+    rule = rrule(frequency, interval=int(pattern.get("interval") or 1), dtstart=first)
+    following = rule.after(after.astimezone(zone).replace(tzinfo=None))
+    if following is None:
+        return None
+    following = following.replace(tzinfo=zone)
+    end = pattern.get("end_date")
+    if end and following > datetime.fromisoformat(str(end)):
+        return None
+    return following

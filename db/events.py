@@ -37,12 +37,14 @@ class Event:
     status: str
     is_active: bool
     cancelled_reason: str | None
+    recurring: bool = False
+    recurrence_pattern: dict[str, Any] | None = None
 
 
 _COLUMNS = """id::text AS id, title, description, type, pathway, start_date, end_date, location_type, voice_channel_id,
               max_participants, current_participants, registration_deadline, host_id, co_hosts, required_roles,
               required_pathway, COALESCE(min_level, 0) AS min_level, COALESCE(rewards, '{}'::jsonb) AS rewards,
-              status, is_active, cancelled_reason"""
+              status, is_active, cancelled_reason, COALESCE(recurring, false) AS recurring, recurrence_pattern"""
 
 
 async def create(conn: Executor, **fields: Any) -> Event:
@@ -56,6 +58,7 @@ async def create(conn: Executor, **fields: Any) -> Event:
 
 
 EDITABLE = (
+    "recurrence_pattern",
     "title",
     "description",
     "type",
@@ -415,3 +418,40 @@ async def host_record(conn: Executor, host_id: str) -> HostRecord:
         host_id,
     )
     return HostRecord(row["events"], row["average"], row["ratings"])
+
+
+async def next_in_series(
+    conn: Executor, event: Event, start: datetime, end: datetime | None, pattern: dict[str, Any]
+) -> Event | None:
+    """The series' next occurrence, copied from `event` with its own times and pattern (the
+    deadline moves with the start); None when it exists already (the end ran twice)."""
+    exists = await conn.fetchval(
+        """SELECT 1 FROM events WHERE recurrence_pattern ->> 'series' = $1 AND start_date = $2""",
+        pattern["series"],
+        start,
+    )
+    if exists:
+        return None
+    row = await conn.fetchrow(
+        f"""INSERT INTO events (title, description, type, pathway, start_date, end_date, timezone, recurring,
+                                recurrence_pattern, location_type, voice_channel_id, stream_url, meeting_link,
+                                max_participants, registration_required, registration_deadline, host, host_id,
+                                co_hosts, required_roles, required_pathway, min_level, rewards, status)
+            SELECT $2, description, type, pathway, $3, $4, timezone, true, $5, location_type, voice_channel_id,
+                   stream_url, meeting_link, $6, registration_required,
+                   registration_deadline + ($3 - start_date), host, host_id, co_hosts, required_roles,
+                   required_pathway, min_level, rewards, 'upcoming'
+            FROM events WHERE id = $1::uuid
+            RETURNING {_COLUMNS}""",
+        event.id,
+        pattern.get("template", {}).get("title") or event.title,
+        start,
+        end,
+        pattern,
+        pattern.get("template", {}).get("max_participants", event.max_participants),
+    )
+    return Event(**dict(row)) if row else None
+
+
+async def set_recurring(conn: Executor, event_id: str) -> None:
+    await conn.execute("UPDATE events SET recurring = true WHERE id = $1::uuid", event_id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import AnnouncementConfig, EventsConfig
 from cogs.events.commands import register
+from cogs.events.lifecycle import materialise_next
 from db import events
 from tests.test_e2e_moderation import delivered
 
@@ -353,3 +354,39 @@ async def test_attendees_rate_the_event_and_others_are_refused(harness):
     fields = {f["name"]: f["value"] for f in info.embed["fields"]}
     assert fields["Rating"] == "4.0 / 5 (1 rating(s))"
     assert fields["Host's record"] == "1 event(s) held, rated 4.0 / 5 (1)"
+
+
+async def test_a_weekly_series_makes_its_next_occurrence_and_series_edits_carry_forward(harness):
+    bot = await start(harness, reminders=[], default_length="2s")
+    mod = harness.member("mod")
+    made = await create(mod, start=timedelta(seconds=2), end=None, places="8", repeat="weekly")
+    assert made.content.startswith("Event **Game night** created")
+    first = await bot.pool.fetchrow("SELECT id::text, start_date, recurring, recurrence_pattern FROM events")
+    assert first["recurring"] and first["recurrence_pattern"]["series"] == first["id"]
+    assert first["recurrence_pattern"]["frequency"] == "weekly" and first["recurrence_pattern"]["interval"] == 1
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while await bot.pool.fetchval("SELECT count(*) FROM events") < 2:
+        assert loop.time() < deadline, "no next occurrence"
+        await asyncio.sleep(0.1)
+    second = await bot.pool.fetchrow(
+        "SELECT id::text, start_date, status, max_participants, recurrence_pattern FROM events WHERE id <> $1::uuid",
+        first["id"],
+    )
+    assert second["start_date"] == first["start_date"] + timedelta(days=7)
+    assert (second["status"], second["max_participants"]) == ("upcoming", 8)
+    assert second["recurrence_pattern"]["series"] == first["id"]
+    kinds = await bot.pool.fetch("SELECT kind FROM timers WHERE payload ->> 'event_id' = $1", second["id"])
+    assert sorted(k["kind"] for k in kinds) == ["event_end", "event_start"]
+    only_this = await mod.slash("event edit", event=second["id"], title="Special night")
+    assert only_this.content == "Event **Special night** updated."
+    series = await mod.slash("event edit", event=second["id"], places=12, series=True)
+    assert series.content == "Event **Special night** updated (and the occurrences to come)."
+    pattern = await bot.pool.fetchval("SELECT recurrence_pattern FROM events WHERE id = $1::uuid", second["id"])
+    assert pattern["template"]["title"] == "Game night" and pattern["template"]["max_participants"] == 12
+    async with bot.pool.acquire() as conn, conn.transaction():  # the third, as the second's end would make it
+        third = await materialise_next(conn, bot, await events.get(conn, second["id"]))
+    assert third.title == "Game night" and third.max_participants == 12
+    assert third.start_date == first["start_date"] + timedelta(days=14)
+    single = await mod.slash("event edit", event=first["id"], title="x", series=True)
+    assert single.content == "This event is completed; it can't be changed."

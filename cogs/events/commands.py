@@ -15,7 +15,15 @@ from discord.ext import commands
 
 from bot.checks import is_staff
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
-from bot.event_rules import Candidate, Requirements, WhenError, check_window, parse_when, why_not_register
+from bot.event_rules import (
+    Candidate,
+    Requirements,
+    WhenError,
+    check_window,
+    parse_when,
+    recurrence_pattern,
+    why_not_register,
+)
 from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
@@ -167,9 +175,11 @@ class RegisterButton(
 class EventModal(discord.ui.Modal):
     """The event's words and times (the rest came with the command's options)."""
 
-    def __init__(self, cog: EventCommands, options: dict[str, Any]) -> None:
+    def __init__(
+        self, cog: EventCommands, options: dict[str, Any], *, repeat: str | None = None, until: datetime | None = None
+    ) -> None:
         super().__init__(title="New event")
-        self.cog, self.options = cog, options
+        self.cog, self.options, self.repeat, self.until = cog, options, repeat, until
         zone = cog.bot.config.community.xp.timezone
         self.name = discord.ui.TextInput(label="Title", max_length=100)
         self.details = discord.ui.TextInput(
@@ -263,6 +273,8 @@ class EventCommands(commands.Cog):
         required_pathway="only members of this pathway may register",
         required_role="only holders of this role may register",
         registration_deadline="last moment to register, e.g. 2026-12-05 18:00",
+        repeat="make it a series: the next occurrence is made when one ends",
+        repeat_until="the last day of the series, e.g. 2027-06-30 23:59",
     )
     async def create(
         self,
@@ -275,6 +287,8 @@ class EventCommands(commands.Cog):
         required_pathway: PathwayChoice | None = None,
         required_role: discord.Role | None = None,
         registration_deadline: app_commands.Range[str, 1, 40] | None = None,
+        repeat: Literal["weekly", "biweekly", "monthly"] | None = None,
+        repeat_until: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         if interaction.guild_id != self.bot.guild_id or not self.may_host(interaction.user):
             raise NotAllowed("Only staff and event hosts can create events.")
@@ -293,7 +307,11 @@ class EventCommands(commands.Cog):
             "registration_deadline": deadline,
             "registration_required": True,
         }
-        await interaction.response.send_modal(EventModal(self, options))
+        zone = self.bot.config.community.xp.timezone
+        until = _when(repeat_until, zone) if repeat_until else None
+        if until is not None and repeat is None:
+            raise BadInput("repeat_until needs repeat (weekly, biweekly or monthly).")
+        await interaction.response.send_modal(EventModal(self, options, repeat=repeat, until=until))
 
     async def create_from(self, interaction: discord.Interaction, form: EventModal) -> None:
         zone = self.bot.config.community.xp.timezone
@@ -326,6 +344,13 @@ class EventCommands(commands.Cog):
                 status="upcoming",
                 **form.options,
             )
+            if form.repeat is not None:
+                length = int((end - start).total_seconds() // 60) if end else None
+                template = {"title": event.title, "max_participants": capacity, "length_minutes": length}
+                pattern = recurrence_pattern(form.repeat, form.until, series=event.id, start=start, template=template)
+                updated = await events.update(conn, event.id, recurrence_pattern=pattern)
+                await events.set_recurring(conn, event.id)
+                event = updated or event
             await schedule(conn, self.bot, event)
             announced = await announce(conn, self.bot, event, host=interaction.user.mention)
         self.bot.timers.wake()
@@ -350,8 +375,11 @@ class EventCommands(commands.Cog):
         start: app_commands.Range[str, 1, 40] | None = None,
         end: app_commands.Range[str, 1, 40] | None = None,
         places: app_commands.Range[int, 1, 100_000] | None = None,
+        series: bool = False,
     ) -> None:
         current = await self._managed(interaction, event)
+        if series and not (current.recurring and current.recurrence_pattern):
+            raise BadInput("This event is not part of a series.")
         if current.status in ("cancelled", "completed"):
             raise BadInput(f"This event is {current.status}; it can't be changed.")
         zone = self.bot.config.community.xp.timezone
@@ -373,6 +401,18 @@ class EventCommands(commands.Cog):
             changes["max_participants"] = places
         if not changes:
             raise BadInput("Give something to change: title, start, end or places.")
+        if series:
+            pattern = dict(current.recurrence_pattern or {})
+            template = dict(pattern.get("template") or {})
+            if title:
+                template["title"] = title.strip()
+            if places is not None:
+                template["max_participants"] = places
+            if start or end:
+                template["length_minutes"] = int((new_end - new_start).total_seconds() // 60) if new_end else None
+            if start:
+                pattern["anchor"] = pattern["slot"] = new_start.isoformat()
+            changes["recurrence_pattern"] = {**pattern, "template": template}
         async with self.bot.pool.acquire() as conn, conn.transaction():
             locked = await events.get(conn, event, lock=True)
             assert locked is not None
@@ -389,7 +429,9 @@ class EventCommands(commands.Cog):
         self.bot.timers.wake()
         self.bot.outbox.wake()
         await interaction.response.send_message(
-            f"Event **{discord.utils.escape_markdown(updated.title)}** updated.", ephemeral=True
+            f"Event **{discord.utils.escape_markdown(updated.title)}** updated"
+            + (" (and the occurrences to come)." if series else "."),
+            ephemeral=True,
         )
 
     @event.command(name="cancel", description="Hosts: cancel an event (every registrant is told)")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.event_rules import reminder_offsets
+from bot.event_rules import next_occurrence, reminder_offsets
 from bot.moderation_rules import format_duration, parse_duration
 from bot.ui.events import event_embed, register_buttons
 from cogs.events.ratings import invite_ratings
@@ -122,6 +122,10 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
             await events.set_status(conn, event.id, "completed")
             absent = await events.mark_no_shows(conn, event.id)
             asked = await invite_ratings(conn, event)
+            following = await materialise_next(conn, bot, event)
+            if following is not None:
+                bot.timers.wake()
+                log.info("event %s: the next occurrence is %s", event.id, following.id)
             bot.outbox.wake()
             log.info("event %s completed (%d no-show, %d asked for a rating)", event.id, absent, asked)
 
@@ -189,3 +193,25 @@ async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, i
             )
     bot.outbox.wake()
     return event, told
+
+
+async def materialise_next(conn: asyncpg.Connection, bot: ConclaveBot, event: Event) -> Event | None:
+    """A recurring event's next occurrence, made when one completes: its slot in the series' rule,
+    the series' template (title, places, length), scheduled and announced like a new event."""
+    pattern = event.recurrence_pattern
+    if not event.recurring or not pattern or "anchor" not in pattern:
+        return None
+    anchor = datetime.fromisoformat(pattern["anchor"])
+    slot = datetime.fromisoformat(pattern["slot"])
+    start = next_occurrence(anchor, slot, pattern, bot.config.community.xp.timezone)
+    if start is None:
+        return None
+    minutes = (pattern.get("template") or {}).get("length_minutes")
+    end = start + timedelta(minutes=minutes) if minutes else None
+    following = await events.next_in_series(conn, event, start, end, {**pattern, "slot": start.isoformat()})
+    if following is None:
+        return None
+    await schedule(conn, bot, following)
+    host = await events.discord_ids(conn, [following.host_id]) if following.host_id else {}
+    await announce(conn, bot, following, host=f"<@{host[following.host_id]}>" if host else "(unknown)")
+    return following
