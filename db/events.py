@@ -39,12 +39,14 @@ class Event:
     cancelled_reason: str | None
     recurring: bool = False
     recurrence_pattern: dict[str, Any] | None = None
+    discord_event_id: str | None = None
 
 
 _COLUMNS = """id::text AS id, title, description, type, pathway, start_date, end_date, location_type, voice_channel_id,
               max_participants, current_participants, registration_deadline, host_id, co_hosts, required_roles,
               required_pathway, COALESCE(min_level, 0) AS min_level, COALESCE(rewards, '{}'::jsonb) AS rewards,
-              status, is_active, cancelled_reason, COALESCE(recurring, false) AS recurring, recurrence_pattern"""
+              status, is_active, cancelled_reason, COALESCE(recurring, false) AS recurring, recurrence_pattern,
+              discord_event_id"""
 
 
 async def create(conn: Executor, **fields: Any) -> Event:
@@ -455,3 +457,20 @@ async def next_in_series(
 
 async def set_recurring(conn: Executor, event_id: str) -> None:
     await conn.execute("UPDATE events SET recurring = true WHERE id = $1::uuid", event_id)
+
+
+async def to_mirror(conn: Executor) -> list[Event]:
+    """Events to mirror as Discord scheduled events: the live ones, and the finished ones of the last
+    two days that are mirrored (to finish them in Discord too)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM events
+            WHERE (is_active AND status IN ('upcoming', 'ongoing'))
+               OR (discord_event_id IS NOT NULL AND status IN ('completed', 'cancelled')
+                   AND updated_at > NOW() - interval '2 days')
+            ORDER BY start_date"""
+    )
+    return [Event(**dict(r)) for r in rows]
+
+
+async def set_discord_event(conn: Executor, event_id: str, discord_event_id: str) -> None:
+    await conn.execute("UPDATE events SET discord_event_id = $2 WHERE id = $1::uuid", event_id, discord_event_id)

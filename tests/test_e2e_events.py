@@ -390,3 +390,73 @@ async def test_a_weekly_series_makes_its_next_occurrence_and_series_edits_carry_
     assert third.start_date == first["start_date"] + timedelta(days=14)
     single = await mod.slash("event edit", event=first["id"], title="x", series=True)
     assert single.content == "This event is completed; it can't be changed."
+
+
+async def mirrored(harness, predicate, timeout: float = 8.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = [e for e in harness.standin.guild.scheduled_events.values() if predicate(e)]
+        if found:
+            return found
+        assert loop.time() < deadline, "not mirrored"
+        await asyncio.sleep(0.1)
+
+
+async def test_events_are_mirrored_as_discord_scheduled_events_through_their_life(harness):
+    bot = await start(harness, reminders=[], default_length="3s")
+    mod = harness.member("mod")
+    await create(mod, start=timedelta(seconds=7), end=None, voice_channel=harness.demo.voice)
+    event = await the_event(bot)
+    [scheduled] = await mirrored(harness, lambda e: e.name == "Game night")
+    assert scheduled.channel_id == harness.demo.voice.id and f"[conclave:{event['id']}]" in scheduled.description
+    for _ in range(50):  # stored right after Discord answered
+        if await bot.pool.fetchval("SELECT discord_event_id FROM events") == scheduled.id:
+            break
+        await asyncio.sleep(0.1)
+    assert await bot.pool.fetchval("SELECT discord_event_id FROM events") == scheduled.id
+    await mirrored(harness, lambda e: e.status == 2, timeout=12)  # started with the event
+    await mirrored(harness, lambda e: e.status == 3, timeout=12)  # completed with it
+    assert len(harness.standin.guild.scheduled_events) == 1
+
+
+async def test_the_mirror_follows_edits_and_cancellation_and_adopts_rather_than_duplicates(harness):
+    bot = await start(harness)
+    mod = harness.member("mod")
+    await create(mod)
+    event_id = (await the_event(bot))["id"]
+    [scheduled] = await mirrored(harness, lambda e: e.name == "Game night")
+    await mod.slash("event edit", event=event_id, title="Board game night")
+    await mirrored(harness, lambda e: e.name == "Board game night")
+    # The id is lost (e.g. a crash right after Discord created it): the next pass adopts it by its marker.
+    await bot.pool.execute("UPDATE events SET discord_event_id = NULL")
+    await bot.events_mirror.reconcile()
+    assert len(harness.standin.guild.scheduled_events) == 1
+    assert await bot.pool.fetchval("SELECT discord_event_id FROM events") == scheduled.id
+    # A row the website writes is mirrored at the next pass.
+    await bot.pool.execute(
+        "INSERT INTO events (title, type, start_date, status) VALUES ('Web night', 'community', NOW() + interval '3 days', 'upcoming')"
+    )
+    await bot.events_mirror.reconcile()
+    assert {e.name for e in harness.standin.guild.scheduled_events.values()} == {"Board game night", "Web night"}
+    await mod.slash("event cancel", event=event_id, reason="rain")
+    await mirrored(harness, lambda e: e.name == "Board game night" and e.status == 4)
+
+
+async def test_members_interested_in_discord_are_offered_registration_by_dm(harness):
+    bot = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await create(mod, places="3")
+    [scheduled] = await mirrored(harness, lambda e: e.name == "Game night")
+    harness.standin.mark_interested(scheduled.id, alice.id)
+    await delivered(bot, "dm")
+    offer = await harness.standin.wait_for(
+        lambda o: o.kind == "dm" and o.message.embeds[0]["title"] == "Join Game night?", past=True
+    )
+    assert offer.data["recipient_id"] == alice.id
+    joined = await alice.click(offer.message, "Register")  # from the DM
+    assert joined.content.startswith("You are registered for **Game night**")
+    harness.standin.mark_interested(scheduled.id, alice.id)  # registered now: no second offer
+    await asyncio.sleep(0.5)
+    offers = [o for o in harness.standin.outputs if o.kind == "dm" and o.message.embeds[0]["title"].startswith("Join")]
+    assert len(offers) == 1

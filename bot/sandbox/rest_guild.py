@@ -254,6 +254,7 @@ async def create_event(request: web.Request) -> web.Response:
     guild = _guild(request)
     _require(standin, s.MANAGE_EVENTS)
     body, _ = await read_body(request)
+    _check_event_body(body, creating=True)
     event = s.ScheduledEvent(
         id=standin.ids.next(),
         name=body["name"],
@@ -263,7 +264,7 @@ async def create_event(request: web.Request) -> web.Response:
         if body.get("scheduled_end_time")
         else None,
         entity_type=int(body.get("entity_type", 2)),
-        channel_id=body.get("channel_id"),
+        channel_id=str(body["channel_id"]) if body.get("channel_id") is not None else None,  # snowflakes as strings
         location=(body.get("entity_metadata") or {}).get("location"),
         creator_id=standin.bot_user.id,
     )
@@ -271,6 +272,24 @@ async def create_event(request: web.Request) -> web.Response:
     standin.gateway.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event.payload(guild.id))
     standin.emit(Output("scheduled_event", data=event.payload(guild.id)))
     return reply(event.payload(guild.id))
+
+
+def _check_event_body(body: dict[str, Any], *, creating: bool) -> None:
+    """Discord's form checks: a start in the future, an end after it, an external event's location
+    and end, a voice event's channel."""
+    start = body.get("scheduled_start_time")
+    end = body.get("scheduled_end_time")
+    if creating and (not body.get("name") or not start):
+        raise DiscordError(400, 50035, "Invalid Form Body")
+    if start and creating and datetime.fromisoformat(start) <= s.now():
+        raise DiscordError(400, 50035, "Invalid Form Body (scheduled_start_time: must be in the future)")
+    if start and end and datetime.fromisoformat(end) <= datetime.fromisoformat(start):
+        raise DiscordError(400, 50035, "Invalid Form Body (scheduled_end_time: must be after the start)")
+    kind = int(body.get("entity_type", 0) or 0)
+    if creating and kind == 3 and (not (body.get("entity_metadata") or {}).get("location") or not end):
+        raise DiscordError(400, 50035, "Invalid Form Body (external events need a location and an end)")
+    if creating and kind in (1, 2) and not body.get("channel_id"):
+        raise DiscordError(400, 50035, "Invalid Form Body (channel_id required)")
 
 
 def _event(guild: s.Guild, event_id: str) -> s.ScheduledEvent:
@@ -291,9 +310,22 @@ async def edit_event(request: web.Request) -> web.Response:
     _require(standin, s.MANAGE_EVENTS)
     event = _event(guild, request.match_info["event_id"])
     body, _ = await read_body(request)
-    for key in ("name", "description", "status", "channel_id"):
+    _check_event_body(body, creating=False)
+    if "status" in body and body["status"] != event.status:
+        # Discord's transitions: scheduled -> active or canceled, active -> completed; a finished
+        # event cannot change any more.
+        allowed = {1: {2, 4}, 2: {3}}.get(event.status, set())
+        if int(body["status"]) not in allowed:
+            raise DiscordError(
+                400, 180000, "Cannot update a finished event" if event.status in (3, 4) else "Invalid status transition"
+            )
+    elif event.status in (3, 4):
+        raise DiscordError(400, 180000, "Cannot update a finished event")
+    for key in ("name", "description", "status"):
         if key in body:
             setattr(event, key, body[key])
+    if "channel_id" in body:
+        event.channel_id = str(body["channel_id"]) if body["channel_id"] is not None else None
     for key in ("scheduled_start_time", "scheduled_end_time"):
         if body.get(key):
             setattr(event, key, datetime.fromisoformat(body[key]))

@@ -176,6 +176,15 @@ class StandIn:
         self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": self.guild.id, "role": role.payload()})
         return role
 
+    def mark_interested(self, event_id: str, user_id: str) -> None:
+        """A member clicks "Interested" on a guild scheduled event."""
+        event = self.guild.scheduled_events[event_id]
+        event.user_count += 1
+        self.gateway.dispatch(
+            "GUILD_SCHEDULED_EVENT_USER_ADD",
+            {"guild_scheduled_event_id": event_id, "user_id": user_id, "guild_id": self.guild.id},
+        )
+
     def set_role_permissions(self, role: s.Role, permissions: int) -> None:
         """An admin edits a role's permissions (the bot is told, as Discord tells it)."""
         role.permissions = permissions

@@ -3,18 +3,20 @@ durable timers, cancellation. Events the website writes are picked up (scheduled
 
 Split by role: `lifecycle` (scheduling, the timer handlers, what members are told), `commands`
 (/event and the Register / Leave / Check in buttons), `attendance` (voice minutes, check-in, rewards),
-`ratings` (the Rate button and form)."""
+`ratings` (the Rate button and form), `mirror` (Discord scheduled events)."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
+import discord
 from discord.ext.commands import Cog
 
 from cogs.events.attendance import Attendance
 from cogs.events.commands import EventCommands, ListButton, RegisterButton
 from cogs.events.lifecycle import end_handler, reconcile, reminder_handler, start_handler
+from cogs.events.mirror import Mirror
 from cogs.events.ratings import RateButton
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ class EventJobs(Cog):
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
         self.attendance = Attendance(bot)
+        self.mirror = Mirror(bot)
+        bot.events_mirror = self.mirror  # type: ignore[attr-defined]
 
     async def cog_load(self) -> None:
         self.bot.scheduler.add_job(
@@ -45,6 +49,15 @@ class EventJobs(Cog):
             await reconcile(self.bot)
         except Exception as error:
             log.warning("events not reconciled: %s", error)
+        try:
+            await self.mirror.reconcile()
+        except Exception as error:
+            log.warning("Discord events not mirrored: %s", error)
+
+    @Cog.listener()
+    async def on_scheduled_event_user_add(self, scheduled: discord.ScheduledEvent, user: discord.User) -> None:
+        if scheduled.guild_id == self.bot.guild_id:
+            await self.mirror.offer(scheduled, user)
 
 
 async def setup(bot: ConclaveBot) -> None:
@@ -59,4 +72,5 @@ async def setup(bot: ConclaveBot) -> None:
     if xp_engine is not None:
         xp_engine.voice_hooks.append(jobs.attendance.credit)
     bot.register_flush("event attendance", jobs.attendance.flush, every=5.0)
+    bot.after_member_sync.append(jobs.mirror.reconcile)  # the guild is known then
     bot.add_dynamic_items(RegisterButton, ListButton, RateButton)

@@ -27,6 +27,7 @@ from bot.event_rules import (
 from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
+from cogs.events.mirror import nudge_mirror
 from cogs.events.queue import EventQueues
 from cogs.events.ratings import open_rating
 from db import events, moderation, users
@@ -161,10 +162,12 @@ class RegisterButton(
     @reported("event registration button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-        if not isinstance(interaction.user, discord.Member) or interaction.guild_id != bot.guild_id:
-            raise NotAllowed("Register from the community's server.")
+        guild = bot.home_guild
+        member = guild.get_member(interaction.user.id) if guild is not None else None  # from a DM too
+        if interaction.guild_id not in (None, bot.guild_id) or member is None:
+            raise NotAllowed("Only members of the community's server can register.")
         if self.action == "r":
-            text = await register(bot, self.event_id, interaction.user)
+            text = await register(bot, self.event_id, member)
         elif self.action == "l":
             text = await leave(bot, self.event_id, interaction.user)
         else:
@@ -355,6 +358,7 @@ class EventCommands(commands.Cog):
             announced = await announce(conn, self.bot, event, host=interaction.user.mention)
         self.bot.timers.wake()
         self.bot.outbox.wake()
+        nudge_mirror(self.bot)
         where = " and announced" if announced else " (no events channel is set, so it was not announced)"
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(event.title)}** created{where}. Its id: `{event.id}`.",
@@ -428,6 +432,7 @@ class EventCommands(commands.Cog):
                 await schedule(conn, self.bot, updated)
         self.bot.timers.wake()
         self.bot.outbox.wake()
+        nudge_mirror(self.bot)
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(updated.title)}** updated"
             + (" (and the occurrences to come)." if series else "."),
@@ -444,6 +449,7 @@ class EventCommands(commands.Cog):
         if current.status in ("cancelled", "completed"):
             raise BadInput(f"This event is {current.status} already.")
         cancelled, told = await cancel(self.bot, event, reason)
+        nudge_mirror(self.bot)
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(cancelled.title)}** cancelled; "
             f"{told} member(s) will be told by DM.",

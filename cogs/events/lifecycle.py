@@ -105,22 +105,37 @@ def reminder_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
     return remind
 
 
+def _nudger(bot: ConclaveBot):  # noqa: ANN202
+    def nudge() -> None:
+        mirror = getattr(bot, "events_mirror", None)  # the Discord mirror follows (cogs/events/mirror.py)
+        if mirror is not None:
+            mirror.nudge()
+
+    return nudge
+
+
 def start_handler(bot: ConclaveBot):  # noqa: ANN201
+    nudge = _nudger(bot)
+
     async def start(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)
         if _current(event, timer) and event is not None and event.status == "upcoming":
             await events.set_status(conn, event.id, "ongoing")
+            nudge()
             log.info("event %s started", event.id)
 
     return start
 
 
 def end_handler(bot: ConclaveBot):  # noqa: ANN201
+    nudge = _nudger(bot)
+
     async def end(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)
         if _current(event, timer) and event is not None and event.status in ("upcoming", "ongoing"):
             await events.set_status(conn, event.id, "completed")
             absent = await events.mark_no_shows(conn, event.id)
+            nudge()
             asked = await invite_ratings(conn, event)
             following = await materialise_next(conn, bot, event)
             if following is not None:
