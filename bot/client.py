@@ -49,6 +49,7 @@ BOT_PERMISSIONS = discord.Permissions(
     kick_members=True,
     ban_members=True,
     moderate_members=True,  # timeouts
+    manage_events=True,  # events mirrored as Discord scheduled events
 )
 # The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
 # is not written by then goes to the local journal).
