@@ -31,10 +31,14 @@ async def test_a_dropped_socket_resumes_and_no_event_is_lost(sandbox):
 
 
 async def test_a_graceful_stop_writes_everything_buffered(harness):
+    # Nothing is written on its own before the stop: XP and counts flush every 60 s (after the first
+    # periodic flush, which runs at once at start-up: wait for it, or it may take the messages).
     harness.community = harness.demo.community_config(
-        xp=harness.demo.community_config().xp.model_copy(update={"flush_interval_seconds": 60})
+        xp=harness.demo.community_config().xp.model_copy(update={"flush_interval_seconds": 60}),
+        activity_flush_seconds=60,
     )
     bot = await harness.start_bot()
+    await wait_until(lambda: _true_when(bot._flush_due.get("xp", 0) > 0))
     bob = harness.member("bob")
     for i in range(25):
         bob.say(f"message {i}")
