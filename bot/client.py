@@ -54,6 +54,8 @@ BOT_PERMISSIONS = discord.Permissions(
 # The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
 # is not written by then goes to the local journal).
 FINAL_FLUSH_BUDGET_S = 5.0
+# A full member sync runs at start-up and this often (each run a discord_sync_log row).
+MEMBER_SYNC_HOURS = 6
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
@@ -295,6 +297,9 @@ class ConclaveBot(commands.Bot):
             )
             return
         count = await self.identity.sync_guild(guild)
+        self.scheduler.add_job(
+            self._resync_members, "interval", hours=MEMBER_SYNC_HOURS, id="members:sync", replace_existing=True
+        )
         for hook in self.after_member_sync:
             await hook()  # e.g. the rank index, which must not count members who left while we were away
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
@@ -305,6 +310,18 @@ class ConclaveBot(commands.Bot):
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         self.guild_synced.set()
+
+    async def _resync_members(self) -> None:
+        """The scheduled member sync (joins, leaves and updates keep rows current in between)."""
+        guild = self.home_guild
+        if guild is None:
+            return
+        try:
+            await self.identity.sync_guild(guild)
+        except Exception as error:
+            log.warning(
+                "the scheduled member sync failed (%s); the next one is in %d h", one_line(error), MEMBER_SYNC_HOURS
+            )
 
     async def on_message(self, message: discord.Message) -> None:
         """The hot path: every message hook runs here, in one task per message (a cog listener would

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
 
 import asyncpg
 import discord
 
-from db import users
+from db import sync_log, users
+from db.faults import one_line
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,37 @@ class Identity:
         return self._ids
 
     async def sync_guild(self, guild: discord.Guild) -> int:
-        """At start-up: every member's row current, and rows of people who left marked so."""
-        async with self.pool.acquire() as conn:
-            mapping = await users.upsert_members(conn, [snapshot(m) for m in guild.members])
-            await users.mark_absent_except(conn, list(mapping))
-        self._ids.update({int(k): v for k, v in mapping.items()})
-        return len(mapping)
+        """At start-up and on a schedule: every member's row made to match Discord, rows of people
+        who left marked so; each run a discord_sync_log row (counts, duration, the error if any)."""
+        started = time.perf_counter()
+        run_id = await sync_log.begin(self.pool, "members")
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                counts = await users.sync_members(conn, [snapshot(m) for m in guild.members])
+        except Exception as error:
+            details = {"duration_ms": round((time.perf_counter() - started) * 1000), "errors": [one_line(error)]}
+            with contextlib.suppress(Exception):  # the database may be the problem
+                await sync_log.fail(self.pool, run_id, one_line(error), details)
+            raise
+        self._ids.update({int(k): v for k, v in counts.mapping.items()})
+        details = {
+            "total_processed": len(counts.mapping),
+            "new_members": counts.new,
+            "updated_members": counts.updated,
+            "left_members": counts.left,
+            "errors": [],
+            "duration_ms": round((time.perf_counter() - started) * 1000),
+        }
+        await sync_log.complete(self.pool, run_id, members=len(counts.mapping), details=details)
+        log.info(
+            "member sync: %d members (%d new, %d updated, %d gone) in %d ms",
+            len(counts.mapping),
+            counts.new,
+            counts.updated,
+            counts.left,
+            details["duration_ms"],
+        )
+        return len(counts.mapping)
 
     async def joined(self, member: discord.Member) -> tuple[str, bool]:
         """Record a join; returns (users.id, returning) — returning: they had been here and left."""

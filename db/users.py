@@ -196,6 +196,71 @@ async def sync_staff_roles(conn: asyncpg.Connection, role_ids: Sequence[str]) ->
         )
 
 
+@dataclass(frozen=True)
+class SyncCounts:
+    mapping: dict[str, str]  # discord_id -> users.id, every member given
+    new: int
+    updated: int
+    left: int
+
+
+async def sync_members(conn: asyncpg.Connection, members: Sequence[MemberSnapshot]) -> SyncCounts:
+    """A full member sync in one transaction: every member's row made to match Discord (only rows that
+    differ are written), rows of people no longer in the server marked out of it."""
+    rows = await conn.fetch(
+        """
+        WITH input AS (
+          SELECT * FROM jsonb_to_recordset($1::jsonb) AS m(discord_id text, username text, global_name text,
+               nickname text, avatar text, avatar_url text, roles text[], joined_at timestamptz,
+               server_booster boolean, boost_since timestamptz)),
+        written AS (
+          INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
+                                  in_server, joined_at, server_booster, boost_since)
+          SELECT i.discord_id, i.username, i.global_name, i.nickname, i.avatar, i.avatar_url,
+                 COALESCE(i.roles, '{}'), true, COALESCE(i.joined_at, NOW()), i.server_booster, i.boost_since
+          FROM input i
+          ON CONFLICT (discord_id) DO UPDATE SET
+            username = EXCLUDED.username, global_name = EXCLUDED.global_name, nickname = EXCLUDED.nickname,
+            avatar = EXCLUDED.avatar, avatar_url = EXCLUDED.avatar_url, roles = EXCLUDED.roles, in_server = true,
+            joined_at = EXCLUDED.joined_at, server_booster = EXCLUDED.server_booster,
+            boost_since = EXCLUDED.boost_since
+          WHERE (u.username, u.global_name, u.nickname, u.avatar, u.avatar_url, u.roles, u.in_server, u.joined_at,
+                 u.server_booster, u.boost_since)
+                IS DISTINCT FROM
+                (EXCLUDED.username, EXCLUDED.global_name, EXCLUDED.nickname, EXCLUDED.avatar, EXCLUDED.avatar_url,
+                 EXCLUDED.roles, true, EXCLUDED.joined_at, EXCLUDED.server_booster, EXCLUDED.boost_since)
+          RETURNING u.discord_id, u.id, (u.xmax = 0) AS inserted)
+        SELECT i.discord_id, COALESCE(w.id, u.id) AS id, w.inserted
+        FROM input i LEFT JOIN written w ON w.discord_id = i.discord_id
+        LEFT JOIN users u ON u.discord_id = i.discord_id
+        """,
+        [_snapshot_json(m) for m in members],
+    )
+    mapping = {r["discord_id"]: r["id"] for r in rows}
+    left = await mark_absent_except(conn, list(mapping))
+    return SyncCounts(
+        mapping,
+        new=sum(1 for r in rows if r["inserted"] is True),
+        updated=sum(1 for r in rows if r["inserted"] is False),
+        left=left,
+    )
+
+
+def _snapshot_json(m: MemberSnapshot) -> dict[str, object]:
+    return {
+        "discord_id": m.discord_id,
+        "username": m.username,
+        "global_name": m.global_name,
+        "nickname": m.nickname,
+        "avatar": m.avatar,
+        "avatar_url": m.avatar_url,
+        "roles": list(m.roles),
+        "joined_at": m.joined_at.isoformat() if m.joined_at else None,
+        "server_booster": m.server_booster,
+        "boost_since": m.boost_since.isoformat() if m.boost_since else None,
+    }
+
+
 async def is_staff(conn: Executor, user_id: str) -> bool:
     return await conn.fetchval("SELECT is_staff($1)", user_id)
 

@@ -1,0 +1,39 @@
+"""The member sync and its log: members who changed while the bot was off, in discord_sync_log."""
+
+from __future__ import annotations
+
+from db import sync_log
+
+ROWS = "SELECT status, members_synced, details FROM discord_sync_log WHERE sync_type = 'members' ORDER BY started_at"
+
+
+async def test_members_who_changed_while_the_bot_was_off_are_synced_and_logged(harness):
+    bot = await harness.start_bot()
+    standin = harness.standin
+    alice, bob = harness.member("alice"), harness.member("bob")
+    first = await bot.pool.fetch(ROWS)
+    assert [r["status"] for r in first] == ["completed"]
+    assert first[0]["details"]["new_members"] == first[0]["members_synced"] == len(standin.guild.members)
+    await harness.stop_bot()
+    standin.guild.members.pop(bob.id)  # left while nobody was listening
+    standin.guild.members[alice.id].nick = "Queen Alice"
+    vip = standin.add_role("VIP", position=3)
+    standin.guild.members[alice.id].roles.append(vip.id)
+    harness.demo.new_member("dave")
+    bot = await harness.start_bot()
+    rows = await bot.pool.fetch(ROWS)
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    details = rows[-1]["details"]
+    assert (details["new_members"], details["left_members"]) == (1, 1)
+    assert details["updated_members"] >= 1 and details["duration_ms"] >= 0
+    by_discord = {
+        r["discord_id"]: r for r in await bot.pool.fetch("SELECT discord_id, in_server, nickname, roles FROM users")
+    }
+    assert by_discord[bob.id]["in_server"] is False
+    assert by_discord[alice.id]["nickname"] == "Queen Alice" and vip.id in by_discord[alice.id]["roles"]
+    assert by_discord[harness.member("dave").id]["in_server"] is True
+    # Nothing changed since: the next run writes no row of users.
+    await bot.identity.sync_guild(bot.home_guild)
+    again = (await sync_log.last(bot.pool, "members")).details
+    assert (again["new_members"], again["updated_members"], again["left_members"]) == (0, 0, 0)
+    assert bot.scheduler.get_job("members:sync") is not None
