@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
 
     sub.add_parser("sandbox", help="try the bot against a local Discord stand-in, no account needed")
+    backup = sub.add_parser("backup", help="dump the whole database to a file (stop nothing; it is consistent)")
+    backup.add_argument("--to", help="the file (default: <data_dir>/backups/conclave-<time>.dump)")
+    restore = sub.add_parser("restore", help="replace the database with a backup's contents (stop the bot first)")
+    restore.add_argument("file", help="a file written by `python -m bot backup`")
 
     doctor = sub.add_parser("doctor", help="the health of the database writes; replay or discard refused ones")
     dsub = doctor.add_subparsers(dest="action", metavar="ACTION")
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
     level = config.settings.log_level
-    if command in ("migrate", "doctor") and level == "INFO":
+    if command in ("migrate", "doctor", "backup", "restore") and level == "INFO":
         level = "WARNING"  # the migrate command prints its own report
     setup_logging(level, config.settings.log_format, secrets)
 
@@ -58,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         from bot.doctor import run_doctor
 
         return asyncio.run(run_doctor(config, args))
+    if command == "backup":
+        from bot.backup import run_backup
+
+        return asyncio.run(run_backup(config, args.to))
+    if command == "restore":
+        from bot.backup import run_restore
+
+        return asyncio.run(run_restore(config, args.file))
     if command == "sandbox":
         from bot.sandbox.repl import run_sandbox
 
