@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -97,29 +98,32 @@ def default_target(config: Config) -> Path:
     return config.data_dir / "backups" / f"conclave-{stamp}.dump"
 
 
-async def run_backup(config: Config, to: str | None) -> int:
+async def _on_database(config: Config, work: Callable[[str], Awaitable[str]], failed: str) -> int:
+    """Run `work` (dsn -> what to print) on the configured database (embedded or DATABASE_URL)."""
     url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
     database = await open_database(url, config.data_dir)
     try:
-        target = await backup(database.dsn, Path(to) if to else default_target(config))
+        said = await work(database.dsn)
     except BackupError as error:
-        print(f"conclave: backup failed: {error}", file=sys.stderr)
+        print(f"conclave: {failed}: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         database.close()
-    print(f"backup written to {target} ({target.stat().st_size:,} bytes)")
+    print(said)
     return 0
+
+
+async def run_backup(config: Config, to: str | None) -> int:
+    async def dump(dsn: str) -> str:
+        target = await backup(dsn, Path(to) if to else default_target(config))
+        return f"backup written to {target} ({target.stat().st_size:,} bytes)"
+
+    return await _on_database(config, dump, "backup failed")
 
 
 async def run_restore(config: Config, source: str) -> int:
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    database = await open_database(url, config.data_dir)
-    try:
-        await restore(database.dsn, Path(source))
-    except BackupError as error:
-        print(f"conclave: restore failed, nothing was changed: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        database.close()
-    print(f"restored from {source}")
-    return 0
+    async def load(dsn: str) -> str:
+        await restore(dsn, Path(source))
+        return f"restored from {source}"
+
+    return await _on_database(config, load, "restore failed, nothing was changed")
