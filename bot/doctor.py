@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from bot.config import Config
 from bot.journal import Journal
 from bot.xp_rules import local_day, period_starts
-from db import admin_logs, dead_letters, ledger, migrate, outbox, timers, users
+from db import admin_logs, dead_letters, ledger, migrate, outbox, sync_log, timers, users
 from db.faults import one_line
 from db.pool import connect, database
 
@@ -128,8 +128,21 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
     )
     pending_timers, due_timers = await timers.pending_count(conn)
     print(f"timers: {pending_timers} pending, {due_timers} due now (the bot runs them when it is up)")
+    run = await sync_log.last(conn, "members")
+    if run is None:
+        print("member sync: never run (the bot syncs at start-up)")
+    else:
+        ago = _age((datetime.now(UTC) - run.started_at).total_seconds())
+        d = run.details
+        counts = (
+            f"{run.members_synced} members ({d.get('new_members', 0)} new, "
+            f"{d.get('updated_members', 0)} updated, {d.get('left_members', 0)} gone)"
+        )
+        outcome = counts if run.status == "completed" else run.error_message or ""
+        print(f"member sync: last {run.status} {ago} ago, {outcome}")
+        attention |= run.status == "failed"
     kept = 0
-    for kind in ("xp", "activity"):
+    for kind in ("xp", "activity", "achievements"):
         journal = Journal(config.data_dir / "journal" / kind)
         kept += journal.pending_records()
     print(f"local journal: {kept} write(s) waiting for the database (written at the next start)")

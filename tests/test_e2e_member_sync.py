@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from db import sync_log
+from tests.test_e2e_faults import doctor
 
 ROWS = "SELECT status, members_synced, details FROM discord_sync_log WHERE sync_type = 'members' ORDER BY started_at"
 
@@ -37,3 +38,5 @@ async def test_members_who_changed_while_the_bot_was_off_are_synced_and_logged(h
     again = (await sync_log.last(bot.pool, "members")).details
     assert (again["new_members"], again["updated_members"], again["left_members"]) == (0, 0, 0)
     assert bot.scheduler.get_job("members:sync") is not None
+    report = doctor(harness.dsn, harness.data_dir).stdout
+    assert "member sync: last completed" in report and "(0 new, 0 updated, 0 gone)" in report
