@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -13,7 +15,7 @@ from bot import __version__, doctor
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
 from bot.errors import BadInput
 from bot.ui.embeds import about_embed, dead_letters_embed
-from db import dead_letters
+from db import admin_logs, dead_letters, privacy
 
 Reason = app_commands.Range[str, 3, 300]
 
@@ -87,6 +89,37 @@ class Core(commands.Cog):
             members=bot.home_guild.member_count if bot.home_guild else None,
         )
         await interaction.response.send_message(embed=embed)
+
+    @app_commands.command(name="mydata", description="Everything the community keeps about you, as a file by DM")
+    @app_commands.checks.cooldown(1, 3600)
+    async def mydata(self, interaction: discord.Interaction) -> None:
+        user_id = await self.bot.identity.user_id(interaction.user)
+        async with self.bot.pool.acquire() as conn:
+            data = await privacy.member_data(conn, user_id)
+            await admin_logs.log_admin_action(
+                conn,
+                admin_id=user_id,
+                action="data_export",
+                target_type="user",
+                target_id=user_id,
+                previous_value=None,
+                new_value={"sections": sorted(data)},
+                reason="/mydata",
+            )
+        body = json.dumps(data, indent=2, default=str, ensure_ascii=False).encode()
+        name = f"conclave-data-{interaction.user.id}.json"
+        try:
+            await interaction.user.send(
+                "Everything The Conclave Realm's bot keeps about you.", file=discord.File(io.BytesIO(body), name)
+            )
+        except discord.Forbidden:  # DMs closed: the file here instead, for their eyes only
+            await interaction.response.send_message(
+                "Your DMs are closed, so here it is (only you can see this).",
+                file=discord.File(io.BytesIO(body), name),
+                ephemeral=True,
+            )
+            return
+        await interaction.response.send_message("Sent to you by DM.", ephemeral=True)
 
     async def cog_load(self) -> None:
         self.bot.message_hooks.append(self.count_chat)

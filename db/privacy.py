@@ -1,0 +1,58 @@
+"""What the community keeps about one member, for `/mydata`: their account and profile, pathways,
+achievements, XP history (summed by source), notifications, event registrations and the moderation
+cases about them that they were told of (never notes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db.types import Executor
+
+
+async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
+    async def rows(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await conn.fetch(sql, user_id)]
+
+    account = await conn.fetchrow(
+        """SELECT id, discord_id, username, global_name, nickname, roles, in_server, joined_at, server_booster,
+                  boost_since, pathways, primary_pathway, pathway_join_dates, created_at, last_seen
+           FROM users WHERE id = $1""",
+        user_id,
+    )
+    profile = await conn.fetchrow(
+        """SELECT display_name, bio, total_xp, level, message_count, voice_minutes, events_attended,
+                  tournaments_won, activity_score, achievements, badges, preferences, last_active, created_at
+           FROM user_profiles WHERE user_id = $1""",
+        user_id,
+    )
+    return {
+        "account": dict(account) if account else None,
+        "profile": dict(profile) if profile else None,
+        "pathways": await rows(
+            """SELECT pathway_id, level, total_xp, current_rank, streak_days, events_attended, contributions, joined_at
+               FROM pathway_progress WHERE user_id = $1 ORDER BY pathway_id"""
+        ),
+        "achievements": await rows(
+            """SELECT achievement_id, progress, earned_at, showcased FROM user_achievements
+               WHERE user_id = $1 ORDER BY achievement_id"""
+        ),
+        "xp_history": await rows(
+            """SELECT source, pathway, count(*) AS entries, sum(amount) AS xp, min(created_at) AS first,
+                      max(created_at) AS last
+               FROM xp_ledger WHERE user_id = $1 GROUP BY source, pathway ORDER BY source, pathway"""
+        ),
+        "notifications": await rows(
+            """SELECT title, message, type, read, action_url, created_at FROM notifications
+               WHERE user_id = $1 ORDER BY created_at"""
+        ),
+        "event_registrations": await rows(
+            """SELECT e.title, e.start_date, r.status, r.registered_at, r.attended_at, r.rating, r.feedback
+               FROM event_registrations r JOIN events e ON e.id = r.event_id
+               WHERE r.user_id = $1 ORDER BY r.registered_at"""
+        ),
+        "moderation_cases": await rows(
+            """SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
+                      metadata ->> 'appeal_status' AS appeal_status
+               FROM moderation_logs WHERE target_user_id = $1 AND action <> 'note' ORDER BY created_at"""
+        ),
+    }
