@@ -13,9 +13,9 @@ from discord.ext import commands
 
 from bot import __version__, doctor
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
-from bot.errors import BadInput
+from bot.errors import BadInput, NotAllowed, NotFound
 from bot.ui.embeds import about_embed, dead_letters_embed
-from db import admin_logs, dead_letters, privacy
+from db import admin_logs, dead_letters, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
 
@@ -120,6 +120,51 @@ class Core(commands.Cog):
             )
             return
         await interaction.response.send_message("Sent to you by DM.", ephemeral=True)
+
+    @app_commands.command(
+        name="erase", description="Admins: remove a member's personal data (their cases stay, pseudonymised)"
+    )
+    @app_commands.describe(member="whose data", reason="why (kept in admin_logs)")
+    @app_commands.default_permissions(administrator=True)
+    @app_commands.guild_only()
+    async def erase(
+        self, interaction: discord.Interaction, member: discord.User, reason: app_commands.Range[str, 1, 500]
+    ) -> None:
+        actor = interaction.user
+        if (
+            interaction.guild_id != self.bot.guild_id
+            or not isinstance(actor, discord.Member)
+            or not actor.guild_permissions.administrator
+        ):
+            raise NotAllowed("Only the server's administrators can erase a member's data.")
+        if member.id == actor.id or member.bot:
+            raise BadInput("Erase another member's data (not your own, not a bot's).")
+        admin_id = await self.bot.identity.user_id(actor)
+        async with self.bot.pool.acquire() as conn, conn.transaction():
+            user_id = await users.user_id_for(conn, str(member.id))
+            if user_id is None:
+                raise NotFound("The community keeps nothing about that member.")
+            try:
+                changed = await privacy.erase(conn, user_id)
+            except privacy.SanctionInForce:
+                raise BadInput(
+                    "A ban, timeout or mute is in force for that member: erase their data once it ends."
+                ) from None
+            await admin_logs.log_admin_action(
+                conn,
+                admin_id=admin_id,
+                action="erasure",
+                target_type="user",
+                target_id=user_id,
+                previous_value={"erased": False},
+                new_value={"erased": True, **changed},
+                reason=reason,
+            )
+        self.bot.identity.forget(member.id)  # their next message starts a fresh row
+        await interaction.response.send_message(
+            f"Erased the personal data of that member ({changed['cases_pseudonymised']} case(s) kept, pseudonymised).",
+            ephemeral=True,
+        )
 
     async def cog_load(self) -> None:
         self.bot.message_hooks.append(self.count_chat)

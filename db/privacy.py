@@ -56,3 +56,55 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                FROM moderation_logs WHERE target_user_id = $1 AND action <> 'note' ORDER BY created_at"""
         ),
     }
+
+
+class SanctionInForce(Exception):
+    """The member has a ban, timeout or mute in force: its record needs their Discord id until it ends."""
+
+
+async def erase(conn: Executor, user_id: str) -> dict[str, int]:
+    """Remove a member's personal data, in the caller's transaction, keeping the record the guide
+    requires, pseudonymised: the users row stays (so XP, cases and registrations still point somewhere)
+    without their Discord id, names, avatar, roles or email; their notifications go; their event
+    feedback and what cases kept of their messages (excerpts, evidence links, appeal texts) are
+    removed; the cases themselves, with the moderators' reasons, stay. Returns what was changed."""
+    discord_id = await conn.fetchval("SELECT discord_id FROM users WHERE id = $1 FOR UPDATE", user_id)
+    if discord_id is None:
+        return {}
+    in_force = await conn.fetchval(
+        "SELECT count(*) FROM moderation_sanctions WHERE target_discord_id = $1 AND status = 'active'", discord_id
+    )
+    if in_force:
+        raise SanctionInForce
+    await conn.execute(
+        """UPDATE users SET discord_id = 'erased:' || id, username = 'erased member', global_name = NULL,
+                  nickname = NULL, avatar = NULL, avatar_url = NULL, banner = NULL, banner_url = NULL, email = NULL,
+                  roles = '{}', in_server = false, pathway_join_dates = '{}'::jsonb
+           WHERE id = $1""",
+        user_id,
+    )
+    await conn.execute(
+        "UPDATE user_profiles SET display_name = NULL, bio = NULL, banner = NULL WHERE user_id = $1", user_id
+    )
+    notifications = await conn.execute("DELETE FROM notifications WHERE user_id = $1", user_id)
+    feedback = await conn.execute(
+        "UPDATE event_registrations SET feedback = NULL WHERE user_id = $1 AND feedback IS NOT NULL", user_id
+    )
+    cases = await conn.execute(
+        """UPDATE moderation_logs
+           SET metadata = (metadata - 'message_excerpt' - 'evidence' - 'dm_error')
+                          || jsonb_build_object('target_discord_id', 'erased')
+                          || CASE WHEN metadata ? 'appeal'
+                                  THEN jsonb_build_object('appeal', (metadata -> 'appeal') - 'text')
+                                  ELSE '{}'::jsonb END
+           WHERE target_user_id = $1""",
+        user_id,
+    )
+    await conn.execute(
+        "UPDATE moderation_sanctions SET target_discord_id = 'erased' WHERE target_discord_id = $1", discord_id
+    )
+    return {
+        "notifications_deleted": int(notifications.split()[-1]),
+        "feedback_removed": int(feedback.split()[-1]),
+        "cases_pseudonymised": int(cases.split()[-1]),
+    }

@@ -39,3 +39,38 @@ async def test_mydata_with_closed_dms_answers_here_for_the_member_only(harness):
     reply = await carol.slash("mydata")
     assert reply.ephemeral and reply.content == "Your DMs are closed, so here it is (only you can see this)."
     assert json.loads(reply.attachments[0].data)["account"]["discord_id"] == carol.id
+
+
+async def test_erasure_removes_personal_data_and_keeps_the_cases_pseudonymised(harness):
+    bot = await start(harness)
+    alice, mod = harness.member("alice"), harness.member("mod")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    alice.say("hello")
+    await handled(bot, 1)
+    await mod.slash("mod warn", member=alice, reason="be kind")
+    old_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", alice.id)
+    await bot.pool.execute(
+        """UPDATE moderation_logs SET metadata = metadata || '{"message_excerpt": "my phone is 555", "evidence": ["link"]}'"""
+    )
+    await bot.pool.execute("INSERT INTO notifications (user_id, title) VALUES ($1, 'hi')", old_id)
+    refused = await mod.slash("erase", member=alice, reason="asked")
+    assert refused.content == "Only the server's administrators can erase a member's data."
+    await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
+    blocked = await boss.slash("erase", member=alice, reason="asked")
+    assert blocked.content.startswith("A ban, timeout or mute is in force")
+    await mod.slash("mod untimeout", member=alice, reason="done")
+    done = await boss.slash("erase", member=alice, reason="GDPR request")
+    assert done.ephemeral and done.content.startswith("Erased the personal data of that member (3 case(s) kept")
+    row = await bot.pool.fetchrow("SELECT discord_id, username, nickname, in_server FROM users WHERE id = $1", old_id)
+    assert row["discord_id"] == f"erased:{old_id}" and row["username"] == "erased member" and not row["in_server"]
+    assert await bot.pool.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", old_id) == 0
+    case = await bot.pool.fetchrow("SELECT reason, metadata FROM moderation_logs WHERE action = 'warn'")
+    assert case["reason"] == "be kind" and case["metadata"]["target_discord_id"] == "erased"
+    assert "message_excerpt" not in case["metadata"] and "evidence" not in case["metadata"]
+    assert alice.id not in str(await bot.pool.fetch("SELECT metadata FROM moderation_logs"))
+    logged = await bot.pool.fetchrow("SELECT reason, new_value FROM admin_logs WHERE action = 'erasure'")
+    assert logged["reason"] == "GDPR request" and logged["new_value"]["cases_pseudonymised"] == 3
+    alice.say("I'm back")  # a fresh start: a new row
+    await handled(bot, 2)
+    fresh = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", alice.id)
+    assert fresh is not None and fresh != old_id
