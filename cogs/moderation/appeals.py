@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.ui.moderation import appeal_custom_id, appeal_decision_embed, appeal_embed
+from cogs.moderation.commands import require_level
 from cogs.moderation.lifecycle import lift_sanction
 from db import moderation, outbox
 from db.moderation import APPEALABLE, Case
@@ -247,17 +248,12 @@ class DecisionModal(discord.ui.Modal):
 def _require_decider(interaction: discord.Interaction) -> None:
     """Staff of the home guild, at the level moderation.action_roles gives `appeal` (if any)."""
     require_staff(interaction, "decide appeals")
-    bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-    allowed = bot.config.community.moderation.action_roles.get("appeal")
-    actor = interaction.user
-    if (
-        allowed
-        and isinstance(actor, discord.Member)
-        and not actor.guild_permissions.administrator
-        and not any(actor.get_role(role_id) for role_id in allowed)
-    ):
-        log.info("appeal decision refused: %s (%s) is not at the appeal level", actor, actor.id)
-        raise NotAllowed("Only the staff named in moderation.action_roles.appeal decide appeals.")
+    require_level(
+        interaction.client,  # type: ignore[arg-type]
+        interaction,
+        "appeal",
+        refusal="Only the staff named in moderation.action_roles.appeal decide appeals.",
+    )
 
 
 class DecisionButton(

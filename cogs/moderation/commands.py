@@ -58,6 +58,23 @@ async def reason_suggestions(interaction: discord.Interaction, current: str) -> 
     return [app_commands.Choice(name=r, value=r) for r in list(seen)[:25]]
 
 
+def require_level(
+    bot: ConclaveBot, interaction: discord.Interaction, action: str, *, refusal: str | None = None
+) -> None:
+    """The configured staff level of an action (moderation.action_roles), if any: administrators and
+    holders of the listed roles pass; others get `refusal` (default: who may), logged."""
+    allowed = bot.config.community.moderation.action_roles.get(action)  # type: ignore[call-overload]
+    actor = interaction.user
+    if not allowed or not isinstance(actor, discord.Member) or actor.guild_permissions.administrator:
+        return
+    if not any(actor.get_role(role_id) for role_id in allowed):
+        guild = bot.home_guild
+        names = [r.name for r in (guild.get_role(i) for i in allowed) if r is not None] if guild else []
+        who = ", ".join(names) or "other staff"
+        log.info("moderation refused: %s (%s) tried %s: not their staff level", actor, actor.id, action)
+        raise NotAllowed(refusal or f"Only {who} may {action} (moderation.action_roles).")
+
+
 class ModerationCommands(commands.Cog):
     mod = app_commands.Group(
         name="mod",
@@ -126,17 +143,7 @@ class ModerationCommands(commands.Cog):
             raise NotAllowed(refusal)
 
     def check_level(self, interaction: discord.Interaction, action: str) -> None:
-        """The configured staff level of the action (moderation.action_roles), if any."""
-        allowed = self.bot.config.community.moderation.action_roles.get(action)  # type: ignore[call-overload]
-        actor = interaction.user
-        if not allowed or not isinstance(actor, discord.Member) or actor.guild_permissions.administrator:
-            return
-        if not any(actor.get_role(role_id) for role_id in allowed):
-            guild = self.bot.home_guild
-            names = [r.name for r in (guild.get_role(i) for i in allowed) if r is not None] if guild else []
-            who = ", ".join(names) or "other staff"
-            log.info("moderation refused: %s (%s) tried %s: not their staff level", actor, actor.id, action)
-            raise NotAllowed(f"Only {who} may {action} (moderation.action_roles).")
+        require_level(self.bot, interaction, action)
 
     # -- actions -------------------------------------------------------------------------------
 
