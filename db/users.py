@@ -113,22 +113,7 @@ async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnaps
           server_booster = EXCLUDED.server_booster, boost_since = EXCLUDED.boost_since
         RETURNING discord_id, id
         """,
-        [
-            {
-                "discord_id": m.discord_id,
-                "username": m.username,
-                "global_name": m.global_name,
-                "nickname": m.nickname,
-                "avatar": m.avatar,
-                "avatar_url": m.avatar_url,
-                "roles": list(m.roles),
-                "in_server": m.in_server,
-                "joined_at": m.joined_at.isoformat() if m.joined_at else None,
-                "server_booster": m.server_booster,
-                "boost_since": m.boost_since.isoformat() if m.boost_since else None,
-            }
-            for m in members
-        ],
+        [{**_snapshot_json(m), "in_server": m.in_server} for m in members],
     )
     return {r["discord_id"]: r["id"] for r in rows}
 
