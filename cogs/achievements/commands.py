@@ -261,22 +261,12 @@ class AchievementCommands(commands.Cog):
         name: app_commands.Range[str, 1, 100],
         reason: Reason,
     ) -> None:
-        self._staff(interaction, member)
-        known = self._find(name, set(self.engine.known))
-        user_id = await self.bot.identity.user_id(member)
-        actor = await self.bot.identity.user_id(interaction.user)
+        known, user_id, actor = await self._staff_target(interaction, member, name)
         awarded = await self.engine.award(known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}")
         if not awarded:
             raise BadInput(f"{member.display_name} already has **{known.achievement.name}**.")
-        await admin_logs.log_admin_action(
-            self.bot.pool,
-            admin_id=actor,
-            action="achievement_grant",
-            target_type="achievement",
-            target_id=known.achievement.id,
-            previous_value={"user_id": user_id, "earned": False},
-            new_value={"user_id": user_id, "earned": True, "xp": known.achievement.xp},
-            reason=reason,
+        await self._log(
+            actor, "achievement_grant", known, user_id, {"earned": True, "xp": known.achievement.xp}, reason
         )
         await interaction.response.send_message(
             f"Granted **{discord.utils.escape_markdown(known.achievement.name)}** to {member.mention} "
@@ -295,23 +285,11 @@ class AchievementCommands(commands.Cog):
         name: app_commands.Range[str, 1, 100],
         reason: Reason,
     ) -> None:
-        self._staff(interaction, member)
-        known = self._find(name, set(self.engine.known))
-        user_id = await self.bot.identity.user_id(member)
-        actor = await self.bot.identity.user_id(interaction.user)
+        known, user_id, actor = await self._staff_target(interaction, member, name)
         taken = await self.engine.revoke(known.achievement, user_id, actor, reason)
         if taken is None:
             raise BadInput(f"{member.display_name} doesn't have **{known.achievement.name}**.")
-        await admin_logs.log_admin_action(
-            self.bot.pool,
-            admin_id=actor,
-            action="achievement_revoke",
-            target_type="achievement",
-            target_id=known.achievement.id,
-            previous_value={"user_id": user_id, "earned": True},
-            new_value={"user_id": user_id, "earned": False, "xp_taken": taken},
-            reason=reason,
-        )
+        await self._log(actor, "achievement_revoke", known, user_id, {"earned": False, "xp_taken": taken}, reason)
         await interaction.response.send_message(
             f"Revoked **{discord.utils.escape_markdown(known.achievement.name)}** from {member.mention} "
             f"({taken:,} XP taken back).",
@@ -336,6 +314,29 @@ class AchievementCommands(commands.Cog):
             content=f"Backfilled **{title}**: {awarded:,} member(s) awarded, {written:,} progress row(s) updated."
         )
         log.info("%s backfilled %r: %d awarded", interaction.user, known.achievement.id, awarded)
+
+    async def _staff_target(
+        self, interaction: discord.Interaction, member: discord.Member, name: str
+    ) -> tuple[Known, str, str]:
+        """For grant and revoke: the checks, the achievement, the member's and the actor's users.id."""
+        self._staff(interaction, member)
+        known = self._find(name, set(self.engine.known))
+        return known, await self.bot.identity.user_id(member), await self.bot.identity.user_id(interaction.user)
+
+    async def _log(
+        self, actor: str, action: str, known: Known, user_id: str, after: dict[str, Any], reason: str
+    ) -> None:
+        """The admin_logs row of a grant or revoke: earned before and after (and the XP)."""
+        await admin_logs.log_admin_action(
+            self.bot.pool,
+            admin_id=actor,
+            action=action,
+            target_type="achievement",
+            target_id=known.achievement.id,
+            previous_value={"user_id": user_id, "earned": not after["earned"]},
+            new_value={"user_id": user_id, **after},
+            reason=reason,
+        )
 
     def _staff(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Staff of the home guild, not on themselves."""
