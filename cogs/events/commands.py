@@ -43,11 +43,24 @@ QUEUES = EventQueues()  # registrations served in arrival order, per event
 PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
 
 
+def _refusal(error: WhenError) -> BadInput:
+    """A date rule's words as the member's message: a sentence."""
+    text = str(error)
+    return BadInput(f"{text[0].upper()}{text[1:]}.")
+
+
 def _when(text: str, timezone: str) -> datetime:
     try:
         return parse_when(text, timezone)
     except WhenError as error:
-        raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+        raise _refusal(error) from None
+
+
+def _window(start: datetime, end: datetime | None) -> None:
+    try:
+        check_window(start, end, datetime.now(UTC))
+    except WhenError as error:
+        raise _refusal(error) from None
 
 
 async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> str:
@@ -320,10 +333,7 @@ class EventCommands(commands.Cog):
         zone = self.bot.config.community.xp.timezone
         start = _when(form.start.value, zone)
         end = _when(form.end.value, zone) if form.end.value.strip() else None
-        try:
-            check_window(start, end, datetime.now(UTC))
-        except WhenError as error:
-            raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+        _window(start, end)
         capacity = None
         if form.capacity.value.strip():
             if not form.capacity.value.strip().isdigit() or int(form.capacity.value) < 1:
@@ -390,10 +400,7 @@ class EventCommands(commands.Cog):
         new_start = _when(start, zone) if start else current.start_date
         new_end = _when(end, zone) if end else current.end_date
         if start or end:
-            try:
-                check_window(new_start, new_end, datetime.now(UTC))
-            except WhenError as error:
-                raise BadInput(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+            _window(new_start, new_end)
         changes: dict[str, Any] = {}
         if title:
             changes["title"] = title.strip()
