@@ -26,8 +26,7 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(ModerationCommands(bot))
     await bot.add_cog(Appeals(bot))
     bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)
-    # Automod is always listening (one check per message while off), so /modconfig can turn it on.
+    # Automod's message hook is in place only while it is on (/modconfig can turn it on and off).
     bot.automod = Automod(bot)  # type: ignore[attr-defined]
-    bot.message_hooks.append(bot.automod.on_message)  # type: ignore[attr-defined]
     bot.scheduler.add_job(bot.automod.forget_stale, "interval", seconds=60, id="automod:forget", replace_existing=True)
     await bot.add_cog(ModConfig(bot))  # after automod: applying stored settings reconfigures it

@@ -29,15 +29,19 @@ class Automod:
         self.reconfigure()
 
     def reconfigure(self) -> None:
-        """Take the settings in force (conclave.toml, or as staff changed them with /modconfig)."""
+        """Take the settings in force (conclave.toml, or as staff changed them with /modconfig): the
+        message hook is installed only while automod is on, so it costs nothing per message when off."""
         self.settings = self.bot.config.community.moderation.automod
         self.flood = FloodWatch(self.settings.flood_messages, self.settings.flood_seconds)
         self.duration, _ = capped_timeout(parse_duration(self.settings.timeout))
+        hooks = self.bot.message_hooks
+        if self.settings.enabled and self.on_message not in hooks:
+            hooks.append(self.on_message)
+        elif not self.settings.enabled and self.on_message in hooks:
+            hooks.remove(self.on_message)
 
     def on_message(self, message: discord.Message) -> None:
-        """A message hook (member chat in the home guild): memory only."""
-        if not self.settings.enabled:
-            return
+        """A message hook (member chat in the home guild, while automod is on): memory only."""
         author = message.author
         assert isinstance(author, discord.Member)
         if author.id in self._acting or is_staff(author, self.bot.config.community):
