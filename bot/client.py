@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 import aiohttp
@@ -20,10 +21,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
 from bot.activity import ActivityBuffer, SeenMessages
+from bot.analytics import Analytics
 from bot.config import Config, ConfigError
 from bot.errors import on_app_command_error
 from bot.identity import Identity
 from bot.journal import Journal
+from bot.maintenance import Maintenance, Retention
+from bot.metrics import POLL_SECONDS, Metrics
 from bot.outbox import OutboxWorker
 from bot.timers import TimerDispatcher
 from bot.write_path import WriteHealth
@@ -56,6 +60,10 @@ BOT_PERMISSIONS = discord.Permissions(
 FINAL_FLUSH_BUDGET_S = 5.0
 # A full member sync runs at start-up and this often (each run a discord_sync_log row).
 MEMBER_SYNC_HOURS = 6
+# The pool: what the bot's features use at most at once (flushes, the outbox, commands, timers).
+POOL_MAX = 10
+# Analytics rows wait in memory (bounded, see bot/analytics.py) and are written this often.
+ANALYTICS_FLUSH_S = 10.0
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
@@ -143,6 +151,9 @@ class ConclaveBot(commands.Bot):
         self.pool: asyncpg.Pool = None  # type: ignore[assignment]  # set in setup_hook
         self.identity: Identity = None  # type: ignore[assignment]
         self.chat_activity: ActivityBuffer = None  # type: ignore[assignment]
+        self.analytics: Analytics = None  # type: ignore[assignment]
+        self.metrics: Metrics = None  # type: ignore[assignment]
+        self.maintenance: Maintenance = None  # type: ignore[assignment]
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.timers = TimerDispatcher(self)
@@ -214,8 +225,10 @@ class ConclaveBot(commands.Bot):
                 if now < self._flush_due[name]:
                     continue
                 self._flush_due[name] = now + self._flush_every[name]
+                started = time.perf_counter()
                 try:
                     await flush()
+                    self.metrics.observe_flush(name, time.perf_counter() - started)
                 except Exception:
                     # Outages and refused rows are handled inside each flush; this is a bug.
                     log.exception("periodic flush %s failed unexpectedly; it will be retried", name)
@@ -226,7 +239,7 @@ class ConclaveBot(commands.Bot):
             url = settings.database_url.get_secret_value() if settings.database_url else None
             self.database = await open_database(url, self.config.data_dir)
         log.info("database: %s", self.database.kind)
-        self.pool = await create_pool(self.database.dsn, min_size=2, max_size=10)
+        self.pool = await create_pool(self.database.dsn, min_size=2, max_size=POOL_MAX)
         # Migrations on a connection of their own: a big table's migration may take longer than
         # the pool's command timeout allows an ordinary statement.
         migrator = await connect(self.database.dsn)
@@ -251,12 +264,31 @@ class ConclaveBot(commands.Bot):
             every=self.config.community.activity_flush_seconds,
             spill=self.chat_activity.spill,
         )
+        self.analytics = Analytics(self.pool)
+        self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S)
+        self.metrics = Metrics(self.pool, lambda: self.chat_activity.received, pool_max=POOL_MAX)
+        stats = self.config.community.stats
+        self.maintenance = Maintenance(
+            self.database.dsn,
+            Retention(stats.analytics_retention_days, stats.outbox_retention_days, stats.pathway_cache_minutes),
+        )
         self.tree.interaction_check = self._database_answers
         for extension in self.config.community.cogs:
             await self.load_extension(extension)
+        self.maintenance.schedule(self.scheduler)
+        self.scheduler.add_job(
+            self.metrics.poll, "interval", seconds=POLL_SECONDS, id="metrics:poll", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.start()
         self.outbox.start()
         self.timers.start()
+        if stats.metrics_port:
+            try:
+                self.metrics.serve(stats.metrics_host, stats.metrics_port)
+            except OSError as error:
+                raise ConfigError(
+                    f"[stats] metrics_port {stats.metrics_port} on {stats.metrics_host}: cannot listen ({error})"
+                ) from None
         await self.sync_commands()
 
     def invite_url(self) -> str:
@@ -366,6 +398,8 @@ class ConclaveBot(commands.Bot):
         # pending for the next start.
         await self.timers.stop()
         await self.outbox.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         await super().close()  # the gateway stops: no new events
         try:
             # A periodic flush in progress finishes rather than being cut short by the scheduler's

@@ -300,6 +300,17 @@ class AchievementsConfig(_Section):
         return self._entries
 
 
+class StatsConfig(_Section):
+    """[stats]: how often server_stats is refreshed, what is kept how long, the optional metrics endpoint."""
+
+    refresh_minutes: int = Field(default=5, ge=1, le=1440)  # server_stats and today's daily row
+    analytics_retention_days: int = Field(default=365, ge=0, le=36_500)  # 0: analytics kept for ever
+    outbox_retention_days: int = Field(default=30, ge=1, le=3650)  # delivered outbox rows
+    pathway_cache_minutes: int = Field(default=15, ge=1, le=1440)  # pathway_stats_cache refresh
+    metrics_port: int = Field(default=0, ge=0, le=65_535)  # Prometheus endpoint; 0: off
+    metrics_host: str = "127.0.0.1"
+
+
 def _default_pathways() -> list[PathwayConfig]:
     return [PathwayConfig(id=p, name=n) for p, n in DEFAULT_PATHWAY_NAMES.items()]
 
@@ -316,8 +327,16 @@ class CommunityConfig(_Section):
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     achievements: AchievementsConfig = Field(default_factory=AchievementsConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
     cogs: list[str] = Field(
-        default_factory=lambda: ["cogs.core", "cogs.xp", "cogs.moderation", "cogs.achievements", "cogs.events"]
+        default_factory=lambda: [
+            "cogs.core",
+            "cogs.xp",
+            "cogs.moderation",
+            "cogs.achievements",
+            "cogs.events",
+            "cogs.stats",
+        ]
     )
     # Message counts and last activity (not XP) are written this often; XP every xp.flush_interval_seconds.
     activity_flush_seconds: float = Field(default=5.0, gt=0, le=300)

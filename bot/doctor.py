@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from bot.client import POOL_MAX
 from bot.config import Config
 from bot.journal import Journal
 from bot.xp_rules import local_day, period_starts
-from db import admin_logs, dead_letters, ledger, migrate, outbox, sync_log, timers, users
+from db import admin_logs, dead_letters, ledger, maintenance, migrate, outbox, sync_log, timers, users
 from db.faults import one_line
 from db.pool import connect, database
 
@@ -121,6 +122,12 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
     pending = [s for s in states if s.state != "applied"]
     print(f"migrations: {len(states) - len(pending)} applied, {len(pending)} not applied")
     attention |= bool(pending)
+    pool = await maintenance.connections(conn)
+    print(
+        f"database: PostgreSQL {pool.server_version}, {pool.open} connection(s) open ({pool.active} active) "
+        f"of max_connections {pool.max_connections}; the bot's pool holds up to {POOL_MAX}"
+    )
+    attention |= pool.open >= pool.max_connections - 2
     log = await outbox.backlog(conn)
     print(
         f"outbox: {log.pending} pending (oldest {_age(log.oldest_pending_seconds)}), "
@@ -141,6 +148,10 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
         outcome = counts if run.status == "completed" else run.error_message or ""
         print(f"member sync: last {run.status} {ago} ago, {outcome}")
         attention |= run.status == "failed"
+    for job in await maintenance.runs(conn):
+        when = _age((datetime.now(UTC) - job.last_started_at).total_seconds()) if job.last_started_at else "-"
+        print(f"maintenance {job.job}: last {job.last_status} {when} ago ({job.runs} run(s)): {job.last_detail or ''}")
+        attention |= job.last_status == "failed"
     kept = 0
     for kind in ("xp", "activity", "achievements"):
         journal = Journal(config.data_dir / "journal" / kind)

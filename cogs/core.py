@@ -12,9 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__, doctor
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
-from bot.ui.embeds import about_embed, dead_letters_embed
+from bot.ui.embeds import about_embed, add_health_fields, dead_letters_embed
 from db import admin_logs, dead_letters, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
@@ -88,7 +88,11 @@ class Core(commands.Cog):
             latency_ms=None if latency != latency or latency == float("inf") else latency * 1000,
             members=bot.home_guild.member_count if bot.home_guild else None,
         )
-        await interaction.response.send_message(embed=embed)
+        staff = interaction.guild_id == bot.guild_id and is_staff(interaction.user, bot.config.community)
+        if staff:  # the operations summary (what the Prometheus endpoint serves), for staff only
+            await bot.metrics.poll()
+            add_health_fields(embed, bot.metrics.summary(), len(bot.analytics))
+        await interaction.response.send_message(embed=embed, ephemeral=staff)
 
     @app_commands.command(name="mydata", description="Everything the community keeps about you, as a file by DM")
     @app_commands.checks.cooldown(1, 3600)
@@ -180,6 +184,9 @@ class Core(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id and not member.bot:
             user_id, returning = await self.bot.identity.joined(member)
+            self.bot.analytics.record(
+                "member_join", user_id=user_id, category="members", action="return" if returning else "new"
+            )
             if returning:
                 # Other features react to the recorded transition, never to the raw event: their
                 # handlers would otherwise race this one for what "returning" means.
@@ -189,8 +196,21 @@ class Core(commands.Cog):
     async def on_member_remove(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id:
             user_id = await self.bot.identity.left(member)
+            if not member.bot:
+                self.bot.analytics.record("member_leave", user_id=user_id, discord_id=member.id, category="members")
             if user_id is not None and not member.bot:
                 self.bot.dispatch("member_departed", member, user_id)
+
+    @commands.Cog.listener()
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command | app_commands.ContextMenu
+    ) -> None:
+        """Every command that ran to the end: its latency (from the interaction's creation) and a
+        command_used analytics row."""
+        self.bot.metrics.observe_interaction((discord.utils.utcnow() - interaction.created_at).total_seconds())
+        self.bot.analytics.record(
+            "command_used", discord_id=interaction.user.id, category="commands", label=command.qualified_name
+        )
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from db import stats
 from db.faults import MissingRows
 from db.types import Executor
 
@@ -37,4 +38,5 @@ async def record_messages(conn: Executor, batch: Sequence[MessageActivity]) -> i
     )
     if len(rows) != len(batch):
         raise MissingRows("user_profiles", sorted({a.user_id for a in batch} - {r["user_id"] for r in rows}))
+    await stats.count_activity(conn, sum(a.messages for a in batch), 0)
     return len(rows)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from db import stats
 from db.faults import MissingRows
 from db.types import Executor
 
@@ -249,16 +250,19 @@ async def _update_profiles(
     users = sorted(set(per_user) | set(counts))  # one lock order for every writer of these rows
     repeated = repeated_messages or {}
     xp = [per_user[u][0] if u in per_user else 0 for u in users]
+    voice = [per_user[u][1] if u in per_user else 0 for u in users]
+    messages = [max(0, counts[u].messages - repeated.get(u, 0)) if u in counts else 0 for u in users]
     profile_rows = await conn.fetch(
         _UPDATE_PROFILES,
         users,
         xp,
-        [per_user[u][1] if u in per_user else 0 for u in users],
-        [max(0, counts[u].messages - repeated.get(u, 0)) if u in counts else 0 for u in users],
+        voice,
+        messages,
         [last_at.get(u) or counts[u].last_at for u in users],
     )
     if len(profile_rows) != len(users):
         raise MissingRows("user_profiles", sorted(set(users) - {r["user_id"] for r in profile_rows}))
+    await stats.count_activity(conn, sum(messages), sum(voice))  # the server's day, in the same transaction
     for r in profile_rows:
         if r["delta"]:
             before = r["total_xp"] - r["delta"]

@@ -273,7 +273,7 @@ async def test_staff_see_replay_and_discard_refused_writes_from_discord(harness)
 async def test_counts_written_alone_without_xp_isolate_an_erased_member_too(probe):
     # The probe runs without the XP feature: chat counts have a flush of their own.
     bot = probe.bot
-    assert [name for name, _ in bot.flushes] == ["activity"]
+    assert [name for name, _ in bot.flushes] == ["activity", "analytics"]
     alice, bob = probe.member("alice"), probe.member("bob")
     alice.say("hello there")
     bob.say("hi alice")

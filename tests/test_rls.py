@@ -93,6 +93,7 @@ WEBSITE_READS = {
     "achievements",
     "user_achievements",
     "server_stats",
+    "server_stats_daily",
 }
 NEVER_VISIBLE = {"outbox", "staff_roles", "xp_ledger", "xp_period_totals", "admin_logs", "rank_titles", "dead_letters"}
 

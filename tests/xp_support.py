@@ -18,12 +18,14 @@ async def start(
     announcements: dict | None = None,
     pathway_overrides: dict | None = None,
     cogs: list[str] | None = None,
+    community: dict | None = None,
     **xp: object,
 ):
     """Start the bot with these XP rules (by default: 20 XP a message, no cooldown)."""
     demo = harness.demo
     settings = {"message_min": 20, "message_max": 20, "cooldown_seconds": 0, **xp}
-    community = demo.community_config(xp=XPConfig(**settings), cogs=cogs or XP_COGS)
+    overrides = community or {}
+    community = demo.community_config(xp=XPConfig(**settings), cogs=cogs or XP_COGS, **overrides)
     if announcements is not None:
         merged = community.announcements.model_dump() | announcements
         community = community.model_copy(update={"announcements": AnnouncementConfig(**merged)})

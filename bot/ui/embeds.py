@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
+from bot.metrics import Summary
 from db.dead_letters import DeadLetter
 
 BRAND = discord.Colour(0x6D4AFF)
@@ -31,7 +32,7 @@ def about_embed(
     embed = discord.Embed(
         title="Conclave",
         description="The Conclave Realm's bot: XP, pathways, rank cards, leaderboards, moderation, "
-        "achievements and events (stats are coming).",
+        "achievements, events and server statistics.",
         colour=BRAND,
     )
     embed.add_field(name="Version", value=version)
@@ -41,6 +42,24 @@ def about_embed(
     if members is not None:
         embed.add_field(name="Members", value=str(members))
     return embed
+
+
+def add_health_fields(embed: discord.Embed, s: Summary, analytics_waiting: int) -> None:
+    """The operations summary for staff (the same figures as the metrics endpoint)."""
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} ms"
+
+    oldest = "" if s.outbox_oldest_seconds is None else f", oldest {duration_text(s.outbox_oldest_seconds)}"
+    embed.add_field(name="Messages", value=f"{s.messages_per_second:.2f}/s ({s.messages_total} since start)")
+    embed.add_field(name="Flush latency", value=f"p50 {ms(s.flush_p50_ms)} · p99 {ms(s.flush_p99_ms)}")
+    embed.add_field(
+        name="Interaction latency", value=f"p50 {ms(s.interaction_p50_ms)} · p99 {ms(s.interaction_p99_ms)}"
+    )
+    embed.add_field(name="Outbox", value=f"{s.outbox_pending} waiting{oldest}")
+    embed.add_field(name="Dead letters", value=str(s.dead_letters))
+    embed.add_field(name="Database pool", value=f"{s.pool_in_use} in use · {s.pool_size} open · {s.pool_max} max")
+    embed.add_field(name="Analytics waiting", value=str(analytics_waiting))
 
 
 def dead_letters_embed(letters: Sequence[DeadLetter], total: int) -> discord.Embed:

@@ -8,7 +8,6 @@ queues), `commands` (/achievements, /achievement), `inbox` (/notifications)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from discord.ext.commands import Cog
@@ -24,8 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class AchievementJobs(Cog):
-    """The background work: rarity every five minutes, time-based achievements hourly, expired
-    notifications removed daily."""
+    """The background work: rarity every five minutes, time-based achievements hourly (expired
+    notifications are removed by the bot's maintenance, bot/maintenance.py)."""
 
     def __init__(self, bot: ConclaveBot, engine: AchievementEngine, inbox: Inbox) -> None:
         self.bot, self.engine, self.inbox = bot, engine, inbox
@@ -36,17 +35,9 @@ class AchievementJobs(Cog):
             self._rarity, "interval", seconds=RARITY_EVERY_S, id="achievements:rarity", replace_existing=True
         )
         scheduler.add_job(self._time_based, "interval", hours=1, id="achievements:time", replace_existing=True)
-        scheduler.add_job(
-            self._cleanup,
-            "interval",
-            hours=24,
-            id="notifications:cleanup",
-            replace_existing=True,
-            next_run_time=datetime.now(UTC) + timedelta(minutes=1),  # then daily
-        )
 
     async def cog_unload(self) -> None:
-        for job in ("achievements:rarity", "achievements:time", "notifications:cleanup"):
+        for job in ("achievements:rarity", "achievements:time"):
             if self.bot.scheduler.get_job(job) is not None:  # type: ignore[attr-defined]
                 self.bot.scheduler.remove_job(job)  # type: ignore[attr-defined]
 
@@ -61,15 +52,6 @@ class AchievementJobs(Cog):
             await self.engine.time_based()
         except Exception as error:
             log.warning("time-based achievements not evaluated: %s", error)
-
-    async def _cleanup(self) -> None:
-        try:
-            removed = await self.inbox.cleanup()
-        except Exception as error:
-            log.warning("expired notifications not removed: %s", error)
-            return
-        if removed:
-            log.info("removed %d expired notification(s)", removed)
 
 
 async def setup(bot: ConclaveBot) -> None:

@@ -322,6 +322,15 @@ class AchievementEngine:
                 await achievements.count_awards(conn, achievement.id, claimed)
             if result is not None:
                 after_grants(bot, result, members)
+        for user_id in new:
+            bot.analytics.record(
+                "achievement_earned",
+                user_id=user_id,
+                category="achievements",
+                label=achievement.id,
+                value=achievement.xp,
+                pathway=achievement.pathway,
+            )
         if queued:
             bot.outbox.wake()
         log.info("achievement %r awarded to %d member(s)", achievement.id, len(new))

@@ -90,6 +90,8 @@ class Attendance:
             for result, members in results:
                 after_grants(bot, result, members)
         if newly:
+            for event_id, user_id in newly:
+                bot.analytics.record("event_attended", user_id=user_id, category="events", label=event_id)
             bot.outbox.wake()
             log.info("%d new event attendee(s)", len(newly))
         return len(newly)

@@ -101,6 +101,15 @@ async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> s
         locked = await events.get(conn, event_id, lock=True)
         assert locked is not None
         result = await events.register(conn, event_id, user_id, locked.max_participants)
+    if result.changed:
+        bot.analytics.record(
+            "event_registered",
+            user_id=user_id,
+            category="events",
+            action=result.status,  # registered or waitlisted
+            label=event_id,
+            pathway=event.pathway,
+        )
     title = discord.utils.escape_markdown(event.title)
     if result.status == "waitlisted":
         already = "You are already" if not result.changed else "The event is full: you are"

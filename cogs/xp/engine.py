@@ -377,6 +377,15 @@ class XPEngine:
             hook(user_ids)
 
     def move_rankings(self, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:
+        """What a committed grant moves: the rank index, and a level_up analytics row per level gained."""
+        for change in result.level_ups:
+            self.bot.analytics.record(
+                "level_up",
+                user_id=change.user_id,
+                category="xp",
+                value=change.level_after,
+                pathway=change.board or None,
+            )
         guild = self.bot.home_guild
         for change in result.totals:
             member = members.get(change.user_id)

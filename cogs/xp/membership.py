@@ -33,7 +33,7 @@ async def join(bot: ConclaveBot, engine: XPEngine, member: discord.Member, pathw
             payload = _role_payload(bot, member, config.role_id, f"joined the {config.name} pathway")
             queued = await outbox.enqueue(conn, "add_role", payload) is not None
     if joined:
-        engine.joined.setdefault(member.id, set()).add(pathway)
+        engine.joined.setdefault(member.id, set()).add(pathway)  # (join_pathway wrote its analytics row)
     if queued:
         bot.outbox.wake()
     return joined
@@ -51,6 +51,7 @@ async def leave(bot: ConclaveBot, engine: XPEngine, member: discord.Member, path
             queued = await outbox.enqueue(conn, "remove_role", payload) is not None
     if left:
         engine.joined.get(member.id, set()).discard(pathway)
+        bot.analytics.record("pathway_leave", user_id=user_id, category="pathways", pathway=pathway)
     if queued:
         bot.outbox.wake()
     return left

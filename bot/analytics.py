@@ -1,0 +1,133 @@
+"""Analytics rows (the guide's `analytics` table) for what happens in Discord: joins and leaves,
+level-ups, achievements, event registrations, pathway joins, commands. Recording is an append to
+memory; a flush writes them in batches off the hot path.
+
+Bound: at most `limit` rows wait in memory (20,000 by default, a few MB). Analytics are counts for
+charts, never something a member was told was saved: when the database is away long enough to fill
+the buffer, the oldest rows give way, and the number dropped is logged (once when it starts, once
+with the total when writes recover)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+
+import asyncpg
+
+from bot.write_path import WriteHealth, write_isolating
+from db import stats
+from db.faults import one_line
+
+log = logging.getLogger(__name__)
+
+BUFFER_LIMIT = 20_000
+BATCH = 5_000
+# The guide's event types and the bot's own (all in event_type; category says which feature).
+EVENT_TYPES = frozenset(
+    {
+        "member_join",
+        "member_leave",
+        "level_up",
+        "achievement_earned",
+        "event_registered",
+        "event_attended",
+        "pathway_join",
+        "pathway_leave",
+        "command_used",
+        "moderation_action",
+    }
+)
+
+
+class Analytics:
+    def __init__(self, pool: asyncpg.Pool, *, limit: int = BUFFER_LIMIT) -> None:
+        self.pool = pool
+        self.limit = limit
+        self._pending: deque[stats.AnalyticsRow] = deque()
+        self._lock = asyncio.Lock()
+        self.health = WriteHealth("analytics writes")
+        self.written = 0
+        self.dropped = 0
+        self.refused = 0
+        self._dropping_since: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def record(
+        self,
+        event_type: str,
+        *,
+        user_id: str | None = None,
+        discord_id: int | str | None = None,
+        category: str | None = None,
+        action: str | None = None,
+        label: str | None = None,
+        value: float | None = None,
+        pathway: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown analytics event type {event_type!r}")
+        if len(self._pending) >= self.limit:
+            self._pending.popleft()
+            self.dropped += 1
+            if self._dropping_since is None:
+                self._dropping_since = self.dropped
+                log.warning(
+                    "analytics buffer full (%d rows, writes failing): the oldest rows give way until writes recover",
+                    self.limit,
+                )
+        self._pending.append(
+            stats.AnalyticsRow(
+                event_type,
+                at or datetime.now(UTC),
+                user_id,
+                None if discord_id is None else str(discord_id),
+                category,
+                action,
+                label,
+                value,
+                pathway,
+            )
+        )
+
+    async def flush(self, *, everything: bool = False) -> int:
+        """Write what is waiting, in batches of 5,000 (`everything`: the same; every row each time).
+        A batch the database refuses is split until the refused row is alone; it is logged and
+        skipped, the others are written. An outage keeps the rows (up to the bound) for the next try."""
+        async with self._lock:
+            if not self._pending or not self.health.may_try():
+                return 0
+            total = 0
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+
+                async def write(rows: list[stats.AnalyticsRow]) -> None:
+                    async with self.pool.acquire() as conn:
+                        await stats.insert_analytics(conn, rows)
+
+                outcome = await write_isolating(batch, write, id)
+                total += len(outcome.written)
+                for rows, error in outcome.refused:
+                    self.refused += len(rows)
+                    log.error("the database refused an analytics row (%s): %s; skipped", one_line(error), rows[0])
+                if outcome.outage is not None:
+                    self._pending.extendleft(reversed(outcome.kept))
+                    while len(self._pending) > self.limit:
+                        self._pending.popleft()
+                        self.dropped += 1
+                    self.health.failed(outcome.outage, kept=len(self._pending))
+                    break
+            else:
+                self._recovered(total)
+            self.written += total
+            return total
+
+    def _recovered(self, written: int) -> None:
+        self.health.succeeded(written)
+        if self._dropping_since is not None:
+            log.warning("analytics: %d row(s) were dropped while the buffer was full", self.dropped)
+            self._dropping_since = None

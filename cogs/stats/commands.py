@@ -1,0 +1,185 @@
+"""/stats server [period], /stats pathway name [period], /stats me [period]: an embed and a chart.
+
+Discord does not let a command with subcommands be run by itself, so the issue's `/stats [period]`
+is `/stats server [period]`. Charts are drawn in a worker thread (bot/ui/charts.py), two at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import asyncpg
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import NotFound
+from bot.ui import charts
+from db import stats
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+
+Period = Literal["7d", "30d", "90d", "365d"]
+PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
+PERIOD_NAMES = {"7d": "the last 7 days", "30d": "the last 30 days", "90d": "the last 90 days", "365d": "the last year"}
+PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
+CHARTS_AT_ONCE = 2
+Refresh = Callable[["ConclaveBot", asyncpg.Connection], Awaitable[object]]
+
+
+def _days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=i) for i in range((until - since).days + 1)]
+
+
+def _number(value: int | float) -> str:
+    return f"{value:,}"
+
+
+class StatsCommands(commands.Cog):
+    stats_group = app_commands.Group(name="stats", description="How the community is doing", guild_only=True)
+
+    def __init__(self, bot: ConclaveBot, refresh: Refresh) -> None:
+        self.bot = bot
+        self._refresh = refresh
+        self._drawing = asyncio.Semaphore(CHARTS_AT_ONCE)
+
+    async def _draw(self, draw: Callable[..., bytes], *args: object) -> discord.File:
+        async with self._drawing:
+            png = await asyncio.to_thread(draw, *args)
+        return discord.File(io.BytesIO(png), "stats.png")
+
+    async def _fresh_history(self, period: str) -> tuple[stats.ServerStats, list[stats.Day], date, date]:
+        """The current figures (refreshed first when older than two refresh periods) and the history."""
+        every = timedelta(minutes=self.bot.config.community.stats.refresh_minutes)
+        async with self.bot.pool.acquire() as conn:
+            current = await stats.current(conn)
+            if current.updated_at is None or datetime.now(UTC) - current.updated_at > 2 * every:
+                await self._refresh(self.bot, conn)
+                current = await stats.current(conn)
+            today = await stats.today(conn)
+            since = today - timedelta(days=PERIOD_DAYS[period] - 1)
+            history = await stats.days(conn, since)
+        return current, history, since, today
+
+    @stats_group.command(name="server", description="Members, messages and XP over a period, with a chart")
+    @app_commands.describe(period="how far back (default: 30 days)")
+    async def server(self, interaction: discord.Interaction, period: Period = "30d") -> None:
+        await interaction.response.defer(thinking=True)
+        current, history, since, today = await self._fresh_history(period)
+        async with self.bot.pool.acquire() as conn:
+            top_commands = await stats.command_counts(conn, datetime.combine(since, datetime.min.time(), UTC), limit=5)
+        embed = discord.Embed(title=f"The Conclave Realm: {PERIOD_NAMES[period]}", colour=0xC9A227)
+        first = history[0] if history else None
+        change = current.member_count - first.member_count if first and first.member_count else 0
+        embed.add_field(
+            name="Members",
+            value=f"{_number(current.member_count)} ({'+' if change >= 0 else ''}{change} in the period)",
+        )
+        online = (
+            _number(current.online_count)
+            if self.bot.config.community.presences_intent
+            else "not tracked (presences intent off)"
+        )
+        embed.add_field(name="Online", value=online)
+        embed.add_field(name="Boosts", value=f"{current.boost_count} (level {current.boost_level})")
+        today_row = history[-1] if history and history[-1].day == today else None
+        embed.add_field(
+            name="Today",
+            value=(
+                f"{_number(today_row.messages)} messages · {_number(today_row.voice_minutes)} voice minutes"
+                if today_row
+                else "no activity yet"
+            ),
+        )
+        embed.add_field(name="Active members (7 days)", value=_number(today_row.active_members if today_row else 0))
+        embed.add_field(
+            name="In the period",
+            value=(
+                f"{_number(sum(d.messages for d in history))} messages · "
+                f"{_number(sum(d.voice_minutes for d in history))} voice minutes · "
+                f"{_number(sum(d.xp.get('total', 0) for d in history))} XP · "
+                f"{sum(d.joins for d in history)} joined, {sum(d.leaves for d in history)} left"
+            ),
+            inline=False,
+        )
+        pathways = " · ".join(
+            f"{self._pathway_name(p)} {_number(current.pathway_stats.get(p, 0))}" for p in stats.PATHWAYS
+        )
+        embed.add_field(name="Pathway members", value=pathways, inline=False)
+        if top_commands:
+            embed.add_field(
+                name="Most used commands",
+                value=" · ".join(f"/{name} {uses}" for name, uses in top_commands),
+                inline=False,
+            )
+        if current.updated_at is not None:
+            embed.set_footer(text="Figures refreshed")
+            embed.timestamp = current.updated_at
+        file = await self._draw(charts.server_chart, history, "The Conclave Realm")
+        embed.set_image(url="attachment://stats.png")
+        await interaction.followup.send(embed=embed, file=file)
+
+    def _pathway_name(self, pathway: str) -> str:
+        config = self.bot.config.community.pathway(pathway)
+        return config.name if config else pathway
+
+    @stats_group.command(name="pathway", description="One pathway's members, XP and leaders, with a chart")
+    @app_commands.describe(name="which pathway", period="how far back (default: 30 days)")
+    async def pathway(self, interaction: discord.Interaction, name: PathwayChoice, period: Period = "30d") -> None:
+        await interaction.response.defer(thinking=True)
+        _, history, _, _ = await self._fresh_history(period)
+        async with self.bot.pool.acquire() as conn:
+            summary = await stats.pathway_summary(conn, name)
+        title = self._pathway_name(name)
+        embed = discord.Embed(title=f"{title}: {PERIOD_NAMES[period]}", colour=0xC9A227)
+        embed.add_field(name="Members", value=_number(summary.members_in_server))
+        embed.add_field(name="With XP in it", value=_number(summary.members_with_xp))
+        embed.add_field(name="Average level", value=f"{summary.average_level:.1f}")
+        embed.add_field(name="Total XP", value=_number(summary.total_xp))
+        embed.add_field(name="XP in the period", value=_number(sum(d.xp.get(name, 0) for d in history)))
+        if summary.top:
+            embed.add_field(
+                name="Leaders",
+                value="\n".join(
+                    f"{i}. <@{discord_id}> · level {level} · {_number(xp)} XP"
+                    for i, (discord_id, level, xp) in enumerate(summary.top, 1)
+                ),
+                inline=False,
+            )
+        if summary.cache_updated is not None:
+            embed.set_footer(text="Pathway totals as of")
+            embed.timestamp = summary.cache_updated
+        file = await self._draw(charts.pathway_chart, history, name, title)
+        embed.set_image(url="attachment://stats.png")
+        await interaction.followup.send(embed=embed, file=file, allowed_mentions=discord.AllowedMentions.none())
+
+    @stats_group.command(name="me", description="Your level, activity and XP per day, with a chart (only you see it)")
+    @app_commands.describe(period="how far back (default: 30 days)")
+    async def me(self, interaction: discord.Interaction, period: Period = "30d") -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        user_id = await self.bot.identity.user_id(interaction.user)
+        async with self.bot.pool.acquire() as conn:
+            today = await stats.today(conn)
+            since = today - timedelta(days=PERIOD_DAYS[period] - 1)
+            mine = await stats.member_stats(conn, user_id, since)
+        if mine is None:
+            raise NotFound("The community keeps no figures about you yet: chat a little first.")
+        embed = discord.Embed(title=f"{interaction.user.display_name}: {PERIOD_NAMES[period]}", colour=0xC9A227)
+        embed.add_field(name="Level", value=f"{mine.level} ({_number(mine.total_xp)} XP)")
+        embed.add_field(name="Rank", value=f"#{mine.rank}" if mine.rank else "not ranked yet")
+        embed.add_field(name="Messages", value=_number(mine.messages))
+        embed.add_field(name="Voice minutes", value=_number(mine.voice_minutes))
+        embed.add_field(name="Events attended", value=_number(mine.events_attended))
+        embed.add_field(name="Achievements", value=_number(mine.achievements))
+        embed.add_field(
+            name="XP in the period",
+            value=_number(sum(day.get("total", 0) for day in mine.xp_by_day.values())),
+            inline=False,
+        )
+        file = await self._draw(charts.member_chart, mine.xp_by_day, _days(since, today), "Your XP")
+        embed.set_image(url="attachment://stats.png")
+        await interaction.followup.send(embed=embed, file=file, ephemeral=True)

@@ -1,0 +1,190 @@
+"""Server statistics end to end: server_stats and its daily history against counts from the tables,
+analytics rows from what members do, /stats server | pathway | me with a chart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
+
+from PIL import Image
+
+from cogs.stats import refresh
+from tests.xp_support import XP_COGS, handled, start
+
+STATS_COGS = [*XP_COGS, "cogs.stats"]
+
+
+async def _analytics(bot, event_type: str) -> list:
+    await bot.flush_all()
+    return await bot.pool.fetch(
+        """SELECT a.event_type, a.event_label, a.pathway, a.event_value, u.discord_id FROM analytics a
+           LEFT JOIN users u ON u.id = a.user_id WHERE a.event_type = $1 ORDER BY a.timestamp""",
+        event_type,
+    )
+
+
+async def _wait_for_rows(bot, event_type: str, count: int) -> list:
+    for _ in range(100):
+        rows = await _analytics(bot, event_type)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(rows)} {event_type} analytics row(s), expected {count}")
+
+
+def _png(reply) -> Image.Image:
+    assert [a.filename for a in reply.attachments] == ["stats.png"]
+    assert reply.embed["image"]["url"] == "attachment://stats.png"
+    image = Image.open(io.BytesIO(reply.attachments[0].data))
+    assert image.format == "PNG" and image.width >= 600 and image.height >= 200
+    return image
+
+
+def _field(embed: dict, name: str) -> str:
+    return next(f["value"] for f in embed["fields"] if f["name"] == name)
+
+
+async def test_server_stats_match_the_tables_and_stats_server_draws_a_chart(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    alice, bob = harness.member("alice"), harness.member("bob")
+    await alice.slash("pathway join", pathway="gaming")
+    await bob.slash("pathway join", pathway="lorebound")
+    for i in range(6):
+        alice.say(f"hello {i}", channel=harness.demo.pathway_channels["gaming"])
+    bob.say("hi")
+    await handled(bot, 7)
+    harness.demo.new_member("dave")  # joins while the bot watches
+    await _wait_for_rows(bot, "member_join", 1)
+
+    async with bot.pool.acquire() as conn:
+        snapshot = await refresh(bot, conn)
+    expected_members = await bot.pool.fetchval("SELECT count(*) FROM users WHERE in_server")
+    row = await bot.pool.fetchrow("SELECT * FROM server_stats WHERE id = 1")
+    assert row["member_count"] == snapshot.member_count == expected_members
+    assert row["pathway_stats"] == {"gaming": 1, "lorebound": 1, "productive": 0, "news": 0}
+    assert row["boost_count"] == bot.home_guild.premium_subscription_count
+    assert row["online_count"] == 0  # presences are not tracked by default
+    day = await bot.pool.fetchrow("SELECT * FROM server_stats_daily ORDER BY day DESC LIMIT 1")
+    assert day["messages"] == await bot.pool.fetchval("SELECT sum(message_count) FROM user_profiles") == 7
+    assert (
+        day["xp"]["total"] == await bot.pool.fetchval("SELECT sum(amount) FROM xp_ledger") == 120
+    )  # bob's "hi" is too short for XP
+    assert day["xp"]["gaming"] == await bot.pool.fetchval("SELECT sum(amount) FROM xp_ledger WHERE pathway = 'gaming'")
+    assert day["joins"] == 1 and day["leaves"] == 0
+    active = await bot.pool.fetchval(
+        """SELECT count(*) FROM users u JOIN user_profiles up ON up.user_id = u.id
+           WHERE u.in_server AND up.message_count > 0"""
+    )
+    assert day["active_members"] == active == 2  # who chatted (everyone else only has a row)
+    assert day["online_count"] is None
+
+    reply = await alice.slash("stats server", period="7d", timeout=15)
+    embed = reply.embed
+    assert not reply.ephemeral
+    assert _field(embed, "Members").startswith(f"{expected_members} ")
+    assert _field(embed, "Today") == "7 messages · 0 voice minutes"
+    assert "Gaming Realm 1" in _field(embed, "Pathway members")
+    assert "120 XP" in _field(embed, "In the period") and "1 joined, 0 left" in _field(embed, "In the period")
+    assert "/pathway join 2" in _field(embed, "Most used commands")
+    assert _field(embed, "Online") == "not tracked (presences intent off)"
+    _png(reply)
+
+
+async def test_a_member_who_leaves_and_the_days_history_are_counted(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    carol = harness.member("carol")
+    carol.say("bye all")
+    await handled(bot, 1)
+    harness.standin.remove_member(carol.id)
+    await _wait_for_rows(bot, "member_leave", 1)
+    # Two earlier days, as the refreshes of those days left them.
+    today = await bot.pool.fetchval("SELECT max(day) FROM server_stats_daily")
+    for back, members in ((3, 3), (2, 4)):  # (yesterday's XP is recomputed from the ledger)
+        await bot.pool.execute(
+            """INSERT INTO server_stats_daily (day, member_count, messages, xp) VALUES ($1, $2, 10, '{"total": 50}')
+               ON CONFLICT (day) DO NOTHING""",
+            today - timedelta(days=back),
+            members,
+        )
+    async with bot.pool.acquire() as conn:
+        snapshot = await refresh(bot, conn)
+    assert snapshot.leaves == 1
+    assert snapshot.member_count == await bot.pool.fetchval("SELECT count(*) FROM users WHERE in_server")
+    reply = await harness.member("alice").slash("stats server", period="30d", timeout=15)
+    assert "21 messages" in _field(reply.embed, "In the period")  # 10 + 10 + carol's 1
+    assert "0 joined, 1 left" in _field(reply.embed, "In the period")
+    _png(reply)
+
+
+async def test_stats_pathway_and_stats_me(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    alice, bob = harness.member("alice"), harness.member("bob")
+    await alice.slash("pathway join", pathway="gaming")
+    await bob.slash("pathway join", pathway="gaming")
+    for i in range(5):
+        alice.say(f"gg {i}", channel=harness.demo.pathway_channels["gaming"])
+    bob.say("good game", channel=harness.demo.pathway_channels["gaming"])
+    await handled(bot, 6)
+    await bot.maintenance.run("pathway_stats_cache:refresh")
+
+    reply = await bob.slash("stats pathway", name="gaming", timeout=15)
+    embed = reply.embed
+    assert _field(embed, "Members") == "2" and _field(embed, "With XP in it") == "2"
+    assert _field(embed, "Total XP") == "120"
+    leaders = _field(embed, "Leaders").splitlines()
+    assert leaders[0] == f"1. <@{alice.id}> · level 2 · 100 XP" and leaders[1].startswith(f"2. <@{bob.id}>")
+    _png(reply)
+
+    mine = await alice.slash("stats me", period="7d", timeout=15)
+    assert mine.ephemeral
+    profile = await bot.pool.fetchrow(
+        """SELECT up.level, up.total_xp, up.message_count FROM user_profiles up JOIN users u ON u.id = up.user_id
+           WHERE u.discord_id = $1""",
+        alice.id,
+    )
+    assert _field(mine.embed, "Level") == f"{profile['level']} ({profile['total_xp']} XP)" == "2 (100 XP)"
+    assert _field(mine.embed, "Messages") == str(profile["message_count"]) == "5"
+    assert _field(mine.embed, "Rank") == "#1" and _field(mine.embed, "XP in the period") == "100"
+    _png(mine)
+    newcomer = harness.demo.new_member("erin")
+    await asyncio.sleep(0.2)
+    fresh = await newcomer.slash("stats me", timeout=15)
+    assert fresh.ephemeral and _field(fresh.embed, "Level") == "1 (0 XP)"
+    assert _field(fresh.embed, "Rank") == "not ranked yet"
+
+
+async def test_analytics_rows_for_what_members_do_are_written_in_batches(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    alice = harness.member("alice")
+    await alice.slash("pathway join", pathway="news")
+    # The command's row waits in memory for the next flush: nothing was written on its way.
+    for _ in range(100):
+        if len(bot.analytics):
+            break
+        await asyncio.sleep(0.01)
+    assert len(bot.analytics) == 1
+    assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE event_type = 'command_used'") == 0
+    for i in range(5):
+        alice.say(f"news {i}", channel=harness.demo.pathway_channels["news"])
+    await handled(bot, 5)
+    joins = await _analytics(bot, "pathway_join")
+    assert [(r["discord_id"], r["pathway"]) for r in joins] == [(alice.id, "news")]
+    levels = await _analytics(bot, "level_up")
+    assert sorted((r["pathway"] or "", int(r["event_value"])) for r in levels) == [("", 2), ("news", 2)]
+    assert all(r["discord_id"] == alice.id for r in levels)
+    commands = await _analytics(bot, "command_used")
+    assert [(r["discord_id"], r["event_label"]) for r in commands] == [(alice.id, "pathway join")]
+    assert len(bot.analytics) == 0 and bot.analytics.written == 3  # two level-ups and the command
+
+
+async def test_analytics_retention_keeps_recent_rows(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    old = datetime.now(UTC) - timedelta(days=400)
+    await bot.pool.execute(
+        """INSERT INTO analytics (event_type, timestamp) SELECT 'command_used', $1 FROM generate_series(1, 25)""", old
+    )
+    await bot.pool.execute("INSERT INTO analytics (event_type) VALUES ('command_used')")
+    detail = await bot.maintenance.run("analytics:retention")
+    assert detail == "25 analytics row(s) older than 365 days deleted"
+    assert await bot.pool.fetchval("SELECT count(*) FROM analytics") == 1
