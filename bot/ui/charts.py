@@ -58,16 +58,29 @@ def _dates(ax: Any, days: Sequence[date]) -> None:
         ax.set_xlim(mdates.date2num(min(days)) - 0.6, mdates.date2num(max(days)) + 0.6)
 
 
+# Up to this many days a bar a day; beyond, one stepped area per series (a year of bars is a few
+# thousand patches: 1.6 s to draw, against ~0.3 s as areas).
+BARS_UP_TO = 92
+
+
+def _bars(ax: Any, days: Sequence[date], values: Sequence[int], bottom: Sequence[int], **style: Any) -> None:
+    if len(days) <= BARS_UP_TO:
+        ax.bar(days, values, bottom=bottom, width=0.8, **style)
+    else:
+        top = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.fill_between(days, bottom, top, step="mid", linewidth=0, **style)
+
+
 def _stacked_pathways(ax: Any, days: Sequence[date], xp: Sequence[dict[str, int]], title: str) -> None:
     bottom = [0] * len(days)
     for pathway in PATHWAY_ORDER:
         values = [figures.get(pathway, 0) for figures in xp]
         if any(values):
-            ax.bar(days, values, bottom=bottom, color=PATHWAY_COLOURS[pathway], label=pathway, width=0.8)
+            _bars(ax, days, values, bottom, color=PATHWAY_COLOURS[pathway], label=pathway)
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     general = [max(0, figures.get("total", 0) - b) for figures, b in zip(xp, bottom, strict=True)]
     if any(general):
-        ax.bar(days, general, bottom=bottom, color="#7f8c8d", label="no pathway", width=0.8)
+        _bars(ax, days, general, bottom, color="#7f8c8d", label="no pathway")
     if ax.get_legend_handles_labels()[0]:
         legend = ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncols=5)
         for text in legend.get_texts():
@@ -79,9 +92,10 @@ def server_chart(history: Sequence[Day], title: str) -> bytes:
     """Members over time, messages per day, XP per pathway per day."""
     figure, (members, messages, xp) = _figure(3)
     days = [d.day for d in history]
-    members.plot(days, [d.member_count for d in history], color=ACCENT, linewidth=2, marker="o", markersize=3)
+    marker = "o" if len(days) <= BARS_UP_TO else None
+    members.plot(days, [d.member_count for d in history], color=ACCENT, linewidth=2, marker=marker, markersize=3)
     members.set_title(f"{title}: members", fontsize=10, loc="left")
-    messages.bar(days, [d.messages for d in history], color="#5865f2", width=0.8)
+    _bars(messages, days, [d.messages for d in history], [0] * len(days), color="#5865f2")
     messages.set_title("messages per day", fontsize=10, loc="left")
     _stacked_pathways(xp, days, [d.xp for d in history], "XP per pathway per day")
     for ax in (members, messages, xp):
@@ -94,9 +108,17 @@ def pathway_chart(history: Sequence[Day], pathway: str, title: str) -> bytes:
     figure, (members, xp) = _figure(2)
     days = [d.day for d in history]
     colour = PATHWAY_COLOURS.get(pathway, ACCENT)
-    members.plot(days, [d.pathway_members.get(pathway, 0) for d in history], color=colour, linewidth=2, marker="o")
+    marker = "o" if len(days) <= BARS_UP_TO else None
+    members.plot(
+        days,
+        [d.pathway_members.get(pathway, 0) for d in history],
+        color=colour,
+        linewidth=2,
+        marker=marker,
+        markersize=3,
+    )
     members.set_title(f"{title}: members", fontsize=10, loc="left")
-    xp.bar(days, [d.xp.get(pathway, 0) for d in history], color=colour, width=0.8)
+    _bars(xp, days, [d.xp.get(pathway, 0) for d in history], [0] * len(days), color=colour)
     xp.set_title("XP per day", fontsize=10, loc="left")
     for ax in (members, xp):
         _dates(ax, days)
