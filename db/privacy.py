@@ -55,6 +55,10 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                       metadata ->> 'appeal_status' AS appeal_status
                FROM moderation_logs WHERE target_user_id = $1 AND action <> 'note' ORDER BY created_at"""
         ),
+        "activity_events": await rows(
+            """SELECT event_type, count(*) AS events, min(timestamp) AS first, max(timestamp) AS last
+               FROM analytics WHERE user_id = $1 GROUP BY event_type ORDER BY event_type"""
+        ),
     }
 
 
@@ -103,7 +107,14 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     await conn.execute(
         "UPDATE moderation_sanctions SET target_discord_id = 'erased' WHERE target_discord_id = $1", discord_id
     )
+    # Analytics keep their counts (the charts) without the person: no member, session, address or browser.
+    analytics = await conn.execute(
+        """UPDATE analytics SET user_id = NULL, session_id = NULL, ip_address = NULL, user_agent = NULL
+           WHERE user_id = $1""",
+        user_id,
+    )
     return {
+        "analytics_detached": int(analytics.split()[-1]),
         "notifications_deleted": int(notifications.split()[-1]),
         "feedback_removed": int(feedback.split()[-1]),
         "cases_pseudonymised": int(cases.split()[-1]),

@@ -16,6 +16,7 @@ async def test_mydata_sends_the_members_own_data_by_dm(harness):
     await handled(bot, 2)
     await mod.slash("mod note", member=alice, reason="private note")
     await mod.slash("mod warn", member=alice, reason="be kind")
+    await bot.flush_all()  # analytics are written every 10 s
     reply = await alice.slash("mydata")
     assert reply.ephemeral and reply.content == "Sent to you by DM."
     dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.message.attachments, past=True)
@@ -25,6 +26,7 @@ async def test_mydata_sends_the_members_own_data_by_dm(harness):
     assert [p["pathway_id"] for p in data["pathways"]] == ["gaming"]
     assert [(h["source"], h["xp"]) for h in data["xp_history"]] == [("message", 20)]
     assert [c["action"] for c in data["moderation_cases"]] == ["warn"]  # never the note
+    assert {e["event_type"]: e["events"] for e in data["activity_events"]} == {"pathway_join": 1, "command_used": 1}
     assert bob.id not in dm.message.attachments[0].data.decode()
     logged = await bot.pool.fetchval("SELECT count(*) FROM admin_logs WHERE action = 'data_export'")
     assert logged == 1
@@ -53,6 +55,11 @@ async def test_erasure_removes_personal_data_and_keeps_the_cases_pseudonymised(h
         """UPDATE moderation_logs SET metadata = metadata || '{"message_excerpt": "my phone is 555", "evidence": ["link"]}'"""
     )
     await bot.pool.execute("INSERT INTO notifications (user_id, title) VALUES ($1, 'hi')", old_id)
+    await bot.pool.execute(  # what the website records of a visit
+        """INSERT INTO analytics (user_id, event_type, session_id, ip_address, user_agent, page_path)
+           VALUES ($1, 'page_view', 's1', '203.0.113.9', 'Firefox', '/pathways/gaming')""",
+        old_id,
+    )
     refused = await mod.slash("erase", member=alice, reason="asked")
     assert refused.content == "Only the server's administrators can erase a member's data."
     await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
@@ -70,6 +77,17 @@ async def test_erasure_removes_personal_data_and_keeps_the_cases_pseudonymised(h
     assert alice.id not in str(await bot.pool.fetch("SELECT metadata FROM moderation_logs"))
     logged = await bot.pool.fetchrow("SELECT reason, new_value FROM admin_logs WHERE action = 'erasure'")
     assert logged["reason"] == "GDPR request" and logged["new_value"]["cases_pseudonymised"] == 3
+    visit = await bot.pool.fetchrow(
+        "SELECT user_id, session_id, ip_address, user_agent, page_path FROM analytics WHERE event_type = 'page_view'"
+    )
+    assert dict(visit) == {
+        "user_id": None,
+        "session_id": None,
+        "ip_address": None,
+        "user_agent": None,
+        "page_path": "/pathways/gaming",  # the count stays for the charts
+    }
+    assert logged["new_value"]["analytics_detached"] == 1
     alice.say("I'm back")  # a fresh start: a new row
     await handled(bot, 2)
     fresh = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", alice.id)

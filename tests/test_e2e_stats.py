@@ -7,6 +7,7 @@ import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 
+import discord
 from PIL import Image
 
 from cogs.stats import refresh
@@ -188,3 +189,31 @@ async def test_analytics_retention_keeps_recent_rows(harness):
     detail = await bot.maintenance.run("analytics:retention")
     assert detail == "25 analytics row(s) older than 365 days deleted"
     assert await bot.pool.fetchval("SELECT count(*) FROM analytics") == 1
+
+
+async def test_online_members_are_counted_with_the_presences_intent(harness):
+    standin = harness.standin
+    alice, bob, carol = harness.member("alice"), harness.member("bob"), harness.member("carol")
+    standin.guild.members[alice.id].status = "online"  # online before the bot connects
+    standin.guild.members[standin.bot_user.id].status = "online"  # bots are not counted
+    bot = await start(harness, cogs=STATS_COGS, community={"presences_intent": True})
+
+    async def becomes(who, status: str) -> None:
+        standin.set_status(who.id, status)
+        for _ in range(200):
+            if bot.home_guild.get_member(int(who.id)).status is discord.Status(status):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{who.member.user.username} never became {status}")
+
+    assert bot.home_guild.get_member(int(alice.id)).status is discord.Status.online  # from GUILD_CREATE
+    await becomes(bob, "idle")
+    await becomes(carol, "dnd")
+    await becomes(carol, "offline")
+    async with bot.pool.acquire() as conn:
+        snapshot = await refresh(bot, conn)
+    assert snapshot.online_count == 2  # alice (online) and bob (idle)
+    assert await bot.pool.fetchval("SELECT online_count FROM server_stats") == 2
+    assert await bot.pool.fetchval("SELECT online_count FROM server_stats_daily ORDER BY day DESC LIMIT 1") == 2
+    reply = await alice.slash("stats server", period="7d", timeout=15)
+    assert _field(reply.embed, "Online") == "2"

@@ -256,6 +256,8 @@ class Gateway:
             ]
         if not session.intents & GUILD_VOICE_STATES:
             create["voice_states"] = []
+        if not session.intents & GUILD_PRESENCES:
+            create["presences"] = []
         session.dispatch("GUILD_CREATE", create)
         session.ready.set()
         for callback in self.on_ready:

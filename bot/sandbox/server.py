@@ -240,6 +240,12 @@ class StandIn:
         if member is not None:
             self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": self.guild.id, "user": member.user.payload()})
 
+    def set_status(self, user_id: str, status: str) -> None:
+        """A member comes online, goes idle or offline (PRESENCE_UPDATE, to bots with the presences intent)."""
+        member = self.guild.members[user_id]
+        member.status = status
+        self.gateway.dispatch("PRESENCE_UPDATE", member.presence(self.guild.id))
+
     def member_updated(self, member: s.Member) -> None:
         self.gateway.dispatch("GUILD_MEMBER_UPDATE", {**member.payload(), "guild_id": self.guild.id})
 

@@ -186,6 +186,16 @@ class Member:
     communication_disabled_until: datetime | None = None
     mute: bool = False
     deaf: bool = False
+    status: str = "offline"  # online, idle, dnd or offline (what presences say)
+
+    def presence(self, guild_id: str) -> dict[str, Any]:
+        return {
+            "user": {"id": self.user.id},
+            "guild_id": guild_id,
+            "status": self.status,
+            "activities": [],
+            "client_status": {} if self.status == "offline" else {"desktop": self.status},
+        }
 
     def payload(self, *, with_user: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -422,7 +432,12 @@ class Guild:
             "members": [m.payload() for m in self.members.values()],
             "channels": [c.payload(self.id) for c in self.channels.values() if c.type != PUBLIC_THREAD],
             "threads": [c.payload(self.id) for c in self.channels.values() if c.type == PUBLIC_THREAD],
-            "presences": [],
+            # Discord lists the members who are not offline (with the presences intent only).
+            "presences": [
+                {k: v for k, v in m.presence(self.id).items() if k != "guild_id"}
+                for m in self.members.values()
+                if m.status != "offline"
+            ],
             "stage_instances": [],
             "guild_scheduled_events": [e.payload(self.id) for e in self.scheduled_events.values()],
             "soundboard_sounds": [],
