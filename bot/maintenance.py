@@ -6,6 +6,7 @@ a pool slot or meet the pool's statement timeout), and records how it went."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -111,6 +112,10 @@ class Maintenance:
                 await maintenance.unlock(conn, name)
         except Exception as error:  # the connection went away mid-run: the next period tries again
             log.warning("maintenance %s interrupted: %s", name, one_line(error))
+            self.history.append((name, "failed"))
+            return None
+        except asyncio.CancelledError:  # the bot is stopping: the run is rolled back, tried at the next start
+            log.info("maintenance %s interrupted by the stop", name)
             self.history.append((name, "failed"))
             return None
         finally:

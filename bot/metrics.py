@@ -8,6 +8,7 @@ Bounds: the recent-latency windows keep the last 500 observations each; the rate
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 import time
@@ -102,6 +103,8 @@ class Metrics:
             async with self.pool.acquire() as conn:
                 backlog = await outbox.backlog(conn)
                 letters = await dead_letters.count_pending(conn)
+        except asyncio.CancelledError:  # the bot is stopping (the scheduler cancels running jobs)
+            return
         except Exception as error:
             if not self._polling_failed:
                 log.warning("metrics: the database figures are stale (%s)", one_line(error))
