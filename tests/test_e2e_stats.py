@@ -177,6 +177,10 @@ async def test_analytics_rows_for_what_members_do_are_written_in_batches(harness
     commands = await _analytics(bot, "command_used")
     assert [(r["discord_id"], r["event_label"]) for r in commands] == [(alice.id, "pathway join")]
     assert len(bot.analytics) == 0 and bot.analytics.written == 3  # two level-ups and the command
+    # A staff member's XP change that crosses a level is a level-up too.
+    await harness.member("mod").slash("xp give", member=alice, amount=300, reason="event prize")
+    staff_levels = await _wait_for_rows(bot, "level_up", 3)
+    assert (staff_levels[-1]["discord_id"], int(staff_levels[-1]["event_value"])) == (alice.id, 3)
 
 
 async def test_analytics_retention_keeps_recent_rows(harness):

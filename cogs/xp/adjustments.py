@@ -158,9 +158,21 @@ def _last_per_board(changes: list[BoardChange]) -> list[BoardChange]:
 
 
 def move_boards(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) -> None:
+    """Once committed: the rank index moves, and each level gained is a level_up analytics row."""
+    merged = _last_per_board(changes)
+    for change in merged:
+        if change.level_after > change.level_before:
+            engine.bot.analytics.record(
+                "level_up",
+                user_id=change.user_id,
+                category="xp",
+                action="staff",
+                value=change.level_after,
+                pathway=change.board or None,
+            )
     if member.guild.get_member(member.id) is None:
         return
-    for change in _last_per_board(changes):
+    for change in merged:
         engine.rankings.move(("all", None, change.board), change.before, change.after)
 
 
