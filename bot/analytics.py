@@ -5,7 +5,8 @@ memory; a flush writes them in batches off the hot path.
 Bound: at most `limit` rows wait in memory (20,000 by default, a few MB). Analytics are counts for
 charts, never something a member was told was saved: when the database is away long enough to fill
 the buffer, the oldest rows give way, and the number dropped is logged (once when it starts, once
-with the total when writes recover)."""
+with the total when writes recover). A stop during an outage keeps what waits in the local journal,
+written at the next start."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from bot.journal import Journal
 from bot.write_path import WriteHealth, write_isolating
 from db import stats
 from db.faults import one_line
@@ -42,8 +44,9 @@ EVENT_TYPES = frozenset(
 
 
 class Analytics:
-    def __init__(self, pool: asyncpg.Pool, *, limit: int = BUFFER_LIMIT) -> None:
+    def __init__(self, pool: asyncpg.Pool, journal: Journal | None = None, *, limit: int = BUFFER_LIMIT) -> None:
         self.pool = pool
+        self.journal = journal
         self.limit = limit
         self._pending: deque[stats.AnalyticsRow] = deque()
         self._lock = asyncio.Lock()
@@ -93,6 +96,39 @@ class Analytics:
                 pathway,
             )
         )
+
+    def spill(self) -> str | None:
+        """At a stop the database did not let us finish: what waits goes to the journal."""
+        if self.journal is None or not self._pending:
+            return None
+        rows, self._pending = list(self._pending), deque()
+        where = self.journal.spill(
+            {
+                "event_type": r.event_type,
+                "at": r.at.isoformat(),
+                "user_id": r.user_id,
+                "discord_id": r.discord_id,
+                "category": r.category,
+                "action": r.action,
+                "label": r.label,
+                "value": r.value,
+                "pathway": r.pathway,
+            }
+            for r in rows
+        )
+        return None if where is None else f"{where[1]} analytics row(s) kept in {where[0]} for the next start"
+
+    def load_journal(self) -> int:
+        """At start: rows a stop could not write wait again (written by the next flush)."""
+        if self.journal is None:
+            return 0
+        restored = 0
+        for path in self.journal.files():
+            for r in self.journal.read(path):
+                self._pending.append(stats.AnalyticsRow(**{**r, "at": datetime.fromisoformat(r["at"])}))
+                restored += 1
+            self.journal.done(path)
+        return restored
 
     async def flush(self, *, everything: bool = False) -> int:
         """Write what is waiting, in batches of 5,000 (`everything`: the same; every row each time).

@@ -264,8 +264,9 @@ class ConclaveBot(commands.Bot):
             every=self.config.community.activity_flush_seconds,
             spill=self.chat_activity.spill,
         )
-        self.analytics = Analytics(self.pool)
-        self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S)
+        self.analytics = Analytics(self.pool, Journal(self.config.data_dir / "journal" / "analytics"))
+        self.analytics.load_journal()
+        self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S, spill=self.analytics.spill)
         self.metrics = Metrics(self.pool, lambda: self.chat_activity.received, pool_max=POOL_MAX)
         stats = self.config.community.stats
         self.maintenance = Maintenance(

@@ -153,7 +153,7 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
         print(f"maintenance {job.job}: last {job.last_status} {when} ago ({job.runs} run(s)): {job.last_detail or ''}")
         attention |= job.last_status == "failed"
     kept = 0
-    for kind in ("xp", "activity", "achievements"):
+    for kind in ("xp", "activity", "achievements", "analytics"):
         journal = Journal(config.data_dir / "journal" / kind)
         kept += journal.pending_records()
     print(f"local journal: {kept} write(s) waiting for the database (written at the next start)")

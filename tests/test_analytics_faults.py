@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from bot.analytics import Analytics
+from bot.journal import Journal
 from db.pool import create_pool
 from tests.test_e2e_faults import own_server  # noqa: F401  (a PostgreSQL this test can stop)
 
@@ -55,3 +56,17 @@ async def test_an_outage_is_logged_once_each_way_and_the_buffer_keeps_its_bound(
         assert sorted(labels, key=lambda s: int(s[1:])) == [f"c{i}" for i in range(10, 30)]  # the newest 20
     finally:
         await pool.close()
+
+
+async def test_a_stop_during_an_outage_keeps_the_rows_for_the_next_start(pool, tmp_path):
+    journal = Journal(tmp_path / "journal" / "analytics")
+    before = Analytics(pool, journal)
+    before.record("level_up", discord_id=7, category="xp", value=3, pathway="news")
+    before.record("command_used", discord_id=7, label="rank")
+    said = before.spill()  # what the final flush keeps when the database did not answer
+    assert said is not None and said.startswith("2 analytics row(s) kept in") and len(before) == 0
+    after = Analytics(pool, journal)  # the next start
+    assert after.load_journal() == 2 and not journal.files()
+    assert await after.flush() == 2
+    rows = await pool.fetch("SELECT event_type, event_value, pathway, event_label FROM analytics ORDER BY event_type")
+    assert [tuple(r) for r in rows] == [("command_used", None, None, "rank"), ("level_up", 3, "news", None)]
