@@ -221,3 +221,18 @@ async def test_online_members_are_counted_with_the_presences_intent(harness):
     assert await bot.pool.fetchval("SELECT online_count FROM server_stats_daily ORDER BY day DESC LIMIT 1") == 2
     reply = await alice.slash("stats server", period="7d", timeout=15)
     assert _field(reply.embed, "Online") == "2"
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_the_figures(harness, monkeypatch):
+    from bot.ui import charts
+
+    await start(harness, cogs=STATS_COGS)
+
+    def broken(*args):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(charts, "server_chart", broken)
+    reply = await harness.member("alice").slash("stats server", timeout=15)
+    assert not reply.attachments and "image" not in reply.embed
+    assert reply.embed["footer"]["text"] == "The chart could not be drawn this time."
+    assert _field(reply.embed, "Online") == "not tracked (presences intent off)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +29,7 @@ PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 PERIOD_NAMES = {"7d": "the last 7 days", "30d": "the last 30 days", "90d": "the last 90 days", "365d": "the last year"}
 PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
 CHARTS_AT_ONCE = 2
+log = logging.getLogger(__name__)
 Refresh = Callable[["ConclaveBot", asyncpg.Connection], Awaitable[object]]
 
 
@@ -47,10 +49,24 @@ class StatsCommands(commands.Cog):
         self._refresh = refresh
         self._drawing = asyncio.Semaphore(CHARTS_AT_ONCE)
 
-    async def _draw(self, draw: Callable[..., bytes], *args: object) -> discord.File:
-        async with self._drawing:
-            png = await asyncio.to_thread(draw, *args)
-        return discord.File(io.BytesIO(png), "stats.png")
+    async def _send(
+        self, interaction: discord.Interaction, embed: discord.Embed, draw: Callable[..., bytes], *args: object
+    ) -> None:
+        """The embed with its chart (drawn in a worker thread); the embed alone if drawing fails."""
+        try:
+            async with self._drawing:
+                png = await asyncio.to_thread(draw, *args)
+        except Exception:
+            log.exception("a /stats chart could not be drawn; the figures are sent without it")
+            embed.set_footer(text="The chart could not be drawn this time.")
+            await interaction.followup.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+            return
+        embed.set_image(url="attachment://stats.png")
+        await interaction.followup.send(
+            embed=embed,
+            file=discord.File(io.BytesIO(png), "stats.png"),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     async def _fresh_history(self, period: str) -> tuple[stats.ServerStats, list[stats.Day], date, date]:
         """The current figures (refreshed first when older than two refresh periods) and the history."""
@@ -119,9 +135,7 @@ class StatsCommands(commands.Cog):
         if current.updated_at is not None:
             embed.set_footer(text="Figures refreshed")
             embed.timestamp = current.updated_at
-        file = await self._draw(charts.server_chart, history, "The Conclave Realm")
-        embed.set_image(url="attachment://stats.png")
-        await interaction.followup.send(embed=embed, file=file)
+        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm")
 
     def _pathway_name(self, pathway: str) -> str:
         config = self.bot.config.community.pathway(pathway)
@@ -153,9 +167,7 @@ class StatsCommands(commands.Cog):
         if summary.cache_updated is not None:
             embed.set_footer(text="Pathway totals as of")
             embed.timestamp = summary.cache_updated
-        file = await self._draw(charts.pathway_chart, history, name, title)
-        embed.set_image(url="attachment://stats.png")
-        await interaction.followup.send(embed=embed, file=file, allowed_mentions=discord.AllowedMentions.none())
+        await self._send(interaction, embed, charts.pathway_chart, history, name, title)
 
     @stats_group.command(name="me", description="Your level, activity and XP per day, with a chart (only you see it)")
     @app_commands.describe(period="how far back (default: 30 days)")
@@ -180,6 +192,4 @@ class StatsCommands(commands.Cog):
             value=_number(sum(day.get("total", 0) for day in mine.xp_by_day.values())),
             inline=False,
         )
-        file = await self._draw(charts.member_chart, mine.xp_by_day, _days(since, today), "Your XP")
-        embed.set_image(url="attachment://stats.png")
-        await interaction.followup.send(embed=embed, file=file, ephemeral=True)
+        await self._send(interaction, embed, charts.member_chart, mine.xp_by_day, _days(since, today), "Your XP")
