@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
 import aiohttp
 import asyncpg
@@ -24,6 +23,7 @@ from bot.activity import ActivityBuffer, SeenMessages
 from bot.analytics import Analytics
 from bot.config import Config, ConfigError
 from bot.errors import on_app_command_error
+from bot.flushes import Flush, Flushes, Spill
 from bot.identity import Identity
 from bot.journal import Journal
 from bot.maintenance import Maintenance, Retention
@@ -69,14 +69,6 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
-class Flush(Protocol):
-    """Writes a buffer; `everything`: also what it writes less often (a stop, a test's flush_all)."""
-
-    def __call__(self, *, everything: bool = False) -> Awaitable[object]: ...
-
-
-# Keeps what a flush could not write on local disk; returns a description of what it kept, or None.
-Spill = Callable[[], str | None]
 MessageHook = Callable[[discord.Message], None]
 
 
@@ -157,16 +149,12 @@ class ConclaveBot(commands.Bot):
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.timers = TimerDispatcher(self)
-        self.flushes: list[tuple[str, Flush]] = []
-        self._spills: dict[str, Spill] = {}
+        self.flush_schedule = Flushes(config.community.xp.flush_interval_seconds)
         self.write_health = WriteHealth()
         self.seen_messages = SeenMessages()
         self.refused_writes = 0  # dead-lettered since start (by every write path)
         self.message_hooks: list[MessageHook] = []
         self.after_member_sync: list[Callable[[], Awaitable[object]]] = []
-        self._flush_lock = asyncio.Lock()
-        self._flush_every: dict[str, float] = {}
-        self._flush_due: dict[str, float] = {}
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []
@@ -183,22 +171,21 @@ class ConclaveBot(commands.Bot):
     def home_guild(self) -> discord.Guild | None:
         return self.get_guild(self.guild_id)
 
+    @property
+    def flushes(self) -> list[tuple[str, Flush]]:
+        """The registered flushes, in the order they run."""
+        return self.flush_schedule.entries
+
     def register_flush(
         self, name: str, flush: Flush, *, every: float | None = None, spill: Spill | None = None
     ) -> None:
         """Run `flush` every `every` seconds (default: the flush interval) and once more at shutdown;
-        `spill` keeps on disk what the final flush could not write (a database outage).
-
-        Flushes never run side by side (one lock): two batched UPDATEs of the same members' rows
-        can deadlock, as seen under load."""
-        self.flushes.append((name, flush))
-        if spill is not None:
-            self._spills[name] = spill
-        self._flush_every[name] = every or self.config.community.xp.flush_interval_seconds
-        self._flush_due[name] = 0.0
+        `spill` keeps on disk what the final flush could not write (a database outage). Flushes never
+        run side by side (bot/flushes.py)."""
+        self.flush_schedule.register(name, flush, every=every, spill=spill)
         if self.scheduler.get_job("flush") is None:
             self.scheduler.add_job(
-                self._periodic_flush,
+                self.flush_schedule.run_due,
                 "interval",
                 seconds=min(0.25, self.config.community.xp.flush_interval_seconds),
                 id="flush",
@@ -208,30 +195,12 @@ class ConclaveBot(commands.Bot):
 
     def unregister_flush(self, name: str) -> None:
         """A feature that writes this buffer itself (XP writes the chat counts with its grants)."""
-        self.flushes = [(n, f) for n, f in self.flushes if n != name]
-        self._spills.pop(name, None)
+        self.flush_schedule.unregister(name)
 
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""
         self.write_health.allow_now()
-        async with self._flush_lock:
-            for _, flush in self.flushes:
-                await flush(everything=True)
-
-    async def _periodic_flush(self) -> None:
-        now = time.monotonic()
-        async with self._flush_lock:
-            for name, flush in self.flushes:
-                if now < self._flush_due[name]:
-                    continue
-                self._flush_due[name] = now + self._flush_every[name]
-                started = time.perf_counter()
-                try:
-                    await flush()
-                    self.metrics.observe_flush(name, time.perf_counter() - started)
-                except Exception:
-                    # Outages and refused rows are handled inside each flush; this is a bug.
-                    log.exception("periodic flush %s failed unexpectedly; it will be retried", name)
+        await self.flush_schedule.run_all()
 
     async def setup_hook(self) -> None:
         settings = self.config.settings
@@ -268,6 +237,7 @@ class ConclaveBot(commands.Bot):
         self.analytics.load_journal()
         self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S, spill=self.analytics.spill)
         self.metrics = Metrics(self.pool, lambda: self.chat_activity.received, pool_max=POOL_MAX)
+        self.flush_schedule.observe = self.metrics.observe_flush
         stats = self.config.community.stats
         self.maintenance = Maintenance(
             self.database.dsn,
@@ -402,21 +372,12 @@ class ConclaveBot(commands.Bot):
         if self.metrics is not None:
             self.metrics.stop()
         await super().close()  # the gateway stops: no new events
-        try:
-            # A periodic flush in progress finishes rather than being cut short by the scheduler's
-            # shutdown (which cancels running jobs); a hung one is cancelled after the budget.
-            await asyncio.wait_for(self._flush_lock.acquire(), timeout=FINAL_FLUSH_BUDGET_S)
-        except TimeoutError:
-            held = False
-        else:
-            held = True
-        try:
-            if self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
-        finally:
-            if held:
-                self._flush_lock.release()
-        kept = await self._final_flush()
+        # A periodic flush in progress finishes rather than being cut short by the scheduler's
+        # shutdown (which cancels running jobs); a hung one is cancelled after the budget.
+        await self.flush_schedule.when_idle(self._stop_scheduler, FINAL_FLUSH_BUDGET_S)
+        # Every buffer once more, whatever the backoff says; an outage's leftovers go to the journal.
+        self.write_health.allow_now()
+        kept = await self.flush_schedule.final(FINAL_FLUSH_BUDGET_S)
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=2)
@@ -436,31 +397,9 @@ class ConclaveBot(commands.Bot):
         said.extend(kept)
         log.warning("stopped; %s", "; ".join(said))
 
-    async def _final_flush(self) -> list[str]:
-        """Write every buffer once more (whatever the backoff says); what an outage leaves unwritten
-        is spilled to the local journal, replayed at the next start. Returns what was kept."""
-        self.write_health.allow_now()
-        kept: list[str] = []
-        async with self._flush_lock:
-            for name, flush in self.flushes:
-                try:
-                    await asyncio.wait_for(flush(everything=True), timeout=FINAL_FLUSH_BUDGET_S)
-                except TimeoutError:
-                    log.warning("final flush %s took longer than %.0f s (database hung?)", name, FINAL_FLUSH_BUDGET_S)
-                except Exception:
-                    log.exception("final flush %s failed unexpectedly", name)
-                spill = self._spills.get(name)
-                if spill is None:
-                    continue
-                try:
-                    description = spill()
-                except OSError as error:
-                    log.error("could not keep %s's unwritten data on disk: %s; it is lost", name, error)
-                    kept.append(f"{name}: unwritten data LOST ({error})")
-                    continue
-                if description:
-                    kept.append(description)
-        return kept
+    def _stop_scheduler(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
 
 
 async def run_forever(config: Config) -> int:

@@ -38,7 +38,7 @@ async def test_a_graceful_stop_writes_everything_buffered(harness):
         activity_flush_seconds=60,
     )
     bot = await harness.start_bot()
-    await wait_until(lambda: _true_when(bot._flush_due.get("xp", 0) > 0))
+    await wait_until(lambda: _true_when(bot.flush_schedule.due.get("xp", 0) > 0))
     bob = harness.member("bob")
     for i in range(25):
         bob.say(f"message {i}")

@@ -44,7 +44,7 @@ async def test_the_metrics_endpoint_reports_traffic_and_the_write_paths(harness)
         "INSERT INTO outbox (kind, payload, next_attempt_at) VALUES ('dm', '{}', NOW() + INTERVAL '1 hour')"
     )
     await bot.pool.execute("INSERT INTO dead_letters (kind, payload, error) VALUES ('xp_grant', '{}', 'test')")
-    await bot._periodic_flush()  # one periodic flush observed at least
+    await bot.flush_schedule.run_due()  # one periodic flush observed at least
     await bot.metrics.poll()
     values = await _scrape(port)
     assert values["conclave_messages_total"] == 5
