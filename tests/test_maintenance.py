@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.maintenance import Maintenance, Retention
 from db import maintenance
 from tests.factories import make_member
+from tests.test_e2e_faults import doctor
 
 RETENTION = Retention(analytics_days=90, outbox_days=30, pathway_cache_minutes=15)
 
@@ -114,3 +115,21 @@ async def test_a_job_another_process_is_running_is_skipped(conn, db_dsn):
         await maintenance.unlock(conn, "vacuum:weekly")
     assert process.history == [("vacuum:weekly", "skipped")]
     assert await process.run("vacuum:weekly") == f"VACUUM ANALYZE of {len(maintenance.BUSY_TABLES)} tables"
+
+
+async def test_doctor_shows_the_database_and_each_jobs_last_run(conn, db_dsn, tmp_path):
+    process = Maintenance(db_dsn, RETENTION)
+    assert await process.run("notifications:cleanup") == "0 expired notification(s) removed"
+    await conn.execute("DROP MATERIALIZED VIEW pathway_stats_cache")
+    assert await process.run("pathway_stats_cache:refresh") is None
+    report = await asyncio.to_thread(doctor, db_dsn, tmp_path)
+    lines = report.stdout.splitlines()
+    database = next(line for line in lines if line.startswith("database: PostgreSQL"))
+    assert "connection(s) open" in database and "max_connections" in database and "up to 10" in database
+    assert any(
+        line.startswith("maintenance notifications:cleanup: last completed")
+        and line.endswith("(1 run(s)): 0 expired notification(s) removed")
+        for line in lines
+    )
+    assert any(line.startswith("maintenance pathway_stats_cache:refresh: last failed") for line in lines)
+    assert report.returncode == 1  # a failed job needs an admin
