@@ -259,7 +259,6 @@ class MemberStats:
     voice_minutes: int
     events_attended: int
     achievements: int
-    rank: int | None  # place on the all-time board among members in the server
     xp_by_day: dict[date, dict[str, int]]  # local day -> {"total": n, "<pathway>": n}
 
 
@@ -274,14 +273,6 @@ async def member_stats(conn: Executor, user_id: str, since: date) -> MemberStats
     )
     if profile is None:
         return None
-    rank = None
-    if profile["total_xp"] > 0:
-        rank = await conn.fetchval(
-            """SELECT 1 + count(*) FROM user_profiles up JOIN users u ON u.id = up.user_id
-               WHERE u.in_server AND up.total_xp > 0 AND (up.total_xp, up.user_id) > ($1, $2)""",
-            profile["total_xp"],
-            user_id,
-        )
     rows = await conn.fetch(
         """SELECT (l.created_at AT TIME ZONE s.tz)::date AS day, COALESCE(l.pathway, '') AS pathway,
                   sum(l.amount)::bigint AS xp
@@ -305,7 +296,6 @@ async def member_stats(conn: Executor, user_id: str, since: date) -> MemberStats
         profile["voice_minutes"],
         profile["events_attended"],
         profile["achievements"],
-        rank,
         by_day,
     )
 

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.errors import NotFound
 from bot.ui import charts
+from cogs.xp.boards import position
 from db import stats
 
 if TYPE_CHECKING:
@@ -180,9 +181,12 @@ class StatsCommands(commands.Cog):
             mine = await stats.member_stats(conn, user_id, since)
         if mine is None:
             raise NotFound("The community keeps no figures about you yet: chat a little first.")
+        # The same place /rank shows: the rank index (or, without the XP feature, counted in SQL).
+        engine = getattr(self.bot, "xp_engine", None)
+        rank = await position(self.bot, engine, ("all", None, ""), mine.total_xp) if mine.total_xp > 0 else None
         embed = discord.Embed(title=f"{interaction.user.display_name}: {PERIOD_NAMES[period]}", colour=0xC9A227)
         embed.add_field(name="Level", value=f"{mine.level} ({_number(mine.total_xp)} XP)")
-        embed.add_field(name="Rank", value=f"#{mine.rank}" if mine.rank else "not ranked yet")
+        embed.add_field(name="Rank", value=f"#{rank}" if rank else "not ranked yet")
         embed.add_field(name="Messages", value=_number(mine.messages))
         embed.add_field(name="Voice minutes", value=_number(mine.voice_minutes))
         embed.add_field(name="Events attended", value=_number(mine.events_attended))

@@ -29,14 +29,18 @@ def board_key(pathway: str | None, period: str, engine: XPEngine) -> BoardKey:
     return (period, start, pathway or "")
 
 
+async def position(bot: ConclaveBot, engine: XPEngine | None, key: BoardKey, xp: int) -> int:
+    """A total's place on a board (1 + members in the server with more): from the rank index when
+    it holds the board, else counted in SQL."""
+    if engine is not None and engine.rankings.has(key):
+        found = engine.rankings.position(key, xp)
+        if found is not None:
+            return found
+    return 1 + await boards.count_above(bot.pool, boards.Board(*key), xp)
+
+
 async def _positioned(bot: ConclaveBot, engine: XPEngine, key: BoardKey, rows: list[boards.BoardRow]) -> list[tuple]:
-    result = []
-    for row in rows:
-        position = engine.rankings.position(key, row.xp) if engine.rankings.has(key) else None
-        if position is None:
-            position = 1 + await boards.count_above(bot.pool, boards.Board(*key), row.xp)
-        result.append((position, row))
-    return result
+    return [(await position(bot, engine, key, row.xp), row) for row in rows]
 
 
 def _title(bot: ConclaveBot, key: BoardKey) -> str:
