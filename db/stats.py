@@ -16,7 +16,7 @@ PATHWAYS = ("gaming", "lorebound", "productive", "news")
 _TODAY = """
 SELECT (NOW() AT TIME ZONE tz)::date AS today,
        date_trunc('day', NOW() AT TIME ZONE tz) AT TIME ZONE tz AS starts
-  FROM (SELECT COALESCE((SELECT value FROM community_settings WHERE key = 'timezone'), 'UTC') AS tz) s
+  FROM community_timezone() AS tz
 """
 
 
@@ -274,11 +274,10 @@ async def member_stats(conn: Executor, user_id: str, since: date) -> MemberStats
     if profile is None:
         return None
     rows = await conn.fetch(
-        """SELECT (l.created_at AT TIME ZONE s.tz)::date AS day, COALESCE(l.pathway, '') AS pathway,
+        """SELECT (l.created_at AT TIME ZONE tz)::date AS day, COALESCE(l.pathway, '') AS pathway,
                   sum(l.amount)::bigint AS xp
-           FROM xp_ledger l,
-                (SELECT COALESCE((SELECT value FROM community_settings WHERE key = 'timezone'), 'UTC') AS tz) s
-           WHERE l.user_id = $1 AND l.created_at >= ($2::date::timestamp AT TIME ZONE s.tz)
+           FROM xp_ledger l, community_timezone() AS tz
+           WHERE l.user_id = $1 AND l.created_at >= ($2::date::timestamp AT TIME ZONE tz)
            GROUP BY 1, 2""",
         user_id,
         since,

@@ -24,12 +24,15 @@ COMMENT ON COLUMN server_stats_daily.active_members IS 'Members in the server wh
 COMMENT ON COLUMN server_stats_daily.xp IS 'JSON: XP earned that day, {"total": n, "<pathway>": n}, from the ledger';
 COMMENT ON COLUMN server_stats_daily.pathway_members IS 'JSON: pathway id -> members in the server who joined it';
 
+CREATE FUNCTION community_timezone() RETURNS TEXT AS $$
+  SELECT COALESCE((SELECT value FROM community_settings WHERE key = 'timezone'), 'UTC');
+$$ LANGUAGE sql STABLE;
+COMMENT ON FUNCTION community_timezone() IS 'The community''s IANA timezone (written by the bot at start-up), UTC by default';
+
 CREATE FUNCTION count_daily_activity(p_messages BIGINT, p_voice_minutes BIGINT)
 RETURNS VOID AS $$
   INSERT INTO server_stats_daily AS d (day, messages, voice_minutes)
-  VALUES ((NOW() AT TIME ZONE COALESCE(
-            (SELECT value FROM community_settings WHERE key = 'timezone'), 'UTC'))::date,
-          GREATEST(p_messages, 0), GREATEST(p_voice_minutes, 0))
+  VALUES ((NOW() AT TIME ZONE community_timezone())::date, GREATEST(p_messages, 0), GREATEST(p_voice_minutes, 0))
   ON CONFLICT (day) DO UPDATE SET messages = d.messages + EXCLUDED.messages,
                                   voice_minutes = d.voice_minutes + EXCLUDED.voice_minutes;
 $$ LANGUAGE sql;
