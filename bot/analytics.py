@@ -54,7 +54,7 @@ class Analytics:
         self.written = 0
         self.dropped = 0
         self.refused = 0
-        self._dropping_since: int | None = None
+        self._dropping = False  # the buffer was full since the last successful write
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -77,8 +77,8 @@ class Analytics:
         if len(self._pending) >= self.limit:
             self._pending.popleft()
             self.dropped += 1
-            if self._dropping_since is None:
-                self._dropping_since = self.dropped
+            if not self._dropping:
+                self._dropping = True
                 log.warning(
                     "analytics buffer full (%d rows, writes failing): the oldest rows give way until writes recover",
                     self.limit,
@@ -164,6 +164,6 @@ class Analytics:
 
     def _recovered(self, written: int) -> None:
         self.health.succeeded(written)
-        if self._dropping_since is not None:
+        if self._dropping:
             log.warning("analytics: %d row(s) were dropped while the buffer was full", self.dropped)
-            self._dropping_since = None
+            self._dropping = False

@@ -90,7 +90,6 @@ class Core(commands.Cog):
         )
         staff = interaction.guild_id == bot.guild_id and is_staff(interaction.user, bot.config.community)
         if staff:  # the operations summary (what the Prometheus endpoint serves), for staff only
-            await bot.metrics.poll()
             add_health_fields(embed, bot.metrics.summary(), len(bot.analytics))
         await interaction.response.send_message(embed=embed, ephemeral=staff)
 

@@ -354,10 +354,3 @@ async def insert_analytics(conn: Executor, rows: list[AnalyticsRow]) -> int:
         [r.at for r in rows],
     )
     return int(result.split()[-1])
-
-
-async def analytics_counts(conn: Executor, since: datetime) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT event_type, count(*) AS n FROM analytics WHERE timestamp >= $1 GROUP BY event_type", since
-    )
-    return {r["event_type"]: r["n"] for r in rows}

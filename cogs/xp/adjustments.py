@@ -13,7 +13,13 @@ import discord
 
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.xp_rules import period_starts
-from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, sync_rank_role, sync_reward_roles
+from cogs.xp.levelups import (
+    LevelUpContext,
+    apply_level_up_effects,
+    record_level_ups,
+    sync_rank_role,
+    sync_reward_roles,
+)
 from db import admin_logs, boards, ledger, users
 from db.ledger import BoardChange
 
@@ -160,16 +166,7 @@ def _last_per_board(changes: list[BoardChange]) -> list[BoardChange]:
 def move_boards(engine: XPEngine, member: discord.Member, changes: list[BoardChange]) -> None:
     """Once committed: the rank index moves, and each level gained is a level_up analytics row."""
     merged = _last_per_board(changes)
-    for change in merged:
-        if change.level_after > change.level_before:
-            engine.bot.analytics.record(
-                "level_up",
-                user_id=change.user_id,
-                category="xp",
-                action="staff",
-                value=change.level_after,
-                pathway=change.board or None,
-            )
+    record_level_ups(engine.bot, merged, action="staff")
     if member.guild.get_member(member.id) is None:
         return
     for change in merged:

@@ -26,7 +26,7 @@ from bot.xp_rules import (
     period_starts,
     voice_eligible,
 )
-from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
+from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, record_level_ups
 from cogs.xp.pending import Item, Pending, PendingWrites
 from db import boards, ledger, pathways
 
@@ -378,14 +378,7 @@ class XPEngine:
 
     def move_rankings(self, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:
         """What a committed grant moves: the rank index, and a level_up analytics row per level gained."""
-        for change in result.level_ups:
-            self.bot.analytics.record(
-                "level_up",
-                user_id=change.user_id,
-                category="xp",
-                value=change.level_after,
-                pathway=change.board or None,
-            )
+        record_level_ups(self.bot, result.level_ups)
         guild = self.bot.home_guild
         for change in result.totals:
             member = members.get(change.user_id)

@@ -46,6 +46,20 @@ def announcement_text(bot: ConclaveBot, member: discord.Member, change: BoardCha
     )
 
 
+def record_level_ups(bot: ConclaveBot, changes: Sequence[BoardChange], *, action: str | None = None) -> None:
+    """A level_up analytics row per level gained (call once the change is committed)."""
+    for change in changes:
+        if change.level_after > change.level_before:
+            bot.analytics.record(
+                "level_up",
+                user_id=change.user_id,
+                category="xp",
+                action=action,
+                value=change.level_after,
+                pathway=change.board or None,
+            )
+
+
 async def apply_level_up_effects(
     conn: asyncpg.Connection, ctx: LevelUpContext, level_ups: Sequence[BoardChange]
 ) -> int:
