@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_seed import seed_members  # noqa: E402
 from bot.achievement_catalog import load_catalog  # noqa: E402
-from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from bot.community import CommunityConfig  # noqa: E402
+from bot.config import Config, Settings  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
 from cogs.achievements.engine import AchievementEngine  # noqa: E402
 from db import migrate  # noqa: E402

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import percentile  # noqa: E402
-from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from bot.community import CommunityConfig  # noqa: E402
+from bot.config import Config, Settings  # noqa: E402
 from bot.timers import TimerDispatcher  # noqa: E402
 from cogs.events.lifecycle import reminder_handler  # noqa: E402
 from cogs.events.queue import EventQueues  # noqa: E402

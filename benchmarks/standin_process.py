@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.client import point_at_api
-from bot.config import CommunityConfig, Config, Settings
+from bot.community import CommunityConfig
+from bot.config import Config, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import percentile  # noqa: E402
-from bot.config import CommunityConfig, Config, Settings  # noqa: E402
+from bot.community import CommunityConfig  # noqa: E402
+from bot.config import Config, Settings  # noqa: E402
 from bot.timers import TimerDispatcher  # noqa: E402
 from cogs.moderation.lifecycle import expiry_handler  # noqa: E402
 from db import migrate, moderation, timers  # noqa: E402

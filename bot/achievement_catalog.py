@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot import achievement_rules as rules
+from bot.community import Snowflake
 
-Snowflake = Annotated[int, Field(gt=0, lt=2**63)]
 Rarity = Literal["common", "uncommon", "rare", "epic", "legendary", "mythic"]
 RARITIES: tuple[str, ...] = ("common", "uncommon", "rare", "epic", "legendary", "mythic")
 Category = Literal["milestone", "special", "seasonal", "pathway", "community"]

@@ -10,7 +10,7 @@ from discord import app_commands
 from bot.errors import NotAllowed
 
 if TYPE_CHECKING:
-    from bot.config import CommunityConfig
+    from bot.community import CommunityConfig
 
 
 def is_staff(member: discord.Member | discord.User, community: CommunityConfig) -> bool:

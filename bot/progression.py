@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from math import isqrt
 
-from bot.config import DEFAULT_RANK_TITLES
+from bot.community import DEFAULT_RANK_TITLES
 
 XP_PER_LEVEL_UNIT = 100
 

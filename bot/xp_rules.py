@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import CommunityConfig, RoleReward
+from bot.community import CommunityConfig, RoleReward
 
 _CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
 _MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")

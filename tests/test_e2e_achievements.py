@@ -7,7 +7,8 @@ import random
 from pathlib import Path
 
 from bot import achievement_rules as rules
-from bot.config import AchievementsConfig, XPConfig, load_achievement_catalog
+from bot.community import AchievementsConfig, XPConfig
+from bot.config import load_achievement_catalog
 from db import achievement_backfill, achievements
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, total_xp

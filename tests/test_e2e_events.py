@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.config import AnnouncementConfig, EventsConfig
+from bot.community import AnnouncementConfig, EventsConfig
 from cogs.events.commands import register
 from cogs.events.lifecycle import materialise_next
 from db import events

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import RoleReward
+from bot.community import RoleReward
 from bot.sandbox import state as s
 from tests.test_e2e_core import wait_until
 from tests.xp_support import handled, start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.config import AnnouncementConfig
+from bot.community import AnnouncementConfig
 from db import moderation
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"

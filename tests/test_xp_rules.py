@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import CommunityConfig, PathwayConfig, RoleReward, XPConfig
+from bot.community import CommunityConfig, PathwayConfig, RoleReward, XPConfig
 from bot.ranking import XPCounter
 from bot.xp_rules import (
     MessageFacts,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.config import DEFAULT_PATHWAY_NAMES, AnnouncementConfig, CommunityConfig, PathwayConfig
+from bot.community import DEFAULT_PATHWAY_NAMES, AnnouncementConfig, CommunityConfig, PathwayConfig
 from bot.sandbox import state as s
 from bot.sandbox.control import Actor
 from bot.sandbox.server import StandIn

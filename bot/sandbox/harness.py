@@ -10,7 +10,8 @@ from pathlib import Path
 from discord.ext import commands
 
 from bot.client import ConclaveBot, point_at_api
-from bot.config import CommunityConfig, Config, Settings
+from bot.community import CommunityConfig
+from bot.config import Config, Settings
 from bot.sandbox.control import Actor
 from bot.sandbox.demo import DemoGuild, build_demo_guild
 from bot.sandbox.server import StandIn

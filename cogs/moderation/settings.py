@@ -13,7 +13,7 @@ from discord.ext import commands
 from pydantic import ValidationError
 
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, require_staff
-from bot.config import ModerationConfig
+from bot.community import ModerationConfig
 from bot.errors import BadInput, NotAllowed
 from bot.ui.embeds import BRAND
 from db import admin_logs
