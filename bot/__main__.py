@@ -92,7 +92,7 @@ def run_bot(config: Config) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    from bot.client import run_forever
+    from bot.runner import run_forever
 
     return asyncio.run(run_forever(config))
 

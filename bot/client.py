@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import aiohttp
 import asyncpg
 import discord
-import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
@@ -37,7 +33,6 @@ from db.pool import Database, connect, create_pool, open_database
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_BUDGET_S = 10.0
 # The collector's thresholds once the bot is ready (Python's defaults: 700, 10, 10).
 GC_THRESHOLDS = (10_000, 20, 100)
 # What the invite link asks for: read and answer in channels, attach rank cards, manage the reward,
@@ -101,24 +96,6 @@ def intents_for(config: Config) -> discord.Intents:
     intents.moderation = True
     intents.presences = config.community.presences_intent
     return intents
-
-
-async def point_at_api(api_base: str, token: str) -> str:
-    """Send all REST traffic (interaction callbacks included) to `api_base`, and take the gateway URL
-    from that server's /gateway/bot, as discord.py's non-sharded client never asks for it."""
-    discord.http.Route.BASE = api_base
-    discord.webhook.async_.Route.BASE = api_base  # the same class today; set in case it diverges
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{api_base}/gateway/bot", headers={"Authorization": f"Bot {token}"}) as response,
-    ):
-        response.raise_for_status()
-        data = await response.json(content_type=None)
-    url = yarl.URL(data["url"])
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = url
-    # Avatars and other assets come from the same server's CDN paths, where it serves them.
-    discord.asset.Asset.BASE = str(yarl.URL(api_base).origin())
-    return str(url)
 
 
 class ConclaveBot(commands.Bot):
@@ -400,45 +377,3 @@ class ConclaveBot(commands.Bot):
     def _stop_scheduler(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-
-
-async def run_forever(config: Config) -> int:
-    """`python -m bot run`: run until SIGINT/SIGTERM, then stop gracefully within 10 s."""
-    assert config.settings.discord_token is not None
-    token = config.settings.discord_token.get_secret_value()
-    if config.settings.discord_api_base:
-        gateway = await point_at_api(config.settings.discord_api_base, token)
-        log.info("using the Discord API at %s (gateway %s)", config.settings.discord_api_base, gateway)
-    bot = ConclaveBot(config)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(bot.start(token))
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    exit_code = 0
-    if runner in done and runner.exception() is not None:
-        error = runner.exception()
-        if isinstance(error, commands.ExtensionFailed) and isinstance(error.original, ConfigError):
-            error = error.original
-        if isinstance(error, ConfigError):
-            print(f"conclave: {error}", file=sys.stderr)
-            exit_code = 2
-        elif isinstance(error, discord.LoginFailure):
-            log.error("Discord refused the token: check DISCORD_TOKEN")
-        else:
-            log.error("the bot stopped: %s", error, exc_info=error)
-        exit_code = exit_code or 1
-    log.info("shutting down")
-    try:
-        await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_BUDGET_S)
-    except TimeoutError:
-        log.error("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_BUDGET_S)
-        exit_code = exit_code or 1
-    stopper.cancel()
-    if not runner.done():
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await runner
-    return exit_code

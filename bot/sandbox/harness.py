@@ -9,9 +9,10 @@ from pathlib import Path
 
 from discord.ext import commands
 
-from bot.client import ConclaveBot, point_at_api
+from bot.client import ConclaveBot
 from bot.community import CommunityConfig
 from bot.config import Config, Settings
+from bot.runner import point_at_api
 from bot.sandbox.control import Actor
 from bot.sandbox.demo import DemoGuild, build_demo_guild
 from bot.sandbox.server import StandIn
