@@ -13,11 +13,8 @@ from bot.sandbox.interactions import interaction_routes
 from bot.sandbox.rest import (
     API,
     STANDIN_KEY,
-    bulk_delete,
     create_dm,
-    delete_message,
     discord_middleware,
-    edit_message,
     get_application,
     get_attachment,
     get_avatar,
@@ -25,11 +22,16 @@ from bot.sandbox.rest import (
     get_commands,
     get_gateway,
     get_me,
-    get_message,
     get_user,
+    put_commands,
+)
+from bot.sandbox.rest_messages import (
+    bulk_delete,
+    delete_message,
+    edit_message,
+    get_message,
     list_messages,
     post_message,
-    put_commands,
     typing,
 )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox import rest
+from bot.sandbox import rest, rest_messages
 from bot.sandbox import state as s
 from bot.sandbox.records import WEBHOOK_TOKEN_TTL_S, Output
 
@@ -47,7 +47,7 @@ async def callback(request: web.Request) -> web.Response:
     if kind in (MESSAGE, DEFERRED_MESSAGE):
         if channel is None:
             raise rest.fail(rest.UNKNOWN_CHANNEL)
-        message = rest.message_from_body(standin, channel, data, files)
+        message = rest_messages.message_from_body(standin, channel, data, files)
         message.interaction_id = interaction.id
         message.type = 20  # CHAT_INPUT_COMMAND reply
         if kind == DEFERRED_MESSAGE:
@@ -63,7 +63,7 @@ async def callback(request: web.Request) -> web.Response:
     elif kind == UPDATE:
         if interaction.message is None:
             raise rest.DiscordError(400, 50035, "Invalid Form Body: no message to update")
-        rest.apply_edit(interaction.message, data, files)
+        rest_messages.apply_edit(interaction.message, data, files)
         interaction.original = interaction.message
         interaction.answered.set()
         standin.emit(Output("update", message=interaction.message, interaction_id=interaction.id))
@@ -135,7 +135,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     interaction = _by_token(request)
     message = _target(request, interaction)
     body, files = await rest.read_body(request)
-    rest.apply_edit(message, body, files)
+    rest_messages.apply_edit(message, body, files)
     if not message.ephemeral:
         standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
     interaction.answered.set()
@@ -166,10 +166,10 @@ async def followup(request: web.Request) -> web.Response:
     ):
         # The first followup after a deferral fills in the "thinking" message, as on Discord.
         message = interaction.original
-        rest.apply_edit(message, body, files)
+        rest_messages.apply_edit(message, body, files)
         message.flags = (message.flags & s.Message.EPHEMERAL) | int(body.get("flags") or 0)
     else:
-        message = rest.message_from_body(standin, channel, body, files)
+        message = rest_messages.message_from_body(standin, channel, body, files)
         message.webhook_id = standin.application_id
         standin.post_message(message, dispatch=not message.ephemeral)
     interaction.followups.append(message)
