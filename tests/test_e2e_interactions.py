@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from bot.sandbox.control import InvalidInvocation, NoAnswer
+from bot.sandbox.control import InvalidInvocation
+from bot.sandbox.replies import NoAnswer
 
 
 async def test_every_option_type_arrives_resolved(probe):

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.sandbox import state as s
-from bot.sandbox.control import Actor, InvalidInvocation, NoAnswer
+from bot.sandbox.control import Actor, InvalidInvocation
+from bot.sandbox.replies import NoAnswer
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn

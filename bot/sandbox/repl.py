@@ -15,9 +15,10 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.sandbox import state as s
-from bot.sandbox.control import Actor, InvalidInvocation, NoAnswer, Reply
+from bot.sandbox.control import Actor, InvalidInvocation
 from bot.sandbox.harness import Harness
 from bot.sandbox.render import message_text
+from bot.sandbox.replies import NoAnswer, Reply
 from bot.sandbox.server import Output
 from db.pool import open_database, recreate_database
 
