@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from bot.sandbox import state as s
+from bot.sandbox.guild import Guild
 from bot.sandbox.records import Output
 from bot.sandbox.rest import (
     MISSING_PERMISSIONS,
@@ -32,14 +33,14 @@ if TYPE_CHECKING:
 # -- guild, members, roles, bans --------------------------------------------------------------
 
 
-def _guild(request: web.Request) -> s.Guild:
+def _guild(request: web.Request) -> Guild:
     standin = standin_of(request)
     if request.match_info["guild_id"] != standin.guild.id:
         raise DiscordError(404, 10004, "Unknown Guild")
     return standin.guild
 
 
-def _member(guild: s.Guild, user_id: str) -> s.Member:
+def _member(guild: Guild, user_id: str) -> s.Member:
     member = guild.members.get(user_id)
     if member is None:
         raise fail(UNKNOWN_MEMBER)
@@ -292,7 +293,7 @@ def _check_event_body(body: dict[str, Any], *, creating: bool) -> None:
         raise DiscordError(400, 50035, "Invalid Form Body (channel_id required)")
 
 
-def _event(guild: s.Guild, event_id: str) -> s.ScheduledEvent:
+def _event(guild: Guild, event_id: str) -> s.ScheduledEvent:
     event = guild.scheduled_events.get(event_id)
     if event is None:
         raise fail(UNKNOWN_EVENT)

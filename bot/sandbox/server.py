@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.sandbox import state as s
 from bot.sandbox.app import build_app
 from bot.sandbox.gateway import Gateway
+from bot.sandbox.guild import Guild
 from bot.sandbox.records import (
     INTERACTION_WINDOW_S,
     Call,
@@ -33,7 +34,7 @@ class StandIn:
         self.application_id = self.ids.next()
         self.bot_user = s.User(id=self.application_id, username="Conclave", bot=True)
         owner = s.User(id=self.ids.next(), username="owner")
-        self.guild = s.Guild(id=self.ids.next(), name=guild_name, owner_id=owner.id)
+        self.guild = Guild(id=self.ids.next(), name=guild_name, owner_id=owner.id)
         self.guild.roles[self.guild.id] = s.Role(id=self.guild.id, name="@everyone", permissions=s.MEMBER_PERMISSIONS)
         self.users: dict[str, s.User] = {owner.id: owner, self.bot_user.id: self.bot_user}
         self.guild.members[owner.id] = s.Member(user=owner)
