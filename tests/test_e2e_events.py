@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.community import AnnouncementConfig, EventsConfig
-from cogs.events.commands import register
 from cogs.events.lifecycle import materialise_next
+from cogs.events.registration import register
 from db import events
 from tests.test_e2e_moderation import delivered
 

@@ -14,10 +14,11 @@ import discord
 from discord.ext.commands import Cog
 
 from cogs.events.attendance import Attendance
-from cogs.events.commands import EventCommands, ListButton, RegisterButton
+from cogs.events.commands import EventCommands, ListButton
 from cogs.events.lifecycle import end_handler, reconcile, reminder_handler, start_handler
 from cogs.events.mirror import Mirror
 from cogs.events.ratings import RateButton
+from cogs.events.registration import RegisterButton
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
