@@ -11,6 +11,9 @@ import asyncpg
 from db.types import Executor
 
 PATHWAYS = ("gaming", "lorebound", "productive", "news")
+# A day's figures are final once a refresh ran this long after it ended (the analytics flush, the
+# slowest to bring rows in, runs every 10 s).
+SETTLED_AFTER = timedelta(minutes=2)
 
 # The community's local day and the moment it started (the timezone the bot writes at start-up).
 _TODAY = """
@@ -71,8 +74,9 @@ async def refresh(
     conn: asyncpg.Connection, *, online_count: int | None, boost_level: int, boost_count: int
 ) -> Snapshot:
     """Recompute the current figures from the tables and write them to server_stats (the singleton)
-    and to today's row of server_stats_daily; yesterday's XP, joins and leaves are recomputed too, so
-    its last minutes count. Members are the users rows in the server (the member sync keeps them)."""
+    and to today's row of server_stats_daily; yesterday's XP, joins and leaves are recomputed until a
+    refresh has run SETTLED_AFTER past midnight, so its last minutes count (rows reach the tables up to
+    a flush interval late). Members are the users rows in the server (the member sync keeps them)."""
     async with conn.transaction():
         day = await conn.fetchrow(_TODAY)
         today, starts = day["today"], day["starts"]
@@ -101,16 +105,22 @@ async def refresh(
             boost_count,
             pathway_members,
         )
-        yesterday_xp, yesterday_joins, yesterday_leaves = await _day_figures(conn, starts - timedelta(days=1))
-        await conn.execute(
-            """INSERT INTO server_stats_daily AS d (day, xp, joins, leaves, updated_at) VALUES ($1, $2, $3, $4, NOW())
-               ON CONFLICT (day) DO UPDATE SET xp = EXCLUDED.xp, joins = EXCLUDED.joins, leaves = EXCLUDED.leaves,
-                 updated_at = NOW()""",
-            today - timedelta(days=1),
-            yesterday_xp,
-            yesterday_joins,
-            yesterday_leaves,
+        yesterday = today - timedelta(days=1)
+        settled = await conn.fetchval(
+            "SELECT updated_at >= $2 FROM server_stats_daily WHERE day = $1", yesterday, starts + SETTLED_AFTER
         )
+        if not settled:
+            yesterday_xp, yesterday_joins, yesterday_leaves = await _day_figures(conn, starts - timedelta(days=1))
+            await conn.execute(
+                """INSERT INTO server_stats_daily AS d (day, xp, joins, leaves, updated_at)
+                   VALUES ($1, $2, $3, $4, NOW())
+                   ON CONFLICT (day) DO UPDATE SET xp = EXCLUDED.xp, joins = EXCLUDED.joins,
+                     leaves = EXCLUDED.leaves, updated_at = NOW()""",
+                yesterday,
+                yesterday_xp,
+                yesterday_joins,
+                yesterday_leaves,
+            )
         xp, joins, leaves = await _day_figures(conn, starts)
         row = await conn.fetchrow(
             """INSERT INTO server_stats_daily AS d (day, member_count, online_count, active_members, joins, leaves,

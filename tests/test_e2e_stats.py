@@ -236,3 +236,21 @@ async def test_a_chart_that_cannot_be_drawn_leaves_the_figures(harness, monkeypa
     assert not reply.attachments and "image" not in reply.embed
     assert reply.embed["footer"]["text"] == "The chart could not be drawn this time."
     assert _field(reply.embed, "Online") == "not tracked (presences intent off)"
+
+
+async def test_rows_that_arrive_late_for_yesterday_still_count(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    today = await bot.pool.fetchval("SELECT (NOW() AT TIME ZONE community_timezone())::date")
+    yesterday_evening = await bot.pool.fetchval(
+        "SELECT (($1::date - 1)::timestamp + INTERVAL '23 hours 59 minutes') AT TIME ZONE community_timezone()", today
+    )
+    # A join just before midnight, written (by the analytics flush) after the first refresh of the day.
+    await bot.pool.execute(
+        "UPDATE server_stats_daily SET updated_at = NOW() - INTERVAL '1 day' WHERE day = $1::date - 1", today
+    )
+    await bot.pool.execute(
+        "INSERT INTO analytics (event_type, timestamp) VALUES ('member_join', $1)", yesterday_evening
+    )
+    async with bot.pool.acquire() as conn:
+        await refresh(bot, conn)
+    assert await bot.pool.fetchval("SELECT joins FROM server_stats_daily WHERE day = $1::date - 1", today) == 1
