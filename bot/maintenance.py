@@ -21,6 +21,7 @@ from db.pool import connect
 
 log = logging.getLogger(__name__)
 
+HISTORY = 100  # outcomes remembered in this process (maintenance_runs is the record)
 JobBody = Callable[[asyncpg.Connection], Awaitable[str]]
 
 
@@ -44,7 +45,7 @@ class Maintenance:
         self.dsn = dsn
         self.retention = retention
         self.jobs: dict[str, Job] = {}
-        self.history: list[tuple[str, str]] = []  # (job, "ran" | "skipped" | "failed"), this process
+        self.history: list[tuple[str, str]] = []  # (job, "ran" | "skipped" | "failed"): the last HISTORY here
         for job in self._standard_jobs():
             self.add(job)
 
@@ -59,6 +60,10 @@ class Maintenance:
         if r.analytics_days:
             jobs.append(Job("analytics:retention", timedelta(days=1), self._analytics_retention, timedelta(minutes=5)))
         return jobs
+
+    def _note(self, name: str, outcome: str) -> None:
+        self.history.append((name, outcome))
+        del self.history[:-HISTORY]
 
     def add(self, job: Job) -> None:
         self.jobs[job.name] = job
@@ -87,36 +92,36 @@ class Maintenance:
             conn = await connect(self.dsn)
         except Exception as error:
             log.warning("maintenance %s not run: the database is unavailable (%s)", name, one_line(error))
-            self.history.append((name, "failed"))
+            self._note(name, "failed")
             return None
         try:
             if not await maintenance.try_lock(conn, name):
-                self.history.append((name, "skipped"))
+                self._note(name, "skipped")
                 return None
             try:
                 if not await maintenance.claim(conn, name, job.every):
-                    self.history.append((name, "skipped"))
+                    self._note(name, "skipped")
                     return None
                 try:
                     detail = await job.body(conn)
                 except Exception as error:
                     log.warning("maintenance %s failed: %s", name, one_line(error))
                     await maintenance.finish(conn, name, ok=False, detail=one_line(error))
-                    self.history.append((name, "failed"))
+                    self._note(name, "failed")
                     return None
                 await maintenance.finish(conn, name, ok=True, detail=detail)
-                self.history.append((name, "ran"))
+                self._note(name, "ran")
                 log.info("maintenance %s: %s", name, detail)
                 return detail
             finally:
                 await maintenance.unlock(conn, name)
         except Exception as error:  # the connection went away mid-run: the next period tries again
             log.warning("maintenance %s interrupted: %s", name, one_line(error))
-            self.history.append((name, "failed"))
+            self._note(name, "failed")
             return None
         except asyncio.CancelledError:  # the bot is stopping: the run is rolled back, tried at the next start
             log.info("maintenance %s interrupted by the stop", name)
-            self.history.append((name, "failed"))
+            self._note(name, "failed")
             return None
         finally:
             await conn.close()
