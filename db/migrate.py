@@ -25,6 +25,14 @@ def _shipped_migrations() -> Path:
 MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR") or _shipped_migrations())
 # Any fixed 64-bit key: every process that migrates this database takes the same one.
 ADVISORY_LOCK_KEY = 0x436F6E636C617665  # "Conclave"
+# Files revised after they shipped, with the checksums of their earlier texts: a database where an
+# earlier text ran is accepted and its record updated. Only for revisions that leave such a database
+# where the revised file would (005 and 010 compared auth.uid() with TEXT ids, which fails on
+# Supabase, whose auth.uid() returns uuid; 021 replaces those policies on every database).
+REVISED: dict[int, frozenset[str]] = {
+    5: frozenset({"3e04c0389abe32952d713172e162e796f1255ca662854fa8d7df49a1a1e58a96"}),
+    10: frozenset({"e8b3793f5573dbd8c92aebbce4a15d1a4b61ef2c0ab4cca63ad572eeb09806f7"}),
+}
 _FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 
 CREATE_MIGRATIONS_TABLE = """
@@ -104,10 +112,29 @@ async def applied(conn: asyncpg.Connection) -> dict[int, AppliedMigration]:
     return {r["version"]: AppliedMigration(**dict(r)) for r in rows}
 
 
+def _revised(m: Migration, record: AppliedMigration) -> bool:
+    """The record is of an earlier text of a file revised since (see REVISED)."""
+    return record.checksum != m.checksum and record.checksum in REVISED.get(m.version, frozenset())
+
+
+async def _adopt_revisions(
+    conn: asyncpg.Connection, migrations: list[Migration], done: dict[int, AppliedMigration]
+) -> None:
+    """Record the revised text's checksum where an earlier text of a revised file was applied."""
+    for m in migrations:
+        record = done.get(m.version)
+        if record is not None and _revised(m, record):
+            await conn.execute("UPDATE migrations SET checksum = $2 WHERE version = $1", m.version, m.checksum)
+            done[m.version] = AppliedMigration(
+                record.version, record.name, m.checksum, record.applied_at, record.execution_ms
+            )
+            log.info("migration %s: the earlier text was applied; its revision is recorded", m.label)
+
+
 def _check_unchanged(migrations: list[Migration], done: dict[int, AppliedMigration]) -> None:
     for m in migrations:
         record = done.get(m.version)
-        if record is not None and record.checksum != m.checksum:
+        if record is not None and record.checksum != m.checksum and not _revised(m, record):
             raise MigrationError(
                 f"migration {m.label} was edited after it was applied (checksum {record.checksum[:12]} "
                 f"in the database, {m.checksum[:12]} on disk). Applied migrations are immutable: "
@@ -125,7 +152,7 @@ async def status(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> 
         if record is None:
             result.append(MigrationStatus(m.version, m.name, None, "pending"))
         else:
-            state = "applied" if record.checksum == m.checksum else "changed"
+            state = "applied" if record.checksum == m.checksum or _revised(m, record) else "changed"
             result.append(MigrationStatus(m.version, m.name, record.applied_at, state))
     for version, record in done.items():
         if version not in on_disk:
@@ -155,6 +182,7 @@ async def upgrade(
     async with _Locked(conn):
         done = await applied(conn)
         _check_unchanged(migrations, done)
+        await _adopt_revisions(conn, migrations, done)
         for m in migrations:
             if m.version in done or (to is not None and m.version > to):
                 continue
@@ -186,6 +214,7 @@ async def downgrade(
     async with _Locked(conn):
         done = await applied(conn)
         _check_unchanged(list(migrations.values()), done)
+        await _adopt_revisions(conn, list(migrations.values()), done)
         newest_first = sorted(done, reverse=True)
         versions = newest_first[:1] if to is None else [v for v in newest_first if v > to]
         for version in versions:

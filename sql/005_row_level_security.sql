@@ -1,5 +1,7 @@
 -- Row level security as the guide writes it, runnable on plain PostgreSQL as well as Supabase
 -- (design.md fix 12). auth.uid()/auth.jwt() read the request.jwt.claims setting that PostgREST sets;
+-- auth.uid() is compared as text, since Supabase's returns uuid and the shim's text (revised for
+-- Supabase: the earlier text is accepted by the runner, and 021 replaces these policies anyway);
 -- they and the API roles are created only where missing, and the down migration leaves them in
 -- place because they are shared with whatever else runs on the cluster (Supabase owns them there).
 
@@ -34,7 +36,15 @@ BEGIN
 END
 $$;
 
-GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+-- The auth schema's grants are its owner's business: only a shim this migration created (owned by
+-- us) is granted here; Supabase's own auth schema, owned by supabase_auth_admin, is left as it is.
+DO $$
+BEGIN
+  IF (SELECT nspowner FROM pg_namespace WHERE nspname = 'auth') = (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN
+    GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+  END IF;
+END
+$$;
 GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
 GRANT SELECT ON users, user_profiles, pathway_progress, notifications, content, moderation_logs
   TO anon, authenticated;
@@ -59,12 +69,12 @@ CREATE POLICY moderation_logs_service_all ON moderation_logs FOR ALL TO service_
 
 CREATE POLICY users_select_own ON users
   FOR SELECT
-  USING (auth.uid() = id OR auth.jwt() ->> 'role' = 'service_role');
+  USING (auth.uid()::text = id OR auth.jwt() ->> 'role' = 'service_role');
 
 -- Every public profile, and one's own even when private.
 CREATE POLICY user_profiles_select_all ON user_profiles
   FOR SELECT
-  USING (COALESCE((preferences ->> 'public_profile')::boolean, true) OR auth.uid() = user_id);
+  USING (COALESCE((preferences ->> 'public_profile')::boolean, true) OR auth.uid()::text = user_id);
 
 CREATE POLICY pathway_progress_select_all ON pathway_progress
   FOR SELECT
@@ -72,16 +82,16 @@ CREATE POLICY pathway_progress_select_all ON pathway_progress
 
 CREATE POLICY notifications_select_own ON notifications
   FOR SELECT
-  USING (auth.uid() = user_id);
+  USING (auth.uid()::text = user_id);
 
 CREATE POLICY notifications_update_own ON notifications
   FOR UPDATE
-  USING (auth.uid() = user_id)
-  WITH CHECK (auth.uid() = user_id);
+  USING (auth.uid()::text = user_id)
+  WITH CHECK (auth.uid()::text = user_id);
 
 CREATE POLICY content_select_published ON content
   FOR SELECT
-  USING (status = 'published' OR auth.uid() = author_id);
+  USING (status = 'published' OR auth.uid()::text = author_id);
 
 CREATE POLICY moderation_logs_select_staff ON moderation_logs
   FOR SELECT

@@ -2,7 +2,8 @@
 -- a dead-letter table for rows the database refuses, the outbox's 'refused' outcome, a ledger that
 -- refuses DELETE (except an account erasure's cascade), and least privilege: RLS on every table,
 -- deny by default, only the policies the website needs, and no API-role EXECUTE on functions that
--- move XP.
+-- move XP. auth.uid() is compared as text (Supabase's returns uuid; revised for Supabase, the
+-- earlier text is accepted by the runner and 021 replaces these policies).
 
 CREATE TABLE dead_letters (
   id BIGSERIAL PRIMARY KEY,
@@ -78,18 +79,18 @@ DROP POLICY pathway_progress_select_all ON pathway_progress;
 CREATE POLICY pathway_progress_select_public ON pathway_progress
   FOR SELECT
   USING (
-    auth.uid() = user_id
+    auth.uid()::text = user_id
     OR EXISTS (SELECT 1 FROM user_profiles up WHERE up.user_id = pathway_progress.user_id
                AND COALESCE((up.preferences ->> 'public_profile')::boolean, true))
   );
 
 CREATE POLICY events_select_listed ON events
   FOR SELECT
-  USING (status <> 'draft' OR auth.uid() = host_id);
+  USING (status <> 'draft' OR auth.uid()::text = host_id);
 
 CREATE POLICY event_registrations_select_own ON event_registrations
   FOR SELECT
-  USING (auth.uid() = user_id);
+  USING (auth.uid()::text = user_id);
 
 CREATE POLICY achievements_select_visible ON achievements
   FOR SELECT
@@ -97,14 +98,14 @@ CREATE POLICY achievements_select_visible ON achievements
     COALESCE(is_active, true) AND (
       NOT COALESCE(hidden, false)
       OR EXISTS (SELECT 1 FROM user_achievements ua WHERE ua.achievement_id = achievements.id
-                 AND ua.user_id = auth.uid() AND ua.progress >= 100)
+                 AND ua.user_id = auth.uid()::text AND ua.progress >= 100)
     )
   );
 
 CREATE POLICY user_achievements_select_public ON user_achievements
   FOR SELECT
   USING (
-    auth.uid() = user_id
+    auth.uid()::text = user_id
     OR EXISTS (SELECT 1 FROM user_profiles up WHERE up.user_id = user_achievements.user_id
                AND COALESCE((up.preferences ->> 'public_profile')::boolean, true))
   );

@@ -209,6 +209,28 @@ async def test_an_edited_applied_migration_is_refused(empty_dsn, tmp_path: Path)
         await conn.close()
 
 
+async def test_a_database_migrated_with_an_earlier_text_of_a_revised_file_is_accepted(empty_dsn):
+    """005 and 010 were revised for Supabase (auth.uid() compared as text); a database where their
+    earlier texts ran migrates on, and its records take the revised checksums."""
+    conn = await connect(empty_dsn)
+    try:
+        await migrate.upgrade(conn, to=20)
+        for version, earlier in migrate.REVISED.items():
+            (old,) = earlier
+            await conn.execute("UPDATE migrations SET checksum = $2 WHERE version = $1", version, old)
+        assert {r.state for r in await migrate.status(conn)} == {"applied", "pending"}
+        ran = await migrate.upgrade(conn)
+        assert ran and ran[0].version == 21
+        on_disk = {m.version: m.checksum for m in migrate.discover()}
+        for version in migrate.REVISED:
+            assert (
+                await conn.fetchval("SELECT checksum FROM migrations WHERE version = $1", version) == on_disk[version]
+            )
+        assert {r.state for r in await migrate.status(conn)} == {"applied"}
+    finally:
+        await conn.close()
+
+
 async def test_a_failing_migration_is_rolled_back_whole(empty_dsn, tmp_path: Path):
     copy = tmp_path / "sql"
     shutil.copytree(migrate.MIGRATIONS_DIR, copy)
