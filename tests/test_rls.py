@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from db import notifications
-from tests.factories import make_member
+from tests.factories import make_member, sign_in_with_discord
 
 
 async def as_role(conn, role: str, claims: dict, sql: str, *args):
@@ -38,7 +38,7 @@ async def community(conn):
 async def test_a_member_sees_only_their_own_notifications(conn, community):
     a, _, _ = community
     rows = await as_role(
-        conn, "authenticated", {"sub": a, "role": "authenticated"}, "SELECT user_id FROM notifications"
+        conn, "authenticated", await sign_in_with_discord(conn, a), "SELECT user_id FROM notifications"
     )
     assert [r["user_id"] for r in rows] == [a]
 
@@ -46,16 +46,16 @@ async def test_a_member_sees_only_their_own_notifications(conn, community):
 async def test_a_member_sees_every_public_profile_and_their_own(conn, community):
     a, b, c = community
     rows = await as_role(
-        conn, "authenticated", {"sub": a, "role": "authenticated"}, "SELECT user_id FROM user_profiles"
+        conn, "authenticated", await sign_in_with_discord(conn, a), "SELECT user_id FROM user_profiles"
     )
     assert {r["user_id"] for r in rows} == {a, b}
-    own = await as_role(conn, "authenticated", {"sub": c, "role": "authenticated"}, "SELECT user_id FROM user_profiles")
+    own = await as_role(conn, "authenticated", await sign_in_with_discord(conn, c), "SELECT user_id FROM user_profiles")
     assert {r["user_id"] for r in own} == {a, b, c}
 
 
 async def test_a_member_sees_their_own_user_row_and_no_moderation_logs(conn, community):
     a, _, _ = community
-    claims = {"sub": a, "role": "authenticated"}
+    claims = await sign_in_with_discord(conn, a)
     assert [r["id"] for r in await as_role(conn, "authenticated", claims, "SELECT id FROM users")] == [a]
     assert await as_role(conn, "authenticated", claims, "SELECT * FROM moderation_logs") == []
 
@@ -77,7 +77,9 @@ async def test_the_service_role_sees_everything(conn, community):
 async def test_a_member_cannot_write_other_tables(conn, community):
     a, _, _ = community
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await as_role(conn, "authenticated", {"sub": a}, "UPDATE user_profiles SET total_xp = 1000000")
+        await as_role(
+            conn, "authenticated", await sign_in_with_discord(conn, a), "UPDATE user_profiles SET total_xp = 1000000"
+        )
 
 
 # What the website may read (with the policies of 005 and 010); everything else is invisible to it.
@@ -138,7 +140,7 @@ async def test_every_table_denies_the_api_roles_by_default_even_with_supabase_gr
     }
     assert set(tables) <= rls, f"RLS off on {set(tables) - rls}"
 
-    for role, claims in (("anon", {"role": "anon"}), ("authenticated", {"sub": a, "role": "authenticated"})):
+    for role, claims in (("anon", {"role": "anon"}), ("authenticated", await sign_in_with_discord(conn, a))):
         for table in tables:
             owner_rows = await conn.fetchval(f'SELECT count(*) FROM "{table}"')
             seen = await _attempt(conn, role, claims, f'SELECT * FROM "{table}"')
@@ -167,11 +169,11 @@ async def test_a_private_profile_hides_its_pathways_too(conn, community):
     await conn.execute("SELECT award_xp($1, 'gaming', 50)", c)
     await conn.execute("SELECT award_xp($1, 'gaming', 50)", a)
     seen = await as_role(
-        conn, "authenticated", {"sub": a, "role": "authenticated"}, "SELECT user_id FROM pathway_progress"
+        conn, "authenticated", await sign_in_with_discord(conn, a), "SELECT user_id FROM pathway_progress"
     )
     assert {r["user_id"] for r in seen} == {a}
     own = await as_role(
-        conn, "authenticated", {"sub": c, "role": "authenticated"}, "SELECT user_id FROM pathway_progress"
+        conn, "authenticated", await sign_in_with_discord(conn, c), "SELECT user_id FROM pathway_progress"
     )
     assert {r["user_id"] for r in own} == {a, c}
 
