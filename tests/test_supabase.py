@@ -1,0 +1,226 @@
+"""The bot's schema on a Supabase-like database: migrations as the project's non-superuser owner, with
+Supabase's auth, roles, grants and extensions left as they were, and the website's requests made the
+way PostgREST makes them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from db import migrate, notifications
+from db.pool import connect
+from db.users import MemberSnapshot, upsert_member
+from tests.factories import make_member, snowflake
+from tests.supabase_like import (
+    SupabaseProject,
+    claims_for,
+    create_project,
+    postgrest,
+    sign_up_with_discord,
+    supabase_state,
+)
+
+
+@pytest.fixture
+async def project(admin_dsn: str) -> AsyncIterator[SupabaseProject]:
+    p = await create_project(admin_dsn, f"supa_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    yield p
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{p.name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def migrated(project: SupabaseProject) -> SupabaseProject:
+    conn = await connect(project.owner_dsn)
+    try:
+        await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+    return project
+
+
+@pytest.fixture
+async def owner(migrated: SupabaseProject) -> AsyncIterator[asyncpg.Connection]:
+    """The bot's connection: the project's owner role, not a superuser."""
+    conn = await connect(migrated.owner_dsn)
+    assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def website(migrated: SupabaseProject) -> AsyncIterator[asyncpg.Connection]:
+    """PostgREST's connection: the authenticator login, switching role per request."""
+    conn = await connect(migrated.authenticator_dsn)
+    yield conn
+    await conn.close()
+
+
+async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_supabase_as_it_was(project):
+    before = await supabase_state(project.admin_dsn)
+    assert before["auth functions"], "the fixture has Supabase's auth functions"
+    assert any("uid()" in name and "RETURNS uuid" in body for name, body, _, _ in before["auth functions"])
+    conn = await connect(project.owner_dsn)
+    try:
+        assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ran = await migrate.upgrade(conn)
+        assert [m.version for m in ran] == [m.version for m in migrate.discover()]
+        assert await supabase_state(project.admin_dsn) == before
+        # The shim was not installed: Supabase's own auth.uid() is the one the policies use.
+        assert await conn.fetchval("SELECT pg_get_function_result('auth.uid()'::regprocedure)") == "uuid"
+
+        await migrate.downgrade(conn, to=0)
+        assert await conn.fetchval("SELECT count(*) FROM migrations") == 0
+        left = await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname NOT IN ('migrations', 'migrations_pkey')"
+        )
+        assert left == []
+        assert await supabase_state(project.admin_dsn) == before
+
+        again = await migrate.upgrade(conn)
+        assert len(again) == len(ran)
+        assert await supabase_state(project.admin_dsn) == before
+    finally:
+        await conn.close()
+
+
+async def test_supabase_default_grants_give_the_api_roles_nothing_of_the_bot_tables(owner, website):
+    member = await make_member(owner, "alice")
+    await notifications.notify(owner, member, "secret")
+    await owner.execute("SELECT award_xp($1, 'gaming', 50)", member)
+    for table in ("xp_ledger", "outbox", "admin_logs", "dead_letters", "timers", "moderation_sanctions"):
+        grants = await owner.fetch(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_name = $1 AND grantee IN ('anon', 'authenticated')",
+            table,
+        )
+        assert grants == [], f"{table}: {grants}"
+    assert await postgrest(website, "anon", {"role": "anon"}, "SELECT * FROM notifications") == []
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", {"role": "anon"}, "SELECT * FROM xp_ledger")
+    # anon may query users (the guide's grant), but row-level security shows it no member's row.
+    assert await postgrest(website, "anon", {"role": "anon"}, "SELECT email FROM users") == []
+
+
+async def _member_world(owner: asyncpg.Connection) -> dict[str, str]:
+    """Two members with rows of every kind the website shows a member of their own."""
+    ids = {}
+    for name in ("alice", "bob"):
+        member = await make_member(owner, name)
+        ids[name] = member
+        await notifications.notify(owner, member, f"for {name}")
+        await owner.execute("SELECT award_xp($1, 'gaming', 120)", member)
+        # A private profile: only its owner sees its pathways and achievements.
+        await owner.execute(
+            "UPDATE user_profiles SET preferences = preferences || '{\"public_profile\": false}' WHERE user_id = $1",
+            member,
+        )
+        event = await owner.fetchval(
+            """INSERT INTO events (title, description, type, start_date, status)
+               VALUES ($1, 'x', 'gaming', NOW() + interval '1 day', 'upcoming') RETURNING id""",
+            f"{name}'s night",
+        )
+        await owner.execute(
+            "INSERT INTO event_registrations (event_id, user_id, status) VALUES ($1, $2, 'registered')", event, member
+        )
+    hidden = await owner.fetchval(
+        """INSERT INTO achievements (id, name, description, category, rarity, hidden, xp)
+           VALUES ('secret-door', 'Secret door', 'x', 'special', 'rare', true, 0) RETURNING id"""
+    )
+    await owner.execute("SELECT award_achievement($1, $2)", ids["alice"], hidden)
+    return ids
+
+
+async def _what_they_see(website: asyncpg.Connection, claims: dict) -> dict[str, set]:
+    q = {
+        "users": "SELECT id FROM users",
+        "notifications": "SELECT user_id FROM notifications",
+        "registrations": "SELECT user_id FROM event_registrations",
+        "pathways": "SELECT user_id FROM pathway_progress",
+        "achievements": "SELECT user_id FROM user_achievements",
+        "profiles": "SELECT user_id FROM user_profiles",
+        "hidden": "SELECT id FROM achievements WHERE hidden",
+    }
+    return {k: {r[0] for r in await postgrest(website, "authenticated", claims, sql)} for k, sql in q.items()}
+
+
+async def test_a_member_the_bot_knew_first_signs_in_with_discord_and_reads_exactly_their_own_rows(
+    migrated, owner, website
+):
+    ids = await _member_world(owner)
+    alice_discord = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", ids["alice"])
+    sub = await sign_up_with_discord(migrated.admin_dsn, alice_discord, name="alice")
+    seen = await _what_they_see(website, claims_for(sub))
+    a = ids["alice"]
+    assert seen == {
+        "users": {a},
+        "notifications": {a},
+        "registrations": {a},
+        "pathways": {a},
+        "achievements": {a},
+        "profiles": {a},
+        "hidden": {"secret-door"},
+    }
+    # Marking one's own notifications read is the one write; nobody else's.
+    marked = await postgrest(
+        website, "authenticated", claims_for(sub), "UPDATE notifications SET read = true RETURNING user_id"
+    )
+    assert [r["user_id"] for r in marked] == [a]
+    assert await owner.fetchval("SELECT count(*) FROM notifications WHERE NOT read AND user_id = $1", ids["bob"]) == 1
+
+
+async def test_a_member_who_signs_in_before_the_bot_knows_them_gets_one_row_the_bot_then_uses(migrated, owner, website):
+    discord_id = snowflake()
+    sub = await sign_up_with_discord(migrated.admin_dsn, discord_id, name="dana")
+    claims = claims_for(sub)
+    (row,) = await postgrest(website, "authenticated", claims, "SELECT claim_member() AS id")
+    created = row["id"]
+    assert created is not None
+    assert (await postgrest(website, "authenticated", claims, "SELECT claim_member() AS id"))[0]["id"] == created
+    # Then the bot sees them in the server: the same row, now with their Discord details.
+    same = await upsert_member(owner, MemberSnapshot(discord_id=discord_id, username="dana"))
+    assert same == created
+    await notifications.notify(owner, same, "welcome")
+    seen = await _what_they_see(website, claims)
+    assert seen["users"] == {created} and seen["notifications"] == {created}
+
+
+async def test_a_member_who_writes_someone_elses_discord_id_into_their_metadata_gets_nothing_of_theirs(
+    migrated, owner, website
+):
+    ids = await _member_world(owner)
+    alice_discord = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", ids["alice"])
+    mallory_discord = snowflake()
+    forged = {"provider_id": alice_discord, "sub": alice_discord, "full_name": "alice"}
+    sub = await sign_up_with_discord(migrated.admin_dsn, mallory_discord, name="mallory", metadata=forged)
+    claims = claims_for(sub, metadata=forged)
+    seen = await _what_they_see(website, claims)
+    assert seen == {k: set() for k in seen}
+    (row,) = await postgrest(website, "authenticated", claims, "SELECT claim_member() AS id")
+    mine = await owner.fetchval("SELECT id FROM users WHERE discord_id = $1", mallory_discord)
+    assert row["id"] == mine and mine not in ids.values()
+    # A signed-in user without a Discord identity is nobody's member.
+    stranger = await postgrest(website, "authenticated", claims_for(str(uuid.uuid4())), "SELECT claim_member() AS id")
+    assert stranger[0]["id"] is None
+
+
+async def test_anonymous_visitors_read_no_member_private_rows(migrated, owner, website):
+    await _member_world(owner)
+    anon = {"role": "anon"}
+    for sql in (
+        "SELECT * FROM notifications",
+        "SELECT * FROM event_registrations",
+        "SELECT * FROM moderation_logs",
+        "SELECT * FROM users",
+        "SELECT id FROM achievements WHERE hidden",
+    ):
+        assert await postgrest(website, "anon", anon, sql) == [], sql
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", anon, "SELECT claim_member()")
