@@ -200,7 +200,9 @@ async def dump_versions(source: Path) -> tuple[int, int] | None:
     try:
         listing = await _run([str(bundled / "pg_restore"), "--list", str(source)], dict(os.environ))
     except BackupError as error:
-        raise BackupError(f"{source} is not a backup written by pg_dump ({error})") from error
+        raise BackupError(
+            f"{source} is not a backup pg_restore {tool_major(bundled / 'pg_restore')} can read ({error})"
+        ) from error
     found = {kind: int(major) for kind, major in _DUMPED.findall(listing)}
     if "from database" not in found or "by pg_dump" not in found:
         return None

@@ -3,7 +3,6 @@ the tools of the server's own version, and a restore that cannot complete change
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -64,7 +63,7 @@ async def test_a_bad_file_is_refused_and_changes_nothing(db_dsn, tmp_path):
     conn = await connect(db_dsn)
     try:
         before = await conn.fetchval("SELECT count(*) FROM achievements")
-        with pytest.raises(BackupError):
+        with pytest.raises(BackupError, match=r"not-a-dump is not a backup pg_restore \d+ can read \(pg_restore: "):
             await restore(db_dsn, bad)
         with pytest.raises(BackupError, match="is not a file"):
             await restore(db_dsn, tmp_path / "missing.dump")
@@ -211,17 +210,13 @@ def test_the_commands_say_in_one_line_what_is_wrong(db_dsn, tmp_path, monkeypatc
     assert not (tmp_path / "b.dump").exists()
 
 
-def test_the_embedded_database_is_backed_up_with_the_embedded_tools(tmp_path, monkeypatch, capsys):
+def test_the_embedded_database_is_backed_up_with_the_embedded_tools(tmp_path, embedded_data_dir, monkeypatch, capsys):
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CONCLAVE_DATA_DIR", str(embedded_data_dir))
     monkeypatch.setenv("CONCLAVE_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("PG_BIN_DIR", str(tmp_path))  # for an external server only
     bundled = embedded_tools().major
-    # The data directory outside pytest's tmp_path: another pytest session starting on the machine
-    # makes /tmp/pytest-of-<user> private again, which the server's own (unprivileged) user then
-    # cannot traverse.
-    with tempfile.TemporaryDirectory(prefix="conclave-test-") as data:
-        monkeypatch.setenv("CONCLAVE_DATA_DIR", data)
-        assert main(["backup", "--to", str(tmp_path / "b.dump")]) == 0
-        assert f"pg_dump {bundled})" in capsys.readouterr().out
-        assert main(["restore", str(tmp_path / "b.dump")]) == 0
-        assert f"restored from {tmp_path / 'b.dump'} (pg_restore {bundled})" in capsys.readouterr().out
+    assert main(["backup", "--to", str(tmp_path / "b.dump")]) == 0
+    assert f"pg_dump {bundled})" in capsys.readouterr().out
+    assert main(["restore", str(tmp_path / "b.dump")]) == 0
+    assert f"restored from {tmp_path / 'b.dump'} (pg_restore {bundled})" in capsys.readouterr().out
