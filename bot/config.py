@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     conclave_config: Path = Path("conclave.toml")
     conclave_data_dir: Path | None = None
     discord_api_base: str | None = None
+    pg_bin_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -38,6 +38,15 @@ def admin_dsn() -> Iterator[str]:
             server.stop()
 
 
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for an embedded server of the test's own, outside pytest's tmp_path: run as
+    root, the server runs as its own unprivileged user, and another pytest session starting on the
+    machine makes /tmp/pytest-of-<user> private again, so that user could no longer reach its files."""
+    with tempfile.TemporaryDirectory(prefix="conclave-test-") as tmp:
+        yield Path(tmp) / "data"
+
+
 async def _create_database(admin: str, name: str, template: str | None = None) -> None:
     conn = await asyncpg.connect(admin)
     try:

@@ -171,13 +171,13 @@ def test_migrate_cli_against_an_external_database(db_dsn, tmp_path):
     assert "nothing to apply" in again.stdout
 
 
-def test_migrate_cli_on_an_empty_data_directory_uses_the_embedded_server(tmp_path):
-    env = {"CONCLAVE_DATA_DIR": str(tmp_path / "data")}
+def test_migrate_cli_on_an_empty_data_directory_uses_the_embedded_server(tmp_path, embedded_data_dir):
+    env = {"CONCLAVE_DATA_DIR": str(embedded_data_dir)}
     up = run_cli("migrate", "up", env=env, cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     status = run_cli("migrate", "status", env=env, cwd=tmp_path)
     assert "0 pending" in status.stdout
-    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
+    assert (embedded_data_dir / "pgdata" / "PG_VERSION").exists()
 
 
 def test_the_token_never_reaches_the_log_not_even_in_a_traceback(capsys):

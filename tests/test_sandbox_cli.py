@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_scripted_sandbox_session_prints_the_bots_answers_and_exits_0(tmp_path):
+def test_a_scripted_sandbox_session_prints_the_bots_answers_and_exits_0(tmp_path, embedded_data_dir):
     script = (
         "\n".join(
             [
@@ -28,7 +28,7 @@ def test_a_scripted_sandbox_session_prints_the_bots_answers_and_exits_0(tmp_path
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DISCORD_TOKEN")}
     env.update(
         PYTHONPATH=str(ROOT),
-        CONCLAVE_DATA_DIR=str(tmp_path / "data"),
+        CONCLAVE_DATA_DIR=str(embedded_data_dir),
         CONCLAVE_CONFIG=str(tmp_path / "none.toml"),
     )
     result = subprocess.run(
