@@ -38,7 +38,11 @@ def test_the_compose_file_runs_the_bot_beside_the_official_postgresql_with_a_vol
     db, bot = compose["services"]["db"], compose["services"]["bot"]
     assert db["image"].split(":")[0] == "postgres"  # the official image (no namespace)
     volume, mount = db["volumes"][0].split(":")[:2]
-    assert volume in compose["volumes"] and mount == "/var/lib/postgresql/data"
+    # The official image keeps its data under /var/lib/postgresql/data up to 17, under
+    # /var/lib/postgresql (18/docker) from 18: the volume must be mounted where the data is.
+    major = int(db["image"].split(":")[1].split(".")[0])
+    assert volume in compose["volumes"]
+    assert mount == ("/var/lib/postgresql" if major >= 18 else "/var/lib/postgresql/data")
     assert "ports" not in db  # reachable from the bot only
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert bot["depends_on"]["db"]["condition"] == "service_healthy"
