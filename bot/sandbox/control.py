@@ -214,6 +214,12 @@ class Actor:
                 "permissions": str(s.ALL_PERMISSIONS),
             }
             return channel.id
+        if kind == ATTACHMENT:  # (filename, bytes): a file the member attached
+            filename, data = value
+            upload = s.Attachment(id=self.standin.ids.next(), filename=filename, data=data, content_type=None)
+            self.standin.uploads[upload.id] = upload
+            resolved.setdefault("attachments", {})[upload.id] = upload.payload(self.standin.base_url)
+            return upload.id
         if kind == INTEGER:
             return int(value)
         if kind == NUMBER:

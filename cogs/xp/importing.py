@@ -1,0 +1,121 @@
+"""Staff's `/xp import`: another bot's export, attached to the command, imported through the ledger
+with an edited progress message, then the summary; the rank index and achievements follow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot import importer
+from bot.errors import BadInput
+from db import admin_logs, users
+
+if TYPE_CHECKING:
+    from bot.client import ConclaveBot
+    from cogs.xp.engine import XPEngine
+
+log = logging.getLogger(__name__)
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger exports: `python -m bot import`
+PROGRESS_EVERY_S = 2.0  # edits of the progress message, at most (Discord rate-limits edits)
+EDIT_WINDOW_S = 14 * 60  # an interaction's token lasts 15 minutes; later, the summary goes by DM
+CONTENT_LIMIT = 2_000
+
+
+def bounded(lines: list[str], limit: int = CONTENT_LIMIT) -> str:
+    """Lines joined within Discord's 2,000 characters (the last ones dropped, said so)."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        line = line if len(line) <= 300 else line[:299] + "…"
+        if size + len(line) + 1 > limit - 40:
+            out.append(f"… ({len(lines) - i} more lines)")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
+
+
+async def import_command(
+    bot: ConclaveBot,
+    engine: XPEngine,
+    interaction: discord.Interaction,
+    file: discord.Attachment,
+    source: str,
+    by: str,
+    dry_run: bool,
+    members_only: bool,
+) -> None:
+    if file.size > MAX_ATTACHMENT_BYTES:
+        raise BadInput(
+            f"That file is {file.size / 1024**2:,.0f} MB; /xp import takes up to "
+            f"{MAX_ATTACHMENT_BYTES // 1024**2} MB. Larger exports: `python -m bot import FILE --from {source}`."
+        )
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    started = time.monotonic()
+    data = await file.read()
+    try:
+        parsed = await asyncio.to_thread(importer.parse_bytes, data, source)  # type: ignore[arg-type]
+    except importer.ImportFailed as error:
+        raise BadInput(f"Nothing was imported: {str(error)[:300]}") from None
+    guild = interaction.guild
+    bots = {str(m.id) for m in guild.members if m.bot} if guild is not None else set()
+    actor_id = await users.user_id_for(bot.pool, str(interaction.user.id))
+    options = importer.Options(source, by, dry_run, members_only, origin=file.filename[:100], actor_id=actor_id)  # type: ignore[arg-type]
+    plan = importer.plan(parsed, options, bots=bots)
+    if not plan.wanted and not dry_run:
+        raise BadInput(f"Nothing to import: {len(plan.skipped):,} rows skipped, none usable ({file.filename[:100]}).")
+    progress = await interaction.followup.send(
+        f"Importing {len(plan.wanted):,} members from {source}…", ephemeral=True, wait=True
+    )
+    last = 0.0
+
+    async def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY_S or now - started > EDIT_WINDOW_S:
+            return
+        last = now
+        bar = "█" * (done * 20 // max(total, 1))
+        try:
+            await progress.edit(content=f"Importing from {source}: `{bar:<20}` {done:,} / {total:,}")
+        except discord.HTTPException as error:
+            log.info("import progress not shown: %s", error)
+
+    try:
+        summary = await importer.run(bot.pool, bot.config.community, plan, report=report)
+    except importer.ImportFailed as error:
+        raise BadInput(f"The import stopped: {str(error)[:300]}") from None
+    if not dry_run:
+        await _after(bot, engine, summary, actor_id)
+    lines = importer.summary_lines(summary)
+    if dry_run:
+        lines = [*importer.mapping_lines(summary), "", *lines]
+    text = bounded(lines)
+    if time.monotonic() - started > EDIT_WINDOW_S:
+        await interaction.user.send(text)  # the interaction's token has expired
+        return
+    await progress.edit(content=text)
+
+
+async def _after(bot: ConclaveBot, engine: XPEngine, summary: importer.Summary, actor_id: str | None) -> None:
+    """The rank index rebuilt from the database, achievements evaluated quietly, the audit row."""
+    async with engine.lock, bot.pool.acquire() as conn:
+        await engine.rebuild_rankings(conn)
+    await admin_logs.log_admin_action(
+        bot.pool,
+        admin_id=actor_id,
+        action="xp_import",
+        target_type="xp_import",
+        target_id=summary.import_id or "",
+        previous_value=None,
+        new_value={"members": summary.imported, "xp": summary.total_xp, "source": summary.plan.options.source},
+        reason=f"import from {summary.plan.options.source}",
+    )
+    achievements = getattr(bot, "achievements", None)
+    if achievements is not None:
+        await achievements.after_imports()

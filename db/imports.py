@@ -1,0 +1,354 @@
+"""Imports of XP from another bot: the import's record, one chunk of members at a time through the
+ledger (each member's imported XP one `import` row; a later import replaces it with a negative
+`import` row and a new one), undo, and the level histogram."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from db import ledger
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    id: str
+    source: str
+    mapping: str
+    origin: str
+    digest: str
+    members_only: bool
+    status: str
+    rows_total: int
+    rows_done: int
+    imported: int
+    unchanged: int
+    total_xp: int
+    started_at: datetime
+    finished_at: datetime | None
+    undone_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A member the import names, and the total XP it gives them."""
+
+    discord_id: str
+    username: str
+    amount: int
+    messages: int | None = None
+
+
+@dataclass
+class ChunkResult:
+    imported: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (discord id, why)
+    xp: int = 0
+    level_ups: list[ledger.BoardChange] = field(default_factory=list)
+    members: dict[str, tuple[str, bool, list[str]]] = field(default_factory=dict)  # users.id -> (discord, in, roles)
+
+
+_COLUMNS = (
+    "id, source, mapping, origin, digest, members_only, status, rows_total, rows_done, imported, unchanged, "
+    "total_xp, started_at, finished_at, undone_at"
+)
+
+
+async def find_running(conn: Executor, digest: str) -> ImportRecord | None:
+    """An import of the same rows and options that did not finish (a crash): it resumes."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM xp_imports WHERE digest = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1",
+        digest,
+    )
+    return ImportRecord(**dict(row)) if row else None
+
+
+async def get(conn: Executor, import_id: str) -> ImportRecord | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM xp_imports WHERE id = $1", import_id)
+    return ImportRecord(**dict(row)) if row else None
+
+
+async def recent(conn: Executor, limit: int = 10) -> list[ImportRecord]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM xp_imports ORDER BY started_at DESC LIMIT $1", limit)
+    return [ImportRecord(**dict(r)) for r in rows]
+
+
+async def start(
+    conn: Executor,
+    *,
+    import_id: str,
+    source: str,
+    mapping: str,
+    origin: str,
+    digest: str,
+    members_only: bool,
+    rows_total: int,
+    actor_id: str | None,
+) -> ImportRecord:
+    row = await conn.fetchrow(
+        f"""INSERT INTO xp_imports (id, source, mapping, origin, digest, members_only, rows_total, actor_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+        import_id,
+        source,
+        mapping,
+        origin[:300],
+        digest,
+        members_only,
+        rows_total,
+        actor_id,
+    )
+    return ImportRecord(**dict(row))
+
+
+async def members_in_server(conn: Executor, discord_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT discord_id FROM users WHERE discord_id = ANY($1::text[]) AND in_server", list(discord_ids)
+    )
+    return {r["discord_id"] for r in rows}
+
+
+_ENSURE_USERS = """
+INSERT INTO users (discord_id, username, in_server)
+SELECT d.discord_id, d.username, false FROM unnest($1::text[], $2::text[]) AS d(discord_id, username)
+ON CONFLICT (discord_id) DO NOTHING
+"""
+
+_LOCK_MEMBERS = """
+SELECT u.id, u.discord_id, u.in_server, u.roles, up.total_xp, e.import_id, e.source_ref, e.amount
+  FROM users u
+  JOIN user_profiles up ON up.user_id = u.id
+  LEFT JOIN xp_import_entries e ON e.user_id = u.id AND e.live
+ WHERE u.discord_id = ANY($1::text[])
+ ORDER BY u.id
+   FOR UPDATE OF up
+"""
+
+
+async def apply_chunk(
+    conn: asyncpg.Connection, record: ImportRecord, chunk: Sequence[Wanted], *, at: datetime | None = None
+) -> ChunkResult:
+    """One chunk of an import, in the caller's transaction: members the database does not know yet are
+    kept (a users row not in the server); each member's live imported amount becomes the wanted one
+    (an equal one is left alone, a member this import already wrote, on a resume, too); message
+    counts never go down. Totals, levels and the rank's data move through ledger.apply_grants."""
+    now = at or datetime.now(UTC)
+    result = ChunkResult()
+    await conn.execute(_ENSURE_USERS, [w.discord_id for w in chunk], [w.username for w in chunk])
+    rows = await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in chunk])
+    by_discord = {r["discord_id"]: r for r in rows}
+    grants: list[ledger.Grant] = []
+    entries: list[tuple[str, str, int, str | None, int]] = []
+    retired: list[str] = []
+    counts: list[tuple[str, int]] = []
+    day = now.date()
+    zero = date(1970, 1, 1)  # import rows are in no week or month board
+    for w in chunk:
+        row = by_discord.get(w.discord_id)
+        if row is None:  # a users row without a profile: nothing to write to
+            result.skipped.append((w.discord_id, "the member's profile is missing"))
+            continue
+        user_id = row["id"]
+        result.members[user_id] = (w.discord_id, row["in_server"], list(row["roles"] or []))
+        if w.messages:
+            counts.append((user_id, w.messages))
+        if row["import_id"] == record.id:
+            result.imported += 1  # written before a crash; the resume leaves it
+            result.xp += row["amount"]
+            continue
+        previous = row["amount"] or 0
+        if row["import_id"] is not None and previous == w.amount:
+            result.unchanged += 1
+            continue
+        if row["import_id"] is not None and previous:
+            taken = min(previous, row["total_xp"])  # never below zero (staff may have taken XP since)
+            if taken:
+                ref = f"undo:{row['source_ref']}:{record.id}"
+                grants.append(ledger.Grant(user_id, "import", ref, None, -taken, now, day, zero, zero))
+            retired.append(user_id)
+        elif row["import_id"] is not None:
+            retired.append(user_id)
+        ref = f"{record.source}:{w.discord_id}:{record.id}"
+        if w.amount:
+            grants.append(ledger.Grant(user_id, "import", ref, None, w.amount, now, day, zero, zero))
+        entries.append((user_id, ref, w.amount, row["import_id"], previous))
+        result.imported += 1
+        result.xp += w.amount
+    if retired:
+        await conn.execute(
+            "UPDATE xp_import_entries SET live = false WHERE live AND user_id = ANY($1::text[])", retired
+        )
+    if entries:
+        await conn.execute(
+            """INSERT INTO xp_import_entries (import_id, user_id, source_ref, amount, replaced_import, replaced_amount)
+               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[])""",
+            record.id,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            [e[2] for e in entries],
+            [e[3] for e in entries],
+            [e[4] for e in entries],
+        )
+    if grants:
+        applied = await ledger.apply_grants(conn, grants, reasons=[f"import {record.id}"] * len(grants))
+        result.level_ups = applied.level_ups
+    if counts:
+        await conn.execute(
+            """UPDATE user_profiles up SET message_count = GREATEST(up.message_count, d.n)
+                 FROM unnest($1::text[], $2::int[]) AS d(user_id, n) WHERE up.user_id = d.user_id""",
+            [c[0] for c in counts],
+            [c[1] for c in counts],
+        )
+    await conn.execute(
+        """UPDATE xp_imports SET rows_done = rows_done + $2, imported = imported + $3,
+                  unchanged = unchanged + $4, total_xp = total_xp + $5 WHERE id = $1""",
+        record.id,
+        len(chunk),
+        result.imported,
+        result.unchanged,
+        result.xp,
+    )
+    return result
+
+
+async def finish(conn: Executor, import_id: str) -> None:
+    await conn.execute(
+        "UPDATE xp_imports SET status = 'done', finished_at = NOW() WHERE id = $1 AND status = 'running'", import_id
+    )
+
+
+async def live_entries(conn: Executor, import_id: str, *, after: str = "", limit: int = 5000) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT user_id FROM xp_import_entries WHERE import_id = $1 AND live AND user_id > $2
+           ORDER BY user_id LIMIT $3""",
+        import_id,
+        after,
+        limit,
+    )
+
+
+async def undo_chunk(conn: asyncpg.Connection, import_id: str, user_ids: Sequence[str]) -> ChunkResult:
+    """Take one import back for these members (its live rows), in the caller's transaction: its XP is
+    reversed (a negative `import` row, never below zero) and what it replaced comes back."""
+    now = datetime.now(UTC)
+    zero = date(1970, 1, 1)
+    rows = await conn.fetch(
+        """SELECT e.user_id, e.source_ref, e.amount, e.replaced_import, e.replaced_amount, up.total_xp,
+                  u.discord_id, u.in_server, u.roles, r.source_ref AS replaced_ref
+             FROM xp_import_entries e
+             JOIN user_profiles up ON up.user_id = e.user_id
+             JOIN users u ON u.id = e.user_id
+             LEFT JOIN xp_import_entries r ON r.import_id = e.replaced_import AND r.user_id = e.user_id
+            WHERE e.import_id = $1 AND e.live AND e.user_id = ANY($2::text[])
+            ORDER BY e.user_id
+              FOR UPDATE OF e, up""",
+        import_id,
+        list(user_ids),
+    )
+    result = ChunkResult()
+    grants: list[ledger.Grant] = []
+    back: list[tuple[str, str]] = []
+    for r in rows:
+        result.members[r["user_id"]] = (r["discord_id"], r["in_server"], list(r["roles"] or []))
+        total = r["total_xp"]
+        if r["amount"]:
+            taken = min(r["amount"], total)
+            total -= taken
+            if taken:
+                grants.append(
+                    ledger.Grant(
+                        r["user_id"],
+                        "import",
+                        f"undo:{r['source_ref']}:undo",
+                        None,
+                        -taken,
+                        now,
+                        now.date(),
+                        zero,
+                        zero,
+                    )
+                )
+        if r["replaced_ref"] is not None and r["replaced_amount"]:
+            ref = f"{r['replaced_ref']}:restored:{import_id}"
+            grants.append(
+                ledger.Grant(r["user_id"], "import", ref, None, r["replaced_amount"], now, now.date(), zero, zero)
+            )
+            back.append((r["user_id"], r["replaced_import"]))
+        result.imported += 1
+        result.xp += r["amount"]
+    await conn.execute(
+        "UPDATE xp_import_entries SET live = false WHERE import_id = $1 AND live AND user_id = ANY($2::text[])",
+        import_id,
+        [r["user_id"] for r in rows],
+    )
+    if back:
+        await conn.execute(
+            """UPDATE xp_import_entries e SET live = true FROM unnest($1::text[], $2::text[]) AS d(user_id, import_id)
+                WHERE e.user_id = d.user_id AND e.import_id = d.import_id""",
+            [b[0] for b in back],
+            [b[1] for b in back],
+        )
+    if grants:
+        applied = await ledger.apply_grants(conn, grants, reasons=[f"undo of import {import_id}"] * len(grants))
+        result.level_ups = applied.level_ups
+    return result
+
+
+async def mark_undone(conn: Executor, import_id: str) -> None:
+    await conn.execute(
+        "UPDATE xp_imports SET status = 'undone', undone_at = NOW(), evaluated_at = NULL WHERE id = $1", import_id
+    )
+
+
+async def level_counts(conn: Executor, *, discord_ids: Sequence[str] | None = None) -> dict[int, int]:
+    """How many members are at each level (of everyone the bot knows, or of these members)."""
+    if discord_ids is None:
+        rows = await conn.fetch("SELECT level, count(*) AS n FROM user_profiles GROUP BY level")
+    else:
+        rows = await conn.fetch(
+            """SELECT up.level, count(*) AS n FROM user_profiles up JOIN users u ON u.id = up.user_id
+                WHERE u.discord_id = ANY($1::text[]) GROUP BY up.level""",
+            list(discord_ids),
+        )
+    return {r["level"]: r["n"] for r in rows}
+
+
+async def current_levels(conn: Executor, discord_ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT u.discord_id, up.level FROM users u JOIN user_profiles up ON up.user_id = u.id
+            WHERE u.discord_id = ANY($1::text[])""",
+        list(discord_ids),
+    )
+    return {r["discord_id"]: r["level"] for r in rows}
+
+
+async def unevaluated(conn: Executor) -> list[str]:
+    """Imports (finished or taken back) whose members' achievements the bot has not evaluated yet."""
+    rows = await conn.fetch(
+        "SELECT id FROM xp_imports WHERE status <> 'running' AND evaluated_at IS NULL ORDER BY started_at"
+    )
+    return [r["id"] for r in rows]
+
+
+async def mark_evaluated(conn: Executor, import_ids: Sequence[str]) -> None:
+    await conn.execute("UPDATE xp_imports SET evaluated_at = NOW() WHERE id = ANY($1::text[])", list(import_ids))
+
+
+async def enqueue_roles(conn: asyncpg.Connection, items: Sequence[tuple[str, dict, str]]) -> int:
+    """Role changes for the outbox in one statement: (kind, payload, dedupe key)."""
+    if not items:
+        return 0
+    rows = await conn.fetch(
+        """INSERT INTO outbox (kind, payload, dedupe_key)
+           SELECT * FROM unnest($1::text[], $2::text[]::jsonb[], $3::text[])
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
+        [i[0] for i in items],
+        [json.dumps(i[1]) for i in items],
+        [i[2] for i in items],
+    )
+    return len(rows)
