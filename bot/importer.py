@@ -23,6 +23,7 @@ from bot.xp_rules import reward_roles_for
 from db import imports
 
 CHUNK = 5_000  # members per transaction: a crash loses at most one chunk's work, which the rerun redoes
+LANES = 2  # chunks written side by side (their members are disjoint: no lock between them)
 MAX_PAGES = 2_000  # 2,000 pages of 1,000: a leaderboard of two million members at most
 FETCH_TIMEOUT_S = 30
 MAX_RETRIES = 6
@@ -233,18 +234,36 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
         )
     summary.import_id = record.id
     done = 0
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        async with pool.acquire() as conn, conn.transaction():
-            result = await imports.apply_chunk(conn, record, chunk)
-            summary.roles_queued += await _quiet_rewards(conn, community, result)
-        summary.imported += result.imported
-        summary.unchanged += result.unchanged
-        summary.total_xp += result.xp
-        summary.skipped.extend(src.Skip(0, d, why) for d, why in result.skipped)
-        done += len(chunk)
-        if report is not None:
-            await report(done, len(wanted))
+    chunks = iter(range(0, len(wanted), CHUNK))
+
+    failed: list[BaseException] = []
+
+    async def lane() -> None:
+        nonlocal done
+        for start in chunks:  # each lane takes the next chunk when it is free
+            if failed:
+                return  # another lane's chunk was refused: stop here (the rerun resumes)
+            chunk = wanted[start : start + CHUNK]
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    result = await imports.apply_chunk(conn, record, chunk)
+                    roles = await _quiet_rewards(conn, community, result)
+            except BaseException as error:
+                failed.append(error)
+                raise
+            summary.roles_queued += roles
+            summary.imported += result.imported
+            summary.unchanged += result.unchanged
+            summary.total_xp += result.xp
+            summary.skipped.extend(src.Skip(0, d, why) for d, why in result.skipped)
+            done += len(chunk)
+            if report is not None:
+                await report(done, len(wanted))
+
+    outcomes = await asyncio.gather(*(lane() for _ in range(LANES)), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     await imports.finish(pool, record.id)
     summary.after = src.histogram_from_counts(await imports.level_counts(pool))
     return summary

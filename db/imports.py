@@ -54,6 +54,8 @@ class ChunkResult:
     members: dict[str, tuple[str, bool, list[str]]] = field(default_factory=dict)  # users.id -> (discord, in, roles)
 
 
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # an activity time that moves no one's last activity
+
 _COLUMNS = (
     "id, source, mapping, origin, digest, members_only, status, rows_total, rows_done, imported, unchanged, "
     "total_xp, started_at, finished_at, undone_at"
@@ -120,7 +122,7 @@ ON CONFLICT (discord_id) DO NOTHING
 """
 
 _LOCK_MEMBERS = """
-SELECT u.id, u.discord_id, u.in_server, u.roles, up.total_xp, e.import_id, e.source_ref, e.amount
+SELECT u.id, u.discord_id, u.in_server, u.roles, up.total_xp, up.message_count, e.import_id, e.source_ref, e.amount
   FROM users u
   JOIN user_profiles up ON up.user_id = u.id
   LEFT JOIN xp_import_entries e ON e.user_id = u.id AND e.live
@@ -139,13 +141,16 @@ async def apply_chunk(
     counts never go down. Totals, levels and the rank's data move through ledger.apply_grants."""
     now = at or datetime.now(UTC)
     result = ChunkResult()
-    await conn.execute(_ENSURE_USERS, [w.discord_id for w in chunk], [w.username for w in chunk])
-    rows = await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in chunk])
-    by_discord = {r["discord_id"]: r for r in rows}
+    by_discord = {r["discord_id"]: r for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in chunk])}
+    missing = [w for w in chunk if w.discord_id not in by_discord]
+    if missing:
+        await conn.execute(_ENSURE_USERS, [w.discord_id for w in missing], [w.username for w in missing])
+        for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in missing]):
+            by_discord[r["discord_id"]] = r
     grants: list[ledger.Grant] = []
     entries: list[tuple[str, str, int, str | None, int]] = []
     retired: list[str] = []
-    counts: list[tuple[str, int]] = []
+    counts: list[ledger.ChatActivity] = []
     day = now.date()
     zero = date(1970, 1, 1)  # import rows are in no week or month board
     for w in chunk:
@@ -155,8 +160,8 @@ async def apply_chunk(
             continue
         user_id = row["id"]
         result.members[user_id] = (w.discord_id, row["in_server"], list(row["roles"] or []))
-        if w.messages:
-            counts.append((user_id, w.messages))
+        if w.messages and w.messages > row["message_count"]:  # never lower than what we counted
+            counts.append(ledger.ChatActivity(user_id, w.messages - row["message_count"], NEVER))
         if row["import_id"] == record.id:
             result.imported += 1  # written before a crash; the resume leaves it
             result.xp += row["amount"]
@@ -194,16 +199,12 @@ async def apply_chunk(
             [e[3] for e in entries],
             [e[4] for e in entries],
         )
-    if grants:
-        applied = await ledger.apply_grants(conn, grants, reasons=[f"import {record.id}"] * len(grants))
-        result.level_ups = applied.level_ups
-    if counts:
-        await conn.execute(
-            """UPDATE user_profiles up SET message_count = GREATEST(up.message_count, d.n)
-                 FROM unnest($1::text[], $2::int[]) AS d(user_id, n) WHERE up.user_id = d.user_id""",
-            [c[0] for c in counts],
-            [c[1] for c in counts],
+    if grants or counts:
+        # Message counts ride in the same UPDATE as the XP; they are history, not today's activity.
+        applied = await ledger.apply_grants(
+            conn, grants, reasons=[f"import {record.id}"] * len(grants), activity=counts, count_in_stats=False
         )
+        result.level_ups = applied.level_ups
     await conn.execute(
         """UPDATE xp_imports SET rows_done = rows_done + $2, imported = imported + $3,
                   unchanged = unchanged + $4, total_xp = total_xp + $5 WHERE id = $1""",

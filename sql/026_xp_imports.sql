@@ -31,11 +31,11 @@ COMMENT ON COLUMN xp_imports.digest IS 'SHA-256 of the rows and options: the sam
 COMMENT ON COLUMN xp_imports.evaluated_at IS 'When the bot evaluated achievements for the imported members (NULL: not yet)';
 
 CREATE TABLE xp_import_entries (
-  import_id TEXT NOT NULL REFERENCES xp_imports(id) ON DELETE CASCADE,
+  import_id TEXT NOT NULL,  -- xp_imports.id (imports are never deleted; no foreign key to check per row)
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   source_ref TEXT NOT NULL,
   amount INTEGER NOT NULL CHECK (amount >= 0),
-  replaced_import TEXT REFERENCES xp_imports(id) ON DELETE SET NULL,
+  replaced_import TEXT,
   replaced_amount INTEGER NOT NULL DEFAULT 0,
   live BOOLEAN NOT NULL DEFAULT true,
   PRIMARY KEY (import_id, user_id)

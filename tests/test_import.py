@@ -260,17 +260,22 @@ async def test_level_up_rewards_are_queued_quietly_for_members_in_the_server(poo
     assert await outbox.enqueue(pool, "add_role", {}, dedupe_key=f"reward:global:6:{here}:+{role}") is None
 
 
+class Crash(Exception):
+    pass
+
+
 async def test_a_crash_mid_import_resumes_and_writes_each_member_once(pool, monkeypatch):
     monkeypatch.setattr(importer, "CHUNK", 3)
+    monkeypatch.setattr(importer, "LANES", 1)  # one chunk at a time: the crash comes after exactly two
     players = [mee6_player(snowflake(), 2 + i) for i in range(8)]
     parsed = importer.parse_bytes(mee6_page(players), "mee6")
     plan = importer.plan(parsed, importer.Options("mee6"))
 
     async def crash_after_the_second_chunk(done: int, total: int) -> None:
         if done >= 6:
-            raise KeyboardInterrupt  # the process dies here: two chunks committed
+            raise Crash  # the process dies here: two chunks committed
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Crash):
         await importer.run(pool, community(), plan, report=crash_after_the_second_chunk)
     assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 6
     again = importer.plan(importer.parse_bytes(mee6_page(players), "mee6"), importer.Options("mee6"))
