@@ -353,7 +353,9 @@ def summary_lines(summary: Summary, *, limit_skips: int = 10) -> list[str]:
         head += f", {summary.unchanged:,} unchanged (imported before with the same XP)"
     lines.append(head + ".")
     if summary.import_id and not dry:
-        lines.append(f"Import id: {summary.import_id} (take it back: python -m bot import --undo {summary.import_id})")
+        lines.append(
+            f"Import id: {summary.import_id} (an admin takes it back: python -m bot import --undo {summary.import_id})"
+        )
     lines.append(f"Mapped by {p.mapping}" + (f" ({p.note})" if p.note else "") + ".")
     if summary.skipped:
         lines.append(

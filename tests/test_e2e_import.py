@@ -89,3 +89,12 @@ category = "milestone"
 xp = 10
 requirements = { type = "level", amount = 5 }
 """
+
+
+def test_a_long_summary_stays_within_discords_2000_characters_with_its_code_block_closed():
+    from cogs.xp.importing import bounded
+
+    lines = ["head", "```", *[f"row {i} " + "x" * 200 for i in range(40)], "```"]
+    text = bounded(lines)
+    assert len(text) <= 2000
+    assert text.count("```") % 2 == 0 and "more lines)" in text

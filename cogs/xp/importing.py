@@ -33,6 +33,8 @@ def bounded(lines: list[str], limit: int = CONTENT_LIMIT) -> str:
     for i, line in enumerate(lines):
         line = line if len(line) <= 300 else line[:299] + "…"
         if size + len(line) + 1 > limit - 40:
+            if sum(o == "```" for o in out) % 2:
+                out.append("```")  # close the table that was cut
             out.append(f"… ({len(lines) - i} more lines)")
             break
         out.append(line)
@@ -92,14 +94,23 @@ async def import_command(
         raise BadInput(f"The import stopped: {str(error)[:300]}") from None
     if not dry_run:
         await _after(bot, engine, summary, actor_id)
-    lines = importer.summary_lines(summary)
+    lines = _tables_in_code_blocks(importer.summary_lines(summary))
     if dry_run:
-        lines = [*importer.mapping_lines(summary), "", *lines]
+        mapping = importer.mapping_lines(summary)
+        lines = [mapping[0], "```", *[line for line in mapping[1:] if line], "```", *lines]
     text = bounded(lines)
     if time.monotonic() - started > EDIT_WINDOW_S:
         await interaction.user.send(text)  # the interaction's token has expired
         return
     await progress.edit(content=text)
+
+
+def _tables_in_code_blocks(lines: list[str]) -> list[str]:
+    """The level table lines up in Discord only in a code block."""
+    for i, line in enumerate(lines):
+        if line.startswith("Levels "):
+            return [*lines[:i], "```", *lines[i:], "```"]
+    return lines
 
 
 async def _after(bot: ConclaveBot, engine: XPEngine, summary: importer.Summary, actor_id: str | None) -> None:
