@@ -375,3 +375,31 @@ def test_the_command_line_imports_dry_runs_and_undoes(db_dsn, tmp_path):
     undone = cli("--undo", import_id)
     assert undone.returncode == 0, undone.stderr
     assert f"import {import_id} taken back: 2 members" in undone.stdout
+
+
+async def test_amari_is_fetched_with_its_api_key_and_refused_without(unused_tcp_port):
+    members = [{"id": snowflake(), "username": "a", "exp": "2500", "level": "5", "weeklyExp": 0} for _ in range(3)]
+    keys: list[str | None] = []
+
+    async def leaderboard(request: web.Request) -> web.Response:
+        keys.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != "secret-key":
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return web.json_response({"count": 3, "total_count": 3, "data": members})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/guild/leaderboard/{guild}", leaderboard)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    url = f"http://127.0.0.1:{unused_tcp_port}/api/v1/guild/leaderboard/123"
+    try:
+        parsed = src.parse(await importer.fetch(url, "amari", api_key="secret-key"), "amari")
+        assert [(r.xp, r.level) for r in parsed.rows] == [(2500, 5)] * 3
+        with pytest.raises(importer.ImportFailed, match="needs a key"):
+            await importer.fetch(url, "amari")
+        with pytest.raises(importer.ImportFailed, match=r"refused the request \(401\): check the API key"):
+            await importer.fetch(url, "amari", api_key="wrong")
+        assert keys == ["secret-key", "wrong"]
+    finally:
+        await runner.cleanup()
