@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--by", choices=("level", "xp"), default="level", help="keep levels (default) or copy XP")
     p.add_argument("--dry-run", action="store_true", help="print the mapping and the levels, write nothing")
     p.add_argument("--members-only", action="store_true", help="skip members who are not in the server")
-    p.add_argument("--api-key", help="Amari's API key, to fetch its leaderboard")
+    p.add_argument("--api-key", help="Amari's API key, to fetch its leaderboard (or AMARI_API_KEY in the environment)")
     p.add_argument("--undo", metavar="ID", help="take one import back")
 
 
@@ -84,7 +85,11 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
     async with database(url, config.data_dir) as db:
         conn = await connect(db.dsn)
         try:
-            await migrate.upgrade(conn)
+            if args.dry_run:  # writes nothing, the schema included
+                if any(m.state == "pending" for m in await migrate.status(conn)):
+                    raise importer.ImportFailed("the database has pending migrations: python -m bot migrate up first")
+            else:
+                await migrate.upgrade(conn)
         finally:
             await conn.close()
         pool = await create_pool(db.dsn, max_size=2, command_timeout=None)
@@ -93,28 +98,49 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             if args.undo is not None:
                 summary = await importer.undo(pool, config.community, args.undo, report=progress)
                 progress.end()
+                await _audit(pool, "xp_import_undo", summary)
                 print(f"import {args.undo} taken back: {summary.imported:,} members, {summary.total_xp:,} XP.")
                 for line in importer.summary_lines(summary)[-len(summary.before) - 1 :]:
                     print(line)
                 return 0
             summary = await importer.run(pool, config.community, plan, report=progress)
             progress.end()
+            if not args.dry_run:
+                await _audit(pool, "xp_import", summary)
         finally:
             await pool.close()
     if args.dry_run:
         print("\n".join(importer.mapping_lines(summary)))
         print()
     print("\n".join(importer.summary_lines(summary)))
-    if not args.dry_run and summary.plan.role_rewards:
-        print()
-        print("\n".join(importer.mapping_lines(summary)[-1:]))
+    if not args.dry_run:
+        rewards = importer.reward_lines(summary)
+        if rewards:
+            print("\n" + "\n".join(rewards))
     return 0
+
+
+async def _audit(pool: object, action: str, summary: importer.Summary) -> None:
+    """The admin_logs row /xp import writes too (from the command line, no staff member to name)."""
+    from db import admin_logs
+
+    await admin_logs.log_admin_action(
+        pool,  # type: ignore[arg-type]
+        admin_id=None,
+        action=action,
+        target_type="setting",
+        target_id=f"xp_import:{summary.import_id}",
+        previous_value=None,
+        new_value={"members": summary.imported, "xp": summary.total_xp, "source": summary.plan.options.source},
+        reason="python -m bot import",
+    )
 
 
 async def _read(args: argparse.Namespace) -> bytes:
     if args.file.startswith(("http://", "https://")):
         progress = _Progress("fetching")
-        data = await importer.fetch(args.file, args.source, api_key=args.api_key, report=progress)
+        key = args.api_key or os.environ.get("AMARI_API_KEY")  # the environment keeps it out of `ps`
+        data = await importer.fetch(args.file, args.source, api_key=key, report=progress)
         progress.end()
         return data
     path = Path(args.file)

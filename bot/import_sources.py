@@ -121,6 +121,8 @@ def parse(data: bytes, source: Source) -> Parsed:
         return _finish(Parsed(source), _csv_rows(data))
     try:
         doc = json.loads(data.decode("utf-8-sig"))
+    except RecursionError:
+        raise ImportFormatError("the file is not an export: its JSON is nested far too deep") from None
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -133,15 +135,16 @@ def parse(data: bytes, source: Source) -> Parsed:
     return _finish(parsed, _json_rows(doc, source, parsed))
 
 
-def merge_pages(pages: Iterable[Any]) -> dict[str, Any]:
-    """Pages fetched from an API, as one document of the source's shape."""
+def merge_pages(pages: Iterable[Any], key: str) -> dict[str, Any]:
+    """Pages fetched from an API, as one document of the source's shape: the `key` lists one after
+    another, everything else (role rewards, rates) as the first page says it."""
     merged: dict[str, Any] = {}
     for page in pages:
-        for key, value in page.items():
-            if isinstance(value, list):
-                merged.setdefault(key, []).extend(value)
+        for name, value in page.items():
+            if name == key and isinstance(value, list):
+                merged.setdefault(name, []).extend(value)
             else:
-                merged.setdefault(key, value)
+                merged.setdefault(name, value)
     return merged
 
 
@@ -151,12 +154,13 @@ _LIST_KEY = {"mee6": "players", "lurkr": "levels", "amari": "data", "polaris": "
 def _json_rows(doc: Any, source: Source, parsed: Parsed) -> Iterator[tuple[int, Mapping[str, Any] | Any]]:
     key = _LIST_KEY[source]
     if isinstance(doc, list) and source == "mee6" and all(isinstance(p, dict) and "players" in p for p in doc):
-        doc = merge_pages(doc)  # pages saved one after another
+        doc = merge_pages(doc, "players")  # pages saved one after another
     if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
         found = ", ".join(sorted(doc)[:6]) if isinstance(doc, dict) else type(doc).__name__
         raise ImportFormatError(f"this is not a {source} export: it has no `{key}` list (found: {found or 'nothing'})")
-    if source == "mee6":
-        for reward in doc.get("role_rewards") or []:
+    rewards = doc.get("role_rewards") if source == "mee6" else None
+    if isinstance(rewards, list):
+        for reward in rewards:
             role = reward.get("role") if isinstance(reward, dict) else None
             if isinstance(role, dict) and _int(reward.get("rank")) is not None and role.get("id") is not None:
                 parsed.role_rewards.append((_int(reward["rank"]), str(role["id"])))
@@ -169,7 +173,10 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, Mapping[str, Any]]]:
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    try:
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise ImportFormatError(f"this is not an import CSV: {exc}") from None
     if "id" not in header or not ({"xp", "level"} & set(header)):
         raise ImportFormatError(
             "this is not an import CSV: its header row must name `id` and `xp` or `level` "
@@ -177,11 +184,23 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, Mapping[str, Any]]]:
         )
     reader.fieldnames = header
     width = len(header)
-    for i, record in enumerate(reader, start=2):
+    for i, record in _csv_records(reader):
         if None in record or any(v is None for v in record.values()):
             cells = width + len(record.get(None) or []) - sum(v is None for v in record.values())
             raise ImportFormatError(f"row {i} has {cells} cells where the header has {width} (is the file cut short?)")
         yield i, {"id": record.get("id"), **{k: v for k, v in record.items() if k != "id"}}
+
+
+def _csv_records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any]]]:
+    i = 1
+    while True:
+        i += 1
+        try:
+            yield i, next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a cell over the csv module's limit, a stray quote
+            raise ImportFormatError(f"row {i} cannot be read: {exc}") from None
 
 
 def _row_fields(source: Source, item: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,11 +22,14 @@ from bot.community import CommunityConfig as Community
 from bot.xp_rules import reward_roles_for
 from db import imports
 
+MAX_IMPORT_XP = 1_000_000  # as /xp give and /xp set: our level 101 (the rank index grows with the top XP)
+STALE_S = 60  # a running import whose heartbeat is older has crashed, and may be resumed
 CHUNK = 5_000  # members per transaction: a crash loses at most one chunk's work, which the rerun redoes
 LANES = 2  # chunks written side by side (their members are disjoint: no lock between them)
 MAX_PAGES = 2_000  # 2,000 pages of 1,000: a leaderboard of two million members at most
 FETCH_TIMEOUT_S = 30
 MAX_RETRIES = 6
+MAX_WAIT_S = 300  # a Retry-After longer than this ends the fetch with a line saying so
 
 Report = Callable[[int, int], Awaitable[None]]
 
@@ -55,6 +58,7 @@ class Plan:
     wanted: list[imports.Wanted]
     skipped: list[src.Skip]
     role_rewards: list[tuple[int, str]]
+    capped: int = 0
 
     @property
     def digest(self) -> str:
@@ -79,24 +83,30 @@ class Summary:
     after: list[tuple[str, int]] = field(default_factory=list)
 
 
-def plan(parsed: src.Parsed, options: Options, *, bots: set[str] = frozenset()) -> Plan:
-    """The members to import (rows of bots left out) with their XP on our curve."""
+def plan(
+    parsed: src.Parsed, options: Options, *, bots: set[str] = frozenset(), actor_discord_id: str | None = None
+) -> Plan:
+    """The members to import (rows of bots, and of the staff member importing, left out) with their
+    XP on our curve, capped at MAX_IMPORT_XP."""
     mapping, note = src.effective_mapping(parsed, options.by)
     wanted: list[imports.Wanted] = []
     skipped = list(parsed.skipped)
+    capped = 0
     for row in parsed.rows:
         if row.is_bot or row.discord_id in bots:
             skipped.append(src.Skip(row.row, row.discord_id, "a bot"))
+            continue
+        if row.discord_id == actor_discord_id:
+            skipped.append(src.Skip(row.row, row.discord_id, "your own XP (another staff member must import it)"))
             continue
         amount = src.mapped_xp(row, parsed.source, mapping)
         if amount is None:
             skipped.append(src.Skip(row.row, row.discord_id, "no xp to copy"))
             continue
-        if amount > src.MAX_XP:
-            skipped.append(src.Skip(row.row, row.discord_id, f"maps to {amount:,} XP, over {src.MAX_XP:,}"))
-            continue
+        if amount > MAX_IMPORT_XP:
+            amount, capped = MAX_IMPORT_XP, capped + 1
         wanted.append(imports.Wanted(row.discord_id, row.username or row.discord_id, amount, row.messages))
-    return Plan(options, mapping, note, wanted, skipped, parsed.role_rewards)
+    return Plan(options, mapping, note, wanted, skipped, parsed.role_rewards, capped)
 
 
 def parse_bytes(data: bytes, source: src.Source) -> src.Parsed:
@@ -133,7 +143,7 @@ async def fetch(url: str, source: src.Source, *, api_key: str | None = None, rep
                 break
         else:
             raise ImportFailed(f"{url} has more than {MAX_PAGES:,} pages; export a file instead")
-    return json.dumps(src.merge_pages(pages)).encode()
+    return json.dumps(src.merge_pages(pages, key)).encode()
 
 
 async def _get_page(session: aiohttp.ClientSession, url: str, source: str, page: int) -> dict[str, Any]:
@@ -144,7 +154,10 @@ async def _get_page(session: aiohttp.ClientSession, url: str, source: str, page:
         try:
             async with session.get(target) as response:
                 if response.status == 429 and attempt < MAX_RETRIES:
-                    await asyncio.sleep(min(_retry_after(response, await _json_or_none(response)) or delay, 60))
+                    wait = _retry_after(response, await _json_or_none(response))
+                    if wait is not None and wait > MAX_WAIT_S:
+                        raise ImportFailed(f"{source} asks to wait {wait:,.0f} s (rate limited); try again later")
+                    await asyncio.sleep(wait if wait is not None else delay)
                     delay = min(delay * 2, 60)
                     continue
                 if response.status == 401 and source == "mee6":
@@ -184,7 +197,7 @@ def _retry_after(response: aiohttp.ClientResponse, body: Any) -> float | None:
         except (TypeError, ValueError):
             continue
         if seconds >= 0:
-            return seconds / 1000 if seconds > 1000 else seconds  # some APIs answer in milliseconds
+            return seconds
     return None
 
 
@@ -219,19 +232,32 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
         return summary
     record = await imports.find_running(pool, the_plan.digest)
     if record is not None:
+        if await imports.seconds_since_heartbeat(pool, record.id) < STALE_S:
+            raise ImportFailed(
+                f"this import is running now ({record.id}), or stopped less than {STALE_S} s ago: "
+                "wait for it, or run it again in a minute to resume it"
+            )
         summary.resumed = True
     else:
-        record = await imports.start(
-            pool,
-            import_id=f"imp_{secrets.token_hex(4)}",
-            source=options.source,
-            mapping=the_plan.mapping,
-            origin=options.origin or options.source,
-            digest=the_plan.digest,
-            members_only=options.members_only,
-            rows_total=len(wanted),
-            actor_id=options.actor_id,
-        )
+        try:
+            record = await imports.start(
+                pool,
+                import_id=f"imp_{secrets.token_hex(4)}",
+                source=options.source,
+                mapping=the_plan.mapping,
+                origin=options.origin or options.source,
+                digest=the_plan.digest,
+                members_only=options.members_only,
+                rows_total=len(wanted),
+                actor_id=options.actor_id,
+            )
+        except imports.AnotherImportRunning as busy:
+            other = busy.other
+            raise ImportFailed(
+                f"another import is running or did not finish: {other.id} ({other.source}, {other.origin}, started "
+                f"{other.started_at:%Y-%m-%d %H:%M} UTC). Run that one again to resume it, or take it back: "
+                f"python -m bot import --undo {other.id}"
+            ) from None
     summary.import_id = record.id
     done = 0
     chunks = iter(range(0, len(wanted), CHUNK))
@@ -245,9 +271,14 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
                 return  # another lane's chunk was refused: stop here (the rerun resumes)
             chunk = wanted[start : start + CHUNK]
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    result = await imports.apply_chunk(conn, record, chunk)
-                    roles = await _quiet_rewards(conn, community, result)
+                async with pool.acquire() as conn:
+                    async with conn.transaction():
+                        result = await imports.apply_chunk(conn, record, chunk)
+                        roles = await _quiet_rewards(conn, community, result)
+                    await imports.heartbeat(conn, record.id)
+            except imports.ImportStopped:
+                failed.append(ImportFailed(f"import {record.id} was taken back while it ran: it stopped there"))
+                raise failed[-1] from None
             except BaseException as error:
                 failed.append(error)
                 raise
@@ -264,7 +295,7 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    await imports.finish(pool, record.id)
+    await imports.finish(pool, record.id, summary.unchanged)
     summary.after = src.histogram_from_counts(await imports.level_counts(pool))
     return summary
 
@@ -275,8 +306,10 @@ async def undo(pool: asyncpg.Pool, community: Community, import_id: str, *, repo
     if record is None:
         known = ", ".join(r.id for r in await imports.recent(pool, 5)) or "none yet"
         raise ImportFailed(f"there is no import {import_id!r} (recent: {known})")
-    if record.status == "undone":
+    if record.status == "undone" and not await imports.has_live_entries(pool, record.id):
         raise ImportFailed(f"import {import_id} was taken back already")
+    async with pool.acquire() as conn:
+        await imports.mark_undone(conn, record.id)  # chunks of it still being written finish first, then stop
     empty = Plan(Options(record.source), record.mapping, None, [], [], [])  # type: ignore[arg-type]
     summary = Summary(record.id, empty)
     summary.before = src.histogram_from_counts(await imports.level_counts(pool))
@@ -294,26 +327,27 @@ async def undo(pool: asyncpg.Pool, community: Community, import_id: str, *, repo
         done += len(batch)
         after = batch[-1]
         if report is not None:
-            await report(done, record.imported)
-    await imports.mark_undone(pool, record.id)
+            await report(done, max(done, record.imported))
     summary.after = src.histogram_from_counts(await imports.level_counts(pool))
     return summary
 
 
 async def _quiet_rewards(conn: asyncpg.Connection, community: Community, result: imports.ChunkResult) -> int:
-    """Level-up reward roles for members in the server, quietly: no announcement, no DM, no
-    notification per member (an import moves thousands at once). Dedupe keys as a live level-up's."""
+    """Reward roles for members in the server whose level moved (up, or down after an undo or a
+    lower corrected file), quietly: no announcement, DM or notification per member (an import moves
+    thousands at once). Dedupe keys as a live level-up's."""
     xp = community.xp
     if community.guild_id is None or not xp.role_rewards:
         return 0
     items: list[tuple[str, dict, str]] = []
-    for change in result.level_ups:
+    for change in result.level_changes:
         discord_id, in_server, roles = result.members.get(change.user_id, ("", False, []))
         if not in_server:
             continue
         keep, drop = reward_roles_for(xp.role_rewards, change.level_after, None, xp.reward_mode)
         held = {int(r) for r in roles if r.isdigit()}
-        why = f"reward for level {change.level_after} (imported XP)"
+        cause = "imported" if change.after > change.before else "import taken back"
+        why = f"reward for level {change.level_after} ({cause})"
         key = f"reward:global:{change.level_after}:{discord_id}"
         for role_id, add in [(r, True) for r in sorted(keep - held)] + [(r, False) for r in sorted(drop & held)]:
             payload = {
@@ -366,6 +400,8 @@ def summary_lines(summary: Summary, *, limit_skips: int = 10) -> list[str]:
             lines.append(f"  {where} {s.discord_id or '?'}: {s.reason}")
         if len(summary.skipped) > limit_skips:
             lines.append(f"  … and {len(summary.skipped) - limit_skips:,} more")
+    if p.capped:
+        lines.append(f"Capped at {MAX_IMPORT_XP:,} XP (level 101): {p.capped:,} members.")
     if summary.roles_queued:
         lines.append(f"Reward roles queued quietly: {summary.roles_queued:,}.")
     lines.append("Levels       before      after" + (" (estimate)" if dry else ""))
@@ -377,11 +413,15 @@ def summary_lines(summary: Summary, *, limit_skips: int = 10) -> list[str]:
 
 def mapping_lines(summary: Summary) -> list[str]:
     p = summary.plan
-    lines = [
-        f"How {p.options.source} levels map here (by {p.mapping}):",
-        *src.mapping_table(p.options.source, p.mapping),
-    ]
-    block = src.suggested_role_rewards(p.role_rewards)
-    if block:
-        lines += ["", "MEE6's role rewards, as a block for conclave.toml (not applied; check the levels):", block]
-    return lines
+    table = src.mapping_table(p.options.source, p.mapping) or ["(the XP is copied: our curve decides each level)"]
+    lines = [f"How {p.options.source} levels map here (by {p.mapping}):", *table]
+    rewards = reward_lines(summary)
+    return [*lines, "", *rewards] if rewards else lines
+
+
+def reward_lines(summary: Summary) -> list[str]:
+    """MEE6's role rewards, as a block to paste into conclave.toml (never applied on its own)."""
+    block = src.suggested_role_rewards(summary.plan.role_rewards)
+    if not block:
+        return []
+    return ["MEE6's role rewards, as a block for conclave.toml (not applied; check the levels):", block]

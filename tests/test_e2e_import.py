@@ -98,3 +98,11 @@ def test_a_long_summary_stays_within_discords_2000_characters_with_its_code_bloc
     text = bounded(lines)
     assert len(text) <= 2000
     assert text.count("```") % 2 == 0 and "more lines)" in text
+
+
+async def test_staff_cannot_import_their_own_xp(harness):
+    await start(harness)
+    mod = harness.member("mod")
+    reply = await mod.slash("xp import", file=("me.csv", f"id,xp\n{mod.id},5000000\n".encode()), source="csv")
+    assert reply.ephemeral and "your own XP (another staff member must import it)" in reply.content
+    assert await total_xp(harness.bot.pool, mod.id) == 0

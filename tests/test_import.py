@@ -278,6 +278,9 @@ async def test_a_crash_mid_import_resumes_and_writes_each_member_once(pool, monk
     with pytest.raises(Crash):
         await importer.run(pool, community(), plan, report=crash_after_the_second_chunk)
     assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 6
+    with pytest.raises(importer.ImportFailed, match="running now"):  # within a minute it may be alive
+        await importer.run(pool, community(), plan)
+    monkeypatch.setattr(importer, "STALE_S", 0)  # the crashed process's heartbeat is old enough now
     again = importer.plan(importer.parse_bytes(mee6_page(players), "mee6"), importer.Options("mee6"))
     summary = await importer.run(pool, community(), again)
     assert summary.resumed and summary.imported == 8
@@ -403,3 +406,176 @@ async def test_amari_is_fetched_with_its_api_key_and_refused_without(unused_tcp_
         assert keys == ["secret-key", "wrong"]
     finally:
         await runner.cleanup()
+
+
+# -- found in review: each of these failed before its fix ---------------------------------------
+
+
+def player(discord_id: str, level: int, name: str = "x") -> dict:
+    return {"id": discord_id, "username": name, "xp": src.mee6_total_for_level(level), "level": level}
+
+
+def plan_of(data: bytes, **options) -> importer.Plan:
+    return importer.plan(importer.parse_bytes(data, "mee6"), importer.Options("mee6", **options))
+
+
+async def test_undoing_a_replaced_import_then_its_replacement_leaves_nothing_of_either(pool):
+    a = snowflake()
+    first = await importer.run(pool, community(), plan_of(mee6_page([player(a, 5)])))
+    second = await importer.run(pool, community(), plan_of(mee6_page([player(a, 8)])))
+    await importer.undo(pool, community(), first.import_id)  # replaced already: nothing of it is live
+    assert (await profile(pool, a))["total_xp"] == 4900
+    await importer.undo(pool, community(), second.import_id)  # must not bring back the undone first one
+    assert (await profile(pool, a))["total_xp"] == 0
+
+
+async def test_undo_while_the_import_runs_stops_it_and_takes_back_everything_it_wrote(pool, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "LANES", 1)
+    plan = plan_of(mee6_page([player(snowflake(), 4) for _ in range(6)]))
+    written, go = asyncio.Event(), asyncio.Event()
+
+    async def report(done: int, total: int) -> None:
+        if done == 2:
+            written.set()
+            await go.wait()
+
+    run = asyncio.create_task(importer.run(pool, community(), plan, report=report))
+    await written.wait()
+    record = await pool.fetchval("SELECT id FROM xp_imports")
+    await importer.undo(pool, community(), record)
+    go.set()
+    with pytest.raises(importer.ImportFailed, match="taken back while it ran"):
+        await run
+    assert await pool.fetchval("SELECT count(*) FROM xp_import_entries WHERE live") == 0
+    assert await pool.fetchval("SELECT COALESCE(sum(total_xp), 0) FROM user_profiles") == 0
+    with pytest.raises(importer.ImportFailed, match="taken back already"):
+        await importer.undo(pool, community(), record)
+
+
+async def test_undoing_a_correction_gives_back_only_what_it_took_never_xp_staff_took(pool):
+    a = snowflake()
+    await imported(pool, mee6_page([player(a, 5)]))  # 1,600
+    user_id = (await profile(pool, a))["id"]
+    await pool.execute("SELECT award_xp($1, NULL, -1400)", user_id)  # staff took 1,400: 200 left
+    correction = await importer.run(pool, community(), plan_of(mee6_page([player(a, 8)])))
+    await importer.undo(pool, community(), correction.import_id)
+    assert (await profile(pool, a))["total_xp"] == 200
+
+
+async def test_undo_takes_back_reward_roles_and_message_counts_the_import_gave(pool):
+    role = 800_000_000_000_000_005
+    config = community(role_rewards=[RoleReward(level=5, role_id=role).model_dump()])
+    member = await make_member(pool, "here")
+    here = await pool.fetchval("SELECT discord_id FROM users WHERE id = $1", member)
+    data = json.dumps({"players": [{**player(here, 6), "message_count": 500_000}]}).encode()
+    summary = await importer.run(pool, config, plan_of(data))
+    assert (await profile(pool, here))["message_count"] == 500_000
+    await pool.execute("UPDATE users SET roles = ARRAY[$1::text] WHERE id = $2", str(role), member)  # given
+    await importer.undo(pool, config, summary.import_id)
+    kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM outbox ORDER BY id")]
+    assert kinds == ["add_role", "remove_role"]
+    assert (await profile(pool, here))["message_count"] == 0
+
+
+async def test_imported_xp_is_not_counted_as_earned_today(pool):
+    from db import stats
+
+    await imported(pool, mee6_page([player(snowflake(), 100)]))
+    async with pool.acquire() as conn:
+        snapshot = await stats.refresh(conn, online_count=None, boost_level=0, boost_count=0)
+    assert snapshot.xp.get("total", 0) == 0
+
+
+async def test_an_erased_member_keeps_no_discord_id_in_the_import_and_is_never_imported_again(pool):
+    from db.privacy import erase
+
+    member = await make_member(pool, "leaving")
+    discord_id = await pool.fetchval("SELECT discord_id FROM users WHERE id = $1", member)
+    await imported(pool, mee6_page([player(discord_id, 5, name="leaving")]))
+    async with pool.acquire() as conn, conn.transaction():
+        await erase(conn, member)
+    for table in ("xp_ledger", "xp_import_entries"):
+        assert not await pool.fetchval(
+            f"SELECT count(*) FROM {table} WHERE source_ref LIKE '%' || $1 || '%'", discord_id
+        )
+    again = await imported(pool, mee6_page([player(discord_id, 5, name="leaving")]), origin="again")
+    assert [s.reason for s in again.skipped] == ["erased at their request"]
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE discord_id = $1", discord_id) == 0
+
+
+async def test_a_resumed_import_counts_each_member_once_in_its_record(pool, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK", 3)
+    monkeypatch.setattr(importer, "LANES", 1)
+    players = [player(snowflake(), 3) for _ in range(8)]
+
+    async def crash(done: int, total: int) -> None:
+        if done >= 6:
+            raise Crash
+
+    with pytest.raises(Crash):
+        await importer.run(pool, community(), plan_of(mee6_page(players)), report=crash)
+    monkeypatch.setattr(importer, "STALE_S", 0)
+    await importer.run(pool, community(), plan_of(mee6_page(players)))
+    record = await pool.fetchrow("SELECT rows_total, rows_done, imported, total_xp FROM xp_imports")
+    assert dict(record) == {"rows_total": 8, "rows_done": 8, "imported": 8, "total_xp": 8 * 400}
+
+
+async def test_a_crashed_import_reaches_achievements_once_it_has_been_silent_a_while(pool, monkeypatch):
+    from db import imports
+
+    monkeypatch.setattr(importer, "CHUNK", 1)
+    monkeypatch.setattr(importer, "LANES", 1)
+
+    async def crash(done: int, total: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await importer.run(pool, community(), plan_of(mee6_page([player(snowflake(), 3)] * 1)), report=crash)
+    assert await imports.unevaluated(pool) == []  # it may still be running
+    await pool.execute("UPDATE xp_imports SET heartbeat_at = NOW() - interval '6 minutes'")
+    assert len(await imports.unevaluated(pool)) == 1
+
+
+async def test_a_second_import_while_one_has_not_finished_is_refused_in_one_line(pool, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK", 1)
+    monkeypatch.setattr(importer, "LANES", 1)
+
+    async def crash(done: int, total: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await importer.run(
+            pool, community(), plan_of(mee6_page([player(snowflake(), 3) for _ in range(2)])), report=crash
+        )
+    other = plan_of(mee6_page([player(snowflake(), 4)]))
+    with pytest.raises(importer.ImportFailed, match="another import is running or did not finish: imp_"):
+        await importer.run(pool, community(), other)
+
+
+def test_members_are_capped_at_what_xp_give_allows_and_the_fetched_pages_keep_one_set_of_rewards():
+    top = snowflake()
+    plan = plan_of(mee6_page([player(top, 250)]), by="xp")
+    assert [w.amount for w in plan.wanted] == [importer.MAX_IMPORT_XP] and plan.capped == 1
+    pages = [{"players": [player(snowflake(), 2)], "role_rewards": [{"rank": 5, "role": {"id": "1" * 18}}]}] * 3
+    merged = src.merge_pages(pages, "players")
+    assert len(merged["players"]) == 3 and len(merged["role_rewards"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "source", "expected"),
+    [
+        (b"id,xp\n123456789012345678," + b"9" * 200_000 + b"\n", "csv", "row 2 cannot be read"),
+        (b"[" * 100_000 + b"]" * 100_000, "mee6", "nested far too deep"),
+        (b'{"players": [], "role_rewards": 5}', "mee6", None),
+    ],
+)
+def test_hostile_files_are_one_clear_error_or_read_as_they_are(data, source, expected):
+    if expected is None:
+        assert src.parse(data, source).rows == []
+        return
+    with pytest.raises(src.ImportFormatError) as caught:
+        src.parse(data, source)
+    assert expected in str(caught.value)

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # larger exports: `python -m bot import`
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # above Discord's upload limits but for boosted servers; larger: the CLI
 PROGRESS_EVERY_S = 2.0  # edits of the progress message, at most (Discord rate-limits edits)
 EDIT_WINDOW_S = 14 * 60  # an interaction's token lasts 15 minutes; later, the summary goes by DM
 CONTENT_LIMIT = 2_000
+_background: set[asyncio.Task[None]] = set()
 
 
 def bounded(lines: list[str], limit: int = CONTENT_LIMIT) -> str:
@@ -68,9 +69,10 @@ async def import_command(
     bots = {str(m.id) for m in guild.members if m.bot} if guild is not None else set()
     actor_id = await users.user_id_for(bot.pool, str(interaction.user.id))
     options = importer.Options(source, by, dry_run, members_only, origin=file.filename[:100], actor_id=actor_id)  # type: ignore[arg-type]
-    plan = importer.plan(parsed, options, bots=bots)
+    plan = await asyncio.to_thread(importer.plan, parsed, options, bots=bots, actor_discord_id=str(interaction.user.id))
     if not plan.wanted and not dry_run:
-        raise BadInput(f"Nothing to import: {len(plan.skipped):,} rows skipped, none usable ({file.filename[:100]}).")
+        why = ", ".join(f"{reason} {n:,}" for reason, n in importer.reasons(plan.skipped)[:5])
+        raise BadInput(f"Nothing to import from {file.filename[:100]}: every row was skipped ({why}"[:1900] + ").")
     progress = await interaction.followup.send(
         f"Importing {len(plan.wanted):,} members from {source}…", ephemeral=True, wait=True
     )
@@ -100,9 +102,25 @@ async def import_command(
         lines = [mapping[0], "```", *[line for line in mapping[1:] if line], "```", *lines]
     text = bounded(lines)
     if time.monotonic() - started > EDIT_WINDOW_S:
-        await interaction.user.send(text)  # the interaction's token has expired
-        return
-    await progress.edit(content=text)
+        try:
+            await interaction.user.send(text)  # the interaction's token has expired
+        except discord.HTTPException as error:
+            log.warning("the summary of import %s reached nobody (DMs closed: %s)", summary.import_id, error)
+    else:
+        await progress.edit(content=text)
+    if not dry_run:
+        achievements = getattr(bot, "achievements", None)
+        if achievements is not None:  # after the summary: a backfill over every member takes a while
+            task = asyncio.create_task(_evaluate(achievements), name=f"import:{summary.import_id}:achievements")
+            _background.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(_background.discard)
+
+
+async def _evaluate(achievements: object) -> None:
+    try:
+        await achievements.after_imports()  # type: ignore[attr-defined]
+    except Exception as error:  # the minute job tries again
+        log.warning("achievements not evaluated after an import: %s", error)
 
 
 def _tables_in_code_blocks(lines: list[str]) -> list[str]:
@@ -127,6 +145,3 @@ async def _after(bot: ConclaveBot, engine: XPEngine, summary: importer.Summary, 
         new_value={"members": summary.imported, "xp": summary.total_xp, "source": summary.plan.options.source},
         reason=f"import from {summary.plan.options.source}",
     )
-    achievements = getattr(bot, "achievements", None)
-    if achievements is not None:
-        await achievements.after_imports()
