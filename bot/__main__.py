@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="replace the database with a backup's contents (stop the bot first)")
     restore.add_argument("file", help="a file written by `python -m bot backup`")
 
+    from bot.cli_import import add_parser as add_import
+
+    add_import(sub)
+
     doctor = sub.add_parser("doctor", help="the health of the database writes; replay or discard refused ones")
     dsub = doctor.add_subparsers(dest="action", metavar="ACTION")
     for action, text in (("replay", "write a refused write again"), ("discard", "give up a refused write")):
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
     level = config.settings.log_level
-    if command in ("migrate", "doctor", "backup", "restore") and level == "INFO":
+    if command in ("migrate", "doctor", "backup", "restore", "import") and level == "INFO":
         level = "WARNING"  # the migrate command prints its own report
     setup_logging(level, config.settings.log_format, secrets)
 
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.backup import run_restore
 
         return asyncio.run(run_restore(config, args.file))
+    if command == "import":
+        from bot.cli_import import run_import
+
+        return asyncio.run(run_import(config, args))
     if command == "sandbox":
         from bot.sandbox.repl import run_sandbox
 

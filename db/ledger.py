@@ -138,17 +138,20 @@ async def apply_grants(
     reasons: Sequence[str | None] | None = None,
     actor_id: str | None = None,
     activity: Sequence[ChatActivity] = (),
+    count_in_stats: bool = True,
 ) -> GrantResult:
     """Record grants in the ledger (a source grants at most once: repeats are skipped) and move
     totals, levels, ranks, streaks, voice minutes, message counts and period boards with them, one
     UPDATE per member. A message the ledger has seen already is not counted again either (a
     redelivered event). Call inside a transaction; every amount must be positive or already clamped
-    by the caller. Raises MissingRows when a member's profile is gone."""
+    by the caller. Imported rows (source `import`) leave last activity alone, and `count_in_stats`
+    False keeps `activity`'s messages out of the server's day (an import's message counts are
+    history). Raises MissingRows when a member's profile is gone."""
     result = GrantResult()
     if not grants and not activity:
         return result
     if not grants:
-        await _update_profiles(conn, {}, {a.user_id: a for a in activity}, {}, result)
+        await _update_profiles(conn, {}, {a.user_id: a for a in activity}, {}, result, count_in_stats=count_in_stats)
         return result
     rows = await conn.fetch(
         _INSERT_LEDGER,
@@ -181,7 +184,8 @@ async def apply_grants(
         per_user[g.user_id][0] += g.amount
         if g.source == "voice":
             per_user[g.user_id][1] += 1
-        last_at[g.user_id] = max(last_at.get(g.user_id, g.created_at), g.created_at)
+        if g.source != "import":
+            last_at[g.user_id] = max(last_at.get(g.user_id, g.created_at), g.created_at)
         boards = [""]
         if g.pathway is not None:
             key = (g.user_id, g.pathway)
@@ -196,7 +200,7 @@ async def apply_grants(
 
     for user_id, entry in counts.items():
         last_at[user_id] = max(last_at.get(user_id, entry.last_at), entry.last_at)
-    await _update_profiles(conn, per_user, counts, last_at, result, repeated_messages)
+    await _update_profiles(conn, per_user, counts, last_at, result, repeated_messages, count_in_stats=count_in_stats)
     if per_pathway:
         keys = sorted(per_pathway)
         pathway_rows = await conn.fetch(
@@ -246,6 +250,8 @@ async def _update_profiles(
     last_at: dict[str, datetime],
     result: GrantResult,
     repeated_messages: dict[str, int] | None = None,
+    *,
+    count_in_stats: bool = True,
 ) -> None:
     users = sorted(set(per_user) | set(counts))  # one lock order for every writer of these rows
     repeated = repeated_messages or {}
@@ -258,11 +264,12 @@ async def _update_profiles(
         xp,
         voice,
         messages,
-        [last_at.get(u) or counts[u].last_at for u in users],
+        [last_at.get(u) or (counts[u].last_at if u in counts else None) for u in users],
     )
     if len(profile_rows) != len(users):
         raise MissingRows("user_profiles", sorted(set(users) - {r["user_id"] for r in profile_rows}))
-    await stats.count_activity(conn, sum(messages), sum(voice))  # the server's day, in the same transaction
+    if count_in_stats:
+        await stats.count_activity(conn, sum(messages), sum(voice))  # the server's day, in the same transaction
     for r in profile_rows:
         if r["delta"]:
             before = r["total_xp"] - r["delta"]

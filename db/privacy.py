@@ -80,6 +80,12 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     )
     if in_force:
         raise SanctionInForce
+    # A hash of the id, not the id: an import of another bot's levels never brings them back.
+    await conn.execute(
+        """INSERT INTO erased_members (discord_hash) VALUES (encode(sha256(convert_to($1, 'UTF8')), 'hex'))
+           ON CONFLICT DO NOTHING""",
+        discord_id,
+    )
     await conn.execute(
         """UPDATE users SET discord_id = 'erased:' || id, username = 'erased member', global_name = NULL,
                   nickname = NULL, avatar = NULL, avatar_url = NULL, banner = NULL, banner_url = NULL, email = NULL,

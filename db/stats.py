@@ -51,9 +51,9 @@ async def _day_figures(conn: asyncpg.Connection, starts: datetime) -> tuple[dict
     """XP earned (total and per pathway) from the ledger, joins and leaves from analytics, since `starts`
     and for the 24 hours after it."""
     ends = starts + timedelta(days=1)
-    xp_rows = await conn.fetch(
+    xp_rows = await conn.fetch(  # imported XP is history, not earned that day
         """SELECT COALESCE(pathway, '') AS pathway, sum(amount)::bigint AS xp FROM xp_ledger
-           WHERE created_at >= $1 AND created_at < $2 GROUP BY 1""",
+           WHERE created_at >= $1 AND created_at < $2 AND source <> 'import' GROUP BY 1""",
         starts,
         ends,
     )
@@ -287,7 +287,7 @@ async def member_stats(conn: Executor, user_id: str, since: date) -> MemberStats
         """SELECT (l.created_at AT TIME ZONE tz)::date AS day, COALESCE(l.pathway, '') AS pathway,
                   sum(l.amount)::bigint AS xp
            FROM xp_ledger l, community_timezone() AS tz
-           WHERE l.user_id = $1 AND l.created_at >= ($2::date::timestamp AT TIME ZONE tz)
+           WHERE l.user_id = $1 AND l.created_at >= ($2::date::timestamp AT TIME ZONE tz) AND l.source <> 'import'
            GROUP BY 1, 2""",
         user_id,
         since,

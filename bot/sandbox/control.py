@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox import state as s
@@ -214,6 +215,17 @@ class Actor:
                 "permissions": str(s.ALL_PERMISSIONS),
             }
             return channel.id
+        if kind == ATTACHMENT:  # (filename, bytes), or a file's path (the sandbox: file:./mee6.json)
+            if isinstance(value, str):
+                path = Path(value).expanduser()
+                if not path.is_file():
+                    raise InvalidInvocation(f"no file {value!r} to attach")
+                value = (path.name, path.read_bytes())
+            filename, data = value
+            upload = s.Attachment(id=self.standin.ids.next(), filename=filename, data=data, content_type=None)
+            self.standin.uploads[upload.id] = upload
+            resolved.setdefault("attachments", {})[upload.id] = upload.payload(self.standin.base_url)
+            return upload.id
         if kind == INTEGER:
             return int(value)
         if kind == NUMBER:

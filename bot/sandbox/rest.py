@@ -285,6 +285,9 @@ async def get_avatar(request: web.Request) -> web.Response:
 
 async def get_attachment(request: web.Request) -> web.Response:
     standin = standin_of(request)
+    upload = standin.uploads.get(request.match_info["attachment_id"])
+    if upload is not None:
+        return web.Response(body=upload.data, content_type=upload.content_type or "application/octet-stream")
     for message in standin.messages.values():
         for attachment in message.attachments:
             if attachment.id == request.match_info["attachment_id"]:

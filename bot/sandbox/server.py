@@ -58,6 +58,7 @@ class StandIn:
         self.bot_joined_at = s.now()
         self.dm_channels: dict[str, s.Channel] = {}  # recipient id -> channel
         self.messages: dict[str, s.Message] = {}
+        self.uploads: dict[str, s.Attachment] = {}  # files members attached to a command's option
         self.interactions: dict[str, Interaction] = {}
         self.interaction_window = INTERACTION_WINDOW_S  # Discord's 3 s to acknowledge (tests shorten it)
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+IMPORTS_EVERY_S = 60  # an import made by `python -m bot import` reaches achievements within a minute
+
 
 class AchievementJobs(Cog):
     """The background work: rarity every five minutes, time-based achievements hourly (expired
@@ -35,9 +37,12 @@ class AchievementJobs(Cog):
             self._rarity, "interval", seconds=RARITY_EVERY_S, id="achievements:rarity", replace_existing=True
         )
         scheduler.add_job(self._time_based, "interval", hours=1, id="achievements:time", replace_existing=True)
+        scheduler.add_job(
+            self._imports, "interval", seconds=IMPORTS_EVERY_S, id="achievements:imports", replace_existing=True
+        )
 
     async def cog_unload(self) -> None:
-        for job in ("achievements:rarity", "achievements:time"):
+        for job in ("achievements:rarity", "achievements:time", "achievements:imports"):
             if self.bot.scheduler.get_job(job) is not None:  # type: ignore[attr-defined]
                 self.bot.scheduler.remove_job(job)  # type: ignore[attr-defined]
 
@@ -46,6 +51,12 @@ class AchievementJobs(Cog):
             await self.engine.refresh_rarity()
         except Exception as error:
             log.warning("achievement rarity not refreshed: %s", error)
+
+    async def _imports(self) -> None:
+        try:
+            await self.engine.after_imports()
+        except Exception as error:
+            log.warning("achievements not evaluated after an import: %s", error)
 
     async def _time_based(self) -> None:
         try:

@@ -29,7 +29,7 @@ from bot.write_path import WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects, move_boards
 from cogs.xp.grants import after_grants, grant_in, grants_for
-from db import achievement_backfill, achievements, ledger, settings
+from db import achievement_backfill, achievements, imports, ledger, settings
 from db.achievements import Achievement
 from db.faults import is_outage, one_line
 
@@ -46,6 +46,7 @@ MAX_BATCH = 5000
 MAX_REMEMBERED = 100_000
 REMEMBER_S = 600.0
 RARITY_EVERY_S = 300  # live rarity is at most five minutes stale
+IMPORTED_METRICS = {"xp", "level", "messages"}  # what an import of another bot's levels moves
 BACKFILL_LANES = 2  # award chunks written side by side (disjoint members; the counts are taken last)
 CATALOG_KEY = "achievements.catalog_ids"  # the ids the catalog file manages (to deactivate removed ones)
 
@@ -400,6 +401,18 @@ class AchievementEngine:
                 await asyncio.gather(*(run(batch) for batch in chunks))
             self.forget()  # progress and awards written behind the evaluation's memory
         return written, awarded
+
+    async def after_imports(self) -> int:
+        """Imported XP (python -m bot import, /xp import) reaches achievements: those that read XP,
+        levels or messages are backfilled quietly, once per import. Returns the imports evaluated."""
+        pending = await imports.unevaluated(self.bot.pool)
+        if not pending:
+            return 0
+        for aid, known in list(self.known.items()):
+            if rules.metrics_of(known.rule) & IMPORTED_METRICS:
+                await self.backfill(aid)
+        await imports.mark_evaluated(self.bot.pool, pending)
+        return len(pending)
 
     async def time_based(self) -> None:
         """Achievements that move with the calendar alone (member days) are backfilled hourly."""

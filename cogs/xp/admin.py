@@ -1,4 +1,4 @@
-"""Staff XP commands: /xp give | take | set | reset | reverse | curve."""
+"""Staff XP commands: /xp give | take | set | reset | reverse | import | curve."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.progression import level_start_xp, next_level_xp
 from bot.ui.embeds import BRAND
 from cogs.xp.adjustments import adjust, reverse_message
 from cogs.xp.engine import XPEngine
+from cogs.xp.importing import import_command
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -125,6 +126,26 @@ class StaffXP(commands.Cog):
             f"Reversed {outcome.before - outcome.after:,} XP: {outcome.before:,} → {outcome.after:,}.",
             ephemeral=True,
         )
+
+    @xp.command(name="import", description="Import levels from another bot (MEE6, Lurkr, Amari, Polaris, CSV)")
+    @app_commands.describe(
+        file="the export file (JSON, or CSV with id and xp or level)",
+        source="the bot that made it",
+        by="keep each member's level (default) or copy their XP",
+        dry_run="show what would happen, write nothing",
+        members_only="skip members who are not in the server",
+    )
+    @staff_only("import XP")
+    async def import_xp(
+        self,
+        interaction: discord.Interaction,
+        file: discord.Attachment,
+        source: Literal["mee6", "lurkr", "amari", "polaris", "csv"],
+        by: Literal["level", "xp"] = "level",
+        dry_run: bool = False,
+        members_only: bool = False,
+    ) -> None:
+        await import_command(self.bot, self.engine, interaction, file, source, by, dry_run, members_only)
 
     @xp.command(name="curve", description="How much XP the first levels need")
     @staff_only("see the XP curve")

@@ -1,0 +1,430 @@
+"""Imports of XP from another bot: the import's record, one chunk of members at a time through the
+ledger (each member's imported XP one `import` row; a later import replaces it with a negative
+`import` row and a new one), undo, and the level histogram."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from db import ledger
+from db.types import Executor
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    id: str
+    source: str
+    mapping: str
+    origin: str
+    digest: str
+    members_only: bool
+    status: str
+    rows_total: int
+    rows_done: int
+    imported: int
+    unchanged: int
+    total_xp: int
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+    undone_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A member the import names, and the total XP it gives them."""
+
+    discord_id: str
+    username: str
+    amount: int
+    messages: int | None = None
+
+
+class ImportStopped(Exception):
+    """The import was taken back (or finished) while this chunk waited: nothing more is written."""
+
+
+class AnotherImportRunning(Exception):
+    def __init__(self, other: ImportRecord) -> None:
+        super().__init__(other.id)
+        self.other = other
+
+
+@dataclass
+class ChunkResult:
+    imported: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (discord id, why)
+    xp: int = 0
+    level_changes: list[ledger.BoardChange] = field(default_factory=list)  # up or down
+    members: dict[str, tuple[str, bool, list[str]]] = field(default_factory=dict)  # users.id -> (discord, in, roles)
+
+
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # an activity time that moves no one's last activity
+
+_COLUMNS = (
+    "id, source, mapping, origin, digest, members_only, status, rows_total, rows_done, imported, unchanged, "
+    "total_xp, started_at, heartbeat_at, finished_at, undone_at"
+)
+
+
+async def find_running(conn: Executor, digest: str) -> ImportRecord | None:
+    """An import of the same rows and options that did not finish (a crash): it resumes."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM xp_imports WHERE digest = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1",
+        digest,
+    )
+    return ImportRecord(**dict(row)) if row else None
+
+
+async def get(conn: Executor, import_id: str) -> ImportRecord | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM xp_imports WHERE id = $1", import_id)
+    return ImportRecord(**dict(row)) if row else None
+
+
+async def recent(conn: Executor, limit: int = 10) -> list[ImportRecord]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM xp_imports ORDER BY started_at DESC LIMIT $1", limit)
+    return [ImportRecord(**dict(r)) for r in rows]
+
+
+async def start(
+    conn: Executor,
+    *,
+    import_id: str,
+    source: str,
+    mapping: str,
+    origin: str,
+    digest: str,
+    members_only: bool,
+    rows_total: int,
+    actor_id: str | None,
+) -> ImportRecord:
+    """Record a new import; AnotherImportRunning when one is running (or crashed and not resumed)."""
+    running = await conn.fetchrow(f"SELECT {_COLUMNS} FROM xp_imports WHERE status = 'running'")
+    if running is not None:
+        raise AnotherImportRunning(ImportRecord(**dict(running)))
+    try:
+        row = await conn.fetchrow(
+            f"""INSERT INTO xp_imports (id, source, mapping, origin, digest, members_only, rows_total, actor_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+            import_id,
+            source,
+            mapping,
+            origin[:300],
+            digest,
+            members_only,
+            rows_total,
+            actor_id,
+        )
+    except asyncpg.UniqueViolationError:  # started beside us between the two statements
+        running = await conn.fetchrow(f"SELECT {_COLUMNS} FROM xp_imports WHERE status = 'running'")
+        if running is None:
+            raise
+        raise AnotherImportRunning(ImportRecord(**dict(running))) from None
+    return ImportRecord(**dict(row))
+
+
+async def seconds_since_heartbeat(conn: Executor, import_id: str) -> float:
+    return await conn.fetchval(
+        "SELECT EXTRACT(EPOCH FROM NOW() - heartbeat_at)::float8 FROM xp_imports WHERE id = $1", import_id
+    )
+
+
+async def heartbeat(conn: Executor, import_id: str) -> None:
+    await conn.execute("UPDATE xp_imports SET heartbeat_at = NOW() WHERE id = $1", import_id)
+
+
+async def members_in_server(conn: Executor, discord_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT discord_id FROM users WHERE discord_id = ANY($1::text[]) AND in_server", list(discord_ids)
+    )
+    return {r["discord_id"] for r in rows}
+
+
+_ENSURE_USERS = """
+INSERT INTO users (discord_id, username, in_server)
+SELECT d.discord_id, d.username, false FROM unnest($1::text[], $2::text[]) AS d(discord_id, username)
+ON CONFLICT (discord_id) DO NOTHING
+"""
+
+_LOCK_MEMBERS = """
+SELECT u.id, u.discord_id, u.in_server, u.roles, up.total_xp, up.message_count, e.import_id, e.source_ref, e.amount
+  FROM users u
+  JOIN user_profiles up ON up.user_id = u.id
+  LEFT JOIN xp_import_entries e ON e.user_id = u.id AND e.live
+ WHERE u.discord_id = ANY($1::text[])
+ ORDER BY u.id
+   FOR UPDATE OF up
+"""
+
+
+async def apply_chunk(
+    conn: asyncpg.Connection, record: ImportRecord, chunk: Sequence[Wanted], *, at: datetime | None = None
+) -> ChunkResult:
+    """One chunk of an import, in the caller's transaction: members the database does not know yet are
+    kept (a users row not in the server); each member's live imported amount becomes the wanted one
+    (an equal one is left alone, a member this import already wrote, on a resume, too); message
+    counts never go down. Totals, levels and the rank's data move through ledger.apply_grants."""
+    now = at or datetime.now(UTC)
+    result = ChunkResult()
+    # KEY SHARE: shared with the other lanes' chunks and with the heartbeat's UPDATE; an undo's
+    # FOR UPDATE waits for it, and a chunk that starts after an undo sees it and stops.
+    status = await conn.fetchval("SELECT status FROM xp_imports WHERE id = $1 FOR KEY SHARE", record.id)
+    if status != "running":
+        raise ImportStopped(record.id)
+    erased = set(
+        await conn.fetchval(
+            """SELECT COALESCE(array_agg(d), '{}') FROM unnest($1::text[]) AS d
+                WHERE encode(sha256(convert_to(d, 'UTF8')), 'hex') IN (SELECT discord_hash FROM erased_members)""",
+            [w.discord_id for w in chunk],
+        )
+    )
+    if erased:
+        result.skipped.extend((d, "erased at their request") for d in sorted(erased))
+        chunk = [w for w in chunk if w.discord_id not in erased]
+    by_discord = {r["discord_id"]: r for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in chunk])}
+    missing = [w for w in chunk if w.discord_id not in by_discord]
+    if missing:
+        await conn.execute(_ENSURE_USERS, [w.discord_id for w in missing], [w.username for w in missing])
+        for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in missing]):
+            by_discord[r["discord_id"]] = r
+    grants: list[ledger.Grant] = []
+    entries: list[tuple[str, str, int, str | None, int, int]] = []
+    retired: list[str] = []
+    counts: list[ledger.ChatActivity] = []
+    day = now.date()
+    zero = date(1970, 1, 1)  # import rows are in no week or month board
+    for w in chunk:
+        row = by_discord.get(w.discord_id)
+        if row is None:  # a users row without a profile: nothing to write to
+            result.skipped.append((w.discord_id, "the member's profile is missing"))
+            continue
+        user_id = row["id"]
+        result.members[user_id] = (w.discord_id, row["in_server"], list(row["roles"] or []))
+        if row["import_id"] == record.id:
+            result.imported += 1  # written before a crash; the resume leaves it
+            result.xp += row["amount"]
+            continue
+        previous = row["amount"] or 0
+        if row["import_id"] is not None and previous == w.amount:
+            result.unchanged += 1
+            continue
+        added = max(0, (w.messages or 0) - row["message_count"])  # never lower than what we counted
+        if added:
+            counts.append(ledger.ChatActivity(user_id, added, NEVER))
+        taken = 0
+        if row["import_id"] is not None:
+            taken = min(previous, row["total_xp"])  # never below zero (staff may have taken XP since)
+            if taken:
+                ref = f"undo:{row['source_ref']}:{record.id}"
+                grants.append(ledger.Grant(user_id, "import", ref, None, -taken, now, day, zero, zero))
+            retired.append(user_id)
+        # users.id, not the Discord id: the ledger is append-only, and an erased member keeps no id.
+        ref = f"{record.source}:{user_id}:{record.id}"
+        if w.amount:
+            grants.append(ledger.Grant(user_id, "import", ref, None, w.amount, now, day, zero, zero))
+        entries.append((user_id, ref, w.amount, row["import_id"], taken, added))
+        result.imported += 1
+        result.xp += w.amount
+    if retired:
+        await conn.execute(
+            "UPDATE xp_import_entries SET live = false WHERE live AND user_id = ANY($1::text[])", retired
+        )
+    if entries:
+        await conn.execute(
+            """INSERT INTO xp_import_entries (import_id, user_id, source_ref, amount, replaced_import, replaced_amount,
+                                              messages_added)
+               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::int[])""",
+            record.id,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            [e[2] for e in entries],
+            [e[3] for e in entries],
+            [e[4] for e in entries],
+            [e[5] for e in entries],
+        )
+    if grants or counts:
+        # Message counts ride in the same UPDATE as the XP; they are history, not today's activity.
+        applied = await ledger.apply_grants(
+            conn, grants, reasons=[f"import {record.id}"] * len(grants), activity=counts, count_in_stats=False
+        )
+        result.level_changes = _level_changes(applied)
+    return result
+
+
+def _level_changes(applied: ledger.GrantResult) -> list[ledger.BoardChange]:
+    return [c for c in applied.totals if c.level_after != c.level_before]
+
+
+async def finish(conn: Executor, import_id: str, unchanged: int) -> None:
+    """Done: its figures counted from what it wrote (a resumed run counts each member once)."""
+    await conn.execute(
+        """UPDATE xp_imports i SET status = 'done', finished_at = NOW(), evaluated_at = NULL,
+                  rows_done = rows_total, unchanged = $2,
+                  imported = (SELECT count(*) FROM xp_import_entries e WHERE e.import_id = i.id),
+                  total_xp = (SELECT COALESCE(sum(amount), 0) FROM xp_import_entries e WHERE e.import_id = i.id)
+            WHERE id = $1 AND status = 'running'""",
+        import_id,
+        unchanged,
+    )
+
+
+async def live_entries(conn: Executor, import_id: str, *, after: str = "", limit: int = 5000) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT user_id FROM xp_import_entries WHERE import_id = $1 AND live AND user_id > $2
+           ORDER BY user_id LIMIT $3""",
+        import_id,
+        after,
+        limit,
+    )
+
+
+async def undo_chunk(conn: asyncpg.Connection, import_id: str, user_ids: Sequence[str]) -> ChunkResult:
+    """Take one import back for these members (its live rows), in the caller's transaction: its XP is
+    reversed (a negative `import` row, never below zero) and what it replaced comes back."""
+    now = datetime.now(UTC)
+    zero = date(1970, 1, 1)
+    rows = await conn.fetch(
+        """SELECT e.user_id, e.source_ref, e.amount, e.replaced_import, e.replaced_amount, e.messages_added,
+                  up.total_xp, u.discord_id, u.in_server, u.roles, r.source_ref AS replaced_ref
+             FROM xp_import_entries e
+             JOIN user_profiles up ON up.user_id = e.user_id
+             JOIN users u ON u.id = e.user_id
+             -- What it replaced comes back, unless that import was taken back itself.
+             LEFT JOIN xp_imports ri ON ri.id = e.replaced_import AND ri.status <> 'undone'
+             LEFT JOIN xp_import_entries r ON r.import_id = ri.id AND r.user_id = e.user_id
+            WHERE e.import_id = $1 AND e.live AND e.user_id = ANY($2::text[])
+            ORDER BY e.user_id
+              FOR UPDATE OF e, up""",
+        import_id,
+        list(user_ids),
+    )
+    result = ChunkResult()
+    grants: list[ledger.Grant] = []
+    back: list[tuple[str, str]] = []
+    messages: list[tuple[str, int]] = []
+    for r in rows:
+        if r["messages_added"]:
+            messages.append((r["user_id"], r["messages_added"]))
+        result.members[r["user_id"]] = (r["discord_id"], r["in_server"], list(r["roles"] or []))
+        total = r["total_xp"]
+        if r["amount"]:
+            taken = min(r["amount"], total)
+            total -= taken
+            if taken:
+                grants.append(
+                    ledger.Grant(
+                        r["user_id"],
+                        "import",
+                        f"undo:{r['source_ref']}:undo",
+                        None,
+                        -taken,
+                        now,
+                        now.date(),
+                        zero,
+                        zero,
+                    )
+                )
+        if r["replaced_ref"] is not None and r["replaced_amount"]:
+            ref = f"{r['replaced_ref']}:restored:{import_id}"
+            grants.append(
+                ledger.Grant(r["user_id"], "import", ref, None, r["replaced_amount"], now, now.date(), zero, zero)
+            )
+            back.append((r["user_id"], r["replaced_import"]))
+        result.imported += 1
+        result.xp += r["amount"]
+    await conn.execute(
+        "UPDATE xp_import_entries SET live = false WHERE import_id = $1 AND live AND user_id = ANY($2::text[])",
+        import_id,
+        [r["user_id"] for r in rows],
+    )
+    if back:
+        await conn.execute(
+            """UPDATE xp_import_entries e SET live = true FROM unnest($1::text[], $2::text[]) AS d(user_id, import_id)
+                WHERE e.user_id = d.user_id AND e.import_id = d.import_id""",
+            [b[0] for b in back],
+            [b[1] for b in back],
+        )
+    if grants:
+        applied = await ledger.apply_grants(conn, grants, reasons=[f"undo of import {import_id}"] * len(grants))
+        result.level_changes = _level_changes(applied)
+    if messages:
+        await conn.execute(
+            """UPDATE user_profiles up SET message_count = GREATEST(0, up.message_count - d.n)
+                 FROM unnest($1::text[], $2::int[]) AS d(user_id, n) WHERE up.user_id = d.user_id""",
+            [m[0] for m in messages],
+            [m[1] for m in messages],
+        )
+    return result
+
+
+async def mark_undone(conn: asyncpg.Connection, import_id: str) -> None:
+    """First thing an undo does: waits for chunks being written (they hold the record FOR KEY
+    SHARE); chunks after it see the status and stop, so nothing is written behind the undo."""
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM xp_imports WHERE id = $1 FOR UPDATE", import_id)
+        await conn.execute(
+            "UPDATE xp_imports SET status = 'undone', undone_at = NOW(), evaluated_at = NULL WHERE id = $1", import_id
+        )
+
+
+async def has_live_entries(conn: Executor, import_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM xp_import_entries WHERE import_id = $1 AND live)", import_id
+    )
+
+
+async def level_counts(conn: Executor, *, discord_ids: Sequence[str] | None = None) -> dict[int, int]:
+    """How many members are at each level (of everyone the bot knows, or of these members)."""
+    if discord_ids is None:
+        rows = await conn.fetch("SELECT level, count(*) AS n FROM user_profiles GROUP BY level")
+    else:
+        rows = await conn.fetch(
+            """SELECT up.level, count(*) AS n FROM user_profiles up JOIN users u ON u.id = up.user_id
+                WHERE u.discord_id = ANY($1::text[]) GROUP BY up.level""",
+            list(discord_ids),
+        )
+    return {r["level"]: r["n"] for r in rows}
+
+
+async def current_levels(conn: Executor, discord_ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT u.discord_id, up.level FROM users u JOIN user_profiles up ON up.user_id = u.id
+            WHERE u.discord_id = ANY($1::text[])""",
+        list(discord_ids),
+    )
+    return {r["discord_id"]: r["level"] for r in rows}
+
+
+async def unevaluated(conn: Executor) -> list[str]:
+    """Imports (finished or taken back) whose members' achievements the bot has not evaluated yet."""
+    rows = await conn.fetch(
+        """SELECT id FROM xp_imports WHERE evaluated_at IS NULL
+              AND (status <> 'running' OR heartbeat_at < NOW() - interval '5 minutes')  -- crashed ones too
+            ORDER BY started_at"""
+    )
+    return [r["id"] for r in rows]
+
+
+async def mark_evaluated(conn: Executor, import_ids: Sequence[str]) -> None:
+    await conn.execute("UPDATE xp_imports SET evaluated_at = NOW() WHERE id = ANY($1::text[])", list(import_ids))
+
+
+async def enqueue_roles(conn: asyncpg.Connection, items: Sequence[tuple[str, dict, str]]) -> int:
+    """Role changes for the outbox in one statement: (kind, payload, dedupe key)."""
+    if not items:
+        return 0
+    rows = await conn.fetch(
+        """INSERT INTO outbox (kind, payload, dedupe_key)
+           SELECT * FROM unnest($1::text[], $2::text[]::jsonb[], $3::text[])
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
+        [i[0] for i in items],
+        [json.dumps(i[1]) for i in items],
+        [i[2] for i in items],
+    )
+    return len(rows)
