@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
+from bot.checks import administrative
 from bot.moderation_rules import capped_timeout, format_duration, parse_duration
 from bot.ui.moderation import PAST_TENSE, appeal_button, case_embed
 from cogs.xp.adjustments import after_reversals, reverse_messages_in
@@ -196,12 +197,24 @@ async def _queue_discord_action(
         )
 
 
+def mute_role_powers(bot: ConclaveBot) -> list[str]:
+    """The administrative permissions the mute role carries now (none, as it should be): a role
+    edited in Discord since it was chosen is never handed out."""
+    role_id = bot.config.community.moderation.mute_role_id
+    guild = bot.home_guild
+    role = guild.get_role(role_id) if guild is not None and role_id is not None else None
+    return administrative(role.permissions) if role is not None else []
+
+
 async def queue_mute_role(
     conn: asyncpg.Connection, bot: ConclaveBot, discord_id: str, *, give: bool, reason: str, key: str
 ) -> None:
     role_id = bot.config.community.moderation.mute_role_id
     if role_id is None:
         return  # checked before the action; a mute whose role was unset since ends on the record only
+    if give and (powers := mute_role_powers(bot)):
+        log.warning("mute role %s not given to %s: it has administrative permissions (%s)", role_id, discord_id, powers)
+        return
     payload = {"guild_id": str(bot.guild_id), "user_id": discord_id, "role_id": str(role_id), "reason": reason}
     await outbox.enqueue(conn, "add_role" if give else "remove_role", payload, dedupe_key=key)
 
