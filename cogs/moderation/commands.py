@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
+from bot.identity import resolve_user
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed
 from cogs.moderation.evidence import message_menus
@@ -305,6 +306,7 @@ class ModerationCommands(commands.Cog):
         duration: str = "permanent",
         delete_message_days: app_commands.Range[int, 0, 7] = 0,
     ) -> None:
+        member = await resolve_user(self.bot, member)
         self.check(interaction, "ban", member)
         action = Action(
             "ban",
@@ -322,7 +324,7 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
-        await self._simple(interaction, "unban", user, reason)
+        await self._simple(interaction, "unban", await resolve_user(self.bot, user), reason)
 
     @mod.command(
         name="purge", description="Delete a member's latest messages in a channel, optionally taking back their XP"
@@ -345,6 +347,7 @@ class ModerationCommands(commands.Cog):
         channel: discord.TextChannel | discord.Thread | None = None,
         reason: Reason = "purged",
     ) -> None:
+        member = await resolve_user(self.bot, member)
         self.check(interaction, "purge", member)
         where = channel or interaction.channel
         guild = self.bot.home_guild
@@ -397,7 +400,12 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="who")
     @staff_only("moderate")
     async def history(self, interaction: discord.Interaction, member: discord.User) -> None:
-        user_id = await self.bot.identity.user_id(member)
+        member = await resolve_user(self.bot, member)
+        user_id = await users.user_id_for(self.bot.pool, str(member.id))  # a lookup creates no row
+        if user_id is None:
+            name = discord.utils.escape_markdown(str(member))
+            await interaction.response.send_message(f"{name} has no moderation history.", ephemeral=True)
+            return
         embed, view = await history_message(self.bot, user_id, str(member))
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
