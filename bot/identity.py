@@ -74,11 +74,20 @@ class Identity:
         known = self._ids.get(member.id)
         if known is not None:
             return known
-        if isinstance(member, discord.Member):
-            user_id = await users.upsert_member(self.pool, snapshot(member))
-        else:
-            user_id = await users.upsert_non_member(self.pool, snapshot(member, in_server=False))
+        if not isinstance(member, discord.Member):
+            return await self.outside_id(member)
+        user_id = await users.upsert_member(self.pool, snapshot(member))
         self._ids[member.id] = user_id
+        return user_id
+
+    async def outside_id(self, user: discord.Member | discord.User) -> str:
+        """The users.id of someone whose membership this lookup must not decide (a user just banned:
+        the departure is the member events' to record, and may already have been)."""
+        known = self._ids.get(user.id)
+        if known is not None:
+            return known
+        user_id = await users.upsert_non_member(self.pool, snapshot(user, in_server=False))
+        self._ids[user.id] = user_id
         return user_id
 
     async def refresh(self, member: discord.Member, *, in_server: bool = True) -> str:

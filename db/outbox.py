@@ -90,6 +90,30 @@ async def pending_until(conn: Executor, item_id: int) -> datetime | None:
     return await conn.fetchval("SELECT next_attempt_at FROM outbox WHERE id = $1 AND status = 'pending'", item_id)
 
 
+async def pending_id(conn: Executor, dedupe_key: str, *, prefix: str | None = None) -> int | None:
+    """The newest still-pending item with this dedupe key (or one starting with `prefix`)."""
+    return await conn.fetchval(
+        """SELECT max(id) FROM outbox
+           WHERE status = 'pending' AND (dedupe_key = $1 OR ($2::text IS NOT NULL AND starts_with(dedupe_key, $2)))""",
+        dedupe_key,
+        prefix,
+    )
+
+
+async def status_of(conn: Executor, dedupe_key: str) -> str | None:
+    """The status of the item with this dedupe key (None: no such item)."""
+    return await conn.fetchval("SELECT status FROM outbox WHERE dedupe_key = $1", dedupe_key)
+
+
+async def pending_for_members(conn: Executor, kinds: tuple[str, ...]) -> set[str]:
+    """The members with an item of these kinds still pending (their state in Discord is about to change)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT payload ->> 'user_id' AS user_id FROM outbox WHERE status = 'pending' AND kind = ANY($1)",
+        list(kinds),
+    )
+    return {r["user_id"] for r in rows if r["user_id"]}
+
+
 async def postpone(conn: Executor, item_id: int, until: datetime) -> None:
     """Try an item later without counting an attempt (it waits for the item before it)."""
     await conn.execute("UPDATE outbox SET next_attempt_at = $2 WHERE id = $1", item_id, until)

@@ -20,7 +20,7 @@ from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.ui.moderation import appeal_custom_id, appeal_decision_embed, appeal_embed
 from cogs.moderation.commands import CaseNumber, require_level
-from cogs.moderation.lifecycle import lift_sanction
+from cogs.moderation.lifecycle import Lifter, lift
 from db import moderation, outbox
 from db.moderation import APPEALABLE, Case
 
@@ -131,15 +131,7 @@ async def decide_appeal(
         if accept:
             sanction = await moderation.sanction_of_case(conn, case.id)
             if sanction is not None:
-                lifted = await lift_sanction(
-                    conn,
-                    bot,
-                    sanction,
-                    moderator_id=staff_id,
-                    moderator=str(staff),
-                    status="lifted",
-                    why="appeal accepted",
-                )
+                lifted = await lift(conn, bot, sanction, Lifter("lifted", "appeal accepted", staff_id, str(staff)))
         case = await moderation.case_by_id(conn, case.id) or case
         embed = appeal_decision_embed(case, server=bot.home_guild.name if bot.home_guild else "the server")
         payload = {

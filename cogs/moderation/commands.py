@@ -17,18 +17,12 @@ from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed
+from cogs.moderation.cases import CaseError, edit_case, void_case
 from cogs.moderation.evidence import message_menus
 from cogs.moderation.history import history_message
-from cogs.moderation.lifecycle import (
-    Action,
-    CaseError,
-    edit_case,
-    mute_role_powers,
-    purge,
-    reapply_mute,
-    record,
-    void_case,
-)
+from cogs.moderation.in_discord import IN_DISCORD
+from cogs.moderation.lifecycle import Action, mute_role_powers, reapply_mute, record
+from cogs.moderation.purge import purge
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -421,11 +415,14 @@ class ModerationCommands(commands.Cog):
         moderator_discord_id = (
             await users.discord_id_for(self.bot.pool, found.moderator_id) if found.moderator_id else None
         )
-        moderator = f"<@{moderator_discord_id}>" if moderator_discord_id else "(erased account)"
+        if moderator_discord_id:
+            moderator = f"<@{moderator_discord_id}>"
+        elif found.moderator_id is None and found.metadata.get("in_discord"):
+            moderator = IN_DISCORD  # the audit log did not say who
+        else:
+            moderator = "(erased account)"
         duration = format_duration(timedelta(minutes=found.duration)) if found.duration else None
-        guild = self.bot.home_guild
-        member = guild.get_member(int(target)) if guild is not None and target.isdigit() else None
-        name = str(member) if member is not None else f"user {target}"  # a title shows no mentions
+        name = await self._name_of(target)
         embed = case_embed(found, target=name, moderator=moderator, duration=duration)
         history = await moderation.revisions(self.bot.pool, found.id)
         if history:
@@ -438,6 +435,19 @@ class ModerationCommands(commands.Cog):
         if "voided" in found.metadata:
             embed.title = f"[VOID] {embed.title}"
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _name_of(self, discord_id: str) -> str:
+        """A case's member by name (a title shows no mentions): from the server, Discord's cache, or
+        the name kept with their row."""
+        guild = self.bot.home_guild
+        if not discord_id.isdigit():
+            return f"user {discord_id}"  # an erased member
+        found = guild.get_member(int(discord_id)) if guild is not None else None
+        found = found or self.bot.get_user(int(discord_id))
+        if found is not None:
+            return str(found)
+        profile = await users.get_profile_by_discord_id(self.bot.pool, discord_id)
+        return profile.username if profile is not None else f"user {discord_id}"
 
     @case.command(name="edit", description="Correct a case's reason or duration (the old value is kept)")
     @app_commands.describe(number="the case number", reason="the corrected reason", duration="e.g. 3d, or permanent")
