@@ -179,6 +179,8 @@ class OutboxWorker(Worker):
         else:
             await outbox.mark_delivered(conn, item.id)
             await self._settled(conn, item, delivered=True)
+        if item.payload.get("erase_after"):  # its member was erased meanwhile: nothing of them stays
+            await outbox.tombstone_if_settled(conn, item.id)
 
     async def _waits_for_previous(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> bool:
         """Postpone an item whose predecessor is still pending: within WAIT_FOR_PREVIOUS, or until

@@ -90,6 +90,21 @@ async def pending_until(conn: Executor, item_id: int) -> datetime | None:
     return await conn.fetchval("SELECT next_attempt_at FROM outbox WHERE id = $1 AND status = 'pending'", item_id)
 
 
+# What an item about an erased member keeps (its place in the record, none of them): the rest of
+# the payload, their Discord id and any text sent to them, goes.
+TOMBSTONE = """jsonb_build_object('erased', true) || COALESCE(
+    (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(payload) AS e
+     WHERE e.key = ANY('{guild_id,channel_id,role_id,case_id,appeal_case_id}'::text[])), '{}'::jsonb)"""
+
+
+async def tombstone_if_settled(conn: Executor, item_id: int) -> None:
+    """An item flagged erase_after (its member was erased while it was pending), once settled."""
+    await conn.execute(
+        f"UPDATE outbox SET payload = {TOMBSTONE} WHERE id = $1 AND status <> 'pending' AND payload ? 'erase_after'",
+        item_id,
+    )
+
+
 async def pending_id(conn: Executor, dedupe_key: str, *, prefix: str | None = None) -> int | None:
     """The newest still-pending item with this dedupe key (or one starting with `prefix`)."""
     return await conn.fetchval(
