@@ -138,7 +138,8 @@ class ModConfig(commands.Cog):
 
     async def cog_load(self) -> None:
         overrides = await stored.with_prefix(self.bot.pool, PREFIX)
-        powers = await self._mute_role_powers()
+        wanted = self.base.get("mute_role_id") is not None or overrides.get("mute_role") is not None
+        powers = await self._mute_role_powers() if wanted else {}
         file_role = self.base.get("mute_role_id")
         if file_role is not None and int(file_role) in powers:
             name, granted = powers[int(file_role)]
@@ -170,7 +171,10 @@ class ModConfig(commands.Cog):
 
     async def _mute_role_powers(self) -> dict[int, tuple[str, list[str]]]:
         """The server's roles that carry administrative permissions: (name, which), by id."""
-        roles = await self.bot.http.get_roles(self.bot.guild_id)
+        try:
+            roles = await self.bot.http.get_roles(self.bot.guild_id)
+        except discord.NotFound:
+            return {}  # not in that server: the command sync says so, with the invite link
         found = {int(r["id"]): (r["name"], administrative(int(r["permissions"]))) for r in roles}
         return {role_id: entry for role_id, entry in found.items() if entry[1]}
 
