@@ -13,6 +13,26 @@ if TYPE_CHECKING:
     from bot.community import CommunityConfig
 
 
+# What a role handed out automatically (rewards, ranks, pathways, the mute role) must never carry:
+# the bot would be giving away the server's administration.
+ADMINISTRATIVE = discord.Permissions(
+    administrator=True,
+    manage_guild=True,
+    manage_roles=True,
+    manage_channels=True,
+    ban_members=True,
+    kick_members=True,
+    moderate_members=True,
+    manage_webhooks=True,
+)
+
+
+def administrative(permissions: discord.Permissions | int) -> list[str]:
+    """The administrative permissions among these (their discord.py names), none for a harmless role."""
+    value = permissions.value if isinstance(permissions, discord.Permissions) else int(permissions)
+    return [name for name, on in discord.Permissions(value & ADMINISTRATIVE.value) if on]
+
+
 def is_staff(member: discord.Member | discord.User, community: CommunityConfig) -> bool:
     """Holds a configured staff role, or is a server administrator."""
     if not isinstance(member, discord.Member):

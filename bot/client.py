@@ -48,6 +48,7 @@ BOT_PERMISSIONS = discord.Permissions(
     kick_members=True,
     ban_members=True,
     moderate_members=True,  # timeouts
+    view_audit_log=True,  # who banned or unbanned someone in Discord's own menus (optional)
     manage_events=True,  # events mirrored as Discord scheduled events
 )
 # The final flush's share of the stop budget: a hung database cannot hold the stop past it (what

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import asyncpg
 import discord
 
+from bot.errors import NotFound
 from db import sync_log, users
 from db.faults import one_line
 
@@ -35,6 +36,20 @@ def snapshot(member: discord.Member | discord.User, *, in_server: bool = True) -
     )
 
 
+async def resolve_user(client: discord.Client, target: discord.abc.Snowflake) -> discord.Member | discord.User:
+    """A user option's value as a user: Discord sends only an id for someone it resolves no member
+    for (typed as an id), which discord.py hands over as a bare Object."""
+    if isinstance(target, discord.Member | discord.User):
+        return target
+    found = client.get_user(target.id)
+    if found is not None:
+        return found
+    try:
+        return await client.fetch_user(target.id)
+    except discord.NotFound:
+        raise NotFound(f"There is no Discord user with id {target.id}.") from None
+
+
 class Identity:
     """The users.id of every Discord member the bot has met."""
 
@@ -54,12 +69,25 @@ class Identity:
         self._ids.pop(discord_id, None)
 
     async def user_id(self, member: discord.Member | discord.User) -> str:
-        """The member's users.id, creating the row (and profile) on first contact."""
+        """The member's users.id, creating the row (and profile) on first contact. A User (not a
+        Member: someone outside the server, or met in DMs) never changes their membership or roles."""
         known = self._ids.get(member.id)
         if known is not None:
             return known
+        if not isinstance(member, discord.Member):
+            return await self.outside_id(member)
         user_id = await users.upsert_member(self.pool, snapshot(member))
         self._ids[member.id] = user_id
+        return user_id
+
+    async def outside_id(self, user: discord.Member | discord.User) -> str:
+        """The users.id of someone whose membership this lookup must not decide (a user just banned:
+        the departure is the member events' to record, and may already have been)."""
+        known = self._ids.get(user.id)
+        if known is not None:
+            return known
+        user_id = await users.upsert_non_member(self.pool, snapshot(user, in_server=False))
+        self._ids[user.id] = user_id
         return user_id
 
     async def refresh(self, member: discord.Member, *, in_server: bool = True) -> str:

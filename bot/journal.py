@@ -59,3 +59,33 @@ class Journal:
 
     def pending_records(self) -> int:
         return sum(sum(1 for line in p.read_text(encoding="utf-8").splitlines() if line.strip()) for p in self.files())
+
+
+# The journals the bot keeps under <data_dir>/journal/ (one directory each).
+JOURNALS = ("xp", "activity", "achievements", "analytics")
+
+
+def erase_member(root: Path, discord_id: str, user_id: str) -> int:
+    """What an erased member left in the local journal: their pending grants, counts and checks
+    dropped; their analytics kept for the counts, without the member (as /erase does to the rows).
+    Returns how many records changed."""
+    changed = 0
+    for name in JOURNALS:
+        journal = Journal(root / name)
+        for path in journal.files():
+            records, kept = journal.read(path), []
+            for record in records:
+                about = str(record.get("discord_id")) == discord_id or record.get("user_id") == user_id
+                if not about:
+                    kept.append(record)
+                    continue
+                changed += 1
+                if name == "analytics":
+                    kept.append({**record, "discord_id": None, "user_id": None})
+            if kept == records:
+                continue
+            if kept:
+                journal.rewrite(path, kept)
+            else:
+                journal.done(path)
+    return changed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,45 @@ BULK_DELETE_MAX = 100
 WAIT_FOR_PREVIOUS = timedelta(seconds=60)
 
 
+# Discord reports the bot's own bans and unbans back as gateway events; one not reported within
+# this long is forgotten (a ban of someone banned already is reported by no event).
+ECHO_WINDOW_S = 30.0
+
+
+class Echoes:
+    """The bans and unbans the worker is making or just made, so the listeners know Discord's
+    report of one for the bot's own: noted before the request (the event may arrive before the
+    answer), taken by the event it causes, dropped on failure or after ECHO_WINDOW_S. Bounded by
+    the actions of that window."""
+
+    def __init__(self) -> None:
+        self._notes: dict[tuple[str, str], list[float]] = {}
+
+    def expect(self, kind: str, user_id: str) -> None:
+        self._notes.setdefault((kind, user_id), []).append(time.monotonic())
+
+    def forget(self, kind: str, user_id: str) -> None:
+        self.take(kind, user_id)
+
+    def take(self, kind: str, user_id: str) -> bool:
+        """Whether an event of `kind` about `user_id` is the echo of the bot's own action (consumed)."""
+        cutoff = time.monotonic() - ECHO_WINDOW_S
+        for key, times in list(self._notes.items()):
+            times[:] = [t for t in times if t >= cutoff]
+            if not times:
+                del self._notes[key]
+        times = self._notes.get((kind, user_id))
+        if not times:
+            return False
+        times.pop(0)
+        if not times:
+            del self._notes[(kind, user_id)]
+        return True
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+
 class PermanentFailure(Exception):
     """Delivery cannot succeed (closed DMs, unknown member...): record it, do not retry."""
 
@@ -69,6 +109,7 @@ class OutboxWorker(Worker):
         self.bot = bot
         self.health = WriteHealth("outbox deliveries")
         self._outcome_hooks: list[OutcomeHook] = []
+        self.echoes = Echoes()
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
@@ -138,17 +179,26 @@ class OutboxWorker(Worker):
         else:
             await outbox.mark_delivered(conn, item.id)
             await self._settled(conn, item, delivered=True)
+        if item.payload.get("erase_after"):  # its member was erased meanwhile: nothing of them stays
+            await outbox.tombstone_if_settled(conn, item.id)
 
     async def _waits_for_previous(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> bool:
-        """Postpone an item whose predecessor is still pending (within WAIT_FOR_PREVIOUS)."""
+        """Postpone an item whose predecessor is still pending: within WAIT_FOR_PREVIOUS, or until
+        it settles however long that takes ("after_settled": an undo, such as the unban that lifts
+        a ban, must never land before what it undoes; the predecessor's own retries bound the wait)."""
         previous = item.payload.get("after")
         if previous is None:
             return False
-        give_up_at = item.created_at + WAIT_FOR_PREVIOUS
         until = await outbox.pending_until(conn, int(previous))
-        if until is None or discord.utils.utcnow() >= give_up_at:
+        if until is None:
             return False
-        await outbox.postpone(conn, item.id, min(until + timedelta(milliseconds=50), give_up_at))
+        wait_until = until + timedelta(milliseconds=50)
+        if not item.payload.get("after_settled"):
+            give_up_at = item.created_at + WAIT_FOR_PREVIOUS
+            if discord.utils.utcnow() >= give_up_at:
+                return False
+            wait_until = min(wait_until, give_up_at)
+        await outbox.postpone(conn, item.id, wait_until)
         return True
 
     def on_outcome(self, hook: OutcomeHook) -> None:
@@ -203,15 +253,26 @@ class OutboxWorker(Worker):
                 channel = user.dm_channel or await user.create_dm()
                 await _send(http, channel.id, p)
             elif item.kind == "ban":
-                await http.ban(
-                    int(p["user_id"]),
-                    int(p["guild_id"]),
-                    delete_message_seconds=int(p.get("delete_message_seconds") or 0),
-                    reason=p.get("reason"),
-                )
+                self.echoes.expect("ban", str(p["user_id"]))
+                try:
+                    await http.ban(
+                        int(p["user_id"]),
+                        int(p["guild_id"]),
+                        delete_message_seconds=int(p.get("delete_message_seconds") or 0),
+                        reason=p.get("reason"),
+                    )
+                except BaseException:
+                    self.echoes.forget("ban", str(p["user_id"]))
+                    raise
             elif item.kind == "unban":
-                with contextlib.suppress(discord.NotFound):  # not banned (any more): what it asked for holds
+                self.echoes.expect("unban", str(p["user_id"]))
+                try:
                     await http.unban(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
+                except discord.NotFound:  # not banned (any more): what it asked for holds, and no event
+                    self.echoes.forget("unban", str(p["user_id"]))
+                except BaseException:
+                    self.echoes.forget("unban", str(p["user_id"]))
+                    raise
             elif item.kind == "kick":
                 await http.kick(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
             elif item.kind == "timeout":

@@ -11,9 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, doctor
+from bot import __version__, doctor, journal
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
+from bot.identity import resolve_user
 from bot.ui.embeds import about_embed, add_health_fields, dead_letters_embed
 from db import admin_logs, dead_letters, privacy, users
 
@@ -140,6 +141,7 @@ class Core(commands.Cog):
             or not actor.guild_permissions.administrator
         ):
             raise NotAllowed("Only the server's administrators can erase a member's data.")
+        member = await resolve_user(self.bot, member)  # typed as an id: someone who left
         if member.id == actor.id or member.bot:
             raise BadInput("Erase another member's data (not your own, not a bot's).")
         admin_id = await self.bot.identity.user_id(actor)
@@ -153,6 +155,10 @@ class Core(commands.Cog):
                 raise BadInput(
                     "A ban, timeout or mute is in force for that member: erase their data once it ends."
                 ) from None
+            # What an outage left on disk for them goes too (the journal is written once the database answers).
+            changed["journal_records"] = journal.erase_member(
+                self.bot.config.data_dir / "journal", str(member.id), user_id
+            )
             await admin_logs.log_admin_action(
                 conn,
                 admin_id=admin_id,

@@ -198,15 +198,30 @@ async def end_sanction(
     return Sanction(**dict(row)) if row else None
 
 
-async def active_sanction(conn: Executor, guild_id: str, target_discord_id: str, kind: str) -> Sanction | None:
+async def active_sanction(
+    conn: Executor, guild_id: str, target_discord_id: str, kind: str, *, lock: bool = False
+) -> Sanction | None:
+    """The member's sanction of this kind in force, if any (`lock`: locked until the transaction ends)."""
     row = await conn.fetchrow(
         f"""SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions
-            WHERE guild_id = $1 AND target_discord_id = $2 AND kind = $3 AND status = 'active'""",
+            WHERE guild_id = $1 AND target_discord_id = $2 AND kind = $3 AND status = 'active'
+            {"FOR UPDATE" if lock else ""}""",
         guild_id,
         target_discord_id,
         kind,
     )
     return Sanction(**dict(row)) if row else None
+
+
+async def active_sanctions(conn: Executor, guild_id: str, kind: str) -> list[Sanction]:
+    """Every sanction of this kind in force in the guild (what start-up compares with Discord's list)."""
+    rows = await conn.fetch(
+        f"""SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions
+            WHERE guild_id = $1 AND kind = $2 AND status = 'active' ORDER BY id""",
+        guild_id,
+        kind,
+    )
+    return [Sanction(**dict(r)) for r in rows]
 
 
 async def record_dm(conn: Executor, case_id: int, *, sent: bool, error: str | None = None) -> None:

@@ -90,6 +90,45 @@ async def pending_until(conn: Executor, item_id: int) -> datetime | None:
     return await conn.fetchval("SELECT next_attempt_at FROM outbox WHERE id = $1 AND status = 'pending'", item_id)
 
 
+# What an item about an erased member keeps (its place in the record, none of them): the rest of
+# the payload, their Discord id and any text sent to them, goes.
+TOMBSTONE = """jsonb_build_object('erased', true) || COALESCE(
+    (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(payload) AS e
+     WHERE e.key = ANY('{guild_id,channel_id,role_id,case_id,appeal_case_id}'::text[])), '{}'::jsonb)"""
+
+
+async def tombstone_if_settled(conn: Executor, item_id: int) -> None:
+    """An item flagged erase_after (its member was erased while it was pending), once settled."""
+    await conn.execute(
+        f"UPDATE outbox SET payload = {TOMBSTONE} WHERE id = $1 AND status <> 'pending' AND payload ? 'erase_after'",
+        item_id,
+    )
+
+
+async def pending_id(conn: Executor, dedupe_key: str, *, prefix: str | None = None) -> int | None:
+    """The newest still-pending item with this dedupe key (or one starting with `prefix`)."""
+    return await conn.fetchval(
+        """SELECT max(id) FROM outbox
+           WHERE status = 'pending' AND (dedupe_key = $1 OR ($2::text IS NOT NULL AND starts_with(dedupe_key, $2)))""",
+        dedupe_key,
+        prefix,
+    )
+
+
+async def status_of(conn: Executor, dedupe_key: str) -> str | None:
+    """The status of the item with this dedupe key (None: no such item)."""
+    return await conn.fetchval("SELECT status FROM outbox WHERE dedupe_key = $1", dedupe_key)
+
+
+async def pending_for_members(conn: Executor, kinds: tuple[str, ...]) -> set[str]:
+    """The members with an item of these kinds still pending (their state in Discord is about to change)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT payload ->> 'user_id' AS user_id FROM outbox WHERE status = 'pending' AND kind = ANY($1)",
+        list(kinds),
+    )
+    return {r["user_id"] for r in rows if r["user_id"]}
+
+
 async def postpone(conn: Executor, item_id: int, until: datetime) -> None:
     """Try an item later without counting an attempt (it waits for the item before it)."""
     await conn.execute("UPDATE outbox SET next_attempt_at = $2 WHERE id = $1", item_id, until)

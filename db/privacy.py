@@ -1,11 +1,12 @@
 """What the community keeps about one member, for `/mydata`: their account and profile, pathways,
 achievements, XP history (summed by source), notifications, event registrations and the moderation
-cases about them that they were told of (never notes)."""
+cases about them that they were told of (never notes, never purges: neither is sent to the member)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from db import outbox
 from db.types import Executor
 
 
@@ -53,7 +54,8 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
         "moderation_cases": await rows(
             """SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
                       metadata ->> 'appeal_status' AS appeal_status
-               FROM moderation_logs WHERE target_user_id = $1 AND action <> 'note' ORDER BY created_at"""
+               FROM moderation_logs WHERE target_user_id = $1 AND NOT (action = ANY('{note,purge}'::text[]))
+               ORDER BY created_at"""
         ),
         "activity_events": await rows(
             """SELECT event_type, count(*) AS events, min(timestamp) AS first, max(timestamp) AS last
@@ -113,6 +115,7 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     await conn.execute(
         "UPDATE moderation_sanctions SET target_discord_id = 'erased' WHERE target_discord_id = $1", discord_id
     )
+    scrubbed = await _scrub_deliveries(conn, user_id, discord_id)
     # Analytics keep their counts (the charts) without the person: no member, session, address or browser.
     analytics = await conn.execute(
         """UPDATE analytics SET user_id = NULL, session_id = NULL, ip_address = NULL, user_agent = NULL
@@ -124,4 +127,41 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
         "notifications_deleted": int(notifications.split()[-1]),
         "feedback_removed": int(feedback.split()[-1]),
         "cases_pseudonymised": int(cases.split()[-1]),
+        **scrubbed,
     }
+
+
+# Outbox items about a member's cases carry no Discord id but their texts (the modlog entry, the
+# appeal): found by dedupe key, "<prefix>:<case id>".
+_CASE_KEYS = ["case-dm", "case-modlog", "case-action", "appeal", "appeal-decision"]
+
+
+async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:
+    """What the outbox and dead_letters keep of the member: every item naming their Discord id or
+    about one of their cases loses its payload but for where it went (a settled one now; a pending
+    one once it settles: it still has to reach Discord), dead letters about them are discarded."""
+    named = f"(^|[^0-9]){discord_id}([^0-9]|$)"  # the id as a whole number, not inside another
+    outbox_rows = await conn.execute(
+        f"""UPDATE outbox
+            SET payload = CASE WHEN status = 'pending' THEN payload || '{{"erase_after": true}}'
+                               ELSE {outbox.TOMBSTONE} END,
+                last_error = regexp_replace(last_error, $1, '\\1erased\\2', 'g')
+            WHERE payload::text ~ $1
+               OR (split_part(dedupe_key, ':', 1) = ANY($2::text[])
+                   AND split_part(dedupe_key, ':', 2) IN
+                       (SELECT id::text FROM moderation_logs WHERE target_user_id = $3))""",
+        named,
+        _CASE_KEYS,
+        user_id,
+    )
+    letters = await conn.execute(
+        """UPDATE dead_letters
+           SET payload = '{"erased": true}'::jsonb,
+               error = regexp_replace(error, $1, '\\1erased\\2', 'g'),
+               status = CASE WHEN status = 'pending' THEN 'discarded' ELSE status END,
+               resolved_at = COALESCE(resolved_at, NOW()),
+               resolution = COALESCE(resolution, 'discarded: the member''s data was erased')
+           WHERE payload::text ~ $1""",
+        named,
+    )
+    return {"outbox_scrubbed": int(outbox_rows.split()[-1]), "dead_letters_scrubbed": int(letters.split()[-1])}

@@ -92,6 +92,25 @@ async def upsert_member(conn: Executor, member: MemberSnapshot) -> str:
     )
 
 
+async def upsert_non_member(conn: Executor, member: MemberSnapshot) -> str:
+    """Create or refresh the row of someone met outside the server (a banned user, a DM, a lookup by
+    id): names and avatar only. Their membership, roles and join date are the member sync's and the
+    join and leave events' to say, so a lookup never brings a departed member back onto the boards."""
+    return await conn.fetchval(
+        """INSERT INTO users AS u (discord_id, username, global_name, avatar, avatar_url, in_server)
+           VALUES ($1, $2, $3, $4, $5, false)
+           ON CONFLICT (discord_id) DO UPDATE SET
+             username = EXCLUDED.username, global_name = EXCLUDED.global_name,
+             avatar = EXCLUDED.avatar, avatar_url = EXCLUDED.avatar_url
+           RETURNING id""",
+        member.discord_id,
+        member.username,
+        member.global_name,
+        member.avatar,
+        member.avatar_url,
+    )
+
+
 async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnapshot]) -> dict[str, str]:
     """Upsert many members in one statement; returns discord_id -> users.id."""
     if not members:

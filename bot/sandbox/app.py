@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.sandbox import rest_guild
+from bot.sandbox import bans, rest_guild
 from bot.sandbox.control_http import add_control_routes
 from bot.sandbox.interactions import interaction_routes
 from bot.sandbox.rest import (
@@ -76,9 +76,11 @@ def build_app(standin: StandIn) -> web.Application:
     r.add_delete(f"{guild}/members/{{user_id}}", rest_guild.kick)
     r.add_put(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.add_member_role)
     r.add_delete(f"{guild}/members/{{user_id}}/roles/{{role_id}}", rest_guild.remove_member_role)
-    r.add_get(f"{guild}/bans/{{user_id}}", rest_guild.get_ban)
-    r.add_put(f"{guild}/bans/{{user_id}}", rest_guild.ban)
-    r.add_delete(f"{guild}/bans/{{user_id}}", rest_guild.unban)
+    r.add_get(f"{guild}/bans", bans.list_bans)
+    r.add_get(f"{guild}/bans/{{user_id}}", bans.get_ban)
+    r.add_put(f"{guild}/bans/{{user_id}}", bans.ban)
+    r.add_delete(f"{guild}/bans/{{user_id}}", bans.unban)
+    r.add_get(f"{guild}/audit-logs", bans.audit_logs)
     r.add_get(f"{guild}/scheduled-events", rest_guild.list_events)
     r.add_post(f"{guild}/scheduled-events", rest_guild.create_event)
     r.add_get(f"{guild}/scheduled-events/{{event_id}}", rest_guild.get_event)

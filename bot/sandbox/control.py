@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.sandbox import bans
 from bot.sandbox import state as s
 from bot.sandbox.replies import Reply, answer
 
@@ -144,6 +145,16 @@ class Actor:
         if target.id in self.member.roles:
             self.member.roles.remove(target.id)
             self.standin.member_updated(self.member)
+
+    # -- moderation in Discord's own menus (not through the bot) ------------------------------
+
+    def ban_in_discord(self, target: Actor | s.User, reason: str | None = None) -> None:
+        """Ban from the member list's menu: GUILD_BAN_ADD and an audit-log entry by this member."""
+        bans.ban_by_hand(self.standin, self.member, _user(target), reason)
+
+    def unban_in_discord(self, target: Actor | s.User, reason: str | None = None) -> None:
+        """Revoke a ban in Server Settings → Bans: GUILD_BAN_REMOVE and an audit-log entry."""
+        bans.unban_by_hand(self.standin, self.member, _user(target), reason)
 
     # -- application commands ---------------------------------------------------------------
 
@@ -367,6 +378,10 @@ class Actor:
         return self.standin.new_interaction(
             type=COMPONENT, data=data, user=self.member.user, channel_id=message.channel_id, message=message
         )
+
+
+def _user(target: Actor | s.User) -> s.User:
+    return target.member.user if isinstance(target, Actor) else target
 
 
 def _validate(definition: dict[str, Any], value: Any) -> None:

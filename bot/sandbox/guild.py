@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.state import (
     ADMINISTRATOR,
@@ -20,6 +20,9 @@ from bot.sandbox.state import (
     iso,
 )
 
+if TYPE_CHECKING:
+    from bot.sandbox.bans import AuditEntry
+
 
 @dataclass
 class Guild:
@@ -30,6 +33,7 @@ class Guild:
     channels: dict[str, Channel] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     bans: dict[str, str | None] = field(default_factory=dict)  # user id -> reason
+    audit_log: list[AuditEntry] = field(default_factory=list)  # oldest first (bans.py)
     voice_states: dict[str, VoiceState] = field(default_factory=dict)
     scheduled_events: dict[str, ScheduledEvent] = field(default_factory=dict)
     afk_channel_id: str | None = None

@@ -1,5 +1,5 @@
 """The stand-in's guild routes: the guild, its roles and channels, members (edits, roles, timeouts,
-kicks), bans and scheduled events, with Discord's permission and role-hierarchy checks."""
+kicks) and scheduled events, with Discord's permission and role-hierarchy checks (bans: bans.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from bot.sandbox.guild import Guild
 from bot.sandbox.records import Output
 from bot.sandbox.rest import (
     MISSING_PERMISSIONS,
-    UNKNOWN_BAN,
     UNKNOWN_EVENT,
     UNKNOWN_MEMBER,
     UNKNOWN_ROLE,
-    UNKNOWN_USER,
     DiscordError,
     fail,
     read_body,
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
 
 
-# -- guild, members, roles, bans --------------------------------------------------------------
+# -- guild, members, roles ------------------------------------------------------------------
 
 
 def _guild(request: web.Request) -> Guild:
@@ -193,47 +191,6 @@ async def kick(request: web.Request) -> web.Response:
     standin.remove_member(member.user.id)
     standin.emit(Output("kick", data={"user_id": member.user.id, "reason": _reason(request)}))
     return reply(None, 204)
-
-
-async def ban(request: web.Request) -> web.Response:
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    user = standin.users.get(user_id)
-    if user is None:
-        raise fail(UNKNOWN_USER)
-    member = guild.members.get(user_id)
-    _require(standin, s.BAN_MEMBERS, member)
-    guild.bans[user_id] = _reason(request)
-    standin.gateway.dispatch("GUILD_BAN_ADD", {"guild_id": guild.id, "user": user.payload()})
-    if member is not None:
-        standin.remove_member(user_id)
-    standin.emit(Output("ban", data={"user_id": user_id, "reason": _reason(request)}))
-    return reply(None, 204)
-
-
-async def unban(request: web.Request) -> web.Response:
-
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    _require(standin, s.BAN_MEMBERS)
-    if user_id not in guild.bans:
-        raise fail(UNKNOWN_BAN)
-    del guild.bans[user_id]
-    standin.gateway.dispatch("GUILD_BAN_REMOVE", {"guild_id": guild.id, "user": standin.users[user_id].payload()})
-    standin.emit(Output("unban", data={"user_id": user_id, "reason": _reason(request)}))
-    return reply(None, 204)
-
-
-async def get_ban(request: web.Request) -> web.Response:
-    standin = standin_of(request)
-    guild = _guild(request)
-    user_id = request.match_info["user_id"]
-    if user_id not in guild.bans:
-        raise fail(UNKNOWN_BAN)
-    return reply({"reason": guild.bans[user_id], "user": standin.users[user_id].payload()})
 
 
 def _reason(request: web.Request) -> str | None:

@@ -1,8 +1,10 @@
 """Moderation: numbered cases, Discord actions through the outbox, durable expiry on the timers.
 
-Split by role: `lifecycle` (what an action records and queues, how a sanction ends), `commands`
-(/mod), `history` (the paged /mod history), `evidence` (message menus), `automod`, `appeals`
-(/appeal, the DM's Appeal button, Accept / Deny), `settings` (/modconfig)."""
+Split by role: `lifecycle` (what an action records and queues; `lift`, the one way a sanction ends),
+`commands` (/mod), `cases` (/mod case edit and void), `purge`, `history` (the paged /mod history),
+`evidence` (message menus), `automod`, `appeals` (/appeal, the DM's Appeal button, Accept / Deny),
+`in_discord` (bans and unbans made in Discord's own menus, and those made while the bot was offline),
+`settings` (/modconfig)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from cogs.moderation.appeals import AppealButton, Appeals, DecisionButton, recor
 from cogs.moderation.automod import Automod
 from cogs.moderation.commands import ModerationCommands
 from cogs.moderation.history import HistoryButton
+from cogs.moderation.in_discord import InDiscord
 from cogs.moderation.lifecycle import expiry_handler, record_case_dm
 from cogs.moderation.settings import ModConfig
 
@@ -25,6 +28,7 @@ async def setup(bot: ConclaveBot) -> None:
     bot.outbox.on_outcome(record_appeal_dm)
     await bot.add_cog(ModerationCommands(bot))
     await bot.add_cog(Appeals(bot))
+    await bot.add_cog(InDiscord(bot))
     bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)
     # Automod's message hook is in place only while it is on (/modconfig can turn it on and off).
     bot.automod = Automod(bot)  # type: ignore[attr-defined]

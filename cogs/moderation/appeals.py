@@ -19,8 +19,8 @@ from discord.ext import commands
 from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.ui.moderation import appeal_custom_id, appeal_decision_embed, appeal_embed
-from cogs.moderation.commands import require_level
-from cogs.moderation.lifecycle import lift_sanction
+from cogs.moderation.commands import CaseNumber, require_level
+from cogs.moderation.lifecycle import Lifter, lift
 from db import moderation, outbox
 from db.moderation import APPEALABLE, Case
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APPEAL_LENGTH = 1000
+OWN_APPEAL = "Nobody decides the appeal of a case about themselves."
 
 
 def _status_line(case: Case) -> str:
@@ -107,6 +108,8 @@ async def decide_appeal(
         case = await moderation.lock_case(conn, str(bot.guild_id), number)
         if case is None or case.metadata.get("appeal_status") is None:
             raise NotFound(f"Case #{number} has no appeal.")
+        if case.metadata.get("target_discord_id") == str(staff.id):
+            raise NotAllowed(OWN_APPEAL)
         if case.metadata["appeal_status"] != "pending":
             raise BadInput(f"Case #{number}'s appeal was {case.metadata['appeal_status']} already.")
         appeal = {
@@ -128,15 +131,7 @@ async def decide_appeal(
         if accept:
             sanction = await moderation.sanction_of_case(conn, case.id)
             if sanction is not None:
-                lifted = await lift_sanction(
-                    conn,
-                    bot,
-                    sanction,
-                    moderator_id=staff_id,
-                    moderator=str(staff),
-                    status="lifted",
-                    why="appeal accepted",
-                )
+                lifted = await lift(conn, bot, sanction, Lifter("lifted", "appeal accepted", staff_id, str(staff)))
         case = await moderation.case_by_id(conn, case.id) or case
         embed = appeal_decision_embed(case, server=bot.home_guild.name if bot.home_guild else "the server")
         payload = {
@@ -282,6 +277,10 @@ class DecisionButton(
     @reported("appeal decision button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         _require_decider(interaction)
+        bot: ConclaveBot = interaction.client  # type: ignore[assignment]
+        case = await moderation.case_by_number(bot.pool, str(bot.guild_id), self.number)
+        if case is not None and case.metadata.get("target_discord_id") == str(interaction.user.id):
+            raise NotAllowed(OWN_APPEAL)
         await interaction.response.send_modal(DecisionModal(self.number, self.decision == "a"))
 
 
@@ -307,7 +306,7 @@ class Appeals(commands.Cog):
     async def appeal(
         self,
         interaction: discord.Interaction,
-        case: app_commands.Range[int, 1],
+        case: CaseNumber,
         reason: app_commands.Range[str, 1, APPEAL_LENGTH],
     ) -> None:
         if interaction.guild_id != self.bot.guild_id:

@@ -14,11 +14,15 @@ from discord.ext import commands
 
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
+from bot.identity import resolve_user
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.moderation import case_embed
+from cogs.moderation.cases import CaseError, edit_case, void_case
 from cogs.moderation.evidence import message_menus
 from cogs.moderation.history import history_message
-from cogs.moderation.lifecycle import Action, CaseError, edit_case, purge, reapply_mute, record, void_case
+from cogs.moderation.in_discord import IN_DISCORD
+from cogs.moderation.lifecycle import Action, mute_role_powers, reapply_mute, record
+from cogs.moderation.purge import purge
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -39,6 +43,9 @@ BOT_PERMISSION = {
     "purge": ("manage_messages", "Manage Messages"),
 }
 PURGE_SCAN = 1000  # how far back /mod purge looks in the channel for the member's messages
+# Case numbers are PostgreSQL integers: Discord's client refuses anything larger before the bot sees it.
+CaseNumber = app_commands.Range[int, 1, 2**31 - 1]
+OWN_CASE = "Nobody changes a case about themselves: ask another moderator."
 
 
 def _party(user: discord.abc.User) -> Party:
@@ -62,7 +69,8 @@ def require_level(
     bot: ConclaveBot, interaction: discord.Interaction, action: str, *, refusal: str | None = None
 ) -> None:
     """The configured staff level of an action (moderation.action_roles), if any: administrators and
-    holders of the listed roles pass; others get `refusal` (default: who may), logged."""
+    holders of the listed roles pass; others get `refusal` (where "{plain}" stands for the default,
+    which says who may), logged."""
     allowed = bot.config.community.moderation.action_roles.get(action)  # type: ignore[call-overload]
     actor = interaction.user
     if not allowed or not isinstance(actor, discord.Member) or actor.guild_permissions.administrator:
@@ -72,7 +80,8 @@ def require_level(
         names = [r.name for r in (guild.get_role(i) for i in allowed) if r is not None] if guild else []
         who = ", ".join(names) or "other staff"
         log.info("moderation refused: %s (%s) tried %s: not their staff level", actor, actor.id, action)
-        raise NotAllowed(refusal or f"Only {who} may {action} (moderation.action_roles).")
+        plain = f"Only {who} may {action} (moderation.action_roles)."
+        raise NotAllowed(refusal.replace("{plain}", plain.removesuffix(".")) if refusal else plain)
 
 
 class ModerationCommands(commands.Cog):
@@ -144,6 +153,22 @@ class ModerationCommands(commands.Cog):
 
     def check_level(self, interaction: discord.Interaction, action: str) -> None:
         require_level(self.bot, interaction, action)
+
+    async def check_case_change(self, interaction: discord.Interaction, number: int) -> None:
+        """Who may edit or void a case: staff at the `case` level and at the level of the case's own
+        action (voiding a ban lifts it, so only those who may ban), and never the member it is about
+        (not even an administrator or the owner: a case about oneself is for someone else to judge)."""
+        self.check_level(interaction, "case")
+        case = await moderation.case_by_number(self.bot.pool, str(self.bot.guild_id), number)
+        if case is None:
+            return  # said by the change itself ("There is no case #N.")
+        if case.metadata.get("target_discord_id") == str(interaction.user.id):
+            actor = interaction.user
+            log.info("moderation refused: %s (%s) tried to change case #%d about themselves", actor, actor.id, number)
+            raise NotAllowed(OWN_CASE)
+        require_level(
+            self.bot, interaction, case.action, refusal=f"{{plain}}, so only they may change a {case.action} case."
+        )
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -219,7 +244,7 @@ class ModerationCommands(commands.Cog):
     async def mute(
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "permanent"
     ) -> None:
-        self._check_mute_role()
+        self._check_mute_role(give=True)
         self.check(interaction, "mute", member)
         action = Action(
             "mute", member, interaction.user, reason, _duration(duration), context=self._context(interaction)
@@ -231,10 +256,10 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unmute(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
-        self._check_mute_role()
+        self._check_mute_role(give=False)
         await self._simple(interaction, "unmute", member, reason)
 
-    def _check_mute_role(self) -> None:
+    def _check_mute_role(self, *, give: bool) -> None:
         role_id = self.bot.config.community.moderation.mute_role_id
         guild = self.bot.home_guild
         role = guild.get_role(role_id) if guild is not None and role_id is not None else None
@@ -242,6 +267,10 @@ class ModerationCommands(commands.Cog):
             raise BadInput("No mute role is set up: an admin sets moderation.mute_role_id in conclave.toml.")
         if guild is not None and guild.me is not None and role >= guild.me.top_role:
             raise NotAllowed("The mute role is not below my highest role, so Discord won't let me give it.")
+        if give and (powers := mute_role_powers(self.bot)):
+            raise NotAllowed(
+                f"The mute role has administrative permissions ({', '.join(powers)}): I won't hand it out."
+            )
 
     @commands.Cog.listener()
     async def on_member_returned(self, member: discord.Member, user_id: str) -> None:
@@ -271,6 +300,7 @@ class ModerationCommands(commands.Cog):
         duration: str = "permanent",
         delete_message_days: app_commands.Range[int, 0, 7] = 0,
     ) -> None:
+        member = await resolve_user(self.bot, member)
         self.check(interaction, "ban", member)
         action = Action(
             "ban",
@@ -288,7 +318,7 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
-        await self._simple(interaction, "unban", user, reason)
+        await self._simple(interaction, "unban", await resolve_user(self.bot, user), reason)
 
     @mod.command(
         name="purge", description="Delete a member's latest messages in a channel, optionally taking back their XP"
@@ -311,6 +341,7 @@ class ModerationCommands(commands.Cog):
         channel: discord.TextChannel | discord.Thread | None = None,
         reason: Reason = "purged",
     ) -> None:
+        member = await resolve_user(self.bot, member)
         self.check(interaction, "purge", member)
         where = channel or interaction.channel
         guild = self.bot.home_guild
@@ -363,7 +394,12 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="who")
     @staff_only("moderate")
     async def history(self, interaction: discord.Interaction, member: discord.User) -> None:
-        user_id = await self.bot.identity.user_id(member)
+        member = await resolve_user(self.bot, member)
+        user_id = await users.user_id_for(self.bot.pool, str(member.id))  # a lookup creates no row
+        if user_id is None:
+            name = discord.utils.escape_markdown(str(member))
+            await interaction.response.send_message(f"{name} has no moderation history.", ephemeral=True)
+            return
         embed, view = await history_message(self.bot, user_id, str(member))
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
@@ -371,7 +407,7 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(number="the case number")
     @app_commands.autocomplete(number=case_numbers)
     @staff_only("moderate")
-    async def show(self, interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
+    async def show(self, interaction: discord.Interaction, number: CaseNumber) -> None:
         found = await moderation.case_by_number(self.bot.pool, str(self.bot.guild_id), number)
         if found is None:
             raise NotFound(f"There is no case #{number}.")
@@ -379,11 +415,14 @@ class ModerationCommands(commands.Cog):
         moderator_discord_id = (
             await users.discord_id_for(self.bot.pool, found.moderator_id) if found.moderator_id else None
         )
-        moderator = f"<@{moderator_discord_id}>" if moderator_discord_id else "(erased account)"
+        if moderator_discord_id:
+            moderator = f"<@{moderator_discord_id}>"
+        elif found.moderator_id is None and found.metadata.get("in_discord"):
+            moderator = IN_DISCORD  # the audit log did not say who
+        else:
+            moderator = "(erased account)"
         duration = format_duration(timedelta(minutes=found.duration)) if found.duration else None
-        guild = self.bot.home_guild
-        member = guild.get_member(int(target)) if guild is not None and target.isdigit() else None
-        name = str(member) if member is not None else f"user {target}"  # a title shows no mentions
+        name = await self._name_of(target)
         embed = case_embed(found, target=name, moderator=moderator, duration=duration)
         history = await moderation.revisions(self.bot.pool, found.id)
         if history:
@@ -397,6 +436,19 @@ class ModerationCommands(commands.Cog):
             embed.title = f"[VOID] {embed.title}"
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
+    async def _name_of(self, discord_id: str) -> str:
+        """A case's member by name (a title shows no mentions): from the server, Discord's cache, or
+        the name kept with their row."""
+        guild = self.bot.home_guild
+        if not discord_id.isdigit():
+            return f"user {discord_id}"  # an erased member
+        found = guild.get_member(int(discord_id)) if guild is not None else None
+        found = found or self.bot.get_user(int(discord_id))
+        if found is not None:
+            return str(found)
+        profile = await users.get_profile_by_discord_id(self.bot.pool, discord_id)
+        return profile.username if profile is not None else f"user {discord_id}"
+
     @case.command(name="edit", description="Correct a case's reason or duration (the old value is kept)")
     @app_commands.describe(number="the case number", reason="the corrected reason", duration="e.g. 3d, or permanent")
     @app_commands.autocomplete(number=case_numbers)
@@ -404,13 +456,13 @@ class ModerationCommands(commands.Cog):
     async def edit(
         self,
         interaction: discord.Interaction,
-        number: app_commands.Range[int, 1],
+        number: CaseNumber,
         reason: Reason | None = None,
         duration: str | None = None,
     ) -> None:
-        self.check_level(interaction, "case")
         if reason is None and duration is None:
             raise BadInput("Give a new reason, a new duration, or both.")
+        await self.check_case_change(interaction, number)
         new_duration = _duration(duration) if duration is not None else "unchanged"
         try:
             case = await edit_case(self.bot, number, interaction.user, reason=reason, duration=new_duration)
@@ -424,8 +476,8 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(number="the case number", reason="why (logged)")
     @app_commands.autocomplete(number=case_numbers)
     @staff_only("moderate")
-    async def void(self, interaction: discord.Interaction, number: app_commands.Range[int, 1], reason: Reason) -> None:
-        self.check_level(interaction, "case")
+    async def void(self, interaction: discord.Interaction, number: CaseNumber, reason: Reason) -> None:
+        await self.check_case_change(interaction, number)
         try:
             case = await void_case(self.bot, number, interaction.user, reason)
         except CaseError as error:

@@ -4,7 +4,6 @@ the Discord action and the modlog entry in the outbox, in the order the member s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
+from bot.checks import administrative
 from bot.moderation_rules import capped_timeout, format_duration, parse_duration
 from bot.ui.moderation import PAST_TENSE, appeal_button, case_embed
-from cogs.xp.adjustments import after_reversals, reverse_messages_in
 from db import moderation, outbox, timers
 from db.moderation import Case
 
@@ -89,20 +88,15 @@ async def _record_in(
         metadata=metadata,
     )
     if action.kind in SANCTIONS:
-        sanction, _ = await moderation.start_sanction(
-            conn,
-            case_id=case.id,
-            guild_id=guild_id,
-            target_discord_id=str(action.target.id),
-            kind=SANCTIONS[action.kind],
-            expires_at=expires,
-        )
-        if expires is not None:
-            await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
+        await put_in_force(conn, case, SANCTIONS[action.kind], str(action.target.id), expires)
     elif action.kind in LIFTS:
-        active = await moderation.active_sanction(conn, guild_id, str(action.target.id), LIFTS[action.kind])
+        kind, discord_id = LIFTS[action.kind], str(action.target.id)
+        active = await moderation.active_sanction(conn, guild_id, discord_id, kind, lock=True)
         if active is not None:
-            await moderation.end_sanction(conn, active.id, status="lifted", ended_by_case=case.id)
+            by = Lifter("lifted", action.reason, moderator_id, str(action.moderator))
+            await lift(conn, bot, active, by, case=case)
+        else:  # nothing on record (e.g. a ban older than the bot): Discord is asked all the same
+            await _queue_lift_effect(conn, bot, kind, discord_id, case, sanction=None)
     told_first = await _queue_dm(conn, bot, action, case) if action.kind in DM_BEFORE else None
     await _queue_discord_action(conn, bot, action, case, expires, after=told_first)
     if action.kind not in DM_BEFORE and action.kind not in NO_DM:
@@ -182,27 +176,67 @@ async def _queue_discord_action(
         await outbox.enqueue(conn, "ban", {**base, "delete_message_seconds": seconds}, dedupe_key=key)
     elif action.kind == "kick":
         await outbox.enqueue(conn, "kick", base, dedupe_key=key)
-    elif action.kind == "unban":
-        await outbox.enqueue(conn, "unban", base, dedupe_key=key)
     elif action.kind == "timeout":
         await outbox.enqueue(
             conn, "timeout", {**base, "until": expires.isoformat() if expires else None}, dedupe_key=key
         )
-    elif action.kind == "untimeout":
-        await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=key)
-    elif action.kind in ("mute", "unmute"):
-        await queue_mute_role(
-            conn, bot, str(action.target.id), give=action.kind == "mute", reason=base["reason"], key=key
-        )
+    elif action.kind == "mute":
+        await queue_mute_role(conn, bot, str(action.target.id), give=True, reason=base["reason"], key=key)
+    # (unban, untimeout, unmute: queued by lift, or by _record_in when nothing was on record)
+
+
+async def put_in_force(
+    conn: asyncpg.Connection, case: Case, kind: str, discord_id: str, expires: datetime | None
+) -> moderation.Sanction:
+    """The sanction a case puts in force, with its expiry timer; the member's previous sanction of
+    that kind is superseded and its timer cancelled (an old expiry never lifts a newer sanction)."""
+    sanction, superseded = await moderation.start_sanction(
+        conn,
+        case_id=case.id,
+        guild_id=str(case.metadata["guild_id"]),
+        target_discord_id=discord_id,
+        kind=kind,
+        expires_at=expires,
+    )
+    for old in superseded:
+        await timers.cancel(conn, "sanction_expiry", "sanction_id", old.id)
+    if expires is not None:
+        await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
+    return sanction
+
+
+def mute_role_powers(bot: ConclaveBot) -> list[str]:
+    """The administrative permissions the mute role carries now (none, as it should be): a role
+    edited in Discord since it was chosen is never handed out."""
+    role_id = bot.config.community.moderation.mute_role_id
+    guild = bot.home_guild
+    role = guild.get_role(role_id) if guild is not None and role_id is not None else None
+    return administrative(role.permissions) if role is not None else []
 
 
 async def queue_mute_role(
-    conn: asyncpg.Connection, bot: ConclaveBot, discord_id: str, *, give: bool, reason: str, key: str
+    conn: asyncpg.Connection,
+    bot: ConclaveBot,
+    discord_id: str,
+    *,
+    give: bool,
+    reason: str,
+    key: str,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     role_id = bot.config.community.moderation.mute_role_id
     if role_id is None:
         return  # checked before the action; a mute whose role was unset since ends on the record only
-    payload = {"guild_id": str(bot.guild_id), "user_id": discord_id, "role_id": str(role_id), "reason": reason}
+    if give and (powers := mute_role_powers(bot)):
+        log.warning("mute role %s not given to %s: it has administrative permissions (%s)", role_id, discord_id, powers)
+        return
+    payload = {
+        **(extra or {}),
+        "guild_id": str(bot.guild_id),
+        "user_id": discord_id,
+        "role_id": str(role_id),
+        "reason": reason,
+    }
     await outbox.enqueue(conn, "add_role" if give else "remove_role", payload, dedupe_key=key)
 
 
@@ -243,238 +277,102 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
         sanction = await moderation.lock_active_sanction(conn, int(timer.payload["sanction_id"]))
         if sanction is None:
             return  # lifted, superseded or voided meanwhile: nothing to do
-        if sanction.kind == "timeout":
-            # Discord ends a timeout by itself at the time it was given: only the record changes.
-            await moderation.end_sanction(conn, sanction.id, status="expired")
-            return
         me = await bot.identity.user_id(bot.user)  # type: ignore[arg-type]
-        case = await lift_sanction(
-            conn,
-            bot,
-            sanction,
-            moderator_id=me,
-            moderator=str(bot.user),
-            status="expired",
-            why=f"temporary {sanction.kind} expired",
-        )
-        log.info("temporary %s of %s expired: case #%d", sanction.kind, sanction.target_discord_id, case.number)
+        why = f"temporary {sanction.kind} expired"
+        case = await lift(conn, bot, sanction, Lifter("expired", why, me, str(bot.user)))
+        if case is not None:
+            log.info("temporary %s of %s expired: case #%d", sanction.kind, sanction.target_discord_id, case.number)
 
     return expire
 
 
-async def lift_sanction(
-    conn: asyncpg.Connection,
-    bot: ConclaveBot,
-    sanction: moderation.Sanction,
-    *,
-    moderator_id: str | None,
-    moderator: str,
-    status: str,
-    why: str,
-) -> Case:
-    """End a sanction in force with the case that lifts it (unban, untimeout, unmute), its Discord
-    effect through the outbox and its modlog entry; in the caller's transaction."""
-    lift = {"ban": "unban", "timeout": "untimeout", "mute": "unmute"}[sanction.kind]
-    original = await moderation.case_by_id(conn, sanction.case_id)
-    number = original.number if original else "?"
-    case = await moderation.open_case(
-        conn,
-        guild_id=sanction.guild_id,
-        moderator_id=moderator_id,
-        target_user_id=original.target_user_id if original else None,
-        action=lift,
-        reason=f"{why} (case #{number})",
-        metadata={"target_discord_id": sanction.target_discord_id, "lifted_case": sanction.case_id},
-    )
-    await moderation.end_sanction(conn, sanction.id, status=status, ended_by_case=case.id)
-    if status != "expired":  # lifted early: its expiry timer has nothing left to do
-        await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
-    base = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"}
-    key = f"case-action:{case.id}"
-    if lift == "unban":
-        await outbox.enqueue(conn, "unban", base, dedupe_key=key)
-    elif lift == "untimeout":
-        await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=key)
-    else:
-        await queue_mute_role(conn, bot, sanction.target_discord_id, give=False, reason=base["reason"], key=key)
-    await queue_modlog(conn, bot, case, target=sanction.target_discord_id, moderator=moderator)
-    return case
+LIFT_ACTION = {"ban": "unban", "timeout": "untimeout", "mute": "unmute"}  # the case that ends each kind
 
 
 @dataclass(frozen=True)
-class Purged:
-    case: Case
-    messages: int
-    xp_taken: int  # XP taken back (0 when not asked)
-    messages_reversed: int
+class Lifter:
+    """Who or what ends a sanction, and how it goes on record."""
+
+    status: str  # how the sanction row ends: expired, lifted or voided
+    why: str  # the lift case's reason (followed by "(case #N)" of the case it lifts)
+    moderator_id: str | None  # None: unknown (a moderator in Discord, the audit log unreadable)
+    moderator: str  # as the modlog entry names them
+    effect: bool = True  # False: Discord did it already (an unban in Discord's own menus)
+    modlog: bool = True  # False: the caller sums it up (reconciliation at start-up)
 
 
-async def purge(
-    bot: ConclaveBot, action: Action, channel_id: int, message_ids: list[int], *, reverse_xp: bool
-) -> Purged:
-    """A purge: one case listing the messages, their deletion queued in the outbox and, if asked,
-    the XP they earned taken back through the ledger, all in one transaction (the XP engine's
-    pending grants are written first, so a message seconds old is in the ledger to reverse)."""
-    engine = getattr(bot, "xp_engine", None) if reverse_xp else None
-    if engine is not None:
-        await engine.flush()
-    target_id = await bot.identity.user_id(action.target)
-    moderator_id = await bot.identity.user_id(action.moderator)
-    ids = [str(i) for i in message_ids]
-    lock = engine.lock if engine is not None else contextlib.nullcontext()
-    async with lock, bot.pool.acquire() as conn, conn.transaction():
-        metadata = {
-            **action.context,
-            "target_discord_id": str(action.target.id),
-            "channel_id": str(channel_id),
-            "message_ids": ids,
-            "messages": len(ids),
-            "reverse_xp": reverse_xp,
-        }
+async def lift(
+    conn: asyncpg.Connection, bot: ConclaveBot, sanction: moderation.Sanction, by: Lifter, *, case: Case | None = None
+) -> Case | None:
+    """The one way a sanction in force ends, whoever ends it: its expiry, /mod unban|untimeout|unmute,
+    a void, an accepted appeal, an unban in Discord. In the caller's transaction, with the sanction
+    row locked by the caller (so it is still in force). One rule for all of them:
+    - the row ends once (its status, and the case that ended it);
+    - a case records the end: `case`, when the caller opened one (/mod unban...), else a lift case
+      opened here ("<why> (case #N)", with its modlog entry). Only a timeout that ran out has none:
+      Discord ended it by itself, so only the row changes;
+    - its expiry timer is cancelled;
+    - its Discord effect is queued once per sanction (dedupe key sanction-lift:<id>), after the
+      sanction's own action if that is still in the outbox, however long it takes there (a quick
+      unban never runs ahead of the ban it lifts, which may wait up to a minute on its DM).
+    Returns the case, None when nothing was recorded."""
+    if sanction.kind == "timeout" and by.status == "expired":
+        await moderation.end_sanction(conn, sanction.id, status="expired")
+        return None
+    opened = case is None
+    if case is None:
+        original = await moderation.case_by_id(conn, sanction.case_id)
         case = await moderation.open_case(
             conn,
-            guild_id=str(bot.guild_id),
-            moderator_id=moderator_id,
-            target_user_id=target_id,
-            action="purge",
-            reason=action.reason,
-            metadata=metadata,
+            guild_id=sanction.guild_id,
+            moderator_id=by.moderator_id,
+            target_user_id=original.target_user_id if original else None,
+            action=LIFT_ACTION[sanction.kind],
+            reason=f"{by.why} (case #{original.number if original else '?'})",
+            metadata={
+                "target_discord_id": sanction.target_discord_id,
+                "lifted_case": sanction.case_id,
+                **({"in_discord": True} if not by.effect else {}),
+            },
         )
-        payload = {
-            "guild_id": str(bot.guild_id),
-            "channel_id": str(channel_id),
-            "message_ids": ids,
-            "reason": f"case #{case.number}",
-        }
-        await outbox.enqueue(conn, "delete_messages", payload, dedupe_key=f"case-action:{case.id}")
-        reversals = []
-        if engine is not None:
-            reversals = await reverse_messages_in(conn, bot, moderator_id, ids, f"purge, case #{case.number}")
-            taken = -sum(r.amount for r in reversals)
-            await moderation.merge_metadata(conn, case.id, {"xp_reversed": taken, "messages_reversed": len(reversals)})
-            case = await moderation.case_by_id(conn, case.id) or case
-        await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
-    if engine is not None:
-        await after_reversals(bot, engine, reversals)
-    bot.outbox.wake()
-    return Purged(case, len(ids), -sum(r.amount for r in reversals), len(reversals))
-
-
-class CaseError(Exception):
-    """A case cannot be changed as asked; the message says why."""
-
-
-async def _open_case_for_change(conn: asyncpg.Connection, guild_id: str, number: int, *, if_void: str) -> Case:
-    """The case, locked for the change, unless it does not exist or was voided."""
-    case = await moderation.lock_case(conn, guild_id, number)
-    if case is None:
-        raise CaseError(f"There is no case #{number}.")
-    if "voided" in case.metadata:
-        raise CaseError(f"Case #{number} {if_void}.")
+    await moderation.end_sanction(conn, sanction.id, status=by.status, ended_by_case=case.id)
+    await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
+    if by.effect:
+        await _queue_lift_effect(conn, bot, sanction.kind, sanction.target_discord_id, case, sanction=sanction)
+    if opened and by.modlog:
+        user = bot.get_user(int(sanction.target_discord_id)) if sanction.target_discord_id.isdigit() else None
+        target = str(user) if user is not None else sanction.target_discord_id
+        await queue_modlog(conn, bot, case, target=target, moderator=by.moderator)
     return case
 
 
-async def edit_case(
+async def _queue_lift_effect(
+    conn: asyncpg.Connection,
     bot: ConclaveBot,
-    number: int,
-    editor: discord.abc.User,
+    kind: str,
+    discord_id: str,
+    case: Case,
     *,
-    reason: str | None = None,
-    duration: timedelta | str | None = "unchanged",
-) -> Case:
-    """Correct a case's reason and/or duration; every change is a revision. A new duration counts
-    from when the case was opened and moves the sanction's expiry (and its timer) with it."""
-    editor_id = await bot.identity.user_id(editor)
-    guild_id = str(bot.guild_id)
-    async with bot.pool.acquire() as conn, conn.transaction():
-        case = await _open_case_for_change(conn, guild_id, number, if_void="was voided; it can't be edited")
-        if reason is not None and reason != case.reason:
-            await moderation.revise_case(
-                conn,
-                case.id,
-                field="reason",
-                old_value=case.reason,
-                new_value=reason,
-                editor_id=editor_id,
-                reason=reason,
-            )
-        if duration != "unchanged":
-            assert not isinstance(duration, str)
-            await _change_duration(conn, bot, case, duration, editor_id)
-    bot.outbox.wake()
-    bot.timers.wake()
-    found = await moderation.case_by_number(bot.pool, guild_id, number)
-    assert found is not None
-    return found
-
-
-async def _change_duration(
-    conn: asyncpg.Connection, bot: ConclaveBot, case: Case, duration: timedelta | None, editor_id: str
+    sanction: moderation.Sanction | None,
 ) -> None:
-    if case.action not in SANCTIONS:
-        raise CaseError(f"Case #{case.number} is a {case.action}: it has no duration.")
-    sanction = await moderation.sanction_of_case(conn, case.id)
-    if sanction is None:
-        raise CaseError(f"Case #{case.number}'s {case.action} is no longer in force; open a new case instead.")
-    if case.action == "timeout":
-        duration, _ = capped_timeout(duration)
-    expires = case.created_at + duration if duration is not None else None
-    minutes = int(duration.total_seconds() // 60) if duration is not None else None
-    await moderation.revise_case(
-        conn,
-        case.id,
-        field="duration",
-        old_value=None if case.duration is None else str(case.duration),
-        new_value=None if minutes is None else str(minutes),
-        editor_id=editor_id,
-        duration_minutes=minutes,
-        metadata={"expires_at": expires.isoformat() if expires else None},
-    )
-    await moderation.set_sanction_expiry(conn, sanction.id, expires)
-    await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
-    if expires is not None:
-        await timers.schedule(conn, "sanction_expiry", max(expires, datetime.now(UTC)), {"sanction_id": sanction.id})
-    if case.action == "timeout":
-        base = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"}
-        until = expires.isoformat() if expires else None
-        await outbox.enqueue(conn, "timeout", {**base, "until": until})
-
-
-async def void_case(bot: ConclaveBot, number: int, editor: discord.abc.User, reason: str) -> Case:
-    """Void a case: it stays on record, marked void; its points stop counting and its sanction,
-    if still in force, is lifted."""
-    editor_id = await bot.identity.user_id(editor)
-    guild_id = str(bot.guild_id)
-    async with bot.pool.acquire() as conn, conn.transaction():
-        case = await _open_case_for_change(conn, guild_id, number, if_void="was voided already")
-        voided = {"by": editor_id, "reason": reason, "at": datetime.now(UTC).isoformat()}
-        await moderation.revise_case(
-            conn,
-            case.id,
-            field="void",
-            old_value=None,
-            new_value=reason,
-            editor_id=editor_id,
-            metadata={"voided": voided},
+    """What Discord is asked to undo a sanction of `kind`. With the sanction: once per sanction,
+    after its own action still in the outbox; without (none on record): once per case."""
+    base: dict[str, Any] = {"guild_id": str(bot.guild_id), "user_id": discord_id, "reason": f"case #{case.number}"}
+    if sanction is not None:
+        dedupe = f"sanction-lift:{sanction.id}"
+        previous = await outbox.pending_id(
+            conn, f"case-action:{sanction.case_id}", prefix=f"mute-rejoin:{sanction.id}:"
         )
-        sanction = await moderation.sanction_of_case(conn, case.id)
-        if sanction is not None:
-            await moderation.end_sanction(conn, sanction.id, status="voided")
-            await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
-            lift = f"case #{number} voided"
-            base = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": lift}
-            if sanction.kind == "ban":
-                await outbox.enqueue(conn, "unban", base)
-            elif sanction.kind == "timeout":
-                await outbox.enqueue(conn, "timeout", {**base, "until": None})
-            else:
-                await queue_mute_role(
-                    conn, bot, sanction.target_discord_id, give=False, reason=lift, key=f"void:{case.id}"
-                )
-    bot.outbox.wake()
-    found = await moderation.case_by_number(bot.pool, guild_id, number)
-    assert found is not None
-    return found
+        if previous is not None:
+            base |= {"after": previous, "after_settled": True}
+    else:
+        dedupe = f"case-action:{case.id}"
+    if kind == "ban":
+        await outbox.enqueue(conn, "unban", base, dedupe_key=dedupe)
+    elif kind == "timeout":
+        await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=dedupe)
+    else:
+        await queue_mute_role(conn, bot, discord_id, give=False, reason=base["reason"], key=dedupe, extra=base)
 
 
 async def record_case_dm(conn: asyncpg.Connection, item: outbox.OutboxItem, delivered: bool, error: str | None) -> None:

@@ -12,8 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, require_staff
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, administrative, require_staff
 from bot.community import ModerationConfig
+from bot.config import ConfigError
 from bot.errors import BadInput, NotAllowed
 from bot.ui.embeds import BRAND
 from db import admin_logs
@@ -137,6 +138,25 @@ class ModConfig(commands.Cog):
 
     async def cog_load(self) -> None:
         overrides = await stored.with_prefix(self.bot.pool, PREFIX)
+        wanted = self.base.get("mute_role_id") is not None or overrides.get("mute_role") is not None
+        powers = await self._mute_role_powers() if wanted else {}
+        file_role = self.base.get("mute_role_id")
+        if file_role is not None and int(file_role) in powers:
+            name, granted = powers[int(file_role)]
+            raise ConfigError(
+                f"moderation.mute_role_id: role '{name}' ({file_role}) has administrative permissions "
+                f"({', '.join(granted)}); a mute role must never carry them"
+            )
+        chosen = overrides.get("mute_role")
+        if chosen is not None and int(chosen) in powers:
+            # Edited in Discord since staff chose it: never handed out; the file's value is used.
+            log.warning(
+                "moderation.mute_role set with /modconfig (role %s) now has administrative permissions (%s); "
+                "using conclave.toml's value until staff choose another",
+                chosen,
+                ", ".join(powers[int(chosen)][1]),
+            )
+            overrides.pop("mute_role")
         try:
             self._apply(effective(self.base, overrides))
         except ValidationError as error:
@@ -148,6 +168,15 @@ class ModConfig(commands.Cog):
             )
         if overrides:
             log.info("moderation settings changed by staff: %s", ", ".join(sorted(overrides)))
+
+    async def _mute_role_powers(self) -> dict[int, tuple[str, list[str]]]:
+        """The server's roles that carry administrative permissions: (name, which), by id."""
+        try:
+            roles = await self.bot.http.get_roles(self.bot.guild_id)
+        except discord.NotFound:
+            return {}  # not in that server: the command sync says so, with the invite link
+        found = {int(r["id"]): (r["name"], administrative(int(r["permissions"]))) for r in roles}
+        return {role_id: entry for role_id, entry in found.items() if entry[1]}
 
     def _apply(self, settings: ModerationConfig) -> None:
         self.bot.config.community.moderation = settings
@@ -215,6 +244,11 @@ class ModConfig(commands.Cog):
             raise BadInput(f"{role.mention} is not below my highest role, so Discord won't let me give it.")
         if role.managed or role.is_default():
             raise BadInput(f"{role.mention} can't be given by a bot.")
+        if powers := administrative(role.permissions):
+            raise BadInput(
+                f"{role.mention} has administrative permissions ({', '.join(powers)}): "
+                "a mute role must never carry them."
+            )
 
     async def _change(
         self, interaction: discord.Interaction, setting: str, value: Any, reason: str | None, *, remove: bool

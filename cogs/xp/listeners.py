@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.checks import administrative
 from bot.config import ConfigError
 from bot.xp_rules import local_day
 from cogs.xp import membership
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-ADMINISTRATIVE = discord.Permissions(
-    administrator=True,
-    manage_guild=True,
-    manage_roles=True,
-    manage_channels=True,
-    ban_members=True,
-    kick_members=True,
-    moderate_members=True,
-    manage_webhooks=True,
-)
-
-
 async def refuse_powerful_reward_roles(bot: ConclaveBot) -> None:
     """A role handed out automatically must not carry administrative permissions: refuse to start."""
     community = bot.config.community
@@ -45,8 +34,7 @@ async def refuse_powerful_reward_roles(bot: ConclaveBot) -> None:
             rewarded[role_id] = f"pathways.{pathway.id}.rank_role_ids.{title}"
         if pathway.role_id is not None:  # members take it themselves with /pathway join
             rewarded[pathway.role_id] = f"pathways.{pathway.id}.role_id"
-    if community.moderation.mute_role_id is not None:  # given back automatically on rejoin
-        rewarded[community.moderation.mute_role_id] = "moderation.mute_role_id"
+    # (the mute role is checked by the moderation cog, with the staff's /modconfig choice)
     if not rewarded:
         return
     roles = {int(r["id"]): r for r in await bot.http.get_roles(bot.guild_id)}
@@ -56,9 +44,9 @@ async def refuse_powerful_reward_roles(bot: ConclaveBot) -> None:
         if role is None:
             problems.append(f"{where}: role {role_id} does not exist in the server")
             continue
-        granted = discord.Permissions(int(role["permissions"])) & ADMINISTRATIVE
-        if granted.value:
-            names = ", ".join(name for name, on in granted if on)
+        granted = administrative(int(role["permissions"]))
+        if granted:
+            names = ", ".join(granted)
             problems.append(f"{where}: role '{role['name']}' ({role_id}) has administrative permissions ({names})")
     if problems:
         raise ConfigError("refusing to hand out roles automatically:\n  " + "\n  ".join(problems))

@@ -1,0 +1,94 @@
+"""/erase leaves nothing of the member in the outbox, dead letters or local journal; /mydata exports
+only the cases the member was told of."""
+
+from __future__ import annotations
+
+import json
+
+from bot.journal import Journal
+from db import dead_letters
+from tests.test_e2e_moderation import delivered, start
+from tests.xp_support import handled
+from tests.xp_support import start as start_xp
+
+APPEAL_FIELD = "Why should the staff reconsider?"
+
+
+async def test_mydata_exports_no_purge_case_the_member_was_never_told_of(harness):
+    bot = await start_xp(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    alice.say("buy cheap gold at example.com")
+    await handled(bot, 1)
+    purged = await mod.slash("mod purge", member=alice, count=1, reason="spam link")
+    assert purged.content.startswith("Case #1: deleting 1 message(s) of alice")
+    await mod.slash("mod warn", member=alice, reason="no spam")
+    await alice.slash("mydata")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.message.attachments, past=True)
+    data = json.loads(dm.message.attachments[0].data)
+    assert [c["action"] for c in data["moderation_cases"]] == ["warn"]
+    assert "spam link" not in dm.message.attachments[0].data.decode()
+
+
+async def test_erasure_leaves_no_discord_id_or_dm_text_in_the_outbox_dead_letters_or_journal(harness):
+    bot, _ = await start(harness)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    await mod.slash("mod warn", member=alice, reason="a secret only the DM told")
+    await mod.slash("mod warn", member=bob, reason="bob's own warning")
+    await delivered(bot, "dm", 2)
+    await alice.slash("appeal", case=1, reason="my phone number is 555-0199, call me")
+    await delivered(bot, "channel_message", 3)
+    harness.standin.users[alice.id].dms_open = False
+    await mod.slash("mod warn", member=alice, reason="a DM Discord refused")  # a failed row, kept for ever
+    await delivered(bot, "dm", 3)
+    async with bot.pool.acquire() as conn:  # what an outage and a refused write left behind
+        await dead_letters.record(
+            conn,
+            [
+                dead_letters.Refused("xp_grant", {"discord_id": alice.id, "amount": 20}, "refused"),
+                dead_letters.Refused("xp_grant", {"discord_id": bob.id, "amount": 15}, "refused"),
+            ],
+        )
+    journal = Journal(harness.data_dir / "journal" / "xp")
+    journal.spill(
+        [
+            {"t": "grant", "discord_id": alice.id, "user_id": None, "amount": 20},
+            {"t": "grant", "discord_id": bob.id, "user_id": None, "amount": 15},
+        ]
+    )
+    analytics = Journal(harness.data_dir / "journal" / "analytics")
+    analytics.spill([{"event_type": "command_used", "discord_id": alice.id, "user_id": None, "label": "rank"}])
+
+    done = await boss.slash("erase", member=alice.id, reason="GDPR request")  # by id: alice may have left
+    assert done.ephemeral and done.content.startswith("Erased the personal data of that member")
+    outbox_rows = [r["payload"] for r in await bot.pool.fetch("SELECT payload FROM outbox ORDER BY id")]
+    text = json.dumps(outbox_rows)
+    assert alice.id not in text
+    for secret in ("a secret only the DM told", "555-0199", "a DM Discord refused"):
+        assert secret not in text
+    assert "bob's own warning" in text and bob.id in text  # others' rows are untouched
+    letters = await bot.pool.fetch("SELECT payload, status FROM dead_letters ORDER BY id")
+    assert alice.id not in json.dumps([r["payload"] for r in letters])
+    assert [r["status"] for r in letters] == ["discarded", "pending"]
+    kept = [r for path in journal.files() for r in journal.read(path)]
+    assert kept == [{"t": "grant", "discord_id": bob.id, "user_id": None, "amount": 15}]
+    counted = [r for path in analytics.files() for r in analytics.read(path)]
+    assert counted == [{"event_type": "command_used", "discord_id": None, "user_id": None, "label": "rank"}]
+    logged = await bot.pool.fetchval("SELECT new_value FROM admin_logs WHERE action = 'erasure'")
+    assert logged["outbox_scrubbed"] >= 4 and logged["dead_letters_scrubbed"] == 1 and logged["journal_records"] == 2
+
+
+async def test_an_erasure_while_a_dm_is_still_retried_scrubs_it_once_it_is_settled(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    dm_channel = harness.standin.dm_channel_for(alice.id)
+    harness.standin.inject_failure("POST", f"/channels/{dm_channel.id}/messages", status=503, times=2)
+    await mod.slash("mod warn", member=alice, reason="told only by DM")
+    done = await boss.slash("erase", member=alice, reason="asked")
+    assert done.content.startswith("Erased the personal data of that member")
+    await delivered(bot, "dm", timeout=15)  # it still reaches them: it was sent before the erasure
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm", past=True)
+    assert dm.message.embeds[0]["fields"][0]["value"] == "told only by DM"
+    payloads = json.dumps([r["payload"] for r in await bot.pool.fetch("SELECT payload FROM outbox")])
+    assert alice.id not in payloads and "told only by DM" not in payloads
