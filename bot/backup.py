@@ -99,11 +99,16 @@ def default_target(config: Config) -> Path:
 
 
 async def _on_database(config: Config, work: Callable[[str], Awaitable[str]], failed: str) -> int:
-    """Run `work` (dsn -> what to print) on the configured database (embedded or DATABASE_URL)."""
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    database = await open_database(url, config.data_dir)
+    """Run `work` (dsn -> what to print) on the configured database (embedded, DATABASE_DIRECT_URL when
+    set, else DATABASE_URL)."""
+    database = await open_database(data_dir=config.data_dir, **config.settings.database_options())
     try:
-        said = await work(database.dsn)
+        if database.session_mode == "transaction":  # the tools SET things, then work in a session
+            raise BackupError(
+                "pg_dump and pg_restore need a session of their own, which a transaction pooler does not keep: "
+                "set DATABASE_DIRECT_URL to the direct connection string (or a session pooler's)"
+            )
+        said = await work(database.session_dsn)
     except BackupError as error:
         print(f"conclave: {failed}: {error}", file=sys.stderr)
         return EXIT_FAILED
