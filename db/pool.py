@@ -162,7 +162,7 @@ def unreachable(error: BaseException, dsn: str, setting: str) -> DatabaseUnreach
         why = "connection refused: nothing accepts connections there (is the server up? is the port right?)"
     elif isinstance(error, TimeoutError):
         why = f"no answer within {CONNECT_TIMEOUT_S:.0f} s (a firewall, or the wrong host or port?)"
-    elif isinstance(error, asyncpg.InvalidPasswordError):
+    elif isinstance(error, asyncpg.InvalidPasswordError) or "password authentication failed" in text:
         why = f"{text} (check the user and password in the URL)"
     elif isinstance(error, asyncpg.InvalidCatalogNameError) or "does not exist" in text:
         why = f"{text} (check the database name at the end of the URL)"
