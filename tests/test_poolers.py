@@ -10,6 +10,8 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -121,48 +123,53 @@ async def test_named_prepared_statements_break_through_a_transaction_pooler_and_
         await pool.close()
 
 
-async def _chat(harness: Harness, rounds: int) -> None:
+@asynccontextmanager
+async def harness_through(bouncer: PgBouncer, db_dsn: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The stand-in and the bot, whose database is this test's through `bouncer`."""
+    harness = await Harness.create(db_dsn, tmp_path / "data", Database(dsn=bouncer.url_for(db_dsn)))
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def chat(harness: Harness, rounds: int) -> None:
+    """alice, bob and carol each say `rounds` messages, and the bot writes what they earned."""
+    assert harness.bot is not None
+    already = harness.bot.chat_activity.received
     members = [harness.member(n) for n in ("alice", "bob", "carol")]
     for round_ in range(rounds):
         for who in members:
             who.say(f"round {round_} of the pooler test from {who.member.user.username}")
+    await handled(harness.bot, already + 3 * rounds)
 
 
 async def test_xp_is_written_through_a_transaction_pooler_and_nothing_is_dead_lettered(db_dsn, tmp_path, bouncers):
-    harness = await Harness.create(db_dsn, tmp_path / "data", Database(dsn=bouncers["transaction"].url_for(db_dsn)))
-    try:
+    async with harness_through(bouncers["transaction"], db_dsn, tmp_path) as harness:
         bot = await start(harness)
         assert bot.database.pool_mode == "transaction"
-        await _chat(harness, 10)
-        await handled(bot, 30)
+        await chat(harness, 10)
         await harness.stop_bot()  # and a second start through the pooler: migrations checked again
         bot = await start(harness)
-        await _chat(harness, 5)
-        await handled(bot, 15)
+        await chat(harness, 5)
         for name in ("alice", "bob", "carol"):
             assert await total_xp(bot.pool, harness.member(name).id) == 20 * 15
         card = await harness.member("bob").slash("rank")  # a read through the pooler
         assert card.content.startswith("Bob: level ") and ", 300 XP, #" in card.content
         assert await bot.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
         assert bot.refused_writes == 0
-    finally:
-        await harness.close()
 
 
 async def test_xp_is_written_through_a_session_pooler_with_custom_plans(db_dsn, tmp_path, bouncers):
-    harness = await Harness.create(db_dsn, tmp_path / "data", Database(dsn=bouncers["session"].url_for(db_dsn)))
-    try:
+    async with harness_through(bouncers["session"], db_dsn, tmp_path) as harness:
         bot = await start(harness)
         assert bot.database.pool_mode == "session"
-        await _chat(harness, 4)
-        await handled(bot, 12)
+        await chat(harness, 4)
         assert await total_xp(bot.pool, harness.member("carol").id) == 80
         assert await bot.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
         for _ in range(3):  # set once the connection opens, and again after each release's RESET ALL
             async with bot.pool.acquire() as conn:
                 assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
-    finally:
-        await harness.close()
 
 
 async def test_migrations_run_up_down_and_up_through_a_transaction_pooler(empty_dsn, bouncers):
