@@ -39,11 +39,14 @@ def _upstream(dsn: str) -> dict[str, str]:
 class PgBouncer:
     """`with PgBouncer(admin_dsn, "transaction") as bouncer: bouncer.url_for(db_dsn)`."""
 
-    def __init__(self, upstream_dsn: str, mode: str, *, port: int | None = None, pool_size: int = 20) -> None:
+    def __init__(
+        self, upstream_dsn: str, mode: str, *, port: int | None = None, pool_size: int = 20, query_wait_s: int = 30
+    ) -> None:
         self.upstream = _upstream(upstream_dsn)
         self.mode = mode
         self.port = port or free_port()
         self.pool_size = pool_size
+        self.query_wait_s = query_wait_s  # how long a client waits for a server before PgBouncer gives up
         self.dir = Path(tempfile.mkdtemp(prefix=f"pgbouncer-{mode}-"))
         self.log = self.dir / "pgbouncer.log"
         self.process: subprocess.Popen | None = None
@@ -87,7 +90,7 @@ default_pool_size = {self.pool_size}
 max_client_conn = 500
 server_idle_timeout = 10
 server_login_retry = 1
-query_wait_timeout = 30
+query_wait_timeout = {self.query_wait_s}
 """
         )
         self.dir.chmod(0o755)

@@ -22,6 +22,7 @@ from bot.sandbox.harness import Harness
 from db import maintenance, migrate
 from db.pool import Database, UnusablePooler, connect, create_pool, detect_pool_mode, with_database
 from tests.pgbouncer import PgBouncer, free_port
+from tests.test_e2e_faults import own_server  # noqa: F401  (the fixture)
 from tests.xp_support import handled, start, total_xp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,38 @@ async def test_xp_is_written_through_a_session_pooler_with_custom_plans(db_dsn, 
         for _ in range(3):  # set once the connection opens, and again after each release's RESET ALL
             async with bot.pool.acquire() as conn:
                 assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+
+
+async def test_an_outage_behind_a_transaction_pooler_is_ridden_out_and_nothing_is_dead_lettered(
+    own_server,  # noqa: F811  (the fixture imported above)
+    tmp_path,
+):
+    server, dsn = own_server
+    with PgBouncer(dsn, "transaction", query_wait_s=3) as bouncer:  # waiting clients get an error after 3 s
+        async with harness_through(bouncer, dsn, tmp_path) as harness:
+            bot = await start(harness)
+            await chat(harness, 1)
+            await asyncio.to_thread(server.stop)  # PgBouncer stays up: its clients see its errors
+            members = [harness.member(n) for n in ("alice", "bob", "carol")]
+            for round_ in range(3):
+                for who in members:
+                    who.say(f"said through the pooler during the outage {round_}")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while bot.chat_activity.received < 12 and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            deadline = loop.time() + 20  # PgBouncer makes its clients wait for a server (query_wait_timeout)
+            while not bot.write_health.down and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+            assert bot.write_health.down
+            await asyncio.to_thread(server.start)
+            deadline = loop.time() + 30
+            while (bot.xp_engine.pending or bot.write_health.down) and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+            for who in members:
+                assert await total_xp(bot.pool, who.id) == 20 * 4
+            assert await bot.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+            assert bot.refused_writes == 0
 
 
 async def test_migrations_run_up_down_and_up_through_a_transaction_pooler(empty_dsn, bouncers):
