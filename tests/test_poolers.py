@@ -21,11 +21,14 @@ from bot.maintenance import Maintenance, Retention
 from bot.sandbox.harness import Harness
 from db import maintenance, migrate
 from db.pool import Database, UnusablePooler, connect, create_pool, detect_pool_mode, with_database
-from tests.pgbouncer import PgBouncer, free_port
+from tests.pgbouncer import PGBOUNCER, PgBouncer, free_port
 from tests.test_e2e_faults import own_server  # noqa: F401  (the fixture)
 from tests.xp_support import handled, start, total_xp
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    shutil.which(PGBOUNCER) is None, reason="PgBouncer is not installed (apt-get install pgbouncer; .ci/run does)"
+)
 _OURS = ("DISCORD_TOKEN", "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_MODE", "CONCLAVE_CONFIG")
 STATEMENT_MODE = (
     "goes through a pooler in statement mode, where the bot's transactions cannot run: "
@@ -340,3 +343,10 @@ async def test_a_backup_through_a_transaction_pooler_asks_for_the_direct_url(db_
     )
     assert code == 0, err
     assert target.stat().st_size > 0 and out.startswith(f"backup written to {target}")
+
+
+async def test_an_unknown_pool_mode_is_a_configuration_error(tmp_path):
+    code, out, err = await cli("migrate", "status", env={"DATABASE_POOL_MODE": "statement"}, cwd=tmp_path)
+    assert out == ""
+    assert code == 2 and "Traceback" not in err
+    assert "environment: 'database_pool_mode' = 'statement' is invalid" in err
