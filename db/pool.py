@@ -1,4 +1,5 @@
-"""The asyncpg pool: one per process, with JSON codecs so JSON/JSONB columns arrive as Python objects."""
+"""The asyncpg pool: one per process, with JSON codecs so JSON/JSONB columns arrive as Python objects;
+where the database is, and how to reach it through a connection pooler (the probe at start)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ DATABASE_NAME = "conclave"
 # How the bot reaches the server (DATABASE_POOL_MODE; README "Through a connection pooler"):
 #   direct       a PostgreSQL server, or a pooler that passes startup parameters and keeps one server
 #                session per client connection: as before (plan_cache_mode at connect, statement cache).
-#   session      a session pooler (PgBouncer pool_mode = session, Supavisor on 5432): one server session
-#                per client connection, but startup parameters refused, so plan_cache_mode is SET once
-#                the connection is open (and again after the pool's RESET ALL).
+#   session      a session pooler that refuses startup parameters (PgBouncer pool_mode = session): one
+#                server session per client connection, so plan_cache_mode is SET once the connection is
+#                open (and again after the pool's RESET ALL).
 #   transaction  a transaction pooler (PgBouncer pool_mode = transaction, Supavisor on 6543): each
 #                transaction may run on another server session, so no named prepared statements
 #                (statement_cache_size=0: unnamed ones, planned with their parameters every time, so
@@ -158,6 +159,8 @@ def unreachable(error: BaseException, dsn: str, setting: str) -> DatabaseUnreach
         text = text.replace(password, "***")
     if isinstance(error, socket.gaierror):
         why = "the host name does not resolve (check the host in the URL)"
+    elif isinstance(error, FileNotFoundError):
+        why = "no server socket there (is the server up? is the socket directory right?)"
     elif isinstance(error, ConnectionRefusedError):
         why = "connection refused: nothing accepts connections there (is the server up? is the port right?)"
     elif isinstance(error, TimeoutError):
@@ -167,6 +170,8 @@ def unreachable(error: BaseException, dsn: str, setting: str) -> DatabaseUnreach
     elif isinstance(error, asyncpg.InvalidCatalogNameError) or "does not exist" in text:
         why = f"{text} (check the database name at the end of the URL)"
     elif isinstance(error, (ValueError, asyncpg.ClientConfigurationError)):
+        if _port(dsn) is None and "://" in dsn and where(dsn) == "an unparsable URL":
+            text = "its port is not a number"
         return DatabaseUnreachable(f"{setting} is not a usable PostgreSQL URL ({text or type(error).__name__})")
     else:
         why = text or type(error).__name__

@@ -297,7 +297,10 @@ def _wrong_urls(admin_dsn: str, bouncer: PgBouncer) -> dict[str, tuple[str, str]
             with_database(admin_dsn, "no_such_database"),
             'database "no_such_database" does not exist (check the database name at the end of the URL)',
         ),
-        "not a URL": ("postgresql://postgres:hunter2@127.0.0.1:port/conclave", "DATABASE_URL is not a usable"),
+        "not a URL": (
+            "postgresql://postgres:hunter2@127.0.0.1:port/conclave",
+            "DATABASE_URL is not a usable PostgreSQL URL (its port is not a number)",
+        ),
     }
 
 
@@ -350,3 +353,13 @@ async def test_an_unknown_pool_mode_is_a_configuration_error(tmp_path):
     assert out == ""
     assert code == 2 and "Traceback" not in err
     assert "environment: 'database_pool_mode' = 'statement' is invalid" in err
+
+
+async def test_a_wrong_direct_url_is_one_line_naming_it(db_dsn, tmp_path):
+    wrong = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/conclave"
+    code, out, err = await cli(
+        "migrate", "up", env={"DATABASE_URL": db_dsn, "DATABASE_DIRECT_URL": wrong}, cwd=tmp_path
+    )
+    assert code == 1 and out == ""
+    assert err.startswith("conclave: DATABASE_DIRECT_URL: cannot connect to 127.0.0.1:") and err.count("\n") == 1
+    assert "connection refused" in err and "hunter2" not in err
