@@ -8,8 +8,10 @@ import sys
 
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
+from db.pool import DatabaseUnreachable
 
 EXIT_CONFIG = 2
+EXIT_DATABASE = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,32 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"conclave: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    secrets = [s.get_secret_value() for s in (config.settings.discord_token, config.settings.database_url) if s]
+    settings = config.settings
+    secrets = [
+        s.get_secret_value() for s in (settings.discord_token, settings.database_url, settings.database_direct_url) if s
+    ]
     level = config.settings.log_level
     if command in ("migrate", "doctor", "backup", "restore", "import") and level == "INFO":
         level = "WARNING"  # the migrate command prints its own report
     setup_logging(level, config.settings.log_format, secrets)
 
-    if command == "migrate":
-        from bot.cli_migrate import run_migrate
+    try:
+        if command == "migrate":
+            from bot.cli_migrate import run_migrate
 
-        return asyncio.run(run_migrate(config, args))
-    if command == "doctor":
-        from bot.doctor import run_doctor
+            return asyncio.run(run_migrate(config, args))
+        if command == "doctor":
+            from bot.doctor import run_doctor
 
-        return asyncio.run(run_doctor(config, args))
-    if command == "backup":
-        from bot.backup import run_backup
+            return asyncio.run(run_doctor(config, args))
+        if command == "backup":
+            from bot.backup import run_backup
 
-        return asyncio.run(run_backup(config, args.to))
-    if command == "restore":
-        from bot.backup import run_restore
+            return asyncio.run(run_backup(config, args.to))
+        if command == "restore":
+            from bot.backup import run_restore
 
-        return asyncio.run(run_restore(config, args.file))
-    if command == "import":
-        from bot.cli_import import run_import
+            return asyncio.run(run_restore(config, args.file))
+        if command == "import":
+            from bot.cli_import import run_import
 
-        return asyncio.run(run_import(config, args))
+            return asyncio.run(run_import(config, args))
+    except DatabaseUnreachable as exc:  # a wrong or unreachable DATABASE_URL: one line, no traceback
+        print(f"conclave: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     if command == "sandbox":
         from bot.sandbox.repl import run_sandbox
 

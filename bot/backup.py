@@ -243,15 +243,20 @@ def default_target(config: Config) -> Path:
 
 
 async def _on_database(config: Config, work: Callable[[str, Tools], Awaitable[str]], failed: str) -> int:
-    """Run `work` (dsn, tools -> what to print) on the configured database (embedded or DATABASE_URL)."""
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    database: Database = await open_database(url, config.data_dir)
+    """Run `work` (dsn, tools -> what to print) on the configured database (embedded, DATABASE_DIRECT_URL
+    when set, else DATABASE_URL), with client tools of the server's own major version."""
+    database: Database = await open_database(data_dir=config.data_dir, **config.settings.database_options())
     try:
+        if database.session_mode == "transaction":  # the tools SET things, then work in a session
+            raise BackupError(
+                "pg_dump and pg_restore need a session of their own, which a transaction pooler does not keep: "
+                "set DATABASE_DIRECT_URL to the direct connection string (or a session pooler's)"
+            )
         tools = await tools_for(
-            database.dsn, embedded=database.embedded is not None, bin_dir=config.settings.pg_bin_dir
+            database.session_dsn, embedded=database.embedded is not None, bin_dir=config.settings.pg_bin_dir
         )
         log.info("using %s's pg_dump and pg_restore %d", tools.bin_dir, tools.major)
-        said = await work(database.dsn, tools)
+        said = await work(database.session_dsn, tools)
     except BackupError as error:
         print(f"conclave: {failed}: {error}", file=sys.stderr)
         return EXIT_FAILED

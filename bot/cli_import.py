@@ -12,7 +12,7 @@ from pathlib import Path
 from bot import importer
 from bot.config import Config
 from db import migrate
-from db.pool import connect, create_pool, database
+from db.pool import database
 
 EXIT_FAILED = 1
 MAX_FILE_BYTES = 2 * 1024**3  # a 2 GB export is far beyond any real leaderboard
@@ -81,9 +81,8 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         plan = importer.plan(parsed, options)
         if not plan.wanted and not args.dry_run:
             raise importer.ImportFailed(f"nothing to import: {len(plan.skipped):,} rows skipped, none usable")
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    async with database(url, config.data_dir) as db:
-        conn = await connect(db.dsn)
+    async with database(data_dir=config.data_dir, **config.settings.database_options()) as db:
+        conn = await db.connect(session=True)  # migrations: DATABASE_DIRECT_URL when set
         try:
             if args.dry_run:  # writes nothing, the schema included
                 if any(m.state == "pending" for m in await migrate.status(conn)):
@@ -92,7 +91,7 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
                 await migrate.upgrade(conn)
         finally:
             await conn.close()
-        pool = await create_pool(db.dsn, max_size=2, command_timeout=None)
+        pool = await db.create_pool(min_size=1, max_size=importer.LANES, command_timeout=None)
         try:
             progress = _Progress("taking back" if args.undo else "importing")
             if args.undo is not None:

@@ -7,7 +7,7 @@ import sys
 
 from bot.config import Config
 from db import migrate
-from db.pool import connect, database
+from db.pool import database
 
 
 def _print_status(rows: list[migrate.MigrationStatus]) -> None:
@@ -29,9 +29,10 @@ async def run_migrate(config: Config, args: argparse.Namespace) -> int:
         print(f"created {up}\ncreated {down}")
         return 0
 
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    async with database(url, config.data_dir) as db:
-        conn = await connect(db.dsn)
+    # DATABASE_DIRECT_URL when set (Supabase recommends the direct connection for migrations); the
+    # run is one transaction either way, so it also works through a transaction pooler.
+    async with database(data_dir=config.data_dir, **config.settings.database_options()) as db:
+        conn = await db.connect(session=True)
         try:
             if args.action == "status":
                 _print_status(await migrate.status(conn))

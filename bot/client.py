@@ -29,7 +29,7 @@ from bot.timers import TimerDispatcher
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
 from db.faults import is_outage, one_line
-from db.pool import Database, connect, create_pool, open_database
+from db.pool import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class ConclaveBot(commands.Bot):
         config: Config,
         *,
         database: Database | None = None,
+        owns_database: bool | None = None,
         guild_ready_timeout: float = 2.0,
     ) -> None:
         super().__init__(
@@ -117,7 +118,7 @@ class ConclaveBot(commands.Bot):
         )
         self.config = config
         self.database = database
-        self._owns_database = database is None
+        self._owns_database = database is None if owns_database is None else owns_database
         self.pool: asyncpg.Pool = None  # type: ignore[assignment]  # set in setup_hook
         self.identity: Identity = None  # type: ignore[assignment]
         self.chat_activity: ActivityBuffer = None  # type: ignore[assignment]
@@ -183,13 +184,14 @@ class ConclaveBot(commands.Bot):
     async def setup_hook(self) -> None:
         settings = self.config.settings
         if self.database is None:
-            url = settings.database_url.get_secret_value() if settings.database_url else None
-            self.database = await open_database(url, self.config.data_dir)
-        log.info("database: %s", self.database.kind)
-        self.pool = await create_pool(self.database.dsn, min_size=2, max_size=POOL_MAX)
-        # Migrations on a connection of their own: a big table's migration may take longer than
-        # the pool's command timeout allows an ordinary statement.
-        migrator = await connect(self.database.dsn)
+            self.database = await open_database(data_dir=self.config.data_dir, **settings.database_options())
+        elif self.database.pool_mode is None:
+            await self.database.detect(settings.database_pool_mode)
+        log.info("database: %s, %s", self.database.kind, self.database.describe())
+        self.pool = await self.database.create_pool(min_size=2, max_size=POOL_MAX)
+        # Migrations on a connection of their own (DATABASE_DIRECT_URL when set): a big table's
+        # migration may take longer than the pool's command timeout allows an ordinary statement.
+        migrator = await self.database.connect(session=True)
         try:
             applied = await migrate.upgrade(migrator)
         finally:
@@ -218,8 +220,9 @@ class ConclaveBot(commands.Bot):
         self.flush_schedule.observe = self.metrics.observe_flush
         stats = self.config.community.stats
         self.maintenance = Maintenance(
-            self.database.dsn,
+            self.database.session_dsn,
             Retention(stats.analytics_retention_days, stats.outbox_retention_days, stats.pathway_cache_minutes),
+            pool_mode=self.database.session_mode,
         )
         self.tree.interaction_check = self._database_answers
         for extension in self.config.community.cogs:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr | None = None
     database_url: SecretStr | None = None
+    database_direct_url: SecretStr | None = None  # migrations, maintenance, backups (README: poolers)
+    database_pool_mode: Literal["auto", "direct", "session", "transaction"] = "auto"
     conclave_config: Path = Path("conclave.toml")
     conclave_data_dir: Path | None = None
     discord_api_base: str | None = None
@@ -49,6 +51,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_pool_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def database_options(self) -> dict[str, str | None]:
+        """db.pool.open_database's arguments: the URLs and DATABASE_POOL_MODE."""
+        url, direct = (s.get_secret_value() if s else None for s in (self.database_url, self.database_direct_url))
+        return {"database_url": url, "direct_url": direct, "pool_mode": self.database_pool_mode}
 
     @field_validator("discord_api_base")
     @classmethod

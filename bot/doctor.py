@@ -15,7 +15,7 @@ from bot.journal import Journal
 from bot.xp_rules import local_day, period_starts
 from db import admin_logs, dead_letters, ledger, maintenance, migrate, outbox, sync_log, timers, users
 from db.faults import one_line
-from db.pool import connect, database
+from db.pool import Database, database
 
 
 class ReplayRefused(Exception):
@@ -115,9 +115,11 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-async def report(conn: asyncpg.Connection, config: Config) -> int:
+async def report(conn: asyncpg.Connection, config: Config, database: Database | None = None) -> int:
     """Print the health of everything; returns 1 when something needs an admin."""
     attention = False
+    if database is not None:
+        print(f"connection: {database.describe()}")
     states = await migrate.status(conn)
     pending = [s for s in states if s.state != "applied"]
     print(f"migrations: {len(states) - len(pending)} applied, {len(pending)} not applied")
@@ -170,9 +172,8 @@ async def report(conn: asyncpg.Connection, config: Config) -> int:
 
 
 async def run_doctor(config: Config, args: argparse.Namespace) -> int:
-    url = config.settings.database_url.get_secret_value() if config.settings.database_url else None
-    async with database(url, config.data_dir) as db:
-        conn = await connect(db.dsn)
+    async with database(data_dir=config.data_dir, **config.settings.database_options()) as db:
+        conn = await db.connect()
         try:
             if args.action in ("replay", "discard"):
                 try:
@@ -182,6 +183,6 @@ async def run_doctor(config: Config, args: argparse.Namespace) -> int:
                     return 1
                 print(f"dead letter {args.id}: {done}")
                 return 0
-            return await report(conn, config)
+            return await report(conn, config, db)
         finally:
             await conn.close()

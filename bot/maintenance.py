@@ -1,8 +1,10 @@
 """Maintenance on the scheduler: each job once per period even with several bot processes on one
-database. A run takes the job's advisory lock (another process holding it skips), then claims the
-job in maintenance_runs (a process whose run came a moment after another's finished skips too), runs
-it on a connection of its own (VACUUM needs one outside a transaction, and a long job must not hold
-a pool slot or meet the pool's statement timeout), and records how it went."""
+database. A run takes the job's advisory lock in a transaction on one connection (another process
+holding it skips), then claims the job in maintenance_runs (a process whose run came a moment after
+another's finished skips too), runs it on a second connection of its own (VACUUM needs one outside a
+transaction, and a long job must not hold a pool slot or meet the pool's statement timeout), and
+records how it went. Neither connection keeps session state, so both work through a transaction
+pooler (DATABASE_DIRECT_URL, when set, is used instead)."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import maintenance, notifications
 from db.faults import one_line
-from db.pool import connect
+from db.pool import PoolMode, connect
 
 log = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT_S = 5.0
 HISTORY = 100  # outcomes remembered in this process (maintenance_runs is the record)
 JobBody = Callable[[asyncpg.Connection], Awaitable[str]]
 
@@ -41,8 +44,9 @@ class Retention:
 
 
 class Maintenance:
-    def __init__(self, dsn: str, retention: Retention) -> None:
+    def __init__(self, dsn: str, retention: Retention, *, pool_mode: PoolMode = "direct") -> None:
         self.dsn = dsn
+        self.pool_mode = pool_mode
         self.retention = retention
         self.jobs: dict[str, Job] = {}
         self.history: list[tuple[str, str]] = []  # (job, "ran" | "skipped" | "failed"): the last HISTORY here
@@ -64,6 +68,9 @@ class Maintenance:
     def _note(self, name: str, outcome: str) -> None:
         self.history.append((name, outcome))
         del self.history[:-HISTORY]
+
+    async def connect(self) -> asyncpg.Connection:
+        return await connect(self.dsn, pool_mode=self.pool_mode)
 
     def add(self, job: Job) -> None:
         self.jobs[job.name] = job
@@ -88,17 +95,25 @@ class Maintenance:
         """Run the job here unless another process is running it or ran it this period; returns what
         it did, or None when it was not run here."""
         job = self.jobs[name]
+        holder: asyncpg.Connection | None = None
+        conn: asyncpg.Connection | None = None
         try:
-            conn = await connect(self.dsn)
+            holder = await self.connect()
+            conn = await self.connect()
         except Exception as error:
             log.warning("maintenance %s not run: the database is unavailable (%s)", name, one_line(error))
             self._note(name, "failed")
+            for c in (holder, conn):
+                if c is not None:
+                    c.terminate()
             return None
         try:
-            if not await maintenance.try_lock(conn, name):
-                self._note(name, "skipped")
-                return None
-            try:
+            # The lock is held by a transaction on a connection of its own for as long as the job
+            # runs (VACUUM cannot run in a transaction, batched deletes commit as they go).
+            async with holder.transaction():
+                if not await maintenance.try_lock(holder, name):
+                    self._note(name, "skipped")
+                    return None
                 if not await maintenance.claim(conn, name, job.every):
                     self._note(name, "skipped")
                     return None
@@ -113,8 +128,6 @@ class Maintenance:
                 self._note(name, "ran")
                 log.info("maintenance %s: %s", name, detail)
                 return detail
-            finally:
-                await maintenance.unlock(conn, name)
         except Exception as error:  # the connection went away mid-run: the next period tries again
             log.warning("maintenance %s interrupted: %s", name, one_line(error))
             self._note(name, "failed")
@@ -124,7 +137,11 @@ class Maintenance:
             self._note(name, "failed")
             return None
         finally:
-            await conn.close()
+            for c in (conn, holder):
+                try:
+                    await c.close(timeout=CLOSE_TIMEOUT_S)
+                except Exception:
+                    c.terminate()
 
     async def _cleanup_notifications(self, conn: asyncpg.Connection) -> str:
         return f"{await notifications.cleanup_expired(conn)} expired notification(s) removed"

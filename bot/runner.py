@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.client import ConclaveBot
 from bot.config import Config, ConfigError
+from db.pool import DatabaseUnreachable, open_database
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,14 @@ async def run_forever(config: Config) -> int:
     if config.settings.discord_api_base:
         gateway = await point_at_api(config.settings.discord_api_base, token)
         log.info("using the Discord API at %s (gateway %s)", config.settings.discord_api_base, gateway)
-    bot = ConclaveBot(config)
+    # The database before Discord: a wrong or unreachable DATABASE_URL is one line, and the bot
+    # never logs in to find it out.
+    try:
+        database = await open_database(data_dir=config.data_dir, **config.settings.database_options())
+    except DatabaseUnreachable as error:
+        print(f"conclave: {error}", file=sys.stderr)
+        return 1
+    bot = ConclaveBot(config, database=database, owns_database=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +71,8 @@ async def run_forever(config: Config) -> int:
         if isinstance(error, ConfigError):
             print(f"conclave: {error}", file=sys.stderr)
             exit_code = 2
+        elif isinstance(error, DatabaseUnreachable):
+            print(f"conclave: {error}", file=sys.stderr)
         elif isinstance(error, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN")
         else:

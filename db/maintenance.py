@@ -1,5 +1,5 @@
-"""Scheduled maintenance: who runs a job (an advisory lock while it runs, and the maintenance_runs
-row that says when it last ran, so a job runs once per period whatever the number of bot processes
+"""Scheduled maintenance: who runs a job (an advisory lock held by a transaction while it runs, and
+the maintenance_runs row that says when it last ran, so a job runs once per period whatever the number of bot processes
 on the database), and the jobs' statements."""
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ DELETE_BATCH = 10_000
 
 
 async def try_lock(conn: asyncpg.Connection, job: str) -> bool:
-    """A session lock on this job's name (released by unlock, or when the connection ends)."""
-    return await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended('maintenance:' || $1, 0))", job)
-
-
-async def unlock(conn: asyncpg.Connection, job: str) -> None:
-    await conn.fetchval("SELECT pg_advisory_unlock(hashtextextended('maintenance:' || $1, 0))", job)
+    """This job's lock, for the caller's transaction (released when it ends, or when the connection
+    does): transaction-scoped, so it holds through a transaction pooler too."""
+    return await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended('maintenance:' || $1, 0))", job)
 
 
 async def claim(conn: Executor, job: str, every: timedelta) -> bool:

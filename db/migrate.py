@@ -8,6 +8,8 @@ import logging
 import os
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,8 @@ def _shipped_migrations() -> Path:
 
 
 MIGRATIONS_DIR = Path(os.environ.get("CONCLAVE_MIGRATIONS_DIR") or _shipped_migrations())
-# Any fixed 64-bit key: every process that migrates this database takes the same one.
+# Any fixed 64-bit key: every process that migrates this database takes the same one (for the
+# length of the run's transaction: see _locked).
 ADVISORY_LOCK_KEY = 0x436F6E636C617665  # "Conclave"
 # Files revised after they shipped, with the checksums of their earlier texts: a database where an
 # earlier text ran is accepted and its record updated. Only for revisions that leave such a database
@@ -160,26 +163,26 @@ async def status(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> 
     return sorted(result, key=lambda s: s.version)
 
 
-class _Locked:
-    """Session advisory lock so two processes never migrate the same database at once."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def __aenter__(self) -> None:
-        await self.conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+@asynccontextmanager
+async def _locked(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """One transaction holding the migration lock, so two processes never migrate the same database
+    at once. The lock is transaction-scoped (released with the transaction) and the run is one
+    transaction, each migration a savepoint in it: through a transaction pooler the whole run stays
+    on one server session, where a session lock would stay with whichever session took it."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK_KEY)
+        yield
 
 
 async def upgrade(
     conn: asyncpg.Connection, *, to: int | None = None, directory: Path = MIGRATIONS_DIR
 ) -> list[Migration]:
-    """Apply pending migrations up to version `to` (all by default); returns those applied."""
+    """Apply pending migrations up to version `to` (all by default); returns those applied. A failed
+    migration is rolled back and raised; those before it stay applied."""
     migrations = discover(directory)
     ran: list[Migration] = []
-    async with _Locked(conn):
+    failure: MigrationError | None = None
+    async with _locked(conn):
         done = await applied(conn)
         _check_unchanged(migrations, done)
         await _adopt_revisions(conn, migrations, done)
@@ -188,7 +191,7 @@ async def upgrade(
                 continue
             started = time.perf_counter()
             try:
-                async with conn.transaction():
+                async with conn.transaction():  # a savepoint
                     await conn.execute(m.up_path.read_text(encoding="utf-8"))
                     await conn.execute(
                         """INSERT INTO migrations (version, name, checksum, execution_ms)
@@ -199,19 +202,26 @@ async def upgrade(
                         int((time.perf_counter() - started) * 1000),
                     )
             except asyncpg.PostgresError as exc:
-                raise MigrationError(f"migration {m.label} failed and was rolled back: {exc}") from exc
-            log.info("applied migration %s", m.label)
+                failure = MigrationError(f"migration {m.label} failed and was rolled back: {exc}")
+                failure.__cause__ = exc
+                break
             ran.append(m)
+    for m in ran:
+        log.info("applied migration %s", m.label)
+    if failure is not None:
+        raise failure
     return ran
 
 
 async def downgrade(
     conn: asyncpg.Connection, *, to: int | None = None, directory: Path = MIGRATIONS_DIR
 ) -> list[Migration]:
-    """Roll back applied migrations above version `to` (by default only the newest one)."""
+    """Roll back applied migrations above version `to` (by default only the newest one). A failed
+    rollback is undone and raised; those rolled back before it stay so."""
     migrations = {m.version: m for m in discover(directory)}
     undone: list[Migration] = []
-    async with _Locked(conn):
+    failure: MigrationError | None = None
+    async with _locked(conn):
         done = await applied(conn)
         _check_unchanged(list(migrations.values()), done)
         await _adopt_revisions(conn, list(migrations.values()), done)
@@ -220,18 +230,24 @@ async def downgrade(
         for version in versions:
             m = migrations.get(version)
             if m is None:
-                raise MigrationError(
+                failure = MigrationError(
                     f"migration {version:03d}_{done[version].name} is applied but its files are gone; "
                     "cannot roll it back"
                 )
+                break
             try:
-                async with conn.transaction():
+                async with conn.transaction():  # a savepoint
                     await conn.execute(m.down_path.read_text(encoding="utf-8"))
                     await conn.execute("DELETE FROM migrations WHERE version = $1", version)
             except asyncpg.PostgresError as exc:
-                raise MigrationError(f"rollback of {m.label} failed and was undone: {exc}") from exc
-            log.info("rolled back migration %s", m.label)
+                failure = MigrationError(f"rollback of {m.label} failed and was undone: {exc}")
+                failure.__cause__ = exc
+                break
             undone.append(m)
+    for m in undone:
+        log.info("rolled back migration %s", m.label)
+    if failure is not None:
+        raise failure
     return undone
 
 

@@ -1,5 +1,6 @@
 """Fixtures: one PostgreSQL per test session (embedded, or TEST_DATABASE_URL), a template database
-migrated once, and a fresh database cloned from it for each test."""
+migrated once, and a fresh database cloned from it for each test. TEST_POOLER=transaction (or
+session) puts a real PgBouncer in that mode between the bot and the server (tests/pgbouncer.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import pytest
 from bot.sandbox.harness import Harness
 from db import migrate
 from db.embedded import EmbeddedServer
-from db.pool import connect, create_pool, with_database
+from db.pool import Database, connect, create_pool, with_database
+from tests.pgbouncer import PgBouncer
 
 TEMPLATE = f"conclave_template_{os.getpid()}"
+TEST_POOLER = os.environ.get("TEST_POOLER")  # transaction | session: the harness's bot goes through PgBouncer
 _counter = itertools.count()
 
 
@@ -113,10 +116,22 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
+@pytest.fixture(scope="session")
+def test_pooler(admin_dsn: str) -> Iterator[PgBouncer | None]:
+    """PgBouncer in TEST_POOLER's mode in front of the test server, or None."""
+    if not TEST_POOLER:
+        yield None
+        return
+    with PgBouncer(admin_dsn, TEST_POOLER) as bouncer:
+        yield bouncer
+
+
 @pytest.fixture
-async def harness(db_dsn: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    """The stand-in with the demo guild and the real bot connected to it, on this test's database."""
-    h = await Harness.create(db_dsn, tmp_path / "data")
+async def harness(db_dsn: str, tmp_path: Path, test_pooler: PgBouncer | None) -> AsyncIterator[Harness]:
+    """The stand-in with the demo guild and the real bot connected to it, on this test's database
+    (through TEST_POOLER's PgBouncer when set; the test's own connections stay direct)."""
+    database = Database(dsn=test_pooler.url_for(db_dsn)) if test_pooler else None
+    h = await Harness.create(db_dsn, tmp_path / "data", database)
     try:
         yield h
     finally:

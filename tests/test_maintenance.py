@@ -108,11 +108,9 @@ async def test_a_failed_job_is_recorded_and_tried_again_at_the_next_run(conn, db
 
 async def test_a_job_another_process_is_running_is_skipped(conn, db_dsn):
     process = Maintenance(db_dsn, RETENTION)
-    assert await maintenance.try_lock(conn, "vacuum:weekly")  # another process holds it
-    try:
+    async with conn.transaction():
+        assert await maintenance.try_lock(conn, "vacuum:weekly")  # another process holds it
         assert await process.run("vacuum:weekly") is None
-    finally:
-        await maintenance.unlock(conn, "vacuum:weekly")
     assert process.history == [("vacuum:weekly", "skipped")]
     assert await process.run("vacuum:weekly") == f"VACUUM ANALYZE of {len(maintenance.BUSY_TABLES)} tables"
 
