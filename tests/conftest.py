@@ -105,13 +105,18 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def harness(db_dsn: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    """The stand-in with the demo guild and the real bot connected to it, on this test's database."""
+async def harness(db_dsn: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """The stand-in with the demo guild and the real bot connected to it, on this test's database.
+    Whatever the bot sent that Discord would refuse (a 50035 Invalid Form Body: a message, modal,
+    choice list or command over Discord's limits) fails the test, whatever it asserted."""
     h = await Harness.create(db_dsn, tmp_path / "data")
     try:
         yield h
     finally:
         await h.close()
+    if request.node.get_closest_marker("refusals_expected") is None:
+        refused = [f"{r.method} {r.path}: {r.errors}" for r in h.standin.refusals]
+        assert not refused, "the stand-in refused what Discord would refuse:\n" + "\n".join(refused)
 
 
 @pytest.fixture

@@ -10,8 +10,23 @@ from typing import Any
 
 from bot.sandbox import state as s
 
-INTERACTION_WINDOW_S = 3.0
-WEBHOOK_TOKEN_TTL_S = 15 * 60
+INTERACTION_WINDOW_S = 3.0  # "you must send an initial response within 3 seconds"
+WEBHOOK_TOKEN_TTL_S = 15 * 60  # "Interaction tokens are valid for 15 minutes"
+
+
+class Clock:
+    """The stand-in's monotonic clock, on which Discord's interaction windows (3 seconds to
+    acknowledge, 15 minutes of token) are measured: real time, plus what a test advanced it by, so
+    a test ages an interaction past 15 minutes without waiting for them."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 @dataclass
@@ -44,14 +59,23 @@ class Interaction:
     channel_id: str
     guild_id: str | None
     message: s.Message | None = None
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)  # on the stand-in's clock
     response_type: int | None = None
-    responded: float | None = None  # monotonic time of the first callback
+    responded: float | None = None  # the stand-in's clock at the first callback
     original: s.Message | None = None
     followups: list[s.Message] = field(default_factory=list)
     modal: dict[str, Any] | None = None
     choices: list[dict[str, Any]] | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Refusal:
+    """A body the stand-in refused as Discord would (400, 50035 Invalid Form Body), with the errors."""
+
+    method: str
+    path: str
+    errors: dict[str, Any]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from aiohttp import web
 from PIL import Image
 
 from bot.sandbox import state as s
+from bot.sandbox.limits import InvalidFormBody, check_commands
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -139,6 +140,9 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response = error_reply(405, 0, "405: Method Not Allowed")
     except DiscordError as exc:
         response = error_reply(exc.status, exc.code, exc.message)
+    except InvalidFormBody as exc:
+        standin.refused(request.method, path, exc.errors)
+        response = reply(exc.body(), exc.status)
     except (KeyError, ValueError, TypeError) as exc:
         log.warning("stand-in rejected %s %s: %r", request.method, path, exc)
         response = error_reply(400, 50035, "Invalid Form Body", {"errors": {"_errors": [{"message": str(exc)}]}})
@@ -254,6 +258,7 @@ async def put_commands(request: web.Request) -> web.Response:
     if guild_id is not None and guild_id != standin.guild.id:
         raise fail(MISSING_PERMISSIONS)
     body, _ = await read_body(request)
+    check_commands(body)
     return reply(_store_commands(standin, guild_id, body))
 
 

@@ -18,10 +18,13 @@ from bot.sandbox.gateway import Gateway
 from bot.sandbox.guild import Guild
 from bot.sandbox.records import (
     INTERACTION_WINDOW_S,
+    WEBHOOK_TOKEN_TTL_S,
     Call,
+    Clock,
     Failure,
     Interaction,
     Output,
+    Refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,10 @@ class StandIn:
         self.dm_channels: dict[str, s.Channel] = {}  # recipient id -> channel
         self.messages: dict[str, s.Message] = {}
         self.interactions: dict[str, Interaction] = {}
+        self.clock = Clock()  # the interaction windows' clock (tests advance it)
         self.interaction_window = INTERACTION_WINDOW_S  # Discord's 3 s to acknowledge (tests shorten it)
+        self.webhook_token_ttl = WEBHOOK_TOKEN_TTL_S  # followups and edits, for 15 minutes
+        self.refusals: list[Refusal] = []  # bodies refused for breaking Discord's limits
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands
         self.calls: list[Call] = []
         self.outputs: list[Output] = []
@@ -106,6 +112,10 @@ class StandIn:
 
     def record(self, method: str, path: str, body: Any, status: int) -> None:
         self.calls.append(Call(method, path, body, status))
+
+    def refused(self, method: str, path: str, errors: dict[str, Any]) -> None:
+        log.warning("stand-in refused %s %s as Discord would: %s", method, path, errors)
+        self.refusals.append(Refusal(method, path, errors))
 
     def calls_to(self, method: str, path_fragment: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_fragment in c.path]
@@ -304,6 +314,7 @@ class StandIn:
             channel_id=channel_id,
             guild_id=self.guild.id if in_guild else None,
             message=message,
+            created=self.clock.now(),
         )
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {
