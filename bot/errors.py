@@ -12,6 +12,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.ui.echo import echo
 from db.faults import is_outage
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def describe(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command.", True
     if isinstance(error, app_commands.TransformerError):
-        return f"'{error.value}' is not a valid {error.type.name.lower().replace('_', ' ')}.", True
+        return f"'{echo(str(error.value), 40)}' is not a valid {error.type.name.lower().replace('_', ' ')}.", True
     if isinstance(original, discord.Forbidden):
         return "Discord refused that: I'm missing a permission or the member is above my role.", True
     if _database_down(original):

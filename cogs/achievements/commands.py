@@ -15,6 +15,7 @@ from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, reported
 from bot.ui.achievements import Line, info_embed, list_embed
 from bot.ui.buttons import page_button
+from bot.ui.echo import echo
 from cogs.achievements.engine import AchievementEngine, Known
 from db import achievements, admin_logs, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
@@ -131,7 +132,7 @@ class AchievementCommands(commands.Cog):
                 if a.hidden and (user_earned is None or a.id not in user_earned):
                     break
                 return known
-        raise NotFound(f"There is no achievement called '{text[:80]}'.")
+        raise NotFound(f"There is no achievement called '{echo(text, 80)}'.")
 
     async def visible_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         user_id = await self.bot.identity.user_id(interaction.user)
