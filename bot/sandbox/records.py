@@ -80,7 +80,8 @@ class Refusal:
 
 @dataclass
 class Failure:
-    """An injected failure: the next `times` calls matching method and path prefix get this answer."""
+    """An injected failure: the next `times` calls matching method and path prefix get this answer
+    (after `delay` seconds); status 0 is no failure, only the delay (a slow Discord)."""
 
     method: str
     path_prefix: str
@@ -88,3 +89,4 @@ class Failure:
     body: dict[str, Any]
     times: int
     retry_after: float | None = None
+    delay: float = 0.0

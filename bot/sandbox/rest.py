@@ -3,6 +3,7 @@ codes, rate-limit headers with `Via`, bot auth on bot routes, token auth on inte
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -124,7 +125,9 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     if not token_route and request.headers.get("Authorization") != f"Bot {standin.token}":
         return done(error_reply(401, 0, "401: Unauthorized"))
     failure = standin.take_failure(request.method, path)
-    if failure is not None:
+    if failure is not None and failure.delay:
+        await asyncio.sleep(failure.delay)
+    if failure is not None and failure.status:
         response = reply(failure.body, failure.status)
         if failure.status == 429:
             response.headers["Retry-After"] = f"{failure.retry_after or 0.1:.3f}"

@@ -170,6 +170,10 @@ class StandIn:
             }
         self.failures.append(Failure(method, path_prefix, status, body, times, retry_after))
 
+    def inject_delay(self, method: str, path_prefix: str, *, seconds: float, times: int = 1) -> None:
+        """The next `times` matching calls are answered `seconds` late (as a slow Discord would)."""
+        self.failures.append(Failure(method, path_prefix, 0, {}, times, delay=seconds))
+
     def take_failure(self, method: str, path: str) -> Failure | None:
         for failure in self.failures:
             if failure.method == method and path.startswith(failure.path_prefix) and failure.times > 0:
