@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.ui.echo import echo
+from bot.ui.progress import tell_elsewhere, token_expired
 from db.faults import is_outage
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ async def send_ephemeral(interaction: discord.Interaction[Any], message: str) ->
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)
-    except discord.HTTPException:
+    except discord.HTTPException as error:
+        if token_expired(error) and await tell_elsewhere(interaction, message) is not None:
+            return  # a command that failed after the token's 15 minutes: told by DM (or in the channel)
         log.warning("could not tell the member about an error (interaction %s)", interaction.id)
 
 

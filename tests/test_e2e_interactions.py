@@ -106,3 +106,18 @@ async def test_answering_too_late_is_refused_like_discord_does(probe):
         await probe.member("alice").slash("about", timeout=1.0)
     callbacks = probe.standin.calls_to("POST", "/callback")
     assert callbacks and callbacks[-1].status == 404
+
+
+async def test_a_failure_after_the_tokens_fifteen_minutes_is_told_by_dm(probe):
+    standin, alice = probe.standin, probe.member("alice")
+
+    def sixteen_minutes_pass_once_deferred(output):
+        if output.kind == "deferred" and standin.clock.offset == 0:
+            standin.clock.advance(16 * 60)
+
+    standin.observers.append(sixteen_minutes_pass_once_deferred)
+    alice.invoke("late")
+    dm = standin.dm_channel_for(alice.id)
+    told = await standin.wait_for(lambda o: o.kind == "dm" and o.message.channel_id == dm.id)
+    assert told.message.content.startswith("You can't do that here.\n-# Discord lets me edit a reply for 15 minutes")
+    assert [c.status for c in standin.calls_to("POST", f"/webhooks/{standin.application_id}/")] == [401]
