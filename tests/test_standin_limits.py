@@ -185,6 +185,7 @@ async def test_channel_messages_past_a_limit_are_refused_and_at_it_accepted(stan
     _refused_at(status, answer, *path)
     assert not [m for m in standin.messages.values() if m.channel_id == channel.id]  # nothing was posted
     assert standin.refusals[-1].path == f"/channels/{channel.id}/messages"
+    assert standin.outputs[-1].kind == "refused"  # what the sandbox prompt shows
     if at_limit is not None:
         status, answer = await _call(http, "POST", url, {"content": "hello", **at_limit})
         assert status == 200, answer

@@ -42,7 +42,8 @@ class Call:
 class Output:
     """Something the bot did that a person in the guild would notice."""
 
-    # message, dm, response, edit, followup, modal, autocomplete, member_update, kick, ban, unban, ...
+    # message, dm, response, edit, followup, modal, autocomplete, member_update, kick, ban, unban,
+    # refused (a body Discord would refuse), ...
     kind: str
     message: s.Message | None = None
     data: dict[str, Any] = field(default_factory=dict)

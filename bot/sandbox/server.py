@@ -116,6 +116,7 @@ class StandIn:
     def refused(self, method: str, path: str, errors: dict[str, Any]) -> None:
         log.warning("stand-in refused %s %s as Discord would: %s", method, path, errors)
         self.refusals.append(Refusal(method, path, errors))
+        self.emit(Output("refused", data={"method": method, "path": path, "errors": errors}))
 
     def calls_to(self, method: str, path_fragment: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_fragment in c.path]
