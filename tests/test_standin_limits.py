@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import discord
@@ -486,3 +487,18 @@ async def test_someone_who_left_is_a_user_not_a_member(standin, http):
     assert (status, answer["code"], answer["message"]) == (404, 10007, "Unknown Member")
     status, answer = await _call(http, "GET", f"{standin.api_base}/users/{gone.user.id}", None)
     assert status == 200 and answer["username"] == "gone" and "roles" not in answer
+
+
+async def test_audit_log_reasons_over_512_characters_are_refused(standin, http):
+    """discord.py sends the reason URL-encoded in X-Audit-Log-Reason; Discord takes 1-512 characters."""
+    first, second = standin.add_member("first"), standin.add_member("second")
+    url = f"{standin.api_base}/guilds/{standin.guild.id}/members"
+    too_long = {"X-Audit-Log-Reason": quote("é" * 513, safe="/ ")}
+    async with http.delete(f"{url}/{first.user.id}", headers=too_long) as response:
+        answer = await response.json(content_type=None)
+    _refused_at(response.status, answer, "reason")
+    assert first.user.id in standin.guild.members  # not kicked
+    at_limit = {"X-Audit-Log-Reason": quote("é" * 512, safe="/ ")}
+    async with http.delete(f"{url}/{second.user.id}", headers=at_limit) as response:
+        assert response.status == 204
+    assert second.user.id not in standin.guild.members

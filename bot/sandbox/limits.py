@@ -4,8 +4,9 @@ is a 400 `50035 Invalid Form Body` whose `errors` name every offending field by 
 Sources (discord/discord-api-docs): resources/message (content, embeds and their limits, measured
 after trimming), components/reference (action rows, buttons, selects, text inputs, labels),
 interactions/receiving-and-responding (autocomplete choices, modals), interactions/application-commands
-(names, descriptions, options, choices, command counts) and resources/guild-scheduled-event (name,
-description, location). Lengths are counted in characters (code points), as the documents count them."""
+(names, descriptions, options, choices, command counts), resources/audit-log (the reason header) and
+resources/guild-scheduled-event (name, description, location). Lengths are counted in characters
+(code points), as the documents count them."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ CHOICE_TEXT_MAX = 100  # a choice's name, and its value when a string
 OPTION_LENGTH_MAX = 6000  # min_length / max_length of a string option
 INTEGER_MAX = 2**53 - 1  # an INTEGER option is "any integer between -2^53+1 and 2^53-1"
 COMMANDS_MAX = {1: 100, 2: 5, 3: 5}  # CHAT_INPUT, USER, MESSAGE commands per scope
+# -- the audit log (resources/audit-log): "X-Audit-Log-Reason supports 1-512 URL-encoded UTF-8 characters"
+AUDIT_REASON_MAX = 512
 # -- guild scheduled events (resources/guild-scheduled-event) ---------------------------------
 EVENT_NAME_MAX = 100
 EVENT_DESCRIPTION_MAX = 1000
@@ -487,4 +490,16 @@ def check_scheduled_event(body: dict[str, Any], *, creating: bool) -> None:
     metadata = body.get("entity_metadata")
     if isinstance(metadata, dict) and metadata.get("location") is not None:
         problems.length(("entity_metadata", "location"), metadata.get("location"), EVENT_LOCATION_MAX, low=1)
+    problems.raise_any()
+
+
+# -- the audit log reason --------------------------------------------------------------------
+
+
+def check_audit_reason(reason: str | None) -> None:
+    """The X-Audit-Log-Reason header, URL-decoded: 1-512 characters."""
+    if reason is None:
+        return
+    problems = Problems()
+    problems.length(("reason",), reason, AUDIT_REASON_MAX, low=1)
     problems.raise_any()

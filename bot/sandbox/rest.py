@@ -10,12 +10,13 @@ import logging
 import time
 import zlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from PIL import Image
 
 from bot.sandbox import state as s
-from bot.sandbox.limits import InvalidFormBody, check_commands
+from bot.sandbox.limits import InvalidFormBody, check_audit_reason, check_commands
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -136,6 +137,8 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
             response.headers["X-RateLimit-Scope"] = "user"
         return done(response)
     try:
+        reason = request.headers.get("X-Audit-Log-Reason")
+        check_audit_reason(unquote(reason) if reason is not None else None)
         response = await handler(request)
     except web.HTTPNotFound:
         response = error_reply(404, 0, "404: Not Found")
