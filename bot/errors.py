@@ -12,6 +12,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.ui.echo import echo
+from bot.ui.progress import tell_elsewhere, token_expired
 from db.faults import is_outage
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ def describe(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command.", True
     if isinstance(error, app_commands.TransformerError):
-        return f"'{error.value}' is not a valid {error.type.name.lower().replace('_', ' ')}.", True
+        return f"'{echo(str(error.value), 40)}' is not a valid {error.type.name.lower().replace('_', ' ')}.", True
     if isinstance(original, discord.Forbidden):
         return "Discord refused that: I'm missing a permission or the member is above my role.", True
     if _database_down(original):
@@ -89,7 +91,9 @@ async def send_ephemeral(interaction: discord.Interaction[Any], message: str) ->
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)
-    except discord.HTTPException:
+    except discord.HTTPException as error:
+        if token_expired(error) and await tell_elsewhere(interaction, message) is not None:
+            return  # a command that failed after the token's 15 minutes: told by DM (or in the channel)
         log.warning("could not tell the member about an error (interaction %s)", interaction.id)
 
 

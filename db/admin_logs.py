@@ -38,3 +38,13 @@ async def actions_on(conn: Executor, target_id: str) -> list[dict[str, Any]]:
         target_id,
     )
     return [dict(r) for r in rows]
+
+
+async def seconds_since(conn: Executor, *, admin_id: str, action: str) -> float | None:
+    """How long ago this admin (or member) last did `action`, by the database's clock; None if never."""
+    return await conn.fetchval(
+        """SELECT EXTRACT(EPOCH FROM now() - max(created_at))::float8 FROM admin_logs
+           WHERE admin_id = $1 AND action = $2""",
+        admin_id,
+        action,
+    )

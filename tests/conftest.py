@@ -127,15 +127,22 @@ def test_pooler(admin_dsn: str) -> Iterator[PgBouncer | None]:
 
 
 @pytest.fixture
-async def harness(db_dsn: str, tmp_path: Path, test_pooler: PgBouncer | None) -> AsyncIterator[Harness]:
+async def harness(
+    db_dsn: str, tmp_path: Path, test_pooler: PgBouncer | None, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
     """The stand-in with the demo guild and the real bot connected to it, on this test's database
-    (through TEST_POOLER's PgBouncer when set; the test's own connections stay direct)."""
+    (through TEST_POOLER's PgBouncer when set; the test's own connections stay direct). Whatever the
+    bot sent that Discord would refuse (a 50035 Invalid Form Body: a message, modal, choice list or
+    command over Discord's limits) fails the test, whatever it asserted."""
     database = Database(dsn=test_pooler.url_for(db_dsn)) if test_pooler else None
     h = await Harness.create(db_dsn, tmp_path / "data", database)
     try:
         yield h
     finally:
         await h.close()
+    if request.node.get_closest_marker("refusals_expected") is None:
+        refused = [f"{r.method} {r.path}: {r.errors}" for r in h.standin.refusals]
+        assert not refused, "the stand-in refused what Discord would refuse:\n" + "\n".join(refused)
 
 
 @pytest.fixture

@@ -92,6 +92,12 @@ class Probe(commands.Cog):
         await asyncio.sleep(0.2)
         await interaction.followup.send("done thinking")
 
+    @app_commands.command(name="late", description="Defers, then fails (after the test has aged the token)")
+    async def late(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await asyncio.sleep(0.2)
+        raise NotAllowed("You can't do that here.")
+
     @app_commands.command(name="boom", description="Fails unexpectedly")
     async def boom(self, interaction: discord.Interaction) -> None:
         raise RuntimeError("kaboom")

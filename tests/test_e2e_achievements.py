@@ -255,6 +255,18 @@ async def test_staff_grant_and_revoke_with_the_xp_and_admin_logs(harness, tmp_pa
     assert await total_xp(bot.pool, bob.id) == 50
 
 
+async def finished(harness, reply):
+    """The backfill's reply once it says it is done (it edits its reply as it goes)."""
+    interaction = harness.standin.interactions[reply.interaction.id]
+    await harness.standin.wait_for(
+        lambda o: (
+            o.interaction_id == interaction.id and o.message is not None and o.message.content.startswith("Backfilled")
+        ),
+        past=True,
+    )
+    return interaction.original
+
+
 async def test_backfill_awards_those_who_already_qualify_and_twice_is_harmless(harness, tmp_path):
     dormant = (
         '\n[[achievement]]\nid = "regular"\nname = "Regular"\nxp = 25\nactive = ACTIVE\n'
@@ -271,20 +283,54 @@ async def test_backfill_awards_those_who_already_qualify_and_twice_is_harmless(h
     mod = harness.member("mod")
     reply = await mod.slash("achievement backfill", name="Regular")
     assert reply.ephemeral
-    await asyncio.sleep(0.2)
-    final = harness.standin.interactions[reply.interaction.id].original
+    final = await finished(harness, reply)
     assert final.content == "Backfilled **Regular**: 1 member(s) awarded, 2 progress row(s) updated."
     regular = await achievements.get(bot.pool, "regular")
     assert regular.total_earned == 1 and regular.first_earned_by == await user_id_of(bot, alice)
     assert (await achievements.holdings(bot.pool, await user_id_of(bot, bob)))["regular"].progress == 50
     again = await mod.slash("achievement backfill", name="regular")
-    await asyncio.sleep(0.2)
-    final = harness.standin.interactions[again.interaction.id].original
+    final = await finished(harness, again)
     assert final.content == "Backfilled **Regular**: 0 member(s) awarded, 0 progress row(s) updated."
     rows = await ledger_rows(bot.pool, alice.id)
     assert [r["source_ref"] for r in rows if r["source"] == "achievement"].count("regular") == 1
     refused = await alice.slash("achievement backfill", name="regular")
     assert refused.content == "Only staff can backfill achievements."
+
+
+async def test_a_backfill_that_outlives_the_interaction_token_reports_by_dm(harness, tmp_path):
+    dormant = (
+        '\n[[achievement]]\nid = "regular"\nname = "Regular"\nxp = 25\nactive = ACTIVE\n'
+        'requirements = { type = "messages", amount = 2 }\n'
+    )
+    bot = await start(harness, tmp_path, extra=dormant.replace("ACTIVE", "false"))
+    alice = harness.member("alice")
+    for _ in range(2):
+        alice.say("talking")
+    await handled(bot, 2)
+    await bot.flush_all()
+    await harness.stop_bot()
+    bot = await start(harness, tmp_path, extra=dormant.replace("ACTIVE", "true"))
+    mod, standin = harness.member("mod"), harness.standin
+
+    def sixteen_minutes_pass_after_the_first_progress_edit(output):
+        if output.kind == "edit" and output.interaction_id is not None and standin.clock.offset == 0:
+            standin.clock.advance(16 * 60)  # the rest of the backfill runs past the token's 15 minutes
+
+    standin.observers.append(sixteen_minutes_pass_after_the_first_progress_edit)
+    reply = await mod.slash("achievement backfill", name="Regular")
+    dm = standin.dm_channel_for(mod.id)
+    final = "Backfilled **Regular**: 1 member(s) awarded"
+    await standin.wait_for(
+        lambda o: o.message is not None and o.message.channel_id == dm.id and o.message.content.startswith(final),
+        past=True,
+    )
+    late = [m for m in standin.messages.values() if m.channel_id == dm.id]
+    assert len(late) == 1 and late[0].content.endswith("so the rest of this comes here.")  # one message, edited
+    original = standin.interactions[reply.interaction.id].original
+    assert original.content.startswith("Backfilling **Regular**: progress computed")  # as it stood at 15 minutes
+    expired = [c for c in standin.calls_to("PATCH", "/messages/@original") if c.status == 401]
+    assert len(expired) == 1  # tried once, then the DM carries the rest
+    assert (await achievements.get(bot.pool, "regular")).total_earned == 1
 
 
 async def test_the_sql_backfill_computes_what_the_python_rules_compute(harness, tmp_path):

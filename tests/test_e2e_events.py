@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.community import AnnouncementConfig, EventsConfig
+from bot.community import AnnouncementConfig, EventsConfig, XPConfig
 from cogs.events.lifecycle import materialise_next
 from cogs.events.registration import register
 from db import events
@@ -14,12 +14,13 @@ from tests.test_e2e_moderation import delivered
 EVENTS = "SELECT id::text, title, status, current_participants, participants, max_participants FROM events"
 
 
-async def start(harness, **events_settings):
+async def start(harness, *, timezone: str = "UTC", **events_settings):
     demo = harness.demo
     harness.community = demo.community_config(
         cogs=["cogs.core", "cogs.xp", "cogs.moderation", "cogs.events"],
         announcements=AnnouncementConfig(general_channel_id=int(demo.general.id)),
         events=EventsConfig(**events_settings),
+        xp=XPConfig(timezone=timezone),
     )
     return await harness.start_bot()
 
@@ -79,6 +80,30 @@ async def test_a_host_creates_an_event_through_the_form_and_it_is_announced_with
     left = await alice.click(post.message, "Leave")
     assert left.content == "You left **Game night**."
     assert (await the_event(bot))["current_participants"] == 0
+
+
+async def test_the_form_opens_where_the_time_zone_has_a_long_name_and_reads_times_in_it(harness):
+    zone = "America/Argentina/ComodRivadavia"  # the longest IANA name: 32 characters, UTC-3 all year
+    bot = await start(harness, timezone=zone)
+    mod = harness.member("mod")
+    form = await mod.slash("event create")
+    assert form.modal is not None, form.content  # Discord refuses a text-input label over 45 characters
+    start_input = form.modal["components"][2]["components"][0]
+    assert zone in start_input["placeholder"] and len(start_input["label"]) <= 45
+    year = datetime.now(UTC).year + 1
+    made = await mod.submit(
+        form,
+        {
+            "Title": "Asado",
+            "Description": "",
+            start_input["custom_id"]: f"{year}-12-05 20:00",
+            "End (optional), same format": f"{year}-12-05 23:00",
+            "Places (empty: no limit)": "",
+        },
+    )
+    assert made.content.startswith("Event **Asado** created and announced."), made.content
+    starts = await bot.pool.fetchval("SELECT start_date FROM events")
+    assert starts == datetime(year, 12, 5, 23, 0, tzinfo=UTC)
 
 
 async def test_bad_dates_get_a_clear_message(harness):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import discord
 import pytest
 
 from bot.sandbox.control import InvalidInvocation
@@ -106,3 +107,36 @@ async def test_answering_too_late_is_refused_like_discord_does(probe):
         await probe.member("alice").slash("about", timeout=1.0)
     callbacks = probe.standin.calls_to("POST", "/callback")
     assert callbacks and callbacks[-1].status == 404
+
+
+async def test_a_failure_after_the_tokens_fifteen_minutes_is_told_by_dm(probe):
+    standin, alice = probe.standin, probe.member("alice")
+
+    def sixteen_minutes_pass_once_deferred(output):
+        if output.kind == "deferred" and standin.clock.offset == 0:
+            standin.clock.advance(16 * 60)
+
+    standin.observers.append(sixteen_minutes_pass_once_deferred)
+    alice.invoke("late")
+    dm = standin.dm_channel_for(alice.id)
+    told = await standin.wait_for(lambda o: o.kind == "dm" and o.message.channel_id == dm.id)
+    assert told.message.content.startswith("You can't do that here.\n-# Discord lets me edit a reply for 15 minutes")
+    assert [c.status for c in standin.calls_to("POST", f"/webhooks/{standin.application_id}/")] == [401]
+
+
+async def test_someone_who_left_arrives_as_a_user_not_a_member(probe):
+    alice = probe.member("alice")
+    gone = probe.standin.add_member("gone")
+    probe.standin.remove_member(gone.user.id)
+    role = probe.standin.guild.role_named("Moderator")
+    reply = await alice.slash("probe", member=gone.user.id, role=role, channel="general", count=1)  # a pasted id
+    assert reply.ephemeral and reply.content == "'gone' is not a valid user."  # discord.py's words for "not a member"
+    interaction = reply.interaction
+    resolved = interaction.data["resolved"]
+    assert gone.user.id in resolved["users"] and gone.user.id not in resolved.get("members", {})
+    with pytest.raises(discord.NotFound) as missing:
+        await probe.bot.home_guild.fetch_member(int(gone.user.id))
+    assert missing.value.code == 10007
+    user = await probe.bot.fetch_user(int(gone.user.id))
+    assert user.name == "gone"
+    assert await probe.bot.home_guild.query_members(user_ids=[int(gone.user.id)]) == []

@@ -43,6 +43,47 @@ async def test_mydata_with_closed_dms_answers_here_for_the_member_only(harness):
     assert json.loads(reply.attachments[0].data)["account"]["discord_id"] == carol.id
 
 
+async def test_mydata_answers_in_time_when_the_dm_is_slow(harness):
+    await start(harness)
+    alice = harness.member("alice")
+    dm = harness.standin.dm_channel_for(alice.id)
+    harness.standin.inject_delay("POST", f"/channels/{dm.id}/messages", seconds=3.5)  # past Discord's 3 s
+    reply = await alice.slash("mydata", timeout=15)
+    assert reply.ephemeral and reply.content == "Sent to you by DM."
+    assert reply.interaction.response_type == 5  # acknowledged at once, answered when the DM went
+    sent = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.message.attachments, past=True)
+    assert json.loads(sent.message.attachments[0].data)["account"]["discord_id"] == alice.id
+
+
+async def test_mydata_with_closed_dms_still_delivers_the_file_when_discord_is_slow(harness):
+    await start(harness)
+    carol = harness.member("carol")
+    harness.standin.users[carol.id].dms_open = False
+    dm = harness.standin.dm_channel_for(carol.id)
+    harness.standin.inject_delay("POST", f"/channels/{dm.id}/messages", seconds=3.5)  # then the refusal
+    reply = await carol.slash("mydata", timeout=15)
+    assert reply.ephemeral and reply.content == "Your DMs are closed, so here it is (only you can see this)."
+    assert json.loads(reply.attachments[0].data)["account"]["discord_id"] == carol.id
+
+
+async def test_a_failed_delivery_does_not_spend_the_hour(harness):
+    bot = await start(harness)
+    alice = harness.member("alice")
+    dm = harness.standin.dm_channel_for(alice.id)
+    too_large = {"status": 413, "code": 40005, "message": "Request entity too large"}
+    harness.standin.inject_failure("POST", f"/channels/{dm.id}/messages", **too_large)
+    harness.standin.inject_failure("POST", f"/webhooks/{harness.standin.application_id}/", **too_large)  # the reply too
+    failed = await alice.slash("mydata", timeout=15)
+    assert failed.ephemeral and failed.content.startswith("I couldn't deliver your data"), failed.content
+    assert not failed.attachments
+    assert await bot.pool.fetchval("SELECT count(*) FROM admin_logs WHERE action = 'data_export'") == 0
+    again = await alice.slash("mydata", timeout=15)
+    assert again.content == "Sent to you by DM."
+    assert await bot.pool.fetchval("SELECT count(*) FROM admin_logs WHERE action = 'data_export'") == 1
+    spent = await alice.slash("mydata")
+    assert spent.ephemeral and spent.content.startswith("Slow down: you can use this again in")
+
+
 async def test_erasure_removes_personal_data_and_keeps_the_cases_pseudonymised(harness):
     bot = await start(harness)
     alice, mod = harness.member("alice"), harness.member("mod")

@@ -227,3 +227,23 @@ async def test_staff_commands_work_only_at_home_and_never_on_oneself(harness):
     assert await total_xp(bot.pool, mod.id) == 20
     logged = await bot.pool.fetchval("SELECT count(*) FROM admin_logs")
     assert logged == 0
+
+
+def _longest(harness, command: str, option: str) -> int:
+    """The longest value Discord's client lets a member type in /command's option."""
+    group, sub = command.split()
+    registered = next(c for c in harness.standin.commands[harness.standin.guild.id] if c["name"] == group)
+    options = next(o for o in registered["options"] if o["name"] == sub)["options"]
+    return next(o for o in options if o["name"] == option).get("max_length", 6000)
+
+
+async def test_a_pathway_name_of_any_length_gets_a_short_refusal(harness):
+    await start(harness)
+    bob = harness.member("bob")
+    for command in ("pathway join", "pathway leave", "pathway primary"):
+        typed = ("**no** <@&1> @everyone " * 300)[: _longest(harness, command, "pathway")]
+        reply = await bob.slash(command, pathway=typed)
+        assert reply.ephemeral and reply.content.startswith("There is no pathway called '"), reply.content[:200]
+        echoed = reply.content.split("'")[1]
+        assert len(echoed) <= 100 and "**" not in echoed  # bounded, and no markdown of the member's
+        assert reply.content.endswith("The pathways are: Gaming Realm, Lorebound Realm, Productive Palace, News Nexus.")

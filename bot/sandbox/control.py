@@ -202,6 +202,10 @@ class Actor:
         guild = self.standin.guild
         if kind in (USER, MENTIONABLE) and isinstance(value, str) and not value.isdigit():
             value = self.standin.member_named(value.lstrip("@"))
+        if kind == USER and isinstance(value, str) and value in self.standin.users:
+            # A bare id (pasted by the member) arrives resolved like any other user: the user object
+            # always, a member only while they are in the server.
+            value = self.standin.users[value]
         if kind == ROLE and isinstance(value, str) and not value.isdigit():
             value = guild.role_named(value.lstrip("@"))
         if kind in (USER, MENTIONABLE) and isinstance(value, (Actor, s.Member, s.User)):

@@ -294,12 +294,14 @@ class Gateway:
         limit = int(data.get("limit") or 0)
         if limit:
             members = members[:limit]
+        found = {m["user"]["id"] for m in members}
         chunk = {
             "guild_id": guild.id,
             "members": members,
             "chunk_index": 0,
             "chunk_count": 1,
-            "not_found": [],
+            # Ids asked for that are not members (never joined, or left): Discord lists them here.
+            "not_found": [str(w) for w in wanted or [] if str(w) not in found],
         }
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]

@@ -1,16 +1,16 @@
 """Interaction callbacks and the interaction webhook (followups, @original), with Discord's rules:
-one acknowledgement, within 3 seconds; webhook tokens valid for 15 minutes."""
+one acknowledgement, within 3 seconds; webhook tokens valid for 15 minutes (both measured on the
+stand-in's clock, which tests advance); every message, modal and choice list within Discord's limits."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox import rest, rest_messages
+from bot.sandbox import limits, rest, rest_messages
 from bot.sandbox import state as s
-from bot.sandbox.records import WEBHOOK_TOKEN_TTL_S, Output
+from bot.sandbox.records import Output
 
 if TYPE_CHECKING:
     from bot.sandbox.records import Interaction
@@ -21,8 +21,17 @@ LOADING = 1 << 7
 
 
 def _window_open(standin: StandIn, interaction: Interaction) -> bool:
+    return standin.clock.now() - interaction.created <= standin.interaction_window
 
-    return time.monotonic() - interaction.created <= standin.interaction_window
+
+def _check_callback(kind: int, data: dict[str, Any]) -> None:
+    """Discord's limits on a callback's data, before anything is acknowledged."""
+    if kind in (MESSAGE, UPDATE):
+        limits.check_message(data, path=("data",))
+    elif kind == AUTOCOMPLETE:
+        limits.check_autocomplete(data)
+    elif kind == MODAL:
+        limits.check_modal(data)
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -39,8 +48,9 @@ async def callback(request: web.Request) -> web.Response:
     body, files = await rest.read_body(request)
     kind = int(body["type"])
     data = body.get("data") or {}
+    _check_callback(kind, data)
     interaction.response_type = kind
-    interaction.responded = time.monotonic()
+    interaction.responded = standin.clock.now()
     resource: dict[str, Any] | None = None
     channel = standin.channel(interaction.channel_id)
 
@@ -107,7 +117,7 @@ def _by_token(request: web.Request) -> Interaction:
     if request.match_info["app_id"] != standin.application_id:
         raise rest.DiscordError(404, 10015, "Unknown Webhook")
     interaction = standin.interaction_by_token(request.match_info["token"])
-    if interaction is None or time.monotonic() - interaction.created > WEBHOOK_TOKEN_TTL_S:
+    if interaction is None or standin.clock.now() - interaction.created > standin.webhook_token_ttl:
         raise rest.DiscordError(401, 50027, "Invalid Webhook Token")
     return interaction
 
@@ -135,6 +145,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     interaction = _by_token(request)
     message = _target(request, interaction)
     body, files = await rest.read_body(request)
+    limits.check_message(body)
     rest_messages.apply_edit(message, body, files)
     if not message.ephemeral:
         standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
@@ -159,6 +170,7 @@ async def followup(request: web.Request) -> web.Response:
     if channel is None:
         raise rest.fail(rest.UNKNOWN_CHANNEL)
     body, files = await rest.read_body(request)
+    limits.check_message(body)
     if (
         interaction.original is not None
         and interaction.original.flags & LOADING

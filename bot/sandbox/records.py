@@ -10,8 +10,23 @@ from typing import Any
 
 from bot.sandbox import state as s
 
-INTERACTION_WINDOW_S = 3.0
-WEBHOOK_TOKEN_TTL_S = 15 * 60
+INTERACTION_WINDOW_S = 3.0  # "you must send an initial response within 3 seconds"
+WEBHOOK_TOKEN_TTL_S = 15 * 60  # "Interaction tokens are valid for 15 minutes"
+
+
+class Clock:
+    """The stand-in's monotonic clock, on which Discord's interaction windows (3 seconds to
+    acknowledge, 15 minutes of token) are measured: real time, plus what a test advanced it by, so
+    a test ages an interaction past 15 minutes without waiting for them."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 @dataclass
@@ -27,7 +42,8 @@ class Call:
 class Output:
     """Something the bot did that a person in the guild would notice."""
 
-    # message, dm, response, edit, followup, modal, autocomplete, member_update, kick, ban, unban, ...
+    # message, dm, response, edit, followup, modal, autocomplete, member_update, kick, ban, unban,
+    # refused (a body Discord would refuse), ...
     kind: str
     message: s.Message | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -44,9 +60,9 @@ class Interaction:
     channel_id: str
     guild_id: str | None
     message: s.Message | None = None
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)  # on the stand-in's clock
     response_type: int | None = None
-    responded: float | None = None  # monotonic time of the first callback
+    responded: float | None = None  # the stand-in's clock at the first callback
     original: s.Message | None = None
     followups: list[s.Message] = field(default_factory=list)
     modal: dict[str, Any] | None = None
@@ -55,8 +71,18 @@ class Interaction:
 
 
 @dataclass
+class Refusal:
+    """A body the stand-in refused as Discord would (400, 50035 Invalid Form Body), with the errors."""
+
+    method: str
+    path: str
+    errors: dict[str, Any]
+
+
+@dataclass
 class Failure:
-    """An injected failure: the next `times` calls matching method and path prefix get this answer."""
+    """An injected failure: the next `times` calls matching method and path prefix get this answer
+    (after `delay` seconds); status 0 is no failure, only the delay (a slow Discord)."""
 
     method: str
     path_prefix: str
@@ -64,3 +90,4 @@ class Failure:
     body: dict[str, Any]
     times: int
     retry_after: float | None = None
+    delay: float = 0.0

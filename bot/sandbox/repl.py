@@ -103,6 +103,9 @@ class Sandbox:
             self.print(f"[{self._where(message)}] (message by {message.author.username} deleted)")
         elif output.kind == "scheduled_event":
             self.print(f"[event] scheduled: {output.data.get('name')}")
+        elif output.kind == "refused":  # what Discord would have refused: the member would see nothing
+            data = output.data
+            self.print(f"[discord refused] {data['method']} {data['path']}: 400 Invalid Form Body {data['errors']}")
 
     @staticmethod
     def _modal_field(row: dict) -> str:

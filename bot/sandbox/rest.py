@@ -3,17 +3,20 @@ codes, rate-limit headers with `Via`, bot auth on bot routes, token auth on inte
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import time
 import zlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from PIL import Image
 
 from bot.sandbox import state as s
+from bot.sandbox.limits import InvalidFormBody, check_audit_reason, check_commands
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -123,7 +126,9 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     if not token_route and request.headers.get("Authorization") != f"Bot {standin.token}":
         return done(error_reply(401, 0, "401: Unauthorized"))
     failure = standin.take_failure(request.method, path)
-    if failure is not None:
+    if failure is not None and failure.delay:
+        await asyncio.sleep(failure.delay)
+    if failure is not None and failure.status:
         response = reply(failure.body, failure.status)
         if failure.status == 429:
             response.headers["Retry-After"] = f"{failure.retry_after or 0.1:.3f}"
@@ -132,6 +137,8 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
             response.headers["X-RateLimit-Scope"] = "user"
         return done(response)
     try:
+        reason = request.headers.get("X-Audit-Log-Reason")
+        check_audit_reason(unquote(reason) if reason is not None else None)
         response = await handler(request)
     except web.HTTPNotFound:
         response = error_reply(404, 0, "404: Not Found")
@@ -139,6 +146,9 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response = error_reply(405, 0, "405: Method Not Allowed")
     except DiscordError as exc:
         response = error_reply(exc.status, exc.code, exc.message)
+    except InvalidFormBody as exc:
+        standin.refused(request.method, path, exc.errors)
+        response = reply(exc.body(), exc.status)
     except (KeyError, ValueError, TypeError) as exc:
         log.warning("stand-in rejected %s %s: %r", request.method, path, exc)
         response = error_reply(400, 50035, "Invalid Form Body", {"errors": {"_errors": [{"message": str(exc)}]}})
@@ -254,6 +264,7 @@ async def put_commands(request: web.Request) -> web.Response:
     if guild_id is not None and guild_id != standin.guild.id:
         raise fail(MISSING_PERMISSIONS)
     body, _ = await read_body(request)
+    check_commands(body)
     return reply(_store_commands(standin, guild_id, body))
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.sandbox import state as s
 from bot.sandbox.guild import Guild
+from bot.sandbox.limits import check_scheduled_event
 from bot.sandbox.records import Output
 from bot.sandbox.rest import (
     MISSING_PERMISSIONS,
@@ -234,7 +235,8 @@ async def create_event(request: web.Request) -> web.Response:
 
 def _check_event_body(body: dict[str, Any], *, creating: bool) -> None:
     """Discord's form checks: a start in the future, an end after it, an external event's location
-    and end, a voice event's channel."""
+    and end, a voice event's channel; its name, description and location within Discord's limits."""
+    check_scheduled_event(body, creating=creating)
     start = body.get("scheduled_start_time")
     end = body.get("scheduled_end_time")
     if creating and (not body.get("name") or not start):

@@ -1,6 +1,7 @@
 """The stand-in's message routes, as Discord answers them: send (to channels and DMs, which need a
-shared server), fetch, edit, delete (others' messages need Manage Messages), history with
-before/after/limit, bulk delete (2-100 distinct ids, none older than 14 days), typing."""
+shared server; within Discord's limits on content, embeds and components), fetch, edit, delete
+(others' messages need Manage Messages), history with before/after/limit, bulk delete (2-100
+distinct ids, none older than 14 days), typing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sandbox import limits
 from bot.sandbox import state as s
 from bot.sandbox.records import Output
 from bot.sandbox.rest import (
@@ -54,6 +56,7 @@ async def post_message(request: web.Request) -> web.Response:
     if channel is None:
         raise fail(UNKNOWN_CHANNEL)
     body, files = await read_body(request)
+    limits.check_message(body)
     if not (body.get("content") or body.get("embeds") or files or body.get("components")):
         raise DiscordError(400, 50006, "Cannot send an empty message")
     if channel.type == s.DM:
@@ -84,6 +87,7 @@ async def edit_message(request: web.Request) -> web.Response:
     if message.author.id != standin.bot_user.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
     body, files = await read_body(request)
+    limits.check_message(body)
     apply_edit(message, body, files)
     standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
     standin.emit(Output("edit", message=message))

@@ -18,10 +18,13 @@ from bot.sandbox.gateway import Gateway
 from bot.sandbox.guild import Guild
 from bot.sandbox.records import (
     INTERACTION_WINDOW_S,
+    WEBHOOK_TOKEN_TTL_S,
     Call,
+    Clock,
     Failure,
     Interaction,
     Output,
+    Refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,10 @@ class StandIn:
         self.messages: dict[str, s.Message] = {}
         self.uploads: dict[str, s.Attachment] = {}  # files members attached to a command's option
         self.interactions: dict[str, Interaction] = {}
+        self.clock = Clock()  # the interaction windows' clock (tests advance it)
         self.interaction_window = INTERACTION_WINDOW_S  # Discord's 3 s to acknowledge (tests shorten it)
+        self.webhook_token_ttl = WEBHOOK_TOKEN_TTL_S  # followups and edits, for 15 minutes
+        self.refusals: list[Refusal] = []  # bodies refused for breaking Discord's limits
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands
         self.calls: list[Call] = []
         self.outputs: list[Output] = []
@@ -107,6 +113,11 @@ class StandIn:
 
     def record(self, method: str, path: str, body: Any, status: int) -> None:
         self.calls.append(Call(method, path, body, status))
+
+    def refused(self, method: str, path: str, errors: dict[str, Any]) -> None:
+        log.warning("stand-in refused %s %s as Discord would: %s", method, path, errors)
+        self.refusals.append(Refusal(method, path, errors))
+        self.emit(Output("refused", data={"method": method, "path": path, "errors": errors}))
 
     def calls_to(self, method: str, path_fragment: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and path_fragment in c.path]
@@ -160,6 +171,10 @@ class StandIn:
                 "global": False,
             }
         self.failures.append(Failure(method, path_prefix, status, body, times, retry_after))
+
+    def inject_delay(self, method: str, path_prefix: str, *, seconds: float, times: int = 1) -> None:
+        """The next `times` matching calls are answered `seconds` late (as a slow Discord would)."""
+        self.failures.append(Failure(method, path_prefix, 0, {}, times, delay=seconds))
 
     def take_failure(self, method: str, path: str) -> Failure | None:
         for failure in self.failures:
@@ -305,6 +320,7 @@ class StandIn:
             channel_id=channel_id,
             guild_id=self.guild.id if in_guild else None,
             message=message,
+            created=self.clock.now(),
         )
         self.interactions[interaction.id] = interaction
         payload: dict[str, Any] = {

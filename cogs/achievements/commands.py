@@ -15,6 +15,8 @@ from bot.checks import require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, reported
 from bot.ui.achievements import Line, info_embed, list_embed
 from bot.ui.buttons import page_button
+from bot.ui.echo import echo
+from bot.ui.progress import Progress
 from cogs.achievements.engine import AchievementEngine, Known
 from db import achievements, admin_logs, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
@@ -131,7 +133,7 @@ class AchievementCommands(commands.Cog):
                 if a.hidden and (user_earned is None or a.id not in user_earned):
                     break
                 return known
-        raise NotFound(f"There is no achievement called '{text[:80]}'.")
+        raise NotFound(f"There is no achievement called '{echo(text, 80)}'.")
 
     async def visible_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         user_id = await self.bot.identity.user_id(interaction.user)
@@ -305,13 +307,14 @@ class AchievementCommands(commands.Cog):
         known = self._find(name, set(self.engine.known))
         title = discord.utils.escape_markdown(known.achievement.name)
         await interaction.response.send_message(f"Backfilling **{title}**: computing progress…", ephemeral=True)
+        progress = Progress(interaction)  # a big backfill outlives the reply's 15 minutes of edits
 
         async def report(text: str) -> None:
-            await interaction.edit_original_response(content=f"Backfilling **{title}**: {text}")
+            await progress.show(f"Backfilling **{title}**: {text}")
 
         written, awarded = await self.engine.backfill(known.achievement.id, report)
-        await interaction.edit_original_response(
-            content=f"Backfilled **{title}**: {awarded:,} member(s) awarded, {written:,} progress row(s) updated."
+        await progress.show(
+            f"Backfilled **{title}**: {awarded:,} member(s) awarded, {written:,} progress row(s) updated."
         )
         log.info("%s backfilled %r: %d awarded", interaction.user, known.achievement.id, awarded)
 

@@ -71,7 +71,11 @@ class EventModal(discord.ui.Modal):
         self.details = discord.ui.TextInput(
             label="Description", style=discord.TextStyle.paragraph, required=False, max_length=2000
         )
-        self.start = discord.ui.TextInput(label=f"Start ({zone}), e.g. 2026-12-05 20:00", max_length=40)
+        # A text input's label holds 45 characters and a zone's name alone may take 32: the zone goes
+        # in the placeholder (100).
+        self.start = discord.ui.TextInput(
+            label="Start, e.g. 2026-12-05 20:00", placeholder=f"Time in {zone}"[:100], max_length=40
+        )
         self.end = discord.ui.TextInput(label="End (optional), same format", required=False, max_length=40)
         self.capacity = discord.ui.TextInput(label="Places (empty: no limit)", required=False, max_length=6)
         for item in (self.name, self.details, self.start, self.end, self.capacity):

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, require_staff
 from bot.errors import BadInput, report
+from bot.ui.echo import echo
 
 if TYPE_CHECKING:
     from cogs.moderation.commands import ModerationCommands
@@ -32,7 +33,7 @@ class CaseModal(discord.ui.Modal):
         points = None
         if self.points is not None and self.points.value.strip():
             if not self.points.value.strip().isdigit():
-                raise BadInput(f"'{self.points.value}' is not a number of points.")
+                raise BadInput(f"'{echo(self.points.value, 10)}' is not a number of points.")
             points = int(self.points.value.strip())
         evidence: dict[str, Any] = {
             "channel_id": str(self.message.channel.id),

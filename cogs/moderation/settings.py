@@ -16,6 +16,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, administrative, require_staff
 from bot.community import ModerationConfig
 from bot.config import ConfigError
 from bot.errors import BadInput, NotAllowed
+from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from db import admin_logs
 from db import settings as stored
@@ -62,7 +63,7 @@ def parse_value(name: str, text: str) -> Any:
             points, _, rest = part.partition(":")
             action, _, duration = rest.partition(":")
             if not points.strip().isdigit() or not action.strip():
-                raise BadInput(f"'{part}' is not a rung: write points:action[:duration], e.g. 3:timeout:1h.")
+                raise BadInput(f"'{echo(part, 40)}' is not a rung: write points:action[:duration], e.g. 3:timeout:1h.")
             rung: dict[str, Any] = {"points": int(points), "action": action.strip()}
             if duration.strip():
                 rung["duration"] = duration.strip()

@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
 from bot.errors import BadInput, NotAllowed
 from bot.progression import level_start_xp, next_level_xp
+from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from cogs.xp.adjustments import adjust, reverse_message
 from cogs.xp.engine import XPEngine
@@ -115,9 +116,11 @@ class StaffXP(commands.Cog):
     @xp.command(name="reverse", description="Take back the XP one message earned (e.g. spam)")
     @app_commands.describe(message_id="the message's id (right click → Copy Message ID)", reason="why (logged)")
     @staff_only("change XP")
-    async def reverse(self, interaction: discord.Interaction, message_id: str, reason: Reason = "reversed") -> None:
+    async def reverse(
+        self, interaction: discord.Interaction, message_id: app_commands.Range[str, 1, 30], reason: Reason = "reversed"
+    ) -> None:
         if not message_id.strip().isdigit():
-            raise BadInput(f"'{message_id}' is not a message id: it should be a long number.")
+            raise BadInput(f"'{echo(message_id, 40)}' is not a message id: it should be a long number.")
         actor = interaction.user
         assert isinstance(actor, discord.Member)
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BadInput
+from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from cogs.xp import membership
 from cogs.xp.engine import XPEngine
@@ -16,6 +17,8 @@ from db import pathways
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
+
+PathwayName = app_commands.Range[str, 1, 100]  # a pathway's id or name, as typed
 
 
 class PathwayCommands(commands.Cog):
@@ -32,7 +35,7 @@ class PathwayCommands(commands.Cog):
             if wanted in (p.id, p.name.lower()):
                 return p.id
         names = ", ".join(p.name for p in self.bot.config.community.pathways)
-        raise BadInput(f"There is no pathway called '{value}'. The pathways are: {names}.")
+        raise BadInput(f"There is no pathway called '{echo(value)}'. The pathways are: {names}.")
 
     def _name(self, pathway_id: str) -> str:
         config = self.bot.config.community.pathway(pathway_id)
@@ -58,7 +61,7 @@ class PathwayCommands(commands.Cog):
     @pathway.command(name="join", description="Join a pathway: earn its XP by chatting in its channels")
     @app_commands.describe(pathway="the pathway to join")
     @app_commands.autocomplete(pathway=_not_joined)
-    async def join(self, interaction: discord.Interaction, pathway: str) -> None:
+    async def join(self, interaction: discord.Interaction, pathway: PathwayName) -> None:
         pathway_id = self._resolve(pathway)
         member = interaction.user
         assert isinstance(member, discord.Member)
@@ -70,7 +73,7 @@ class PathwayCommands(commands.Cog):
     @pathway.command(name="leave", description="Leave a pathway (your XP in it is kept)")
     @app_commands.describe(pathway="the pathway to leave")
     @app_commands.autocomplete(pathway=_joined)
-    async def leave(self, interaction: discord.Interaction, pathway: str) -> None:
+    async def leave(self, interaction: discord.Interaction, pathway: PathwayName) -> None:
         pathway_id = self._resolve(pathway)
         member = interaction.user
         assert isinstance(member, discord.Member)
@@ -95,7 +98,7 @@ class PathwayCommands(commands.Cog):
     @pathway.command(name="primary", description="Choose which joined pathway is your main one")
     @app_commands.describe(pathway="one of your pathways")
     @app_commands.autocomplete(pathway=_joined)
-    async def primary(self, interaction: discord.Interaction, pathway: str) -> None:
+    async def primary(self, interaction: discord.Interaction, pathway: PathwayName) -> None:
         pathway_id = self._resolve(pathway)
         user_id = await self.bot.identity.user_id(interaction.user)
         if not await pathways.set_primary(self.bot.pool, user_id, pathway_id):
