@@ -255,6 +255,18 @@ async def test_staff_grant_and_revoke_with_the_xp_and_admin_logs(harness, tmp_pa
     assert await total_xp(bot.pool, bob.id) == 50
 
 
+async def test_the_grant_autocomplete_names_hidden_achievements_to_staff_only(harness, tmp_path):
+    await start(harness, tmp_path)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    staff = await mod.autocomplete("achievement grant", "name", "s", member=bob)
+    assert {"Secret Handshake", "Ten Messages"} <= {c["name"] for c in staff}
+    for command in ("achievement grant", "achievement revoke", "achievement backfill"):
+        others = {} if command == "achievement backfill" else {"member": bob}
+        offered = {c["name"] for c in await alice.autocomplete(command, "name", "s", **others)}
+        assert "Ten Messages" in offered and "Secret Handshake" not in offered, command
+        assert await alice.autocomplete(command, "name", "secret", **others) == [], command
+
+
 async def test_backfill_awards_those_who_already_qualify_and_twice_is_harmless(harness, tmp_path):
     dormant = (
         '\n[[achievement]]\nid = "regular"\nname = "Regular"\nxp = 25\nactive = ACTIVE\n'
