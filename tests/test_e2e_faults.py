@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from bot.errors import DATABASE_UNAVAILABLE
+from bot.runner import stop_within_budget
 from bot.sandbox.harness import Harness
 from db import ledger, migrate
 from db.embedded import EmbeddedServer
 from db.pool import connect, ensure_database, with_database
+from tests.hung_database import HangingProxy
 from tests.xp_support import handled, start, total_xp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,6 +234,52 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         assert not bot.xp_engine.journal.files()
     finally:
         await harness.close()
+
+
+async def test_a_stop_while_the_database_hangs_keeps_the_buffered_xp_for_the_next_start(db_dsn, tmp_path, caplog):
+    # The database stops answering (no refusal, no reset: a stalled server or a network black hole)
+    # while a periodic flush is writing, and the process is asked to stop under the runner's cap.
+    proxy = await HangingProxy(db_dsn).start()
+    harness = await Harness.create(proxy.dsn, tmp_path / "data")
+    try:
+        bot = await start(harness, cogs=["cogs.core", "cogs.xp", "cogs.achievements"])
+        alice, bob = harness.member("alice"), harness.member("bob")
+        alice.say("before the hang")
+        await handled(bot, 1)
+        assert await total_xp(bot.pool, alice.id) == 20
+        proxy.hang()
+        for i in range(3):
+            alice.say(f"said while the database hangs {i}")
+            bob.say(f"bob too {i}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while bot.chat_activity.received < 7 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        deadline = loop.time() + 5
+        while not (bot.xp_engine.lock.locked() and bot.xp_engine.pending == 0) and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # until the periodic flush takes them and hangs in the database
+        await asyncio.sleep(0.2)
+        assert bot.xp_engine.lock.locked() and bot.xp_engine.pending == 0, "a flush is hung with the grants"
+        with caplog.at_level(logging.INFO, logger="bot.client"):
+            finished = await stop_within_budget(bot)
+        assert finished, "the stop ran past the runner's cap (what it had not spilled is lost)"
+        stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+        assert len(stops) == 1 and "6 XP grant(s) and 6 message count(s) kept in" in stops[0], stops
+        harness.bot = None
+        await proxy.stop()
+
+        harness.dsn = db_dsn  # the database answers again
+        bot = await start(harness, cogs=["cogs.core", "cogs.xp", "cogs.achievements"])
+        await bot.flush_all()
+        assert await total_xp(bot.pool, alice.id) == 80
+        assert await total_xp(bot.pool, bob.id) == 60
+        assert await messages_of(bot.pool, alice.id) == 4
+        assert await messages_of(bot.pool, bob.id) == 3
+        assert not bot.xp_engine.journal.files()
+        assert await ledger.ledger_mismatches(bot.pool) == []
+    finally:
+        await harness.close()
+        await proxy.stop()
 
 
 async def test_staff_see_replay_and_discard_refused_writes_from_discord(harness):

@@ -266,7 +266,9 @@ class AchievementCommands(commands.Cog):
         reason: Reason,
     ) -> None:
         known, user_id, actor = await self._staff_target(interaction, member, name)
-        awarded = await self.engine.award(known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}")
+        awarded = await self.engine.award(
+            known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}", lift_revocation=True
+        )
         if not awarded:
             raise BadInput(f"{member.display_name} already has **{known.achievement.name}**.")
         await self._log(

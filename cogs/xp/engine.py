@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import discord
@@ -281,48 +282,65 @@ class XPEngine:
             items: list[Item] = [*journal_items, *grants, *counts]
             if not items:
                 return outcome
-            results: list[ledger.GrantResult] = []
-
-            async def write(batch: list[Item]) -> None:
-                results.append(await self._write(batch))
-
             try:
-                isolated = await write_isolating(items, write, _member_key)
-            except BaseException:
-                # Cancelled (a stop's budget ran out): nothing of this batch is known to be written.
-                # The journal's records are still in its file: only the rest goes back to memory.
-                from_journal = {id(j) for j in journal_items}
-                writes.keep([i for i in items if id(i) not in from_journal])
-                raise
-            outcome.written = len(isolated.written)
-            kept = list(isolated.kept)
-            if isolated.refused:
-                try:
-                    outcome.refused = await self._dead_letter(isolated.refused)
-                except Exception as error:  # could not even record them: keep them for the next try
-                    kept.extend(item for group, _ in isolated.refused for item in group)
-                    isolated.outage = isolated.outage or error
-            if journal_path is not None:
-                # What of the journal file was not written stays in it (and only that: a count
-                # replayed twice would count twice).
-                from_journal = {id(j) for j in journal_items}
-                remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
-                kept = [k for k in kept if id(k) not in from_journal]
-                if remaining:
-                    writes.journal.rewrite(journal_path, remaining)
-                else:
-                    writes.journal.done(journal_path)
-            if isolated.outage is not None:
-                writes.keep(kept)
-                outcome.kept = len(kept)
-                health.failed(isolated.outage, kept=len(writes) + writes.activity_pending)
-                writes.keep_within_bound()
+                return await self._flush_items(outcome, items, journal_path, journal_items, journal_rest)
+            finally:
+                writes.in_flight.done()
+
+    async def _flush_items(
+        self,
+        outcome: FlushOutcome,
+        items: list[Item],
+        journal_path: Path | None,
+        journal_items: list[Item],
+        journal_rest: list[dict[str, Any]],
+    ) -> FlushOutcome:
+        health = self.bot.write_health
+        writes = self.writes
+        results: list[ledger.GrantResult] = []
+
+        async def write(batch: list[Item]) -> None:
+            results.append(await self._write(batch))
+
+        # The journal's records stay in their file until written: only the rest is the stop's to keep.
+        from_journal = {id(j) for j in journal_items}
+        progress = writes.in_flight.start([i for i in items if id(i) not in from_journal])
+        try:
+            isolated = await write_isolating(items, write, _member_key, result=progress)
+        except BaseException:
+            # Cancelled (a stop's budget ran out): what is not known to be written goes back to
+            # memory (the journal's records are still in its file).
+            written = {id(i) for i in progress.written}
+            writes.keep([i for i in items if id(i) not in from_journal and id(i) not in written])
+            raise
+        outcome.written = len(isolated.written)
+        kept = list(isolated.kept)
+        if isolated.refused:
+            try:
+                outcome.refused = await self._dead_letter(isolated.refused)
+            except Exception as error:  # could not even record them: keep them for the next try
+                kept.extend(item for group, _ in isolated.refused for item in group)
+                isolated.outage = isolated.outage or error
+        if journal_path is not None:
+            # What of the journal file was not written stays in it (and only that: a count
+            # replayed twice would count twice).
+            remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
+            kept = [k for k in kept if id(k) not in from_journal]
+            if remaining:
+                writes.journal.rewrite(journal_path, remaining)
             else:
-                health.succeeded(outcome.written)
-            if self.activity is not None:
-                self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
-            outcome.result = _merge(results)
-            return outcome
+                writes.journal.done(journal_path)
+        if isolated.outage is not None:
+            writes.keep(kept)
+            outcome.kept = len(kept)
+            health.failed(isolated.outage, kept=len(writes) + writes.activity_pending)
+            writes.keep_within_bound()
+        else:
+            health.succeeded(outcome.written)
+        if self.activity is not None:
+            self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
+        outcome.result = _merge(results)
+        return outcome
 
     async def _dead_letter(self, refused: list[tuple[list[Item], BaseException]]) -> int:
         written = await dead_letter(
