@@ -320,6 +320,31 @@ async def test_check_in_for_an_event_without_voice(harness):
     assert [r["amount"] for r in rewards] == [30]
 
 
+async def test_attendees_still_hold_their_places_while_the_event_is_on(harness):
+    bot = await start(harness, reminders=[], default_length="20s")
+    mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    await create(mod, start=timedelta(seconds=2), end=None, places="3")
+    event_id = (await the_event(bot))["id"]
+    fans = [harness.demo.new_member(f"fan{i}") for i in range(3)]
+    await asyncio.sleep(0.3)
+    for who in (alice, bob, carol, *fans):
+        await who.slash("event register", event=event_id)
+    await wait_status(bot, "ongoing")
+    post = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night", past=True
+    )
+    for who in (alice, bob):
+        assert (await who.click(post.message, "Check in")).content == "Checked in to **Game night**: enjoy!"
+    # Two attendees and carol hold the three places: carol leaving frees one place, not three.
+    assert (await carol.slash("event leave", event=event_id)).content == "You left **Game night**."
+    rows = await bot.pool.fetch("SELECT status, count(*) AS n FROM event_registrations GROUP BY status")
+    assert {r["status"]: r["n"] for r in rows} == {"attended": 2, "registered": 1, "waitlisted": 2, "cancelled": 1}
+    first_fan = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", fans[0].id)
+    assert await bot.pool.fetchval("SELECT user_id FROM event_registrations WHERE status = 'registered'") == first_fan
+    event = await the_event(bot)
+    assert event["current_participants"] == 3 == event["max_participants"]
+
+
 async def test_attendees_rate_the_event_and_others_are_refused(harness):
     bot = await start(harness, reminders=[], default_length="3s")
     mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
