@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.community import AnnouncementConfig, EventsConfig
-from cogs.events.lifecycle import materialise_next
+from cogs.events.lifecycle import materialise_next, schedule
 from cogs.events.registration import register
 from db import events
+from db.pool import connect
 from tests.test_e2e_moderation import delivered
 
 EVENTS = "SELECT id::text, title, status, current_participants, participants, max_participants FROM events"
@@ -415,6 +416,86 @@ async def test_a_weekly_series_makes_its_next_occurrence_and_series_edits_carry_
     assert third.start_date == first["start_date"] + timedelta(days=14)
     single = await mod.slash("event edit", event=first["id"], title="x", series=True)
     assert single.content == "This event is completed; it can't be changed."
+
+
+async def test_cancelling_one_occurrence_keeps_the_series_going(harness):
+    bot = await start(harness, reminders=[], default_length="2s")
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await create(mod, start=timedelta(days=1), end=None, places="8", repeat="weekly")
+    first = await bot.pool.fetchrow("SELECT id::text, start_date FROM events")
+    await alice.slash("event register", event=first["id"])
+    done = await mod.slash("event cancel", event=first["id"], reason="the host is away this week")
+    assert done.content.startswith("Event **Game night** cancelled; 1 member(s) will be told by DM.")
+    assert "The series goes on: next on <t:" in done.content
+    rows = await bot.pool.fetch("SELECT id::text, start_date, status FROM events ORDER BY start_date")
+    assert [(r["status"], r["start_date"] - first["start_date"]) for r in rows] == [
+        ("cancelled", timedelta(0)),
+        ("upcoming", timedelta(days=7)),
+    ]
+    kinds = await bot.pool.fetch(
+        "SELECT kind FROM timers WHERE status = 'pending' AND payload ->> 'event_id' = $1", rows[1]["id"]
+    )
+    assert sorted(k["kind"] for k in kinds) == ["event_end", "event_start"]
+
+    # An occurrence the website cancels (its timers left as they were) keeps the series going too.
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    await bot.pool.execute(
+        """UPDATE events SET start_date = $2,
+                  recurrence_pattern = recurrence_pattern || jsonb_build_object('anchor', $3::text, 'slot', $3::text)
+           WHERE id = $1::uuid""",
+        rows[1]["id"],
+        soon,
+        soon.isoformat(),
+    )
+    async with bot.pool.acquire() as conn, conn.transaction():  # its new times, as the reconcile would
+        await schedule(conn, bot, await events.get(conn, rows[1]["id"]))
+    bot.timers.wake()
+    await bot.pool.execute(
+        "UPDATE events SET status = 'cancelled', is_active = false WHERE id = $1::uuid", rows[1]["id"]
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while await bot.pool.fetchval("SELECT count(*) FROM events WHERE status = 'upcoming'") < 1:
+        assert loop.time() < deadline, "the series ended with the cancelled occurrence"
+        await asyncio.sleep(0.1)
+
+
+async def test_after_downtime_longer_than_the_interval_only_the_next_occurrence_is_made(harness):
+    bot = await start(harness, reminders=[], default_length="1h")
+    mod = harness.member("mod")
+    await create(mod, start=timedelta(days=2), end=None, repeat="weekly")
+    await harness.stop_bot()
+    # The bot was away for weeks: the occurrence was due 23 days ago and none since was made.
+    shift = timedelta(days=25)
+    conn = await connect(harness.dsn)
+    try:
+        row = await conn.fetchrow("SELECT id::text, start_date, recurrence_pattern FROM events")
+        pattern = dict(row["recurrence_pattern"])
+        for key in ("anchor", "slot"):
+            pattern[key] = (datetime.fromisoformat(pattern[key]) - shift).isoformat()
+        await conn.execute(
+            "UPDATE events SET start_date = start_date - $2::interval, recurrence_pattern = $3 WHERE id = $1::uuid",
+            row["id"],
+            shift,
+            pattern,
+        )
+    finally:
+        await conn.close()
+    bot = await start(harness, reminders=[], default_length="1h")  # its start and end are due now
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while await bot.pool.fetchval("SELECT count(*) FROM events WHERE status = 'completed'") < 1:
+        assert loop.time() < deadline, "the late occurrence never completed"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # time for missed occurrences to be made, were they made
+    rows = await bot.pool.fetch("SELECT start_date, status FROM events ORDER BY start_date")
+    assert [(r["status"], r["start_date"] - (row["start_date"] - shift)) for r in rows] == [
+        ("completed", timedelta(0)),
+        ("upcoming", timedelta(days=28)),  # the first slot still to come: 3 days from now
+    ]
+    await delivered(bot, "channel_message", 2)
+    announced = [o for o in harness.standin.outputs if o.kind == "message" and o.message.embeds]
+    assert sum(1 for o in announced if o.message.embeds[0]["title"] == "Game night") == 2
 
 
 async def mirrored(harness, predicate, timeout: float = 8.0):
