@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import discord
 from PIL import Image
 
 from cogs.stats import refresh
+from db import stats, xp
+from tests.factories import make_member
 from tests.xp_support import XP_COGS, handled, start
 
 STATS_COGS = [*XP_COGS, "cogs.stats"]
@@ -254,3 +257,43 @@ async def test_rows_that_arrive_late_for_yesterday_still_count(harness):
     async with bot.pool.acquire() as conn:
         await refresh(bot, conn)
     assert await bot.pool.fetchval("SELECT joins FROM server_stats_daily WHERE day = $1::date - 1", today) == 1
+
+
+async def test_a_daylight_saving_day_counts_each_hour_once(conn):
+    """Daily figures run midnight to midnight in the community's timezone: 23 hours on the day
+    clocks go forward, 25 on the day they go back; nothing is counted twice or lost."""
+    await xp.sync_timezone(conn, "America/New_York")
+    alice = await make_member(conn, "alice")
+    new_york = ZoneInfo("America/New_York")
+    moments = [  # local times in New York, either side of both changes of 2026
+        datetime(2026, 3, 7, 23, 30, tzinfo=new_york),
+        datetime(2026, 3, 8, 0, 30, tzinfo=new_york),  # 05:30 UTC
+        datetime(2026, 3, 8, 23, 30, tzinfo=new_york),  # 03:30 UTC the next day (clocks went forward)
+        datetime(2026, 3, 9, 0, 30, tzinfo=new_york),  # 04:30 UTC: a 24-hour day from 05:00 would take it
+        datetime(2026, 10, 31, 23, 30, tzinfo=new_york),
+        datetime(2026, 11, 1, 0, 30, tzinfo=new_york),  # 04:30 UTC
+        datetime(2026, 11, 1, 23, 30, tzinfo=new_york),  # 04:30 UTC the next day (clocks went back)
+        datetime(2026, 11, 2, 0, 30, tzinfo=new_york),  # 05:30 UTC
+    ]
+    for i, moment in enumerate(moments):
+        await conn.execute(
+            """INSERT INTO xp_ledger (user_id, source, source_ref, amount, created_at)
+               VALUES ($1, 'manual', $2, $3, $4)""",
+            alice,
+            f"dst-{i}",
+            10**i,  # each row its own digit: a row counted twice or lost shows in the sum
+            moment,
+        )
+        await conn.execute(
+            "INSERT INTO analytics (event_type, user_id, timestamp) VALUES ('member_join', $1, $2)", alice, moment
+        )
+    expected = {}
+    for i, moment in enumerate(moments):
+        day = moment.date()
+        expected[day] = expected.get(day, 0) + 10**i
+    counted = {}
+    for day in sorted(expected):
+        xp_day, joins, leaves = await stats.day_figures(conn, day)
+        counted[day] = xp_day["total"]
+        assert joins == sum(1 for m in moments if m.date() == day) and leaves == 0, day
+    assert counted == expected
