@@ -10,6 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bot.locks import FLUSHES, RankedLock
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ class Flushes:
         self.spills: dict[str, Spill] = {}
         self.every: dict[str, float] = {}
         self.due: dict[str, float] = {}
-        self.lock = asyncio.Lock()
+        self.lock = RankedLock("flush schedule", FLUSHES)
         self.observe: Callable[[str, float], None] | None = None  # e.g. the metrics' flush latency
 
     def register(self, name: str, flush: Flush, *, every: float | None = None, spill: Spill | None = None) -> None:
@@ -86,7 +88,8 @@ class Flushes:
     async def _lock_by(self, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(self.lock.acquire(), timeout=max(LOCK_GRACE_S, deadline - loop.time()))
+            async with asyncio.timeout(max(LOCK_GRACE_S, deadline - loop.time())):
+                await self.lock.acquire()  # in this task, so the lock order sees it held
         except TimeoutError:
             return False
         return True

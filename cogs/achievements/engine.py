@@ -25,6 +25,7 @@ import discord
 from bot import achievement_rules as rules
 from bot.achievement_catalog import CatalogEntry
 from bot.journal import Journal
+from bot.locks import ACHIEVEMENTS, RankedLock
 from bot.write_path import InFlight, WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects, move_boards
@@ -77,7 +78,7 @@ class AchievementEngine:
         self.holders: dict[str, int] = {}
         self.members = 0
         self.rarity_at: datetime | None = None
-        self.lock = asyncio.Lock()  # one evaluation or backfill at a time
+        self.lock = RankedLock("achievement engine", ACHIEVEMENTS)  # one evaluation or backfill at a time
         # users.id -> (when read, achievement -> progress, joined the server at)
         self.held: OrderedDict[str, tuple[float, dict[str, int], datetime | None]] = OrderedDict()
 

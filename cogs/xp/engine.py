@@ -16,6 +16,7 @@ import asyncpg
 import discord
 
 from bot.activity import ChatCount
+from bot.locks import XP, RankedLock
 from bot.ranking import BoardKey, Rankings, XPCounter
 from bot.write_path import dead_letter, write_isolating
 from bot.xp_rules import (
@@ -92,7 +93,7 @@ class XPEngine:
         self.writes = PendingWrites(bot)
         self.journal = self.writes.journal
         self.activity = self.writes.activity
-        self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
+        self.lock = RankedLock("XP engine", XP)  # serialises flushes, staff changes and board moves
         self.stats_hooks: list[Callable[[set[str]], None]] = []  # told which members' stats a write changed
         # told of the whole voice minutes credited: member id -> (channel id, minutes)
         self.voice_hooks: list[Callable[[dict[int, tuple[int, int]]], None]] = []
