@@ -15,8 +15,9 @@ import discord
 
 from bot.identity import Identity
 from bot.journal import Journal
-from bot.write_path import InFlight, WriteHealth, dead_letter, write_isolating
+from bot.write_path import InFlight, WriteHealth, dead_letter, retry_with_fresh_rows, write_isolating
 from db.activity import MessageActivity, record_messages
+from db.faults import MissingRows
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,9 @@ class ActivityBuffer:
 
             async def write(counts: list[ChatCount]) -> None:
                 ids = await self.identity.ensure_many(c.member for c in counts if c.member is not None)
+                unknown = [str(c.discord_id) for c in counts if not (c.user_id or c.discord_id in ids)]
+                if unknown:  # restored for someone who left, whose row is gone too
+                    raise MissingRows("users", unknown)
                 rows = sorted(
                     (MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at) for c in counts),
                     key=lambda r: r.user_id,
@@ -165,6 +169,7 @@ class ActivityBuffer:
             progress = self.in_flight.start(batch)
             try:
                 outcome = await write_isolating(batch, write, lambda c: c.discord_id, result=progress)
+                await retry_with_fresh_rows(outcome, write, lambda c: c.discord_id, self.identity)
             except BaseException:  # cancelled: what is not known to be written goes back (unless a stop kept it)
                 if not self.in_flight.abandoned:
                     written = {id(c) for c in progress.written}

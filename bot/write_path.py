@@ -75,6 +75,46 @@ async def write_isolating(
     return result
 
 
+class MemberWrite(Protocol):
+    """A buffered write for a member: their Discord id, the users row resolved (None: resolve it),
+    and the member as Discord sees them (None when restored for someone no longer in the server)."""
+
+    discord_id: int
+    user_id: str | None
+    member: Any
+
+
+async def retry_with_fresh_rows(
+    isolated: Isolated[Any],
+    write: Callable[[list[Any]], Awaitable[object]],
+    group: Callable[[Any], Hashable],
+    identity: Identity,
+) -> None:
+    """Writes refused because the member's users row is gone (deleted behind the bot, e.g. by the
+    website) are not refused for ever: the member is resolved again (a fresh row, as their next
+    message would make) and their writes written once more, now or, during an outage, at the next
+    flush. Only a member Discord no longer shows (restored from the journal after they left) stays
+    refused, and what the database refuses again."""
+    gone, refused = [], []
+    for items, error in isolated.refused:
+        live = is_missing_row(error) and all(i.member is not None for i in items)
+        (gone if live else refused).append((items, error))
+    if not gone:
+        return
+    isolated.refused = refused
+    again = []
+    for items, _ in gone:
+        identity.forget(items[0].discord_id)
+        for item in items:
+            item.user_id = None
+        again.extend(items)
+    log.warning("%d member(s) had their users row deleted behind the bot: written to a fresh row", len(gone))
+    if isolated.outage is not None:
+        isolated.kept.extend(again)
+        return
+    await write_isolating(again, write, group, result=isolated)
+
+
 class InFlight(Generic[T]):
     """The batch a flush is writing, for a stop that cannot wait for it: on a hung database a
     cancelled flush does not even unwind (its ROLLBACK waits for an answer that never comes), so the

@@ -18,7 +18,7 @@ import discord
 from bot.activity import ChatCount
 from bot.locks import XP, RankedLock
 from bot.ranking import BoardKey, Rankings, XPCounter
-from bot.write_path import dead_letter, write_isolating
+from bot.write_path import dead_letter, retry_with_fresh_rows, write_isolating
 from bot.xp_rules import (
     MessageFacts,
     MessageRules,
@@ -31,6 +31,7 @@ from bot.xp_rules import (
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, record_level_ups
 from cogs.xp.pending import Item, Pending, PendingWrites
 from db import boards, ledger, pathways
+from db.faults import MissingRows
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -308,6 +309,7 @@ class XPEngine:
         progress = writes.in_flight.start([i for i in items if id(i) not in from_journal])
         try:
             isolated = await write_isolating(items, write, _member_key, result=progress)
+            await retry_with_fresh_rows(isolated, write, _member_key, self.bot.identity)
         except BaseException:
             # Cancelled (a stop's budget ran out): what is not known to be written goes back to
             # memory (the journal's records are still in its file).
@@ -358,7 +360,9 @@ class XPEngine:
         by_user: dict[str, discord.Member] = {}
         channels: dict[str, int] = {}
         for item in batch:
-            user_id = item.user_id or ids[item.discord_id]
+            user_id = item.user_id or ids.get(item.discord_id)
+            if user_id is None:  # restored for someone who left, whose row is gone too
+                raise MissingRows("users", [str(item.discord_id)])
             if item.member is not None:
                 by_user[user_id] = item.member
             if isinstance(item, ChatCount):
