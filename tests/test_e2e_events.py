@@ -130,14 +130,18 @@ async def test_eligibility_refusals_each_have_a_reason(harness):
     assert missing.content == "There is no such event."
 
 
-async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_first_served(harness):
+async def five_places_thirty_fans(harness):
+    """The bot, an event of 5 places, and 30 new members (their actors and discord.py members)."""
     bot = await start(harness)
-    mod = harness.member("mod")
-    await create(mod, places="5")
+    await create(harness.member("mod"), places="5")
     event_id = (await the_event(bot))["id"]
     actors = [harness.demo.new_member(f"fan{i}") for i in range(30)]
     await asyncio.sleep(0.3)
-    members = [bot.home_guild.get_member(int(a.id)) for a in actors]
+    return bot, event_id, actors, [bot.home_guild.get_member(int(a.id)) for a in actors]
+
+
+async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_first_served(harness):
+    bot, event_id, actors, members = await five_places_thirty_fans(harness)
     answers = await asyncio.gather(*(register(bot, event_id, m) for m in members))
     assert sum(a.startswith("You are registered") for a in answers) == 5
     assert sum("on the waitlist" in a for a in answers) == 25
@@ -169,6 +173,22 @@ async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_f
     assert dm.data["recipient_id"] == promoted_discord and dm.message.embeds[0]["title"] == "You're in: Game night"
     second = await bot.pool.fetchval("SELECT count(*) FROM event_registrations WHERE status = 'waitlisted'")
     assert second == 24
+
+
+async def test_registrations_are_served_strictly_in_the_order_they_arrive(harness):
+    bot, event_id, actors, members = await five_places_thirty_fans(harness)
+    # New members all at once: each one's first contact (their users row) is part of their turn.
+    await bot.pool.execute("DELETE FROM users WHERE username LIKE 'fan%'")
+    for m in members:
+        bot.identity.forget(m.id)
+    answers = await asyncio.gather(*(register(bot, event_id, m) for m in members))
+    assert all(a.startswith("You are registered") for a in answers[:5])
+    assert [a.split("number ")[1].split(".")[0] for a in answers[5:]] == [str(n) for n in range(1, 26)]
+    rows = await bot.pool.fetch(
+        """SELECT u.discord_id, r.status FROM event_registrations r JOIN users u ON u.id = r.user_id
+           ORDER BY r.registered_at, r.id"""
+    )
+    assert [r["discord_id"] for r in rows] == [a.id for a in actors]
 
 
 async def test_reminders_are_sent_once_across_a_restart_and_the_status_follows_the_clock(harness):

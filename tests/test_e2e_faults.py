@@ -10,13 +10,16 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.errors import DATABASE_UNAVAILABLE
+from bot.journal import Journal
 from bot.runner import stop_within_budget
 from bot.sandbox.harness import Harness
+from cogs.xp.pending import Pending
 from db import ledger, migrate
 from db.embedded import EmbeddedServer
 from db.pool import connect, ensure_database, with_database
@@ -265,6 +268,40 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         assert not bot.xp_engine.journal.files()
     finally:
         await harness.close()
+
+
+async def test_grants_from_before_midnight_kept_by_a_stop_do_not_break_the_streak(harness):
+    bot = await start(harness)
+    alice = harness.member("alice")
+    await alice.slash("pathway join", pathway="gaming")
+    alice.say("a gaming message", channel=harness.demo.pathway_channels["gaming"])
+    await handled(bot, 1)
+    user_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", alice.id)
+    today = datetime.now(UTC).date()  # the community's timezone is UTC here
+    # Her streak: four days up to the day before yesterday; yesterday's grant, decided just before
+    # midnight, was kept in the journal by a stop during an outage.
+    await bot.pool.execute(
+        """UPDATE pathway_progress SET streak_days = 4, last_xp_date = $2
+           WHERE user_id = $1 AND pathway_id = 'gaming'""",
+        user_id,
+        today - timedelta(days=2),
+    )
+    await harness.stop_bot()
+    before_midnight = datetime.combine(today, datetime.min.time(), UTC) - timedelta(minutes=1)
+    grant = Pending(int(alice.id), None, "message", "123456789", "gaming", 20, before_midnight, None, user_id)
+    Journal(harness.data_dir / "journal" / "xp").spill([grant.record()])
+
+    bot = await start(harness)  # a new day: broken streaks are reset, after the journal is written
+    listeners = bot.get_cog("XPListeners")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while listeners.streaks_checked_on != today:
+        assert loop.time() < deadline, "broken streaks were never reset"
+        await asyncio.sleep(0.05)
+    row = await bot.pool.fetchrow(
+        "SELECT streak_days, last_xp_date FROM pathway_progress WHERE user_id = $1 AND pathway_id = 'gaming'", user_id
+    )
+    assert (row["streak_days"], row["last_xp_date"]) == (5, today - timedelta(days=1))
 
 
 async def test_a_stop_while_the_database_hangs_keeps_the_buffered_xp_for_the_next_start(db_dsn, tmp_path, caplog):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import discord
 from bot.activity import ChatCount
 from bot.journal import Journal
 from bot.write_path import InFlight
+from bot.xp_rules import local_day
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -100,6 +101,12 @@ class PendingWrites:
     @property
     def activity_pending(self) -> int:
         return self.activity.pending_members if self.activity is not None else 0
+
+    def has_grants_before(self, day: date) -> bool:
+        """Any grant of a local day before `day` not written yet (in memory, or in the journal,
+        whose files are not read for this: any of them counts)."""
+        timezone = self.community.xp.timezone
+        return bool(self.journal.files()) or any(local_day(p.at, timezone) < day for p in self._pending)
 
     def keep(self, items: list[Item]) -> None:
         """Put items back in front of what arrived meanwhile (they are older); not once a stop has
