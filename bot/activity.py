@@ -15,8 +15,9 @@ import discord
 
 from bot.identity import Identity
 from bot.journal import Journal
-from bot.write_path import WriteHealth, dead_letter, write_isolating
+from bot.write_path import InFlight, WriteHealth, dead_letter, retry_with_fresh_rows, write_isolating
 from db.activity import MessageActivity, record_messages
+from db.faults import MissingRows
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class ActivityBuffer:
         self.journal = journal
         self._pending: dict[int, ChatCount] = {}
         self._flush_lock = asyncio.Lock()
+        self.in_flight: InFlight[ChatCount] = InFlight()  # what its own flush under way has taken
         self.flushed_messages = 0
         self.received = 0
         self.refused_writes = 0
@@ -122,8 +124,9 @@ class ActivityBuffer:
                 current.user_id = current.user_id or entry.user_id
 
     def spill(self) -> str | None:
-        """At a stop the database did not let us finish (counts written alone, without XP)."""
-        counts = self.take()
+        """At a stop the database did not let us finish (counts written alone, without XP), with
+        what a flush that cannot finish (a hung database) had taken and not written."""
+        counts = self.in_flight.abandon() + self.take()
         where = self.journal.spill(c.record() for c in counts)
         if where is None:
             return None
@@ -153,6 +156,9 @@ class ActivityBuffer:
 
             async def write(counts: list[ChatCount]) -> None:
                 ids = await self.identity.ensure_many(c.member for c in counts if c.member is not None)
+                unknown = [str(c.discord_id) for c in counts if not (c.user_id or c.discord_id in ids)]
+                if unknown:  # restored for someone who left, whose row is gone too
+                    raise MissingRows("users", unknown)
                 rows = sorted(
                     (MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at) for c in counts),
                     key=lambda r: r.user_id,
@@ -160,7 +166,17 @@ class ActivityBuffer:
                 async with self.pool.acquire() as conn, conn.transaction():  # a refusal rolls back all of it
                     await record_messages(conn, rows)
 
-            outcome = await write_isolating(batch, write, lambda c: c.discord_id)
+            progress = self.in_flight.start(batch)
+            try:
+                outcome = await write_isolating(batch, write, lambda c: c.discord_id, result=progress)
+                await retry_with_fresh_rows(outcome, write, lambda c: c.discord_id, self.identity)
+            except BaseException:  # cancelled: what is not known to be written goes back (unless a stop kept it)
+                if not self.in_flight.abandoned:
+                    written = {id(c) for c in progress.written}
+                    self.put_back([c for c in batch if id(c) not in written])
+                raise
+            finally:
+                self.in_flight.done()
             self.written(outcome.written)
             if outcome.refused:
                 try:
@@ -171,7 +187,8 @@ class ActivityBuffer:
                     outcome.kept.extend(c for group, _ in outcome.refused for c in group)
                     outcome.outage = outcome.outage or error
             if outcome.outage is not None:
-                self.put_back(outcome.kept)
+                if not self.in_flight.abandoned:
+                    self.put_back(outcome.kept)
                 self.health.failed(outcome.outage, kept=self.pending_messages)
             elif outcome.written or outcome.refused:
                 self.health.succeeded(sum(c.messages for c in outcome.written))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bot.journal import Journal
-from bot.write_path import WriteHealth, write_isolating
+from bot.write_path import InFlight, WriteHealth, write_isolating
 from db import stats
 from db.faults import one_line
 
@@ -55,6 +55,7 @@ class Analytics:
         self.dropped = 0
         self.refused = 0
         self._dropping = False  # the buffer was full since the last successful write
+        self.in_flight: InFlight[stats.AnalyticsRow] = InFlight()  # the batch a flush is writing
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -99,9 +100,10 @@ class Analytics:
 
     def spill(self) -> str | None:
         """At a stop the database did not let us finish: what waits goes to the journal."""
-        if self.journal is None or not self._pending:
+        unwritten = self.in_flight.abandon()  # what a flush that cannot finish (a hung database) had taken
+        if self.journal is None or not (self._pending or unwritten):
             return None
-        rows, self._pending = list(self._pending), deque()
+        rows, self._pending = unwritten + list(self._pending), deque()
         where = self.journal.spill(
             {
                 "event_type": r.event_type,
@@ -145,13 +147,23 @@ class Analytics:
                     async with self.pool.acquire() as conn:
                         await stats.insert_analytics(conn, rows)
 
-                outcome = await write_isolating(batch, write, id)
+                progress = self.in_flight.start(batch)
+                try:
+                    outcome = await write_isolating(batch, write, id, result=progress)
+                except BaseException:  # cancelled: what is not known to be written goes back
+                    if not self.in_flight.abandoned:
+                        written = {id(r) for r in progress.written}
+                        self._pending.extendleft(reversed([r for r in batch if id(r) not in written]))
+                    raise
+                finally:
+                    self.in_flight.done()
                 total += len(outcome.written)
                 for rows, error in outcome.refused:
                     self.refused += len(rows)
                     log.error("the database refused an analytics row (%s): %s; skipped", one_line(error), rows[0])
                 if outcome.outage is not None:
-                    self._pending.extendleft(reversed(outcome.kept))
+                    if not self.in_flight.abandoned:
+                        self._pending.extendleft(reversed(outcome.kept))
                     while len(self._pending) > self.limit:
                         self._pending.popleft()
                         self.dropped += 1

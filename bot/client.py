@@ -51,8 +51,10 @@ BOT_PERMISSIONS = discord.Permissions(
     view_audit_log=True,  # who banned or unbanned someone in Discord's own menus (optional)
     manage_events=True,  # events mirrored as Discord scheduled events
 )
-# The final flush's share of the stop budget: a hung database cannot hold the stop past it (what
-# is not written by then goes to the local journal).
+# The flushes' share of the stop budget (bot.runner's 10 s), counted from the start of the stop: a
+# periodic flush finishing, then every final flush, all by this deadline; whatever is not written
+# by then goes to the local journal. The rest of the budget: workers (bot.worker, 1 s), the pool
+# (2 s), the embedded server.
 FINAL_FLUSH_BUDGET_S = 5.0
 # A full member sync runs at start-up and this often (each run a discord_sync_log row).
 MEMBER_SYNC_HOURS = 6
@@ -344,21 +346,28 @@ class ConclaveBot(commands.Bot):
             self._closing = asyncio.create_task(self._shutdown())
         await asyncio.shield(self._closing)
 
+    async def abandon_close(self) -> None:
+        """The stop ran out of time: cancel it where it stands (what bot.runner does at its cap)."""
+        if self._closing is not None and not self._closing.done():
+            self._closing.cancel()
+            await asyncio.wait({self._closing}, timeout=1.0)
+
     async def _shutdown(self) -> None:
         self.accepting = False
+        flush_by = asyncio.get_running_loop().time() + FINAL_FLUSH_BUDGET_S
         # The timers and the outbox worker first: a run or a delivery cut short rolls back and stays
         # pending for the next start.
-        await self.timers.stop()
-        await self.outbox.stop()
+        await asyncio.gather(self.timers.stop(), self.outbox.stop())
         if self.metrics is not None:
             self.metrics.stop()
         await super().close()  # the gateway stops: no new events
         # A periodic flush in progress finishes rather than being cut short by the scheduler's
-        # shutdown (which cancels running jobs); a hung one is cancelled after the budget.
-        await self.flush_schedule.when_idle(self._stop_scheduler, FINAL_FLUSH_BUDGET_S)
-        # Every buffer once more, whatever the backoff says; an outage's leftovers go to the journal.
+        # shutdown (which cancels running jobs); a hung one is cancelled at the deadline.
+        await self.flush_schedule.when_idle(self._stop_scheduler, flush_by)
+        # Every buffer once more, whatever the backoff says, by the same deadline; what is not
+        # written (an outage, a hung database) goes to the journal.
         self.write_health.allow_now()
-        kept = await self.flush_schedule.final(FINAL_FLUSH_BUDGET_S)
+        kept = await self.flush_schedule.final(flush_by)
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=2)

@@ -28,7 +28,10 @@ async def _member_row(conn: asyncpg.Connection, payload: dict) -> str:
     if user_id is None and payload.get("user_id") and await users.exists(conn, payload["user_id"]):
         user_id = payload["user_id"]
     if user_id is None:
-        raise ReplayRefused(f"member {payload['discord_id']} has no users row (erased); discard it instead")
+        raise ReplayRefused(
+            f"member {payload['discord_id']} has no users row now (deleted or erased): replayed from Discord "
+            "(/deadletter replay) it goes to their fresh row while they are in the server; else discard it"
+        )
     return user_id
 
 

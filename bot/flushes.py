@@ -10,6 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bot.locks import FLUSHES, RankedLock
+
 log = logging.getLogger(__name__)
 
 
@@ -22,6 +24,11 @@ class Flush(Protocol):
 # Keeps what a flush could not write on local disk; returns a description of what it kept, or None.
 Spill = Callable[[], str | None]
 
+# At a stop: a cancelled flush gets this long to put back what it took (one on a hung database
+# never does; its spill takes the batch instead), and the lock this long even past the deadline.
+CANCEL_GRACE_S = 0.2
+LOCK_GRACE_S = 0.1
+
 
 class Flushes:
     def __init__(self, default_every: float) -> None:
@@ -30,7 +37,7 @@ class Flushes:
         self.spills: dict[str, Spill] = {}
         self.every: dict[str, float] = {}
         self.due: dict[str, float] = {}
-        self.lock = asyncio.Lock()
+        self.lock = RankedLock("flush schedule", FLUSHES)
         self.observe: Callable[[str, float], None] | None = None  # e.g. the metrics' flush latency
 
     def register(self, name: str, flush: Flush, *, every: float | None = None, spill: Spill | None = None) -> None:
@@ -68,42 +75,70 @@ class Flushes:
                 if self.observe is not None:
                     self.observe(name, time.perf_counter() - started)
 
-    async def when_idle(self, action: Callable[[], None], budget: float) -> None:
+    async def when_idle(self, action: Callable[[], None], deadline: float) -> None:
         """Run `action` (stopping the scheduler, which cancels running jobs) once a flush in progress
-        has finished, or after `budget` seconds if it hangs."""
-        try:
-            await asyncio.wait_for(self.lock.acquire(), timeout=budget)
-        except TimeoutError:
-            held = False
-        else:
-            held = True
+        has finished, or at `deadline` (the loop's clock) if it hangs."""
+        held = await self._lock_by(deadline)
         try:
             action()
         finally:
             if held:
                 self.lock.release()
 
-    async def final(self, budget: float) -> list[str]:
-        """Every flush once more, each within `budget`; what an outage leaves unwritten is spilled to
-        the local journal (replayed at the next start). Returns what was kept, one line each."""
+    async def _lock_by(self, deadline: float) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(LOCK_GRACE_S, deadline - loop.time())):
+                await self.lock.acquire()  # in this task, so the lock order sees it held
+        except TimeoutError:
+            return False
+        return True
+
+    async def final(self, deadline: float) -> list[str]:
+        """Every flush once more, all of them by one `deadline` (the loop's clock); then, whatever
+        happened (a flush cut short, even this stop cancelled), every spill: what is not written is
+        kept in the local journal (replayed at the next start). Returns what was kept, one line each.
+
+        A flush still running at the deadline is cancelled and not waited for: on a hung database
+        (no answer, no refusal) a cancelled flush cannot even roll back, and the stop must end
+        inside its budget; its spill takes the batch it had not written (bot.write_path.InFlight).
+        A periodic flush that hangs holds the lock: then none runs again, they are only spilled."""
+        loop = asyncio.get_running_loop()
+        held = await self._lock_by(deadline)
+        try:
+            if not held:
+                log.warning("a flush is hung (database not answering?): keeping its writes on disk instead")
+            for name, flush in self.entries if held else ():
+                left = deadline - loop.time()
+                if left <= 0:
+                    log.warning("final flush %s skipped: the stop's flush budget is spent", name)
+                    continue
+                task = asyncio.ensure_future(flush(everything=True))
+                done, _ = await asyncio.wait({task}, timeout=left)
+                if not done:
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=CANCEL_GRACE_S)  # one that can unwind puts its batch back
+                    log.warning("final flush %s did not finish in the stop's budget (database hung?)", name)
+                elif not task.cancelled() and task.exception() is not None:
+                    log.error("final flush %s failed unexpectedly", name, exc_info=task.exception())
+        finally:
+            kept = self._spill_all()
+            if held:
+                self.lock.release()
+        return kept
+
+    def _spill_all(self) -> list[str]:
         kept: list[str] = []
-        async with self.lock:
-            for name, flush in self.entries:
-                try:
-                    await asyncio.wait_for(flush(everything=True), timeout=budget)
-                except TimeoutError:
-                    log.warning("final flush %s took longer than %.0f s (database hung?)", name, budget)
-                except Exception:
-                    log.exception("final flush %s failed unexpectedly", name)
-                spill = self.spills.get(name)
-                if spill is None:
-                    continue
-                try:
-                    description = spill()
-                except OSError as error:
-                    log.error("could not keep %s's unwritten data on disk: %s; it is lost", name, error)
-                    kept.append(f"{name}: unwritten data LOST ({error})")
-                    continue
-                if description:
-                    kept.append(description)
+        for name, _ in self.entries:
+            spill = self.spills.get(name)
+            if spill is None:
+                continue
+            try:
+                description = spill()
+            except OSError as error:
+                log.error("could not keep %s's unwritten data on disk: %s; it is lost", name, error)
+                kept.append(f"{name}: unwritten data LOST ({error})")
+                continue
+            if description:
+                kept.append(description)
         return kept

@@ -12,6 +12,7 @@ import asyncpg
 import discord
 
 from bot.errors import NotFound
+from bot.locks import KeyedLocks
 from db import sync_log, users
 from db.faults import one_line
 
@@ -59,7 +60,8 @@ class Identity:
         self._lock = asyncio.Lock()
         # Joins and departures of one member are recorded in the order Discord sent them: their
         # handlers run as concurrent tasks, and a quick leave-and-rejoin would otherwise race.
-        self._membership_locks: dict[int, asyncio.Lock] = {}
+        # A lock per member with a join or departure in flight (not per member ever seen).
+        self.membership_locks = KeyedLocks()
 
     def cached(self, discord_id: int) -> str | None:
         return self._ids.get(discord_id)
@@ -142,12 +144,12 @@ class Identity:
 
     async def joined(self, member: discord.Member) -> tuple[str, bool]:
         """Record a join; returns (users.id, returning) — returning: they had been here and left."""
-        async with self._membership_locks.setdefault(member.id, asyncio.Lock()):
+        async with self.membership_locks.turn(member.id):
             user_id, returning = await users.mark_joined(self.pool, snapshot(member))
         self._ids[member.id] = user_id
         return user_id, returning
 
     async def left(self, member: discord.Member | discord.User) -> str | None:
         """Record a departure; returns the users.id when the member was in the server until now."""
-        async with self._membership_locks.setdefault(member.id, asyncio.Lock()):
+        async with self.membership_locks.turn(member.id):
             return await users.mark_left(self.pool, str(member.id))

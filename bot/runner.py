@@ -41,6 +41,18 @@ async def point_at_api(api_base: str, token: str) -> str:
     return str(url)
 
 
+async def stop_within_budget(bot: ConclaveBot, budget: float = SHUTDOWN_BUDGET_S) -> bool:
+    """The graceful stop, cut at `budget`: past it the stop is cancelled where it stands, as the end
+    of the process does (asyncio.run cancels every task left). True when it finished in time."""
+    try:
+        await asyncio.wait_for(bot.close(), timeout=budget)
+    except TimeoutError:
+        log.error("shutdown took longer than %.0f s; exiting anyway", budget)
+        await bot.abandon_close()
+        return False
+    return True
+
+
 async def run_forever(config: Config) -> int:
     """`python -m bot run`: run until SIGINT/SIGTERM, then stop gracefully within 10 s."""
     assert config.settings.discord_token is not None
@@ -79,10 +91,7 @@ async def run_forever(config: Config) -> int:
             log.error("the bot stopped: %s", error, exc_info=error)
         exit_code = exit_code or 1
     log.info("shutting down")
-    try:
-        await asyncio.wait_for(bot.close(), timeout=SHUTDOWN_BUDGET_S)
-    except TimeoutError:
-        log.error("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_BUDGET_S)
+    if not await stop_within_budget(bot):
         exit_code = exit_code or 1
     stopper.cancel()
     if not runner.done():

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+
+# A stop waits this long for the task to end: one cut short in a statement on a hung database cannot
+# even roll back (no answer), and the stop must stay in its budget; the row stays pending anyway.
+STOP_WAIT_S = 1.0
 
 
 class Worker:
@@ -30,10 +37,13 @@ class Worker:
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+            if not done:
+                log.warning("%s did not stop within %.0f s (database hung?); left behind", self.task_name, STOP_WAIT_S)
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("%s ended with %r", self.task_name, task.exception())
 
     async def _sleep(self, seconds: float) -> None:
         """Until woken, or `seconds` at most."""

@@ -41,14 +41,17 @@ async def write_isolating(
     items: Sequence[T],
     write: Callable[[list[T]], Awaitable[object]],
     group: Callable[[T], Hashable],
+    *,
+    result: Isolated[T] | None = None,
 ) -> Isolated[T]:
     """Write `items` with `write` (one transaction per call). When the database refuses a batch,
     split it (by group: a group's items succeed or fail together) until each refusal is one group;
-    every other group is written. An outage stops the work: what is not written yet is `kept`."""
+    every other group is written. An outage stops the work: what is not written yet is `kept`.
+    `result` (an InFlight's) is filled as the batches commit, so a stop knows what is written."""
     groups: dict[Hashable, list[T]] = {}
     for item in items:
         groups.setdefault(group(item), []).append(item)
-    result: Isolated[T] = Isolated()
+    result = Isolated() if result is None else result
     stack: list[list[list[T]]] = [list(groups.values())]
     while stack:
         chunk = stack.pop()
@@ -70,6 +73,75 @@ async def write_isolating(
         else:
             result.written.extend(batch)
     return result
+
+
+class MemberWrite(Protocol):
+    """A buffered write for a member: their Discord id, the users row resolved (None: resolve it),
+    and the member as Discord sees them (None when restored for someone no longer in the server)."""
+
+    discord_id: int
+    user_id: str | None
+    member: Any
+
+
+async def retry_with_fresh_rows(
+    isolated: Isolated[Any],
+    write: Callable[[list[Any]], Awaitable[object]],
+    group: Callable[[Any], Hashable],
+    identity: Identity,
+) -> None:
+    """Writes refused because the member's users row is gone (deleted behind the bot, e.g. by the
+    website) are not refused for ever: the member is resolved again (a fresh row, as their next
+    message would make) and their writes written once more, now or, during an outage, at the next
+    flush. Only a member Discord no longer shows (restored from the journal after they left) stays
+    refused, and what the database refuses again."""
+    gone, refused = [], []
+    for items, error in isolated.refused:
+        live = is_missing_row(error) and all(i.member is not None for i in items)
+        (gone if live else refused).append((items, error))
+    if not gone:
+        return
+    isolated.refused = refused
+    again = []
+    for items, _ in gone:
+        identity.forget(items[0].discord_id)
+        for item in items:
+            item.user_id = None
+        again.extend(items)
+    log.warning("%d member(s) had their users row deleted behind the bot: written to a fresh row", len(gone))
+    if isolated.outage is not None:
+        isolated.kept.extend(again)
+        return
+    await write_isolating(again, write, group, result=isolated)
+
+
+class InFlight(Generic[T]):
+    """The batch a flush is writing, for a stop that cannot wait for it: on a hung database a
+    cancelled flush does not even unwind (its ROLLBACK waits for an answer that never comes), so the
+    stop takes what it has not written from here and keeps it in the journal. After that the
+    flush's own put-back is dropped (`abandoned`), so nothing is kept twice."""
+
+    def __init__(self) -> None:
+        self.items: list[T] = []
+        self.result: Isolated[T] | None = None
+        self.abandoned = False
+
+    def start(self, items: Sequence[T]) -> Isolated[T]:
+        """`items`: what the stop must keep if this write never finishes."""
+        self.items, self.result = list(items), Isolated()
+        return self.result
+
+    def done(self) -> None:
+        self.items, self.result = [], None
+
+    def abandon(self) -> list[T]:
+        """The stop: what of the batch is not known to be written (a refused row is tried again at the
+        next start), and no put-back from the flush from now on."""
+        written = {id(i) for i in self.result.written} if self.result is not None else set()
+        left = [i for i in self.items if id(i) not in written]
+        self.done()
+        self.abandoned = True
+        return left
 
 
 class Refusable(Protocol):

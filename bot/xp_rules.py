@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,9 +40,27 @@ class MessageFacts:
     content: str
 
 
+# What the rules remember per member (their last grant for the cooldown, their last message for the
+# repeat rule): the members who chatted most recently, at most RECENT_MEMBERS of them, each for
+# RECENT_S after their last message (or the cooldown, if longer). A member quiet for longer starts
+# afresh: their next message is not compared with one from an hour before. About 100 bytes a member
+# (a hash of the last counted text; the raw text only of a message that arrived in cooldown, at most
+# 4,000 characters).
+RECENT_MEMBERS = 20_000
+RECENT_S = 3600.0
+
+
+@dataclass(slots=True)
+class _Recent:
+    seen: float  # their last message (monotonic seconds)
+    granted: float | None = None  # their last grant
+    text: int | None = None  # hash of their last counted message's meaningful text
+    raw: str | None = None  # a message seen in cooldown, normalised only if the next one needs it
+
+
 class MessageRules:
     """Eligibility, cooldown and repeat detection for message XP; state is in memory by design
-    (the hot path never waits for the database)."""
+    (the hot path never waits for the database), bounded by recency (RECENT_MEMBERS, RECENT_S)."""
 
     def __init__(self, community: CommunityConfig, *, rng: random.Random | None = None) -> None:
         xp = community.xp
@@ -49,13 +68,34 @@ class MessageRules:
         self.no_xp_places = set(xp.no_xp_channel_ids)
         self.no_xp_roles = frozenset(xp.no_xp_role_ids)
         self.rng = rng or random.Random()
-        self._last_grant: dict[int, float] = {}
-        self._last_text: dict[int, str] = {}
-        self._last_raw: dict[int, str] = {}  # a message seen in cooldown, normalised only if needed
+        self._recent: OrderedDict[int, _Recent] = OrderedDict()  # least recently seen first
+        self.max_members = RECENT_MEMBERS
+        self.remember_s = max(RECENT_S, xp.cooldown_seconds)
         self.pathway_of_place: dict[int, str] = {}
         for pathway in community.pathways:
             for place in (*pathway.channel_ids, *pathway.category_ids):
                 self.pathway_of_place[place] = pathway.id
+
+    @property
+    def remembered(self) -> int:
+        """Members whose last message is remembered."""
+        return len(self._recent)
+
+    def _seen(self, author_id: int, now: float) -> _Recent:
+        """The author's entry, now the most recent; the least recent are forgotten past the bound."""
+        recent = self._recent
+        entry = recent.get(author_id)
+        if entry is None or now - entry.seen > self.remember_s:
+            entry = recent[author_id] = _Recent(now)
+        else:
+            entry.seen = now
+        recent.move_to_end(author_id)
+        while recent:
+            oldest = next(iter(recent.values()))
+            if len(recent) <= self.max_members and now - oldest.seen <= self.remember_s:
+                break
+            recent.popitem(last=False)
+        return entry
 
     def places(self, facts: MessageFacts) -> tuple[int, ...]:
         """The channel, its parent (for threads) and the category, most specific first."""
@@ -71,10 +111,10 @@ class MessageRules:
         """The fast path: True when the author earned XP less than the cooldown ago, so this message
         earns nothing whatever else is true of it. It is still the author's latest message for the
         repeat rule (kept as it is; normalised only when the next message needs the comparison)."""
-        last = self._last_grant.get(author_id)
-        if last is None or now - last >= self.xp.cooldown_seconds:
+        entry = self._recent.get(author_id)
+        if entry is None or entry.granted is None or now - entry.granted >= self.xp.cooldown_seconds:
             return False
-        self._last_raw[author_id] = content
+        self._seen(author_id, now).raw = content
         return True
 
     def why_no_xp(self, facts: MessageFacts, now: float) -> str | None:
@@ -88,20 +128,19 @@ class MessageRules:
         text = meaningful_text(facts.content).casefold()
         if len(text) < self.xp.min_message_length:
             return "too short"
-        raw = self._last_raw.pop(facts.author_id, None)
+        entry = self._seen(facts.author_id, now)
+        raw, entry.raw = entry.raw, None
+        previous = entry.text
         if raw is not None:
-            previous: str | None = meaningful_text(raw).casefold()
-            if len(previous) < self.xp.min_message_length:
-                previous = self._last_text.get(facts.author_id)  # too short: it never counted as previous
-        else:
-            previous = self._last_text.get(facts.author_id)
-        self._last_text[facts.author_id] = text
-        if previous == text:
+            raw_text = meaningful_text(raw).casefold()
+            if len(raw_text) >= self.xp.min_message_length:  # too short: it never counted as previous
+                previous = hash(raw_text)
+        entry.text = hash(text)
+        if previous == entry.text:
             return "repeat of the previous message"
-        last = self._last_grant.get(facts.author_id)
-        if last is not None and now - last < self.xp.cooldown_seconds:
+        if entry.granted is not None and now - entry.granted < self.xp.cooldown_seconds:
             return "cooldown"
-        self._last_grant[facts.author_id] = now
+        entry.granted = now
         return None
 
     def amount(self) -> int:

@@ -67,6 +67,8 @@ class Core(commands.Cog):
     async def _resolve(self, interaction: discord.Interaction, letter_id: int, action: str, reason: str) -> None:
         actor = interaction.user
         admin_id = await self.bot.identity.user_id(actor)
+        if action == "replay":
+            await self._resolve_member_of(letter_id)
         async with self.bot.pool.acquire() as conn:
             try:
                 done = await doctor.resolve(
@@ -81,6 +83,17 @@ class Core(commands.Cog):
             except doctor.ReplayRefused as refused:
                 raise BadInput(f"Dead letter {letter_id}: {refused}.") from None
         await interaction.response.send_message(f"Dead letter {letter_id}: {done}.", ephemeral=True)
+
+    async def _resolve_member_of(self, letter_id: int) -> None:
+        """A member's write replayed from Discord goes to their current users row: one deleted
+        behind the bot (e.g. by the website) is made again for a member still in the server."""
+        letter = await dead_letters.get(self.bot.pool, letter_id)
+        discord_id = letter.payload.get("discord_id") if letter is not None else None
+        guild = self.bot.home_guild
+        known = str(discord_id or "").isdigit()
+        member = guild.get_member(int(str(discord_id))) if guild is not None and known else None
+        if member is not None:
+            await self.bot.identity.refresh(member)
 
     @app_commands.command(name="about", description="What this bot is and how it is doing")
     async def about(self, interaction: discord.Interaction) -> None:

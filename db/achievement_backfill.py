@@ -77,7 +77,7 @@ def _stats_from(joins: set[str]) -> str:
 async def backfill(conn: asyncpg.Connection, achievement_id: str, plan: dict[str, Any]) -> tuple[int, list[str]]:
     """Every current member's progress on one achievement, computed in SQL in one statement:
     in-progress rows written (only where they changed); returns (rows written, the members who now
-    qualify and do not hold it yet)."""
+    qualify and do not hold it yet, staff's revocations left out)."""
     joins: set[str] = set()
     expression = _expression(plan, joins)
     source = _stats_from(joins)
@@ -99,6 +99,8 @@ async def backfill(conn: asyncpg.Connection, achievement_id: str, plan: dict[str
            WHERE b.progress >= 100 AND NOT EXISTS (
              SELECT 1 FROM user_achievements ua
              WHERE ua.user_id = b.user_id AND ua.achievement_id = $1 AND ua.progress = 100)
+             AND NOT EXISTS (
+             SELECT 1 FROM achievement_revocations r WHERE r.user_id = b.user_id AND r.achievement_id = $1)
            ORDER BY b.user_id""",
         achievement_id,
     )

@@ -270,6 +270,7 @@ async def claim_awards(
 ) -> list[tuple[str, datetime]]:
     """The award rows: a member's row turns to 100 only from below 100 (the unique (user,
     achievement) row makes racing awards wait for each other), so each award is claimed once.
+    A member staff revoked it from is passed over (lift_revocations first for a staff grant).
     Returns (users.id, earned_at) of the new ones; call count_awards last in the same transaction."""
     if not user_ids:
         return []
@@ -279,6 +280,7 @@ async def claim_awards(
     rows = await conn.fetch(
         """INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
            SELECT DISTINCT u, $2, 100, clock_timestamp() FROM unnest($1::text[]) AS t(u)
+           WHERE NOT EXISTS (SELECT 1 FROM achievement_revocations r WHERE r.user_id = t.u AND r.achievement_id = $2)
            ON CONFLICT (user_id, achievement_id) DO UPDATE SET progress = 100, earned_at = clock_timestamp()
            WHERE ua.progress < 100
            RETURNING user_id, earned_at""",
@@ -341,6 +343,42 @@ async def revoke(conn: asyncpg.Connection, user_id: str, achievement_id: str) ->
         "UPDATE user_profiles SET achievements = achievements - $2 WHERE user_id = $1", user_id, achievement_id
     )
     return True
+
+
+async def record_revocation(
+    conn: Executor, user_id: str, achievement_id: str, revoked_by: str | None, reason: str
+) -> None:
+    """Staff took it back: not awarded to this member again until staff grant it (lift_revocations)."""
+    await conn.execute(
+        """INSERT INTO achievement_revocations (user_id, achievement_id, revoked_by, reason)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (user_id, achievement_id) DO UPDATE
+           SET revoked_by = EXCLUDED.revoked_by, reason = EXCLUDED.reason, revoked_at = NOW()""",
+        user_id,
+        achievement_id,
+        revoked_by,
+        reason[:500],
+    )
+
+
+async def lift_revocations(conn: Executor, achievement_id: str, user_ids: Sequence[str]) -> None:
+    """A staff grant: the revocation no longer holds."""
+    await conn.execute(
+        "DELETE FROM achievement_revocations WHERE achievement_id = $1 AND user_id = ANY($2::text[])",
+        achievement_id,
+        list(user_ids),
+    )
+
+
+async def revoked_of(conn: Executor, user_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The achievements staff revoked from each of these members (not evaluated for them)."""
+    rows = await conn.fetch(
+        "SELECT user_id, achievement_id FROM achievement_revocations WHERE user_id = ANY($1::text[])", list(user_ids)
+    )
+    revoked: dict[str, set[str]] = {}
+    for r in rows:
+        revoked.setdefault(r["user_id"], set()).add(r["achievement_id"])
+    return revoked
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,7 @@ async def register(conn: asyncpg.Connection, event_id: str, user_id: str, capaci
     )
     if current in ("registered", "attended", "waitlisted"):
         return Registration(current, await _position(conn, event_id, user_id), False)
-    taken = await conn.fetchval(
-        "SELECT count(*) FROM event_registrations WHERE event_id = $1::uuid AND status = 'registered'", event_id
-    )
+    taken = await _places_taken(conn, event_id)
     status = "registered" if capacity is None or taken < capacity else "waitlisted"
     await conn.execute(
         """INSERT INTO event_registrations AS r (event_id, user_id, status, registered_at)
@@ -174,9 +172,7 @@ async def leave(
 
 async def fill_places(conn: asyncpg.Connection, event_id: str, capacity: int | None) -> list[str]:
     """Promote the first waiting members into free places (a leave, a raised capacity)."""
-    taken = await conn.fetchval(
-        "SELECT count(*) FROM event_registrations WHERE event_id = $1::uuid AND status = 'registered'", event_id
-    )
+    taken = await _places_taken(conn, event_id)
     free = None if capacity is None else max(0, capacity - taken)
     rows = await conn.fetch(
         """UPDATE event_registrations r SET status = 'registered'
@@ -189,6 +185,16 @@ async def fill_places(conn: asyncpg.Connection, event_id: str, capacity: int | N
     )
     await _sync_participants(conn, event_id)
     return [r["user_id"] for r in sorted(rows, key=lambda r: r["registered_at"])]
+
+
+async def _places_taken(conn: Executor, event_id: str) -> int:
+    """Places held: registered members, and those who attended already (while the event is on, an
+    attendee still holds the place they came in with)."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM event_registrations
+           WHERE event_id = $1::uuid AND status IN ('registered', 'attended')""",
+        event_id,
+    )
 
 
 async def _sync_participants(conn: Executor, event_id: str) -> None:

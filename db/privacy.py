@@ -37,6 +37,10 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
             """SELECT achievement_id, progress, earned_at, showcased FROM user_achievements
                WHERE user_id = $1 ORDER BY achievement_id"""
         ),
+        "achievements_revoked": await rows(
+            """SELECT achievement_id, reason, revoked_at FROM achievement_revocations
+               WHERE user_id = $1 ORDER BY achievement_id"""
+        ),
         "xp_history": await rows(
             """SELECT source, pathway, count(*) AS entries, sum(amount) AS xp, min(created_at) AS first,
                       max(created_at) AS last

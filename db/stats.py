@@ -47,10 +47,19 @@ class Snapshot:
     leaves: int
 
 
-async def _day_figures(conn: asyncpg.Connection, starts: datetime) -> tuple[dict[str, int], int, int]:
-    """XP earned (total and per pathway) from the ledger, joins and leaves from analytics, since `starts`
-    and for the 24 hours after it."""
-    ends = starts + timedelta(days=1)
+# A local day's bounds: its midnight and the next one in the community's timezone (23 or 25 hours
+# apart on the days daylight saving starts or ends).
+_DAY_BOUNDS = """
+SELECT ($1::date)::timestamp AT TIME ZONE tz AS starts, ($1::date + 1)::timestamp AT TIME ZONE tz AS ends
+  FROM community_timezone() AS tz
+"""
+
+
+async def day_figures(conn: asyncpg.Connection, day: date) -> tuple[dict[str, int], int, int]:
+    """XP earned (total and per pathway) from the ledger, joins and leaves from analytics, on one
+    local day of the community (midnight to midnight in its timezone, whatever its length)."""
+    bounds = await conn.fetchrow(_DAY_BOUNDS, day)
+    starts, ends = bounds["starts"], bounds["ends"]
     xp_rows = await conn.fetch(  # imported XP is history, not earned that day
         """SELECT COALESCE(pathway, '') AS pathway, sum(amount)::bigint AS xp FROM xp_ledger
            WHERE created_at >= $1 AND created_at < $2 AND source <> 'import' GROUP BY 1""",
@@ -110,7 +119,7 @@ async def refresh(
             "SELECT updated_at >= $2 FROM server_stats_daily WHERE day = $1", yesterday, starts + SETTLED_AFTER
         )
         if not settled:
-            yesterday_xp, yesterday_joins, yesterday_leaves = await _day_figures(conn, starts - timedelta(days=1))
+            yesterday_xp, yesterday_joins, yesterday_leaves = await day_figures(conn, yesterday)
             await conn.execute(
                 """INSERT INTO server_stats_daily AS d (day, xp, joins, leaves, updated_at)
                    VALUES ($1, $2, $3, $4, NOW())
@@ -121,7 +130,7 @@ async def refresh(
                 yesterday_joins,
                 yesterday_leaves,
             )
-        xp, joins, leaves = await _day_figures(conn, starts)
+        xp, joins, leaves = await day_figures(conn, today)
         row = await conn.fetchrow(
             """INSERT INTO server_stats_daily AS d (day, member_count, online_count, active_members, joins, leaves,
                                                     xp, pathway_members, updated_at)

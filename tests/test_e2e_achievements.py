@@ -267,6 +267,50 @@ async def finished(harness, reply):
     return interaction.original
 
 
+async def test_a_revoke_sticks_for_a_member_who_still_qualifies_until_staff_grant_it_again(harness, tmp_path):
+    bot = await start(harness, tmp_path)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    for i in range(3):
+        alice.say(f"line {i}")
+    await handled(bot, 3)
+    await bot.flush_all()
+    alice_id = await user_id_of(bot, alice)
+    assert (await achievements.holdings(bot.pool, alice_id))["first-words"].progress == 100
+    revoked = await mod.slash("achievement revoke", member=alice, name="first-words", reason="farmed it")
+    assert revoked.content == f"Revoked **First Words** from <@{alice.id}> (100 XP taken back)."
+    alice.say("still chatting")  # she still meets the rule: evaluated again, awarded nothing
+    await handled(bot, 4)
+    await bot.flush_all()
+    await asyncio.sleep(1.2)  # a periodic evaluation too
+    await bot.flush_all()
+    assert "first-words" not in await achievements.earned_ids(bot.pool, alice_id)
+    assert await bot.achievements.backfill("first-words") == (0, 0)  # nor does a backfill
+    assert "first-words" not in await achievements.earned_ids(bot.pool, alice_id)
+    refs = [r["source_ref"] for r in await ledger_rows(bot.pool, alice.id) if r["source"] == "achievement"]
+    assert refs == ["first-words"]
+    assert await total_xp(bot.pool, alice.id) == 4 * 20
+    row = await bot.pool.fetchrow("SELECT revoked_by, reason FROM achievement_revocations WHERE user_id = $1", alice_id)
+    assert (row["revoked_by"], row["reason"]) == (await user_id_of(bot, mod), "farmed it")
+
+    granted = await mod.slash("achievement grant", member=alice, name="first-words", reason="earned it after all")
+    assert granted.content == f"Granted **First Words** to <@{alice.id}> (+100 XP)."
+    assert await bot.pool.fetchval("SELECT count(*) FROM achievement_revocations") == 0
+    refs = [r["source_ref"] for r in await ledger_rows(bot.pool, alice.id) if r["source"] == "achievement"]
+    assert refs == ["first-words", "first-words#2"]
+
+
+async def test_the_grant_autocomplete_names_hidden_achievements_to_staff_only(harness, tmp_path):
+    await start(harness, tmp_path)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    staff = await mod.autocomplete("achievement grant", "name", "s", member=bob)
+    assert {"Secret Handshake", "Ten Messages"} <= {c["name"] for c in staff}
+    for command in ("achievement grant", "achievement revoke", "achievement backfill"):
+        others = {} if command == "achievement backfill" else {"member": bob}
+        offered = {c["name"] for c in await alice.autocomplete(command, "name", "s", **others)}
+        assert "Ten Messages" in offered and "Secret Handshake" not in offered, command
+        assert await alice.autocomplete(command, "name", "secret", **others) == [], command
+
+
 async def test_backfill_awards_those_who_already_qualify_and_twice_is_harmless(harness, tmp_path):
     dormant = (
         '\n[[achievement]]\nid = "regular"\nname = "Regular"\nxp = 25\nactive = ACTIVE\n'

@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.community import AnnouncementConfig, EventsConfig, XPConfig
-from cogs.events.lifecycle import materialise_next
+from cogs.events.lifecycle import materialise_next, schedule
 from cogs.events.registration import register
 from db import events
+from db.pool import connect
 from tests.test_e2e_moderation import delivered
 
 EVENTS = "SELECT id::text, title, status, current_participants, participants, max_participants FROM events"
@@ -154,14 +155,18 @@ async def test_eligibility_refusals_each_have_a_reason(harness):
     assert missing.content == "There is no such event."
 
 
-async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_first_served(harness):
+async def five_places_thirty_fans(harness):
+    """The bot, an event of 5 places, and 30 new members (their actors and discord.py members)."""
     bot = await start(harness)
-    mod = harness.member("mod")
-    await create(mod, places="5")
+    await create(harness.member("mod"), places="5")
     event_id = (await the_event(bot))["id"]
     actors = [harness.demo.new_member(f"fan{i}") for i in range(30)]
     await asyncio.sleep(0.3)
-    members = [bot.home_guild.get_member(int(a.id)) for a in actors]
+    return bot, event_id, actors, [bot.home_guild.get_member(int(a.id)) for a in actors]
+
+
+async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_first_served(harness):
+    bot, event_id, actors, members = await five_places_thirty_fans(harness)
     answers = await asyncio.gather(*(register(bot, event_id, m) for m in members))
     assert sum(a.startswith("You are registered") for a in answers) == 5
     assert sum("on the waitlist" in a for a in answers) == 25
@@ -193,6 +198,22 @@ async def test_capacity_holds_under_concurrency_and_the_waitlist_is_first_come_f
     assert dm.data["recipient_id"] == promoted_discord and dm.message.embeds[0]["title"] == "You're in: Game night"
     second = await bot.pool.fetchval("SELECT count(*) FROM event_registrations WHERE status = 'waitlisted'")
     assert second == 24
+
+
+async def test_registrations_are_served_strictly_in_the_order_they_arrive(harness):
+    bot, event_id, actors, members = await five_places_thirty_fans(harness)
+    # New members all at once: each one's first contact (their users row) is part of their turn.
+    await bot.pool.execute("DELETE FROM users WHERE username LIKE 'fan%'")
+    for m in members:
+        bot.identity.forget(m.id)
+    answers = await asyncio.gather(*(register(bot, event_id, m) for m in members))
+    assert all(a.startswith("You are registered") for a in answers[:5])
+    assert [a.split("number ")[1].split(".")[0] for a in answers[5:]] == [str(n) for n in range(1, 26)]
+    rows = await bot.pool.fetch(
+        """SELECT u.discord_id, r.status FROM event_registrations r JOIN users u ON u.id = r.user_id
+           ORDER BY r.registered_at, r.id"""
+    )
+    assert [r["discord_id"] for r in rows] == [a.id for a in actors]
 
 
 async def test_reminders_are_sent_once_across_a_restart_and_the_status_follows_the_clock(harness):
@@ -345,6 +366,31 @@ async def test_check_in_for_an_event_without_voice(harness):
     assert [r["amount"] for r in rewards] == [30]
 
 
+async def test_attendees_still_hold_their_places_while_the_event_is_on(harness):
+    bot = await start(harness, reminders=[], default_length="20s")
+    mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    await create(mod, start=timedelta(seconds=2), end=None, places="3")
+    event_id = (await the_event(bot))["id"]
+    fans = [harness.demo.new_member(f"fan{i}") for i in range(3)]
+    await asyncio.sleep(0.3)
+    for who in (alice, bob, carol, *fans):
+        await who.slash("event register", event=event_id)
+    await wait_status(bot, "ongoing")
+    post = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night", past=True
+    )
+    for who in (alice, bob):
+        assert (await who.click(post.message, "Check in")).content == "Checked in to **Game night**: enjoy!"
+    # Two attendees and carol hold the three places: carol leaving frees one place, not three.
+    assert (await carol.slash("event leave", event=event_id)).content == "You left **Game night**."
+    rows = await bot.pool.fetch("SELECT status, count(*) AS n FROM event_registrations GROUP BY status")
+    assert {r["status"]: r["n"] for r in rows} == {"attended": 2, "registered": 1, "waitlisted": 2, "cancelled": 1}
+    first_fan = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", fans[0].id)
+    assert await bot.pool.fetchval("SELECT user_id FROM event_registrations WHERE status = 'registered'") == first_fan
+    event = await the_event(bot)
+    assert event["current_participants"] == 3 == event["max_participants"]
+
+
 async def test_attendees_rate_the_event_and_others_are_refused(harness):
     bot = await start(harness, reminders=[], default_length="3s")
     mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
@@ -415,6 +461,87 @@ async def test_a_weekly_series_makes_its_next_occurrence_and_series_edits_carry_
     assert third.start_date == first["start_date"] + timedelta(days=14)
     single = await mod.slash("event edit", event=first["id"], title="x", series=True)
     assert single.content == "This event is completed; it can't be changed."
+
+
+async def test_cancelling_one_occurrence_keeps_the_series_going(harness):
+    bot = await start(harness, reminders=[], default_length="2s")
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await create(mod, start=timedelta(days=1), end=None, places="8", repeat="weekly")
+    first = await bot.pool.fetchrow("SELECT id::text, start_date FROM events")
+    await alice.slash("event register", event=first["id"])
+    done = await mod.slash("event cancel", event=first["id"], reason="the host is away this week")
+    assert done.content.startswith("Event **Game night** cancelled; 1 member(s) will be told by DM.")
+    assert "The series goes on: next on <t:" in done.content
+    rows = await bot.pool.fetch("SELECT id::text, start_date, status FROM events ORDER BY start_date")
+    assert [(r["status"], r["start_date"] - first["start_date"]) for r in rows] == [
+        ("cancelled", timedelta(0)),
+        ("upcoming", timedelta(days=7)),
+    ]
+    kinds = await bot.pool.fetch(
+        "SELECT kind FROM timers WHERE status = 'pending' AND payload ->> 'event_id' = $1", rows[1]["id"]
+    )
+    assert sorted(k["kind"] for k in kinds) == ["event_end", "event_start"]
+
+    # An occurrence the website cancels (its timers left as they were) keeps the series going too.
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    await bot.pool.execute(
+        """UPDATE events SET start_date = $2,
+                  recurrence_pattern = recurrence_pattern || jsonb_build_object('anchor', $3::text, 'slot', $3::text)
+           WHERE id = $1::uuid""",
+        rows[1]["id"],
+        soon,
+        soon.isoformat(),
+    )
+    async with bot.pool.acquire() as conn, conn.transaction():  # its new times, as the reconcile would
+        await schedule(conn, bot, await events.get(conn, rows[1]["id"]))
+    bot.timers.wake()
+    await bot.pool.execute(
+        "UPDATE events SET status = 'cancelled', is_active = false WHERE id = $1::uuid", rows[1]["id"]
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while await bot.pool.fetchval("SELECT count(*) FROM events WHERE status = 'upcoming'") < 1:
+        assert loop.time() < deadline, "the series ended with the cancelled occurrence"
+        await asyncio.sleep(0.1)
+
+
+async def test_after_downtime_longer_than_the_interval_only_the_next_occurrence_is_made(harness):
+    bot = await start(harness, reminders=[], default_length="1h")
+    mod = harness.member("mod")
+    await create(mod, start=timedelta(days=2), end=None, repeat="weekly")
+    await delivered(bot, "channel_message")  # announced (a stop mid-delivery would send it again)
+    await harness.stop_bot()
+    # The bot was away for weeks: the occurrence was due 23 days ago and none since was made.
+    shift = timedelta(days=25)
+    conn = await connect(harness.dsn)
+    try:
+        row = await conn.fetchrow("SELECT id::text, start_date, recurrence_pattern FROM events")
+        pattern = dict(row["recurrence_pattern"])
+        for key in ("anchor", "slot"):
+            pattern[key] = (datetime.fromisoformat(pattern[key]) - shift).isoformat()
+        await conn.execute(
+            "UPDATE events SET start_date = start_date - $2::interval, recurrence_pattern = $3 WHERE id = $1::uuid",
+            row["id"],
+            shift,
+            pattern,
+        )
+    finally:
+        await conn.close()
+    bot = await start(harness, reminders=[], default_length="1h")  # its start and end are due now
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while await bot.pool.fetchval("SELECT count(*) FROM events WHERE status = 'completed'") < 1:
+        assert loop.time() < deadline, "the late occurrence never completed"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # time for missed occurrences to be made, were they made
+    rows = await bot.pool.fetch("SELECT start_date, status FROM events ORDER BY start_date")
+    assert [(r["status"], r["start_date"] - (row["start_date"] - shift)) for r in rows] == [
+        ("completed", timedelta(0)),
+        ("upcoming", timedelta(days=28)),  # the first slot still to come: 3 days from now
+    ]
+    await delivered(bot, "channel_message", 2)
+    announced = [o for o in harness.standin.outputs if o.kind == "message" and o.message.embeds]
+    assert sum(1 for o in announced if o.message.embeds[0]["title"] == "Game night") == 2
 
 
 async def mirrored(harness, predicate, timeout: float = 8.0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.sandbox import state as s
@@ -175,3 +176,29 @@ async def test_a_graceful_stop_under_load_loses_no_xp(harness):
         assert await ledger.ledger_mismatches(conn) == []
     finally:
         await conn.close()
+
+
+async def test_what_the_bot_remembers_per_member_stays_within_its_bound(harness):
+    bot = await start(harness, cooldown_seconds=60)
+    bot.xp_engine.rules.max_members = 2  # the bound (RECENT_MEMBERS), small enough to reach here
+    members = [harness.member(n) for n in ("alice", "bob", "carol")]
+    for who in members:
+        who.say(f"hello, I am {who.member.user.username}")
+    await handled(bot, 3)
+    assert bot.xp_engine.rules.remembered == 2  # bob and carol; alice, the least recent, forgotten
+    for who in members:
+        assert await total_xp(bot.pool, who.id) == 20
+    members[2].say("carol again, within her cooldown")  # still remembered: no second grant
+    await handled(bot, 4)
+    assert await total_xp(bot.pool, members[2].id) == 20
+    # Members coming and going leave no lock behind (one per member with a join or leave in flight).
+    for i in range(5):
+        fan = harness.demo.new_member(f"fan{i}")
+        await asyncio.sleep(0.05)
+        fan.leave_guild()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while await bot.pool.fetchval("SELECT count(*) FROM users WHERE username LIKE 'fan%' AND NOT in_server") < 5:
+        assert loop.time() < deadline, "the departures were not recorded"
+        await asyncio.sleep(0.05)
+    assert len(bot.identity.membership_locks) == 0

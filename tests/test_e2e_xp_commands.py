@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from PIL import Image
@@ -247,3 +248,27 @@ async def test_a_pathway_name_of_any_length_gets_a_short_refusal(harness):
         echoed = reply.content.split("'")[1]
         assert len(echoed) <= 100 and "**" not in echoed  # bounded, and no markdown of the member's
         assert reply.content.endswith("The pathways are: Gaming Realm, Lorebound Realm, Productive Palace, News Nexus.")
+
+
+async def test_xp_set_and_reset_count_the_grants_not_written_yet(harness):
+    bot = await start(harness, flush_interval_seconds=60)  # grants wait in memory until a flush
+    mod, alice = harness.member("mod"), harness.member("alice")
+    for i in range(3):
+        alice.say(f"alice chats before the reset {i}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while bot.xp_engine.pending < 3:
+        assert loop.time() < deadline, "the grants were not decided"
+        await asyncio.sleep(0.01)
+    reset = await mod.slash("xp reset", member=alice, reason="season end")
+    assert reset.content.startswith("Alice: 60 → 0 XP")  # the 60 decided count before the reset
+    await bot.flush_all()
+    assert await total_xp(bot.pool, alice.id) == 0  # nothing lands on top of it afterwards
+    alice.say("and one more after it")
+    while bot.xp_engine.pending < 1:
+        assert loop.time() < deadline + 5, "the grant was not decided"
+        await asyncio.sleep(0.01)
+    done = await mod.slash("xp set", member=alice, amount=500, reason="fix")
+    assert done.content.startswith("Alice: 20 → 500 XP")
+    await bot.flush_all()
+    assert await total_xp(bot.pool, alice.id) == 500

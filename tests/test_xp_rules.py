@@ -148,3 +148,26 @@ def test_positions_match_a_brute_force_rank(moves):
         histogram[value] = histogram.get(value, 0) + 1
     rebuilt.load(histogram.items())
     assert all(rebuilt.position(v) == counter.position(v) for v in xp.values())
+
+
+def test_the_per_member_memory_is_bounded_by_recency():
+    r = rules(cooldown_seconds=60)
+    r.max_members = 100
+    for member in range(1_000):
+        assert r.why_no_xp(facts(f"hello from {member}", author=member), member * 0.01) is None
+    assert r.remembered == 100  # the 100 who chatted last; the others were forgotten, oldest first
+    assert r.why_no_xp(facts("hello from 999", author=999), 10.0) == "repeat of the previous message"
+    assert r.why_no_xp(facts("hello from 0", author=0), 10.0) is None  # forgotten: starts afresh
+    # Quiet for longer than the memory lasts (an hour): forgotten whatever the count.
+    later = 10.0 + r.remember_s + 1
+    assert r.why_no_xp(facts("hello from 999", author=999), later) is None
+    assert r.remembered == 1
+
+
+def test_a_member_in_cooldown_is_remembered_for_the_whole_cooldown():
+    r = rules(cooldown_seconds=7_200)  # longer than the memory's hour: the memory lasts as long
+    assert r.remember_s == 7_200
+    assert r.why_no_xp(facts("first words"), 0) is None
+    assert r.cooling_down(1, "in cooldown", 5_000)
+    assert r.why_no_xp(facts("in cooldown"), 7_100) == "repeat of the previous message"
+    assert r.why_no_xp(facts("new words"), 7_200) is None

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import achievement_rules as rules
-from bot.checks import require_staff
+from bot.checks import is_staff, require_staff
 from bot.errors import BadInput, NotAllowed, NotFound, reported
 from bot.ui.achievements import Line, info_embed, list_embed
 from bot.ui.buttons import page_button
@@ -158,7 +158,11 @@ class AchievementCommands(commands.Cog):
         ][:25]
 
     async def any_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        """Staff see every active achievement, hidden ones too."""
+        """Staff see every active achievement, hidden ones too; anyone else (the command refuses
+        them anyway) only what /achievement info would show them, so no hidden name leaks."""
+        community = self.bot.config.community
+        if interaction.guild_id != community.guild_id or not is_staff(interaction.user, community):
+            return await self.visible_names(interaction, current)
         typed = current.strip().lower()
         return sorted(
             (
@@ -264,7 +268,9 @@ class AchievementCommands(commands.Cog):
         reason: Reason,
     ) -> None:
         known, user_id, actor = await self._staff_target(interaction, member, name)
-        awarded = await self.engine.award(known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}")
+        awarded = await self.engine.award(
+            known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}", lift_revocation=True
+        )
         if not awarded:
             raise BadInput(f"{member.display_name} already has **{known.achievement.name}**.")
         await self._log(

@@ -25,7 +25,8 @@ import discord
 from bot import achievement_rules as rules
 from bot.achievement_catalog import CatalogEntry
 from bot.journal import Journal
-from bot.write_path import WriteHealth, write_isolating
+from bot.locks import ACHIEVEMENTS, RankedLock
+from bot.write_path import InFlight, WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects, move_boards
 from cogs.xp.grants import after_grants, grant_in, grants_for
@@ -49,6 +50,7 @@ RARITY_EVERY_S = 300  # live rarity is at most five minutes stale
 IMPORTED_METRICS = {"xp", "level", "messages"}  # what an import of another bot's levels moves
 BACKFILL_LANES = 2  # award chunks written side by side (disjoint members; the counts are taken last)
 CATALOG_KEY = "achievements.catalog_ids"  # the ids the catalog file manages (to deactivate removed ones)
+REVOKED = -1  # in a member's remembered holdings: staff revoked it, so it is not evaluated for them
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,12 @@ class AchievementEngine:
         self.known: dict[str, Known] = {}
         self.reward_roles: dict[str, int] = {}
         self.pending: set[str] = set()
+        self.in_flight: InFlight[str] = InFlight()  # the batch an evaluation under way took
         self.health = WriteHealth("achievement evaluations")
         self.holders: dict[str, int] = {}
         self.members = 0
         self.rarity_at: datetime | None = None
-        self.lock = asyncio.Lock()  # one evaluation or backfill at a time
+        self.lock = RankedLock("achievement engine", ACHIEVEMENTS)  # one evaluation or backfill at a time
         # users.id -> (when read, achievement -> progress, joined the server at)
         self.held: OrderedDict[str, tuple[float, dict[str, int], datetime | None]] = OrderedDict()
 
@@ -121,16 +124,20 @@ class AchievementEngine:
         total = Evaluation()
         while self.pending and self.health.may_try():
             batch = [self.pending.pop() for _ in range(min(MAX_BATCH, len(self.pending)))]
+            self.in_flight.start(batch)
             try:
                 done = await self.evaluate(batch)
             except BaseException as error:
-                self.pending.update(batch)  # evaluated again at the next try (or kept at a stop)
+                if not self.in_flight.abandoned:
+                    self.pending.update(batch)  # evaluated again at the next try (or kept at a stop)
                 if not isinstance(error, Exception):
                     raise  # cancelled
                 if not is_outage(error) and not self.health.down:  # a bug: its traceback once, not per retry
                     log.exception("achievement evaluation failed unexpectedly; retrying with backoff")
                 self.health.failed(error, kept=len(self.pending))
                 return total
+            finally:
+                self.in_flight.done()
             self.health.succeeded(0)
             total.members += done.members
             total.progress_written += done.progress_written
@@ -141,7 +148,9 @@ class AchievementEngine:
         return total
 
     def spill(self) -> str | None:
-        """At a stop: the members not evaluated yet are kept on disk for the next start."""
+        """At a stop: the members not evaluated yet (with those of an evaluation that cannot finish,
+        on a hung database) are kept on disk for the next start."""
+        self.pending.update(self.in_flight.abandon())
         if not self.pending:
             return None
         kept = self.journal.spill({"user_id": u} for u in sorted(self.pending))
@@ -177,7 +186,7 @@ class AchievementEngine:
                 row.achievements_count = sum(1 for p in current.values() if p == 100)
                 for aid, progress_of in checks:
                     before = current.get(aid, 0)
-                    if before == 100:
+                    if before == 100 or before == REVOKED:
                         continue
                     percent = progress_of(row)  # type: ignore[arg-type]  (a StatsRow reads as MemberStats)
                     if percent >= 100:
@@ -209,10 +218,15 @@ class AchievementEngine:
                 known[uid], joined[uid] = entry[1], entry[2]
                 self.held.move_to_end(uid)
         if missing:
-            fresh, dates = await asyncio.gather(
-                achievements.holdings_of(self.bot.pool, missing), achievements.joined_at(self.bot.pool, missing)
+            fresh, dates, revoked = await asyncio.gather(
+                achievements.holdings_of(self.bot.pool, missing),
+                achievements.joined_at(self.bot.pool, missing),
+                achievements.revoked_of(self.bot.pool, missing),
             )
             for uid, holding in fresh.items():
+                for aid in revoked.get(uid, ()):
+                    if holding.get(aid) != 100:  # held again (the website awarded it): nothing to stop
+                        holding[aid] = REVOKED
                 self.held[uid] = (now, holding, dates.get(uid))
                 known[uid], joined[uid] = holding, dates.get(uid)
             while len(self.held) > MAX_REMEMBERED:
@@ -257,14 +271,18 @@ class AchievementEngine:
         reason: str | None = None,
         announce: bool = True,
         xp_locked: bool = False,
+        lift_revocation: bool = False,
     ) -> list[str]:
-        """Award to these members (those who hold it already are passed over): the award, its XP
-        through the ledger (totals, levels, period boards, rank index, level-up effects) and its
-        unlock effects, in one transaction per batch; a member the database refuses is isolated."""
+        """Award to these members (those who hold it already are passed over, and those staff
+        revoked it from unless `lift_revocation`, a staff grant): the award, its XP through the
+        ledger (totals, levels, period boards, rank index, level-up effects) and its unlock
+        effects, in one transaction per batch; a member the database refuses is isolated."""
         awarded: list[str] = []
 
         async def write(batch: list[str]) -> None:
-            awarded.extend(await self._award_batch(achievement, batch, actor_id, reason, announce, xp_locked))
+            awarded.extend(
+                await self._award_batch(achievement, batch, actor_id, reason, announce, xp_locked, lift_revocation)
+            )
 
         isolated = await write_isolating(user_ids, write, lambda u: u)
         for group, error in isolated.refused:
@@ -285,6 +303,7 @@ class AchievementEngine:
         reason: str | None,
         announce: bool,
         xp_locked: bool,
+        lift_revocation: bool,
     ) -> list[str]:
         bot = self.bot
         engine = getattr(bot, "xp_engine", None)
@@ -295,6 +314,8 @@ class AchievementEngine:
         result = None
         async with lock:
             async with bot.pool.acquire() as conn, conn.transaction():
+                if lift_revocation:
+                    await achievements.lift_revocations(conn, achievement.id, user_ids)
                 claimed = await achievements.claim_awards(conn, achievement.id, user_ids)
                 new = [c[0] for c in claimed]
                 if not new:
@@ -434,6 +455,8 @@ class AchievementEngine:
             async with bot.pool.acquire() as conn, conn.transaction():
                 if not await achievements.revoke(conn, user_id, achievement.id):
                     return None
+                # Recorded, or the next evaluation would award it again a second later.
+                await achievements.record_revocation(conn, user_id, achievement.id, actor_id, reason)
                 taken = 0
                 totals = await ledger.lock_totals(conn, user_id, achievement.pathway)
                 room = min(totals.total_xp, totals.pathway_xp or 0) if achievement.pathway else totals.total_xp

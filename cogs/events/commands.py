@@ -329,11 +329,16 @@ class EventCommands(commands.Cog):
         current = await self._managed(interaction, event)
         if current.status in ("cancelled", "completed"):
             raise BadInput(f"This event is {current.status} already.")
-        cancelled, told = await cancel(self.bot, event, reason)
+        cancelled, told, following = await cancel(self.bot, event, reason)
         nudge_mirror(self.bot)
+        goes_on = (
+            f" The series goes on: next on {discord.utils.format_dt(following.start_date, 'f')}."
+            if following is not None
+            else ""
+        )
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(cancelled.title)}** cancelled; "
-            f"{told} member(s) will be told by DM.",
+            f"{told} member(s) will be told by DM.{goes_on}",
             ephemeral=True,
         )
 

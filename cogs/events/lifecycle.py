@@ -132,6 +132,18 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
 
     async def end(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)
+        if (
+            event is not None
+            and event.status == "cancelled"
+            and event.start_date.isoformat() == timer.payload.get("start")
+        ):
+            # Cancelled elsewhere (the website), its timers left: the series still goes on.
+            following = await materialise_next(conn, bot, event)
+            if following is not None:
+                bot.timers.wake()
+                bot.outbox.wake()
+                log.info("event %s was cancelled; the next occurrence is %s", event.id, following.id)
+            return
         if _current(event, timer) and event is not None and event.status in ("upcoming", "ongoing"):
             await events.set_status(conn, event.id, "completed")
             absent = await events.mark_no_shows(conn, event.id)
@@ -185,9 +197,11 @@ async def tell_promoted(conn: asyncpg.Connection, event: Event, user_ids: list[s
         )
 
 
-async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, int]:
+async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, int, Event | None]:
     """Cancel an event: it stays on record, cancelled; its timers are cancelled and every registrant
-    and waiting member is told through the outbox. Returns (the event, members told)."""
+    and waiting member is told through the outbox. One occurrence of a series is cancelled, not the
+    series: its next occurrence is made now (its end, which would have made it, will not come).
+    Returns (the event, members told, the next occurrence made)."""
     async with bot.pool.acquire() as conn, conn.transaction():
         event = await events.get(conn, event_id, lock=True)
         assert event is not None
@@ -206,19 +220,24 @@ async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, i
             told += (
                 await outbox.enqueue(conn, "dm", payload, dedupe_key=f"event-cancel:{event.id}:{r.user_id}") is not None
             )
+        following = await materialise_next(conn, bot, event)
+    if following is not None:
+        bot.timers.wake()
     bot.outbox.wake()
-    return event, told
+    return event, told, following
 
 
 async def materialise_next(conn: asyncpg.Connection, bot: ConclaveBot, event: Event) -> Event | None:
-    """A recurring event's next occurrence, made when one completes: its slot in the series' rule,
-    the series' template (title, places, length), scheduled and announced like a new event."""
+    """A recurring event's next occurrence, made when one completes (or is cancelled): its slot in
+    the series' rule, the series' template (title, places, length), scheduled and announced like a
+    new event. The next slot still to come: after downtime longer than the series' interval, the
+    occurrences missed meanwhile are not made (each would be announced, started and ended at once)."""
     pattern = event.recurrence_pattern
     if not event.recurring or not pattern or "anchor" not in pattern:
         return None
     anchor = datetime.fromisoformat(pattern["anchor"])
     slot = datetime.fromisoformat(pattern["slot"])
-    start = next_occurrence(anchor, slot, pattern, bot.config.community.xp.timezone)
+    start = next_occurrence(anchor, max(slot, datetime.now(UTC)), pattern, bot.config.community.xp.timezone)
     if start is None:
         return None
     minutes = (pattern.get("template") or {}).get("length_minutes")

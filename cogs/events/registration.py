@@ -31,7 +31,13 @@ QUEUES = EventQueues()  # registrations served in arrival order, per event
 
 
 async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> str:
-    """Register a member (or put them on the waitlist), after the eligibility checks; the answer."""
+    """Register a member (or put them on the waitlist), after the eligibility checks; the answer.
+    Served in arrival order: the event's queue is taken before anything is read or written."""
+    async with QUEUES.turn(event_id):
+        return await _register(bot, event_id, member)
+
+
+async def _register(bot: ConclaveBot, event_id: str, member: discord.Member) -> str:
     user_id = await bot.identity.user_id(member)
     async with bot.pool.acquire() as conn:
         event = await events.get(conn, event_id)
@@ -64,7 +70,7 @@ async def register(bot: ConclaveBot, event_id: str, member: discord.Member) -> s
     if refusal is not None:
         log.info("registration for %s refused to %s: %s", event_id, member.id, refusal)
         raise NotAllowed(refusal)
-    async with QUEUES.turn(event_id), bot.pool.acquire() as conn, conn.transaction():
+    async with bot.pool.acquire() as conn, conn.transaction():
         locked = await events.get(conn, event_id, lock=True)
         assert locked is not None
         result = await events.register(conn, event_id, user_id, locked.max_participants)

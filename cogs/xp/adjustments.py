@@ -80,6 +80,10 @@ async def adjust(
     user_id = await bot.identity.user_id(target)
     actor_id = await bot.identity.user_id(actor)
     action_id = uuid.uuid4().hex
+    if action in ("set", "reset"):
+        # An absolute value counts what the member earned until now: grants decided on the hot path
+        # and not written yet go first (else they would land on top of it a second later).
+        await engine.flush()
     now = datetime.now(UTC)
     async with engine.lock, bot.pool.acquire() as conn, conn.transaction():
         totals = await ledger.lock_totals(conn, user_id, pathway)

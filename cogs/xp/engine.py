@@ -9,14 +9,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import discord
 
 from bot.activity import ChatCount
+from bot.locks import XP, RankedLock
 from bot.ranking import BoardKey, Rankings, XPCounter
-from bot.write_path import dead_letter, write_isolating
+from bot.write_path import dead_letter, retry_with_fresh_rows, write_isolating
 from bot.xp_rules import (
     MessageFacts,
     MessageRules,
@@ -29,6 +31,7 @@ from bot.xp_rules import (
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, record_level_ups
 from cogs.xp.pending import Item, Pending, PendingWrites
 from db import boards, ledger, pathways
+from db.faults import MissingRows
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -91,7 +94,7 @@ class XPEngine:
         self.writes = PendingWrites(bot)
         self.journal = self.writes.journal
         self.activity = self.writes.activity
-        self.lock = asyncio.Lock()  # serialises flushes, staff changes and board moves
+        self.lock = RankedLock("XP engine", XP)  # serialises flushes, staff changes and board moves
         self.stats_hooks: list[Callable[[set[str]], None]] = []  # told which members' stats a write changed
         # told of the whole voice minutes credited: member id -> (channel id, minutes)
         self.voice_hooks: list[Callable[[dict[int, tuple[int, int]]], None]] = []
@@ -281,48 +284,66 @@ class XPEngine:
             items: list[Item] = [*journal_items, *grants, *counts]
             if not items:
                 return outcome
-            results: list[ledger.GrantResult] = []
-
-            async def write(batch: list[Item]) -> None:
-                results.append(await self._write(batch))
-
             try:
-                isolated = await write_isolating(items, write, _member_key)
-            except BaseException:
-                # Cancelled (a stop's budget ran out): nothing of this batch is known to be written.
-                # The journal's records are still in its file: only the rest goes back to memory.
-                from_journal = {id(j) for j in journal_items}
-                writes.keep([i for i in items if id(i) not in from_journal])
-                raise
-            outcome.written = len(isolated.written)
-            kept = list(isolated.kept)
-            if isolated.refused:
-                try:
-                    outcome.refused = await self._dead_letter(isolated.refused)
-                except Exception as error:  # could not even record them: keep them for the next try
-                    kept.extend(item for group, _ in isolated.refused for item in group)
-                    isolated.outage = isolated.outage or error
-            if journal_path is not None:
-                # What of the journal file was not written stays in it (and only that: a count
-                # replayed twice would count twice).
-                from_journal = {id(j) for j in journal_items}
-                remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
-                kept = [k for k in kept if id(k) not in from_journal]
-                if remaining:
-                    writes.journal.rewrite(journal_path, remaining)
-                else:
-                    writes.journal.done(journal_path)
-            if isolated.outage is not None:
-                writes.keep(kept)
-                outcome.kept = len(kept)
-                health.failed(isolated.outage, kept=len(writes) + writes.activity_pending)
-                writes.keep_within_bound()
+                return await self._flush_items(outcome, items, journal_path, journal_items, journal_rest)
+            finally:
+                writes.in_flight.done()
+
+    async def _flush_items(
+        self,
+        outcome: FlushOutcome,
+        items: list[Item],
+        journal_path: Path | None,
+        journal_items: list[Item],
+        journal_rest: list[dict[str, Any]],
+    ) -> FlushOutcome:
+        health = self.bot.write_health
+        writes = self.writes
+        results: list[ledger.GrantResult] = []
+
+        async def write(batch: list[Item]) -> None:
+            results.append(await self._write(batch))
+
+        # The journal's records stay in their file until written: only the rest is the stop's to keep.
+        from_journal = {id(j) for j in journal_items}
+        progress = writes.in_flight.start([i for i in items if id(i) not in from_journal])
+        try:
+            isolated = await write_isolating(items, write, _member_key, result=progress)
+            await retry_with_fresh_rows(isolated, write, _member_key, self.bot.identity)
+        except BaseException:
+            # Cancelled (a stop's budget ran out): what is not known to be written goes back to
+            # memory (the journal's records are still in its file).
+            written = {id(i) for i in progress.written}
+            writes.keep([i for i in items if id(i) not in from_journal and id(i) not in written])
+            raise
+        outcome.written = len(isolated.written)
+        kept = list(isolated.kept)
+        if isolated.refused:
+            try:
+                outcome.refused = await self._dead_letter(isolated.refused)
+            except Exception as error:  # could not even record them: keep them for the next try
+                kept.extend(item for group, _ in isolated.refused for item in group)
+                isolated.outage = isolated.outage or error
+        if journal_path is not None:
+            # What of the journal file was not written stays in it (and only that: a count
+            # replayed twice would count twice).
+            remaining = [k.record() for k in kept if id(k) in from_journal] + journal_rest
+            kept = [k for k in kept if id(k) not in from_journal]
+            if remaining:
+                writes.journal.rewrite(journal_path, remaining)
             else:
-                health.succeeded(outcome.written)
-            if self.activity is not None:
-                self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
-            outcome.result = _merge(results)
-            return outcome
+                writes.journal.done(journal_path)
+        if isolated.outage is not None:
+            writes.keep(kept)
+            outcome.kept = len(kept)
+            health.failed(isolated.outage, kept=len(writes) + writes.activity_pending)
+            writes.keep_within_bound()
+        else:
+            health.succeeded(outcome.written)
+        if self.activity is not None:
+            self.activity.written([i for i in isolated.written if isinstance(i, ChatCount)])
+        outcome.result = _merge(results)
+        return outcome
 
     async def _dead_letter(self, refused: list[tuple[list[Item], BaseException]]) -> int:
         written = await dead_letter(
@@ -339,7 +360,9 @@ class XPEngine:
         by_user: dict[str, discord.Member] = {}
         channels: dict[str, int] = {}
         for item in batch:
-            user_id = item.user_id or ids[item.discord_id]
+            user_id = item.user_id or ids.get(item.discord_id)
+            if user_id is None:  # restored for someone who left, whose row is gone too
+                raise MissingRows("users", [str(item.discord_id)])
             if item.member is not None:
                 by_user[user_id] = item.member
             if isinstance(item, ChatCount):

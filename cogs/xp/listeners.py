@@ -4,7 +4,7 @@ leaving, returning or changing roles."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -56,6 +56,7 @@ class XPListeners(commands.Cog):
     def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
         self.bot = bot
         self.engine = engine
+        self.streaks_checked_on: date | None = None  # the local day broken streaks were last reset for
 
     async def cog_load(self) -> None:
         await refuse_powerful_reward_roles(self.bot)
@@ -65,6 +66,7 @@ class XPListeners(commands.Cog):
         self.bot.unregister_flush("activity")
         self.bot.register_flush("xp", self.engine.flush, spill=self.engine.spill_all)
         self.bot.after_member_sync.append(self.engine.reconcile_rankings)
+        self.bot.after_member_sync.append(self.reset_streaks)  # once the journal can be written (below)
         scheduler = self.bot.scheduler
         scheduler.add_job(
             self.voice_tick,
@@ -95,7 +97,6 @@ class XPListeners(commands.Cog):
             id="xp:new-day",
             replace_existing=True,
         )
-        await self.reset_streaks()
 
     async def cog_unload(self) -> None:
         if self.engine.on_message in self.bot.message_hooks:
@@ -108,6 +109,7 @@ class XPListeners(commands.Cog):
         if self.bot.write_health.down:
             return  # nothing to compare with; the flush is riding out an outage
         try:
+            await self.reset_streaks()  # a reset an outage put off
             await self.engine.reconcile_rankings()
         except Exception as error:
             if not is_outage(error):
@@ -115,8 +117,21 @@ class XPListeners(commands.Cog):
             log.info("rank index check skipped: %s", one_line(error))
 
     async def reset_streaks(self) -> int:
+        """Zero the streaks that missed yesterday, once a day, and only once every grant of an earlier
+        day is written: a grant from before midnight that an outage (or a stop) kept in memory or in
+        the journal would otherwise find its streak zeroed and start again at 1. Put off while any is
+        left; the minute's check tries again. Returns the streaks reset."""
         today = local_day(datetime.now(UTC), self.bot.config.community.xp.timezone)
-        return await pathways.reset_broken_streaks(self.bot.pool, today)
+        if self.streaks_checked_on == today:
+            return 0
+        await self.engine.flush(everything=True)
+        async with self.engine.lock:  # no flush writes these rows meanwhile
+            if self.engine.writes.has_grants_before(today):
+                log.info("broken streaks not reset yet: grants of earlier days are still to be written")
+                return 0
+            reset = await pathways.reset_broken_streaks(self.bot.pool, today)
+        self.streaks_checked_on = today
+        return reset
 
     async def new_day(self) -> None:
         await self.reset_streaks()

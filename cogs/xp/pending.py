@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,8 @@ import discord
 
 from bot.activity import ChatCount
 from bot.journal import Journal
+from bot.write_path import InFlight
+from bot.xp_rules import local_day
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -70,6 +72,7 @@ class PendingWrites:
         # Chat counts ride in the XP flush (one UPDATE per member per flush for both).
         self.activity = bot.chat_activity
         self._counts_due = 0.0
+        self.in_flight: InFlight[Item] = InFlight()  # what the flush under way has taken
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -99,8 +102,17 @@ class PendingWrites:
     def activity_pending(self) -> int:
         return self.activity.pending_members if self.activity is not None else 0
 
+    def has_grants_before(self, day: date) -> bool:
+        """Any grant of a local day before `day` not written yet (in memory, or in the journal,
+        whose files are not read for this: any of them counts)."""
+        timezone = self.community.xp.timezone
+        return bool(self.journal.files()) or any(local_day(p.at, timezone) < day for p in self._pending)
+
     def keep(self, items: list[Item]) -> None:
-        """Put items back in front of what arrived meanwhile (they are older)."""
+        """Put items back in front of what arrived meanwhile (they are older); not once a stop has
+        kept the flush's batch in the journal (it would be kept twice)."""
+        if self.in_flight.abandoned:
+            return
         self._pending[:0] = [i for i in items if isinstance(i, Pending)]
         if self.activity is not None:
             self.activity.put_back([i for i in items if isinstance(i, ChatCount)])
@@ -127,9 +139,13 @@ class PendingWrites:
 
     def spill_all(self) -> str | None:
         """At a stop the database did not let us finish: keep everything in the journal, which the
-        next start writes first. Returns what was kept, or None."""
-        grants, self._pending = self._pending, []
-        counts = self.activity.take() if self.activity is not None else []
+        next start writes first, with what a flush that cannot finish (a hung database) had taken
+        and not written. Returns what was kept, or None."""
+        unwritten = self.in_flight.abandon()
+        grants = [i for i in unwritten if isinstance(i, Pending)] + self._pending
+        self._pending = []
+        counts = [i for i in unwritten if isinstance(i, ChatCount)]
+        counts += self.activity.take() if self.activity is not None else []
         where = self.journal.spill([p.record() for p in grants] + [c.record() for c in counts])
         if where is None:
             return None
