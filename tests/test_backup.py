@@ -201,7 +201,8 @@ def test_the_commands_say_in_one_line_what_is_wrong(db_dsn, tmp_path, monkeypatc
     monkeypatch.setenv("DATABASE_URL", "postgresql://conclave@127.0.0.1:1/conclave")
     assert main(["backup", "--to", str(tmp_path / "b.dump")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("conclave: backup failed: cannot connect to the database") and err.count("\n") == 1
+    # The database is checked before any tool runs: one line naming the setting and what is wrong.
+    assert err.startswith("conclave: DATABASE_URL: cannot connect to 127.0.0.1:1/conclave") and err.count("\n") == 1
     monkeypatch.setenv("DATABASE_URL", db_dsn)
     monkeypatch.setenv("PG_BIN_DIR", str(tmp_path))
     assert main(["backup", "--to", str(tmp_path / "b.dump")]) == 1

@@ -96,6 +96,10 @@ class Hostile:
         if kind == CHANNEL:
             types = option.get("channel_types") or [s.TEXT]
             return self.voice if s.TEXT not in types and s.VOICE in types else self.channel
+        if kind == ATTACHMENT:  # a file with a long name, rows of hostile names in it
+            name = ("x" * 96 + ".csv") if not self.valid else "export.csv"
+            rows = "".join(f"{100_000_000_000_000_000 + i},{longest(32)},{i * 10}\n" for i in range(50))
+            return (name, ("id,username,xp\n" + rows).encode())
         raise AssertionError(f"no hostile value for option type {kind} ({option['name']})")
 
     def form(self, modal: dict[str, Any]) -> dict[str, str]:
@@ -185,8 +189,6 @@ class Run:
     async def command(self, path: str, definitions: list[dict[str, Any]]) -> None:
         options: dict[str, Any] = {}
         for definition in definitions:
-            if definition["type"] == ATTACHMENT:
-                continue
             options[definition["name"]] = self.hostile.value(definition)
         for definition in definitions:
             if not definition.get("autocomplete"):
