@@ -27,27 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_seed  # noqa: E402
-from benchmarks.figures import percentile  # noqa: E402
+from benchmarks.figures import report, timed  # noqa: E402
 from bot.ranking import Rankings, XPCounter  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
 from cogs.xp.engine import RECONCILE_EVERY_S  # noqa: E402
 from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
-
-
-async def timed(calls: int, make) -> list[float]:
-    durations = []
-    for i in range(calls):
-        started = time.perf_counter()
-        await make(i)
-        durations.append((time.perf_counter() - started) * 1000)
-    return durations
-
-
-def report(name: str, samples: list[float]) -> float:
-    p99 = percentile(samples, 99)
-    print(f"  {name:<44} p50 {statistics.median(samples):8.3f} ms   p99 {p99:8.3f} ms")
-    return p99
 
 
 async def main(args: argparse.Namespace) -> None:
