@@ -645,7 +645,7 @@ BEGIN
     RETURN QUERY
     WITH r AS (
       (SELECT b.user_id, b.total_xp AS xp, 1 AS part FROM public.user_profiles b
-       WHERE b.total_xp = me AND b.user_id > p_user_id ORDER BY b.user_id LIMIT p_up)
+       WHERE b.total_xp = me AND b.user_id > p_user_id ORDER BY b.total_xp, b.user_id LIMIT p_up)
       UNION ALL
       (SELECT b.user_id, b.total_xp, 2 FROM public.user_profiles b
        WHERE b.total_xp > me ORDER BY b.total_xp, b.user_id LIMIT p_up)
@@ -653,12 +653,14 @@ BEGIN
       SELECT p_user_id, me, 0
       UNION ALL
       (SELECT b.user_id, b.total_xp, 3 FROM public.user_profiles b
-       WHERE b.total_xp = me AND b.user_id < p_user_id ORDER BY b.user_id DESC LIMIT p_down)
+       WHERE b.total_xp = me AND b.user_id < p_user_id ORDER BY b.total_xp DESC, b.user_id DESC LIMIT p_down)
       UNION ALL
       (SELECT b.user_id, b.total_xp, 4 FROM public.user_profiles b
        WHERE b.total_xp < me AND b.total_xp > 0 ORDER BY b.total_xp DESC, b.user_id DESC LIMIT p_down))
     SELECT r.user_id, u.discord_id, u.username, up.display_name, r.xp, r.part, COALESCE(u.in_server, false)
-    FROM r JOIN public.users u ON u.id = r.user_id JOIN public.user_profiles up ON up.user_id = r.user_id;
+    FROM r
+    CROSS JOIN LATERAL (SELECT u.discord_id, u.username, u.in_server FROM public.users u WHERE u.id = r.user_id LIMIT 1) u
+    CROSS JOIN LATERAL (SELECT up.display_name FROM public.user_profiles up WHERE up.user_id = r.user_id LIMIT 1) up;
   ELSIF p_period = 'all' THEN
     SELECT b.total_xp INTO me FROM public.pathway_progress b
     WHERE b.pathway_id = p_board AND b.user_id = p_user_id AND b.total_xp > 0;
@@ -668,7 +670,8 @@ BEGIN
     RETURN QUERY
     WITH r AS (
       (SELECT b.user_id, b.total_xp AS xp, 1 AS part FROM public.pathway_progress b
-       WHERE b.pathway_id = p_board AND b.total_xp = me AND b.user_id > p_user_id ORDER BY b.user_id LIMIT p_up)
+       WHERE b.pathway_id = p_board AND b.total_xp = me AND b.user_id > p_user_id
+       ORDER BY b.total_xp, b.user_id LIMIT p_up)
       UNION ALL
       (SELECT b.user_id, b.total_xp, 2 FROM public.pathway_progress b
        WHERE b.pathway_id = p_board AND b.total_xp > me ORDER BY b.total_xp, b.user_id LIMIT p_up)
@@ -676,13 +679,16 @@ BEGIN
       SELECT p_user_id, me, 0
       UNION ALL
       (SELECT b.user_id, b.total_xp, 3 FROM public.pathway_progress b
-       WHERE b.pathway_id = p_board AND b.total_xp = me AND b.user_id < p_user_id ORDER BY b.user_id DESC LIMIT p_down)
+       WHERE b.pathway_id = p_board AND b.total_xp = me AND b.user_id < p_user_id
+       ORDER BY b.total_xp DESC, b.user_id DESC LIMIT p_down)
       UNION ALL
       (SELECT b.user_id, b.total_xp, 4 FROM public.pathway_progress b
        WHERE b.pathway_id = p_board AND b.total_xp < me AND b.total_xp > 0
        ORDER BY b.total_xp DESC, b.user_id DESC LIMIT p_down))
     SELECT r.user_id, u.discord_id, u.username, up.display_name, r.xp, r.part, COALESCE(u.in_server, false)
-    FROM r JOIN public.users u ON u.id = r.user_id JOIN public.user_profiles up ON up.user_id = r.user_id;
+    FROM r
+    CROSS JOIN LATERAL (SELECT u.discord_id, u.username, u.in_server FROM public.users u WHERE u.id = r.user_id LIMIT 1) u
+    CROSS JOIN LATERAL (SELECT up.display_name FROM public.user_profiles up WHERE up.user_id = r.user_id LIMIT 1) up;
   ELSE
     SELECT b.xp INTO me FROM public.xp_period_totals b
     WHERE b.period = p_period AND b.period_start = p_start AND b.pathway = p_board AND b.user_id = p_user_id
@@ -694,7 +700,7 @@ BEGIN
     WITH r AS (
       (SELECT b.user_id, b.xp, 1 AS part FROM public.xp_period_totals b
        WHERE b.period = p_period AND b.period_start = p_start AND b.pathway = p_board AND b.xp = me
-         AND b.user_id > p_user_id ORDER BY b.user_id LIMIT p_up)
+         AND b.user_id > p_user_id ORDER BY b.xp, b.user_id LIMIT p_up)
       UNION ALL
       (SELECT b.user_id, b.xp, 2 FROM public.xp_period_totals b
        WHERE b.period = p_period AND b.period_start = p_start AND b.pathway = p_board AND b.xp > me
@@ -704,13 +710,15 @@ BEGIN
       UNION ALL
       (SELECT b.user_id, b.xp, 3 FROM public.xp_period_totals b
        WHERE b.period = p_period AND b.period_start = p_start AND b.pathway = p_board AND b.xp = me
-         AND b.user_id < p_user_id ORDER BY b.user_id DESC LIMIT p_down)
+         AND b.user_id < p_user_id ORDER BY b.xp DESC, b.user_id DESC LIMIT p_down)
       UNION ALL
       (SELECT b.user_id, b.xp, 4 FROM public.xp_period_totals b
        WHERE b.period = p_period AND b.period_start = p_start AND b.pathway = p_board AND b.xp < me AND b.xp > 0
        ORDER BY b.xp DESC, b.user_id DESC LIMIT p_down))
     SELECT r.user_id, u.discord_id, u.username, up.display_name, r.xp, r.part, COALESCE(u.in_server, false)
-    FROM r JOIN public.users u ON u.id = r.user_id JOIN public.user_profiles up ON up.user_id = r.user_id;
+    FROM r
+    CROSS JOIN LATERAL (SELECT u.discord_id, u.username, u.in_server FROM public.users u WHERE u.id = r.user_id LIMIT 1) u
+    CROSS JOIN LATERAL (SELECT up.display_name FROM public.user_profiles up WHERE up.user_id = r.user_id LIMIT 1) up;
   END IF;
 END
 $$;
