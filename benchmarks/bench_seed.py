@@ -64,14 +64,42 @@ async def random_members(conn: asyncpg.Connection, count: int) -> list[str]:
     return [r["user_id"] for r in rows]
 
 
+# The guide's user_leaderboard as it was written: a window over every member, on each request.
+GUIDE_VIEW = """
+SELECT u.id, u.discord_id, u.username, u.avatar, up.display_name, up.total_xp, up.level, up.message_count,
+       up.events_attended, up.tournaments_won,
+       RANK() OVER (ORDER BY up.total_xp DESC) AS rank, DENSE_RANK() OVER (ORDER BY up.level DESC) AS level_rank
+FROM users u JOIN user_profiles up ON u.id = up.user_id
+WHERE u.in_server = true
+ORDER BY up.total_xp DESC
+"""
+
+
+async def private_profiles(conn: asyncpg.Connection, every: int = 20) -> None:
+    """One member in `every` makes their profile private (left out of the public boards)."""
+    await conn.execute("ALTER TABLE user_profiles DISABLE TRIGGER update_user_profiles_updated_at")
+    await conn.execute(
+        """UPDATE user_profiles SET preferences = preferences || '{"public_profile": false}'
+           WHERE hashtext(user_id || 'private') % $1 = 0""",
+        every,
+    )
+    await conn.execute("ALTER TABLE user_profiles ENABLE TRIGGER update_user_profiles_updated_at")
+    await conn.execute("ANALYZE user_profiles")
+
+
+async def guide_view_top_page(conn: asyncpg.Connection, limit: int = 10) -> list[asyncpg.Record]:
+    """The guide's way: a top page from its user_leaderboard view."""
+    return await conn.fetch(f"SELECT * FROM ({GUIDE_VIEW}) v LIMIT $1", limit)
+
+
 async def view_top_page(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """The guide's way: a top-10 page from the user_leaderboard view."""
-    return await conn.fetch("SELECT * FROM user_leaderboard LIMIT 10")
+    return await guide_view_top_page(conn, 10)
 
 
 async def view_member_rank(conn: asyncpg.Connection, user_id: str) -> int | None:
     """The guide's way: one member's rank from the user_leaderboard view."""
-    return await conn.fetchval("SELECT rank FROM user_leaderboard WHERE id = $1", user_id)
+    return await conn.fetchval(f"SELECT rank FROM ({GUIDE_VIEW}) v WHERE id = $1", user_id)
 
 
 async def plain_count_above(conn: asyncpg.Connection, xp: int) -> int:

@@ -1,6 +1,6 @@
 """Leaderboard speed at a million members.
 
-    python benchmarks/leaderboard.py [--members 1000000] [--samples 1000]
+    python benchmarks/leaderboard.py [--members 1000000] [--samples 1000] [--database-url URL]
 
 Seeds a fresh embedded database (the bot's schema) with N members, builds the bot's rank index the
 way the bot does at start-up, then times, per call, with p50 and p99:
@@ -27,39 +27,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_seed  # noqa: E402
-from benchmarks.figures import percentile  # noqa: E402
+from benchmarks.figures import report, timed  # noqa: E402
 from bot.ranking import Rankings, XPCounter  # noqa: E402
 from bot.xp_rules import period_starts  # noqa: E402
-from cogs.xp.engine import RECONCILE_EVERY_S  # noqa: E402
+from cogs.xp.engine import COUNTS_CHECK_EVERY, RECONCILE_EVERY_S  # noqa: E402
 from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
-
-
-async def timed(calls: int, make) -> list[float]:
-    durations = []
-    for i in range(calls):
-        started = time.perf_counter()
-        await make(i)
-        durations.append((time.perf_counter() - started) * 1000)
-    return durations
-
-
-def report(name: str, samples: list[float]) -> float:
-    p99 = percentile(samples, 99)
-    print(f"  {name:<44} p50 {statistics.median(samples):8.3f} ms   p99 {p99:8.3f} ms")
-    return p99
 
 
 async def main(args: argparse.Namespace) -> None:
     week, month = period_starts(datetime.now(UTC), "UTC")
     with tempfile.TemporaryDirectory(prefix="conclave-lb-") as tmp:
-        database = await open_database(None, Path(tmp), name="leaderboard")
+        database = await open_database(args.database_url, Path(tmp), name="leaderboard")
         pool = await create_pool(database.dsn, min_size=1, max_size=2, command_timeout=None)  # seeding 1M rows
         async with pool.acquire() as conn:
-            await migrate.upgrade(conn)
-            started = time.perf_counter()
-            await bench_seed.seed_members(conn, args.members, week_start=week, month_start=month)
-            print(f"seeded {args.members:,} members in {time.perf_counter() - started:.1f} s")
+            if not args.database_url:
+                await migrate.upgrade(conn)
+                started = time.perf_counter()
+                await bench_seed.seed_members(conn, args.members, week_start=week, month_start=month)
+                print(f"seeded {args.members:,} members in {time.perf_counter() - started:.1f} s")
             rankings = Rankings()
             started = time.perf_counter()
             keys = [("all", None, ""), ("all", None, "gaming"), ("month", month, ""), ("week", week, "")]
@@ -74,10 +60,14 @@ async def main(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             grown.move(0, 2**21 + 1)  # a staff gift crosses the power of two: the tree doubles
             print(f"rank index growth 2^21 -> 2^22 XP values: {(time.perf_counter() - started) * 1000:.1f} ms")
-            check = await timed(5, lambda i: boards.fingerprints(conn, week, month))
+            check = await timed(20, lambda i: boards.fingerprints(conn, week, month))
+            counted = await timed(3, lambda i: boards.counts_differ(conn, week, month))
+            per_minute = statistics.median(check) + statistics.median(counted) / COUNTS_CHECK_EVERY
             print(
-                f"background rank index check (every board's fingerprint in SQL): p50 {statistics.median(check):.0f} ms "
-                f"(every {RECONCILE_EVERY_S:.0f} s; a board is rebuilt only when it differs)"
+                f"background rank index check: board_totals read p50 {statistics.median(check):.2f} ms "
+                f"(every {RECONCILE_EVERY_S:.0f} s), the tables counted p50 {statistics.median(counted):.0f} ms "
+                f"(every {COUNTS_CHECK_EVERY}th check): {per_minute:.0f} ms of database time a minute, "
+                f"{per_minute / 600:.2f}% of a core"
             )
             rng = random.Random(5)
             results: dict[str, float] = {}
@@ -156,4 +146,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--database-url", help="an already seeded, migrated database (skips seeding)")
     asyncio.run(main(parser.parse_args()))

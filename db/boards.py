@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import asyncpg
+
 from db.types import Executor
 
 
@@ -116,36 +118,21 @@ def _enough(parts: list[tuple[int, int]], need: int, limit: int) -> bool:
 
 
 async def window(conn: Executor, board: Board, user_id: str, *, above: int, below: int) -> list[BoardRow]:
-    """The member's row with up to `above` rows before it and `below` after it, in one statement;
-    empty when the member is not on the board. Four index ranges around the member's XP (the ties
-    after them, higher XP; the ties before them, lower XP) read only (user_id, xp) from the board's
-    covering index, then the few rows read are joined to their names once: planning four bare
-    index ranges costs a fraction of planning four three-table joins (p99 at 1M members 5.3-6.0 ms
-    before, under 4 ms after; benchmarks/leaderboard.py)."""
-    relation, args = board.relation(4)
-    me = f"(SELECT m.xp FROM ({relation}) m WHERE m.user_id = $1)"
-    ranges = f"""
-      (SELECT b.user_id, b.xp, 1 AS part FROM ({relation}) b
-        WHERE b.xp = {me} AND b.user_id > $1 ORDER BY b.user_id ASC LIMIT $2)
-      UNION ALL
-      (SELECT b.user_id, b.xp, 2 FROM ({relation}) b WHERE b.xp > {me} ORDER BY b.xp ASC, b.user_id ASC LIMIT $2)
-      UNION ALL
-      (SELECT b.user_id, b.xp, 0 FROM ({relation}) b WHERE b.user_id = $1)
-      UNION ALL
-      (SELECT b.user_id, b.xp, 3 FROM ({relation}) b
-        WHERE b.xp = {me} AND b.user_id < $1 ORDER BY b.user_id DESC LIMIT $3)
-      UNION ALL
-      (SELECT b.user_id, b.xp, 4 FROM ({relation}) b WHERE b.xp < {me} ORDER BY b.xp DESC, b.user_id DESC LIMIT $3)"""
+    """The member's row with up to `above` rows before it and `below` after it; empty when the member
+    is not on the board. board_window() (migration 022) reads four index ranges around the member's
+    XP (the ties after them, higher XP; the ties before them, lower XP) with generic plans cached
+    per session, and the names of the few rows read: the bot plans its statements afresh, and
+    planning this one was most of its cost (p99 at 1M members 6.5-8.7 ms before;
+    benchmarks/leaderboard.py)."""
     up_to, down_to = above + _WINDOW_SLACK, below + _WINDOW_SLACK
     rows = await conn.fetch(
-        f"""WITH r AS ({ranges})
-            SELECT r.user_id, u.discord_id, u.username, up.display_name, r.xp, r.part, u.in_server
-            FROM r JOIN users u ON u.id = r.user_id JOIN user_profiles up ON up.user_id = r.user_id
-            ORDER BY r.xp DESC, r.user_id DESC""",
+        "SELECT * FROM board_window($1, $2, $3, $4, $5, $6) ORDER BY xp DESC, user_id DESC",
+        board.period,
+        board.start,
+        board.pathway,
         user_id,
         up_to,
         down_to,
-        *args,
     )
     read = {part: 0 for part in range(5)}
     present = {part: 0 for part in range(5)}
@@ -270,15 +257,33 @@ Fingerprint = tuple[int, int]  # members with XP in the server, sum of their XP
 
 
 async def fingerprints(conn: Executor, week_start: date, month_start: date) -> dict[tuple, Fingerprint]:
-    """Every board's fingerprint, {(period, start, board): (members, sum of XP)}, in three scans:
-    what the in-memory rank index must agree with."""
+    """Every board's fingerprint, {(period, start, board): (members, sum of XP)}, from board_totals
+    (kept by triggers, migration 022): what the in-memory rank index must agree with, in one read of
+    a few rows instead of scans of every member."""
+    rows = await conn.fetch(
+        """SELECT period, period_start, board, members, xp_sum FROM board_totals
+           WHERE period = 'all' OR (period = 'week' AND period_start = $1)
+              OR (period = 'month' AND period_start = $2)""",
+        week_start,
+        month_start,
+    )
+    return {
+        (r["period"], None if r["period"] == "all" else r["period_start"], r["board"]): (r["members"], r["xp_sum"])
+        for r in rows
+        if r["members"] or r["xp_sum"]
+    }
+
+
+async def counted_fingerprints(conn: Executor, week_start: date, month_start: date) -> dict[tuple, Fingerprint]:
+    """The same fingerprints counted from the tables (three scans: seconds at 1M members)."""
     result: dict[tuple, Fingerprint] = {}
     agg = "count(*)::bigint AS n, COALESCE(sum(b.xp), 0)::bigint AS s"
     row = await conn.fetchrow(
         f"""SELECT {agg} FROM (SELECT user_id, total_xp AS xp FROM user_profiles WHERE total_xp > 0) b
             JOIN users u ON u.id = b.user_id WHERE u.in_server"""
     )
-    result[("all", None, "")] = (row["n"], row["s"])
+    if row["n"]:
+        result[("all", None, "")] = (row["n"], row["s"])
     for r in await conn.fetch(
         f"""SELECT b.pathway_id AS board, {agg}
             FROM (SELECT user_id, pathway_id, total_xp AS xp FROM pathway_progress WHERE total_xp > 0) b
@@ -296,3 +301,17 @@ async def fingerprints(conn: Executor, week_start: date, month_start: date) -> d
     ):
         result[(r["period"], r["period_start"], r["board"])] = (r["n"], r["s"])
     return result
+
+
+async def counts_differ(conn: asyncpg.Connection, week_start: date, month_start: date) -> list[tuple]:
+    """Boards whose board_totals differ from the tables (triggers bypassed: disabled, or a replica
+    session), both read in one snapshot so that concurrent writes never look like drift."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        kept = await fingerprints(conn, week_start, month_start)
+        counted = await counted_fingerprints(conn, week_start, month_start)
+    return sorted((k for k in kept.keys() | counted.keys() if kept.get(k) != counted.get(k)), key=repr)
+
+
+async def rebuild_counts(conn: Executor) -> None:
+    """Recompute every board count from the tables (board_counts_rebuild(); XP writes wait meanwhile)."""
+    await conn.execute("SELECT board_counts_rebuild()", timeout=600)

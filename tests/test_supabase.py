@@ -224,3 +224,39 @@ async def test_anonymous_visitors_read_no_member_private_rows(migrated, owner, w
         assert await postgrest(website, "anon", anon, sql) == [], sql
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await postgrest(website, "anon", anon, "SELECT claim_member()")
+
+
+async def test_anonymous_visitors_read_the_public_boards_and_a_members_position(migrated, owner, website):
+    """The guide's public leaderboard on Supabase: anon's user_leaderboard lists current members with
+    public profiles in rank order (it was empty: a security-invoker view over users), pages and
+    positions come from the functions the website calls, and the private ones stay out."""
+    ids = {}
+    for name, amount in (("ann", 300), ("ben", 900), ("cat", 300), ("dee", 50), ("eve", 5000)):
+        ids[name] = await make_member(owner, name)
+        await owner.execute("SELECT award_xp($1, 'gaming', $2)", ids[name], amount)
+    await owner.execute(
+        "UPDATE user_profiles SET preferences = preferences || '{\"public_profile\": false}' WHERE user_id = $1",
+        ids["eve"],
+    )
+    gone = await make_member(owner, "gil", in_server=False)
+    await owner.execute("SELECT award_xp($1, NULL, 9000)", gone)
+    anon = {"role": "anon"}
+    board = await postgrest(website, "anon", anon, "SELECT username, total_xp, rank FROM user_leaderboard LIMIT 100")
+    tied = sorted(("ann", "cat"), key=ids.get, reverse=True)  # ties by user id, descending
+    assert [tuple(r) for r in board] == [("ben", 900, 1), (tied[0], 300, 2), (tied[1], 300, 2), ("dee", 50, 4)]
+    gaming = await postgrest(
+        website, "anon", anon, "SELECT username, rank FROM pathway_leaderboard WHERE pathway_id = 'gaming' LIMIT 50"
+    )
+    assert [(r["username"], r["rank"]) for r in gaming] == [("ben", 1), (tied[0], 2), (tied[1], 2), ("dee", 4)]
+    page = await postgrest(
+        website, "anon", anon, "SELECT username FROM user_leaderboard_page(300, $1, 10)", ids[tied[0]]
+    )
+    assert [r["username"] for r in page] == [tied[1], "dee"]
+    for name, rank in (("ben", 1), ("cat", 2), ("dee", 4), ("eve", None)):
+        (row,) = await postgrest(website, "anon", anon, "SELECT member_position($1) AS rank", ids[name])
+        assert row["rank"] == rank, name
+    (row,) = await postgrest(website, "anon", anon, "SELECT member_position($1, 'gaming') AS rank", ids["dee"])
+    assert row["rank"] == 4
+    for table in ("board_totals", "board_xp_counts", "xp_ledger"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await postgrest(website, "anon", anon, f"SELECT * FROM {table}")

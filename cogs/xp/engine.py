@@ -40,8 +40,12 @@ log = logging.getLogger(__name__)
 
 VOICE_TICK_S = 10.0
 # The rank index is compared with the database this often (and rebuilt where it differs): at
-# most a minute behind writes the bot did not make; ~1-2 s of database time at 1M members.
+# most a minute behind writes the bot did not make. The database's side is board_totals, kept by
+# triggers (a read of a few rows); every COUNTS_CHECK_EVERY-th check (the first, then hourly) also
+# counts the tables themselves, in case the triggers were bypassed (seconds at 1M members, once
+# an hour: ~0.1% of a core).
 RECONCILE_EVERY_S = 60.0
+COUNTS_CHECK_EVERY = 60
 
 
 @dataclass
@@ -101,6 +105,7 @@ class XPEngine:
         self._last_voice_tick = time.monotonic()
         self.ready = asyncio.Event()
         self.granted = 0  # grants decided since start (each one is written by a flush)
+        self.reconciled = 0  # rank index checks since start
 
     @property
     def timezone(self) -> str:
@@ -131,8 +136,11 @@ class XPEngine:
     async def reconcile_rankings(self) -> list[BoardKey]:
         """Compare every board of the rank index with the database (members and the sum of their XP)
         and rebuild the boards that drifted: writes the bot did not make (the
-        website's award_xp, a row changed by hand) or a departure missed. Bounded cost: three
-        scans; a board is rebuilt only when it differs. Returns the rebuilt boards."""
+        website's award_xp, a row changed by hand) or a departure missed. Bounded cost: one read of
+        board_totals; a board is rebuilt only when it differs. Returns the rebuilt boards."""
+        self.reconciled += 1
+        if self.reconciled % COUNTS_CHECK_EVERY == 1:
+            await self.check_board_counts()
         async with self.lock:
             week, month = self.current_periods()
             async with self.bot.pool.acquire() as conn:
@@ -149,6 +157,19 @@ class XPEngine:
             names = ", ".join(f"{p}{'/' + b if b else ''}" for p, _, b in drifted)
             log.info("rank index: %d board(s) differed from the database and were rebuilt (%s)", len(drifted), names)
         return drifted
+
+    async def check_board_counts(self) -> list[tuple]:
+        """Count the boards from the tables and rebuild board_totals and the public boards' counts
+        if the triggers that keep them were bypassed. Outside the engine's lock: flushes go on while
+        it counts (one snapshot, so they never look like drift). Returns the boards that differed."""
+        week, month = self.current_periods()
+        async with self.bot.pool.acquire() as conn:
+            differ = await boards.counts_differ(conn, week, month)
+            if differ:
+                names = ", ".join(f"{p}{'/' + b if b else ''}" for p, _, b in differ)
+                log.warning("board counts differed from the tables (triggers bypassed?); rebuilding (%s)", names)
+                await boards.rebuild_counts(conn)
+        return differ
 
     async def rebuild_rankings(self, conn: asyncpg.Connection) -> None:
         fresh = Rankings()
