@@ -111,7 +111,9 @@ async def main(args: argparse.Namespace) -> None:
             draw = []
             for _ in range(3):
                 begun = time.perf_counter()
-                png = await asyncio.to_thread(charts.server_chart, history, "The Conclave Realm")
+                png = await asyncio.to_thread(
+                    charts.server_chart, history, "The Conclave Realm", history[0].day, history[-1].day
+                )
                 draw.append(time.perf_counter() - begun)
             print(
                 f"chart of {len(history)} days ({len(png) // 1024} KB PNG): first {draw[0] * 1000:.0f} ms "

@@ -136,7 +136,7 @@ class StatsCommands(commands.Cog):
         if current.updated_at is not None:
             embed.set_footer(text="Figures refreshed")
             embed.timestamp = current.updated_at
-        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm")
+        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm", since, today)
 
     def _pathway_name(self, pathway: str) -> str:
         config = self.bot.config.community.pathway(pathway)
@@ -146,7 +146,7 @@ class StatsCommands(commands.Cog):
     @app_commands.describe(name="which pathway", period="how far back (default: 30 days)")
     async def pathway(self, interaction: discord.Interaction, name: PathwayChoice, period: Period = "30d") -> None:
         await interaction.response.defer(thinking=True)
-        _, history, _, _ = await self._fresh_history(period)
+        _, history, since, today = await self._fresh_history(period)
         async with self.bot.pool.acquire() as conn:
             summary = await stats.pathway_summary(conn, name)
         title = self._pathway_name(name)
@@ -168,7 +168,7 @@ class StatsCommands(commands.Cog):
         if summary.cache_updated is not None:
             embed.set_footer(text="Pathway totals as of")
             embed.timestamp = summary.cache_updated
-        await self._send(interaction, embed, charts.pathway_chart, history, name, title)
+        await self._send(interaction, embed, charts.pathway_chart, history, name, title, since, today)
 
     @stats_group.command(name="me", description="Your level, activity and XP per day, with a chart (only you see it)")
     @app_commands.describe(period="how far back (default: 30 days)")
