@@ -12,6 +12,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from db.stats import Day
 
 PATHWAY_COLOURS = {"gaming": "#e74c3c", "lorebound": "#9b59b6", "productive": "#2ecc71", "news": "#3498db"}
@@ -25,7 +27,7 @@ GRID = "#3f4147"
 ACCENT = "#c9a227"
 
 
-def _figure(rows: int) -> tuple[Any, list[Any]]:
+def _figure(rows: int) -> tuple[Figure, list[Any]]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -39,6 +41,7 @@ def _figure(rows: int) -> tuple[Any, list[Any]]:
         for spine in ax.spines.values():
             spine.set_color("#4e5058")
         ax.grid(axis="y", color=GRID, linewidth=0.6)
+        ax.set_axisbelow(True)  # grid lines behind the bars, not across them
     return figure, list(axes)
 
 
@@ -47,7 +50,7 @@ def _title(ax: Any, text: str) -> None:
     ax.set_title(text, fontsize=10, loc="left", color=FOREGROUND)
 
 
-def _png(figure: Any) -> bytes:
+def _png(figure: Figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png", facecolor=figure.get_facecolor())
     return out.getvalue()
@@ -92,12 +95,14 @@ def _bars(ax: Any, days: Sequence[date], values: Sequence[int], bottom: Sequence
         ax.fill_between(days, bottom, top, step="mid", linewidth=0, **style)
 
 
-def _line(ax: Any, days: Sequence[date], values: Sequence[int], colour: str) -> None:
+def _line(ax: Any, days: Sequence[date], values: Sequence[int], colour: str, nobody: str) -> None:
     marker = "o" if len(days) <= BARS_UP_TO else None
     ax.plot(days, values, color=colour, linewidth=2, marker=marker, markersize=3)
     _counts(ax, values)
     if not days:
         _no_data(ax)
+    elif not any(values):
+        _no_data(ax, nobody)  # a flat line on the axis says nothing by itself
 
 
 def _stacked_pathways(ax: Any, days: Sequence[date], xp: Sequence[dict[str, int]], title: str) -> None:
@@ -105,7 +110,7 @@ def _stacked_pathways(ax: Any, days: Sequence[date], xp: Sequence[dict[str, int]
     for pathway in PATHWAY_ORDER:
         values = [figures.get(pathway, 0) for figures in xp]
         if any(values):
-            _bars(ax, days, values, bottom, color=PATHWAY_COLOURS[pathway], label=pathway)
+            _bars(ax, days, values, bottom, color=PATHWAY_COLOURS[pathway], label=pathway.capitalize())
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     general = [max(0, figures.get("total", 0) - b) for figures, b in zip(xp, bottom, strict=True)]
     if any(general):
@@ -122,10 +127,14 @@ def _stacked_pathways(ax: Any, days: Sequence[date], xp: Sequence[dict[str, int]
 
 
 def server_chart(history: Sequence[Day], title: str, since: date, until: date) -> bytes:
-    """Members over time, messages per day, XP per pathway per day, over the whole period."""
+    """Members over time, messages per day, XP per pathway per day, over the whole period (a PNG)."""
+    return _png(server_figure(history, title, since, until))
+
+
+def server_figure(history: Sequence[Day], title: str, since: date, until: date) -> Figure:
     figure, (members, messages, xp) = _figure(3)
     days = [d.day for d in history]
-    _line(members, days, [d.member_count for d in history], ACCENT)
+    _line(members, days, [d.member_count for d in history], ACCENT, "no members counted yet")
     _title(members, f"{title}: members")
     counts = [d.messages for d in history]
     _bars(messages, days, counts, [0] * len(days), color="#5865f2")
@@ -136,15 +145,19 @@ def server_chart(history: Sequence[Day], title: str, since: date, until: date) -
     _stacked_pathways(xp, days, [d.xp for d in history], "XP per pathway per day")
     for ax in (members, messages, xp):
         _dates(ax, since, until)
-    return _png(figure)
+    return figure
 
 
 def pathway_chart(history: Sequence[Day], pathway: str, title: str, since: date, until: date) -> bytes:
-    """A pathway's members (in the server, joined) and its XP per day, over the whole period."""
+    """A pathway's members (in the server, joined) and its XP per day, over the whole period (a PNG)."""
+    return _png(pathway_figure(history, pathway, title, since, until))
+
+
+def pathway_figure(history: Sequence[Day], pathway: str, title: str, since: date, until: date) -> Figure:
     figure, (members, xp) = _figure(2)
     days = [d.day for d in history]
     colour = PATHWAY_COLOURS.get(pathway, ACCENT)
-    _line(members, days, [d.pathway_members.get(pathway, 0) for d in history], colour)
+    _line(members, days, [d.pathway_members.get(pathway, 0) for d in history], colour, f"nobody in {title} yet")
     _title(members, f"{title}: members")
     earned = [d.xp.get(pathway, 0) for d in history]
     _bars(xp, days, earned, [0] * len(days), color=colour)
@@ -154,13 +167,17 @@ def pathway_chart(history: Sequence[Day], pathway: str, title: str, since: date,
     _title(xp, "XP per day")
     for ax in (members, xp):
         _dates(ax, since, until)
-    return _png(figure)
+    return figure
 
 
 def member_chart(by_day: dict[date, dict[str, int]], days: Sequence[date], title: str) -> bytes:
-    """One member's XP per day, by pathway."""
+    """One member's XP per day, by pathway (a PNG)."""
+    return _png(member_figure(by_day, days, title))
+
+
+def member_figure(by_day: dict[date, dict[str, int]], days: Sequence[date], title: str) -> Figure:
     figure, (xp,) = _figure(1)
     _stacked_pathways(xp, days, [by_day.get(d, {}) for d in days], f"{title}: XP per day")
     if days:
         _dates(xp, min(days), max(days))
-    return _png(figure)
+    return figure
