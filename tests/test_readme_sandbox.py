@@ -119,3 +119,37 @@ async def test_every_readme_example_works_in_the_sandbox_and_the_tour_covers_eve
     assert len(wanted) > 50
     missing = wanted - _typed_paths(lines, registered) - set(NOT_IN_THE_TOUR)
     assert missing == set(), f"the README's tour leaves out: {sorted(missing)}"
+
+
+async def test_at_a_terminal_a_form_is_asked_field_by_field_and_a_user_id_reaches_the_bot(harness, tmp_path):
+    harness.community = harness.demo.furnish_for_sandbox()
+    await harness.start_bot()
+    out = io.StringIO()
+    sandbox = Sandbox(harness, out, tmp_path / "sandbox-output", interactive=True)
+    carol = harness.member("carol")
+    try:
+        for line in [
+            "mod: /event create",
+            "Movie night",  # title
+            "",  # description: left empty
+            "not a date",  # start: the bot refuses it, the form is sent as typed
+            "",
+            "",
+            "mod: /event create",
+            "Movie night",
+            "",
+            "tomorrow 21:00",
+            "",
+            "cancel",  # the last field is not asked: the form is dropped, nothing sent
+            'mod: /mod ban member:carol reason:"scam links"',
+            f'mod: /mod unban user:{carol.id} reason:"by id, as pasted"',
+        ]:
+            assert await sandbox.handle(line)
+    finally:
+        sandbox.close()
+    text = out.getvalue()
+    assert "  title: Title (required, up to 100 characters):" in text
+    assert "  start: Start (UTC), e.g. 2026-12-05 20:00 (required, up to 40 characters):" in text
+    assert "'not a date' is not a date and time" in text
+    assert "  (form closed without sending it)" in text and "created and announced" not in text
+    assert "Case #2: unban carol." in text and "Something went wrong" not in text
