@@ -50,7 +50,8 @@ class XPCommands(commands.Cog):
         if member.bot:
             raise NotFound("Bots don't earn XP.")
         counting = False
-        if self.engine.writes.has_pending(member.id):
+        # Pending here, or taken by a flush that has not committed yet: written (or waited for) first.
+        if self.engine.writes.has_pending(member.id) or self.engine.lock.locked():
             counting = not await self.bot.write_now("xp")
         user_id = await self.bot.identity.user_id(member)
         profile = await users.get_profile(self.bot.pool, user_id)
