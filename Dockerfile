@@ -18,6 +18,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CONCLAVE_CONFIG=/config/conclave.toml \
     CONCLAVE_DATA_DIR=/data \
     MPLCONFIGDIR=/tmp/matplotlib
+# Fonts for names in other scripts and emoji on rank cards (bot/ui/text.py falls back to them after the
+# DejaVu Sans matplotlib ships): Droid Sans Fallback (CJK, ~7 MB) and Noto Color Emoji (~11 MB).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-droid-fallback fonts-noto-color-emoji \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --system --create-home --uid 10001 conclave \

@@ -2,8 +2,8 @@
 
     python benchmarks/stats.py [--members 100000] [--ledger 200000] [--analytics 1000000]
 
-Prints the database time of the server_stats refresh (every 5 minutes in the bot), of what
-/stats server reads for a year, the time to draw its chart for 365 days, an analytics batch of 5,000
+Prints the database time of the server_stats refresh (every 5 minutes in the bot, and before each
+/stats server or /stats pathway), of what /stats server reads for a year, /stats pathway's figures, the time to draw its chart for 365 days, an analytics batch of 5,000
 rows, the pathway_stats_cache refresh (CONCURRENTLY), and the analytics retention delete.
 """
 
@@ -108,10 +108,17 @@ async def main(args: argparse.Namespace) -> None:
                 await stats.command_counts(conn, datetime.now(UTC) - timedelta(days=365))
 
             print(f"/stats server reads for a year ({len(history) or 365} days): {ms(await timed(read_year))}")
+            summary = await stats.pathway_summary(conn, "gaming")
+            print(
+                f"/stats pathway's figures from pathway_progress ({summary.members_with_xp:,} with XP in gaming): "
+                f"{ms(await timed(lambda: stats.pathway_summary(conn, 'gaming')))}"
+            )
             draw = []
             for _ in range(3):
                 begun = time.perf_counter()
-                png = await asyncio.to_thread(charts.server_chart, history, "The Conclave Realm")
+                png = await asyncio.to_thread(
+                    charts.server_chart, history, "The Conclave Realm", history[0].day, history[-1].day
+                )
                 draw.append(time.perf_counter() - begun)
             print(
                 f"chart of {len(history)} days ({len(png) // 1024} KB PNG): first {draw[0] * 1000:.0f} ms "

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, load_settings
 from bot.logs import setup_logging
 from db.pool import DatabaseUnreachable
 
@@ -46,13 +46,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_TOKEN = (
+    "DISCORD_TOKEN is not set. Put your bot token in the environment or in .env "
+    "(DISCORD_TOKEN=...; see .env.example), or try the bot without one: python -m bot sandbox"
+)
+
+
+def _token_missing() -> bool:
+    try:
+        token = load_settings().discord_token
+    except ConfigError:
+        return False  # the settings' own problem is reported already
+    return token is None or not token.get_secret_value().strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     try:
         config = load_config(require_community_file=False)
     except ConfigError as exc:
-        print(f"conclave: {exc}", file=sys.stderr)
+        problems = [str(exc)]
+        if command == "run" and _token_missing():  # everything `run` needs, said at once
+            problems.append(NO_TOKEN)
+        for problem in problems:
+            print(f"conclave: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     settings = config.settings
     secrets = [
@@ -95,19 +113,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_bot(config: Config) -> int:
+    problems = []
     if config.settings.discord_token is None or not config.settings.discord_token.get_secret_value().strip():
-        print(
-            "conclave: DISCORD_TOKEN is not set. Put your bot token in the environment or in .env "
-            "(DISCORD_TOKEN=...; see .env.example), or try the bot without one: python -m bot sandbox",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
+        problems.append(NO_TOKEN)
     if config.community.guild_id is None:
-        print(
-            f"conclave: guild_id is not set in {config.settings.conclave_config}: copy conclave.example.toml "
-            "and set guild_id to your server's id",
-            file=sys.stderr,
+        problems.append(
+            f"guild_id is not set in {config.settings.conclave_config}: copy conclave.example.toml "
+            "and set guild_id to your server's id"
         )
+    if problems:  # all of them at once, not one per try
+        for problem in problems:
+            print(f"conclave: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     from bot.runner import run_forever
 

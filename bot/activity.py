@@ -103,6 +103,9 @@ class ActivityBuffer:
     def pending_members(self) -> int:
         return len(self._pending)
 
+    def has_pending(self, discord_id: int) -> bool:
+        return discord_id in self._pending
+
     def take(self) -> list[ChatCount]:
         batch, self._pending = self._pending, {}
         return list(batch.values())

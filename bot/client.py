@@ -56,6 +56,8 @@ BOT_PERMISSIONS = discord.Permissions(
 # by then goes to the local journal. The rest of the budget: workers (bot.worker, 1 s), the pool
 # (2 s), the embedded server.
 FINAL_FLUSH_BUDGET_S = 5.0
+# How long a command waits for the buffers it is about to show to be written (write_now).
+WRITE_NOW_BUDGET_S = 2.0
 # A full member sync runs at start-up and this often (each run a discord_sync_log row).
 MEMBER_SYNC_HOURS = 6
 # The pool: what the bot's features use at most at once (flushes, the outbox, commands, timers).
@@ -71,6 +73,11 @@ MessageHook = Callable[[discord.Message], None]
 
 
 _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a write asked for by a command failed", exc_info=task.exception())
 
 
 def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
@@ -177,6 +184,17 @@ class ConclaveBot(commands.Bot):
     def unregister_flush(self, name: str) -> None:
         """A feature that writes this buffer itself (XP writes the chat counts with its grants)."""
         self.flush_schedule.unregister(name)
+
+    async def write_now(self, *names: str, budget: float = WRITE_NOW_BUDGET_S) -> bool:
+        """Write these buffers now (e.g. "xp": a member about to see their own figures), waiting at
+        most `budget` seconds; True when they were written. During an outage nothing is tried (the
+        backoff stands) and False comes back at once; a write that takes longer goes on by itself."""
+        if self.write_health.down:
+            return False
+        task = asyncio.create_task(self.flush_schedule.run_now(set(names)), name="write-now")
+        task.add_done_callback(_log_failure)
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        return task in done and task.exception() is None and not self.write_health.down
 
     async def flush_all(self) -> None:
         """Write every buffer now (what the shutdown does, and what tests use to see rows at once)."""

@@ -85,6 +85,11 @@ def describe(error: BaseException) -> tuple[str, bool]:
     return "", False
 
 
+# Told of every failure shown to a member (the interaction's id, the message), before it is sent:
+# the sandbox marks those answers. Listeners must not raise or block.
+error_listeners: list[Callable[[int, str], None]] = []
+
+
 async def send_ephemeral(interaction: discord.Interaction[Any], message: str) -> None:
     try:
         if interaction.response.is_done():
@@ -110,6 +115,8 @@ async def report(interaction: discord.Interaction[Any], error: BaseException, wh
             extra={"reference": reference, "command": where, "user_id": interaction.user.id},
         )
         message = f"Something went wrong on our side (reference {reference}). The staff can look it up."
+    for listener in error_listeners:
+        listener(interaction.id, message)
     await send_ephemeral(interaction, message)
 
 

@@ -57,6 +57,13 @@ class Flushes:
             for _, flush in self.entries:
                 await flush(everything=True)
 
+    async def run_now(self, names: set[str]) -> None:
+        """The named flushes now, with everything (a command about to show what they hold)."""
+        async with self.lock:
+            for name, flush in self.entries:
+                if name in names:
+                    await flush(everything=True)
+
     async def run_due(self) -> None:
         """The flushes whose interval has passed (the scheduler calls this a few times a second)."""
         now = time.monotonic()

@@ -53,12 +53,34 @@ async def stop_within_budget(bot: ConclaveBot, budget: float = SHUTDOWN_BUDGET_S
     return True
 
 
+def unreachable(error: BaseException) -> bool:
+    """A failure to reach Discord at all (no network, DNS, refused, timed out), not a bug."""
+    return isinstance(error, (aiohttp.ClientConnectionError, OSError, TimeoutError, discord.GatewayNotFound)) or (
+        isinstance(error, aiohttp.ClientResponseError) and error.status >= 500
+    )
+
+
+def unreachable_line(where: str, error: BaseException) -> str:
+    cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"conclave: could not reach Discord at {where} ({cause[:200]}). Check this machine's network "
+        "connection (or DISCORD_API_BASE) and start again."
+    )
+
+
 async def run_forever(config: Config) -> int:
     """`python -m bot run`: run until SIGINT/SIGTERM, then stop gracefully within 10 s."""
     assert config.settings.discord_token is not None
     token = config.settings.discord_token.get_secret_value()
+    api = config.settings.discord_api_base or discord.http.Route.BASE
     if config.settings.discord_api_base:
-        gateway = await point_at_api(config.settings.discord_api_base, token)
+        try:
+            gateway = await point_at_api(config.settings.discord_api_base, token)
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            print(unreachable_line(api, error), file=sys.stderr)
+            return 1
         log.info("using the Discord API at %s (gateway %s)", config.settings.discord_api_base, gateway)
     # The database before Discord: a wrong or unreachable DATABASE_URL is one line, and the bot
     # never logs in to find it out.
@@ -87,6 +109,8 @@ async def run_forever(config: Config) -> int:
             print(f"conclave: {error}", file=sys.stderr)
         elif isinstance(error, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN")
+        elif unreachable(error) and bot.user is None:  # before the login answered: Discord was not reached
+            print(unreachable_line(api, error), file=sys.stderr)
         else:
             log.error("the bot stopped: %s", error, exc_info=error)
         exit_code = exit_code or 1

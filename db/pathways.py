@@ -47,6 +47,14 @@ async def set_primary(conn: Executor, user_id: str, pathway_id: str) -> bool:
     )
 
 
+async def joined(conn: Executor, user_ids: list[str], pathway_id: str) -> set[str]:
+    """Which of these members have joined the pathway (now)."""
+    rows = await conn.fetch(
+        "SELECT id FROM users WHERE id = ANY($1::text[]) AND pathways ? $2::text", user_ids, pathway_id
+    )
+    return {r["id"] for r in rows}
+
+
 async def membership(conn: Executor, user_id: str) -> tuple[list[str], str | None]:
     row = await conn.fetchrow("SELECT pathways, primary_pathway FROM users WHERE id = $1", user_id)
     return (list(row["pathways"]), row["primary_pathway"]) if row else ([], None)

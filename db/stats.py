@@ -237,21 +237,26 @@ async def days(conn: Executor, since: date) -> list[Day]:
 
 @dataclass(frozen=True)
 class PathwaySummary:
+    """A pathway as it is now, read from the tables (pathway_stats_cache, refreshed every 15 minutes
+    for the website, would disagree with /profile right after activity)."""
+
     pathway: str
     members_in_server: int  # members in the server who joined it
-    members_with_xp: int  # pathway_stats_cache: members with progress in it
-    average_level: float
-    total_xp: int
-    cache_updated: datetime | None
+    members_with_xp: int  # members in the server with XP in it (joined now or earlier)
+    average_level: float  # of those
+    total_xp: int  # theirs
     top: list[tuple[str, int, int]]  # (discord id, level, total xp), best first
 
 
 async def pathway_summary(conn: Executor, pathway: str, *, top: int = 3) -> PathwaySummary:
-    cached = await conn.fetchrow(
-        "SELECT total_members, avg_level, total_xp, last_updated FROM pathway_stats_cache WHERE pathway_id = $1",
+    in_server = await conn.fetchval("SELECT count(*) FROM users WHERE in_server AND pathways ? $1", pathway)
+    totals = await conn.fetchrow(
+        """SELECT count(*) AS with_xp, COALESCE(avg(pp.level), 0) AS average_level,
+                  COALESCE(sum(pp.total_xp), 0)::bigint AS total_xp
+           FROM pathway_progress pp JOIN users u ON u.id = pp.user_id
+           WHERE pp.pathway_id = $1 AND pp.total_xp > 0 AND u.in_server""",
         pathway,
     )
-    in_server = await conn.fetchval("SELECT count(*) FROM users WHERE in_server AND pathways ? $1", pathway)
     leaders = await conn.fetch(
         """SELECT u.discord_id, pp.level, pp.total_xp FROM pathway_progress pp JOIN users u ON u.id = pp.user_id
            WHERE pp.pathway_id = $1 AND pp.total_xp > 0 AND u.in_server
@@ -262,10 +267,9 @@ async def pathway_summary(conn: Executor, pathway: str, *, top: int = 3) -> Path
     return PathwaySummary(
         pathway,
         in_server,
-        cached["total_members"] if cached else 0,
-        float(cached["avg_level"] or 0) if cached else 0.0,
-        int(cached["total_xp"] or 0) if cached else 0,
-        cached["last_updated"] if cached else None,
+        totals["with_xp"],
+        float(totals["average_level"]),
+        int(totals["total_xp"]),
         [(r["discord_id"], r["level"], r["total_xp"]) for r in leaders],
     )
 

@@ -224,3 +224,55 @@ def test_running_with_the_examples_placeholder_server_id_says_where_to_find_the_
     assert result.returncode == 2
     assert "'guild_id' = 0 is invalid" in result.stderr and "Copy Server ID" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_first_run_with_the_example_config_asks_for_the_server_id_and_the_token_at_once(tmp_path):
+    config = tmp_path / "conclave.toml"
+    config.write_text((ROOT / "conclave.example.toml").read_text())
+    result = run_cli("run", env={"CONCLAVE_CONFIG": str(config)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'guild_id' = 0 is invalid" in result.stderr and "DISCORD_TOKEN is not set" in result.stderr
+    # Without any file either: both, in one go.
+    bare = run_cli("run", env={"CONCLAVE_CONFIG": str(tmp_path / "none.toml")}, cwd=tmp_path)
+    assert bare.returncode == 2
+    assert "DISCORD_TOKEN is not set" in bare.stderr and "guild_id is not set" in bare.stderr
+    assert "Traceback" not in result.stderr + bare.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the with ends: connections are refused
+
+
+def _run_with(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "conclave.toml"
+    config.write_text("guild_id = 123456789012345678\n")
+    return run_cli(
+        "run",
+        env={"CONCLAVE_CONFIG": str(config), "CONCLAVE_DATA_DIR": str(tmp_path / "data"), **env},
+        cwd=tmp_path,
+    )
+
+
+def test_a_discord_api_that_cannot_be_reached_at_start_is_one_line(tmp_path):
+    base = f"http://127.0.0.1:{_closed_port()}/api/v10"
+    result = _run_with(tmp_path, DISCORD_TOKEN="a.fake.token", DISCORD_API_BASE=base)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("conclave:")]
+    assert len(said) == 1 and said[0].startswith(f"conclave: could not reach Discord at {base} (")
+
+
+def test_a_fake_token_without_a_network_is_one_line_whatever_the_network(tmp_path):
+    # With no network (as here and in CI) Discord cannot be reached; with one, it refuses the token.
+    env = {k: "" for k in ("DISCORD_API_BASE",)}
+    result = _run_with(tmp_path, DISCORD_TOKEN="a.fake.token", **env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "could not reach Discord at https://discord.com/api/v10" in result.stderr or (
+        "Discord refused the token" in result.stderr
+    )
+    assert len(result.stderr.splitlines()) <= 5  # the line, and the start and stop of the log

@@ -565,3 +565,37 @@ async def test_a_pathway_achievement_counts_in_its_pathway_and_its_revoke_takes_
     await mod.slash("achievement revoke", member=alice, name="gaming-initiate", reason="test")
     assert await bot.pool.fetchval(gaming, alice_id) == 100
     assert await total_xp(bot.pool, alice.id) == 5 * 20 + 100 + 10  # first-words and secret-handshake stay
+
+
+async def test_a_pathway_achievement_goes_only_to_members_of_its_pathway(harness, tmp_path):
+    bot = await start(harness, tmp_path)
+    alice, mod = harness.member("alice"), harness.member("mod")
+    refused = await mod.slash("achievement grant", member=alice, name="Gaming Initiate", reason="tournament")
+    assert refused.ephemeral and refused.content == (
+        "Alice hasn't joined the Gaming Realm, and **Gaming Initiate** goes to its members only. "
+        "They can join with /pathway join gaming; then try again."
+    )
+    alice_id = await user_id_of(bot, alice)
+    assert await ledger_rows(bot.pool, alice.id) == []
+    assert await bot.pool.fetchval("SELECT count(*) FROM user_achievements WHERE user_id = $1", alice_id) == 0
+    # An award the engine makes itself (a backfill, the website's catalog) to someone outside the
+    # pathway: its XP counts globally, not in a pathway they never joined (no Gaming level-up).
+    known = bot.achievements.known["gaming-initiate"]
+    await bot.achievements.award(known.achievement, [alice_id], actor_id=None, reason="backfill")
+    rows = await ledger_rows(bot.pool, alice.id)
+    assert [(r["source"], r["pathway"], r["amount"]) for r in rows] == [("achievement", None, 50)]
+    assert (
+        await bot.pool.fetchval("SELECT count(*) FROM pathway_progress WHERE user_id = $1 AND total_xp > 0", alice_id)
+        == 0
+    )
+    await mod.slash("achievement revoke", member=alice, name="gaming-initiate", reason="test")
+
+    await alice.slash("pathway join", pathway="gaming")
+    granted = await mod.slash("achievement grant", member=alice, name="Gaming Initiate", reason="tournament")
+    assert granted.content.startswith("Granted **Gaming Initiate**")
+    assert (
+        await bot.pool.fetchval(
+            "SELECT total_xp FROM pathway_progress WHERE user_id = $1 AND pathway_id = 'gaming'", alice_id
+        )
+        == 50
+    )

@@ -307,6 +307,7 @@ async def wait_status(bot, status: str, timeout: float = 15.0) -> None:
 async def test_attendance_from_voice_rewards_once_and_no_shows_are_marked(harness):
     bot = await start(harness, reminders=[], default_length="6s", attend_minutes=1)
     mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    await alice.slash("pathway join", pathway="gaming")  # a Gaming event's XP counts in Gaming for its members
     await create(
         mod, start=timedelta(seconds=2), end=None, xp_reward=50, voice_channel=harness.demo.voice, pathway="gaming"
     )

@@ -42,7 +42,8 @@ async def test_a_warning_is_a_numbered_case_a_dm_and_a_modlog_entry(harness):
     await delivered(bot, "dm")
     await delivered(bot, "channel_message")
     dm = await harness.standin.wait_for(lambda o: o.kind == "dm", past=True)
-    assert "A warning" in dm.message.embeds[0]["title"] and "case #1" in dm.message.embeds[0]["description"]
+    assert dm.message.embeds[0]["title"] == f"You were warned in {harness.standin.guild.name}"
+    assert dm.message.embeds[0]["description"] == "Case #1. The reason given:\nplease keep it civil"
     entry = await harness.standin.wait_for(
         lambda o: o.kind == "message" and o.message.channel_id == modlog.id, past=True
     )
@@ -164,7 +165,8 @@ async def test_hostile_reasons_are_stored_exactly_and_ping_nobody(harness):
         lambda o: o.kind == "message" and o.message.channel_id == modlog.id, past=True
     )
     assert not entry.message.content and "@everyone" not in (entry.message.content or "")
-    assert len(entry.message.embeds[0]["fields"][0]["value"]) <= 1024
+    shown = entry.message.embeds[0]["description"]
+    assert len(shown) <= 4096 and shown == "**Reason**\n" + reason  # whole (escaped, it would not fit)
 
 
 async def test_case_show_and_history(harness):
@@ -174,7 +176,7 @@ async def test_case_show_and_history(harness):
         await mod.slash("mod note", member=alice, reason=f"note {i}")
     shown = await mod.slash("mod case show", number=3)
     assert shown.ephemeral and shown.embed["title"] == "Case #3: Note on alice"
-    assert shown.embed["fields"][0]["value"] == "note 2" and shown.embed["fields"][1]["value"] == f"<@{mod.id}>"
+    assert shown.embed["description"] == "**Reason**\nnote 2" and shown.embed["fields"][0]["value"] == f"<@{mod.id}>"
     missing = await mod.slash("mod case show", number=99)
     assert missing.content == "There is no case #99."
     await mod.slash("mod warn", member=alice, reason="one", points=2)
@@ -414,3 +416,39 @@ async def test_the_ban_waits_for_the_dm_that_tells_the_member_while_discord_retr
     assert case.metadata["dm_sent"] is True
     dm_item = await bot.pool.fetchrow("SELECT attempts, status FROM outbox WHERE kind = 'dm'")
     assert (dm_item["attempts"], dm_item["status"]) == (2, "delivered")
+
+
+async def test_members_are_told_in_plain_words_with_the_whole_reason(harness):
+    bot, _ = await start(harness)
+    mod, alice, bob, carol = (harness.member(n) for n in ("mod", "alice", "bob", "carol"))
+    server = harness.standin.guild.name
+    long_reason = ("Repeated spam in #general after two warnings, see the messages linked. " * 60)[:4000]
+    await mod.slash("mod timeout", member=alice, reason=long_reason, duration="10m")
+    await mod.slash("mod kick", member=bob, reason="raid")
+    await mod.slash("mod ban", member=carol, reason="scam links")
+    await delivered(bot, "dm", 3)
+    dms = [o.message.embeds[0] for o in harness.standin.outputs if o.kind == "dm"]
+    assert [d["title"] for d in dms] == [
+        f"You were timed out in {server} for 10 minutes",
+        f"You were kicked from {server}",
+        f"You were banned from {server} permanently",
+    ]
+    timeout_dm = dms[0]["description"]
+    assert timeout_dm == "Case #1. The reason given:\n" + long_reason  # all 4,000 characters, no cut
+    assert len(timeout_dm) <= 4096
+    assert dms[0]["footer"]["text"] == "If you think this is wrong, press Appeal below (once per case)."
+    shown = await mod.slash("mod case show", number=1)
+    assert shown.embed["description"] == "**Reason**\n" + long_reason
+
+
+def test_durations_read_as_a_person_writes_them():
+    from datetime import timedelta
+
+    from bot.ui.moderation import duration_words, notice_title
+
+    assert duration_words(timedelta(minutes=10)) == "10 minutes"
+    assert duration_words(timedelta(hours=1, minutes=30)) == "1 hour and 30 minutes"
+    assert duration_words(timedelta(days=7)) == "7 days"
+    assert duration_words(timedelta(days=1, hours=2, minutes=3)) == "1 day, 2 hours and 3 minutes"
+    assert notice_title("mute", "The Realm", None) == "You were muted in The Realm until a moderator unmutes you"
+    assert notice_title("ban", "The Realm", timedelta(days=3)) == "You were banned from The Realm for 3 days"

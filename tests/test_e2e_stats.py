@@ -300,3 +300,39 @@ async def test_a_daylight_saving_day_counts_each_hour_once(conn):
         counted[day] = xp_day["total"]
         assert joins == sum(1 for m in moments if m.date() == day) and leaves == 0, day
     assert counted == expected
+
+
+async def _received(bot, count: int) -> None:
+    """The bot has handled `count` messages (decided in memory, not written yet)."""
+    for _ in range(500):
+        if bot.chat_activity.received >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the bot handled {bot.chat_activity.received} of {count} messages")
+
+
+async def test_stats_right_after_activity_agree_with_the_members_profile(harness):
+    # Nothing is written by the clock during the test (a flush a minute): what /stats shows right
+    # after the messages must be what /profile shows, not the start-up refresh.
+    bot = await start(harness, cogs=STATS_COGS, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    alice = harness.member("alice")
+    await alice.slash("pathway join", pathway="gaming")
+    alice.say("good game everyone", channel=harness.demo.pathway_channels["gaming"])
+    alice.say("that was close", channel=harness.demo.pathway_channels["gaming"])
+    await _received(bot, 2)
+
+    server = await alice.slash("stats server", period="30d", timeout=15)
+    profile = await alice.slash("profile")
+    xp = int(_field(profile.embed, "XP").split()[0].replace(",", ""))
+    assert xp == 40 and _field(profile.embed, "Messages") == "2"
+    assert f"· {xp} XP ·" in _field(server.embed, "In the period")
+    assert _field(server.embed, "Today") == "2 messages · 0 voice minutes"
+    assert "Gaming Realm 1" in _field(server.embed, "Pathway members")
+
+    pathway = await alice.slash("stats pathway", name="gaming", timeout=15)
+    assert _field(pathway.embed, "Members") == "1" and _field(pathway.embed, "With XP in it") == "1"
+    assert _field(pathway.embed, "Total XP") == _field(pathway.embed, "XP in the period") == "40"
+    # How old the figures are is said plainly, in the reader's time; no footer left hanging.
+    for reply in (server, pathway):
+        assert reply.embed["description"].startswith("Figures as of <t:")
+        assert "footer" not in reply.embed and "timestamp" not in reply.embed

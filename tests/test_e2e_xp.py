@@ -139,6 +139,7 @@ async def test_the_same_message_event_delivered_twice_grants_once(harness):
 async def test_the_ledger_sums_to_every_members_total(harness):
     bot = await start(harness, message_min=15, message_max=25)
     await harness.member("bob").slash("pathway join", pathway="news")
+    await harness.member("carol").slash("pathway join", pathway="news")  # pathway XP goes to its members
     for i in range(6):
         for name in ("alice", "bob", "carol"):
             harness.member(name).say(f"message number {i} from {name}", channel=harness.demo.pathway_channels["news"])

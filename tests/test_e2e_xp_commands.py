@@ -8,6 +8,7 @@ import io
 from PIL import Image
 
 from db import admin_logs
+from db.pool import connect
 from tests.test_e2e_core import wait_until
 from tests.xp_support import handled, ledger_rows, start, total_xp
 
@@ -28,6 +29,62 @@ async def test_rank_card_is_an_image_with_the_members_standing(harness):
     assert mine.content == "Alice: level 2 in Gaming Realm (Initiate), 150 XP, #1"
     theirs = await alice.slash("rank", member=bob)
     assert theirs.content.startswith("Bob: level 2 (Initiate), 300 XP, #1")
+
+
+async def _received(bot, count: int) -> None:
+    """The bot has decided `count` messages in memory (nothing written yet)."""
+
+    async def handled() -> bool:
+        return bot.chat_activity.received >= count
+
+    await wait_until(handled)
+
+
+def _fields(reply) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in reply.embed["fields"]}
+
+
+async def test_profile_right_after_a_message_shows_it_not_zero(harness):
+    # A flush a minute: only /profile itself can have written the message's XP.
+    bot = await start(harness, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    alice = harness.member("alice")
+    alice.say("hello everyone")
+    await _received(bot, 1)
+    fields = _fields(await alice.slash("profile"))
+    assert fields["XP"] == "20 (80 to level 2)" and fields["Messages"] == "1"
+    alice.say("and hello again")
+    await _received(bot, 2)
+    card = await alice.slash("rank")
+    assert card.content.startswith("Alice: level 1 (Initiate), 40 XP")
+
+
+async def test_profile_says_counting_while_the_write_is_held_up(harness, db_dsn):
+    bot = await start(harness, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    alice = harness.member("alice")
+    alice.say("hello everyone")
+    await _received(bot, 1)
+    await bot.flush_all()  # her rows exist, with the first message's XP
+    alice.say("and hello again")
+    await _received(bot, 2)
+    # Another writer holds alice's profile row: the write of her second message waits for it.
+    blocker = await connect(db_dsn)
+    try:
+        async with blocker.transaction():
+            await blocker.execute(
+                """SELECT 1 FROM user_profiles up JOIN users u ON u.id = up.user_id
+                   WHERE u.discord_id = $1 FOR UPDATE OF up""",
+                alice.id,
+            )
+            held = _fields(await alice.slash("profile", timeout=10))
+            assert held["XP"] == "20 (80 to level 2) · counting…"
+    finally:
+        await blocker.close()
+
+    async def written() -> bool:  # the held write goes on by itself once the row is free
+        return await total_xp(bot.pool, alice.id) == 40
+
+    await wait_until(written)
+    assert _fields(await alice.slash("profile"))["XP"] == "40 (60 to level 2)"
 
 
 async def test_profile_shows_level_activity_and_pathways(harness):
@@ -142,6 +199,7 @@ async def test_staff_commands_change_xp_with_an_audit_trail(harness):
     assert (await mod.slash("xp take", member=alice, amount=100, reason="spam")).content.startswith(
         "Alice: 250 → 150 XP"
     )
+    await alice.slash("pathway join", pathway="gaming")  # pathway XP goes to its members only
     assert (await mod.slash("xp set", member=alice, amount=400, reason="fix", pathway="gaming")).content.startswith(
         "Alice: 0 → 400 XP in Gaming Realm"
     )
@@ -272,3 +330,29 @@ async def test_xp_set_and_reset_count_the_grants_not_written_yet(harness):
     assert done.content.startswith("Alice: 20 → 500 XP")
     await bot.flush_all()
     assert await total_xp(bot.pool, alice.id) == 500
+
+
+async def test_staff_pathway_xp_goes_only_to_members_of_the_pathway(harness):
+    bot = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    reason = (
+        "Alice hasn't joined the Gaming Realm, and XP in it goes to its members only. "
+        "They can join with /pathway join gaming; then try again."
+    )
+    given = await mod.slash("xp give", member=alice, amount=300, reason="tournament", pathway="gaming")
+    assert given.ephemeral and given.content == reason
+    setting = await mod.slash("xp set", member=alice, amount=300, reason="tournament", pathway="gaming")
+    assert setting.content == reason
+    assert await ledger_rows(bot.pool, alice.id) == []  # nothing written: no Gaming level-up, no achievement
+    assert await bot.pool.fetchval("SELECT count(*) FROM notifications") == 0
+
+    await alice.slash("pathway join", pathway="gaming")
+    given = await mod.slash("xp give", member=alice, amount=300, reason="tournament", pathway="gaming")
+    assert given.content.startswith("Alice: 0 → 300 XP in Gaming Realm")
+    await alice.slash("pathway leave", pathway="gaming")
+    # What she holds there can still be taken back after she left; more cannot be given.
+    taken = await mod.slash("xp take", member=alice, amount=100, reason="correction", pathway="gaming")
+    assert taken.content.startswith("Alice: 300 → 200 XP in Gaming Realm")
+    assert (await mod.slash("xp give", member=alice, amount=5, reason="again", pathway="gaming")).content == reason
+    primary = await alice.slash("pathway primary", pathway="gaming")
+    assert primary.content == "Join the Gaming Realm first (/pathway join)."

@@ -27,7 +27,7 @@ class InvalidInvocation(ValueError):
     the bot never sees it."""
 
 
-def _option_types(command: dict[str, Any], path: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def option_definitions(command: dict[str, Any], path: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
     """The option definitions of the (sub)command at `path`, and the nesting wrappers."""
     options = command.get("options", [])
     kinds: list[str] = []
@@ -158,7 +158,8 @@ class Actor:
 
     # -- application commands ---------------------------------------------------------------
 
-    def _command(self, name: str) -> dict[str, Any]:
+    def command(self, name: str) -> dict[str, Any]:
+        """The slash command `name` as registered (guild commands first)."""
         guild_commands = self.standin.commands.get(self.standin.guild.id, [])
         for command in guild_commands + self.standin.commands.get(None, []):
             if command["name"] == name and command.get("type", 1) == 1:
@@ -186,11 +187,11 @@ class Actor:
             # What the member is typing arrives as typed (Discord sends a number option's partial
             # input as a string: it may be empty or not a number yet).
             typed = key == focused and kind in (INTEGER, NUMBER)
-            option: dict[str, Any] = {
-                "name": key,
-                "type": kind,
-                "value": str(value) if typed else self._resolve(kind, value, resolved),
-            }
+            try:
+                resolved_value = str(value) if typed else self._resolve(kind, value, resolved)
+            except InvalidInvocation as problem:
+                raise InvalidInvocation(f"{key}: {problem}") from None
+            option: dict[str, Any] = {"name": key, "type": kind, "value": resolved_value}
             if key == focused:
                 option["focused"] = True
             else:
@@ -200,12 +201,17 @@ class Actor:
 
     def _resolve(self, kind: int, value: Any, resolved: dict[str, dict[str, Any]]) -> Any:
         guild = self.standin.guild
-        if kind in (USER, MENTIONABLE) and isinstance(value, str) and not value.isdigit():
-            value = self.standin.member_named(value.lstrip("@"))
-        if kind == USER and isinstance(value, str) and value in self.standin.users:
-            # A bare id (pasted by the member) arrives resolved like any other user: the user object
-            # always, a member only while they are in the server.
-            value = self.standin.users[value]
+        if kind in (USER, MENTIONABLE) and isinstance(value, str):
+            # By name or id; someone no longer in the server (banned, left) is still a user, as a
+            # Discord client resolves a pasted id to the user it belongs to.
+            name = value.lstrip("@")
+            if name.isdigit():
+                value = self.standin.users.get(name) or value
+            else:
+                try:
+                    value = self.standin.member_named(name)
+                except LookupError:
+                    value = self.standin.user_named(name)
         if kind == ROLE and isinstance(value, str) and not value.isdigit():
             value = guild.role_named(value.lstrip("@"))
         if kind in (USER, MENTIONABLE) and isinstance(value, (Actor, s.Member, s.User)):
@@ -242,17 +248,23 @@ class Actor:
             resolved.setdefault("attachments", {})[upload.id] = upload.payload(self.standin.base_url)
             return upload.id
         if kind == INTEGER:
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:
+                raise InvalidInvocation(f"{value!r} is not a whole number") from None
         if kind == NUMBER:
-            return float(value)
+            try:
+                return float(value)
+            except ValueError:
+                raise InvalidInvocation(f"{value!r} is not a number") from None
         if kind == BOOLEAN:
             return value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
         return value
 
     def _command_data(self, path: str, options: dict[str, Any], focused: str | None = None) -> dict[str, Any]:
         parts = path.split()
-        command = self._command(parts[0])
-        definitions, nesting = _option_types(command, parts)
+        command = self.command(parts[0])
+        definitions, nesting = option_definitions(command, parts)
         resolved: dict[str, dict[str, Any]] = {}
         built = self._build_options(definitions, options, resolved, focused)
         for depth in range(len(nesting), 0, -1):
@@ -392,7 +404,8 @@ def _validate(definition: dict[str, Any], value: Any) -> None:
     """The checks Discord's client makes before a command is sent."""
     name = definition["name"]
     if definition.get("choices") and value not in [c["value"] for c in definition["choices"]]:
-        raise InvalidInvocation(f"{name}: {value!r} is not one of the choices")
+        choices = ", ".join(str(c["value"]) for c in definition["choices"])
+        raise InvalidInvocation(f"{name}: {value!r} is not one of the choices: {choices}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = definition.get("min_value"), definition.get("max_value")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -403,9 +416,28 @@ def _validate(definition: dict[str, Any], value: Any) -> None:
             raise InvalidInvocation(f"{name}: length {len(value)} is outside {low}..{high}")
 
 
+def plain_label(text: str) -> str:
+    """A label as a person reads it out: letters and digits, case and emoji left out ("Next ▶" is
+    "next")."""
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split()).casefold()
+
+
+def component_matches(component: dict[str, Any], label_or_id: str) -> bool:
+    """The component named by its custom id, its label (with or without its emoji), or its placeholder."""
+    if label_or_id in (component.get("custom_id"), component.get("label")):
+        return True
+    wanted = plain_label(label_or_id)
+    names = [
+        component.get("label") or "",
+        component.get("placeholder") or "",
+        (component.get("emoji") or {}).get("name") or "",
+    ]
+    return bool(wanted) and any(plain_label(n) == wanted for n in names if n)
+
+
 def _find_component(message: s.Message, label_or_id: str) -> dict[str, Any]:
     for row in message.components:
         for component in row.get("components", []):
-            if label_or_id in (component.get("label"), component.get("custom_id")):
+            if component_matches(component, label_or_id):
                 return component
     raise LookupError(f"no component {label_or_id!r} on message {message.id}")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.community import DEFAULT_PATHWAY_NAMES, AnnouncementConfig, CommunityConfig, PathwayConfig
+from bot.community import (
+    DEFAULT_PATHWAY_NAMES,
+    AnnouncementConfig,
+    CommunityConfig,
+    ModerationConfig,
+    PathwayConfig,
+)
 from bot.sandbox import state as s
 from bot.sandbox.control import Actor
 from bot.sandbox.server import StandIn
@@ -31,6 +37,23 @@ class DemoGuild:
         member = self.standin.add_member(name, roles=roles)
         self.actors[name] = Actor(self.standin, member, default_channel=self.general)
         return self.actors[name]
+
+    def furnish_for_sandbox(self) -> CommunityConfig:
+        """What `python -m bot sandbox` adds so every command in the README can be tried: a
+        moderation-log channel (modlog entries, appeals), a mute role, and mod as an administrator
+        too (/erase, /modconfig set). Returns the matching conclave.toml."""
+        standin = self.standin
+        modlog = standin.add_channel("mod-log")
+        muted = standin.add_role("Muted", position=5)
+        admin = standin.guild.role_named("Admin")
+        mod = self.actor("mod")
+        mod.gain_role(admin)
+        return self.community_config(
+            announcements=AnnouncementConfig(
+                general_channel_id=int(self.general.id), mod_log_channel_id=int(modlog.id)
+            ),
+            moderation=ModerationConfig(mute_role_id=int(muted.id)),
+        )
 
     def community_config(self, **overrides: object) -> CommunityConfig:
         """The conclave.toml that matches this guild."""

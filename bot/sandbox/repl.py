@@ -1,5 +1,10 @@
 """`python -m bot sandbox`: the bot against the local stand-in with a demo guild, driven from a prompt
-(or from standard input when it is not a terminal, so it can be scripted)."""
+(or from standard input when it is not a terminal, so it can be scripted).
+
+The lines a person types (see HELP) become what a Discord client would send: slash commands with
+their options (by name, or in order), autocomplete shown and picked by number, buttons by their
+label, message menus, forms answered by field label or field by field. What the sandbox itself
+cannot make sense of is answered in one line starting with "!"."""
 
 from __future__ import annotations
 
@@ -10,14 +15,28 @@ import re
 import shlex
 import sys
 import threading
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from bot import errors
 from bot.config import Config
+from bot.sandbox import forms
 from bot.sandbox import state as s
-from bot.sandbox.control import Actor, InvalidInvocation
+from bot.sandbox.control import (
+    INTEGER,
+    MESSAGE_MENU,
+    NUMBER,
+    SUB_COMMAND,
+    SUB_COMMAND_GROUP,
+    Actor,
+    InvalidInvocation,
+    component_matches,
+    option_definitions,
+)
 from bot.sandbox.harness import Harness
-from bot.sandbox.render import message_text
+from bot.sandbox.render import message_text, readable
 from bot.sandbox.replies import NoAnswer, Reply
 from bot.sandbox.server import Output
 from db.pool import open_database, recreate_database
@@ -25,37 +44,87 @@ from db.pool import open_database, recreate_database
 log = logging.getLogger(__name__)
 
 SANDBOX_DATABASE = "conclave_sandbox"
+REFUSALS_KEPT = 1000
 SETTLE_S = 0.3
+MAX_WAIT_S = 600.0
 
 HELP = """\
-Type lines as a member of the demo server (members: alice, bob, carol, and mod, a moderator):
-  alice: hello everyone              say something in #general
-  alice in #gaming-chat: gg          say something in another channel
-  alice: /about                      use a slash command
-  mod: /tools echo text:"hi there"   subcommands and options as name:value (quote spaces)
-  bob clicks Next                    click a button on the last message that has it
-  bob chooses fruit banana           pick values in a select menu (by custom id)
-  bob submits answer=42              fill in the last form the bot opened
+Type lines as a member of the demo server (members: alice, bob, carol, and mod, a moderator and admin):
+  alice: hello everyone                 say something in #general
+  alice in #gaming-chat: gg             say something in another channel
+  alice: /about                         use a slash command
+  mod: /xp give member:alice amount:50 reason:"helped out"
+                                        subcommands, then options as name:value (quote spaces)
+  alice: /achievement notify dm         or option values in order, without their names
+  alice: /event register event:Game     an option that autocompletes: one match is taken, several
+  1                                       are listed and a number picks one
+  bob clicks Next                       click a button (by its label, emoji or not) on the last
+                                          message bob can see that has it
+  bob chooses fruit banana              pick values in a select menu (by custom id or placeholder)
+  mod: Warn on alice's last message     a message menu (right click a message > Apps)
+  mod fills title="Game night" start="tomorrow 20:00"
+                                        answer the last form the bot opened, by field label
+                                          (dates: 2026-12-05 20:00, or today/tomorrow/in 3 days 20:00)
+  mod fills                             answer it field by field (an empty line leaves one empty)
   bob joins voice | bob leaves voice | bob mutes | bob unmutes
-  dora joins | dora leaves           someone joins or leaves the server
-  wait 2                             let two seconds pass
+  dora joins | dora leaves              someone joins or leaves the server
+  wait 2                                let two seconds pass
   channels | members | help | quit
 """
 
-MENTION = re.compile(r"<@!?(\d+)>")
 SAY = re.compile(r"^(?P<who>[\w.-]+)(?:\s+in\s+#(?P<channel>[\w-]+))?:\s*(?P<text>.+)$")
 ACTION = re.compile(
-    r"^(?P<who>[\w.-]+)\s+(?P<verb>clicks|chooses|submits|joins|leaves|mutes|unmutes)\b\s*(?P<rest>.*)$"
+    r"^(?P<who>[\w.-]+)\s+(?P<verb>clicks|chooses|submits|fills|joins|leaves|mutes|unmutes)\b\s*(?P<rest>.*)$"
 )
+MENU = re.compile(r"^(?P<menu>.+?) on (?P<whom>[\w.-]+)'s last message$")
+LAST_MESSAGE = re.compile(r"^(?P<whom>[\w.-]+)'s last message$")
+CANCEL = ("cancel", "/cancel")
+
+
+@dataclass
+class FormInProgress:
+    """A form answered field by field: the next lines are its answers."""
+
+    who: Actor
+    modal: Reply
+    fields: list[forms.Field]
+    answers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def current(self) -> forms.Field:
+        return self.fields[len(self.answers)]
+
+
+@dataclass
+class ChoiceInProgress:
+    """A command waiting for one of the listed autocomplete choices (by number)."""
+
+    who: Actor
+    path: str
+    options: dict[str, Any]
+    option: str
+    choices: list[dict[str, Any]]
+    channel: str | None
 
 
 class Sandbox:
-    def __init__(self, harness: Harness, out: TextIO, media_dir: Path) -> None:
+    def __init__(self, harness: Harness, out: TextIO, media_dir: Path, *, interactive: bool = False) -> None:
         self.h = harness
         self.out = out
         self.media_dir = media_dir
+        self.interactive = interactive  # a form opened at a terminal is asked field by field
         self.last_modal: dict[str, Reply] = {}
+        self.waiting: FormInProgress | ChoiceInProgress | None = None
+        self.refused: deque[str] = deque(maxlen=REFUSALS_KEPT)  # interactions the bot answered with an error
         harness.standin.observers.append(self.show)
+        errors.error_listeners.append(self._bot_refused)
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            errors.error_listeners.remove(self._bot_refused)
+
+    def _bot_refused(self, interaction_id: int, message: str) -> None:
+        self.refused.append(str(interaction_id))
 
     # -- what the bot does ----------------------------------------------------------------------
 
@@ -80,16 +149,24 @@ class Sandbox:
             if message.ephemeral and output.interaction_id:
                 who = self.h.standin.interactions[output.interaction_id].user.username
                 audience = f" (only {who} sees this)"
-            text = MENTION.sub(lambda m: "@" + self._name(m.group(1)), message_text(message))
-            self.print(f"[{self._where(message)}] Conclave{audience}: {text}")
+            text = readable(message_text(message), self.h.standin)
+            # "!" marks every answer that is a refusal or a failure, as for the sandbox's own.
+            mark = "! " if output.interaction_id in self.refused else ""
+            self.print(f"{mark}[{self._where(message)}] Conclave{audience}: {text}")
             for attachment in message.attachments:
                 self.media_dir.mkdir(parents=True, exist_ok=True)
                 path = self.media_dir / f"{attachment.id}-{attachment.filename}"
                 path.write_bytes(attachment.data)
                 self.print(f"  (attachment saved to {path})")
         elif output.kind == "modal":
-            fields = [self._modal_field(row) for row in output.data.get("components", [])]
-            self.print(f"[form] {output.data.get('title')}: {', '.join(fields)}")
+            who = self.h.standin.interactions[output.interaction_id].user.username if output.interaction_id else "you"
+            fields = forms.fields_of(output.data)
+            self.print(f"[form for {who}] {output.data.get('title')}")
+            for f in fields:
+                self.print(f"  {f.describe()}")
+            shown = [f for f in fields if f.required] or fields[:1]
+            example = " ".join(f'{f.key}="…"' for f in shown)
+            self.print(f"  answer with: {who} fills {example}   (or: {who} fills, for one field at a time)")
         elif output.kind in ("role_add", "role_remove"):
             verb = "gave" if output.kind == "role_add" else "took from"
             self.print(f"[roles] Conclave {verb} {self._name(output.data['user_id'])} the role {output.data['role']}")
@@ -107,11 +184,6 @@ class Sandbox:
             data = output.data
             self.print(f"[discord refused] {data['method']} {data['path']}: 400 Invalid Form Body {data['errors']}")
 
-    @staticmethod
-    def _modal_field(row: dict) -> str:
-        component = row.get("component") or (row.get("components") or [{}])[0]
-        return f"{component.get('custom_id')} ({component.get('label') or row.get('label') or 'text'})"
-
     def print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
@@ -128,33 +200,49 @@ class Sandbox:
             raise LookupError(f"nobody called {name!r} is in the server (try: members)") from None
 
     async def handle(self, line: str) -> bool:
-        """Run one line; False when the person asked to quit."""
+        """Run one line; False when the person asked to quit. Nothing a person types stops the
+        sandbox: what it cannot act on is answered in one line."""
         line = line.strip()
+        if self.waiting is not None:
+            try:
+                if await self._answer_waiting(line):
+                    return True
+            except Exception as exc:  # the answer could not be used: say so, drop what waited
+                self.waiting = None
+                self._refused(exc)
+                return True
         if not line or line.startswith("#"):
             return True
         if line in ("quit", "exit"):
             return False
+        try:
+            await self._line(line)
+        except Exception as exc:
+            self._refused(exc)
+        return True
+
+    def _refused(self, exc: BaseException) -> None:
+        if isinstance(exc, NoAnswer):
+            self.print(f"! {exc} — Discord would show 'The application did not respond'")
+        elif isinstance(exc, (LookupError, ValueError, InvalidInvocation)):
+            self.print(f"! {str(exc).strip() or type(exc).__name__}")
+        else:  # a fault of the sandbox itself: one line here, the details in the log
+            log.debug("sandbox line failed", exc_info=exc)
+            self.print(f"! that did not work: {type(exc).__name__}: {exc}")
+
+    async def _line(self, line: str) -> None:
         if line == "help":
             self.print(HELP)
-            return True
-        if line == "channels":
+        elif line == "channels":
             channels = [c for c in self.h.standin.guild.channels.values() if c.type in (s.TEXT, s.VOICE)]
             names = [f"#{c.name}" if c.type == s.TEXT else f"{c.name} (voice)" for c in channels]
             self.print("channels: " + ", ".join(names))
-            return True
-        if line == "members":
+        elif line == "members":
             self.print("members: " + ", ".join(m.user.username for m in self.h.standin.guild.members.values()))
-            return True
-        if line.startswith("wait"):
-            await asyncio.sleep(float(line.split()[1]) if len(line.split()) > 1 else 1.0)
-            return True
-        try:
+        elif line.split()[0] == "wait":
+            await asyncio.sleep(_seconds(line))
+        else:
             await self._act(line)
-        except (LookupError, ValueError, InvalidInvocation) as exc:
-            self.print(f"! {exc}")
-        except NoAnswer as exc:
-            self.print(f"! {exc} — Discord would show 'The application did not respond'")
-        return True
 
     async def _act(self, line: str) -> None:
         action = ACTION.match(line)
@@ -166,19 +254,160 @@ class Sandbox:
             raise ValueError("I don't understand that line; type help")
         who = self.actor(said["who"])
         text = said["text"].strip()
+        menu = MENU.match(text)
         if text.startswith("/"):
             await self._slash(who, text[1:], said["channel"])
+        elif menu and menu["menu"] in self._message_menus():
+            await self._menu(who, menu["menu"], menu["whom"])
         else:
             who.say(text, channel=said["channel"])
             await self.settle()
 
+    # -- slash commands, options and autocomplete ------------------------------------------------
+
     async def _slash(self, who: Actor, text: str, channel: str | None) -> None:
-        words = shlex.split(text)
-        path = [w for w in words if ":" not in w]
-        options = dict(w.split(":", 1) for w in words if ":" in w)
-        reply = await who.slash(" ".join(path), where=channel, **options)
-        if reply.modal is not None:
-            self.last_modal[who.name] = reply
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:  # an unclosed quote
+            raise ValueError(f"{exc} in that command") from None
+        if not words:
+            raise ValueError("a command after the / (type help)")
+        command = who.command(words[0])
+        path = [words[0]]
+        rest = words[1:]
+        while rest and ":" not in rest[0] and _subcommand(command, [*path, rest[0]]):
+            path.append(rest.pop(0))
+        definitions, _ = option_definitions(command, path)
+        if any(d["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP) for d in definitions):
+            subs = ", ".join(d["name"] for d in definitions)
+            raise InvalidInvocation(f"/{' '.join(path)} needs one of: {subs}")
+        options = _options(definitions, rest, f"/{' '.join(path)}")
+        for name, value in options.items():
+            said = LAST_MESSAGE.match(str(value))
+            if said:  # a message id, as one copies it in Discord
+                options[name] = self._last_message_of(said["whom"]).id
+                self.print(f"  ({name}: {options[name]}, {said['whom']}'s last message)")
+        await self._send(who, " ".join(path), options, channel, definitions)
+
+    async def _send(
+        self,
+        who: Actor,
+        path: str,
+        options: dict[str, Any],
+        channel: str | None,
+        definitions: list[dict[str, Any]],
+        picked: frozenset[str] = frozenset(),
+    ) -> None:
+        """Autocomplete each option that has it (as the client shows the suggestions while one
+        types), then the command."""
+        for definition in definitions:
+            name = definition["name"]
+            if not definition.get("autocomplete") or name not in options or name in picked:
+                continue
+            others = {k: v for k, v in options.items() if k != name}
+            typed = str(options[name])
+            if definition["type"] in (INTEGER, NUMBER) and not _numeric(typed):
+                # The client lets only a number (or a suggestion) be sent.
+                raise InvalidInvocation(f"{name}: {typed!r} is not a number (type one, or start it and pick)")
+            choices = await who.autocomplete(path, name, typed, **others)
+            chosen = _chosen(choices, typed)
+            if chosen is not None:
+                if str(chosen["value"]) != typed:
+                    self.print(f"  ({name}: {chosen['name']})")
+                options[name] = chosen["value"]
+            elif choices:
+                self.print(f"  {name}: {len(choices)} match{'es' if len(choices) > 1 else ''} for {typed!r}:")
+                for number, choice in enumerate(choices, 1):
+                    self.print(f"    {number}. {choice['name']}")
+                self.print("  type a number to choose one")
+                self.waiting = ChoiceInProgress(who, path, options, name, choices, channel)
+                return
+            picked = picked | {name}
+        reply = await who.slash(path, where=channel, **options)
+        await self._opened(who, reply)
+        await self.settle()
+
+    async def _answer_waiting(self, line: str) -> bool:
+        """The line answers what waits (a field, a choice): True when it was used."""
+        waiting = self.waiting
+        if isinstance(waiting, ChoiceInProgress):
+            self.waiting = None
+            if not (line.isdigit() and 1 <= int(line) <= len(waiting.choices)):
+                self.print(f"  (no choice made: /{waiting.path} was not sent)")
+                return False
+            choice = waiting.choices[int(line) - 1]
+            waiting.options[waiting.option] = choice["value"]
+            self.print(f"  ({waiting.option}: {choice['name']})")
+            command = waiting.who.command(waiting.path.split()[0])
+            definitions, _ = option_definitions(command, waiting.path.split())
+            await self._send(
+                waiting.who, waiting.path, waiting.options, waiting.channel, definitions, frozenset({waiting.option})
+            )
+            return True
+        if isinstance(waiting, FormInProgress):
+            if line.lower() in CANCEL:
+                self.waiting = None
+                self.print("  (form closed without sending it)")
+                return True
+            waiting.answers[waiting.current.custom_id] = line
+            if len(waiting.answers) < len(waiting.fields):
+                self._ask(waiting)
+                return True
+            self.waiting = None
+            given = {f.custom_id: v for f, v in zip(waiting.fields, waiting.answers.values(), strict=True) if v}
+            await self._submit(waiting.who, waiting.modal, given)
+            return True
+        return False
+
+    # -- forms ------------------------------------------------------------------------------------
+
+    async def _opened(self, who: Actor, reply: Reply) -> None:
+        """After an answer: a form it opened is remembered (and asked field by field at a terminal)."""
+        if reply.modal is None:
+            return
+        self.last_modal[who.name] = reply
+        if self.interactive:
+            self._start_form(who, reply)
+
+    def _start_form(self, who: Actor, modal: Reply) -> None:
+        assert modal.modal is not None
+        form = FormInProgress(who, modal, forms.fields_of(modal.modal))
+        self.waiting = form
+        self.print(f"  (answer each field on its own line; an empty line leaves it empty, {CANCEL[0]} drops the form)")
+        self._ask(form)
+
+    def _ask(self, form: FormInProgress) -> None:
+        self.print(f"  {form.current.describe()}:")
+
+    async def _submit(self, who: Actor, modal: Reply, given: dict[str, str]) -> None:
+        assert modal.modal is not None
+        values = forms.answers_for(forms.fields_of(modal.modal), given, self.h.community.xp.timezone)
+        self.last_modal.pop(who.name, None)
+        reply = await who.submit(modal, values)
+        await self._opened(who, reply)
+
+    def _form_of(self, who: Actor) -> Reply:
+        modal = self.last_modal.get(who.name)
+        if modal is None:
+            raise LookupError(f"the bot has not opened a form for {who.name}")
+        return modal
+
+    # -- message menus, buttons, voice, membership -----------------------------------------------
+
+    def _message_menus(self) -> list[str]:
+        standin = self.h.standin
+        registered = standin.commands.get(standin.guild.id, []) + standin.commands.get(None, [])
+        return [c["name"] for c in registered if c.get("type") == MESSAGE_MENU]
+
+    def _last_message_of(self, whom: str) -> s.Message:
+        for message in reversed(list(self.h.standin.messages.values())):
+            if message.author.username == whom and not message.author.bot and not message.deleted:
+                return message
+        raise LookupError(f"{whom} has not said anything yet")
+
+    async def _menu(self, who: Actor, menu: str, whom: str) -> None:
+        reply = await who.message_command(menu, self._last_message_of(whom))
+        await self._opened(who, reply)
         await self.settle()
 
     async def _verb(self, name: str, verb: str, rest: str) -> None:
@@ -205,31 +434,40 @@ class Sandbox:
             who.set_voice(self_mute=verb == "mutes")
             self.print(f"* {name} {verb}")
         elif verb == "clicks":
-            message = self._last_with(rest)
-            reply = await who.click(message, rest)
-            if reply.modal is not None:
-                self.last_modal[who.name] = reply
+            message = self._last_with(who, rest)
+            await self._opened(who, await who.click(message, rest))
         elif verb == "chooses":
             custom_id, _, values = rest.partition(" ")
-            message = self._last_with(custom_id)
+            message = self._last_with(who, custom_id)
             await who.choose(message, custom_id, [v for v in values.replace(",", " ").split() if v])
-        elif verb == "submits":
-            modal = self.last_modal.pop(who.name, None)
-            if modal is None:
-                raise LookupError(f"the bot has not opened a form for {name}")
-            values = dict(part.strip().split("=", 1) for part in rest.split(";") if "=" in part)
-            await who.submit(modal, values)
+        elif verb in ("fills", "submits"):
+            modal = self._form_of(who)
+            if not rest:
+                self._start_form(who, modal)
+                return
+            await self._submit(who, modal, _answers(rest))
         else:
             raise ValueError("I don't understand that line; type help")
         await self.settle()
 
-    def _last_with(self, label_or_id: str) -> s.Message:
+    def _sees(self, who: Actor, message: s.Message) -> bool:
+        """Whether `who` can see the message: DMs to them, ephemeral answers to them, the channels."""
+        channel = self.h.standin.channel(message.channel_id)
+        if channel is not None and channel.type == s.DM:
+            return channel.recipient_id == who.id
+        if message.ephemeral and message.interaction_id:
+            interaction = self.h.standin.interactions.get(message.interaction_id)
+            return interaction is not None and interaction.user.id == who.id
+        return True
+
+    def _last_with(self, who: Actor, label_or_id: str) -> s.Message:
         for message in reversed(list(self.h.standin.messages.values())):
+            if message.deleted or not self._sees(who, message):
+                continue
             for row in message.components:
-                for component in row.get("components", []):
-                    if label_or_id in (component.get("label"), component.get("custom_id")):
-                        return message
-        raise LookupError(f"no message has a button or menu {label_or_id!r}")
+                if any(component_matches(c, label_or_id) for c in row.get("components", [])):
+                    return message
+        raise LookupError(f"no message {who.name} can see has a button or menu {label_or_id!r}")
 
     async def settle(self) -> None:
         """Give the bot a moment to act on what just happened, then until it goes quiet."""
@@ -238,6 +476,79 @@ class Sandbox:
         while len(self.h.standin.outputs) != seen:
             seen = len(self.h.standin.outputs)
             await asyncio.sleep(SETTLE_S)
+
+
+def _seconds(line: str) -> float:
+    words = line.split()
+    if len(words) == 1:
+        return 1.0
+    try:
+        seconds = float(words[1])
+    except ValueError:
+        raise ValueError(f"wait takes a number of seconds, e.g. wait 2 (not {words[1]!r})") from None
+    if not 0 <= seconds <= MAX_WAIT_S:
+        raise ValueError(f"wait takes 0 to {MAX_WAIT_S:.0f} seconds")
+    return seconds
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _subcommand(command: dict[str, Any], path: list[str]) -> bool:
+    try:
+        option_definitions(command, path)
+    except LookupError:
+        return False
+    return True
+
+
+def _options(definitions: list[dict[str, Any]], words: list[str], where: str) -> dict[str, Any]:
+    """`name:value` words by name; bare words fill the options in order, as Discord's client does."""
+    options: dict[str, Any] = {}
+    names = [d["name"] for d in definitions]
+    for word in words:
+        name, colon, value = word.partition(":")
+        if colon and name in names:
+            options[name] = value
+            continue
+        if colon and re.fullmatch(r"[a-z_]+", name):
+            raise InvalidInvocation(f"{where} has no option {name!r} (its options: {', '.join(names) or 'none'})")
+        free = [n for n in names if n not in options]
+        if not free:
+            raise InvalidInvocation(f"{where} takes no more options (it has {', '.join(names) or 'none'})")
+        options[free[0]] = word
+    return options
+
+
+def _chosen(choices: list[dict[str, Any]], typed: str) -> dict[str, Any] | None:
+    """The choice the typed text stands for: its value or its name, or the one suggestion there is
+    when it contains what was typed. Suggestions of free text (each one's value is its name, e.g.
+    reasons) leave what was typed as it is, as Discord sends it."""
+    for choice in choices:
+        if str(choice["value"]) == typed or choice["name"].casefold() == typed.casefold():
+            return choice
+    if all(str(c["value"]) == c["name"] for c in choices):
+        return {"name": typed, "value": typed}
+    if len(choices) == 1 and typed.casefold() in choices[0]["name"].casefold():
+        return choices[0]
+    return None
+
+
+def _answers(rest: str) -> dict[str, str]:
+    """`title="Game night" start="…"` (or the older `a=1; b=2`) as {field: value}."""
+    parts = [p.strip() for p in rest.split(";")] if ";" in rest and "=" in rest else shlex.split(rest)
+    answers = {}
+    for part in parts:
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"answer a form as field=value (not {part!r}); fields are named by their label")
+        answers[name.strip()] = value.strip()
+    return answers
 
 
 async def _lines(interactive: bool) -> asyncio.Queue[str | None]:
@@ -269,8 +580,9 @@ async def run_sandbox(config: Config) -> int:
     database = await open_database(None, config.data_dir, name=SANDBOX_DATABASE)
     await recreate_database(database.dsn)
     harness = await Harness.create(database.dsn, config.data_dir, database)
-    sandbox = Sandbox(harness, sys.stdout, Path("sandbox-output"))
+    harness.community = harness.demo.furnish_for_sandbox()
     interactive = sys.stdin.isatty()
+    sandbox = Sandbox(harness, sys.stdout, Path("sandbox-output"), interactive=interactive)
     try:
         await harness.start_bot()
         print(f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help.")
@@ -280,6 +592,7 @@ async def run_sandbox(config: Config) -> int:
             if line is None or not await sandbox.handle(line):
                 break
     finally:
+        sandbox.close()
         await harness.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(database.close)

@@ -4,6 +4,7 @@ never able to ping anyone (mentions are sent with no allowed mentions) or break 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -23,7 +24,8 @@ PAST_TENSE = {
     "purge": "Purged messages of",
 }
 COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22, "mute": 0xE67E22}
-REASON_SHOWN = 1000  # an embed field holds 1,024 characters; the case keeps the whole reason
+REASON_SHOWN = 1000  # in a field (1,024 characters at most); whole reasons go in a description
+DESCRIPTION_MAX = 4096  # Discord's limit for an embed's description (reasons are kept up to 4,000)
 
 
 def _clip(text: str | None, limit: int = REASON_SHOWN) -> str:
@@ -31,15 +33,76 @@ def _clip(text: str | None, limit: int = REASON_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def whole(text: str | None, room: int) -> str:
+    """`text` as typed, markdown escaped when that still fits in `room` (escaping can double it);
+    otherwise as typed (every character shown; markdown in it renders). Never cut without saying so."""
+    text = text or "(no reason given)"
+    escaped = discord.utils.escape_markdown(text)
+    if len(escaped) <= room:
+        return escaped
+    if len(text) <= room:
+        return text
+    keep = room - 60  # room for the marker
+    return text[:keep] + f"… ({len(text) - keep:,} more characters in the case)"
+
+
+UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration_words(duration: timedelta) -> str:
+    """A duration as a person says it: "10 minutes", "1 hour and 30 minutes", "7 days"."""
+    seconds = int(duration.total_seconds())
+    parts = []
+    for name, size in UNITS:
+        if seconds >= size:
+            count, seconds = divmod(seconds, size)
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    if not parts:
+        return "less than a second"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def notice_title(kind: str, server: str, duration: timedelta | None) -> str:
+    """What the member is told happened, in a sentence."""
+    length = f" for {duration_words(duration)}" if duration is not None else ""
+    return {
+        "warn": f"You were warned in {server}",
+        "timeout": f"You were timed out in {server}{length}",
+        "untimeout": f"Your timeout in {server} was lifted",
+        "mute": f"You were muted in {server}{length or ' until a moderator unmutes you'}",
+        "unmute": f"You were unmuted in {server}",
+        "kick": f"You were kicked from {server}",
+        "ban": f"You were banned from {server}{length or ' permanently'}",
+        "unban": f"You were unbanned from {server}",
+        "purge": f"A moderator deleted some of your messages in {server}",
+    }.get(kind, f"A moderator acted on your account in {server}")
+
+
+def notice_embed(
+    kind: str, *, server: str, case_number: int, reason: str | None, duration: timedelta | None, appealable: bool
+) -> discord.Embed:
+    """The DM telling a member of a case about them, with the reason whole."""
+    head = f"Case #{case_number}. The reason given:\n"
+    embed = discord.Embed(
+        title=notice_title(kind, server, duration)[:256],
+        description=head + whole(reason, DESCRIPTION_MAX - len(head)),
+        colour=COLOURS.get(kind, 0xE67E22),
+    )
+    if appealable:
+        embed.set_footer(text="If you think this is wrong, press Appeal below (once per case).")
+    return embed
+
+
 def case_embed(case: Case, *, target: str, moderator: str, duration: str | None = None) -> discord.Embed:
     """One case as the modlog channel and /mod case show present it."""
     verb = PAST_TENSE.get(case.action, case.action)
+    head = "**Reason**\n"
     embed = discord.Embed(
         title=f"Case #{case.number}: {verb} {discord.utils.escape_markdown(target)}",
         colour=COLOURS.get(case.action, 0x3498DB),
         timestamp=case.created_at,
+        description=head + whole(case.reason, DESCRIPTION_MAX - len(head)),  # whole: up to 4,000 as typed
     )
-    embed.add_field(name="Reason", value=_clip(discord.utils.escape_markdown(case.reason or "")), inline=False)
     embed.add_field(name="Moderator", value=discord.utils.escape_markdown(moderator))
     if duration:
         embed.add_field(name="Duration", value=duration)

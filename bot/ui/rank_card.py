@@ -1,12 +1,17 @@
 """The rank card: a PNG drawn with Pillow (avatar, name, level, rank title, a bar to the next level,
-position on the server, pathway badges, showcased achievements). Pure: bytes in, bytes out."""
+position on the server, pathway badges, showcased achievements). Pure: bytes in, bytes out.
+
+Text goes through bot/ui/text.py (DejaVu Sans with per-character fallback to the system's fonts), so
+any name is drawn; the name is made smaller, then cut with "…", to end before the position."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
+
+from bot.ui.text import Text, fitted
 
 WIDTH, HEIGHT = 760, 220
 BACKGROUND = (30, 27, 46)
@@ -44,11 +49,11 @@ class CardData:
     showcase: list[str] = field(default_factory=list)  # names of the achievements the member shows (<= 3)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+LEFT = 210  # where the name, the level line and the bar start
+RIGHT = WIDTH - 40
+NAME_TOP = 30
+NAME_SIZES = (34, 30, 26, 22)
+NAME_GAP = 16  # between the end of the name and the position
 
 
 def _avatar(data: bytes | None, name: str, size: int) -> Image.Image:
@@ -62,20 +67,19 @@ def _avatar(data: bytes | None, name: str, size: int) -> Image.Image:
         image = None
     if image is None:
         image = Image.new("RGBA", (size, size), ACCENT)
-        draw = ImageDraw.Draw(image)
-        initial = (name[:1] or "?").upper()
-        font = _font(size // 2)
-        box = draw.textbbox((0, 0), initial, font=font)
-        draw.text(
-            ((size - (box[2] - box[0])) / 2 - box[0], (size - (box[3] - box[1])) / 2 - box[1]),
-            initial,
-            font=font,
-            fill=TEXT,
-        )
+        initial = Text((name.strip()[:1] or "?").upper(), size // 2)
+        initial.draw(image, ((size - initial.width) / 2, (size - initial.ascent - initial.descent) / 2), TEXT)
     mask = Image.new("L", (size, size), 0)
     ImageDraw.Draw(mask).ellipse((0, 0, size - 1, size - 1), fill=255)
     image.putalpha(mask)
     return image
+
+
+def name_and_position(card: CardData) -> tuple[Text, Text]:
+    """The name, fitted to end NAME_GAP before the position ("#1", or "unranked") at the right."""
+    position = Text(f"#{card.position}" if card.position else "unranked", 34)
+    room = RIGHT - position.width - NAME_GAP - LEFT
+    return fitted(card.name, room, NAME_SIZES), position
 
 
 def draw_rank_card(card: CardData) -> bytes:
@@ -85,43 +89,37 @@ def draw_rank_card(card: CardData) -> bytes:
     avatar = _avatar(card.avatar_png, card.name, 150)
     image.paste(avatar, (32, 35), avatar)
 
-    left = 210
-    draw.text((left, 30), card.name[:28], font=_font(34), fill=TEXT)
-    if card.subtitle:
-        draw.text((left, 72), card.subtitle[:48], font=_font(18), fill=MUTED)
-    position = f"#{card.position}" if card.position else "unranked"
-    draw.text((WIDTH - 40, 30), position, font=_font(34), fill=ACCENT, anchor="ra")
-    draw.text((left, 100), f"Level {card.level}  ·  {card.rank_title}", font=_font(24), fill=TEXT)
-    right = WIDTH - 40
-    for name in card.showcase[:3]:  # the showcased achievements, gold pills right to left
-        font = _font(14)
-        label = name if len(name) <= 18 else name[:17] + "…"
-        width = int(draw.textlength(label, font=font)) + 18
+    name, position = name_and_position(card)
+    # A smaller name sits lower, on the same baseline as the position.
+    name.draw(image, (LEFT, NAME_TOP + position.ascent - name.ascent), TEXT)
+    position.draw(image, (RIGHT, NAME_TOP), ACCENT, anchor="ra")
+    right = RIGHT
+    for achievement in card.showcase[:3]:  # the showcased achievements, gold pills right to left
+        label = fitted(achievement, 150, (14,))
+        width = label.width + 18
         draw.rounded_rectangle((right - width, 74, right, 94), radius=9, fill=GOLD)
-        draw.text((right - width + 9, 76), label, font=font, fill=BACKGROUND)
+        label.draw(image, (right - width + 9, 76), BACKGROUND)
         right -= width + 6
+    if card.subtitle:
+        fitted(card.subtitle, right - 8 - LEFT, (18,)).draw(image, (LEFT, 72), MUTED)
+    fitted(f"Level {card.level}  ·  {card.rank_title}", RIGHT - LEFT, (24, 20)).draw(image, (LEFT, 100), TEXT)
 
-    bar_top, bar_bottom, bar_right = 140, 164, WIDTH - 40
-    draw.rounded_rectangle((left, bar_top, bar_right, bar_bottom), radius=12, fill=BACKGROUND)
+    bar_top, bar_bottom = 140, 164
+    draw.rounded_rectangle((LEFT, bar_top, RIGHT, bar_bottom), radius=12, fill=BACKGROUND)
     fraction = 0.0 if card.xp_for_level <= 0 else max(0.0, min(1.0, card.xp_into_level / card.xp_for_level))
     if fraction > 0:
-        filled = left + max(24, int((bar_right - left) * fraction))
-        draw.rounded_rectangle((left, bar_top, filled, bar_bottom), radius=12, fill=ACCENT)
-    draw.text(
-        (bar_right, 170),
-        f"{card.xp_into_level:,} / {card.xp_for_level:,} XP  ({card.total_xp:,} total)",
-        font=_font(16),
-        fill=MUTED,
-        anchor="ra",
-    )
+        filled = LEFT + max(24, int((RIGHT - LEFT) * fraction))
+        draw.rounded_rectangle((LEFT, bar_top, filled, bar_bottom), radius=12, fill=ACCENT)
+    progress = Text(f"{card.xp_into_level:,} / {card.xp_for_level:,} XP  ({card.total_xp:,} total)", 16)
+    progress.draw(image, (RIGHT, 170), MUTED, anchor="ra")
 
-    x = left
+    x = LEFT
     for badge in card.badges[:4]:
         colour = PATHWAY_COLOURS.get(badge.pathway, ACCENT)
-        font = _font(15)
-        width = int(draw.textlength(badge.label, font=font)) + 20
+        label = fitted(badge.label, 120, (15,))
+        width = label.width + 20
         draw.rounded_rectangle((x, 176, x + width, 198), radius=10, fill=colour)
-        draw.text((x + 10, 179), badge.label, font=font, fill=BACKGROUND)
+        label.draw(image, (x + 10, 179), BACKGROUND)
         x += width + 8
 
     out = io.BytesIO()

@@ -18,7 +18,8 @@ from bot.ui.buttons import page_button
 from bot.ui.echo import echo
 from bot.ui.progress import Progress
 from cogs.achievements.engine import AchievementEngine, Known
-from db import achievements, admin_logs, users
+from cogs.xp.adjustments import not_a_member
+from db import achievements, admin_logs, pathways, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
 
 if TYPE_CHECKING:
@@ -268,6 +269,10 @@ class AchievementCommands(commands.Cog):
         reason: Reason,
     ) -> None:
         known, user_id, actor = await self._staff_target(interaction, member, name)
+        pathway = known.achievement.pathway
+        if pathway is not None and user_id not in await pathways.joined(self.bot.pool, [user_id], pathway):
+            title = f"**{discord.utils.escape_markdown(known.achievement.name)}**"
+            raise BadInput(not_a_member(self.bot, member.display_name, pathway, title))
         awarded = await self.engine.award(
             known.achievement, [user_id], actor_id=actor, reason=f"granted: {reason}", lift_revocation=True
         )

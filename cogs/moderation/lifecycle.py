@@ -14,7 +14,7 @@ import discord
 
 from bot.checks import administrative
 from bot.moderation_rules import capped_timeout, format_duration, parse_duration
-from bot.ui.moderation import PAST_TENSE, appeal_button, case_embed
+from bot.ui.moderation import appeal_button, case_embed, notice_embed
 from db import moderation, outbox, timers
 from db.moderation import Case
 
@@ -140,13 +140,14 @@ async def _escalate(
 async def _queue_dm(conn: asyncpg.Connection, bot: ConclaveBot, action: Action, case: Case) -> int | None:
     guild = bot.home_guild
     where = guild.name if guild else "the server"
-    length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
-    embed = discord.Embed(
-        title=f"{PAST_TENSE[action.kind]} you{length}" if action.kind != "warn" else "A warning",
-        description=f"From **{discord.utils.escape_markdown(where)}**, case #{case.number}.",
-        colour=0xE67E22,
+    embed = notice_embed(
+        action.kind,
+        server=where,
+        case_number=case.number,
+        reason=action.reason,
+        duration=action.duration if action.kind in ("ban", "timeout", "mute") else None,
+        appealable=action.kind in moderation.APPEALABLE,
     )
-    embed.add_field(name="Reason", value=(action.reason or "(no reason given)")[:1000], inline=False)
     payload = {"user_id": str(action.target.id), "content": None, "embeds": [embed.to_dict()], "case_id": case.id}
     if action.kind in moderation.APPEALABLE:
         payload["components"] = appeal_button(case.number)

@@ -1,13 +1,18 @@
 """/stats server [period], /stats pathway name [period], /stats me [period]: an embed and a chart.
 
 Discord does not let a command with subcommands be run by itself, so the issue's `/stats [period]`
-is `/stats server [period]`. Charts are drawn in a worker thread (bot/ui/charts.py), two at a time."""
+is `/stats server [period]`. Charts are drawn in a worker thread (bot/ui/charts.py), two at a time.
+
+The figures agree with /profile: the XP and counts waiting in memory are written first, then
+server_stats is recomputed from the tables (one refresh at a time: whoever asks while one runs
+shares the next), and the embed says the moment they are as of."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -42,6 +47,13 @@ def _number(value: int | float) -> str:
     return f"{value:,}"
 
 
+def _as_of(moment: datetime | None) -> str:
+    """When the figures were computed, in the reader's own time (Discord renders <t:...:T>)."""
+    if moment is None:
+        return "Figures not computed yet."
+    return f"Figures as of <t:{int(moment.timestamp())}:T>."
+
+
 class StatsCommands(commands.Cog):
     stats_group = app_commands.Group(name="stats", description="How the community is doing", guild_only=True)
 
@@ -49,6 +61,8 @@ class StatsCommands(commands.Cog):
         self.bot = bot
         self._refresh = refresh
         self._drawing = asyncio.Semaphore(CHARTS_AT_ONCE)
+        self._refreshing = asyncio.Lock()
+        self._refresh_began: float | None = None  # monotonic start of the last refresh made here
 
     async def _send(
         self, interaction: discord.Interaction, embed: discord.Embed, draw: Callable[..., bytes], *args: object
@@ -69,14 +83,23 @@ class StatsCommands(commands.Cog):
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+    async def _refresh_now(self) -> None:
+        """server_stats recomputed by a refresh that began after this call (one at a time: callers
+        that queue behind a refresh share the one after it)."""
+        asked = time.monotonic()
+        async with self._refreshing:
+            if self._refresh_began is not None and self._refresh_began >= asked:
+                return
+            self._refresh_began = time.monotonic()
+            async with self.bot.pool.acquire() as conn:
+                await self._refresh(self.bot, conn)
+
     async def _fresh_history(self, period: str) -> tuple[stats.ServerStats, list[stats.Day], date, date]:
-        """The current figures (refreshed first when older than two refresh periods) and the history."""
-        every = timedelta(minutes=self.bot.config.community.stats.refresh_minutes)
+        """The current figures, with every write waiting in memory in them, and the history."""
+        await self.bot.write_now("xp", "activity")
+        await self._refresh_now()
         async with self.bot.pool.acquire() as conn:
             current = await stats.current(conn)
-            if current.updated_at is None or datetime.now(UTC) - current.updated_at > 2 * every:
-                await self._refresh(self.bot, conn)
-                current = await stats.current(conn)
             today = await stats.today(conn)
             since = today - timedelta(days=PERIOD_DAYS[period] - 1)
             history = await stats.days(conn, since)
@@ -89,7 +112,9 @@ class StatsCommands(commands.Cog):
         current, history, since, today = await self._fresh_history(period)
         async with self.bot.pool.acquire() as conn:
             top_commands = await stats.command_counts(conn, datetime.combine(since, datetime.min.time(), UTC), limit=5)
-        embed = discord.Embed(title=f"The Conclave Realm: {PERIOD_NAMES[period]}", colour=0xC9A227)
+        embed = discord.Embed(
+            title=f"The Conclave Realm: {PERIOD_NAMES[period]}", colour=0xC9A227, description=_as_of(current.updated_at)
+        )
         first = history[0] if history else None
         change = current.member_count - first.member_count if first and first.member_count else 0
         embed.add_field(
@@ -133,10 +158,7 @@ class StatsCommands(commands.Cog):
                 value=" · ".join(f"/{name} {uses}" for name, uses in top_commands),
                 inline=False,
             )
-        if current.updated_at is not None:
-            embed.set_footer(text="Figures refreshed")
-            embed.timestamp = current.updated_at
-        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm")
+        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm", since, today)
 
     def _pathway_name(self, pathway: str) -> str:
         config = self.bot.config.community.pathway(pathway)
@@ -146,11 +168,13 @@ class StatsCommands(commands.Cog):
     @app_commands.describe(name="which pathway", period="how far back (default: 30 days)")
     async def pathway(self, interaction: discord.Interaction, name: PathwayChoice, period: Period = "30d") -> None:
         await interaction.response.defer(thinking=True)
-        _, history, _, _ = await self._fresh_history(period)
+        current, history, since, today = await self._fresh_history(period)
         async with self.bot.pool.acquire() as conn:
             summary = await stats.pathway_summary(conn, name)
         title = self._pathway_name(name)
-        embed = discord.Embed(title=f"{title}: {PERIOD_NAMES[period]}", colour=0xC9A227)
+        embed = discord.Embed(
+            title=f"{title}: {PERIOD_NAMES[period]}", colour=0xC9A227, description=_as_of(current.updated_at)
+        )
         embed.add_field(name="Members", value=_number(summary.members_in_server))
         embed.add_field(name="With XP in it", value=_number(summary.members_with_xp))
         embed.add_field(name="Average level", value=f"{summary.average_level:.1f}")
@@ -165,15 +189,13 @@ class StatsCommands(commands.Cog):
                 ),
                 inline=False,
             )
-        if summary.cache_updated is not None:
-            embed.set_footer(text="Pathway totals as of")
-            embed.timestamp = summary.cache_updated
-        await self._send(interaction, embed, charts.pathway_chart, history, name, title)
+        await self._send(interaction, embed, charts.pathway_chart, history, name, title, since, today)
 
     @stats_group.command(name="me", description="Your level, activity and XP per day, with a chart (only you see it)")
     @app_commands.describe(period="how far back (default: 30 days)")
     async def me(self, interaction: discord.Interaction, period: Period = "30d") -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
+        await self.bot.write_now("xp", "activity")  # your own figures, with what you just did
         user_id = await self.bot.identity.user_id(interaction.user)
         async with self.bot.pool.acquire() as conn:
             today = await stats.today(conn)

@@ -1,5 +1,8 @@
 """Staff changes to XP (give, take, set, reset) and reversals of what a message earned: each one a
-ledger row, an admin_logs entry with the value before and after, and the same level-up effects."""
+ledger row, an admin_logs entry with the value before and after, and the same level-up effects.
+
+XP in a pathway goes to its members only: giving (or setting higher) pathway XP to someone who has
+not joined it is refused with the reason; taking and resetting work on whatever they hold."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from cogs.xp.levelups import (
     sync_rank_role,
     sync_reward_roles,
 )
-from db import admin_logs, boards, ledger, users
+from db import admin_logs, boards, ledger, pathways, users
 from db.ledger import BoardChange
 
 if TYPE_CHECKING:
@@ -33,6 +36,16 @@ class Outcome:
     before: int
     after: int
     board: str
+
+
+def not_a_member(bot: ConclaveBot, who: str, pathway: str, what: str) -> str:
+    """The refusal for pathway XP or a pathway achievement to someone outside the pathway."""
+    config = bot.config.community.pathway(pathway)
+    name = config.name if config else pathway
+    return (
+        f"{who} hasn't joined the {name}, and {what} goes to its members only. "
+        f"They can join with /pathway join {pathway}; then try again."
+    )
 
 
 def _board_value(totals: ledger.Totals, pathway_xp: dict[str, int], pathway: str | None) -> int:
@@ -89,6 +102,9 @@ async def adjust(
         totals = await ledger.lock_totals(conn, user_id, pathway)
         pathway_xp = await ledger.pathway_totals(conn, user_id)
         before = _board_value(totals, pathway_xp, pathway)
+        adds = action == "give" or (action == "set" and amount > before)
+        if pathway is not None and adds and user_id not in await pathways.joined(conn, [user_id], pathway):
+            raise BadInput(not_a_member(bot, target.display_name, pathway, "XP in it"))
         rows = [(p, a) for p, a in _planned_rows(action, amount, pathway, totals.total_xp, pathway_xp) if a != 0]
         if not rows:
             raise BadInput(f"Nothing to change: {target.display_name} has {before:,} XP there.")

@@ -44,14 +44,20 @@ class XPCommands(commands.Cog):
         config = self.bot.config.community.pathway(pathway)
         return config.name if config else pathway
 
-    async def _profile_of(self, member: discord.Member) -> tuple[str, users.Profile]:
+    async def _profile_of(self, member: discord.Member) -> tuple[str, users.Profile, bool]:
+        """The member's users.id and profile, with what they earned a moment ago written first;
+        the flag says whether some of it is still being counted (the write did not finish in time)."""
         if member.bot:
             raise NotFound("Bots don't earn XP.")
+        counting = False
+        # Pending here, or taken by a flush that has not committed yet: written (or waited for) first.
+        if self.engine.writes.has_pending(member.id) or self.engine.lock.locked():
+            counting = not await self.bot.write_now("xp")
         user_id = await self.bot.identity.user_id(member)
         profile = await users.get_profile(self.bot.pool, user_id)
         if profile is None:
             raise NotFound(f"{member.display_name} has no profile yet.")
-        return user_id, profile
+        return user_id, profile, counting
 
     @app_commands.command(name="rank", description="Your rank card (or another member's)")
     @app_commands.describe(member="whose card (default: yours)", pathway="a pathway's rank instead of the global one")
@@ -65,7 +71,7 @@ class XPCommands(commands.Cog):
         target = member or interaction.user
         assert isinstance(target, discord.Member)
         await interaction.response.defer(thinking=True)
-        user_id, profile = await self._profile_of(target)
+        user_id, profile, counting = await self._profile_of(target)
         progress = {p.pathway_id: p for p in await xp.pathway_progress(self.bot.pool, user_id)}
         titles = self.bot.config.community.xp.rank_titles
         if pathway is not None:
@@ -100,6 +106,8 @@ class XPCommands(commands.Cog):
             f"{target.display_name}: level {shape.level}{where} ({rank_title(shape.level, titles)}), "
             f"{total:,} XP, {'#' + str(position) if position else 'unranked'}"
         )
+        if counting:
+            summary += " · counting…"  # the latest messages are not written yet
         if shown:
             summary += f" · showcase: {', '.join(discord.utils.escape_markdown(n) for n in shown)}"
         try:
@@ -133,12 +141,14 @@ class XPCommands(commands.Cog):
     async def profile(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
         target = member or interaction.user
         assert isinstance(target, discord.Member)
-        user_id, profile = await self._profile_of(target)
+        await interaction.response.defer(thinking=True)
+        user_id, profile, counting = await self._profile_of(target)
         progress = await xp.pathway_progress(self.bot.pool, user_id)
         shape = progress_for(profile.total_xp, self.bot.config.community.xp.rank_titles)
         embed = discord.Embed(title=f"{target.display_name}'s profile", colour=BRAND)
         embed.add_field(name="Level", value=str(profile.level))
-        embed.add_field(name="XP", value=f"{profile.total_xp:,} ({shape.needed:,} to level {shape.level + 1})")
+        still = " · counting…" if counting else ""  # the latest messages are not written yet
+        embed.add_field(name="XP", value=f"{profile.total_xp:,} ({shape.needed:,} to level {shape.level + 1}){still}")
         embed.add_field(name="Messages", value=f"{profile.message_count:,}")
         embed.add_field(name="Voice", value=f"{profile.voice_minutes:,} min")
         embed.add_field(name="Events attended", value=str(profile.events_attended))
@@ -161,7 +171,7 @@ class XPCommands(commands.Cog):
         if target.id == interaction.user.id:
             unread = await notifications.unread_count(self.bot.pool, user_id)
             embed.add_field(name="Notifications", value=f"{unread} unread (/notifications)")
-        await interaction.response.send_message(embed=embed)
+        await interaction.followup.send(embed=embed)
 
 
 __all__ = ["LeaderboardButton", "XPCommands"]

@@ -1,9 +1,13 @@
 """XP granted by other features (achievements, events) through the same ledger as chat: the grants
 and their level-up effects in the caller's transaction, then the rank index and the features that
-follow members' stats once it is committed."""
+follow members' stats once it is committed.
+
+XP in a pathway goes to members of that pathway only (as chat and voice XP do): a grant with a
+pathway to someone who has not joined it counts globally, without the pathway."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -12,7 +16,7 @@ import discord
 
 from bot.xp_rules import local_day, period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
-from db import ledger
+from db import ledger, pathways
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
@@ -39,9 +43,25 @@ async def grant_in(
     actor_id: str | None = None,
 ) -> tuple[ledger.GrantResult, int]:
     """Record the grants (a source grants once per member) and queue their level-up effects."""
+    grants = await members_only_in_pathways(conn, grants)
     result = await ledger.apply_grants(conn, grants, reasons=[reason] * len(grants), actor_id=actor_id)
     queued = await apply_level_up_effects(conn, LevelUpContext(bot, members, {}), result.level_ups)
     return result, queued
+
+
+async def members_only_in_pathways(conn: asyncpg.Connection, grants: list[ledger.Grant]) -> list[ledger.Grant]:
+    """The grants, with the pathway taken off those to members who have not joined it."""
+    by_pathway: dict[str, list[str]] = {}
+    for grant in grants:
+        if grant.pathway is not None:
+            by_pathway.setdefault(grant.pathway, []).append(grant.user_id)
+    if not by_pathway:
+        return grants
+    members = {p: await pathways.joined(conn, user_ids, p) for p, user_ids in by_pathway.items()}
+    return [
+        g if g.pathway is None or g.user_id in members[g.pathway] else dataclasses.replace(g, pathway=None)
+        for g in grants
+    ]
 
 
 def after_grants(bot: ConclaveBot, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:

@@ -82,6 +82,13 @@ class PendingWrites:
         if len(self._pending) > self.max_pending:
             self.keep_within_bound()  # only while writes fail (a flush empties the buffer every interval)
 
+    def has_pending(self, discord_id: int) -> bool:
+        """Whether this member has a grant or a chat count not written yet (a scan: at most
+        max_pending grants, asked only when a member's figures are about to be shown)."""
+        if self.activity is not None and self.activity.has_pending(discord_id):
+            return True
+        return any(p.discord_id == discord_id for p in self._pending)
+
     def take(self, *, everything: bool) -> tuple[list[Pending], list[ChatCount]]:
         """The grants, and the counts to write with them."""
         grants, self._pending = self._pending, []

@@ -1,0 +1,234 @@
+"""Text on images for any name a member may have: DejaVu Sans (shipped in matplotlib's mpl-data, so
+always there) first, then, character by character, the system's fonts for what it lacks (CJK, other
+scripts, colour emoji) where they are installed, so "Zoë", "李小龍" or "🎮" are drawn, not boxes.
+
+Also fitting a line to a width: a smaller size first, then cut with "…".
+
+Fonts are opened once per (file, size) per thread (Pillow's faces are not shared between the worker
+threads that draw): at most (sizes the card uses, about 10) * (fonts found) * (worker threads) faces."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+log = logging.getLogger(__name__)
+
+# Looked for by file name under the usual font folders, in this order (the first that has a
+# character draws it). Debian: fonts-noto-cjk, fonts-droid-fallback, fonts-wqy-microhei, fonts-noto-core,
+# fonts-freefont-ttf, fonts-noto-color-emoji.
+FALLBACK_FILES = (
+    "NotoSansCJK-Regular.ttc",
+    "NotoSansCJKsc-Regular.otf",
+    "DroidSansFallbackFull.ttf",
+    "DroidSansFallback.ttf",
+    "wqy-microhei.ttc",
+    "NotoSans-Regular.ttf",
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansHebrew-Regular.ttf",
+    "NotoSansDevanagari-Regular.ttf",
+    "NotoSansThai-Regular.ttf",
+    "NotoSansSymbols2-Regular.ttf",
+    "FreeSans.ttf",
+)
+EMOJI_FILE = "NotoColorEmoji.ttf"
+EMOJI_STRIKE = 109  # Noto Color Emoji is a bitmap font: drawn at its one size, then scaled
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+ELLIPSIS = "…"
+
+
+def _primary_path() -> str:
+    import matplotlib  # only for the path of its bundled DejaVu Sans; nothing of it is drawn here
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
+
+
+@dataclass(frozen=True)
+class FontFile:
+    path: str
+    emoji: bool = False
+
+
+class _Coverage:
+    """Which characters a font file has (FreeType's character map), asked under a lock."""
+
+    def __init__(self, path: str) -> None:
+        from matplotlib.ft2font import FT2Font
+
+        self._face = FT2Font(path)
+        self._lock = threading.Lock()
+
+    def has(self, char: str) -> bool:
+        with self._lock:
+            return self._face.get_char_index(ord(char)) != 0
+
+
+@cache
+def font_files() -> tuple[FontFile, ...]:
+    """DejaVu Sans, then the fallbacks found on this machine, then colour emoji if installed."""
+    wanted = {name: None for name in (*FALLBACK_FILES, EMOJI_FILE)}
+    found: dict[str, str] = {}
+    for folder in FONT_DIRS:
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            continue
+        for dirpath, _, names in os.walk(root):
+            for name in names:
+                if name in wanted and name not in found:
+                    found[name] = str(Path(dirpath) / name)
+    files = [FontFile(_primary_path())]
+    files += [FontFile(found[name]) for name in FALLBACK_FILES if name in found]
+    if EMOJI_FILE in found:
+        files.append(FontFile(found[EMOJI_FILE], emoji=True))
+    log.debug("fonts for images: %s", [f.path for f in files])
+    return tuple(files)
+
+
+@cache
+def _coverage(path: str) -> _Coverage:
+    return _Coverage(path)
+
+
+# Characters that belong with the one before them whatever font has them: joiners, variation
+# selectors, skin tones, combining marks (the shaper composes them with their base).
+def _attaches(char: str) -> bool:
+    code = ord(char)
+    return (
+        code in (0x200D, 0xFE0E, 0xFE0F, 0x20E3)
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+        or unicodedata.combining(char) != 0
+    )
+
+
+def _prefers_emoji(char: str) -> bool:
+    code = ord(char)
+    return code >= 0x1F000 or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF
+
+
+_warned = False
+
+
+def font_for(char: str) -> FontFile | None:
+    """The first font that has `char` (colour emoji first for emoji), or None when none does."""
+    files = font_files()
+    order = sorted(files, key=lambda f: not f.emoji) if _prefers_emoji(char) else files
+    for file in order:
+        if _coverage(file.path).has(char):
+            return file
+    return None
+
+
+def runs(text: str) -> list[tuple[str, FontFile]]:
+    """`text` (NFC) split into runs that one font draws."""
+    global _warned
+    out: list[tuple[str, FontFile]] = []
+    primary = font_files()[0]
+    for char in unicodedata.normalize("NFC", text):
+        if out and _attaches(char):
+            out[-1] = (out[-1][0] + char, out[-1][1])
+            continue
+        file = font_for(char)
+        if file is None:
+            if not _warned:
+                _warned = True
+                log.info(
+                    "no font on this machine has %r (U+%04X); names with it show a box "
+                    "(Debian: apt-get install fonts-noto-cjk or fonts-droid-fallback, fonts-noto-color-emoji)",
+                    char,
+                    ord(char),
+                )
+            file = primary
+        if out and out[-1][1] == file:
+            out[-1] = (out[-1][0] + char, file)
+        else:
+            out.append((char, file))
+    return out
+
+
+_local = threading.local()
+
+
+def _font(file: FontFile, size: int) -> ImageFont.FreeTypeFont:
+    cache_ = _local.__dict__.setdefault("fonts", {})
+    key = (file.path, EMOJI_STRIKE if file.emoji else size)
+    if key not in cache_:
+        cache_[key] = ImageFont.truetype(file.path, key[1])
+    return cache_[key]
+
+
+class Text:
+    """A line of text at one size, drawn with as many fonts as it needs, on one baseline."""
+
+    def __init__(self, text: str, size: int) -> None:
+        self.text = text
+        self.size = size
+        self.runs = runs(text)
+        primary = _font(font_files()[0], size)
+        self.ascent, self.descent = primary.getmetrics()
+
+    def _scale(self, file: FontFile) -> float:
+        return self.size / EMOJI_STRIKE if file.emoji else 1.0
+
+    @property
+    def width(self) -> int:
+        return round(sum(_font(f, self.size).getlength(part) * self._scale(f) for part, f in self.runs))
+
+    def draw(self, image: Image.Image, xy: tuple[float, float], fill: tuple[int, ...], anchor: str = "la") -> None:
+        """Draw with its top left (anchor "la") or top right ("ra") at `xy`."""
+        x, top = xy
+        if anchor == "ra":
+            x -= self.width
+        baseline = top + self.ascent
+        draw = ImageDraw.Draw(image)
+        for part, file in self.runs:
+            font = _font(file, self.size)
+            if not file.emoji:
+                draw.text((x, baseline), part, font=font, fill=fill, anchor="ls")
+                x += font.getlength(part)
+                continue
+            # Colour bitmaps at their strike, scaled down to the line and set on its baseline.
+            ascent, descent = font.getmetrics()
+            length = font.getlength(part)
+            strike = Image.new("RGBA", (max(1, round(length)), ascent + descent), (0, 0, 0, 0))
+            ImageDraw.Draw(strike).text((0, ascent), part, font=font, embedded_color=True, anchor="ls")
+            scale = self._scale(file)
+            scaled = strike.resize(
+                (max(1, round(strike.width * scale)), max(1, round(strike.height * scale))), Image.Resampling.LANCZOS
+            )
+            image.paste(scaled, (round(x), round(baseline - ascent * scale)), scaled)
+            x += length * scale
+
+
+def _drop_last_character(chars: list[str]) -> None:
+    """Remove the last character as a reader sees it: never half an emoji or an accent alone."""
+    while chars and _attaches(chars[-1]):
+        chars.pop()
+    if chars:
+        chars.pop()
+    while chars and _attaches(chars[-1]):  # the joiner left before a dropped emoji
+        chars.pop()
+
+
+def fitted(text: str, max_width: int, sizes: tuple[int, ...]) -> Text:
+    """`text` at the largest of `sizes` (largest first) that fits in `max_width`; at the smallest, cut
+    with "…" until it does."""
+    for size in sizes:
+        line = Text(text, size)
+        if line.width <= max_width:
+            return line
+    size = sizes[-1]
+    chars = list(unicodedata.normalize("NFC", text))
+    while chars:
+        _drop_last_character(chars)
+        line = Text("".join(chars).rstrip() + ELLIPSIS, size)
+        if line.width <= max_width:
+            return line
+    return Text(ELLIPSIS, size)
