@@ -1,9 +1,9 @@
--- Rollback of 026_xp_imports.sql. The ledger is append-only: imported rows (an undo adds rows too)
+-- Rollback of 024_xp_imports.sql. The ledger is append-only: imported rows (an undo adds rows too)
 -- cannot be deleted, so a database that holds any is refused: they would lose their source.
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM xp_ledger WHERE source = 'import') THEN
-    RAISE EXCEPTION 'the XP ledger holds imported rows (imports, or their undos): 026 cannot be rolled back without losing them';
+    RAISE EXCEPTION 'the XP ledger holds imported rows (imports, or their undos): 024 cannot be rolled back without losing them';
   END IF;
 END
 $$;

@@ -1,2 +1,0 @@
--- Rollback of 024_achievement_revocations.sql: revoked achievements may be awarded again.
-DROP TABLE IF EXISTS achievement_revocations;
