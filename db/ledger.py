@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -94,9 +94,9 @@ INSERT INTO pathway_progress AS pp (user_id, pathway_id, total_xp, level, xp, ne
 SELECT d.user_id, d.pathway, d.delta, calculate_level_from_xp(d.delta),
        d.delta - (calculate_level_from_xp(d.delta) - 1) * (calculate_level_from_xp(d.delta) - 1) * 100,
        get_next_level_xp(calculate_level_from_xp(d.delta)), rank_title_for_level(calculate_level_from_xp(d.delta)),
-       1, d.day, d.last_at
-  FROM unnest($1::text[], $2::text[], $3::int[], $4::date[], $5::timestamptz[])
-       AS d(user_id, pathway, delta, day, last_at)
+       d.run, d.day, d.last_at
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::date[], $5::timestamptz[], $6::int[])
+       AS d(user_id, pathway, delta, day, last_at, run)
 ON CONFLICT (user_id, pathway_id) DO UPDATE SET
   total_xp = pp.total_xp + EXCLUDED.total_xp,
   level = calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp),
@@ -105,10 +105,13 @@ ON CONFLICT (user_id, pathway_id) DO UPDATE SET
        * (calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp) - 1) * 100,
   next_level_xp = get_next_level_xp(calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp)),
   current_rank = rank_title_for_level(calculate_level_from_xp(pp.total_xp + EXCLUDED.total_xp)),
+  -- EXCLUDED.streak_days: the days in a row this batch holds, ending on its last day (an outage or
+  -- a stop across midnight writes several days at once).
   streak_days = CASE
     WHEN pp.last_xp_date IS NOT NULL AND pp.last_xp_date >= EXCLUDED.last_xp_date THEN GREATEST(pp.streak_days, 1)
-    WHEN pp.last_xp_date = EXCLUDED.last_xp_date - 1 THEN pp.streak_days + 1
-    ELSE 1 END,
+    WHEN pp.last_xp_date >= EXCLUDED.last_xp_date - EXCLUDED.streak_days
+      THEN pp.streak_days + (EXCLUDED.last_xp_date - pp.last_xp_date)
+    ELSE EXCLUDED.streak_days END,
   last_xp_date = GREATEST(pp.last_xp_date, EXCLUDED.last_xp_date),
   last_active = GREATEST(pp.last_active, EXCLUDED.last_active)
 RETURNING pp.user_id, pp.pathway_id, pp.total_xp, pp.level, pp.current_rank, pp.streak_days
@@ -179,6 +182,7 @@ async def apply_grants(
     last_at: dict[str, datetime] = {}
     per_pathway: dict[tuple[str, str], int] = defaultdict(int)
     pathway_day: dict[tuple[str, str], tuple[date, datetime]] = {}
+    pathway_days: dict[tuple[str, str], set[date]] = defaultdict(set)
     per_period: dict[tuple[str, date, str, str], int] = defaultdict(int)
     for g in applied:
         per_user[g.user_id][0] += g.amount
@@ -192,6 +196,7 @@ async def apply_grants(
             per_pathway[key] += g.amount
             day, at = pathway_day.get(key, (g.day, g.created_at))
             pathway_day[key] = (max(day, g.day), max(at, g.created_at))
+            pathway_days[key].add(g.day)
             boards.append(g.pathway)
         if g.source in PERIOD_SOURCES:
             for board in boards:
@@ -210,6 +215,7 @@ async def apply_grants(
             [per_pathway[k] for k in keys],
             [pathway_day[k][0] for k in keys],
             [pathway_day[k][1] for k in keys],
+            [_days_in_a_row(pathway_days[k]) for k in keys],
         )
         for r in pathway_rows:
             before = r["total_xp"] - per_pathway[(r["user_id"], r["pathway_id"])]
@@ -274,6 +280,15 @@ async def _update_profiles(
         if r["delta"]:
             before = r["total_xp"] - r["delta"]
             result.totals.append(BoardChange(r["user_id"], "", before, r["total_xp"], _level(before), r["level"]))
+
+
+def _days_in_a_row(days: set[date]) -> int:
+    """How many days in a row end on the latest of `days`."""
+    latest = max(days)
+    run = 1
+    while latest - timedelta(days=run) in days:
+        run += 1
+    return run
 
 
 def _level(total_xp: int) -> int:
