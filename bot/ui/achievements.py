@@ -10,6 +10,7 @@ from datetime import datetime
 import discord
 
 from bot.achievement_rules import progress_bar
+from bot.ui.echo import echo
 from db.achievements import Achievement
 from db.notifications import Notification
 
@@ -94,7 +95,8 @@ def inbox_embed(items: Sequence[Notification], *, unread: int) -> discord.Embed:
     for n in items:
         when = discord.utils.format_dt(n.created_at, "R")
         text = discord.utils.escape_markdown(n.message or "")[:200]
-        lines.append(f"**{discord.utils.escape_markdown(n.title)}** · {when}" + (f"\n{text}" if text else ""))
+        # Titles come from the website too (TEXT, no bound): five of them must fit the 4,096 of a description.
+        lines.append(f"**{echo(n.title, 200)}** · {when}" + (f"\n{text}" if text else ""))
     embed.description = "\n\n".join(lines)
     embed.set_footer(text=f"{unread} unread")
     return embed

@@ -77,3 +77,11 @@ def dead_letters_embed(letters: Sequence[DeadLetter], total: int) -> discord.Emb
     more = f"{total - len(letters)} more · " if total > len(letters) else ""
     embed.set_footer(text=f"{more}/deadletter replay or discard · python -m bot doctor lists them all")
     return embed
+
+
+TITLE_MAX = 256  # Discord's limit on an embed title
+
+
+def bounded_title(text: str) -> str:
+    """An embed title within Discord's 256 characters (event titles come from the website too)."""
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"

@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.ui.embeds import bounded_title
 from db.events import Event
 
 STATUS = {"upcoming": "Upcoming", "ongoing": "Happening now", "completed": "Over", "cancelled": "Cancelled"}
@@ -35,7 +36,7 @@ def places(event: Event, registered: int, waitlisted: int) -> str:
 
 def event_embed(event: Event, *, host: str, registered: int, waitlisted: int) -> discord.Embed:
     embed = discord.Embed(
-        title=event.title,
+        title=bounded_title(event.title),  # the website writes titles too (TEXT, no bound)
         description=discord.utils.escape_markdown(event.description or "")[:2000] or None,
         colour=0x5865F2 if event.status != "cancelled" else 0x95A5A6,
     )

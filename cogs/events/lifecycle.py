@@ -13,6 +13,7 @@ import discord
 
 from bot.event_rules import next_occurrence, reminder_offsets
 from bot.moderation_rules import format_duration, parse_duration
+from bot.ui.embeds import bounded_title
 from bot.ui.events import event_embed, register_buttons
 from cogs.events.ratings import invite_ratings
 from db import events, outbox, timers
@@ -85,7 +86,7 @@ def reminder_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
         before = timer.payload.get("before", "")
         starts = discord.utils.format_dt(event.start_date, "R")
         embed = discord.Embed(
-            title=f"Reminder: {event.title}",
+            title=bounded_title(f"Reminder: {event.title}"),
             description=f"It starts {starts} ({discord.utils.format_dt(event.start_date, 'f')}).",
             colour=0x5865F2,
         )
@@ -184,7 +185,7 @@ async def tell_promoted(conn: asyncpg.Connection, event: Event, user_ids: list[s
         if r.user_id not in user_ids:
             continue
         embed = discord.Embed(
-            title=f"You're in: {event.title}",
+            title=bounded_title(f"You're in: {event.title}"),
             description=(
                 f"A place opened and you were next on the waitlist: you are registered. It starts "
                 f"{discord.utils.format_dt(event.start_date, 'R')}."
@@ -210,7 +211,7 @@ async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, i
             await timers.cancel(conn, kind, "event_id", event.id)
         told = 0
         embed = discord.Embed(
-            title=f"Cancelled: {event.title}",
+            title=bounded_title(f"Cancelled: {event.title}"),
             description=f"The event planned {discord.utils.format_dt(event.start_date, 'f')} is cancelled.",
             colour=0xC0392B,
         )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.ui.embeds import bounded_title
 from bot.ui.events import register_buttons
 from cogs.events.lifecycle import ends_at
 from db import events, outbox
@@ -181,7 +182,7 @@ class Mirror:
         if user_id in registered:
             return False
         embed = discord.Embed(
-            title=f"Join {event.title}?",
+            title=bounded_title(f"Join {event.title}?"),
             description=(
                 f"You marked it as interesting. It starts {discord.utils.format_dt(event.start_date, 'R')}: "
                 "register to hold a place and get reminders."

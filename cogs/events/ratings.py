@@ -12,6 +12,7 @@ import asyncpg
 import discord
 
 from bot.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.ui.embeds import bounded_title
 from db import events, outbox
 from db.events import Event
 
@@ -29,7 +30,7 @@ async def invite_ratings(conn: asyncpg.Connection, event: Event) -> int:
     button = {"type": 2, "style": 1, "label": "Rate", "custom_id": rate_custom_id(event.id)}
     for r in await events.registrants(conn, event.id, statuses=("attended",)):
         embed = discord.Embed(
-            title=f"How was {event.title}?",
+            title=bounded_title(f"How was {event.title}?"),
             description="Thanks for coming! Rate it from 1 to 5 (and tell the host anything you like).",
             colour=0x5865F2,
         )
