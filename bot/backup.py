@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bot.config import Config
+from db import backups
 from db.pool import CONNECT_TIMEOUT_S, Database, open_database
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,16 @@ async def server_major(dsn: str) -> int:
         await conn.close()
 
 
+async def _foreign_schemas(dsn: str) -> list[str]:
+    """Schemas another role owns (Supabase's auth, storage, ...): left out of the dump, so a restore as
+    the project's non-superuser role never has to drop what it does not own."""
+    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, statement_cache_size=0)
+    try:
+        return await backups.foreign_schemas(conn)
+    finally:
+        await conn.close()
+
+
 async def tools_for(dsn: str, *, embedded: bool = False, bin_dir: Path | None = None) -> Tools:
     """The embedded tools for the embedded server; the server's own version's tools for any other."""
     if embedded:
@@ -186,7 +197,10 @@ async def backup(dsn: str, target: Path, tools: Tools | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     url, env = _without_password(dsn)
-    await _run([tools.pg_dump, "--format=custom", "--no-owner", f"--file={partial}", f"--dbname={url}"], env)
+    excluded = [f"--exclude-schema={name}" for name in await _foreign_schemas(dsn)]
+    partial.touch(mode=0o600)  # members' data: readable by this user only (pg_dump keeps the mode)
+    os.chmod(partial, 0o600)
+    await _run([tools.pg_dump, "--format=custom", "--no-owner", *excluded, f"--file={partial}", f"--dbname={url}"], env)
     partial.replace(target)  # a failed dump never leaves a file that looks complete
     return target
 
@@ -222,9 +236,26 @@ async def restore(dsn: str, source: Path, tools: Tools | None = None) -> None:
             f"PostgreSQL {versions[1]} or newer"
         )
     url, env = _without_password(dsn)
+    # Extensions are the platform's (on Supabase, supabase_admin's in `extensions`): the dump's CREATE
+    # EXTENSION entries are left out, so a non-superuser owner never has to drop or create one.
+    listing = await _run([tools.pg_restore, "--list", str(source)], env)
+    kept = [line for line in listing.splitlines() if not _EXTENSION_ENTRY.search(line)]
+    use_list = source.with_name(source.name + ".list")
+    use_list.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    try:
+        await _restore(tools, url, env, source, use_list)
+    finally:
+        use_list.unlink(missing_ok=True)
+
+
+_EXTENSION_ENTRY = re.compile(r"^\d+; \d+ \d+ (EXTENSION - |COMMENT - EXTENSION )\S+(\s|$)")
+
+
+async def _restore(tools: Tools, url: str, env: dict[str, str], source: Path, use_list: Path) -> None:
     await _run(
         [
             tools.pg_restore,
+            f"--use-list={use_list}",
             "--clean",
             "--if-exists",
             "--no-owner",

@@ -226,6 +226,18 @@ async def test_anonymous_visitors_read_no_member_private_rows(migrated, owner, w
         await postgrest(website, "anon", anon, "SELECT claim_member()")
 
 
+async def test_nobody_but_the_bot_asks_which_roles_a_member_holds(migrated, owner, website):
+    """has_role() and is_staff() read past row-level security: through /rpc they told anyone any
+    member's roles and staff status, private profiles included."""
+    member = await make_member(owner, "private", roles=("111111111111111111",))
+    await owner.execute("INSERT INTO staff_roles (role_id) VALUES ('111111111111111111') ON CONFLICT DO NOTHING")
+    for role, claims in (("anon", {"role": "anon"}), ("authenticated", claims_for(str(uuid.uuid4())))):
+        for sql in ("SELECT is_staff($1)", "SELECT has_role($1, '111111111111111111')"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await postgrest(website, role, claims, sql, member)
+    assert await owner.fetchval("SELECT is_staff($1)", member) is True  # the bot's own check still works
+
+
 async def test_anonymous_visitors_read_the_public_boards_and_a_members_position(migrated, owner, website):
     """The guide's public leaderboard on Supabase: anon's user_leaderboard lists current members with
     public profiles in rank order (it was empty: a security-invoker view over users), pages and
@@ -260,3 +272,28 @@ async def test_anonymous_visitors_read_the_public_boards_and_a_members_position(
     for table in ("board_totals", "board_xp_counts", "xp_ledger"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await postgrest(website, "anon", anon, f"SELECT * FROM {table}")
+
+
+async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_supabases_schemas_alone(
+    migrated, owner, tmp_path
+):
+    """pg_dump of the whole database took Supabase's own schemas (auth's users, sessions and tokens)
+    and the restore, as the non-superuser owner, could never drop them: it always failed."""
+    from bot.backup import backup, restore, tools_for
+
+    member = await make_member(owner, "kept")
+    await owner.execute("SELECT award_xp($1, NULL, 250)", member)
+    sub = await sign_up_with_discord(migrated.admin_dsn, snowflake(), name="website-only")
+    before = await supabase_state(migrated.admin_dsn)
+    tools = await tools_for(migrated.owner_dsn)
+    dump = await backup(migrated.owner_dsn, tmp_path / "project.dump", tools)
+    assert dump.stat().st_mode & 0o777 == 0o600  # members' data: the admin's eyes only
+    await owner.execute("SELECT award_xp($1, NULL, 1000)", member)  # a change the restore takes back
+    await restore(migrated.owner_dsn, dump, tools)
+    assert await owner.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", member) == 250
+    assert await supabase_state(migrated.admin_dsn) == before
+    admin = await connect(migrated.admin_dsn)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM auth.users WHERE id = $1::uuid", sub) == 1
+    finally:
+        await admin.close()
