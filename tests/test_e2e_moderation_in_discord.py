@@ -18,6 +18,11 @@ from tests.test_e2e_moderation import GUILD_CASES, delivered, start
 SANCTIONS = "SELECT kind, status, target_discord_id FROM moderation_sanctions ORDER BY id"
 
 
+def field(embed: dict, name: str) -> dict:
+    """An embed's field by name (the reason is the description, the fields follow it)."""
+    return next(f for f in embed["fields"] if f["name"] == name)
+
+
 async def cases(bot, count: int) -> list:
     async def enough():
         rows = await bot.pool.fetch(GUILD_CASES)
@@ -42,7 +47,7 @@ async def test_a_ban_and_an_unban_made_in_discord_become_cases_by_a_moderator_in
     assert case.moderator_id is None  # the bot may not read the audit log here
     shown = await mod.slash("mod case show", number=1)
     assert shown.embed["title"] == "Case #1: Banned bob"
-    assert shown.embed["fields"][1]["value"] == "a moderator in Discord"
+    assert field(shown.embed, "Moderator")["value"] == "a moderator in Discord"
     assert await bot.pool.fetch(SANCTIONS) == [("ban", "active", bob.id)]
     await delivered(bot, "channel_message")  # the modlog entry; no ban, no DM from the bot
     assert await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind <> 'channel_message'") == 0
@@ -50,7 +55,7 @@ async def test_a_ban_and_an_unban_made_in_discord_become_cases_by_a_moderator_in
         lambda o: o.kind == "message" and o.message.channel_id == modlog.id, past=True
     )
     assert entry.message.embeds[0]["title"] == "Case #1: Banned bob"
-    assert entry.message.embeds[0]["fields"][1] == {
+    assert field(entry.message.embeds[0], "Moderator") == {
         "name": "Moderator",
         "value": "a moderator in Discord",
         "inline": True,
@@ -81,7 +86,7 @@ async def test_with_view_audit_log_the_case_names_the_moderator_who_acted_in_dis
     case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
     assert case.moderator_id == mod_id and case.metadata["in_discord"] is True
     shown = await mod.slash("mod case show", number=1)
-    assert shown.embed["fields"][1]["value"] == f"<@{mod.id}>"
+    assert field(shown.embed, "Moderator")["value"] == f"<@{mod.id}>"
     owner = harness.member("owner")
     owner.unban_in_discord(bob, reason="second chance")
     rows = await cases(bot, 2)

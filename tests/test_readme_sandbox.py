@@ -149,7 +149,7 @@ async def test_at_a_terminal_a_form_is_asked_field_by_field_and_a_user_id_reache
         sandbox.close()
     text = out.getvalue()
     assert "  title: Title (required, up to 100 characters):" in text
-    assert "  start: Start (UTC), e.g. 2026-12-05 20:00 (required, up to 40 characters):" in text
+    assert "  start: Start, e.g. 2026-12-05 20:00 (required, up to 40 characters):" in text
     assert "'not a date' is not a date and time" in text
     assert "  (form closed without sending it)" in text and "created and announced" not in text
     assert "Case #2: unban carol." in text and "Something went wrong" not in text
