@@ -231,6 +231,9 @@ async def queue_mute_role(
     if give and (powers := mute_role_powers(bot)):
         log.warning("mute role %s not given to %s: it has administrative permissions (%s)", role_id, discord_id, powers)
         return
+    if give and role_id in bot.config.community.staff_role_ids:
+        log.warning("mute role %s not given to %s: it is a staff role", role_id, discord_id)
+        return
     payload = {
         **(extra or {}),
         "guild_id": str(bot.guild_id),
