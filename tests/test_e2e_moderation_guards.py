@@ -11,7 +11,7 @@ from bot.community import AnnouncementConfig
 from bot.sandbox import state as s
 from bot.sandbox.control import INTEGER, InvalidInvocation
 from db import moderation
-from tests.test_e2e_appeals import appeal_entry
+from tests.test_e2e_appeals import APPEAL_FIELD, NOTE_FIELD, appeal_entry
 from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start
 
@@ -243,3 +243,29 @@ async def test_mute_refuses_a_mute_role_from_conclave_toml_that_is_a_staff_role(
     refused = await mod.slash("mod mute", member=alice, reason="spam")
     assert refused.ephemeral and refused.content == "The mute role is a staff role: I won't hand it out."
     assert senior.id not in harness.standin.guild.members[alice.id].roles
+
+
+async def test_accepting_the_appeal_of_a_ban_needs_the_ban_level_because_it_lifts_the_ban(harness):
+    demo = harness.demo
+    admin_role = demo.staff_roles[1]
+    bot, modlog = await _with_modlog(harness, action_roles={"ban": [int(admin_role.id)]})
+    boss = demo.new_member("boss", roles=[admin_role])
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await boss.slash("mod ban", member=bob, reason="raid")
+    await delivered(bot, "ban")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.data["recipient_id"] == bob.id, past=True)
+    await bob.submit(await bob.click(dm.message, "Appeal"), {APPEAL_FIELD: "let me back"})
+    entry = await appeal_entry(harness, modlog, 1)
+    refused = await mod.click(entry, "Accept")
+    assert refused.modal is None and refused.ephemeral
+    assert refused.content == (
+        "Only Admin may ban (moderation.action_roles), so only they may accept the appeal of a ban case."
+    )
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert case.metadata["appeal_status"] == "pending"
+    assert await bot.pool.fetchval("SELECT status FROM moderation_sanctions") == "active"
+    assert (await mod.click(entry, "Deny")).modal is not None  # denying lifts nothing: the appeal level decides
+    decision = await boss.click(entry, "Accept")
+    await boss.submit(decision, {NOTE_FIELD: "ok"})
+    await delivered(bot, "unban")
+    assert bob.id not in harness.standin.guild.bans
