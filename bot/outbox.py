@@ -16,7 +16,7 @@ import discord
 
 from bot.worker import Worker
 from bot.write_path import WriteHealth
-from db import dead_letters, outbox
+from db import dead_letters, moderation, outbox
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class OutboxWorker(Worker):
 
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         try:
-            self._check_allowed(item)
+            await self._check_allowed(conn, item)
             await self._deliver(item)
         except Refused as exc:
             log.warning("outbox item %s (%s) refused: %s", item.id, item.kind, exc)
@@ -212,9 +212,10 @@ class OutboxWorker(Worker):
         for hook in self._outcome_hooks:
             await hook(conn, item, delivered, error)
 
-    def _check_allowed(self, item: outbox.OutboxItem) -> None:
-        """Act only in the home guild and only on roles the configuration names (a row anyone could
-        insert must not make the bot hand out an arbitrary role)."""
+    async def _check_allowed(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        """Act only in the home guild and only on roles the configuration names, or the role a mute of
+        the member on record gave (in force, to give it) (a row anyone could insert must not make the
+        bot hand out an arbitrary role)."""
         p = item.payload
         if item.kind not in outbox.GUILD_ACTIONS:
             return
@@ -228,7 +229,11 @@ class OutboxWorker(Worker):
         if item.kind not in ("add_role", "remove_role"):
             return
         role_id = int(p["role_id"])
-        if role_id not in self.bot.config.community.managed_role_ids():
+        if role_id in self.bot.config.community.managed_role_ids():
+            return
+        if not await moderation.gave_mute_role(
+            conn, str(p["guild_id"]), str(p["user_id"]), str(role_id), in_force=item.kind == "add_role"
+        ):
             raise Refused(f"role {role_id} is not one the configuration names (rewards, ranks, pathways)")
 
     async def _retry_or_fail(

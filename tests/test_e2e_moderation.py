@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.community import AnnouncementConfig
-from db import moderation
+from db import moderation, outbox
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"
 
@@ -229,6 +229,39 @@ async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(har
     rows = await bot.pool.fetch(GUILD_CASES)
     assert [r["action"] for r in rows] == ["mute", "unmute"]
     assert (await mod.slash("mod unmute", member=bob, reason="again?")).content == "Case #3: unmute bob."
+
+
+async def test_a_mute_ends_with_the_role_it_gave_even_after_the_mute_role_changed(harness):
+    first = harness.standin.add_role("Muted", position=5)
+    second = harness.standin.add_role("Muted v2", position=6)
+    bot, _ = await start(harness)
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    mod, bob, alice = harness.member("mod"), harness.member("bob"), harness.member("alice")
+    await boss.slash("modconfig set", setting="mute_role", value=first.id)
+    assert (await mod.slash("mod mute", member=bob, reason="spam")).content == "Case #1: mute bob (permanent)."
+    await delivered(bot, "add_role")
+    await boss.slash("modconfig set", setting="mute_role", value=second.id)
+    bob.leave_guild()
+    bob.rejoin_guild()  # muted again with the role he was muted with
+    await delivered(bot, "add_role", 2)
+    assert first.id in harness.standin.guild.members[bob.id].roles
+    assert second.id not in harness.standin.guild.members[bob.id].roles
+    assert (await mod.slash("mod unmute", member=bob, reason="done")).content == "Case #2: unmute bob."
+    await delivered(bot, "remove_role")
+    assert first.id not in harness.standin.guild.members[bob.id].roles
+    removed = await bot.pool.fetchval("SELECT payload->>'role_id' FROM outbox WHERE kind = 'remove_role'")
+    assert removed == first.id
+    # the old role is given only while a mute that gave it is in force: a forged row is refused
+    forged = {"guild_id": str(bot.guild_id), "user_id": bob.id, "role_id": first.id, "reason": "x"}
+    forged_id = await outbox.enqueue(bot.pool, "add_role", forged)
+    bot.outbox.wake()
+    await delivered(bot, "add_role", 3)
+    assert await bot.pool.fetchval("SELECT status FROM outbox WHERE id = $1", forged_id) == "refused"
+    assert first.id not in harness.standin.guild.members[bob.id].roles
+    # a mute from now on gives the new role
+    await mod.slash("mod mute", member=alice, reason="spam")
+    await delivered(bot, "add_role", 4)
+    assert second.id in harness.standin.guild.members[alice.id].roles
 
 
 async def test_mute_needs_a_mute_role(harness):
