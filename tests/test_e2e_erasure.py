@@ -7,6 +7,7 @@ import json
 
 from bot.journal import Journal
 from db import dead_letters
+from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start
 from tests.xp_support import handled
 from tests.xp_support import start as start_xp
@@ -92,3 +93,49 @@ async def test_an_erasure_while_a_dm_is_still_retried_scrubs_it_once_it_is_settl
     assert dm.message.embeds[0]["fields"][0]["value"] == "told only by DM"
     payloads = json.dumps([r["payload"] for r in await bot.pool.fetch("SELECT payload FROM outbox")])
     assert alice.id not in payloads and "told only by DM" not in payloads
+
+
+ROWS_UNDER = """SELECT up.total_xp, up.message_count FROM users u JOIN user_profiles up ON up.user_id = u.id
+                WHERE u.discord_id = $1"""
+
+
+async def test_erase_drops_the_xp_and_chat_counts_still_in_memory(harness):
+    bot = await start_xp(harness, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    alice, bob = harness.member("alice"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    alice.say("hello everyone")
+    bob.say("hello alice")
+    await alice.slash("about")  # her row exists now; her grant and count are still in memory
+
+    async def received():
+        return bot.chat_activity.received >= 2
+
+    await wait_until(received)
+    assert bot.xp_engine.writes.has_pending(int(alice.id))
+    done = await boss.slash("erase", member=alice, reason="GDPR request")
+    assert done.content.startswith("Erased")
+    assert not bot.xp_engine.writes.has_pending(int(alice.id))
+    await bot.flush_all()
+    assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []  # nothing earned before comes back under her id
+    assert [tuple(r) for r in await bot.pool.fetch(ROWS_UNDER, bob.id)] == [(20, 1)]  # others' are kept
+    assert await bot.pool.fetchval("SELECT count(*) FROM xp_ledger") == 1
+    changed = await bot.pool.fetchval("SELECT new_value FROM admin_logs WHERE action = 'erasure'")
+    assert changed["memory_dropped"] == {"grants": 1, "messages": 1}
+
+
+async def test_erase_drops_the_chat_counts_in_memory_without_xp(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(cogs=["cogs.core"], activity_flush_seconds=300)
+    bot = await harness.start_bot()
+    alice = harness.member("alice")
+    boss = demo.new_member("boss", roles=[demo.staff_roles[1]])
+    await alice.slash("about")
+    alice.say("hello everyone")
+
+    async def counted():
+        return bot.chat_activity.has_pending(int(alice.id))
+
+    await wait_until(counted)
+    assert (await boss.slash("erase", member=alice, reason="GDPR request")).content.startswith("Erased")
+    await bot.flush_all()
+    assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []
