@@ -7,6 +7,7 @@ import json
 
 from bot.journal import Journal
 from db import dead_letters
+from tests.test_e2e_achievements import start as start_achievements
 from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start
 from tests.xp_support import handled
@@ -139,3 +140,22 @@ async def test_erase_drops_the_chat_counts_in_memory_without_xp(harness):
     assert (await boss.slash("erase", member=alice, reason="GDPR request")).content.startswith("Erased")
     await bot.flush_all()
     assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []
+
+
+async def test_erase_leaves_no_discord_id_in_the_outbox_dedupe_keys(harness, tmp_path):
+    bot = await start_achievements(harness, tmp_path)
+    mod, bob, carol = harness.member("mod"), harness.member("bob"), harness.member("carol")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    for member in (bob, carol):  # keyed achievement:<id>:<users.id>:<discord id>
+        granted = await mod.slash("achievement grant", member=member, name="Ten Messages", reason="helped")
+        assert granted.ephemeral
+    await delivered(bot, "channel_message", 2)
+    keyed = await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE dedupe_key LIKE '%' || $1 || '%'", bob.id)
+    assert keyed >= 1
+    assert (await boss.slash("erase", member=bob, reason="GDPR request")).content.startswith("Erased")
+    rows = await bot.pool.fetch("SELECT dedupe_key, payload::text AS p FROM outbox ORDER BY id")
+    assert not any(bob.id in r["p"] for r in rows)
+    assert [r["dedupe_key"] for r in rows if r["dedupe_key"] and bob.id in r["dedupe_key"]] == []
+    assert any(r["dedupe_key"] and carol.id in r["dedupe_key"] for r in rows)  # others' keys are kept
+    erased = [r["dedupe_key"] for r in rows if r["dedupe_key"] and "erased-" in r["dedupe_key"]]
+    assert len(erased) == keyed and len(set(erased)) == keyed  # each still unique
