@@ -88,6 +88,11 @@ class Refused(Exception):
     """The bot will not act on this item (a role the configuration does not name, another guild)."""
 
 
+class Superseded(Exception):
+    """A lift of a sanction ("lifts": its kind) while a newer sanction of that kind is in force: sent,
+    it would undo the newer one (an unban queued behind a slow ban, then a ban by hand)."""
+
+
 def backoff(attempts: int) -> float:
     return min(MAX_DELAY_S, BASE_DELAY_S * 2**attempts)
 
@@ -147,7 +152,11 @@ class OutboxWorker(Worker):
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         try:
             await self._check_allowed(conn, item)
+            await self._check_still_wanted(conn, item)
             await self._deliver(item)
+        except Superseded as exc:
+            log.info("outbox item %s (%s) not sent: %s", item.id, item.kind, exc)
+            await outbox.mark_refused(conn, item.id, error=f"superseded: {exc}")
         except Refused as exc:
             log.warning("outbox item %s (%s) refused: %s", item.id, item.kind, exc)
             await outbox.mark_refused(conn, item.id, error=f"refused: {exc}")
@@ -235,6 +244,17 @@ class OutboxWorker(Worker):
             conn, str(p["guild_id"]), str(p["user_id"]), str(role_id), in_force=item.kind == "add_role"
         ):
             raise Refused(f"role {role_id} is not one the configuration names (rewards, ranks, pathways)")
+
+    async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
+        when it is due is a newer one, which it must not undo."""
+        kind = item.payload.get("lifts")
+        if kind is None:
+            return
+        p = item.payload
+        newer = await moderation.active_sanction(conn, str(p["guild_id"]), str(p["user_id"]), str(kind))
+        if newer is not None:
+            raise Superseded(f"a newer {kind} is in force (sanction {newer.id}); this lift of an older one is not sent")
 
     async def _retry_or_fail(
         self, conn: asyncpg.Connection, item: outbox.OutboxItem, delay: float, reason: str

@@ -372,7 +372,12 @@ async def _queue_lift_effect(
 ) -> None:
     """What Discord is asked to undo a sanction of `kind`. With the sanction: once per sanction,
     after its own action still in the outbox; without (none on record): once per case."""
-    base: dict[str, Any] = {"guild_id": str(bot.guild_id), "user_id": discord_id, "reason": f"case #{case.number}"}
+    base: dict[str, Any] = {
+        "guild_id": str(bot.guild_id),
+        "user_id": discord_id,
+        "reason": f"case #{case.number}",
+        "lifts": kind,  # not sent if a newer sanction of this kind is in force by then (bot/outbox.py)
+    }
     if sanction is not None:
         dedupe = f"sanction-lift:{sanction.id}"
         previous = await outbox.pending_id(
