@@ -253,6 +253,12 @@ class OutboxWorker(Worker):
             return
         p = item.payload
         newer = await moderation.active_sanction(conn, str(p["guild_id"]), str(p["user_id"]), str(kind))
+        if newer is not None and kind == "mute" and "role_id" in p:
+            # a newer mute that gave another role (mute_role changed since): the old role still goes
+            case = await moderation.case_by_id(conn, newer.case_id)
+            given = case.metadata.get("mute_role_id") if case is not None else None
+            if given is not None and str(given) != str(p["role_id"]):
+                return
         if newer is not None:
             raise Superseded(f"a newer {kind} is in force (sanction {newer.id}); this lift of an older one is not sent")
 
