@@ -236,13 +236,18 @@ async def test_modconfig_refuses_a_staff_role_or_one_not_below_the_actors_top_ro
     assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
 
 
-async def test_mute_refuses_a_mute_role_from_conclave_toml_that_is_a_staff_role(harness):
-    senior = harness.standin.add_role("Senior Helper", position=6)
-    await _staff_with_senior(harness, senior, mute_role_id=int(senior.id))
+async def test_mute_refuses_a_mute_role_that_became_a_staff_role_since_it_was_chosen(harness):
+    helper = harness.standin.add_role("Helper", position=6)
+    await start(harness)
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    assert (await boss.slash("modconfig set", setting="mute_role", value=helper.id)).content.startswith("`mute_role`")
+    await harness.stop_bot()
+    # conclave.toml now names it a staff role; the choice kept in the database still points at it
+    await _staff_with_senior(harness, helper)
     mod, alice = harness.member("mod"), harness.member("alice")
     refused = await mod.slash("mod mute", member=alice, reason="spam")
     assert refused.ephemeral and refused.content == "The mute role is a staff role: I won't hand it out."
-    assert senior.id not in harness.standin.guild.members[alice.id].roles
+    assert helper.id not in harness.standin.guild.members[alice.id].roles
 
 
 async def test_accepting_the_appeal_of_a_ban_needs_the_ban_level_because_it_lifts_the_ban(harness):
