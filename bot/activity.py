@@ -110,6 +110,16 @@ class ActivityBuffer:
         batch, self._pending = self._pending, {}
         return list(batch.values())
 
+    @property
+    def writing(self) -> asyncio.Lock:
+        """Held while its own flush writes (/erase holds it too: no count of theirs is in flight)."""
+        return self._flush_lock
+
+    def drop(self, discord_id: int) -> list[ChatCount]:
+        """The member's count not written yet, removed (an erasure); put_back undoes it."""
+        entry = self._pending.pop(discord_id, None)
+        return [entry] if entry is not None else []
+
     def take_for(self, discord_ids: set[int]) -> list[ChatCount]:
         """The counts of these members only (they are written anyway: their XP rides along)."""
         pending = self._pending

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 # What a role handed out automatically (rewards, ranks, pathways, the mute role) must never carry:
-# the bot would be giving away the server's administration.
+# the bot would be giving away the server's administration, or a moderator's powers over members
+# (deleting their messages, pinging everyone, renaming or silencing them, reading the audit log).
 ADMINISTRATIVE = discord.Permissions(
     administrator=True,
     manage_guild=True,
@@ -24,6 +25,13 @@ ADMINISTRATIVE = discord.Permissions(
     kick_members=True,
     moderate_members=True,
     manage_webhooks=True,
+    manage_messages=True,
+    mention_everyone=True,
+    manage_nicknames=True,
+    move_members=True,
+    mute_members=True,
+    deafen_members=True,
+    view_audit_log=True,
 )
 
 
@@ -31,6 +39,16 @@ def administrative(permissions: discord.Permissions | int) -> list[str]:
     """The administrative permissions among these (their discord.py names), none for a harmless role."""
     value = permissions.value if isinstance(permissions, discord.Permissions) else int(permissions)
     return [name for name, on in discord.Permissions(value & ADMINISTRATIVE.value) if on]
+
+
+def above_actor(role: discord.Role, actor: discord.abc.User) -> str | None:
+    """Why the actor could not hand this role out themselves in Discord (it is not strictly below
+    their highest role, and they do not own the server), None when they could."""
+    if not isinstance(actor, discord.Member) or actor.guild.owner_id == actor.id:
+        return None if isinstance(actor, discord.Member) else "is not a role you can give."
+    if role >= actor.top_role:
+        return "is not below your highest role, so you could not give it yourself."
+    return None
 
 
 def is_staff(member: discord.Member | discord.User, community: CommunityConfig) -> bool:

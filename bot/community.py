@@ -342,6 +342,12 @@ class CommunityConfig(_Section):
             raise ValueError(f"pathway ids must be distinct; repeated: {', '.join(duplicates)}")
         return value
 
+    @model_validator(mode="after")
+    def _mute_role_makes_nobody_staff(self) -> CommunityConfig:
+        if self.moderation.mute_role_id is not None and self.moderation.mute_role_id in self.staff_role_ids:
+            raise ValueError("moderation.mute_role_id is one of staff_role_ids: a muted member would become staff")
+        return self
+
     def pathway(self, pathway_id: str) -> PathwayConfig | None:
         return next((p for p in self.pathways if p.id == pathway_id), None)
 

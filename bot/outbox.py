@@ -16,7 +16,7 @@ import discord
 
 from bot.worker import Worker
 from bot.write_path import WriteHealth
-from db import dead_letters, outbox
+from db import dead_letters, moderation, outbox
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
@@ -88,6 +88,11 @@ class Refused(Exception):
     """The bot will not act on this item (a role the configuration does not name, another guild)."""
 
 
+class Superseded(Exception):
+    """A lift of a sanction ("lifts": its kind) while a newer sanction of that kind is in force: sent,
+    it would undo the newer one (an unban queued behind a slow ban, then a ban by hand)."""
+
+
 def backoff(attempts: int) -> float:
     return min(MAX_DELAY_S, BASE_DELAY_S * 2**attempts)
 
@@ -146,8 +151,12 @@ class OutboxWorker(Worker):
 
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         try:
-            self._check_allowed(item)
+            await self._check_allowed(conn, item)
+            await self._check_still_wanted(conn, item)
             await self._deliver(item)
+        except Superseded as exc:
+            log.info("outbox item %s (%s) not sent: %s", item.id, item.kind, exc)
+            await outbox.mark_refused(conn, item.id, error=f"superseded: {exc}")
         except Refused as exc:
             log.warning("outbox item %s (%s) refused: %s", item.id, item.kind, exc)
             await outbox.mark_refused(conn, item.id, error=f"refused: {exc}")
@@ -212,9 +221,10 @@ class OutboxWorker(Worker):
         for hook in self._outcome_hooks:
             await hook(conn, item, delivered, error)
 
-    def _check_allowed(self, item: outbox.OutboxItem) -> None:
-        """Act only in the home guild and only on roles the configuration names (a row anyone could
-        insert must not make the bot hand out an arbitrary role)."""
+    async def _check_allowed(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        """Act only in the home guild and only on roles the configuration names, or the role a mute of
+        the member on record gave (in force, to give it) (a row anyone could insert must not make the
+        bot hand out an arbitrary role)."""
         p = item.payload
         if item.kind not in outbox.GUILD_ACTIONS:
             return
@@ -228,8 +238,29 @@ class OutboxWorker(Worker):
         if item.kind not in ("add_role", "remove_role"):
             return
         role_id = int(p["role_id"])
-        if role_id not in self.bot.config.community.managed_role_ids():
+        if role_id in self.bot.config.community.managed_role_ids():
+            return
+        if not await moderation.gave_mute_role(
+            conn, str(p["guild_id"]), str(p["user_id"]), str(role_id), in_force=item.kind == "add_role"
+        ):
             raise Refused(f"role {role_id} is not one the configuration names (rewards, ranks, pathways)")
+
+    async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
+        when it is due is a newer one, which it must not undo."""
+        kind = item.payload.get("lifts")
+        if kind is None:
+            return
+        p = item.payload
+        newer = await moderation.active_sanction(conn, str(p["guild_id"]), str(p["user_id"]), str(kind))
+        if newer is not None and kind == "mute" and "role_id" in p:
+            # a newer mute that gave another role (mute_role changed since): the old role still goes
+            case = await moderation.case_by_id(conn, newer.case_id)
+            given = case.metadata.get("mute_role_id") if case is not None else None
+            if given is not None and str(given) != str(p["role_id"]):
+                return
+        if newer is not None:
+            raise Superseded(f"a newer {kind} is in force (sanction {newer.id}); this lift of an older one is not sent")
 
     async def _retry_or_fail(
         self, conn: asyncpg.Connection, item: outbox.OutboxItem, delay: float, reason: str

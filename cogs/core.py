@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__, doctor, journal
+from bot.activity import ChatCount
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
@@ -23,6 +25,7 @@ MYDATA_COOLDOWN_S = 3600  # one export an hour, counted from the last one delive
 
 if TYPE_CHECKING:
     from bot.client import ConclaveBot
+    from cogs.xp.engine import XPEngine
 
 log = logging.getLogger(__name__)
 
@@ -198,35 +201,62 @@ class Core(commands.Cog):
         if member.id == actor.id or member.bot:
             raise BadInput("Erase another member's data (not your own, not a bot's).")
         admin_id = await self.bot.identity.user_id(actor)
-        async with self.bot.pool.acquire() as conn, conn.transaction():
-            user_id = await users.user_id_for(conn, str(member.id))
-            if user_id is None:
-                raise NotFound("The community keeps nothing about that member.")
-            try:
-                changed = await privacy.erase(conn, user_id)
-            except privacy.SanctionInForce:
-                raise BadInput(
-                    "A ban, timeout or mute is in force for that member: erase their data once it ends."
-                ) from None
-            # What an outage left on disk for them goes too (the journal is written once the database answers).
-            changed["journal_records"] = journal.erase_member(
-                self.bot.config.data_dir / "journal", str(member.id), user_id
-            )
-            await admin_logs.log_admin_action(
-                conn,
-                admin_id=admin_id,
-                action="erasure",
-                target_type="user",
-                target_id=user_id,
-                previous_value={"erased": False},
-                new_value={"erased": True, **changed},
-                reason=reason,
-            )
-        self.bot.identity.forget(member.id)  # their next message starts a fresh row
-        await interaction.response.send_message(
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a flush under way is waited for
+        engine = getattr(self.bot, "xp_engine", None)
+        async with contextlib.AsyncExitStack() as held:
+            # What is still in memory for them goes too (else the next flush writes it to a fresh row):
+            # under the XP engine's lock, then the chat counts' (bot/locks.py), no flush has any of it.
+            if engine is not None:
+                await held.enter_async_context(engine.lock)
+            await held.enter_async_context(self.bot.chat_activity.writing)
+            changed = await self._erase(member, admin_id, reason, engine)
+            self.bot.identity.forget(member.id)  # their next message starts a fresh row
+        await interaction.followup.send(
             f"Erased the personal data of that member ({changed['cases_pseudonymised']} case(s) kept, pseudonymised).",
             ephemeral=True,
         )
+
+    async def _erase(
+        self, member: discord.abc.User, admin_id: str, reason: str, engine: XPEngine | None
+    ) -> dict[str, Any]:
+        """The erasure, in one transaction, with what memory held for them (put back if it fails)."""
+        dropped = engine.writes.drop(member.id) if engine is not None else self.bot.chat_activity.drop(member.id)
+        try:
+            async with self.bot.pool.acquire() as conn, conn.transaction():
+                user_id = await users.user_id_for(conn, str(member.id))
+                if user_id is None:
+                    raise NotFound("The community keeps nothing about that member.")
+                try:
+                    changed = await privacy.erase(conn, user_id)
+                except privacy.SanctionInForce:
+                    raise BadInput(
+                        "A ban, timeout or mute is in force for that member: erase their data once it ends."
+                    ) from None
+                # What an outage left on disk for them goes too (the journal is written once the database answers).
+                changed["journal_records"] = journal.erase_member(
+                    self.bot.config.data_dir / "journal", str(member.id), user_id
+                )
+                changed["memory_dropped"] = {
+                    "grants": sum(1 for d in dropped if not isinstance(d, ChatCount)),
+                    "messages": sum(d.messages for d in dropped if isinstance(d, ChatCount)),
+                }
+                await admin_logs.log_admin_action(
+                    conn,
+                    admin_id=admin_id,
+                    action="erasure",
+                    target_type="user",
+                    target_id=user_id,
+                    previous_value={"erased": False},
+                    new_value={"erased": True, **changed},
+                    reason=reason,
+                )
+        except BaseException:
+            if engine is not None:
+                engine.writes.keep(dropped)
+            else:
+                self.bot.chat_activity.put_back(dropped)  # type: ignore[arg-type]
+            raise
+        return changed
 
     async def cog_load(self) -> None:
         self.bot.message_hooks.append(self.count_chat)

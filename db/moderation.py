@@ -213,6 +213,24 @@ async def active_sanction(
     return Sanction(**dict(row)) if row else None
 
 
+async def gave_mute_role(
+    conn: Executor, guild_id: str, target_discord_id: str, role_id: str, *, in_force: bool
+) -> bool:
+    """Whether a mute of the member on record gave this role (kept on its case; `in_force`: a mute
+    still in force): a mute role changed since is still given back on rejoin and taken back at the end."""
+    return bool(
+        await conn.fetchval(
+            f"""SELECT EXISTS (
+                    SELECT 1 FROM moderation_sanctions s JOIN moderation_logs c ON c.id = s.case_id
+                    WHERE s.guild_id = $1 AND s.target_discord_id = $2 AND s.kind = 'mute'
+                      AND c.metadata ->> 'mute_role_id' = $3 {"AND s.status = 'active'" if in_force else ""})""",
+            guild_id,
+            target_discord_id,
+            role_id,
+        )
+    )
+
+
 async def active_sanctions(conn: Executor, guild_id: str, kind: str) -> list[Sanction]:
     """Every sanction of this kind in force in the guild (what start-up compares with Discord's list)."""
     rows = await conn.fetch(

@@ -141,16 +141,20 @@ _CASE_KEYS = ["case-dm", "case-modlog", "case-action", "appeal", "appeal-decisio
 
 
 async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:
-    """What the outbox and dead_letters keep of the member: every item naming their Discord id or
-    about one of their cases loses its payload but for where it went (a settled one now; a pending
-    one once it settles: it still has to reach Discord), dead letters about them are discarded."""
+    """What the outbox and dead_letters keep of the member: every item naming their Discord id (in
+    its payload or its dedupe key, which loses it) or about one of their cases loses its payload but
+    for where it went (a settled one now; a pending one once it settles: it still has to reach
+    Discord), dead letters about them are discarded."""
     named = f"(^|[^0-9]){discord_id}([^0-9]|$)"  # the id as a whole number, not inside another
     outbox_rows = await conn.execute(
         f"""UPDATE outbox
             SET payload = CASE WHEN status = 'pending' THEN payload || '{{"erase_after": true}}'
                                ELSE {outbox.TOMBSTONE} END,
-                last_error = regexp_replace(last_error, $1, '\\1erased\\2', 'g')
+                last_error = regexp_replace(last_error, $1, '\\1erased\\2', 'g'),
+                -- the key keeps the effect's shape, unique (the row's id) without the member's id
+                dedupe_key = regexp_replace(dedupe_key, $1, '\\1erased-' || id || '\\2', 'g')
             WHERE payload::text ~ $1
+               OR dedupe_key ~ $1
                OR (split_part(dedupe_key, ':', 1) = ANY($2::text[])
                    AND split_part(dedupe_key, ':', 2) IN
                        (SELECT id::text FROM moderation_logs WHERE target_user_id = $3))""",

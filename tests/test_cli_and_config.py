@@ -84,6 +84,7 @@ def test_invalid_environment_setting_is_a_clear_message(tmp_path):
         ("[announcements]\nlevel_up = 'channel'", "needs level_up_channel_id"),
         ("[announcements]\nmod_log_channel_id = 0", "'announcements.mod_log_channel_id' = 0 is invalid"),
         ("[moderation]\nmute_role_id = 0", "'moderation.mute_role_id' = 0 is invalid"),
+        ("staff_role_ids = [42]\n[moderation]\nmute_role_id = 42", "mute_role_id is one of staff_role_ids"),
         ("[moderation.automod]\ntimeout = 'permanent'", "needs a duration"),
         ("[moderation.automod]\nflood_messages = 1", "'moderation.automod.flood_messages' = 1 is invalid"),
         ("[[moderation.escalation]]\npoints = 3\naction = 'timeout'", "a timeout rung needs a duration"),

@@ -7,6 +7,8 @@ import json
 
 from bot.journal import Journal
 from db import dead_letters
+from tests.test_e2e_achievements import start as start_achievements
+from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start
 from tests.xp_support import handled
 from tests.xp_support import start as start_xp
@@ -92,3 +94,68 @@ async def test_an_erasure_while_a_dm_is_still_retried_scrubs_it_once_it_is_settl
     assert dm.message.embeds[0]["description"].endswith("told only by DM")  # the reason, whole
     payloads = json.dumps([r["payload"] for r in await bot.pool.fetch("SELECT payload FROM outbox")])
     assert alice.id not in payloads and "told only by DM" not in payloads
+
+
+ROWS_UNDER = """SELECT up.total_xp, up.message_count FROM users u JOIN user_profiles up ON up.user_id = u.id
+                WHERE u.discord_id = $1"""
+
+
+async def test_erase_drops_the_xp_and_chat_counts_still_in_memory(harness):
+    bot = await start_xp(harness, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    alice, bob = harness.member("alice"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    alice.say("hello everyone")
+    bob.say("hello alice")
+    await alice.slash("about")  # her row exists now; her grant and count are still in memory
+
+    async def received():
+        return bot.chat_activity.received >= 2
+
+    await wait_until(received)
+    assert bot.xp_engine.writes.has_pending(int(alice.id))
+    done = await boss.slash("erase", member=alice, reason="GDPR request")
+    assert done.content.startswith("Erased")
+    assert not bot.xp_engine.writes.has_pending(int(alice.id))
+    await bot.flush_all()
+    assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []  # nothing earned before comes back under her id
+    assert [tuple(r) for r in await bot.pool.fetch(ROWS_UNDER, bob.id)] == [(20, 1)]  # others' are kept
+    assert await bot.pool.fetchval("SELECT count(*) FROM xp_ledger") == 1
+    changed = await bot.pool.fetchval("SELECT new_value FROM admin_logs WHERE action = 'erasure'")
+    assert changed["memory_dropped"] == {"grants": 1, "messages": 1}
+
+
+async def test_erase_drops_the_chat_counts_in_memory_without_xp(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(cogs=["cogs.core"], activity_flush_seconds=300)
+    bot = await harness.start_bot()
+    alice = harness.member("alice")
+    boss = demo.new_member("boss", roles=[demo.staff_roles[1]])
+    await alice.slash("about")
+    alice.say("hello everyone")
+
+    async def counted():
+        return bot.chat_activity.has_pending(int(alice.id))
+
+    await wait_until(counted)
+    assert (await boss.slash("erase", member=alice, reason="GDPR request")).content.startswith("Erased")
+    await bot.flush_all()
+    assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []
+
+
+async def test_erase_leaves_no_discord_id_in_the_outbox_dedupe_keys(harness, tmp_path):
+    bot = await start_achievements(harness, tmp_path)
+    mod, bob, carol = harness.member("mod"), harness.member("bob"), harness.member("carol")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    for member in (bob, carol):  # keyed achievement:<id>:<users.id>:<discord id>
+        granted = await mod.slash("achievement grant", member=member, name="Ten Messages", reason="helped")
+        assert granted.ephemeral
+    await delivered(bot, "channel_message", 2)
+    keyed = await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE dedupe_key LIKE '%' || $1 || '%'", bob.id)
+    assert keyed >= 1
+    assert (await boss.slash("erase", member=bob, reason="GDPR request")).content.startswith("Erased")
+    rows = await bot.pool.fetch("SELECT dedupe_key, payload::text AS p FROM outbox ORDER BY id")
+    assert not any(bob.id in r["p"] for r in rows)
+    assert [r["dedupe_key"] for r in rows if r["dedupe_key"] and bob.id in r["dedupe_key"]] == []
+    assert any(r["dedupe_key"] and carol.id in r["dedupe_key"] for r in rows)  # others' keys are kept
+    erased = [r["dedupe_key"] for r in rows if r["dedupe_key"] and "erased-" in r["dedupe_key"]]
+    assert len(erased) == keyed and len(set(erased)) == keyed  # each still unique

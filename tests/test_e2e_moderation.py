@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.community import AnnouncementConfig
-from db import moderation
+from db import moderation, outbox
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"
 
@@ -201,16 +201,21 @@ async def test_case_show_and_history(harness):
     assert refused.ephemeral and refused.content == "Only staff can read moderation history."
 
 
-async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(harness):
-    muted_role = harness.standin.add_role("Muted", position=5)
+async def start_with_mute_role(harness, role):
+    """The bot with the moderation cogs, a modlog and `role` as conclave.toml's mute role."""
     modlog = harness.standin.add_channel("mod-log")
     demo = harness.demo
     harness.community = demo.community_config(
         cogs=["cogs.core", "cogs.moderation"],
         announcements=AnnouncementConfig(general_channel_id=int(demo.general.id), mod_log_channel_id=int(modlog.id)),
-        moderation={"mute_role_id": int(muted_role.id)},
+        moderation={"mute_role_id": int(role.id)},
     )
-    bot = await harness.start_bot()
+    return await harness.start_bot()
+
+
+async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(harness):
+    muted_role = harness.standin.add_role("Muted", position=5)
+    bot = await start_with_mute_role(harness, muted_role)
     mod, bob = harness.member("mod"), harness.member("bob")
     reply = await mod.slash("mod mute", member=bob, reason="spamming", duration="3s")
     assert reply.content == "Case #1: mute bob (3s)."
@@ -229,6 +234,39 @@ async def test_a_muted_member_who_rejoins_is_muted_again_until_the_mute_ends(har
     rows = await bot.pool.fetch(GUILD_CASES)
     assert [r["action"] for r in rows] == ["mute", "unmute"]
     assert (await mod.slash("mod unmute", member=bob, reason="again?")).content == "Case #3: unmute bob."
+
+
+async def test_a_mute_ends_with_the_role_it_gave_even_after_the_mute_role_changed(harness):
+    first = harness.standin.add_role("Muted", position=5)
+    second = harness.standin.add_role("Muted v2", position=6)
+    bot, _ = await start(harness)
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    mod, bob, alice = harness.member("mod"), harness.member("bob"), harness.member("alice")
+    await boss.slash("modconfig set", setting="mute_role", value=first.id)
+    assert (await mod.slash("mod mute", member=bob, reason="spam")).content == "Case #1: mute bob (permanent)."
+    await delivered(bot, "add_role")
+    await boss.slash("modconfig set", setting="mute_role", value=second.id)
+    bob.leave_guild()
+    bob.rejoin_guild()  # muted again with the role he was muted with
+    await delivered(bot, "add_role", 2)
+    assert first.id in harness.standin.guild.members[bob.id].roles
+    assert second.id not in harness.standin.guild.members[bob.id].roles
+    assert (await mod.slash("mod unmute", member=bob, reason="done")).content == "Case #2: unmute bob."
+    await delivered(bot, "remove_role")
+    assert first.id not in harness.standin.guild.members[bob.id].roles
+    removed = await bot.pool.fetchval("SELECT payload->>'role_id' FROM outbox WHERE kind = 'remove_role'")
+    assert removed == first.id
+    # the old role is given only while a mute that gave it is in force: a forged row is refused
+    forged = {"guild_id": str(bot.guild_id), "user_id": bob.id, "role_id": first.id, "reason": "x"}
+    forged_id = await outbox.enqueue(bot.pool, "add_role", forged)
+    bot.outbox.wake()
+    await delivered(bot, "add_role", 3)
+    assert await bot.pool.fetchval("SELECT status FROM outbox WHERE id = $1", forged_id) == "refused"
+    assert first.id not in harness.standin.guild.members[bob.id].roles
+    # a mute from now on gives the new role
+    await mod.slash("mod mute", member=alice, reason="spam")
+    await delivered(bot, "add_role", 4)
+    assert second.id in harness.standin.guild.members[alice.id].roles
 
 
 async def test_mute_needs_a_mute_role(harness):
@@ -452,3 +490,43 @@ def test_durations_read_as_a_person_writes_them():
     assert duration_words(timedelta(days=1, hours=2, minutes=3)) == "1 day, 2 hours and 3 minutes"
     assert notice_title("mute", "The Realm", None) == "You were muted in The Realm until a moderator unmutes you"
     assert notice_title("ban", "The Realm", timedelta(days=3)) == "You were banned from The Realm for 3 days"
+
+
+async def test_an_unmute_queued_behind_a_slow_mute_never_ends_a_newer_mute(harness):
+    muted = harness.standin.add_role("Muted", position=5)
+    bot = await start_with_mute_role(harness, muted)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    guild_id = harness.standin.guild.id
+    harness.standin.inject_failure("PUT", f"/guilds/{guild_id}/members/{bob.id}/roles/{muted.id}", status=503, times=2)
+    await mod.slash("mod mute", member=bob, reason="spam")
+    await mod.slash("mod unmute", member=bob, reason="wrong member")  # waits for the mute's role
+    assert (await mod.slash("mod mute", member=bob, reason="it was him")).content == "Case #3: mute bob (permanent)."
+    await delivered(bot, "add_role", 2, timeout=15)
+    await delivered(bot, "remove_role", timeout=15)
+    removal = await bot.pool.fetchrow("SELECT status, last_error FROM outbox WHERE kind = 'remove_role'")
+    assert removal["status"] == "refused" and removal["last_error"].startswith("superseded: a newer mute")
+    assert muted.id in harness.standin.guild.members[bob.id].roles
+    assert [s["status"] for s in await bot.pool.fetch("SELECT status FROM moderation_sanctions ORDER BY id")] == [
+        "lifted",
+        "active",
+    ]
+
+
+async def test_an_unmute_behind_a_slow_mute_still_takes_its_role_when_the_newer_mute_gives_another(harness):
+    first = harness.standin.add_role("Muted", position=5)
+    second = harness.standin.add_role("Muted v2", position=6)
+    bot, _ = await start(harness)
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    mod, bob = harness.member("mod"), harness.member("bob")
+    guild_id = harness.standin.guild.id
+    harness.standin.inject_failure("PUT", f"/guilds/{guild_id}/members/{bob.id}/roles/{first.id}", status=503, times=2)
+    await boss.slash("modconfig set", setting="mute_role", value=first.id)
+    await mod.slash("mod mute", member=bob, reason="spam")
+    await mod.slash("mod unmute", member=bob, reason="wrong member")
+    await boss.slash("modconfig set", setting="mute_role", value=second.id)
+    await mod.slash("mod mute", member=bob, reason="it was him")
+    await delivered(bot, "add_role", 2, timeout=15)
+    await delivered(bot, "remove_role", timeout=15)
+    assert await bot.pool.fetchval("SELECT status FROM outbox WHERE kind = 'remove_role'") == "delivered"
+    roles = harness.standin.guild.members[bob.id].roles
+    assert first.id not in roles and second.id in roles

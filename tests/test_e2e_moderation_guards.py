@@ -11,7 +11,7 @@ from bot.community import AnnouncementConfig
 from bot.sandbox import state as s
 from bot.sandbox.control import INTEGER, InvalidInvocation
 from db import moderation
-from tests.test_e2e_appeals import appeal_entry
+from tests.test_e2e_appeals import APPEAL_FIELD, NOTE_FIELD, appeal_entry
 from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start
 
@@ -129,6 +129,12 @@ async def test_voiding_or_shortening_a_ban_needs_the_ban_level_because_it_lifts_
         (s.MANAGE_ROLES, "manage_roles"),
         (s.BAN_MEMBERS, "ban_members"),
         (s.KICK_MEMBERS, "kick_members"),
+        # a moderator's powers over members, which no muted member should gain
+        (s.MANAGE_MESSAGES, "manage_messages"),
+        (s.MENTION_EVERYONE, "mention_everyone"),
+        (s.MANAGE_NICKNAMES, "manage_nicknames"),
+        (s.MUTE_MEMBERS, "mute_members"),
+        (s.VIEW_AUDIT_LOG, "view_audit_log"),
     ],
 )
 async def test_modconfig_refuses_a_mute_role_with_administrative_permissions(harness, permission, name):
@@ -178,3 +184,93 @@ async def test_a_mute_role_in_conclave_toml_with_administrative_permissions_stop
     )
     with pytest.raises(Exception, match=r"moderation.mute_role_id: role 'Muted' .* administrative permissions"):
         await harness.start_bot()
+
+
+async def _staff_with_senior(harness, senior, **moderation):
+    """The demo with a mod-log, `senior` added to the staff roles, the Moderator at the modconfig level."""
+    demo = harness.demo
+    modlog = harness.standin.add_channel("mod-log")
+    harness.community = demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        staff_role_ids=[int(r.id) for r in demo.staff_roles] + [int(senior.id)],
+        announcements=AnnouncementConfig(general_channel_id=int(demo.general.id), mod_log_channel_id=int(modlog.id)),
+        moderation={"action_roles": {"modconfig": [int(demo.staff_roles[0].id)]}, **moderation},
+    )
+    return await harness.start_bot()
+
+
+async def test_a_staff_role_above_the_moderator_is_never_the_mute_role(harness):
+    # a staff role without any administrative bit ("Senior Helper": manage messages), above the Moderator (10)
+    senior = harness.standin.add_role("Senior Helper", permissions=s.MANAGE_MESSAGES, position=15)
+    bot = await _staff_with_senior(harness, senior)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    assert (await alice.slash("mod warn", member=bob, reason="x")).content.startswith("Only staff")
+    chosen = await mod.slash("modconfig set", setting="mute_role", value=senior.id)
+    assert chosen.ephemeral and not chosen.content.startswith("`mute_role`")
+    assert bot.config.community.moderation.mute_role_id is None
+    muted = await mod.slash("mod mute", member=alice, reason="friend")
+    assert muted.ephemeral and not muted.content.startswith("Case #")
+    assert senior.id not in harness.standin.guild.members[alice.id].roles
+    assert not (await alice.slash("mod warn", member=bob, reason="muted members are staff now")).content.startswith(
+        "Case #"
+    )
+    assert await bot.pool.fetchval("SELECT count(*) FROM community_settings WHERE key LIKE 'moderation.%'") == 0
+
+
+async def test_modconfig_refuses_a_staff_role_or_one_not_below_the_actors_top_role_as_the_mute_role(harness):
+    senior = harness.standin.add_role("Senior Helper", position=6)  # staff, no permissions, below the Moderator
+    above = harness.standin.add_role("Muted", position=12)  # harmless, but above the Moderator (10)
+    bot = await _staff_with_senior(harness, senior)
+    mod, owner = harness.member("mod"), harness.member("owner")
+    staff = await mod.slash("modconfig set", setting="mute_role", value=senior.id)
+    assert staff.ephemeral and staff.content == f"<@&{senior.id}> is a staff role: a mute role must never be one."
+    refused = await mod.slash("modconfig set", setting="mute_role", value=above.id)
+    assert refused.ephemeral
+    assert refused.content == f"<@&{above.id}> is not below your highest role, so you could not give it yourself."
+    assert bot.config.community.moderation.mute_role_id is None
+    # the owner may choose a role above the Moderator; the Moderator's mute then refuses to hand it out
+    assert (await owner.slash("modconfig set", setting="mute_role", value=above.id)).content.startswith("`mute_role`")
+    refused = await mod.slash("mod mute", member=harness.member("alice"), reason="spam")
+    assert refused.ephemeral
+    assert refused.content == "The mute role is not below your highest role, so you could not give it yourself."
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
+
+
+async def test_mute_refuses_a_mute_role_that_became_a_staff_role_since_it_was_chosen(harness):
+    helper = harness.standin.add_role("Helper", position=6)
+    await start(harness)
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    assert (await boss.slash("modconfig set", setting="mute_role", value=helper.id)).content.startswith("`mute_role`")
+    await harness.stop_bot()
+    # conclave.toml now names it a staff role; the choice kept in the database still points at it
+    await _staff_with_senior(harness, helper)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    refused = await mod.slash("mod mute", member=alice, reason="spam")
+    assert refused.ephemeral and refused.content == "The mute role is a staff role: I won't hand it out."
+    assert helper.id not in harness.standin.guild.members[alice.id].roles
+
+
+async def test_accepting_the_appeal_of_a_ban_needs_the_ban_level_because_it_lifts_the_ban(harness):
+    demo = harness.demo
+    admin_role = demo.staff_roles[1]
+    bot, modlog = await _with_modlog(harness, action_roles={"ban": [int(admin_role.id)]})
+    boss = demo.new_member("boss", roles=[admin_role])
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await boss.slash("mod ban", member=bob, reason="raid")
+    await delivered(bot, "ban")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.data["recipient_id"] == bob.id, past=True)
+    await bob.submit(await bob.click(dm.message, "Appeal"), {APPEAL_FIELD: "let me back"})
+    entry = await appeal_entry(harness, modlog, 1)
+    refused = await mod.click(entry, "Accept")
+    assert refused.modal is None and refused.ephemeral
+    assert refused.content == (
+        "Only Admin may ban (moderation.action_roles), so only they may accept the appeal of a ban case."
+    )
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert case.metadata["appeal_status"] == "pending"
+    assert await bot.pool.fetchval("SELECT status FROM moderation_sanctions") == "active"
+    assert (await mod.click(entry, "Deny")).modal is not None  # denying lifts nothing: the appeal level decides
+    decision = await boss.click(entry, "Accept")
+    await boss.submit(decision, {NOTE_FIELD: "ok"})
+    await delivered(bot, "unban")
+    assert bob.id not in harness.standin.guild.bans

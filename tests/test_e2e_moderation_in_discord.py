@@ -206,3 +206,25 @@ async def test_the_stand_in_serves_bans_and_the_audit_log_as_discord_does(harnes
     assert len([b async for b in bot.home_guild.bans(limit=None)]) == 3
     with pytest.raises(discord.HTTPException):
         await bot.http.get_bans(guild_id, limit=1001)
+
+
+async def test_an_unban_queued_behind_a_slow_ban_never_lifts_a_newer_ban(harness):
+    bot, _ = await start(harness)
+    mod, owner, alice = harness.member("mod"), harness.member("owner"), harness.member("alice")
+    guild_id = harness.standin.guild.id
+    # Discord is flaky for a few seconds: the bot's ban is retried (1 s, 2 s, 4 s backoff)
+    harness.standin.inject_failure("PUT", f"/guilds/{guild_id}/bans/{alice.id}", status=503, times=3)
+    await mod.slash("mod ban", member=alice, reason="raid")
+    await mod.slash("mod unban", user=alice, reason="wrong person")  # the lift's unban waits for the ban
+    owner.ban_in_discord(alice, reason="she IS the raider")  # meanwhile, a newer ban in Discord's menus
+    assert [r["action"] for r in await cases(bot, 3)] == ["ban", "unban", "ban"]
+    await delivered(bot, "ban", timeout=20)
+    await delivered(bot, "unban", timeout=20)
+    await harness.member("carol").slash("about")  # round trip: ban events handled
+    assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["lifted", "active"]
+    assert alice.id in harness.standin.guild.bans  # Discord agrees with the record
+    unban = await bot.pool.fetchrow("SELECT status, last_error FROM outbox WHERE kind = 'unban'")
+    assert unban["status"] == "refused" and unban["last_error"].startswith("superseded: a newer ban is in force")
+    assert (await mod.slash("mod unban", user=alice, reason="appeal by mail")).content == "Case #4: unban alice."
+    await delivered(bot, "unban", 2)
+    assert alice.id not in harness.standin.guild.bans  # a lift of the ban in force still works

@@ -226,6 +226,8 @@ class DecisionModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
         _require_decider(interaction)
+        if self.accept:
+            await _require_lift_level(interaction, self.number)
         case, lifted = await decide_appeal(bot, self.number, interaction.user, accept=self.accept, note=self.note.value)
         verdict = "Accepted" if self.accept else "Denied"
         line = f"{verdict} by {interaction.user.mention}" + (f" · lifted by case #{lifted.number}" if lifted else "")
@@ -248,6 +250,22 @@ def _require_decider(interaction: discord.Interaction) -> None:
         interaction,
         "appeal",
         refusal="Only the staff named in moderation.action_roles.appeal decide appeals.",
+    )
+
+
+async def _require_lift_level(interaction: discord.Interaction, number: int) -> None:
+    """Accepting lifts the case's sanction (or its points): the same rule as a void, the level of the
+    case's own action (moderation.action_roles), so nobody lifts through an appeal a ban they could
+    not lift otherwise."""
+    bot: ConclaveBot = interaction.client  # type: ignore[assignment]
+    case = await moderation.case_by_number(bot.pool, str(bot.guild_id), number)
+    if case is None:
+        return  # said by the decision itself ("Case #N has no appeal.")
+    require_level(
+        bot,
+        interaction,
+        case.action,
+        refusal=f"{{plain}}, so only they may accept the appeal of a {case.action} case.",
     )
 
 
@@ -281,6 +299,8 @@ class DecisionButton(
         case = await moderation.case_by_number(bot.pool, str(bot.guild_id), self.number)
         if case is not None and case.metadata.get("target_discord_id") == str(interaction.user.id):
             raise NotAllowed(OWN_APPEAL)
+        if self.decision == "a":
+            await _require_lift_level(interaction, self.number)
         await interaction.response.send_modal(DecisionModal(self.number, self.decision == "a"))
 
 

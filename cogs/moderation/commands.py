@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
@@ -244,7 +244,7 @@ class ModerationCommands(commands.Cog):
     async def mute(
         self, interaction: discord.Interaction, member: discord.Member, reason: Reason, duration: str = "permanent"
     ) -> None:
-        self._check_mute_role(give=True)
+        self._check_mute_role(give=True, actor=interaction.user)
         self.check(interaction, "mute", member)
         action = Action(
             "mute", member, interaction.user, reason, _duration(duration), context=self._context(interaction)
@@ -256,10 +256,12 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unmute(self, interaction: discord.Interaction, member: discord.Member, reason: Reason) -> None:
-        self._check_mute_role(give=False)
+        self._check_mute_role(give=False, actor=interaction.user)
         await self._simple(interaction, "unmute", member, reason)
 
-    def _check_mute_role(self, *, give: bool) -> None:
+    def _check_mute_role(self, *, give: bool, actor: discord.abc.User) -> None:
+        """The mute role exists and the bot can give it; to give it: it makes nobody staff, the actor
+        could give it themselves in Discord, and it carries no administrative permission."""
         role_id = self.bot.config.community.moderation.mute_role_id
         guild = self.bot.home_guild
         role = guild.get_role(role_id) if guild is not None and role_id is not None else None
@@ -267,7 +269,13 @@ class ModerationCommands(commands.Cog):
             raise BadInput("No mute role is set up: an admin sets moderation.mute_role_id in conclave.toml.")
         if guild is not None and guild.me is not None and role >= guild.me.top_role:
             raise NotAllowed("The mute role is not below my highest role, so Discord won't let me give it.")
-        if give and (powers := mute_role_powers(self.bot)):
+        if not give:
+            return
+        if role.id in self.bot.config.community.staff_role_ids:
+            raise NotAllowed("The mute role is a staff role: I won't hand it out.")
+        if refusal := above_actor(role, actor):
+            raise NotAllowed(f"The mute role {refusal}")
+        if powers := mute_role_powers(self.bot):
             raise NotAllowed(
                 f"The mute role has administrative permissions ({', '.join(powers)}): I won't hand it out."
             )

@@ -69,6 +69,9 @@ async def _record_in(
         metadata["expires_at"] = expires.isoformat()
     if action.capped:
         metadata["capped"] = True
+    if action.kind == "mute" and bot.config.community.moderation.mute_role_id is not None:
+        # The role this mute gives: the one taken back when it ends, whatever the setting is by then.
+        metadata["mute_role_id"] = str(bot.config.community.moderation.mute_role_id)
     if action.kind == "warn":
         # The member's warnings are serialised from here to the end of the transaction: two
         # moderators warning at once see each other's points, so a threshold is crossed once.
@@ -206,10 +209,10 @@ async def put_in_force(
     return sanction
 
 
-def mute_role_powers(bot: ConclaveBot) -> list[str]:
-    """The administrative permissions the mute role carries now (none, as it should be): a role
-    edited in Discord since it was chosen is never handed out."""
-    role_id = bot.config.community.moderation.mute_role_id
+def mute_role_powers(bot: ConclaveBot, role_id: int | None = None) -> list[str]:
+    """The administrative permissions the mute role (or `role_id`) carries now (none, as it should
+    be): a role edited in Discord since it was chosen is never handed out."""
+    role_id = bot.config.community.moderation.mute_role_id if role_id is None else role_id
     guild = bot.home_guild
     role = guild.get_role(role_id) if guild is not None and role_id is not None else None
     return administrative(role.permissions) if role is not None else []
@@ -224,12 +227,17 @@ async def queue_mute_role(
     reason: str,
     key: str,
     extra: dict[str, Any] | None = None,
+    role_id: int | None = None,
 ) -> None:
-    role_id = bot.config.community.moderation.mute_role_id
+    """Give or take back the mute role: `role_id`, the one a mute on record gave, else the one set now."""
+    role_id = bot.config.community.moderation.mute_role_id if role_id is None else role_id
     if role_id is None:
         return  # checked before the action; a mute whose role was unset since ends on the record only
-    if give and (powers := mute_role_powers(bot)):
+    if give and (powers := mute_role_powers(bot, role_id)):
         log.warning("mute role %s not given to %s: it has administrative permissions (%s)", role_id, discord_id, powers)
+        return
+    if give and role_id in bot.config.community.staff_role_ids:
+        log.warning("mute role %s not given to %s: it is a staff role", role_id, discord_id)
         return
     payload = {
         **(extra or {}),
@@ -249,7 +257,13 @@ async def reapply_mute(bot: ConclaveBot, member: discord.Member) -> bool:
             return False
         key = f"mute-rejoin:{active.id}:{member.joined_at.timestamp() if member.joined_at else 0}"
         await queue_mute_role(
-            conn, bot, str(member.id), give=True, reason=f"still muted (sanction {active.id})", key=key
+            conn,
+            bot,
+            str(member.id),
+            give=True,
+            reason=f"still muted (sanction {active.id})",
+            key=key,
+            role_id=await _mute_role_given(conn, active),
         )
     bot.outbox.wake()
     log.info("muted member %s rejoined: mute role given back", member.id)
@@ -358,7 +372,12 @@ async def _queue_lift_effect(
 ) -> None:
     """What Discord is asked to undo a sanction of `kind`. With the sanction: once per sanction,
     after its own action still in the outbox; without (none on record): once per case."""
-    base: dict[str, Any] = {"guild_id": str(bot.guild_id), "user_id": discord_id, "reason": f"case #{case.number}"}
+    base: dict[str, Any] = {
+        "guild_id": str(bot.guild_id),
+        "user_id": discord_id,
+        "reason": f"case #{case.number}",
+        "lifts": kind,  # not sent if a newer sanction of this kind is in force by then (bot/outbox.py)
+    }
     if sanction is not None:
         dedupe = f"sanction-lift:{sanction.id}"
         previous = await outbox.pending_id(
@@ -373,7 +392,17 @@ async def _queue_lift_effect(
     elif kind == "timeout":
         await outbox.enqueue(conn, "timeout", {**base, "until": None}, dedupe_key=dedupe)
     else:
-        await queue_mute_role(conn, bot, discord_id, give=False, reason=base["reason"], key=dedupe, extra=base)
+        given = await _mute_role_given(conn, sanction) if sanction is not None else None
+        await queue_mute_role(
+            conn, bot, discord_id, give=False, reason=base["reason"], key=dedupe, extra=base, role_id=given
+        )
+
+
+async def _mute_role_given(conn: asyncpg.Connection, sanction: moderation.Sanction) -> int | None:
+    """The role a mute on record gave (kept on its case), None for a mute recorded before it was kept."""
+    case = await moderation.case_by_id(conn, sanction.case_id)
+    given = case.metadata.get("mute_role_id") if case is not None else None
+    return int(given) if given is not None else None
 
 
 async def record_case_dm(conn: asyncpg.Connection, item: outbox.OutboxItem, delivered: bool, error: str | None) -> None:

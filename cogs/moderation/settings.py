@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, administrative, require_staff
+from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, administrative, require_staff
 from bot.community import ModerationConfig
 from bot.config import ConfigError
 from bot.errors import BadInput, NotAllowed
@@ -224,7 +224,7 @@ class ModConfig(commands.Cog):
         self._require_level(interaction)
         parsed = parse_value(setting, value)
         if setting == "mute_role" and parsed is not None:
-            self._check_mute_role(parsed)
+            self._check_mute_role(parsed, interaction.user)
         await self._change(interaction, setting, parsed, reason, remove=False)
 
     @modconfig.command(name="reset", description="Put a moderation setting back to conclave.toml's value")
@@ -236,7 +236,10 @@ class ModConfig(commands.Cog):
         self._require_level(interaction)
         await self._change(interaction, setting, None, reason, remove=True)
 
-    def _check_mute_role(self, role_id: int) -> None:
+    def _check_mute_role(self, role_id: int, actor: discord.abc.User) -> None:
+        """A mute role the bot may give, that makes nobody staff, that the actor could give themselves
+        in Discord (strictly below their highest role, unless they own the server), and that carries
+        no administrative permission."""
         guild = self.bot.home_guild
         role = guild.get_role(role_id) if guild is not None else None
         if role is None:
@@ -245,6 +248,10 @@ class ModConfig(commands.Cog):
             raise BadInput(f"{role.mention} is not below my highest role, so Discord won't let me give it.")
         if role.managed or role.is_default():
             raise BadInput(f"{role.mention} can't be given by a bot.")
+        if role.id in self.bot.config.community.staff_role_ids:
+            raise BadInput(f"{role.mention} is a staff role: a mute role must never be one.")
+        if refusal := above_actor(role, actor):
+            raise NotAllowed(f"{role.mention} {refusal}")
         if powers := administrative(role.permissions):
             raise BadInput(
                 f"{role.mention} has administrative permissions ({', '.join(powers)}): "

@@ -89,6 +89,16 @@ class PendingWrites:
             return True
         return any(p.discord_id == discord_id for p in self._pending)
 
+    def drop(self, discord_id: int) -> list[Item]:
+        """The member's grants and chat count not written yet, removed (an erasure, under the engine's
+        lock: none of theirs is in flight); keep() undoes it."""
+        dropped: list[Item] = [p for p in self._pending if p.discord_id == discord_id]
+        if dropped:
+            self._pending = [p for p in self._pending if p.discord_id != discord_id]
+        if self.activity is not None:
+            dropped += self.activity.drop(discord_id)
+        return dropped
+
     def take(self, *, everything: bool) -> tuple[list[Pending], list[ChatCount]]:
         """The grants, and the counts to write with them."""
         grants, self._pending = self._pending, []
