@@ -324,16 +324,6 @@ def _bounded(text: str, limit: int = NAME_LIMIT) -> str:
 BUCKETS = ((1, 1), (2, 4), (5, 9), (10, 19), (20, 29), (30, 49), (50, 99), (100, None))
 
 
-def histogram(levels: Iterable[int]) -> list[tuple[str, int]]:
-    counts: Counter[int] = Counter()
-    for level in levels:
-        for i, (low, high) in enumerate(BUCKETS):
-            if level >= low and (high is None or level <= high):
-                counts[i] += 1
-                break
-    return [(_bucket_name(low, high), counts[i]) for i, (low, high) in enumerate(BUCKETS)]
-
-
 def histogram_from_counts(per_level: Mapping[int, int]) -> list[tuple[str, int]]:
     counts: Counter[int] = Counter()
     for level, n in per_level.items():

@@ -316,7 +316,7 @@ class AchievementCommands(commands.Cog):
     async def backfill(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 100]) -> None:
         require_staff(interaction, "backfill achievements")
         known = self._find(name, set(self.engine.known))
-        title = discord.utils.escape_markdown(known.achievement.name)
+        title = echo(known.achievement.name)
         await interaction.response.send_message(f"Backfilling **{title}**: computing progress…", ephemeral=True)
         progress = Progress(interaction)  # a big backfill outlives the reply's 15 minutes of edits
 

@@ -16,6 +16,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_o
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
 from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
+from bot.ui.echo import echo
 from bot.ui.moderation import case_embed
 from cogs.moderation.cases import CaseError, edit_case, void_case
 from cogs.moderation.evidence import message_menus
@@ -405,8 +406,7 @@ class ModerationCommands(commands.Cog):
         member = await resolve_user(self.bot, member)
         user_id = await users.user_id_for(self.bot.pool, str(member.id))  # a lookup creates no row
         if user_id is None:
-            name = discord.utils.escape_markdown(str(member))
-            await interaction.response.send_message(f"{name} has no moderation history.", ephemeral=True)
+            await interaction.response.send_message(f"{echo(str(member))} has no moderation history.", ephemeral=True)
             return
         embed, view = await history_message(self.bot, user_id, str(member))
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
