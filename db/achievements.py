@@ -489,6 +489,31 @@ async def set_notify(conn: Executor, user_id: str, choice: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class OutstandingGrant:
+    pathway: str | None  # where its XP went: None when it counted globally (a member outside the pathway)
+    amount: int
+
+
+async def outstanding_grant(conn: Executor, achievement_id: str, user_id: str) -> OutstandingGrant | None:
+    """What the member's latest grant of this achievement's XP gave, if no revoke took it back yet
+    (grants outnumber reversals); None when nothing is outstanding."""
+    row = await conn.fetchrow(
+        """SELECT g.pathway, g.amount, g.grants,
+                  (SELECT count(*) FROM xp_ledger r WHERE r.source = 'reversal' AND r.user_id = $2
+                     AND starts_with(r.source_ref, 'achievement:' || $1 || ':')) AS reversals
+           FROM (SELECT l.pathway, l.amount, count(*) OVER () AS grants FROM xp_ledger l
+                 WHERE l.source = 'achievement' AND l.user_id = $2
+                   AND (l.source_ref = $1 OR starts_with(l.source_ref, $1 || '#'))
+                 ORDER BY l.created_at DESC, l.id DESC LIMIT 1) g""",
+        achievement_id,
+        user_id,
+    )
+    if row is None or row["grants"] <= row["reversals"]:
+        return None
+    return OutstandingGrant(row["pathway"], row["amount"])
+
+
 async def revoke_count(conn: Executor, achievement_id: str, user_id: str) -> int:
     """How many times this member's achievement was revoked before (numbering the reversal rows)."""
     return await conn.fetchval(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import uuid
 
+import asyncpg
+
 from db.types import Executor
 from db.users import MemberSnapshot, upsert_member
+from db.xp import join_pathway
 
 _ids = itertools.count(100_000_000_000_000_000)
 
@@ -15,8 +18,22 @@ def snowflake() -> str:
     return str(next(_ids))
 
 
-async def make_member(conn: Executor, name: str = "member", *, roles: tuple[str, ...] = (), **kw: object) -> str:
-    return await upsert_member(conn, MemberSnapshot(discord_id=snowflake(), username=name, roles=roles, **kw))
+async def make_member(
+    conn: Executor, name: str = "member", *, roles: tuple[str, ...] = (), pathways: tuple[str, ...] = (), **kw: object
+) -> str:
+    """A member (joined to `pathways`: pathway XP goes to a pathway's members only)."""
+    user_id = await upsert_member(conn, MemberSnapshot(discord_id=snowflake(), username=name, roles=roles, **kw))
+    for pathway in pathways:
+        await join(conn, user_id, pathway)
+    return user_id
+
+
+async def join(conn: Executor, user_id: str, pathway: str) -> None:
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as c:
+            await join_pathway(c, user_id, pathway)
+    else:
+        await join_pathway(conn, user_id, pathway)
 
 
 async def sign_in_with_discord(conn: Executor, user_id: str, *, metadata_discord_id: str | None = None) -> dict:

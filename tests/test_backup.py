@@ -13,6 +13,7 @@ from bot.__main__ import main
 from bot.backup import BackupError, backup, embedded_tools, find_tools, restore, tool_major, tools_for
 from db import users, xp
 from db.pool import connect
+from tests.factories import join
 
 TABLES = ("users", "user_profiles", "xp_ledger", "moderation_logs", "achievements", "events", "community_settings")
 
@@ -32,6 +33,7 @@ async def test_a_backup_restored_gives_back_every_row(db_dsn, tmp_path):
             conn, [users.MemberSnapshot(discord_id=str(10**17 + i), username=f"m{i}") for i in range(20)]
         )
         some = next(iter(mapping.values()))
+        await join(conn, some, "gaming")
         await xp.award_xp(conn, some, "gaming", 250)
         await conn.execute(
             "INSERT INTO events (title, type, start_date) VALUES ('Night', 'community', NOW() + interval '1 day')"
@@ -124,6 +126,7 @@ async def _with_rows(conn: asyncpg.Connection) -> None:
         conn, [users.MemberSnapshot(discord_id=str(10**17 + i), username=f"m{i}") for i in range(50)]
     )
     for member in mapping.values():
+        await join(conn, member, "gaming")
         await xp.award_xp(conn, member, "gaming", 25)
     await conn.execute(
         "INSERT INTO events (title, type, start_date) VALUES ('Night', 'community', NOW() + interval '1 day')"

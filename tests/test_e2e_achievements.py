@@ -588,7 +588,12 @@ async def test_a_pathway_achievement_goes_only_to_members_of_its_pathway(harness
         await bot.pool.fetchval("SELECT count(*) FROM pathway_progress WHERE user_id = $1 AND total_xp > 0", alice_id)
         == 0
     )
-    await mod.slash("achievement revoke", member=alice, name="gaming-initiate", reason="test")
+    # Its revoke takes back what it gave, where it gave it (globally), not the nothing she has in Gaming.
+    revoked = await mod.slash("achievement revoke", member=alice, name="gaming-initiate", reason="test")
+    assert revoked.content == f"Revoked **Gaming Initiate** from <@{alice.id}> (50 XP taken back)."
+    rows = await ledger_rows(bot.pool, alice.id)
+    assert [(r["source"], r["pathway"], r["amount"]) for r in rows][-1] == ("reversal", None, -50)
+    assert await total_xp(bot.pool, alice.id) == 0
 
     await alice.slash("pathway join", pathway="gaming")
     granted = await mod.slash("achievement grant", member=alice, name="Gaming Initiate", reason="tournament")

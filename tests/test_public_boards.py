@@ -41,7 +41,7 @@ async def community(conn: asyncpg.Connection, n: int = 48, seed: int = 7) -> lis
     rng = random.Random(seed)
     ids = []
     for i in range(n):
-        member = await make_member(conn, f"m{i:02d}", in_server=i % 11 != 5)
+        member = await make_member(conn, f"m{i:02d}", in_server=i % 11 != 5, pathways=PATHWAYS)
         amount = rng.choice([0, 20, 20, 20, 40, 100, 100, 250, 900, 5000, 70_000])
         if amount:
             await xp.award_xp(conn, member, PATHWAYS[i % 2] if i % 3 else None, amount)
@@ -241,7 +241,7 @@ async def _flush(conn: asyncpg.Connection, members: list[str]) -> None:
 
 
 async def test_concurrent_writers_keep_the_counts_exact(pool):
-    members = [await make_member(pool, f"c{i}") for i in range(12)]
+    members = [await make_member(pool, f"c{i}", pathways=("gaming", "news")) for i in range(12)]
 
     async def writer(k: int) -> None:
         rng = random.Random(k)
@@ -260,7 +260,7 @@ async def test_concurrent_writers_keep_the_counts_exact(pool):
 
 
 async def test_anon_reads_nothing_private(conn):
-    member = await make_member(conn, "alice", roles=("123",))
+    member = await make_member(conn, "alice", roles=("123",), pathways=("gaming",))
     await conn.execute("UPDATE users SET email = 'alice@example.com' WHERE id = $1", member)
     await xp.award_xp(conn, member, "gaming", 100)
     await notifications.notify(conn, member, "your secret")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +59,7 @@ async def test_award_achievement_twice_grants_the_xp_once(conn):
 
 async def test_a_pathway_achievements_xp_counts_in_its_pathway_too(conn):
     user = await make_member(conn)
+    await xp.join_pathway(conn, user, "gaming")
     assert await achievements.award_achievement(conn, user, "gaming-initiate") is True
     ledger = await conn.fetchrow("SELECT pathway, amount FROM xp_ledger WHERE source = 'achievement'")
     assert (ledger["pathway"], ledger["amount"]) == ("gaming", 50)
@@ -71,6 +74,54 @@ async def test_a_pathway_achievements_xp_counts_in_its_pathway_too(conn):
         ("week", "", 50),
         ("week", "gaming", 50),
     ]
+
+
+async def test_a_pathway_achievement_from_sql_counts_globally_for_a_member_outside_its_pathway(conn):
+    user = await make_member(conn)
+    assert await achievements.award_achievement(conn, user, "gaming-initiate") is True
+    ledger = await conn.fetchrow("SELECT pathway, amount FROM xp_ledger WHERE source = 'achievement'")
+    assert (ledger["pathway"], ledger["amount"]) == (None, 50)
+    assert (await users.get_profile(conn, user)).total_xp == 50
+    assert await xp.pathway_progress(conn, user) == []  # no Gaming level, no Gaming board
+    boards = await conn.fetch("SELECT period, pathway, xp FROM xp_period_totals WHERE user_id = $1", user)
+    assert sorted((b["period"], b["pathway"], b["xp"]) for b in boards) == [("month", "", 50), ("week", "", 50)]
+
+
+async def test_award_xp_refuses_pathway_xp_to_a_member_outside_the_pathway_with_the_reason(conn):
+    user = await make_member(conn)
+    with pytest.raises(asyncpg.CheckViolationError) as refused:
+        await xp.award_xp(conn, user, "gaming", 120)
+    assert "has not joined pathway gaming, and pathway XP goes to its members only" in str(refused.value)
+    assert refused.value.hint == "Award it without the pathway (NULL), or once they have joined it."
+    assert (await users.get_profile(conn, user)).total_xp == 0
+    assert await conn.fetchval("SELECT count(*) FROM xp_ledger WHERE user_id = $1", user) == 0
+
+    await xp.join_pathway(conn, user, "gaming")
+    award = await xp.award_xp(conn, user, "gaming", 120)
+    assert (award.user_total_xp, award.pathway_total_xp) == (120, 120)
+    # Left since: what they earned there can still be taken back, nothing more can be given there.
+    await conn.execute("UPDATE users SET pathways = '[]'::jsonb WHERE id = $1", user)
+    taken = await xp.award_xp(conn, user, "gaming", -20)
+    assert (taken.user_total_xp, taken.pathway_total_xp) == (100, 100)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await xp.award_xp(conn, user, "gaming", 5)
+    assert (await xp.award_xp(conn, user, None, 5)).user_total_xp == 105
+
+
+async def test_an_achievement_earned_again_after_a_revoke_grants_its_xp_again_from_sql(conn):
+    user = await make_member(conn)
+    assert await achievements.award_achievement(conn, user, "first-week") is True
+    assert await achievements.revoke(conn, user, "first-week") is True
+    await conn.execute(
+        """INSERT INTO xp_ledger (user_id, source, source_ref, amount)
+           VALUES ($1, 'reversal', 'achievement:first-week:1', -100)""",
+        user,
+    )
+    await conn.execute("SELECT apply_xp($1, NULL, -100)", user)
+    assert await achievements.award_achievement(conn, user, "first-week") is True
+    refs = await conn.fetch("SELECT source_ref, amount FROM xp_ledger WHERE source = 'achievement' ORDER BY id")
+    assert [(r["source_ref"], r["amount"]) for r in refs] == [("first-week", 100), ("first-week#2", 100)]
+    assert (await users.get_profile(conn, user)).total_xp == 100
 
 
 async def test_an_in_progress_achievement_completes_once(conn):
@@ -110,6 +161,8 @@ async def test_concurrent_awards_of_the_same_achievement_grant_once(pool):
 )
 async def test_award_xp_agrees_with_the_progression_rules(conn, amounts, pathway):
     user = await make_member(conn)
+    if pathway is not None:
+        await xp.join_pathway(conn, user, pathway)
     total = 0
     for amount in amounts:
         before = progress_for(total)
@@ -152,6 +205,7 @@ async def test_sql_level_functions_match_the_guide(conn):
 async def test_rank_titles_follow_configuration(conn):
     await xp.sync_rank_titles(conn, {1: "Novice", 3: "Adept"})
     user = await make_member(conn)
+    await xp.join_pathway(conn, user, "lorebound")
     await xp.award_xp(conn, user, "lorebound", 450)
     [progress] = await xp.pathway_progress(conn, user)
     assert (progress.level, progress.current_rank) == (3, "Adept")
@@ -185,6 +239,7 @@ async def test_views_return_the_documented_columns_and_ranks(conn):
     a, b, c = [await make_member(conn, n) for n in ("a", "b", "c")]
     gone = await make_member(conn, "gone", in_server=False)
     for user, amount in ((a, 500), (b, 900), (c, 500), (gone, 10_000)):
+        await xp.join_pathway(conn, user, "gaming")
         await xp.award_xp(conn, user, "gaming", amount)
     board = await conn.fetch("SELECT * FROM user_leaderboard")
     assert list(board[0].keys()) == [
@@ -247,6 +302,7 @@ async def test_leaderboard_queries_page_and_rank(conn):
     ids = []
     for i in range(25):
         user = await make_member(conn, f"m{i:02d}")
+        await xp.join_pathway(conn, user, "productive")
         await xp.award_xp(conn, user, "productive" if i % 2 else None, (i + 1) * 10)
         ids.append(user)
     await users.mark_left(conn, await conn.fetchval("SELECT discord_id FROM users WHERE id = $1", ids[24]))

@@ -92,7 +92,7 @@ async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_
 
 
 async def test_supabase_default_grants_give_the_api_roles_nothing_of_the_bot_tables(owner, website):
-    member = await make_member(owner, "alice")
+    member = await make_member(owner, "alice", pathways=("gaming",))
     await notifications.notify(owner, member, "secret")
     await owner.execute("SELECT award_xp($1, 'gaming', 50)", member)
     for table in ("xp_ledger", "outbox", "admin_logs", "dead_letters", "timers", "moderation_sanctions"):
@@ -113,7 +113,7 @@ async def _member_world(owner: asyncpg.Connection) -> dict[str, str]:
     """Two members with rows of every kind the website shows a member of their own."""
     ids = {}
     for name in ("alice", "bob"):
-        member = await make_member(owner, name)
+        member = await make_member(owner, name, pathways=("gaming",))
         ids[name] = member
         await notifications.notify(owner, member, f"for {name}")
         await owner.execute("SELECT award_xp($1, 'gaming', 120)", member)
@@ -244,7 +244,7 @@ async def test_anonymous_visitors_read_the_public_boards_and_a_members_position(
     positions come from the functions the website calls, and the private ones stay out."""
     ids = {}
     for name, amount in (("ann", 300), ("ben", 900), ("cat", 300), ("dee", 50), ("eve", 5000)):
-        ids[name] = await make_member(owner, name)
+        ids[name] = await make_member(owner, name, pathways=("gaming",))
         await owner.execute("SELECT award_xp($1, 'gaming', $2)", ids[name], amount)
     await owner.execute(
         "UPDATE user_profiles SET preferences = preferences || '{\"public_profile\": false}' WHERE user_id = $1",

@@ -457,10 +457,12 @@ class AchievementEngine:
                     return None
                 # Recorded, or the next evaluation would award it again a second later.
                 await achievements.record_revocation(conn, user_id, achievement.id, actor_id, reason)
-                taken = 0
-                totals = await ledger.lock_totals(conn, user_id, achievement.pathway)
-                room = min(totals.total_xp, totals.pathway_xp or 0) if achievement.pathway else totals.total_xp
-                taken = min(achievement.xp, room)
+                # What the grant gave, where it gave it: a member outside the pathway got it globally.
+                grant = await achievements.outstanding_grant(conn, achievement.id, user_id)
+                pathway = grant.pathway if grant is not None else None
+                totals = await ledger.lock_totals(conn, user_id, pathway)
+                room = min(totals.total_xp, totals.pathway_xp or 0) if pathway else totals.total_xp
+                taken = min(grant.amount, room) if grant is not None else 0
                 if taken > 0:
                     revokes = await achievements.revoke_count(conn, achievement.id, user_id)
                     changes = await ledger.record_adjustment(
@@ -468,7 +470,7 @@ class AchievementEngine:
                         user_id=user_id,
                         source="reversal",
                         source_ref=f"achievement:{achievement.id}:{revokes + 1}",
-                        pathway=achievement.pathway,
+                        pathway=pathway,
                         amount=-taken,
                         reason=f"achievement revoked: {reason}",
                         actor_id=actor_id,
