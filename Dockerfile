@@ -19,9 +19,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CONCLAVE_DATA_DIR=/data \
     MPLCONFIGDIR=/tmp/matplotlib
 # Fonts for names in other scripts and emoji on rank cards (bot/ui/text.py falls back to them after the
-# DejaVu Sans matplotlib ships): Droid Sans Fallback (CJK, ~7 MB) and Noto Color Emoji (~11 MB).
+# DejaVu Sans matplotlib ships): WenQuanYi Micro Hei (CJK and Hangul, ~5 MB), Noto (Indic, Thai,
+# Ethiopic, Arabic, Hebrew and more, ~42 MB), Noto Color Emoji (~11 MB); libraqm (with FriBiDi and
+# HarfBuzz) lets Pillow lay Arabic and Hebrew out right to left and set marks on their letters.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-droid-fallback fonts-noto-color-emoji \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei fonts-noto-core fonts-noto-color-emoji \
+       libraqm0 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels \

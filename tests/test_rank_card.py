@@ -4,9 +4,10 @@ colour, and a long name made to end before the position instead of running under
 from __future__ import annotations
 
 import io
+import itertools
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont, features
 
 from bot.ui import rank_card, text
 from bot.ui.rank_card import ACCENT, TEXT, CardData, draw_rank_card
@@ -37,8 +38,8 @@ def _needs_a_font_for(characters: str) -> None:
     missing = [c for c in characters if text.font_for(c) is None]
     if missing:
         pytest.skip(
-            f"no font on this machine has {missing} (Debian: fonts-droid-fallback or fonts-noto-cjk, "
-            "fonts-noto-color-emoji; .ci/run installs them)"
+            f"no font on this machine has {missing} (Debian: fonts-wqy-microhei or fonts-noto-cjk, "
+            "fonts-noto-core, fonts-noto-color-emoji; .ci/run installs them)"
         )
 
 
@@ -107,3 +108,73 @@ def test_cutting_a_name_never_leaves_half_an_emoji():
     assert shown.width <= 200
     assert shown.text.endswith("…")
     assert not shown.text[:-1].endswith("\u200d")
+
+
+# Names as members of the community write them, one script each (the marks on their letters).
+NAMES_IN_SCRIPTS = {
+    "Korean": "김민준",
+    "Devanagari": "अर्जुन शर्मा",
+    "Tamil": "தமிழ்செல்வி",
+    "Bengali": "সৌমিত্র",
+    "Thai": "สมชาย ใจดี",
+    "Amharic": "አበበ ቢቂላ",
+    "Arabic": "محمد العربي",
+    "Hebrew": "שלום כהן",
+}
+
+
+@pytest.mark.parametrize("script", list(NAMES_IN_SCRIPTS))
+def test_a_name_in_another_script_has_no_character_drawn_as_the_missing_glyph_box(script):
+    name = NAMES_IN_SCRIPTS[script]
+    _needs_a_font_for(name.replace(" ", ""))
+    assert text.boxes(name) == []
+    # A vowel sign or tone mark is shaped with its letter: in the same run, so the same font.
+    for part, _ in text.runs(name):
+        assert not text._is_mark(part[0]), (script, part)
+    assert _name_band(_card(name)).tobytes() != _name_band(_card(NO_FONT_HAS_IT * len(name))).tobytes()
+
+
+def test_a_character_no_font_has_is_counted_as_a_box():
+    assert text.boxes(f"A{NO_FONT_HAS_IT}") == [NO_FONT_HAS_IT]
+    assert text.boxes("Fam 👨\u200d👩\u200d👧") in ([], ["👨", "👩", "👧"])  # joiners draw nothing either way
+
+
+def _needs_shaping() -> None:
+    if not features.check("raqm"):
+        pytest.skip("Pillow has no libraqm here (Debian: libraqm0): Arabic and Hebrew are not laid out right to left")
+
+
+def _ink(draw_on) -> Image.Image:
+    image = Image.new("L", (320, 60), 0)
+    draw_on(image)
+    return image
+
+
+def test_a_hebrew_name_reads_right_to_left():
+    _needs_shaping()
+    _needs_a_font_for("שלום")
+    line = text.Text("שלום", 30)
+    drawn = _ink(lambda image: line.draw(image, (10, 5), 255))
+    # The same letters, set one by one from the left in the reverse order: what right to left looks like.
+    font = ImageFont.truetype(text.font_for("ש").path, 30, layout_engine=ImageFont.Layout.BASIC)
+    expected = _ink(
+        lambda image: ImageDraw.Draw(image).text((10, 5 + line.ascent), "םולש", font=font, fill=255, anchor="ls")
+    )
+    assert drawn.tobytes() == expected.tobytes()
+
+
+def _gaps(image: Image.Image) -> int:
+    """Blank columns between inked ones: where one letter ends and the next begins apart from it."""
+    columns = [x for x in range(image.width) if any(image.getpixel((x, y)) for y in range(image.height))]
+    return sum(1 for a, b in itertools.pairwise(columns) if b - a > 1)
+
+
+def test_an_arabic_name_is_joined_letter_to_letter():
+    _needs_shaping()
+    word = "بيتك"  # four letters that join on both sides: one unbroken stroke when shaped
+    _needs_a_font_for(word)
+    line = text.Text(word, 30)
+    assert _gaps(_ink(lambda image: line.draw(image, (10, 5), 255))) == 0
+    font = ImageFont.truetype(text.font_for("ب").path, 30, layout_engine=ImageFont.Layout.BASIC)
+    apart = _ink(lambda image: ImageDraw.Draw(image).text((10, 40), word, font=font, fill=255, anchor="ls"))
+    assert _gaps(apart) == 3  # unshaped: four letters standing apart

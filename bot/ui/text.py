@@ -2,6 +2,11 @@
 always there) first, then, character by character, the system's fonts for what it lacks (CJK, other
 scripts, colour emoji) where they are installed, so "Zoë", "李小龍" or "🎮" are drawn, not boxes.
 
+Where Pillow has libraqm (PIL.features.check("raqm"); Debian: libraqm0), each run is laid out by it:
+Arabic and Hebrew right to left and joined, Indic and Thai marks set on their letters. A mark stays in
+its letter's run when that font has it (a mark drawn by another font would float alone, on a dotted
+circle). Runs of different fonts are placed left to right in the name's order.
+
 Also fitting a line to a width: a smaller size first, then cut with "…".
 
 Fonts are opened once per (file, size) per thread (Pillow's faces are not shared between the worker
@@ -14,7 +19,7 @@ import os
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -22,22 +27,39 @@ from PIL import Image, ImageDraw, ImageFont
 log = logging.getLogger(__name__)
 
 # Looked for by file name under the usual font folders, in this order (the first that has a
-# character draws it). Debian: fonts-noto-cjk, fonts-droid-fallback, fonts-wqy-microhei, fonts-noto-core,
-# fonts-freefont-ttf, fonts-noto-color-emoji.
+# character draws it). Debian: fonts-noto-cjk, fonts-wqy-microhei (CJK and Hangul in 5 MB: what .ci/run
+# and the container install), fonts-droid-fallback (CJK, no Hangul), fonts-noto-core (the other
+# scripts), fonts-freefont-ttf, fonts-noto-color-emoji. Only the files named here are opened, and a
+# character's font is remembered (font_for), so a longer list costs a name nothing after its first use.
 FALLBACK_FILES = (
     "NotoSansCJK-Regular.ttc",
     "NotoSansCJKsc-Regular.otf",
+    "wqy-microhei.ttc",
     "DroidSansFallbackFull.ttf",
     "DroidSansFallback.ttf",
-    "wqy-microhei.ttc",
     "NotoSans-Regular.ttf",
     "NotoSansArabic-Regular.ttf",
     "NotoSansHebrew-Regular.ttf",
     "NotoSansDevanagari-Regular.ttf",
+    "NotoSansBengali-Regular.ttf",
+    "NotoSansTamil-Regular.ttf",
+    "NotoSansTelugu-Regular.ttf",
+    "NotoSansKannada-Regular.ttf",
+    "NotoSansMalayalam-Regular.ttf",
+    "NotoSansGujarati-Regular.ttf",
+    "NotoSansGurmukhi-Regular.ttf",
+    "NotoSansSinhala-Regular.ttf",
     "NotoSansThai-Regular.ttf",
+    "NotoSansLao-Regular.ttf",
+    "NotoSansKhmer-Regular.ttf",
+    "NotoSansMyanmar-Regular.ttf",
+    "NotoSansEthiopic-Regular.ttf",
+    "NotoSansGeorgian-Regular.ttf",
+    "NotoSansArmenian-Regular.ttf",
     "NotoSansSymbols2-Regular.ttf",
     "FreeSans.ttf",
 )
+FONT_FOR_CACHE = 4096  # characters whose font is remembered (a few hundred bytes each)
 EMOJI_FILE = "NotoColorEmoji.ttf"
 EMOJI_STRIKE = 109  # Noto Color Emoji is a bitmap font: drawn at its one size, then scaled
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
@@ -108,6 +130,11 @@ def _attaches(char: str) -> bool:
     )
 
 
+def _is_mark(char: str) -> bool:
+    """A vowel sign, tone mark or the like (Unicode M*): shaped with the letter it follows."""
+    return unicodedata.category(char).startswith("M")
+
+
 def _prefers_emoji(char: str) -> bool:
     code = ord(char)
     return code >= 0x1F000 or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF
@@ -116,6 +143,7 @@ def _prefers_emoji(char: str) -> bool:
 _warned = False
 
 
+@lru_cache(maxsize=FONT_FOR_CACHE)
 def font_for(char: str) -> FontFile | None:
     """The first font that has `char` (colour emoji first for emoji), or None when none does."""
     files = font_files()
@@ -132,7 +160,7 @@ def runs(text: str) -> list[tuple[str, FontFile]]:
     out: list[tuple[str, FontFile]] = []
     primary = font_files()[0]
     for char in unicodedata.normalize("NFC", text):
-        if out and _attaches(char):
+        if out and (_attaches(char) or (_is_mark(char) and _coverage(out[-1][1].path).has(char))):
             out[-1] = (out[-1][0] + char, out[-1][1])
             continue
         file = font_for(char)
@@ -141,7 +169,8 @@ def runs(text: str) -> list[tuple[str, FontFile]]:
                 _warned = True
                 log.info(
                     "no font on this machine has %r (U+%04X); names with it show a box "
-                    "(Debian: apt-get install fonts-noto-cjk or fonts-droid-fallback, fonts-noto-color-emoji)",
+                    "(Debian: apt-get install fonts-wqy-microhei or fonts-noto-cjk, fonts-noto-core, "
+                    "fonts-noto-color-emoji)",
                     char,
                     ord(char),
                 )
@@ -151,6 +180,19 @@ def runs(text: str) -> list[tuple[str, FontFile]]:
         else:
             out.append((char, file))
     return out
+
+
+def boxes(text: str) -> list[str]:
+    """The characters of `text` that would be drawn as the missing-glyph box (.notdef): those the
+    font of their run lacks. Joiners and variation selectors draw nothing, so they count as drawn."""
+    return [
+        char
+        for part, file in runs(text)
+        for char in part
+        if unicodedata.category(char) != "Cf"
+        and not 0xFE00 <= ord(char) <= 0xFE0F
+        and not _coverage(file.path).has(char)
+    ]
 
 
 _local = threading.local()
@@ -225,10 +267,22 @@ def fitted(text: str, max_width: int, sizes: tuple[int, ...]) -> Text:
         if line.width <= max_width:
             return line
     size = sizes[-1]
+    # Every place the name may be cut (never inside an emoji or before its accent), longest first;
+    # the longest cut that fits is found by bisection (a few layouts, not one per character).
     chars = list(unicodedata.normalize("NFC", text))
+    cuts = []
     while chars:
         _drop_last_character(chars)
-        line = Text("".join(chars).rstrip() + ELLIPSIS, size)
+        cuts.append("".join(chars).rstrip() + ELLIPSIS)
+    lo, hi = 0, len(cuts)  # cuts[hi:] are known to fit (the empty name's "…" is taken to)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if Text(cuts[mid], size).width <= max_width:
+            hi = mid
+        else:
+            lo = mid + 1
+    for cut in cuts[lo:]:  # widths grow with length but shaping may bend that: the first that truly fits
+        line = Text(cut, size)
         if line.width <= max_width:
             return line
     return Text(ELLIPSIS, size)
