@@ -34,7 +34,7 @@ class Snapshot:
     """What a refresh wrote to server_stats and today's row of server_stats_daily."""
 
     day: date
-    member_count: int
+    member_count: int | None  # None: no refresh counted the members that day (pathway_members is {} too)
     online_count: int | None
     boost_level: int
     boost_count: int
@@ -195,7 +195,7 @@ async def current(conn: Executor) -> ServerStats:
 @dataclass(frozen=True)
 class Day:
     day: date
-    member_count: int
+    member_count: int | None  # None: no refresh counted the members that day (pathway_members is {} too)
     online_count: int | None
     messages: int
     voice_minutes: int
@@ -218,10 +218,12 @@ async def days(conn: Executor, since: date) -> list[Day]:
            FROM server_stats_daily WHERE day >= $1 ORDER BY day""",
         since,
     )
+    # A day's member figures come from a refresh (which writes every pathway's count); a row the
+    # activity flushes or the settling of yesterday made has none: None, not a count of 0.
     return [
         Day(
             r["day"],
-            r["member_count"],
+            r["member_count"] if r["pathway_members"] else None,
             r["online_count"],
             r["messages"],
             r["voice_minutes"],

@@ -5,6 +5,7 @@ panels. The figures are inspected after a draw, as the PNG would show them."""
 from __future__ import annotations
 
 import io
+import math
 import re
 from datetime import date, timedelta
 
@@ -21,8 +22,17 @@ TODAY = date(2026, 12, 2)
 DATE_LABEL = re.compile(r"^\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)$")
 
 
-def _day(when: date, *, members: int = 6, messages: int = 0, xp: dict[str, int] | None = None, gaming: int = 0) -> Day:
-    return Day(when, members, None, messages, 0, 1, 0, 0, xp or {}, {"gaming": gaming} if gaming else {})
+def _day(
+    when: date,
+    *,
+    members: int | None = 6,
+    messages: int = 0,
+    xp: dict[str, int] | None = None,
+    gaming: int = 0,
+) -> Day:
+    """A day's row; members=None: no refresh counted the members that day (nor the pathways')."""
+    pathways = {} if members is None else {p: gaming if p == "gaming" else 0 for p in charts.PATHWAY_ORDER}
+    return Day(when, members, None, messages, 0, 1, 0, 0, xp or {}, pathways)
 
 
 def _two_days_of_a_month() -> tuple[list[Day], date]:
@@ -162,3 +172,39 @@ def test_panels_with_figures_carry_no_empty_note_and_name_the_pathways():
     assert all(notes == [] for notes in _panel_notes(figure).values())
     legend = figure.axes[2].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["Gaming", "no pathway"]
+
+
+def _members_line(ax) -> list[tuple[date, float]]:
+    [line] = ax.get_lines()
+    return list(zip(line.get_xdata(), line.get_ydata(), strict=True))
+
+
+def test_a_day_nobody_counted_the_members_is_a_gap_in_the_line_not_a_zero():
+    since = TODAY - timedelta(days=6)
+    # Day 2: a row the activity flushes made before any refresh counted the members; day 4: no row at all.
+    history = [
+        _day(since + timedelta(days=i), members=None if i == 2 else 40 + i, gaming=3) for i in range(7) if i != 4
+    ]
+    for figure, pathway in (
+        (charts.server_figure(history, "The Conclave Realm", since, TODAY), None),
+        (charts.pathway_figure(history, "gaming", "Gaming Realm", since, TODAY), "gaming"),
+    ):
+        points = dict(_members_line(_drawn(figure).axes[0]))
+        assert math.isnan(points[since + timedelta(days=2)]) and math.isnan(points[since + timedelta(days=4)])
+        counted = [y for y in points.values() if not math.isnan(y)]
+        assert 0 not in counted and len(counted) == 5
+        if pathway is None:
+            assert figure.axes[0].get_ylim()[0] == 0 and min(counted) == 40
+        else:
+            assert set(counted) == {3}
+
+
+async def test_the_history_has_no_member_count_for_a_day_only_the_activity_flushes_wrote(conn):
+    from db import stats
+
+    await conn.execute("SELECT count_daily_activity(5, 0)")  # messages counted, no refresh yet today
+    [day] = await stats.days(conn, date(2000, 1, 1))
+    assert (day.messages, day.member_count, day.pathway_members) == (5, None, {})
+    await stats.refresh(conn, online_count=None, boost_level=0, boost_count=0)
+    day = (await stats.days(conn, date(2000, 1, 1)))[-1]  # today (the refresh settles yesterday too)
+    assert day.member_count == 0 and day.pathway_members == dict.fromkeys(charts.PATHWAY_ORDER, 0)

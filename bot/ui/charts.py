@@ -7,8 +7,9 @@ first chart, not at start-up (it takes about half a second)."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -95,13 +96,28 @@ def _bars(ax: Any, days: Sequence[date], values: Sequence[int], bottom: Sequence
         ax.fill_between(days, bottom, top, step="mid", linewidth=0, **style)
 
 
-def _line(ax: Any, days: Sequence[date], values: Sequence[int], colour: str, nobody: str) -> None:
+def _with_gaps(days: Sequence[date], values: Sequence[int | None]) -> tuple[list[date], list[float]]:
+    """A day nobody counted (None, or no row at all) is a gap in the line, not a 0 nor a line drawn
+    across it: NaN there (matplotlib breaks a line at NaN)."""
+    out_days: list[date] = []
+    out_values: list[float] = []
+    for i, (day, value) in enumerate(zip(days, values, strict=True)):
+        if i and (day - days[i - 1]).days > 1:
+            out_days.append(days[i - 1] + timedelta(days=1))
+            out_values.append(math.nan)
+        out_days.append(day)
+        out_values.append(math.nan if value is None else value)
+    return out_days, out_values
+
+
+def _line(ax: Any, days: Sequence[date], values: Sequence[int | None], colour: str, nobody: str) -> None:
     marker = "o" if len(days) <= BARS_UP_TO else None
-    ax.plot(days, values, color=colour, linewidth=2, marker=marker, markersize=3)
-    _counts(ax, values)
-    if not days:
+    counted = [v for v in values if v is not None]
+    ax.plot(*_with_gaps(days, values), color=colour, linewidth=2, marker=marker, markersize=3)
+    _counts(ax, counted)
+    if not counted:
         _no_data(ax)
-    elif not any(values):
+    elif not any(counted):
         _no_data(ax, nobody)  # a flat line on the axis says nothing by itself
 
 
@@ -157,7 +173,8 @@ def pathway_figure(history: Sequence[Day], pathway: str, title: str, since: date
     figure, (members, xp) = _figure(2)
     days = [d.day for d in history]
     colour = PATHWAY_COLOURS.get(pathway, ACCENT)
-    _line(members, days, [d.pathway_members.get(pathway, 0) for d in history], colour, f"nobody in {title} yet")
+    counted = [d.pathway_members.get(pathway, 0) if d.pathway_members else None for d in history]
+    _line(members, days, counted, colour, f"nobody in {title} yet")
     _title(members, f"{title}: members")
     earned = [d.xp.get(pathway, 0) for d in history]
     _bars(xp, days, earned, [0] * len(days), color=colour)

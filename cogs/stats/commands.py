@@ -115,7 +115,7 @@ class StatsCommands(commands.Cog):
         embed = discord.Embed(
             title=f"The Conclave Realm: {PERIOD_NAMES[period]}", colour=0xC9A227, description=_as_of(current.updated_at)
         )
-        first = history[0] if history else None
+        first = next((d for d in history if d.member_count is not None), None)  # the first day counted
         change = current.member_count - first.member_count if first and first.member_count else 0
         embed.add_field(
             name="Members",
