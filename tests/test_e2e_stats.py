@@ -336,3 +336,46 @@ async def test_stats_right_after_activity_agree_with_the_members_profile(harness
     for reply in (server, pathway):
         assert reply.embed["description"].startswith("Figures as of <t:")
         assert "footer" not in reply.embed and "timestamp" not in reply.embed
+
+
+async def test_stats_asked_twice_in_a_row_is_computed_once_and_new_messages_show_after_the_ttl(harness):
+    bot = await start(harness, cogs=STATS_COGS)
+    alice = harness.member("alice")
+    await alice.slash("pathway join", pathway="gaming")
+    alice.say("good game everyone", channel=harness.demo.pathway_channels["gaming"])
+    await handled(bot, 1)
+    cog = bot.get_cog("StatsCommands")
+    refreshed = "SELECT updated_at FROM server_stats WHERE id = 1"
+
+    first = await alice.slash("stats server", period="7d", timeout=15)
+    as_of = await bot.pool.fetchval(refreshed)
+    second = await alice.slash("stats server", period="7d", timeout=15)
+    assert cog.answers.computed == 1  # one refresh, one read, one chart for both
+    assert await bot.pool.fetchval(refreshed) == as_of
+    assert second.embed == first.embed and second.attachments[0].data == first.attachments[0].data
+    assert second.embed["description"].startswith("Figures as of <t:")  # it says how old it is
+    assert _field(second.embed, "Today") == "1 messages · 0 voice minutes"
+    # Another period or a pathway is its own answer.
+    await alice.slash("stats server", period="30d", timeout=15)
+    await alice.slash("stats pathway", name="gaming", period="7d", timeout=15)
+    await alice.slash("stats pathway", name="gaming", period="7d", timeout=15)
+    assert cog.answers.computed == 3 and len(cog.answers) == 3
+
+    alice.say("that was close", channel=harness.demo.pathway_channels["gaming"])
+    await handled(bot, 2)
+    cog.answers.ttl_s = 0.2  # (30 s in production)
+    await asyncio.sleep(0.3)
+    third = await alice.slash("stats server", period="7d", timeout=15)
+    assert cog.answers.computed == 4
+    assert _field(third.embed, "Today") == "2 messages · 0 voice minutes"
+    assert await bot.pool.fetchval(refreshed) > as_of
+
+
+def test_kept_stats_answers_are_bounded_oldest_first():
+    from cogs.stats.cache import Answer, AnswerCache
+
+    answers = AnswerCache(ttl_s=60, max_entries=3)
+    for period in ("7d", "30d", "90d", "365d"):
+        answers.put((1, "server", period), Answer({"title": period}, b"png"))
+    assert len(answers) == 3 and answers.get((1, "server", "7d")) is None
+    assert answers.get((1, "server", "365d")).embed == {"title": "365d"}

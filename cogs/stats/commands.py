@@ -5,7 +5,8 @@ is `/stats server [period]`. Charts are drawn in a worker thread (bot/ui/charts.
 
 The figures agree with /profile: the XP and counts waiting in memory are written first, then
 server_stats is recomputed from the tables (one refresh at a time: whoever asks while one runs
-shares the next), and the embed says the moment they are as of."""
+shares the next), and the embed says the moment they are as of. /stats server and /stats pathway
+answers are kept for cogs/stats/cache.py's TTL_S (30 s) per (guild, period), saying that moment too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -24,6 +25,7 @@ from discord.ext import commands
 
 from bot.errors import NotFound
 from bot.ui import charts
+from cogs.stats.cache import Answer, AnswerCache
 from cogs.xp.boards import position
 from db import stats
 
@@ -63,11 +65,18 @@ class StatsCommands(commands.Cog):
         self._drawing = asyncio.Semaphore(CHARTS_AT_ONCE)
         self._refreshing = asyncio.Lock()
         self._refresh_began: float | None = None  # monotonic start of the last refresh made here
+        self.answers = AnswerCache()
 
     async def _send(
-        self, interaction: discord.Interaction, embed: discord.Embed, draw: Callable[..., bytes], *args: object
+        self,
+        interaction: discord.Interaction,
+        embed: discord.Embed,
+        draw: Callable[..., bytes],
+        *args: object,
+        keep_as: Hashable | None = None,
     ) -> None:
-        """The embed with its chart (drawn in a worker thread); the embed alone if drawing fails."""
+        """The embed with its chart (drawn in a worker thread); the embed alone if drawing fails.
+        With `keep_as`, the answer is kept for the next calls (cogs/stats/cache.py)."""
         try:
             async with self._drawing:
                 png = await asyncio.to_thread(draw, *args)
@@ -76,6 +85,19 @@ class StatsCommands(commands.Cog):
             embed.set_footer(text="The chart could not be drawn this time.")
             await interaction.followup.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
             return
+        if keep_as is not None:
+            self.answers.put(keep_as, Answer(embed.to_dict(), png))
+        await self._send_answer(interaction, embed, png)
+
+    async def _send_kept(self, interaction: discord.Interaction, key: Hashable) -> bool:
+        """The answer kept for `key` (at most TTL_S old, saying what time it is as of), if any."""
+        kept = self.answers.get(key)
+        if kept is None:
+            return False
+        await self._send_answer(interaction, discord.Embed.from_dict(kept.embed), kept.png)
+        return True
+
+    async def _send_answer(self, interaction: discord.Interaction, embed: discord.Embed, png: bytes) -> None:
         embed.set_image(url="attachment://stats.png")
         await interaction.followup.send(
             embed=embed,
@@ -109,6 +131,9 @@ class StatsCommands(commands.Cog):
     @app_commands.describe(period="how far back (default: 30 days)")
     async def server(self, interaction: discord.Interaction, period: Period = "30d") -> None:
         await interaction.response.defer(thinking=True)
+        key = (interaction.guild_id, "server", period)
+        if await self._send_kept(interaction, key):
+            return
         current, history, since, today = await self._fresh_history(period)
         async with self.bot.pool.acquire() as conn:
             top_commands = await stats.command_counts(conn, datetime.combine(since, datetime.min.time(), UTC), limit=5)
@@ -158,7 +183,9 @@ class StatsCommands(commands.Cog):
                 value=" · ".join(f"/{name} {uses}" for name, uses in top_commands),
                 inline=False,
             )
-        await self._send(interaction, embed, charts.server_chart, history, "The Conclave Realm", since, today)
+        await self._send(
+            interaction, embed, charts.server_chart, history, "The Conclave Realm", since, today, keep_as=key
+        )
 
     def _pathway_name(self, pathway: str) -> str:
         config = self.bot.config.community.pathway(pathway)
@@ -168,6 +195,9 @@ class StatsCommands(commands.Cog):
     @app_commands.describe(name="which pathway", period="how far back (default: 30 days)")
     async def pathway(self, interaction: discord.Interaction, name: PathwayChoice, period: Period = "30d") -> None:
         await interaction.response.defer(thinking=True)
+        key = (interaction.guild_id, "pathway", name, period)
+        if await self._send_kept(interaction, key):
+            return
         current, history, since, today = await self._fresh_history(period)
         async with self.bot.pool.acquire() as conn:
             summary = await stats.pathway_summary(conn, name)
@@ -189,7 +219,7 @@ class StatsCommands(commands.Cog):
                 ),
                 inline=False,
             )
-        await self._send(interaction, embed, charts.pathway_chart, history, name, title, since, today)
+        await self._send(interaction, embed, charts.pathway_chart, history, name, title, since, today, keep_as=key)
 
     @stats_group.command(name="me", description="Your level, activity and XP per day, with a chart (only you see it)")
     @app_commands.describe(period="how far back (default: 30 days)")
