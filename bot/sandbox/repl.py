@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import shlex
 import sys
 import threading
 from collections import deque
@@ -22,7 +21,7 @@ from typing import Any, TextIO
 
 from bot import errors
 from bot.config import Config
-from bot.sandbox import forms
+from bot.sandbox import completion, forms
 from bot.sandbox import state as s
 from bot.sandbox.control import (
     INTEGER,
@@ -39,6 +38,8 @@ from bot.sandbox.harness import Harness
 from bot.sandbox.render import message_text, readable
 from bot.sandbox.replies import NoAnswer, Reply
 from bot.sandbox.server import Output
+from bot.sandbox.words import answers
+from bot.sandbox.words import words as typed_words
 from db.pool import open_database, recreate_database
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ Type lines as a member of the demo server (members: alice, bob, carol, and mod, 
   dora joins | dora leaves              someone joins or leaves the server
   wait 2                                let two seconds pass
   channels | members | help | quit
+Tab completes member names, commands, subcommands and options (and a member option's value).
 """
 
 SAY = re.compile(r"^(?P<who>[\w.-]+)(?:\s+in\s+#(?P<channel>[\w-]+))?:\s*(?P<text>.+)$")
@@ -267,7 +269,7 @@ class Sandbox:
 
     async def _slash(self, who: Actor, text: str, channel: str | None) -> None:
         try:
-            words = shlex.split(text)
+            words = typed_words(text)
         except ValueError as exc:  # an unclosed quote
             raise ValueError(f"{exc} in that command") from None
         if not words:
@@ -445,7 +447,7 @@ class Sandbox:
             if not rest:
                 self._start_form(who, modal)
                 return
-            await self._submit(who, modal, _answers(rest))
+            await self._submit(who, modal, answers(rest))
         else:
             raise ValueError("I don't understand that line; type help")
         await self.settle()
@@ -511,12 +513,16 @@ def _options(definitions: list[dict[str, Any]], words: list[str], where: str) ->
     """`name:value` words by name; bare words fill the options in order, as Discord's client does."""
     options: dict[str, Any] = {}
     names = [d["name"] for d in definitions]
-    for word in words:
+    words = list(words)
+    while words:
+        word = words.pop(0)
         name, colon, value = word.partition(":")
         if colon and name in names:
+            if not value and words:  # `reason: helped out` (a space after the colon): the next word
+                value = words.pop(0)
             options[name] = value
             continue
-        if colon and re.fullmatch(r"[a-z_]+", name):
+        if colon and value and re.fullmatch(r"[a-z_]+", name):  # `a: b` is text, `a:b` an option
             raise InvalidInvocation(f"{where} has no option {name!r} (its options: {', '.join(names) or 'none'})")
         free = [n for n in names if n not in options]
         if not free:
@@ -537,18 +543,6 @@ def _chosen(choices: list[dict[str, Any]], typed: str) -> dict[str, Any] | None:
     if len(choices) == 1 and typed.casefold() in choices[0]["name"].casefold():
         return choices[0]
     return None
-
-
-def _answers(rest: str) -> dict[str, str]:
-    """`title="Game night" start="…"` (or the older `a=1; b=2`) as {field: value}."""
-    parts = [p.strip() for p in rest.split(";")] if ";" in rest and "=" in rest else shlex.split(rest)
-    answers = {}
-    for part in parts:
-        name, equals, value = part.partition("=")
-        if not equals or not name.strip():
-            raise ValueError(f"answer a form as field=value (not {part!r}); fields are named by their label")
-        answers[name.strip()] = value.strip()
-    return answers
 
 
 async def _lines(interactive: bool) -> asyncio.Queue[str | None]:
@@ -583,6 +577,8 @@ async def run_sandbox(config: Config) -> int:
     harness.community = harness.demo.furnish_for_sandbox()
     interactive = sys.stdin.isatty()
     sandbox = Sandbox(harness, sys.stdout, Path("sandbox-output"), interactive=interactive)
+    if interactive:
+        completion.install(completion.Completer(harness))
     try:
         await harness.start_bot()
         print(f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help.")
