@@ -8,7 +8,8 @@ import io
 import pytest
 
 from bot.sandbox.completion import Completer
-from bot.sandbox.repl import Sandbox
+from bot.sandbox.control import InvalidInvocation
+from bot.sandbox.repl import Sandbox, _options
 from bot.sandbox.words import answers, words
 
 
@@ -28,6 +29,15 @@ def test_an_apostrophe_inside_a_word_is_a_letter_and_x_s_last_message_is_one_val
     assert answers("reason=it's rule 3; note=ok") == {"reason": "it's rule 3", "note": "ok"}
     with pytest.raises(ValueError, match="quote is not closed"):
         words('reason:"never closed')
+
+
+def test_a_quoted_value_with_a_colon_and_a_space_fills_the_next_option_as_text():
+    definitions = [{"name": "member", "type": 6}, {"name": "reason", "type": 3}]
+    typed = words('alice "note: be kind"')
+    assert _options(definitions, typed, "/mod note") == {"member": "alice", "reason": "note: be kind"}
+    assert _options(definitions, words("alice reason: helped"), "/mod note") == {"member": "alice", "reason": "helped"}
+    with pytest.raises(InvalidInvocation, match="has no option 'note'"):
+        _options(definitions, words("alice note:be"), "/mod note")
 
 
 async def _sandbox(harness, tmp_path):

@@ -522,7 +522,8 @@ def _options(definitions: list[dict[str, Any]], words: list[str], where: str) ->
                 value = words.pop(0)
             options[name] = value
             continue
-        if colon and value and re.fullmatch(r"[a-z_]+", name):  # `a: b` is text, `a:b` an option
+        # `name:value` names an option; "a: b" (quoted, a space after the colon) is text for the next one
+        if colon and value and not value[0].isspace() and re.fullmatch(r"[a-z_]+", name):
             raise InvalidInvocation(f"{where} has no option {name!r} (its options: {', '.join(names) or 'none'})")
         free = [n for n in names if n not in options]
         if not free:
