@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from db import notifications
-from tests.factories import make_member, sign_in_with_discord
+from tests.factories import join, make_member, sign_in_with_discord
 
 
 async def as_role(conn, role: str, claims: dict, sql: str, *args):
@@ -118,6 +118,7 @@ async def _attempt(conn, role: str, claims: dict, sql: str) -> list | None:
 async def test_every_table_denies_the_api_roles_by_default_even_with_supabase_grants(conn, community):
     a, b, _ = community
     # Rows in the tables the website must never see.
+    await join(conn, a, "gaming")
     await conn.execute("SELECT award_xp($1, 'gaming', 50)", a)
     await conn.execute(
         "INSERT INTO admin_logs (admin_id, action, target_type, target_id) VALUES ($1, 'x', 'user', $2)", b, a
@@ -166,8 +167,9 @@ async def test_every_table_denies_the_api_roles_by_default_even_with_supabase_gr
 
 async def test_a_private_profile_hides_its_pathways_too(conn, community):
     a, _, c = community
-    await conn.execute("SELECT award_xp($1, 'gaming', 50)", c)
-    await conn.execute("SELECT award_xp($1, 'gaming', 50)", a)
+    for member in (c, a):
+        await join(conn, member, "gaming")
+        await conn.execute("SELECT award_xp($1, 'gaming', 50)", member)
     seen = await as_role(
         conn, "authenticated", await sign_in_with_discord(conn, a), "SELECT user_id FROM pathway_progress"
     )
