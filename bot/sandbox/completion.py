@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.control import MESSAGE_MENU, SUB_COMMAND, SUB_COMMAND_GROUP, option_definitions
 
+try:  # Python has readline where it was built with it (not on Windows)
+    import readline
+except ImportError:  # pragma: no cover - depends on the Python build
+    readline = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from bot.sandbox.harness import Harness
 
@@ -86,9 +91,7 @@ class Completer:
 
 def install(completer: Completer) -> bool:
     """Tab completes at the prompt (where Python has readline); False where it has none."""
-    try:
-        import readline
-    except ImportError:
+    if readline is None:
         return False
     readline.set_completer_delims(" \t\n")
     readline.parse_and_bind("tab: complete")
