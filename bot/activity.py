@@ -169,6 +169,9 @@ class ActivityBuffer:
 
             async def write(counts: list[ChatCount]) -> None:
                 ids = await self.identity.ensure_many(c.member for c in counts if c.member is not None)
+                for c in counts:  # a count restored without its member: known to the cache, maybe
+                    if not (c.user_id or c.discord_id in ids) and (known := self.identity.cached(c.discord_id)):
+                        ids[c.discord_id] = known
                 unknown = [str(c.discord_id) for c in counts if not (c.user_id or c.discord_id in ids)]
                 if unknown:  # restored for someone who left, whose row is gone too
                     raise MissingRows("users", unknown)

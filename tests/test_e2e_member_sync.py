@@ -40,3 +40,33 @@ async def test_members_who_changed_while_the_bot_was_off_are_synced_and_logged(h
     assert bot.scheduler.get_job("members:sync") is not None
     report = doctor(harness.dsn, harness.data_dir).stdout
     assert "member sync: last completed" in report and "(0 new, 0 updated, 0 gone)" in report
+
+
+async def test_the_identity_cache_keeps_the_most_recent_members_only(harness):
+    """bot/identity.py KNOWN_IDS: the users.id of the members met most recently stay in memory, the
+    least recently used go first; one who went is looked up again (the same row, no duplicate)."""
+    from bot.identity import KNOWN_IDS
+    from tests.xp_support import handled
+    from tests.xp_support import start as start_xp
+
+    bot = await start_xp(harness)
+    assert bot.identity.limit == KNOWN_IDS and len(bot.identity) <= KNOWN_IDS
+    bot.identity.limit = 2
+    alice, bob, carol = harness.member("alice"), harness.member("bob"), harness.member("carol")
+    rows_before = await bot.pool.fetchval("SELECT count(*) FROM users")
+    for number, member in enumerate((alice, bob, carol, alice), start=1):
+        member.say(f"message {number}")
+        await handled(bot, number)
+        assert len(bot.identity) <= 2
+    kept = {d for d in (int(alice.id), int(bob.id), int(carol.id)) if bot.identity.cached(d) is not None}
+    assert kept == {int(carol.id), int(alice.id)}  # bob, the least recently used, went
+    bob.say("back again")
+    await handled(bot, 5)
+    assert bot.identity.cached(int(bob.id)) is not None and len(bot.identity) == 2
+    assert await bot.pool.fetchval("SELECT count(*) FROM users") == rows_before
+    counts = await bot.pool.fetch(
+        """SELECT u.discord_id, up.message_count FROM users u JOIN user_profiles up ON up.user_id = u.id
+           WHERE u.discord_id = ANY($1::text[]) ORDER BY u.discord_id""",
+        [alice.id, bob.id, carol.id],
+    )
+    assert {r["discord_id"]: r["message_count"] for r in counts} == {alice.id: 2, bob.id: 2, carol.id: 1}

@@ -381,7 +381,7 @@ class XPEngine:
         by_user: dict[str, discord.Member] = {}
         channels: dict[str, int] = {}
         for item in batch:
-            user_id = item.user_id or ids.get(item.discord_id)
+            user_id = item.user_id or ids.get(item.discord_id) or self.bot.identity.cached(item.discord_id)
             if user_id is None:  # restored for someone who left, whose row is gone too
                 raise MissingRows("users", [str(item.discord_id)])
             if item.member is not None:
