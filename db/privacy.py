@@ -1,6 +1,7 @@
 """What the community keeps about one member, for `/mydata`: their account and profile, pathways,
 achievements, XP history (summed by source), notifications, event registrations and the moderation
-cases about them that they were told of (never notes, never purges: neither is sent to the member)."""
+cases about them that they were told of (a DM was sent for it: never notes, purges, unbans, lifts
+of what ended by itself or was voided, nor bans made in Discord's menus)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from typing import Any
 
 from db import outbox
 from db.types import Executor
+
+# A case the member was told of: one a DM was sent for ("told", set when the case is opened; a
+# case opened before it was kept: the DM's outcome, dm_sent, is on record). Never told: notes,
+# purges, unbans, and what ends by itself or in Discord (an expiry's lift, a void's lift, a ban
+# or an unban made in Discord's menus).
+TOLD = "COALESCE((metadata ->> 'told')::boolean, metadata ? 'dm_sent')"
 
 
 async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
@@ -56,9 +63,10 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                WHERE r.user_id = $1 ORDER BY r.registered_at"""
         ),
         "moderation_cases": await rows(
-            """SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
+            f"""SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
                       metadata ->> 'appeal_status' AS appeal_status
-               FROM moderation_logs WHERE target_user_id = $1 AND NOT (action = ANY('{note,purge}'::text[]))
+               FROM moderation_logs WHERE target_user_id = $1 AND NOT (action = ANY('{{note,purge}}'::text[]))
+                 AND {TOLD}
                ORDER BY created_at"""
         ),
         "activity_events": await rows(

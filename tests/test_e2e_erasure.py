@@ -31,6 +31,25 @@ async def test_mydata_exports_no_purge_case_the_member_was_never_told_of(harness
     assert "spam link" not in dm.message.attachments[0].data.decode()
 
 
+async def test_mydata_exports_only_the_cases_the_member_was_told_of(harness):
+    """Told: a DM was sent for the case. A void's lift, an unban and a ban made in Discord's menus
+    were never sent to the member; their warning and timeout were."""
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await mod.slash("mod warn", member=alice, reason="no spam")
+    await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
+    voided = await mod.slash("mod case void", number=2, reason="wrong member: the staff's private mix-up")
+    assert voided.content == "Case #2 voided."
+    await delivered(bot, "dm", 2)
+    rows = await bot.pool.fetch("SELECT action, reason FROM moderation_logs ORDER BY id")
+    assert [r["action"] for r in rows] == ["warn", "timeout", "untimeout"]  # the void's lift, never sent to her
+    await alice.slash("mydata")
+    dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.message.attachments, past=True)
+    data = json.loads(dm.message.attachments[0].data)
+    assert [(c["case_number"], c["action"]) for c in data["moderation_cases"]] == [(1, "warn"), (2, "timeout")]
+    assert "private mix-up" not in dm.message.attachments[0].data.decode()
+
+
 async def test_erasure_leaves_no_discord_id_or_dm_text_in_the_outbox_dead_letters_or_journal(harness):
     bot, _ = await start(harness)
     mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")

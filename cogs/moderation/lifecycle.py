@@ -64,7 +64,9 @@ async def _record_in(
     now = datetime.now(UTC)
     expires = now + action.duration if action.duration is not None and action.kind in SANCTIONS else None
     minutes = int(action.duration.total_seconds() // 60) if action.duration is not None else None
-    metadata: dict[str, Any] = {**action.context, "target_discord_id": str(action.target.id)}
+    # told: the member is sent a DM about this case (what /mydata exports, db/privacy.py)
+    told = action.kind not in NO_DM
+    metadata: dict[str, Any] = {**action.context, "target_discord_id": str(action.target.id), "told": told}
     if expires is not None:
         metadata["expires_at"] = expires.isoformat()
     if action.capped:
