@@ -247,11 +247,17 @@ class OutboxWorker(Worker):
 
     async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
-        when it is due is a newer one, which it must not undo."""
-        kind = item.payload.get("lifts")
+        when it is due is a newer one, which it must not undo. An effect that applies a sanction again
+        ("applies": a changed timeout) is sent only while that sanction is still in force."""
+        p = item.payload
+        if "applies" in p:  # applies a sanction again (a changed timeout): only while it is in force
+            applied = await moderation.sanction_by_id(conn, int(p["applies"]))
+            if applied is None or applied.status != "active":
+                what = applied.kind if applied is not None else "sanction"
+                raise Superseded(f"the {what} was lifted meanwhile (sanction {p['applies']}); it is not applied again")
+        kind = p.get("lifts")
         if kind is None:
             return
-        p = item.payload
         newer = await moderation.active_sanction(conn, str(p["guild_id"]), str(p["user_id"]), str(kind))
         if newer is not None and kind == "mute" and "role_id" in p:
             # a newer mute that gave another role (mute_role changed since): the old role still goes

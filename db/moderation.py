@@ -265,6 +265,11 @@ async def case_by_id(conn: Executor, case_id: int) -> Case | None:
     return Case(**dict(row)) if row else None
 
 
+async def sanction_by_id(conn: Executor, sanction_id: int) -> Sanction | None:
+    row = await conn.fetchrow(f"SELECT {_SANCTION_COLUMNS} FROM moderation_sanctions WHERE id = $1", sanction_id)
+    return Sanction(**dict(row)) if row else None
+
+
 async def lock_active_sanction(conn: asyncpg.Connection, sanction_id: int) -> Sanction | None:
     """The sanction, locked for the transaction, if it is still active."""
     row = await conn.fetchrow(

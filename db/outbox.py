@@ -105,13 +105,15 @@ async def tombstone_if_settled(conn: Executor, item_id: int) -> None:
     )
 
 
-async def pending_id(conn: Executor, dedupe_key: str, *, prefix: str | None = None) -> int | None:
-    """The newest still-pending item with this dedupe key (or one starting with `prefix`)."""
+async def pending_id(conn: Executor, dedupe_key: str, *, prefixes: list[str] | tuple[str, ...] = ()) -> int | None:
+    """The newest still-pending item with this dedupe key (or one starting with one of `prefixes`)."""
     return await conn.fetchval(
         """SELECT max(id) FROM outbox
-           WHERE status = 'pending' AND (dedupe_key = $1 OR ($2::text IS NOT NULL AND starts_with(dedupe_key, $2)))""",
+           WHERE status = 'pending'
+             AND (dedupe_key = $1
+                  OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS p WHERE starts_with(dedupe_key, p)))""",
         dedupe_key,
-        prefix,
+        list(prefixes),
     )
 
 

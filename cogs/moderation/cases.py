@@ -10,7 +10,7 @@ import asyncpg
 import discord
 
 from bot.moderation_rules import capped_timeout
-from cogs.moderation.lifecycle import SANCTIONS, Lifter, lift
+from cogs.moderation.lifecycle import APPLY_KEY, SANCTIONS, Lifter, lift
 from db import moderation, outbox, timers
 from db.moderation import Case
 
@@ -93,9 +93,16 @@ async def _change_duration(
     if expires is not None:
         await timers.schedule(conn, "sanction_expiry", max(expires, datetime.now(UTC)), {"sanction_id": sanction.id})
     if case.action == "timeout":
-        base = {"guild_id": sanction.guild_id, "user_id": sanction.target_discord_id, "reason": f"case #{case.number}"}
+        # Applies this sanction: not sent once it was lifted (bot/outbox.py), and a lift waits for it.
+        base = {
+            "guild_id": sanction.guild_id,
+            "user_id": sanction.target_discord_id,
+            "reason": f"case #{case.number}",
+            "applies": sanction.id,
+        }
         until = expires.isoformat() if expires else None
-        await outbox.enqueue(conn, "timeout", {**base, "until": until})
+        key = f"{APPLY_KEY}{sanction.id}:{datetime.now(UTC).timestamp()}"
+        await outbox.enqueue(conn, "timeout", {**base, "until": until}, dedupe_key=key)
 
 
 async def void_case(bot: ConclaveBot, number: int, editor: discord.abc.User, reason: str) -> Case:

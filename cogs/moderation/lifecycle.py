@@ -27,6 +27,9 @@ SANCTIONS = {"ban": "ban", "timeout": "timeout", "mute": "mute"}  # action -> th
 LIFTS = {"unban": "ban", "untimeout": "timeout", "unmute": "mute"}  # action -> the sanction kind it ends
 DM_BEFORE = ("kick", "ban")  # told before: afterwards they share no server with the bot
 NO_DM = ("note", "unban")  # notes are private; an unbanned user shares no server with the bot
+# The dedupe key of an effect that applies a sanction in force again after its case's own action
+# (a changed timeout: "sanction-apply:<sanction id>:<when>"); a lift of the sanction waits for it.
+APPLY_KEY = "sanction-apply:"
 
 
 @dataclass
@@ -82,6 +85,10 @@ async def _record_in(
         points = action.points if action.points is not None else settings.warn_points
         metadata["points"] = points
         metadata["points_expire_at"] = (now + timedelta(days=settings.warn_points_days)).isoformat()
+    kind = SANCTIONS.get(action.kind) or LIFTS.get(action.kind)
+    # The member's sanction of this kind in force, locked before the case number is taken, as a void
+    # or an appeal does (the lock order of bot/locks.py): a lift and a void of one sanction queue.
+    active = await moderation.active_sanction(conn, guild_id, str(action.target.id), kind, lock=True) if kind else None
     case = await moderation.open_case(
         conn,
         guild_id=guild_id,
@@ -96,7 +103,6 @@ async def _record_in(
         await put_in_force(conn, case, SANCTIONS[action.kind], str(action.target.id), expires)
     elif action.kind in LIFTS:
         kind, discord_id = LIFTS[action.kind], str(action.target.id)
-        active = await moderation.active_sanction(conn, guild_id, discord_id, kind, lock=True)
         if active is not None:
             by = Lifter("lifted", action.reason, moderator_id, str(action.moderator))
             await lift(conn, bot, active, by, case=case)
@@ -382,9 +388,8 @@ async def _queue_lift_effect(
     }
     if sanction is not None:
         dedupe = f"sanction-lift:{sanction.id}"
-        previous = await outbox.pending_id(
-            conn, f"case-action:{sanction.case_id}", prefix=f"mute-rejoin:{sanction.id}:"
-        )
+        again = [f"mute-rejoin:{sanction.id}:", f"{APPLY_KEY}{sanction.id}:"]  # what applies it again
+        previous = await outbox.pending_id(conn, f"case-action:{sanction.case_id}", prefixes=again)
         if previous is not None:
             base |= {"after": previous, "after_settled": True}
     else:
