@@ -184,10 +184,11 @@ async def start_sanction(
 async def end_sanction(
     conn: Executor, sanction_id: int, *, status: str, ended_by_case: int | None = None
 ) -> Sanction | None:
-    """End a sanction that is still active (expired, lifted or voided); None when it was not active
-    (already ended, or superseded by a newer one): nothing to lift then."""
-    if status not in ("expired", "lifted", "voided"):
-        raise ValueError(f"a sanction ends as expired, lifted or voided, not {status!r}")
+    """End a sanction that is still active (expired, lifted, voided, or failed: Discord refused to
+    apply it); None when it was not active (already ended, or superseded by a newer one): nothing
+    to lift then."""
+    if status not in ("expired", "lifted", "voided", "failed"):
+        raise ValueError(f"a sanction ends as expired, lifted, voided or failed, not {status!r}")
     row = await conn.fetchrow(
         f"""UPDATE moderation_sanctions SET status = $2, ended_at = NOW(), ended_by_case = $3
             WHERE id = $1 AND status = 'active' RETURNING {_SANCTION_COLUMNS}""",
@@ -196,6 +197,21 @@ async def end_sanction(
         ended_by_case,
     )
     return Sanction(**dict(row)) if row else None
+
+
+async def restore_superseded(conn: Executor, case_id: int) -> list[Sanction]:
+    """The sanctions a case superseded, in force again (the case's own failed: Discord still applies
+    the older one), unless a newer one of that kind is in force by now."""
+    rows = await conn.fetch(
+        f"""UPDATE moderation_sanctions s SET status = 'active', ended_at = NULL, ended_by_case = NULL
+            WHERE s.ended_by_case = $1 AND s.status = 'superseded'
+              AND NOT EXISTS (SELECT 1 FROM moderation_sanctions n
+                              WHERE n.guild_id = s.guild_id AND n.target_discord_id = s.target_discord_id
+                                AND n.kind = s.kind AND n.status = 'active')
+            RETURNING {_SANCTION_COLUMNS}""",
+        case_id,
+    )
+    return [Sanction(**dict(r)) for r in rows]
 
 
 async def active_sanction(

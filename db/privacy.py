@@ -145,7 +145,7 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
 
 # Outbox items about a member's cases carry no Discord id but their texts (the modlog entry, the
 # appeal): found by dedupe key, "<prefix>:<case id>".
-_CASE_KEYS = ["case-dm", "case-modlog", "case-action", "appeal", "appeal-decision"]
+_CASE_KEYS = ["case-dm", "case-modlog", "case-action", "case-failed", "appeal", "appeal-decision"]
 
 
 async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:

@@ -65,11 +65,15 @@ async def mark_failed(conn: Executor, timer_id: int, *, error: str) -> None:
     )
 
 
-async def cancel(conn: Executor, kind: str, payload_key: str, value: Any) -> int:
-    """Cancel pending timers of a kind whose payload[payload_key] = value; returns how many."""
+async def cancel(conn: Executor, kind: str, payload_key: str, value: Any, *, skip_running: bool = False) -> int:
+    """Cancel pending timers of a kind whose payload[payload_key] = value; returns how many.
+    `skip_running`: leave a timer a dispatcher is running right now (its row is locked) to that run,
+    rather than wait for it: its handler must find for itself that it has nothing left to do (the
+    caller holds the row that handler locks next, so waiting would deadlock)."""
     status = await conn.execute(
-        """UPDATE timers SET status = 'cancelled', done_at = NOW()
-           WHERE status = 'pending' AND kind = $1 AND payload ->> $2 = $3""",
+        f"""UPDATE timers SET status = 'cancelled', done_at = NOW()
+            WHERE id IN (SELECT id FROM timers WHERE status = 'pending' AND kind = $1 AND payload ->> $2 = $3
+                         FOR UPDATE {"SKIP LOCKED" if skip_running else ""})""",
         kind,
         payload_key,
         str(value),

@@ -42,3 +42,102 @@ async def test_an_edit_of_a_timeout_never_re_applies_it_after_an_untimeout(harne
     late = await bot.pool.fetchrow("SELECT status, last_error FROM outbox WHERE dedupe_key LIKE 'sanction-apply:%'")
     assert late["status"] == "refused" and late["last_error"].startswith("superseded: the timeout was lifted")
     assert [r["action"] for r in await bot.pool.fetch(GUILD_CASES)] == ["timeout", "untimeout"]
+
+
+async def test_a_ban_discord_refuses_is_not_in_force_and_the_moderator_is_told(harness):
+    bot, modlog = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await mod.slash("mod ban", member=alice, reason="cool off", duration="2d")
+    await delivered(bot, "ban")
+    guild_id = harness.standin.guild.id
+    # Since the checks, Discord no longer lets the bot ban her (e.g. her role was moved above it)
+    harness.standin.inject_failure(
+        "PUT", f"/guilds/{guild_id}/bans/{alice.id}", status=403, code=50013, message="Missing Permissions"
+    )
+    reply = await mod.slash("mod ban", member=alice, reason="for good")
+    assert reply.content == "Case #2: ban alice (permanent)."
+    told = await harness.standin.wait_for(
+        lambda o: o.kind == "followup" and "refused" in (o.message.content or ""), timeout=10, past=True
+    )
+    assert told.message.ephemeral
+    assert told.message.content.startswith("Discord refused case #2: I could not ban alice (missing permissions")
+    assert told.message.content.endswith("Nothing is in force; the case says so.")
+    await delivered(bot, "ban", 2)
+    case = await bot.pool.fetchrow("SELECT metadata FROM moderation_logs ORDER BY id DESC LIMIT 1")
+    assert case["metadata"]["action_failed"].startswith("missing permissions")
+    # the refused ban is not in force; the temporary one it was to replace still is, with its timer
+    rows = await bot.pool.fetch("SELECT status, expires_at FROM moderation_sanctions ORDER BY id")
+    assert [r["status"] for r in rows] == ["active", "failed"]
+    timers = await bot.pool.fetch("SELECT payload FROM timers WHERE status = 'pending'")
+    first = await bot.pool.fetchval("SELECT id FROM moderation_sanctions ORDER BY id LIMIT 1")
+    assert [t["payload"]["sanction_id"] for t in timers] == [first]
+    entry = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id and "refused" in (o.message.content or ""),
+        timeout=10,
+        past=True,
+    )
+    assert entry.message.content.startswith("Discord refused case #2")
+
+
+async def test_a_refused_ban_leaves_no_lift_timer_and_nothing_in_force(harness):
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    guild_id = harness.standin.guild.id
+    harness.standin.inject_failure(
+        "PUT", f"/guilds/{guild_id}/bans/{bob.id}", status=403, code=50013, message="Missing Permissions"
+    )
+    await mod.slash("mod ban", member=bob, reason="raid", duration="1d")
+    await delivered(bot, "ban")
+    assert await bot.pool.fetch(SANCTIONS) == [("ban", "failed", bob.id)]
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 0
+    assert bob.id not in harness.standin.guild.bans
+    # nothing in force: a new ban goes through as usual
+    assert (await mod.slash("mod ban", member=bob, reason="raid again")).content == "Case #2: ban bob (permanent)."
+    await delivered(bot, "ban", 2)
+    assert bob.id in harness.standin.guild.bans
+
+
+async def test_a_ban_by_hand_during_a_temporary_ban_supersedes_it_so_its_expiry_lifts_nothing(harness):
+    bot, _ = await start(harness)
+    mod, owner, alice = harness.member("mod"), harness.member("owner"), harness.member("alice")
+    dm_channel = harness.standin.dm_channel_for(alice.id)
+    harness.standin.inject_failure("POST", f"/channels/{dm_channel.id}/messages", status=503, times=2)
+    await mod.slash("mod ban", member=alice, reason="cool off", duration="3s")  # waits on its DM a while
+    owner.ban_in_discord(alice, reason="she IS the raider")  # meanwhile, for good, in Discord's menus
+    await delivered(bot, "ban", timeout=15)
+    await harness.member("carol").slash("about")  # round trip: the ban events are handled
+    rows = await bot.pool.fetch(GUILD_CASES)
+    assert [(r["action"], r["reason"]) for r in rows] == [
+        ("ban", "cool off"),
+        ("ban", "banned in Discord: she IS the raider"),
+    ]
+    assert [r["status"] for r in await bot.pool.fetch(SANCTIONS)] == ["superseded", "active"]
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 0
+    import asyncio
+
+    await asyncio.sleep(3.2)  # the temporary ban's end passes
+    await bot.timers.run_due()
+    await settled(bot)
+    assert alice.id in harness.standin.guild.bans
+    assert "unban" not in [o.kind for o in harness.standin.outputs]
+
+
+async def test_a_new_ban_while_the_old_ones_expiry_is_running_neither_waits_for_it_nor_deadlocks(harness):
+    """The dispatcher holds a due timer's row and then waits for its sanction's; a new ban holds the
+    sanction's row (superseding it) and cancels the timer: it leaves the running timer to its run."""
+    from db import moderation, timers
+
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod ban", member=bob, reason="cool off", duration="1h")
+    await delivered(bot, "ban")
+    timer_id, old = await bot.pool.fetchrow("SELECT id, (payload ->> 'sanction_id')::int FROM timers")
+    async with bot.pool.acquire() as dispatcher, dispatcher.transaction():
+        await dispatcher.execute("SELECT id FROM timers WHERE id = $1 FOR UPDATE", timer_id)  # as claim_due does
+        reply = await mod.slash("mod ban", member=bob, reason="for good")  # on main: waits for the timer's row
+        assert reply.content == "Case #2: ban bob (permanent)."
+        assert await moderation.lock_active_sanction(dispatcher, old) is None  # superseded: nothing to lift
+        await timers.mark_done(dispatcher, timer_id)
+    assert [r["status"] for r in await bot.pool.fetch(SANCTIONS)] == ["superseded", "active"]
+    await settled(bot)
+    assert bob.id in harness.standin.guild.bans

@@ -3,6 +3,7 @@
 Split by role: `lifecycle` (what an action records and queues; `lift`, the one way a sanction ends),
 `commands` (/mod), `cases` (/mod case edit and void), `purge`, `history` (the paged /mod history),
 `evidence` (message menus), `automod`, `appeals` (/appeal, the DM's Appeal button, Accept / Deny),
+`refusals` (a case's action Discord refuses),
 `in_discord` (bans and unbans made in Discord's own menus, and those made while the bot was offline),
 `settings` (/modconfig)."""
 
@@ -16,6 +17,7 @@ from cogs.moderation.commands import ModerationCommands
 from cogs.moderation.history import HistoryButton
 from cogs.moderation.in_discord import InDiscord
 from cogs.moderation.lifecycle import expiry_handler, record_case_dm
+from cogs.moderation.refusals import Outcomes, refusal_hook
 from cogs.moderation.settings import ModConfig
 
 if TYPE_CHECKING:
@@ -26,7 +28,9 @@ async def setup(bot: ConclaveBot) -> None:
     bot.timers.register("sanction_expiry", expiry_handler(bot))
     bot.outbox.on_outcome(record_case_dm)
     bot.outbox.on_outcome(record_appeal_dm)
-    await bot.add_cog(ModerationCommands(bot))
+    outcomes = Outcomes()
+    bot.outbox.on_outcome(refusal_hook(bot, outcomes))
+    await bot.add_cog(ModerationCommands(bot, outcomes))
     await bot.add_cog(Appeals(bot))
     await bot.add_cog(InDiscord(bot))
     bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)

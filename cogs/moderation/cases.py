@@ -10,7 +10,7 @@ import asyncpg
 import discord
 
 from bot.moderation_rules import capped_timeout
-from cogs.moderation.lifecycle import APPLY_KEY, SANCTIONS, Lifter, lift
+from cogs.moderation.lifecycle import APPLY_KEY, SANCTIONS, Lifter, cancel_expiry, lift
 from db import moderation, outbox, timers
 from db.moderation import Case
 
@@ -89,7 +89,7 @@ async def _change_duration(
         metadata={"expires_at": expires.isoformat() if expires else None},
     )
     await moderation.set_sanction_expiry(conn, sanction.id, expires)
-    await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
+    await cancel_expiry(conn, sanction.id)
     if expires is not None:
         await timers.schedule(conn, "sanction_expiry", max(expires, datetime.now(UTC)), {"sanction_id": sanction.id})
     if case.action == "timeout":

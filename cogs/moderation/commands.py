@@ -24,6 +24,7 @@ from cogs.moderation.history import history_message
 from cogs.moderation.in_discord import IN_DISCORD
 from cogs.moderation.lifecycle import Action, mute_role_powers, reapply_mute, record
 from cogs.moderation.purge import purge
+from cogs.moderation.refusals import REFUSABLE, Outcomes
 from db import moderation, users
 
 if TYPE_CHECKING:
@@ -94,9 +95,10 @@ class ModerationCommands(commands.Cog):
     )
     case = app_commands.Group(name="case", description="Staff: one moderation case", parent=mod)
 
-    def __init__(self, bot: ConclaveBot) -> None:
+    def __init__(self, bot: ConclaveBot, outcomes: Outcomes | None = None) -> None:
         self.bot = bot
         self.menus = message_menus(self)
+        self.outcomes = outcomes if outcomes is not None else Outcomes()
 
     async def cog_load(self) -> None:
         for menu in self.menus:
@@ -105,6 +107,7 @@ class ModerationCommands(commands.Cog):
     async def cog_unload(self) -> None:
         for menu in self.menus:
             self.bot.tree.remove_command(menu.name, type=menu.type)
+        self.outcomes.close()
 
     async def act_on_message(
         self,
@@ -176,6 +179,10 @@ class ModerationCommands(commands.Cog):
     async def _act(self, interaction: discord.Interaction, action: Action, notice: str = "") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         case, *escalations = await record(self.bot, action)
+        for done in (case, *escalations):  # (no await before: the outcome cannot come first)
+            if done.action in REFUSABLE:
+                what = f"{REFUSABLE[done.action]} {discord.utils.escape_markdown(str(action.target))}"
+                self.outcomes.tell_if_refused(interaction, done.id, done.number, what)
         length = f" ({format_duration(action.duration)})" if action.kind in ("ban", "timeout", "mute") else ""
         for more in escalations:
             span = f" ({format_duration(timedelta(minutes=more.duration))})" if more.duration else ""

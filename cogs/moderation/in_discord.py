@@ -91,6 +91,13 @@ async def _ban_reason(guild: discord.Guild, user: discord.abc.User) -> str | Non
     return None
 
 
+def _on_record(active: moderation.Sanction | None) -> bool:
+    """Whether a ban seen in Discord is on record already: a permanent ban in force is. A temporary
+    one is not: the ban made by hand is a case of its own, permanent like every ban Discord makes,
+    and supersedes it, so the temporary ban's expiry never lifts it."""
+    return active is not None and active.expires_at is None
+
+
 def _why(what: str, reason: str | None) -> str:
     return f"{what}: {reason}" if reason else what
 
@@ -165,12 +172,13 @@ class InDiscord(commands.Cog):
             )
 
     async def ban_seen(self, guild: discord.Guild, user: discord.abc.User) -> Case | None:
-        """GUILD_BAN_ADD: a ban not on record and not the bot's own becomes a case."""
+        """GUILD_BAN_ADD: a ban not on record and not the bot's own becomes a case (superseding a
+        temporary ban in force: see _on_record)."""
         bot, guild_id, discord_id = self.bot, str(self.bot.guild_id), str(user.id)
         if bot.outbox.echoes.take("ban", discord_id):
             return None  # the bot's own (even one a quick unban lifted before it went out)
         async with bot.pool.acquire() as conn:
-            if await moderation.active_sanction(conn, guild_id, discord_id, "ban") is not None:
+            if _on_record(await moderation.active_sanction(conn, guild_id, discord_id, "ban")):
                 return None  # on record already (e.g. banned by hand while the bot's ban waits on its DM)
         actor, reason = await audit_entry(bot, discord.AuditLogAction.ban, user.id)
         if actor is not None and bot.user is not None and actor.id == bot.user.id:
@@ -179,7 +187,7 @@ class InDiscord(commands.Cog):
         target_id = await bot.identity.outside_id(user)  # banned: their departure is the member events' to say
         moderator_id, moderator = await _moderator(bot, actor)
         async with bot.pool.acquire() as conn, conn.transaction():
-            if await moderation.active_sanction(conn, guild_id, discord_id, "ban", lock=True) is not None:
+            if _on_record(await moderation.active_sanction(conn, guild_id, discord_id, "ban", lock=True)):
                 return None
             return await _record_ban(
                 conn,

@@ -179,6 +179,7 @@ async def _queue_discord_action(
         "guild_id": str(bot.guild_id),
         "user_id": str(action.target.id),
         "reason": f"case #{case.number}",
+        "case_id": case.id,  # a refusal ends what the case put in force (cogs/moderation/refusals.py)
     }
     if after is not None:
         base["after"] = after
@@ -193,7 +194,8 @@ async def _queue_discord_action(
             conn, "timeout", {**base, "until": expires.isoformat() if expires else None}, dedupe_key=key
         )
     elif action.kind == "mute":
-        await queue_mute_role(conn, bot, str(action.target.id), give=True, reason=base["reason"], key=key)
+        extra = {"case_id": case.id}
+        await queue_mute_role(conn, bot, str(action.target.id), give=True, reason=base["reason"], key=key, extra=extra)
     # (unban, untimeout, unmute: queued by lift, or by _record_in when nothing was on record)
 
 
@@ -211,10 +213,18 @@ async def put_in_force(
         expires_at=expires,
     )
     for old in superseded:
-        await timers.cancel(conn, "sanction_expiry", "sanction_id", old.id)
+        await cancel_expiry(conn, old.id)
     if expires is not None:
         await timers.schedule(conn, "sanction_expiry", expires, {"sanction_id": sanction.id})
     return sanction
+
+
+async def cancel_expiry(conn: asyncpg.Connection, sanction_id: int) -> None:
+    """A sanction's expiry timer cancelled, in the transaction that holds the sanction's row. A timer
+    the dispatcher runs at this very moment is left to it (it waits for the sanction's row, which
+    this transaction holds: waiting for the timer's would deadlock); the expiry handler then finds
+    the sanction ended, or its expiry moved, and does nothing."""
+    await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction_id, skip_running=True)
 
 
 def mute_role_powers(bot: ConclaveBot, role_id: int | None = None) -> list[str]:
@@ -300,6 +310,8 @@ def expiry_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
         sanction = await moderation.lock_active_sanction(conn, int(timer.payload["sanction_id"]))
         if sanction is None:
             return  # lifted, superseded or voided meanwhile: nothing to do
+        if sanction.expires_at is None or sanction.expires_at > timer.due_at:
+            return  # made permanent or longer meanwhile (/mod case edit): its new timer ends it
         me = await bot.identity.user_id(bot.user)  # type: ignore[arg-type]
         why = f"temporary {sanction.kind} expired"
         case = await lift(conn, bot, sanction, Lifter("expired", why, me, str(bot.user)))
@@ -359,7 +371,7 @@ async def lift(
             },
         )
     await moderation.end_sanction(conn, sanction.id, status=by.status, ended_by_case=case.id)
-    await timers.cancel(conn, "sanction_expiry", "sanction_id", sanction.id)
+    await cancel_expiry(conn, sanction.id)
     if by.effect:
         await _queue_lift_effect(conn, bot, sanction.kind, sanction.target_discord_id, case, sanction=sanction)
     if opened and by.modlog:
