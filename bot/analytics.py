@@ -11,6 +11,7 @@ written at the next start."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from datetime import UTC, datetime
@@ -97,6 +98,16 @@ class Analytics:
                 pathway,
             )
         )
+
+    def forget_member(self, discord_id: int | str, user_id: str) -> int:
+        """An erased member's rows still waiting lose the member (kept for the counts, as /erase
+        does to the rows written and the journal's); returns how many."""
+        found = 0
+        for i, row in enumerate(self._pending):
+            if row.user_id == user_id or row.discord_id == str(discord_id):
+                self._pending[i] = dataclasses.replace(row, user_id=None, discord_id=None)
+                found += 1
+        return found
 
     def spill(self) -> str | None:
         """At a stop the database did not let us finish: what waits goes to the journal."""

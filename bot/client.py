@@ -143,6 +143,9 @@ class ConclaveBot(commands.Bot):
         self.refused_writes = 0  # dead-lettered since start (by every write path)
         self.message_hooks: list[MessageHook] = []
         self.after_member_sync: list[Callable[[], Awaitable[object]]] = []
+        # What a feature keeps in memory about a member (a voice clock, attendance minutes), dropped
+        # once /erase has erased them: called with (Discord id, users.id).
+        self.erase_hooks: list[Callable[[int, str], None]] = []
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []

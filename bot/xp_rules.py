@@ -176,6 +176,10 @@ class VoiceClock:
     def __init__(self) -> None:
         self.seconds: dict[int, float] = {}
 
+    def forget(self, member: int, *_: object) -> None:
+        """A member's partial minute dropped (erased: no time of theirs is credited after it)."""
+        self.seconds.pop(member, None)
+
     def tick(self, eligible: Iterable[int], elapsed: float) -> dict[int, int]:
         """Add `elapsed` seconds to each eligible member; returns full minutes earned per member.
         Members no longer eligible keep their partial minute only while they stay in the tick set."""

@@ -256,6 +256,13 @@ class Core(commands.Cog):
             else:
                 self.bot.chat_activity.put_back(dropped)  # type: ignore[arg-type]
             raise
+        # Erased: what else memory holds of them goes (their analytics rows keep the counts only, a
+        # partial voice minute and attendance minutes are not credited to a fresh row).
+        self.bot.analytics.forget_member(member.id, user_id)
+        if engine is not None:
+            engine.voice_clock.forget(member.id)
+        for hook in self.bot.erase_hooks:
+            hook(member.id, user_id)
         return changed
 
     async def cog_load(self) -> None:

@@ -148,6 +148,13 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
 _CASE_KEYS = ["case-dm", "case-modlog", "case-action", "case-failed", "appeal", "appeal-decision"]
 
 
+def _without_id(column: str) -> str:
+    """A jsonb column with the Discord id $2 replaced by "erased": as a JSON number (made a string),
+    as a string, or inside one; the result is still JSON."""
+    bare = f"""regexp_replace({column}::text, '([:\\[,]\\s*)' || $2 || '(\\s*[,\\]}}])', '\\1"erased"\\2', 'g')"""
+    return f"regexp_replace({bare}, '(^|[^0-9])' || $2 || '([^0-9]|$)', '\\1erased\\2', 'g')::jsonb"
+
+
 async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:
     """What the outbox and dead_letters keep of the member: every item naming their Discord id (in
     its payload or its dedupe key, which loses it) or about one of their cases loses its payload but
@@ -165,7 +172,11 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
                OR dedupe_key ~ $1
                OR (split_part(dedupe_key, ':', 1) = ANY($2::text[])
                    AND split_part(dedupe_key, ':', 2) IN
-                       (SELECT id::text FROM moderation_logs WHERE target_user_id = $3))""",
+                       (SELECT id::text FROM moderation_logs WHERE target_user_id = $3))
+               -- the modlog entries of cases they took as a moderator name them too
+               OR (split_part(dedupe_key, ':', 1) = 'case-modlog'
+                   AND split_part(dedupe_key, ':', 2) IN
+                       (SELECT id::text FROM moderation_logs WHERE moderator_id = $3))""",
         named,
         _CASE_KEYS,
         user_id,
@@ -176,8 +187,25 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
                error = regexp_replace(error, $1, '\\1erased\\2', 'g'),
                status = CASE WHEN status = 'pending' THEN 'discarded' ELSE status END,
                resolved_at = COALESCE(resolved_at, NOW()),
-               resolution = COALESCE(resolution, 'discarded: the member''s data was erased')
+               -- what was done, without who did it (a staff member's name; admin_logs keeps their row)
+               resolution = COALESCE(regexp_replace(regexp_replace(resolution, $1, '\\1erased\\2', 'g'),
+                                                    ' \\(by [^)]*\\)$', ''),
+                                     'discarded: the member''s data was erased')
            WHERE payload::text ~ $1""",
         named,
     )
-    return {"outbox_scrubbed": int(outbox_rows.split()[-1]), "dead_letters_scrubbed": int(letters.split()[-1])}
+    # The audit trail of what was done to them keeps who (admin_id) and what, not their Discord id
+    # nor a name written into a reason by a tool (the doctor's "by <name>").
+    audit = await conn.execute(
+        f"""UPDATE admin_logs
+            SET previous_value = {_without_id("previous_value")}, new_value = {_without_id("new_value")},
+                reason = CASE WHEN reason ~ '^by ' THEN 'by a staff member' ELSE reason END
+            WHERE target_id = $1 OR previous_value ->> 'user_id' = $1 OR new_value ->> 'user_id' = $1""",
+        user_id,
+        discord_id,
+    )
+    return {
+        "outbox_scrubbed": int(outbox_rows.split()[-1]),
+        "dead_letters_scrubbed": int(letters.split()[-1]),
+        "audit_rows_scrubbed": int(audit.split()[-1]),
+    }

@@ -355,14 +355,15 @@ class AnalyticsRow:
 
 
 async def insert_analytics(conn: Executor, rows: list[AnalyticsRow]) -> int:
-    """Write analytics rows in one statement. A member with no users row (erased meanwhile) is written
-    without a member, as ON DELETE SET NULL would have left it."""
+    """Write analytics rows in one statement. A member with no users row (deleted meanwhile) or an
+    erased one (/erase ran while the row waited) is written without a member, as the erasure or ON
+    DELETE SET NULL would have left it."""
     if not rows:
         return 0
     result = await conn.execute(
         """INSERT INTO analytics (user_id, event_type, event_category, event_action, event_label, event_value,
                                   pathway, timestamp)
-           SELECT COALESCE((SELECT u.id FROM users u WHERE u.id = b.user_id),
+           SELECT COALESCE((SELECT u.id FROM users u WHERE u.id = b.user_id AND u.discord_id NOT LIKE 'erased:%'),
                            (SELECT u.id FROM users u WHERE u.discord_id = b.discord_id)),
                   b.event_type, b.category, b.action, b.label, b.value, b.pathway, b.at
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],

@@ -178,3 +178,70 @@ async def test_erase_leaves_no_discord_id_in_the_outbox_dedupe_keys(harness, tmp
     assert any(r["dedupe_key"] and carol.id in r["dedupe_key"] for r in rows)  # others' keys are kept
     erased = [r["dedupe_key"] for r in rows if r["dedupe_key"] and "erased-" in r["dedupe_key"]]
     assert len(erased) == keyed and len(set(erased)) == keyed  # each still unique
+
+
+async def test_erasure_leaves_no_name_in_modlog_entries_they_moderated_nor_in_the_audit_of_their_writes(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    await mod.slash("mod warn", member=alice, reason="keep it civil")
+    await delivered(bot, "channel_message")
+    entry = await bot.pool.fetchval("SELECT payload FROM outbox WHERE dedupe_key = 'case-modlog:1'")
+    assert {"name": "Moderator", "value": "mod", "inline": True} in entry["embeds"][0]["fields"]
+    alice_row = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", alice.id)
+    letter = await bot.pool.fetchval(
+        """INSERT INTO dead_letters (kind, payload, error, sqlstate)
+           VALUES ('xp_grant', $1, $2, '23503') RETURNING id""",
+        {"t": "grant", "discord_id": alice.id, "user_id": alice_row, "amount": 20},
+        f"no user_profiles row for member {alice.id}",
+    )
+    done = await mod.slash("deadletter discard", letter_id=letter, reason="one message, not worth it")
+    assert done.content == f"Dead letter {letter}: discarded."
+    assert await bot.pool.fetchval("SELECT resolution FROM dead_letters") == "discarded (by mod)"
+
+    assert (await boss.slash("erase", member=mod, reason="left the staff, asked")).content.startswith("Erased")
+    entry = await bot.pool.fetchval("SELECT payload::text FROM outbox WHERE dedupe_key = 'case-modlog:1'")
+    assert '"mod"' not in entry  # the modlog entry they moderated named them
+    assert (await boss.slash("erase", member=alice, reason="GDPR request")).content.startswith("Erased")
+    letters = await bot.pool.fetchrow("SELECT error, resolution FROM dead_letters WHERE id = $1", letter)
+    assert letters["resolution"] == "discarded" and alice.id not in letters["error"]
+    audit = await bot.pool.fetch(
+        "SELECT previous_value::text AS p, new_value::text AS n, reason FROM admin_logs WHERE action LIKE 'dead_letter%'"
+    )
+    assert audit and not any(alice.id in (r["p"] or "") + (r["n"] or "") for r in audit)
+    assert [r["reason"] for r in audit] == ["one message, not worth it"]
+
+
+async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting_in_memory(harness):
+    from datetime import UTC, datetime
+
+    bot = await start_xp(harness)
+    alice, bob = harness.member("alice"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    alice.join_voice(harness.demo.voice)
+    bob.join_voice(harness.demo.voice)
+    alice.say("marker")
+    await handled(bot, 1)
+    now = datetime.now(UTC)
+    assert bot.xp_engine.voice_tick(elapsed=50, at=now) == 0  # 50 s each: no minute yet
+    dave = harness.demo.new_member("dave")  # joins: a member_join row waits in the analytics buffer
+
+    async def joined():
+        return await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", dave.id)
+
+    dave_row = await wait_until(joined)
+    assert any(r.user_id == dave_row for r in bot.analytics._pending)
+    for member in (bob, dave):
+        erased = await boss.slash("erase", member=member, reason="GDPR request")
+        assert erased.content.startswith("Erased")
+    assert not any(r.user_id == dave_row or r.discord_id == dave.id for r in bot.analytics._pending)
+    await bot.analytics.flush()
+    assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE user_id = $1", dave_row) == 0
+    assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE event_type = 'member_join'") >= 1
+    assert bot.xp_engine.voice_tick(elapsed=20, at=now) == 1  # alice's minute; bob's 50 s went with him
+    await bot.flush_all()
+    assert await bot.pool.fetchval("SELECT count(*) FROM users WHERE discord_id = $1", bob.id) == 0
+    voice = await bot.pool.fetch(
+        "SELECT u.discord_id FROM xp_ledger l JOIN users u ON u.id = l.user_id WHERE l.source = 'voice'"
+    )
+    assert [r["discord_id"] for r in voice] == [alice.id]

@@ -72,6 +72,7 @@ async def setup(bot: ConclaveBot) -> None:
     xp_engine = getattr(bot, "xp_engine", None)
     if xp_engine is not None:
         xp_engine.voice_hooks.append(jobs.attendance.credit)
+    bot.erase_hooks.append(jobs.attendance.forget)
     bot.register_flush("event attendance", jobs.attendance.flush, every=5.0)
     bot.after_member_sync.append(jobs.mirror.reconcile)  # the guild is known then
     bot.add_dynamic_items(RegisterButton, ListButton, RateButton)

@@ -38,6 +38,11 @@ class Attendance:
             key = (member_id, channel_id)
             self.minutes[key] = self.minutes.get(key, 0) + minutes
 
+    def forget(self, member_id: int, *_: object) -> None:
+        """A member's voice minutes not written yet, dropped (erased)."""
+        for key in [k for k in self.minutes if k[0] == member_id]:
+            del self.minutes[key]
+
     async def flush(self, *, everything: bool = False) -> int:
         if not self.minutes or not self.health.may_try():
             return 0
