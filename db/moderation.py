@@ -214,6 +214,40 @@ async def restore_superseded(conn: Executor, case_id: int) -> list[Sanction]:
     return [Sanction(**dict(r)) for r in rows]
 
 
+RECONCILED_KEY = "bans.first_reconciled_at"  # community_settings: Discord's bans compared once already
+
+
+async def first_reconcile(conn: asyncpg.Connection, guild_id: str, *, claim: bool = False) -> bool:
+    """Whether Discord's bans were never compared with the record (a fresh install: no such run and
+    no case on record yet). `claim`: mark it done, in the caller's transaction (True only for the
+    transaction that marks it)."""
+    if claim:
+        marked = await conn.fetchval(
+            """INSERT INTO community_settings (key, value) VALUES ($1, to_jsonb(NOW())::text)
+               ON CONFLICT (key) DO NOTHING RETURNING key""",
+            RECONCILED_KEY,
+        )
+        return marked is not None and not await _any_case(conn, guild_id)
+    done = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM community_settings WHERE key = $1)", RECONCILED_KEY)
+    if done:
+        return False
+    if await _any_case(conn, guild_id):  # a bot that kept records before this was kept: not a first start
+        await conn.execute(
+            """INSERT INTO community_settings (key, value) VALUES ($1, to_jsonb(NOW())::text)
+               ON CONFLICT (key) DO NOTHING""",
+            RECONCILED_KEY,
+        )
+        return False
+    return True
+
+
+async def _any_case(conn: Executor, guild_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM moderation_logs WHERE metadata ? 'case_number' AND metadata ->> 'guild_id' = $1)",
+        guild_id,
+    )
+
+
 async def active_sanction(
     conn: Executor, guild_id: str, target_discord_id: str, kind: str, *, lock: bool = False
 ) -> Sanction | None:

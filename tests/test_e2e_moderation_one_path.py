@@ -141,3 +141,31 @@ async def test_a_new_ban_while_the_old_ones_expiry_is_running_neither_waits_for_
     assert [r["status"] for r in await bot.pool.fetch(SANCTIONS)] == ["superseded", "active"]
     await settled(bot)
     assert bob.id in harness.standin.guild.bans
+
+
+async def test_bans_found_in_discord_at_the_first_start_are_on_record_as_pre_existing(harness):
+    mod, bob, carol = harness.member("mod"), harness.member("bob"), harness.member("carol")
+    mod.ban_in_discord(bob, reason="raid in 2023")  # long before the bot came
+    bot, modlog = await start(harness)
+    rows = await bot.pool.fetch(GUILD_CASES)
+    assert [(r["action"], r["reason"]) for r in rows] == [("ban", "banned before the bot kept records: raid in 2023")]
+    assert rows[0]["metadata"]["pre_existing"] is True and rows[0]["metadata"]["target_discord_id"] == bob.id
+    assert await bot.pool.fetch(SANCTIONS) == [("ban", "active", bob.id)]
+    summary = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id, timeout=10, past=True
+    )
+    assert summary.message.content == (
+        "1 ban(s) were already in Discord when I first started: on record as pre-existing, case #1."
+    )
+    await harness.stop_bot()
+    mod.ban_in_discord(carol, reason="alt account")  # this one while the bot was away
+    bot, _ = await start(harness)
+    rows = await bot.pool.fetch(GUILD_CASES)
+    assert [r["reason"] for r in rows] == [
+        "banned before the bot kept records: raid in 2023",
+        "banned in Discord while the bot was offline: alt account",
+    ]
+    assert "pre_existing" not in rows[1]["metadata"]
+    unbanned = await mod.slash("mod unban", user=bob.id, reason="old story")
+    assert unbanned.content == "Case #3: unban bob."
+    assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["lifted", "active"]

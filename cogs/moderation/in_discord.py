@@ -112,9 +112,14 @@ async def _record_ban(
     moderator: str,
     reason: str,
     modlog: bool = True,
+    pre_existing: bool = False,
 ) -> Case:
     """A ban made in Discord, on record: the case and the ban in force (permanent: Discord's bans
-    have no end); no DM and no Discord action, Discord has banned already."""
+    have no end); no DM and no Discord action, Discord has banned already. `pre_existing`: found
+    at the first start, older than the bot's records."""
+    metadata: dict[str, object] = {"target_discord_id": str(user.id), "in_discord": True, "told": False}
+    if pre_existing:
+        metadata["pre_existing"] = True
     case = await moderation.open_case(
         conn,
         guild_id=str(bot.guild_id),
@@ -122,7 +127,7 @@ async def _record_ban(
         target_user_id=target_id,
         action="ban",
         reason=reason,
-        metadata={"target_discord_id": str(user.id), "in_discord": True},
+        metadata=metadata,
     )
     await put_in_force(conn, case, "ban", str(user.id), None)
     if modlog:
@@ -250,8 +255,12 @@ class InDiscord(commands.Cog):
         async with bot.pool.acquire() as conn:
             active = {s.target_discord_id: s for s in await moderation.active_sanctions(conn, guild_id, "ban")}
             busy = await outbox.pending_for_members(conn, ("ban", "unban"))  # about to change in Discord
+            first = await moderation.first_reconcile(conn, guild_id)
         added = [entry for uid, entry in banned.items() if uid not in active and uid not in busy]
         removed = [s for uid, s in active.items() if uid not in banned and uid not in busy]
+        if first:
+            await self._record_pre_existing(added)
+            return
         if not added and not removed:
             return
         actors = await self._recent_actors(guild)
@@ -292,6 +301,47 @@ class InDiscord(commands.Cog):
         bot.outbox.wake()
         log.info("bans changed in Discord while offline: %d case(s) recorded", len(recorded))
 
+    async def _record_pre_existing(self, found: list[discord.BanEntry]) -> None:
+        """The first start: the bans already in Discord are older than the bot's records, not made
+        while it was away. Each is a case of its own, marked pre-existing, with Discord's reason, so
+        /mod history shows it, /mod unban closes it and an unban in Discord later lifts it; the
+        modlog gets one line for all of them. Once recorded, later starts compare as usual."""
+        bot = self.bot
+        targets = {entry.user.id: await bot.identity.outside_id(entry.user) for entry in found}
+        async with bot.pool.acquire() as conn, conn.transaction():
+            if not await moderation.first_reconcile(conn, str(bot.guild_id), claim=True):
+                return  # another process did it meanwhile
+            recorded = [
+                await _record_ban(
+                    conn,
+                    bot,
+                    entry.user,
+                    target_id=targets[entry.user.id],
+                    moderator_id=None,
+                    moderator=IN_DISCORD,
+                    reason=_why("banned before the bot kept records", entry.reason),
+                    modlog=False,
+                    pre_existing=True,
+                )
+                for entry in found
+            ]
+            channel_id = bot.config.community.announcements.mod_log_channel_id
+            if recorded and channel_id is not None:
+                numbers = ", ".join(f"case #{c.number}" for c in recorded[:SUMMARY_CASES])
+                more = f" and {len(recorded) - SUMMARY_CASES} more" if len(recorded) > SUMMARY_CASES else ""
+                content = (
+                    f"{len(recorded)} ban(s) were already in Discord when I first started: on record as "
+                    f"pre-existing, {numbers}{more}."
+                )
+                await outbox.enqueue(
+                    conn,
+                    "channel_message",
+                    {"channel_id": str(channel_id), "content": content, "embeds": []},
+                    dedupe_key=f"bans-pre-existing:{recorded[0].id}",
+                )
+        bot.outbox.wake()
+        log.info("first start: %d ban(s) already in Discord recorded as pre-existing", len(found))
+
     async def _recent_actors(
         self, guild: discord.Guild
     ) -> dict[tuple[discord.AuditLogAction, int], tuple[discord.abc.User | None, str | None]]:
@@ -310,18 +360,26 @@ class InDiscord(commands.Cog):
         return found
 
     async def _queue_summary(self, conn: asyncpg.Connection, cases: list[Case], *, bans: int, unbans: int) -> None:
+        if cases:
+            content = (
+                f"Bans changed in Discord while I was offline: {bans} ban(s) and {unbans} unban(s), "
+                f"recorded as {_case_list(cases)}."
+            )
+            await self._queue_line(conn, content, f"bans-reconciled:{cases[0].id}")
+
+    async def _queue_line(self, conn: asyncpg.Connection, content: str, key: str) -> None:
+        """One line in the modlog channel (if there is one)."""
         channel_id = self.bot.config.community.announcements.mod_log_channel_id
-        if channel_id is None or not cases:
-            return
-        numbers = ", ".join(f"case #{c.number}" for c in cases[:SUMMARY_CASES])
-        more = f" and {len(cases) - SUMMARY_CASES} more" if len(cases) > SUMMARY_CASES else ""
-        content = (
-            f"Bans changed in Discord while I was offline: {bans} ban(s) and {unbans} unban(s), "
-            f"recorded as {numbers}{more}."
-        )
-        await outbox.enqueue(
-            conn,
-            "channel_message",
-            {"channel_id": str(channel_id), "content": content, "embeds": []},
-            dedupe_key=f"bans-reconciled:{cases[0].id}",
-        )
+        if channel_id is not None:
+            await outbox.enqueue(
+                conn,
+                "channel_message",
+                {"channel_id": str(channel_id), "content": content, "embeds": []},
+                dedupe_key=key,
+            )
+
+
+def _case_list(cases: list[Case]) -> str:
+    """The cases by number, at most SUMMARY_CASES of them ("case #3, case #4 and 12 more")."""
+    numbers = ", ".join(f"case #{c.number}" for c in cases[:SUMMARY_CASES])
+    return numbers + (f" and {len(cases) - SUMMARY_CASES} more" if len(cases) > SUMMARY_CASES else "")
