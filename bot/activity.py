@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.journal import Journal
 from bot.write_path import InFlight, WriteHealth, dead_letter, retry_with_fresh_rows, write_isolating
 from db.activity import MessageActivity, record_messages
 from db.faults import MissingRows
+from db.stats import quarter_hour
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,35 @@ class SeenMessages:
 
 @dataclass(slots=True)
 class ChatCount:
-    """One member's messages since the last flush."""
+    """One member's messages since the last flush, and when (per quarter hour: the server's daily
+    counts put each on the day it was sent, db/stats.count_activity)."""
 
     discord_id: int
     member: discord.Member | None
     messages: int
     last_at: datetime
     user_id: str | None = None  # known when restored from the journal
+    moments: dict[datetime, int] = field(default_factory=dict)  # quarter hour -> messages (empty: at last_at)
+
+    def add(self, moment: datetime, messages: int = 1) -> None:
+        self.messages += messages
+        self.last_at = max(self.last_at, moment)
+        quarter = quarter_hour(moment)
+        self.moments[quarter] = self.moments.get(quarter, 0) + messages
+
+    def merge(self, other: ChatCount) -> None:
+        """Another count of the same member's (put back after a failed write) added to this one."""
+        self.messages += other.messages
+        self.last_at = max(self.last_at, other.last_at)
+        self.user_id = self.user_id or other.user_id
+        for quarter, n in other.quarter_hours().items():
+            self.moments[quarter] = self.moments.get(quarter, 0) + n
+
+    def quarter_hours(self) -> dict[datetime, int]:
+        """Messages per quarter hour (a count restored without them: all at its last message)."""
+        if sum(self.moments.values()) == self.messages:
+            return dict(self.moments)
+        return {quarter_hour(self.last_at): self.messages}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -63,7 +86,15 @@ class ChatCount:
             "user_id": self.user_id,
             "messages": self.messages,
             "last_at": self.last_at.isoformat(),
+            "moments": {q.isoformat(): n for q, n in self.quarter_hours().items()},
         }
+
+    @classmethod
+    def restore(cls, record: dict[str, Any], member: discord.Member | None = None) -> ChatCount:
+        """A count from its journal record (older records have no moments: at their last message)."""
+        moments = {datetime.fromisoformat(q): int(n) for q, n in (record.get("moments") or {}).items()}
+        last_at = datetime.fromisoformat(record["last_at"])
+        return cls(int(record["discord_id"]), member, int(record["messages"]), last_at, record["user_id"], moments)
 
 
 class ActivityBuffer:
@@ -88,12 +119,9 @@ class ActivityBuffer:
         entry = self._pending.get(member.id)
         moment = at or datetime.now(UTC)
         if entry is None:
-            self._pending[member.id] = ChatCount(member.id, member, 1, moment)
-        else:
-            entry.messages += 1
-            if moment > entry.last_at:
-                entry.last_at = moment
-            entry.member = member
+            entry = self._pending[member.id] = ChatCount(member.id, member, 0, moment)
+        entry.add(moment)
+        entry.member = member
 
     @property
     def pending_messages(self) -> int:
@@ -132,9 +160,7 @@ class ActivityBuffer:
             if current is None:
                 self._pending[entry.discord_id] = entry
             else:
-                current.messages += entry.messages
-                current.last_at = max(current.last_at, entry.last_at)
-                current.user_id = current.user_id or entry.user_id
+                current.merge(entry)
 
     def spill(self) -> str | None:
         """At a stop the database did not let us finish (counts written alone, without XP), with
@@ -150,8 +176,7 @@ class ActivityBuffer:
         restored = 0
         for path in self.journal.files():
             for r in self.journal.read(path):
-                at = datetime.fromisoformat(r["last_at"])
-                self.put_back([ChatCount(int(r["discord_id"]), None, int(r["messages"]), at, r["user_id"])])
+                self.put_back([ChatCount.restore(r)])
                 restored += int(r["messages"])
             self.journal.done(path)
         return restored
@@ -176,7 +201,10 @@ class ActivityBuffer:
                 if unknown:  # restored for someone who left, whose row is gone too
                     raise MissingRows("users", unknown)
                 rows = sorted(
-                    (MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at) for c in counts),
+                    (
+                        MessageActivity(c.user_id or ids[c.discord_id], c.messages, c.last_at, c.quarter_hours())
+                        for c in counts
+                    ),
                     key=lambda r: r.user_id,
                 )
                 async with self.pool.acquire() as conn, conn.transaction():  # a refusal rolls back all of it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +16,10 @@ class MessageActivity:
     user_id: str
     messages: int
     last_at: datetime
+    moments: Mapping[datetime, int] | None = None  # messages per quarter hour (None: all at last_at)
+
+    def per_quarter_hour(self) -> dict[datetime, int]:
+        return stats.by_quarter_hour(self.moments.items() if self.moments else [(self.last_at, self.messages)])
 
 
 async def record_messages(conn: Executor, batch: Sequence[MessageActivity]) -> int:
@@ -38,5 +42,5 @@ async def record_messages(conn: Executor, batch: Sequence[MessageActivity]) -> i
     )
     if len(rows) != len(batch):
         raise MissingRows("user_profiles", sorted({a.user_id for a in batch} - {r["user_id"] for r in rows}))
-    await stats.count_activity(conn, sum(a.messages for a in batch), 0)
+    await stats.count_activity(conn, stats.by_quarter_hour(m for a in batch for m in a.per_quarter_hour().items()), {})
     return len(rows)

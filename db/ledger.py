@@ -4,7 +4,7 @@ achievements), and the totals, levels, streaks and period boards that move with 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -132,6 +132,18 @@ class ChatActivity:
     user_id: str
     messages: int
     last_at: datetime
+    moments: Mapping[datetime, int] | None = None  # messages per quarter hour (None: all at last_at)
+
+    def per_quarter_hour(self, *, repeated: int = 0) -> dict[datetime, int]:
+        """The messages per quarter hour, less `repeated` ones (taken from the latest)."""
+        found = stats.by_quarter_hour(self.moments.items() if self.moments else [(self.last_at, self.messages)])
+        for moment in sorted(found, reverse=True):
+            if repeated <= 0:
+                break
+            taken = min(repeated, found[moment])
+            found[moment] -= taken
+            repeated -= taken
+        return found
 
 
 async def apply_grants(
@@ -205,7 +217,10 @@ async def apply_grants(
 
     for user_id, entry in counts.items():
         last_at[user_id] = max(last_at.get(user_id, entry.last_at), entry.last_at)
-    await _update_profiles(conn, per_user, counts, last_at, result, repeated_messages, count_in_stats=count_in_stats)
+    voice_at = stats.by_quarter_hour((g.created_at, 1) for g in applied if g.source == "voice")
+    await _update_profiles(
+        conn, per_user, counts, last_at, result, repeated_messages, count_in_stats=count_in_stats, voice_at=voice_at
+    )
     if per_pathway:
         keys = sorted(per_pathway)
         pathway_rows = await conn.fetch(
@@ -258,6 +273,7 @@ async def _update_profiles(
     repeated_messages: dict[str, int] | None = None,
     *,
     count_in_stats: bool = True,
+    voice_at: Mapping[datetime, int] | None = None,
 ) -> None:
     users = sorted(set(per_user) | set(counts))  # one lock order for every writer of these rows
     repeated = repeated_messages or {}
@@ -274,8 +290,11 @@ async def _update_profiles(
     )
     if len(profile_rows) != len(users):
         raise MissingRows("user_profiles", sorted(set(users) - {r["user_id"] for r in profile_rows}))
-    if count_in_stats:
-        await stats.count_activity(conn, sum(messages), sum(voice))  # the server's day, in the same transaction
+    if count_in_stats:  # the server's days, in the same transaction: each on the day it happened
+        sent = stats.by_quarter_hour(
+            m for u in users if u in counts for m in counts[u].per_quarter_hour(repeated=repeated.get(u, 0)).items()
+        )
+        await stats.count_activity(conn, sent, voice_at or {})
     for r in profile_rows:
         if r["delta"]:
             before = r["total_xp"] - r["delta"]

@@ -3,8 +3,10 @@ the day's activity counters, and what /stats reads."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -23,10 +25,42 @@ SELECT (NOW() AT TIME ZONE tz)::date AS today,
 """
 
 
-async def count_activity(conn: Executor, messages: int, voice_minutes: int) -> None:
-    """Add to today's messages and voice minutes (in the caller's transaction)."""
-    if messages > 0 or voice_minutes > 0:
-        await conn.execute("SELECT count_daily_activity($1, $2)", messages, voice_minutes)
+def quarter_hour(moment: datetime) -> datetime:
+    """The UTC quarter hour a moment falls in: every time zone's offset is a whole number of quarter
+    hours, so a quarter hour lies within one local day wherever the community is."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+def by_quarter_hour(counts: Iterable[tuple[datetime, int]]) -> dict[datetime, int]:
+    """(moment, count) pairs summed per quarter hour (what count_activity takes)."""
+    summed: dict[datetime, int] = defaultdict(int)
+    for moment, count in counts:
+        summed[quarter_hour(moment)] += count
+    return dict(summed)
+
+
+async def count_activity(
+    conn: Executor, messages: Mapping[datetime, int], voice_minutes: Mapping[datetime, int]
+) -> None:
+    """Add messages and voice minutes to server_stats_daily, each on the community's local day it
+    happened (keyed by quarter hour, see quarter_hour), not the day the flush writes them: a
+    message at 23:59 flushed at 00:00 counts for the day it was sent. In the caller's transaction."""
+    moments = sorted({m for m, n in messages.items() if n > 0} | {m for m, n in voice_minutes.items() if n > 0})
+    if not moments:
+        return
+    await conn.execute(
+        """INSERT INTO server_stats_daily AS d (day, messages, voice_minutes)
+           SELECT (m.at AT TIME ZONE tz)::date, sum(m.messages), sum(m.voice)
+             FROM unnest($1::timestamptz[], $2::bigint[], $3::bigint[]) AS m(at, messages, voice),
+                  community_timezone() AS tz
+            GROUP BY 1
+           ON CONFLICT (day) DO UPDATE SET messages = d.messages + EXCLUDED.messages,
+                                           voice_minutes = d.voice_minutes + EXCLUDED.voice_minutes""",
+        moments,
+        [max(0, messages.get(m, 0)) for m in moments],
+        [max(0, voice_minutes.get(m, 0)) for m in moments],
+    )
 
 
 @dataclass(frozen=True)

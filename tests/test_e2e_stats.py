@@ -379,3 +379,50 @@ def test_kept_stats_answers_are_bounded_oldest_first():
         answers.put((1, "server", period), Answer({"title": period}, b"png"))
     assert len(answers) == 3 and answers.get((1, "server", "7d")) is None
     assert answers.get((1, "server", "365d")).embed == {"title": "365d"}
+
+
+async def _just_before_midnight(bot) -> tuple:
+    """(yesterday, 23:59:30 yesterday) in the community's time zone."""
+    row = await bot.pool.fetchrow(
+        """SELECT (NOW() AT TIME ZONE community_timezone())::date - 1 AS yesterday,
+                  (date_trunc('day', NOW() AT TIME ZONE community_timezone()) - INTERVAL '30 seconds')
+                      AT TIME ZONE community_timezone() AS late"""
+    )
+    return row["yesterday"], row["late"]
+
+
+DAILY_ACTIVITY = "SELECT day, messages, voice_minutes FROM server_stats_daily WHERE messages > 0 OR voice_minutes > 0"
+
+
+async def test_messages_and_voice_minutes_count_on_the_day_they_happened_not_the_day_they_are_written(harness):
+    bot = await start(harness, timezone="America/New_York")
+    alice, bob = harness.member("alice"), harness.member("bob")
+    yesterday, late = await _just_before_midnight(bot)
+    alice.say("good night", sent_at=late)  # 23:59:30 in New York, written by a flush after midnight
+    await handled(bot, 1)
+    alice.join_voice(harness.demo.voice)
+    bob.join_voice(harness.demo.voice)
+    bob.say("marker")
+    await handled(bot, 2)
+    bot.xp_engine.voice_tick(elapsed=61, at=late)  # a voice minute each, ending at 23:59:30
+    await bot.flush_all()
+    today = yesterday + timedelta(days=1)
+    rows = {r["day"]: (r["messages"], r["voice_minutes"]) for r in await bot.pool.fetch(DAILY_ACTIVITY)}
+    assert rows == {yesterday: (1, 2), today: (1, 0)}
+
+
+async def test_chat_counts_written_without_xp_count_on_the_day_they_were_sent(harness):
+    demo = harness.demo
+    harness.community = demo.community_config(cogs=["cogs.core"])
+    bot = await harness.start_bot()
+    alice = harness.member("alice")
+    yesterday, late = await _just_before_midnight(bot)
+    alice.say("still up", sent_at=late)
+    alice.say("and now", sent_at=late + timedelta(seconds=40))  # past midnight
+    for _ in range(200):
+        if bot.chat_activity.received >= 2:
+            break
+        await asyncio.sleep(0.02)
+    await bot.flush_all()
+    rows = {r["day"]: r["messages"] for r in await bot.pool.fetch(DAILY_ACTIVITY)}
+    assert rows == {yesterday: 1, yesterday + timedelta(days=1): 1}

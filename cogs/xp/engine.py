@@ -387,7 +387,7 @@ class XPEngine:
             if item.member is not None:
                 by_user[user_id] = item.member
             if isinstance(item, ChatCount):
-                activity.append(ledger.ChatActivity(user_id, item.messages, item.last_at))
+                activity.append(ledger.ChatActivity(user_id, item.messages, item.last_at, item.quarter_hours()))
                 continue
             week, month = period_starts(item.at, self.timezone)
             grants.append(

@@ -189,13 +189,7 @@ class PendingWrites:
         discord_id = int(record["discord_id"])
         member = guild.get_member(discord_id) if guild is not None else None
         if record["t"] == "count":
-            return ChatCount(
-                discord_id,
-                member,
-                int(record["messages"]),
-                datetime.fromisoformat(record["last_at"]),
-                record["user_id"],
-            )
+            return ChatCount.restore(record, member)
         return Pending(
             discord_id,
             member,
