@@ -6,8 +6,9 @@ never held while waiting for one (a waiter holding a connection could starve the
 2. ACHIEVEMENTS: the achievement engine; one evaluation or backfill at a time.
 3. XP: the XP engine; XP flushes, staff XP changes (/xp give|take|set|reset), achievement awards
    and revokes, event attendance rewards, purge reversals, rank-index moves.
-4. Keyed locks (KeyedLocks: an event's registration queue, a member's joins and departures) and
-   each buffer's own (the identity upsert, chat counts, analytics): nothing is taken under them.
+4. Keyed locks (KeyedLocks: an event's registration queue, a member's joins and departures, a
+   member's ban events in cogs/moderation/in_discord.py) and each buffer's own (the identity
+   upsert, chat counts, analytics): nothing is taken under them but a pool connection.
 
 Who takes what:
 - the XP flush: FLUSHES, then XP;
@@ -17,12 +18,24 @@ Who takes what:
 - a staff grant or revoke: XP;
 - attendance: FLUSHES then XP (voice minutes), or XP alone (a check-in);
 - a purge taking XP back: XP (after a flush of its own, which takes XP and lets it go);
-- a registration: the event's queue, a connection, then the event's row (FOR UPDATE).
+- a registration: the event's queue, a connection, then the event's row (FOR UPDATE);
+- /erase: XP, then the chat counts' own lock (no flush holds any of the member's writes); what
+  else memory holds of them (analytics rows, the voice clock, attendance minutes) is dropped after
+  the erasure commits, under no lock (their writers resolve an erased row to no member);
+- moderation takes no in-process lock but a member's ban events' (4); its order is the database's.
 
 In the database, within one transaction: an event's row before its registrations; a batch's
 per-member rows in users.id order (db/ledger.py sorts them); an achievement's row last when
 awarding (count_awards) and first when revoking (so the first earner is recomputed after any
 award in flight commits); both run under XP, so never against each other in this process.
+Moderation, whoever acts (a command, an edit, a void, an appeal, a ban seen from Discord, an expiry,
+a refusal from Discord): the case being changed (lock_case), then the member's sanction in force
+(FOR UPDATE), then the guild's case counter (open_case), then timers and outbox rows. Two paths
+start elsewhere, and neither waits for a row the others hold first: the timer dispatcher holds its
+timer's row, then the sanction's (so whoever cancels a sanction's timer skips a timer being run:
+cogs/moderation/lifecycle.cancel_expiry, and the handler finds the sanction ended or its expiry
+moved); the outbox worker holds its item's row, then (a refusal) the case's sanction, and nobody
+locks an outbox row while holding a sanction.
 
 RankedLock checks the list at run time: taking a lock that is not below every lock the task
 holds raises LockOrderError naming both, so a would-be deadlock is an error the tests see."""

@@ -267,6 +267,8 @@ class InDiscord(commands.Cog):
         targets = {entry.user.id: await bot.identity.outside_id(entry.user) for entry in added}
         recorded: list[Case] = []
         async with bot.pool.acquire() as conn, conn.transaction():
+            # The sanctions to lift, locked before the case counter is (the order of bot/locks.py)
+            locked = [await moderation.lock_active_sanction(conn, s.id) for s in removed]
             for entry in added:
                 actor, reason = actors.get((discord.AuditLogAction.ban, entry.user.id), (None, None))
                 moderator_id, moderator = await _moderator(bot, actor)
@@ -283,8 +285,7 @@ class InDiscord(commands.Cog):
                         modlog=False,
                     )
                 )
-            for unlocked in removed:
-                sanction = await moderation.lock_active_sanction(conn, unlocked.id)
+            for sanction in locked:
                 if sanction is None:
                     continue  # ended meanwhile (its expiry ran)
                 if await outbox.status_of(conn, f"case-action:{sanction.case_id}") in ("failed", "refused"):
