@@ -169,3 +169,43 @@ async def test_bans_found_in_discord_at_the_first_start_are_on_record_as_pre_exi
     unbanned = await mod.slash("mod unban", user=bob.id, reason="old story")
     assert unbanned.content == "Case #3: unban bob."
     assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["lifted", "active"]
+
+
+async def _lock_waiters(bot) -> int:
+    return await bot.pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+
+async def test_a_void_and_an_untimeout_of_one_timeout_at_once_take_their_locks_in_one_order(harness):
+    """A void holds the case, then the sanction, then takes a case number for its lift; an untimeout
+    takes the sanction before its case number too (on main it took the number first: each held what
+    the other waited for, and PostgreSQL broke the deadlock by failing one of them)."""
+    import asyncio
+
+    from tests.test_e2e_core import wait_until
+
+    bot, _ = await start(harness)
+    mod, owner, alice = harness.member("mod"), harness.member("owner"), harness.member("alice")
+    await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
+    await delivered(bot, "timeout")
+    async with bot.pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT id FROM moderation_sanctions FOR UPDATE")  # someone busy with it
+        void = asyncio.create_task(owner.slash("mod case void", number=1, reason="wrong member", timeout=15))
+
+        async def one_waits():
+            return await _lock_waiters(bot) >= 1
+
+        async def both_wait():
+            return await _lock_waiters(bot) >= 2
+
+        await wait_until(one_waits)
+        untimeout = asyncio.create_task(mod.slash("mod untimeout", member=alice, reason="sorted", timeout=15))
+        await wait_until(both_wait)
+        await tx.rollback()
+    voided, lifted = await void, await untimeout
+    assert voided.content == "Case #1 voided."
+    assert lifted.content.startswith("Case #") and "untimeout alice" in lifted.content
+    assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["voided"]
