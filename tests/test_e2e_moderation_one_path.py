@@ -65,6 +65,9 @@ async def test_a_ban_discord_refuses_is_not_in_force_and_the_moderator_is_told(h
     await delivered(bot, "ban", 2)
     case = await bot.pool.fetchrow("SELECT metadata FROM moderation_logs ORDER BY id DESC LIMIT 1")
     assert case["metadata"]["action_failed"].startswith("missing permissions")
+    shown = await mod.slash("mod case show", number=2)
+    refused = next(f for f in shown.embed["fields"] if f["name"] == "Not done")
+    assert refused["value"].startswith("Discord refused it: missing permissions")
     # the refused ban is not in force; the temporary one it was to replace still is, with its timer
     rows = await bot.pool.fetch("SELECT status, expires_at FROM moderation_sanctions ORDER BY id")
     assert [r["status"] for r in rows] == ["active", "failed"]

@@ -121,6 +121,9 @@ def case_embed(case: Case, *, target: str, moderator: str, duration: str | None 
             )
     if "dm_sent" in meta:
         embed.add_field(name="DM", value="delivered" if meta["dm_sent"] else "not delivered")
+    if meta.get("action_failed"):  # Discord refused the action: nothing of it is in force
+        refused = _clip(discord.utils.escape_markdown(str(meta["action_failed"])), 300)
+        embed.add_field(name="Not done", value=f"Discord refused it: {refused}", inline=False)
     if meta.get("capped"):
         embed.set_footer(text="Discord allows timeouts of at most 28 days: capped.")
     return embed
