@@ -247,14 +247,14 @@ class OutboxWorker(Worker):
 
     async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
-        when it is due is a newer one, which it must not undo. An effect that applies a sanction again
-        ("applies": a changed timeout) is sent only while that sanction is still in force."""
+        when it is due is a newer one, which it must not undo. An effect that applies a sanction
+        ("applies": a timeout, or its changed end) is sent only while that sanction is in force."""
         p = item.payload
-        if "applies" in p:  # applies a sanction again (a changed timeout): only while it is in force
+        if "applies" in p:  # applies a sanction (a timeout, or its changed end): only while it is in force
             applied = await moderation.sanction_by_id(conn, int(p["applies"]))
             if applied is None or applied.status != "active":
-                what = applied.kind if applied is not None else "sanction"
-                raise Superseded(f"the {what} was lifted meanwhile (sanction {p['applies']}); it is not applied again")
+                how = f"{applied.kind} is {applied.status}" if applied is not None else "sanction is gone"
+                raise Superseded(f"the {how} (sanction {p['applies']}): not applied, it would undo what ended it")
         kind = p.get("lifts")
         if kind is None:
             return

@@ -40,7 +40,7 @@ async def test_an_edit_of_a_timeout_never_re_applies_it_after_an_untimeout(harne
     assert member.communication_disabled_until is None  # Discord agrees with the record
     assert await bot.pool.fetch(SANCTIONS) == [("timeout", "lifted", alice.id)]
     late = await bot.pool.fetchrow("SELECT status, last_error FROM outbox WHERE dedupe_key LIKE 'sanction-apply:%'")
-    assert late["status"] == "refused" and late["last_error"].startswith("superseded: the timeout was lifted")
+    assert late["status"] == "refused" and late["last_error"].startswith("superseded: the timeout is lifted")
     assert [r["action"] for r in await bot.pool.fetch(GUILD_CASES)] == ["timeout", "untimeout"]
 
 
@@ -212,3 +212,22 @@ async def test_a_void_and_an_untimeout_of_one_timeout_at_once_take_their_locks_i
     assert voided.content == "Case #1 voided."
     assert lifted.content.startswith("Case #") and "untimeout alice" in lifted.content
     assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["voided"]
+
+
+async def test_a_slow_old_timeout_never_overwrites_the_newer_timeout_that_replaced_it(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    # Discord is flaky once: the first timeout's end is retried a second later ...
+    harness.standin.inject_failure("PATCH", f"/guilds/{harness.standin.guild.id}/members/{alice.id}", status=503)
+    await mod.slash("mod timeout", member=alice, reason="cool off", duration="1h")
+    # ... and meanwhile a moderator replaces it with a longer one, which goes through at once
+    assert (await mod.slash("mod timeout", member=alice, reason="again", duration="1d")).content == (
+        "Case #2: timeout alice (1d)."
+    )
+    await settled(bot)
+    until = harness.standin.guild.members[alice.id].communication_disabled_until
+    newer = await bot.pool.fetchval("SELECT expires_at FROM moderation_sanctions WHERE status = 'active'")
+    assert until == newer  # the newer timeout's end, in Discord as on record
+    assert [s["status"] for s in await bot.pool.fetch(SANCTIONS)] == ["superseded", "active"]
+    old = await bot.pool.fetchrow("SELECT status, last_error FROM outbox WHERE dedupe_key = 'case-action:1'")
+    assert old["status"] == "refused" and old["last_error"].startswith("superseded: the timeout is superseded")

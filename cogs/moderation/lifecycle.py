@@ -99,8 +99,9 @@ async def _record_in(
         duration_minutes=minutes,
         metadata=metadata,
     )
+    in_force = None
     if action.kind in SANCTIONS:
-        await put_in_force(conn, case, SANCTIONS[action.kind], str(action.target.id), expires)
+        in_force = await put_in_force(conn, case, SANCTIONS[action.kind], str(action.target.id), expires)
     elif action.kind in LIFTS:
         kind, discord_id = LIFTS[action.kind], str(action.target.id)
         if active is not None:
@@ -109,7 +110,8 @@ async def _record_in(
         else:  # nothing on record (e.g. a ban older than the bot): Discord is asked all the same
             await _queue_lift_effect(conn, bot, kind, discord_id, case, sanction=None)
     told_first = await _queue_dm(conn, bot, action, case) if action.kind in DM_BEFORE else None
-    await _queue_discord_action(conn, bot, action, case, expires, after=told_first)
+    applies = in_force.id if in_force is not None else None
+    await _queue_discord_action(conn, bot, action, case, expires, after=told_first, applies=applies)
     if action.kind not in DM_BEFORE and action.kind not in NO_DM:
         await _queue_dm(conn, bot, action, case)
     await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
@@ -173,8 +175,11 @@ async def _queue_discord_action(
     expires: datetime | None,
     *,
     after: int | None = None,
+    applies: int | None = None,
 ) -> None:
-    """The action on Discord; `after`: the outbox item (the DM) it waits for while that is retried."""
+    """The action on Discord; `after`: the outbox item (the DM) it waits for while that is retried;
+    `applies`: the sanction it puts in force (a timeout's end is not sent once a newer timeout or a
+    lift ended that sanction: a slow old timeout never overwrites a newer one's end)."""
     base: dict[str, Any] = {
         "guild_id": str(bot.guild_id),
         "user_id": str(action.target.id),
@@ -190,9 +195,9 @@ async def _queue_discord_action(
     elif action.kind == "kick":
         await outbox.enqueue(conn, "kick", base, dedupe_key=key)
     elif action.kind == "timeout":
-        await outbox.enqueue(
-            conn, "timeout", {**base, "until": expires.isoformat() if expires else None}, dedupe_key=key
-        )
+        until = expires.isoformat() if expires else None
+        extra = {"applies": applies} if applies is not None else {}
+        await outbox.enqueue(conn, "timeout", {**base, **extra, "until": until}, dedupe_key=key)
     elif action.kind == "mute":
         extra = {"case_id": case.id}
         await queue_mute_role(conn, bot, str(action.target.id), give=True, reason=base["reason"], key=key, extra=extra)
