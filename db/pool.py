@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
-from db.embedded import EmbeddedServer, embedded_pgdata
+from db.embedded import EmbeddedServer, EmbeddedStartFailed, embedded_pgdata
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +383,10 @@ async def open_database(
         await db.detect(pool_mode)
         return db
     server = EmbeddedServer(embedded_pgdata(data_dir))
-    admin_uri = await asyncio.to_thread(server.start)
+    try:
+        admin_uri = await asyncio.to_thread(server.start)
+    except EmbeddedStartFailed as error:
+        raise DatabaseUnreachable(str(error)) from None
     await ensure_database(admin_uri, name)
     db = Database(dsn=with_database(admin_uri, name), embedded=server)
     await db.detect()
