@@ -17,6 +17,7 @@ from db.users import MemberSnapshot, upsert_member
 from tests.factories import make_member, snowflake
 from tests.supabase_like import (
     SupabaseProject,
+    api_privileges,
     claims_for,
     create_project,
     postgrest,
@@ -67,6 +68,8 @@ async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_
     before = await supabase_state(project.admin_dsn)
     assert before["auth functions"], "the fixture has Supabase's auth functions"
     assert any("uid()" in name and "RETURNS uuid" in body for name, body, _, _ in before["auth functions"])
+    # Supabase's grants of every new public table, sequence and function to its API roles.
+    assert {kind for _, schema, kind, _ in before["default privileges"] if schema == "public"} == {"r", "S", "f"}
     conn = await connect(project.owner_dsn)
     try:
         assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -89,6 +92,18 @@ async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_
         assert await supabase_state(project.admin_dsn) == before
     finally:
         await conn.close()
+
+
+async def test_the_api_roles_hold_the_same_privileges_on_supabase_as_on_a_plain_postgresql(migrated, db_dsn):
+    """Supabase's default privileges (the API roles get every new public object) are set aside while the
+    migrations run: every table, view, sequence, column and function gives anon, authenticated and
+    service_role exactly what the migrations' own GRANTs give them, as on a database without them."""
+    supabase = await api_privileges(migrated.admin_dsn)
+    plain = await api_privileges(db_dsn)
+    assert ("anon", "user_leaderboard", "SELECT") in plain
+    assert ("authenticated", "notifications.read", "UPDATE") in plain
+    assert sorted(set(supabase) - set(plain)) == []
+    assert sorted(set(plain) - set(supabase)) == []
 
 
 async def test_supabase_default_grants_give_the_api_roles_nothing_of_the_bot_tables(owner, website):
@@ -285,6 +300,7 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
     await owner.execute("SELECT award_xp($1, NULL, 250)", member)
     sub = await sign_up_with_discord(migrated.admin_dsn, snowflake(), name="website-only")
     before = await supabase_state(migrated.admin_dsn)
+    privileges = await api_privileges(migrated.admin_dsn)
     tools = await tools_for(migrated.owner_dsn)
     dump = await backup(migrated.owner_dsn, tmp_path / "project.dump", tools)
     assert dump.stat().st_mode & 0o777 == 0o600  # members' data: the admin's eyes only
@@ -292,6 +308,9 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
     await restore(migrated.owner_dsn, dump, tools)
     assert await owner.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", member) == 250
     assert await supabase_state(migrated.admin_dsn) == before
+    # The restored tables, created while Supabase's default privileges were set aside, give the API
+    # roles what the migrations gave them and nothing of those defaults.
+    assert await api_privileges(migrated.admin_dsn) == privileges
     admin = await connect(migrated.admin_dsn)
     try:
         assert await admin.fetchval("SELECT count(*) FROM auth.users WHERE id = $1::uuid", sub) == 1
