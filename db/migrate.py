@@ -204,6 +204,7 @@ async def upgrade(
             try:
                 async with conn.transaction():  # a savepoint
                     await conn.execute(m.up_path.read_text(encoding="utf-8"))
+                    await default_privileges.clear(conn)  # what it set aside for itself, not for the next
                     await conn.execute(
                         """INSERT INTO migrations (version, name, checksum, execution_ms)
                            VALUES ($1, $2, $3, $4)""",
@@ -249,6 +250,7 @@ async def downgrade(
             try:
                 async with conn.transaction():  # a savepoint
                     await conn.execute(m.down_path.read_text(encoding="utf-8"))
+                    await default_privileges.clear(conn)
                     await conn.execute("DELETE FROM migrations WHERE version = $1", version)
             except asyncpg.PostgresError as exc:
                 failure = MigrationError(f"rollback of {m.label} failed and was undone: {exc}")
