@@ -5,9 +5,9 @@ On Supabase the project's `postgres` role has default privileges that give the A
 `authenticated`, `service_role`) every table, sequence and function it creates in `public`. Those are
 the project's, not the bot's: the migration runner records them, sets them aside while the migrations
 run and again after each migration (so every object a migration creates gets the built-in defaults
-plus the migration's own GRANTs, the same on Supabase as on a plain PostgreSQL), and puts them back exactly as they were before
-the run's transaction commits, whatever a migration did to them (010 revokes the API roles' defaults).
-The restore of a backup does the same around pg_restore.
+plus the migration's own GRANTs, the same on Supabase as on a plain PostgreSQL), and puts them back
+exactly as they were before the run's transaction commits, whatever a migration did to them (010
+revokes the API roles' defaults). The restore of a backup does the same around pg_restore.
 """
 
 from __future__ import annotations

@@ -173,10 +173,11 @@ async def _locked(conn: asyncpg.Connection) -> AsyncIterator[None]:
     on one server session, where a session lock would stay with whichever session took it.
 
     The connecting role's schema-level default privileges (on Supabase, the project's grants of every
-    new public table, sequence and function to its API roles) are set aside for the run and put back
-    exactly as they were before it commits (db/default_privileges.py): what the migrations create gets
-    only their explicit GRANTs, the same on Supabase as on a plain PostgreSQL, and the project's
-    defaults are left untouched (010 revokes the API roles' defaults, which are not ours to change)."""
+    new public table, sequence and function to its API roles) are set aside for the run (and after each
+    migration: defaults one sets serve its own objects only) and put back exactly as they were before
+    it commits (db/default_privileges.py): what the migrations create gets only their explicit GRANTs,
+    the same on Supabase as on a plain PostgreSQL, and the project's defaults are left untouched (010
+    revokes the API roles' defaults, which are not ours to change)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK_KEY)
         kept = await default_privileges.record(conn)
@@ -204,7 +205,7 @@ async def upgrade(
             try:
                 async with conn.transaction():  # a savepoint
                     await conn.execute(m.up_path.read_text(encoding="utf-8"))
-                    await default_privileges.clear(conn)  # what it set aside for itself, not for the next
+                    await default_privileges.clear(conn)  # defaults it set serve its own objects only
                     await conn.execute(
                         """INSERT INTO migrations (version, name, checksum, execution_ms)
                            VALUES ($1, $2, $3, $4)""",
