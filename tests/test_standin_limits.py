@@ -337,6 +337,33 @@ async def test_autocomplete_choices_past_a_limit_are_refused(standin, http, choi
     assert status == 204 and len(interaction.choices) == 25
 
 
+# -- the first followup after a deferral -----------------------------------------------------
+
+
+async def test_the_first_followup_after_a_defer_keeps_the_defers_visibility(standin, http):
+    """Discord: "flags ... will be ignored, and the ephemerality of the message will be determined
+    by the flags value in your original ACK" for the first followup of a deferred response."""
+    public, private = _interaction(standin), _interaction(standin)
+    for interaction, flags in ((public, 0), (private, 64)):
+        status, _ = await _call(
+            http, "POST", _callback_url(standin, interaction), {"type": 5, "data": {"flags": flags}}
+        )
+        assert status == 204
+    webhook = f"{standin.api_base}/webhooks/{standin.application_id}"
+    status, sent = await _call(http, "POST", f"{webhook}/{public.token}?wait=true", {"content": "no", "flags": 64})
+    assert status == 200 and sent["id"] == public.original.id and not sent["flags"] & 64  # still public
+    status, sent = await _call(http, "POST", f"{webhook}/{private.token}?wait=true", {"content": "yes", "flags": 0})
+    assert status == 200 and sent["id"] == private.original.id and sent["flags"] & 64  # still private
+    # With the public "thinking" message deleted first, a followup is a new message with its own flags.
+    again = _interaction(standin)
+    await _call(http, "POST", _callback_url(standin, again), {"type": 5, "data": {}})
+    async with http.delete(f"{webhook}/{again.token}/messages/@original") as response:
+        assert response.status == 204
+    status, sent = await _call(http, "POST", f"{webhook}/{again.token}?wait=true", {"content": "mine", "flags": 64})
+    assert status == 200 and sent["id"] != again.original.id and sent["flags"] & 64
+    assert again.original.deleted and again.followups[-1].ephemeral
+
+
 # -- the 15 minutes of an interaction token ---------------------------------------------------
 
 

@@ -155,9 +155,15 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
 
 
 async def delete_webhook_message(request: web.Request) -> web.Response:
+    standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     message = _target(request, interaction)
     message.deleted = True
+    if not message.ephemeral:
+        standin.gateway.dispatch(
+            "MESSAGE_DELETE", {"id": message.id, "channel_id": message.channel_id, "guild_id": message.guild_id}
+        )
+    standin.emit(Output("delete", message=message, interaction_id=interaction.id))
     return rest.reply(None, 204)
 
 
@@ -171,15 +177,20 @@ async def followup(request: web.Request) -> web.Response:
         raise rest.fail(rest.UNKNOWN_CHANNEL)
     body, files = await rest.read_body(request)
     limits.check_message(body)
+    original = interaction.original
     if (
-        interaction.original is not None
-        and interaction.original.flags & LOADING
+        original is not None
+        and not original.deleted
+        and original.flags & LOADING
         and interaction.response_type == DEFERRED_MESSAGE
     ):
-        # The first followup after a deferral fills in the "thinking" message, as on Discord.
-        message = interaction.original
+        # The first followup after a deferral fills in the "thinking" message, as on Discord: "the
+        # flags field will be ignored, and the ephemerality of the message will be determined by
+        # the flags value in your original ACK" (a public defer stays public, ephemeral=True or not).
+        message = original
         rest_messages.apply_edit(message, body, files)
-        message.flags = (message.flags & s.Message.EPHEMERAL) | int(body.get("flags") or 0)
+        if not message.ephemeral:
+            standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
     else:
         message = rest_messages.message_from_body(standin, channel, body, files)
         message.webhook_id = standin.application_id
