@@ -474,6 +474,46 @@ async def test_a_scope_holds_at_most_100_slash_commands(standin, http):
     assert status == 200
 
 
+def _command_of_size(size: int) -> dict[str, Any]:
+    """A slash command whose names, descriptions and choice names and values add up to `size`."""
+    left = size - len("big") - 100
+    options: list[dict[str, Any]] = []
+    while left > 0:
+        name = f"o{len(options)}"
+        left -= len(name) + len("who")
+        choices = []
+        while left > 0 and len(choices) < 25:
+            take = min(left, 200)
+            label = min(100, take - 1)
+            choices.append({"name": f"{len(choices):02}".ljust(label, "n"), "value": "v" * (take - label)})
+            left -= take
+        options.append(_option(name, choices=choices))
+    return _command("big", description="d" * 100, options=options)
+
+
+async def test_a_command_over_8000_characters_in_all_is_refused(standin, http):
+    """Names, descriptions and choices together: at most 8,000 characters a command (the longest
+    localization of a field counts instead of it)."""
+    url = f"{standin.api_base}/applications/{standin.application_id}/guilds/{standin.guild.id}/commands"
+    over, at_limit = _command_of_size(8001), _command_of_size(8000)
+    assert (limits.command_size(over), limits.command_size(at_limit)) == (8001, 8000)
+    status, answer = await _call(http, "PUT", url, [_command("rank"), over])
+    _refused_at(status, answer, 1)
+    assert _errors_at(answer, 1) == [
+        {"code": "APPLICATION_COMMAND_TOO_LARGE", "message": "Command exceeds maximum size (8000)"}
+    ]
+    assert standin.commands.get(standin.guild.id) is None
+    status, answer = await _call(http, "PUT", url, [_command("rank"), at_limit])
+    assert status == 200, answer
+    # A field with localizations counts as its longest text: a shorter default does not make room.
+    localized = _command_of_size(8001)
+    localized["description"] = "d" * 99
+    localized["description_localizations"] = {"fr": "é" * 100}
+    assert limits.command_size(localized) == 8001
+    status, answer = await _call(http, "PUT", url, [localized])
+    _refused_at(status, answer, 0)
+
+
 @pytest.mark.parametrize("name", ["xp", "naïve", "a-b_c'd", "नमस्ते", "สวัสดี", "123"])
 def test_names_discord_accepts(name):
     assert limits.valid_name(name)
