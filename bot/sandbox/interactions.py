@@ -45,14 +45,14 @@ async def callback(request: web.Request) -> web.Response:
         raise rest.DiscordError(404, 10062, "Unknown interaction")
     if interaction.response_type is not None:
         raise rest.DiscordError(400, 40060, "Interaction has already been acknowledged.")
-    body, files = await rest.read_body(request)
+    channel = standin.channel(interaction.channel_id)
+    body, files = await rest.read_body(request, channel)
     kind = int(body["type"])
     data = body.get("data") or {}
     _check_callback(kind, data)
     interaction.response_type = kind
     interaction.responded = standin.clock.now()
     resource: dict[str, Any] | None = None
-    channel = standin.channel(interaction.channel_id)
 
     if kind in (MESSAGE, DEFERRED_MESSAGE):
         if channel is None:
@@ -144,7 +144,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     message = _target(request, interaction)
-    body, files = await rest.read_body(request)
+    body, files = await rest.read_body(request, standin.channel(interaction.channel_id))
     limits.check_message(body)
     rest_messages.apply_edit(message, body, files)
     if not message.ephemeral:
@@ -175,7 +175,7 @@ async def followup(request: web.Request) -> web.Response:
     channel = standin.channel(interaction.channel_id)
     if channel is None:
         raise rest.fail(rest.UNKNOWN_CHANNEL)
-    body, files = await rest.read_body(request)
+    body, files = await rest.read_body(request, channel)
     limits.check_message(body)
     original = interaction.original
     if (
