@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.sandbox import state as s
 from bot.sandbox.limits import InvalidFormBody, check_audit_reason, check_commands
-from bot.sandbox.uploads import RequestEntityTooLarge, bot_limit, check_request
+from bot.sandbox.uploads import UploadRefused, bot_limit, check_request
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -165,7 +165,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     except InvalidFormBody as exc:
         standin.refused(request.method, path, exc.errors)
         response = reply(exc.body(), exc.status)
-    except RequestEntityTooLarge as exc:
+    except UploadRefused as exc:
         standin.refused(request.method, path, {"_errors": [{"code": exc.code, "message": str(exc)}]})
         response = reply(exc.body(), exc.status)
     except (KeyError, ValueError, TypeError) as exc:

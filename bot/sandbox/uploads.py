@@ -1,18 +1,16 @@
 """Discord's limits on files, as it applies them: a bot's request carries at most 10 MiB of files in all
 (50 MiB in a server at boost tier 2, 100 MiB at tier 3; DMs have no boosts), else 413 `40005 Request
-entity too large`; a message has at most 10 attachments; and a member's own upload is limited by
+entity too large`; a message has at most 10 attachments (else 400 `30015`); and a member's own upload is limited by
 their Nitro (`premium_type`: none 10 MiB, Nitro Classic and Basic 50 MiB, Nitro 500 MiB) or by the
 server's boosts, whichever is more generous (Discord's client refuses the file before sending it).
 
 Sources: discord/discord-api-docs reference ("Uploading Files": the limit applies to the entire
-request, not individual files, and depends on the guild's boost tier), resources/message (10
-attachments), resources/user (premium types)."""
+request, not individual files, and depends on the guild's boost tier), topics/opcodes-and-status-codes
+(30015, 40005), resources/user (premium types)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from bot.sandbox.limits import Problems
 
 MIB = 1024 * 1024
 BOT_UPLOAD_MAX = 10 * MIB  # and in DMs, whatever the server
@@ -21,8 +19,17 @@ PREMIUM_UPLOAD_MAX = {0: 10 * MIB, 1: 50 * MIB, 2: 500 * MIB, 3: 50 * MIB}  # no
 ATTACHMENTS_MAX = 10
 
 
-class RequestEntityTooLarge(Exception):
-    """What Discord answers a request whose files are over the limit: 413, code 40005."""
+class UploadRefused(Exception):
+    """A request's files that Discord refuses, with its status, JSON error code and message."""
+
+    status, code, message = 400, 0, ""
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+
+class RequestEntityTooLarge(UploadRefused):
+    """Files together past the limit: 413, code 40005."""
 
     status, code, message = 413, 40005, "Request entity too large"
 
@@ -30,8 +37,14 @@ class RequestEntityTooLarge(Exception):
         super().__init__(f"{size:,} bytes of files, over {limit:,}")
         self.size, self.limit = size, limit
 
-    def body(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message}
+
+class TooManyAttachments(UploadRefused):
+    """More than 10 files on one message: 400, code 30015 (Discord's JSON error codes)."""
+
+    status, code, message = 400, 30015, f"Maximum number of attachments in a message reached ({ATTACHMENTS_MAX})"
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} attachments, over {ATTACHMENTS_MAX}")
 
 
 def bot_limit(premium_tier: int | None) -> int:
@@ -49,11 +62,8 @@ def member_limit(premium_type: int, premium_tier: int | None) -> int:
 def check_request(sizes: list[int], attachments: Any, limit: int) -> None:
     """A request's files: at most 10 (files or `attachments` entries), and their bytes together
     within `limit`."""
-    problems = Problems()
-    listed = attachments if isinstance(attachments, list) else []
-    count = max(len(sizes), len(listed))
+    count = max(len(sizes), len(attachments) if isinstance(attachments, list) else 0)
     if count > ATTACHMENTS_MAX:
-        problems.add(("attachments",), "BASE_TYPE_MAX_LENGTH", f"Must be {ATTACHMENTS_MAX} or fewer in length.")
-    problems.raise_any()
+        raise TooManyAttachments(count)
     if sum(sizes) > limit:
         raise RequestEntityTooLarge(sum(sizes), limit)
