@@ -85,7 +85,10 @@ async def read_body(
     """JSON body, or multipart `payload_json` + `files[n]` as Discord accepts them: at most 10
     files, together within the upload limit where they are sent (`channel`'s)."""
     body, files = await _read_body(request)
-    listed = body.get("attachments") if isinstance(body, dict) else None
+    listed = None
+    if isinstance(body, dict):  # a message's own, or an interaction callback's message's
+        data = body.get("data")
+        listed = body.get("attachments") or (data.get("attachments") if isinstance(data, dict) else None)
     check_request([len(f.data) for f in files], listed, upload_limit(standin_of(request), channel))
     return body, files
 
