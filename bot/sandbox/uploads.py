@@ -1,8 +1,9 @@
-"""Discord's limits on files, as it applies them: a bot's request carries at most 10 MiB of files in all
-(50 MiB in a server at boost tier 2, 100 MiB at tier 3; DMs have no boosts), else 413 `40005 Request
-entity too large`; a message has at most 10 attachments (else 400 `30015`); and a member's own upload is limited by
-their Nitro (`premium_type`: none 10 MiB, Nitro Classic and Basic 50 MiB, Nitro 500 MiB) or by the
-server's boosts, whichever is more generous (Discord's client refuses the file before sending it).
+"""Discord's limits on files, as it applies them: a bot's request carries at most 10 MiB of files in
+all (50 MiB in a server at boost tier 2, 100 MiB at tier 3; DMs have no boosts), else 413 `40005
+Request entity too large`; a message has at most 10 attachments, else 400 `30015`; and a member's
+own upload is limited by their Nitro (`premium_type`: none 10 MiB, Nitro Classic and Basic 50 MiB,
+Nitro 500 MiB) or by the server's boosts, whichever is more generous (Discord's client refuses the
+file before sending it).
 
 Sources: discord/discord-api-docs reference ("Uploading Files": the limit applies to the entire
 request, not individual files, and depends on the guild's boost tier), topics/opcodes-and-status-codes
