@@ -5,8 +5,12 @@ said it may (`tell_elsewhere(public=True)`), never a refusal."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from db import achievements
+from tests.test_e2e_achievements import start_with_a_backfill_that_outlives_its_token
 from tests.test_e2e_core import wait_until
 from tests.xp_support import start
 
@@ -75,3 +79,22 @@ async def test_a_late_announcement_the_command_made_public_goes_to_the_channel(p
     )
     assert posted.message.content.startswith(f"<@{alice.id}> The winner is drawn.")
     assert not posted.message.ephemeral
+
+
+async def test_a_backfill_outliving_its_token_with_dms_closed_stays_out_of_the_channel(harness, tmp_path, caplog):
+    """The backfill's reply was private: its late progress goes by DM or nowhere, never the channel."""
+    caplog.set_level(logging.INFO, logger="bot.ui.progress")
+    bot = await start_with_a_backfill_that_outlives_its_token(harness, tmp_path)
+    mod, standin = harness.member("mod"), harness.standin
+    standin.users[mod.id].dms_open = False
+    interaction = mod.invoke("achievement backfill", name="Regular")
+
+    channel_posts = f"/channels/{interaction.channel_id}/messages"
+
+    async def done() -> bool:  # awarded, and the late progress kept private (or posted in the channel)
+        told = "private, so not" in caplog.text or bool(standin.calls_to("POST", channel_posts))
+        return told and (await achievements.get(bot.pool, "regular")).total_earned == 1
+
+    await wait_until(done, timeout=15)
+    assert not standin.calls_to("POST", channel_posts)
+    assert not [m for m in visible_in_channel(standin, interaction.channel_id) if "Backfill" in m.content]
