@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bot.config import Config
-from db import backups
+from db import backups, default_privileges
 from db.pool import CONNECT_TIMEOUT_S, Database, open_database
 
 log = logging.getLogger(__name__)
@@ -132,12 +132,16 @@ def embedded_tools() -> Tools:
     return Tools(bundled, major)
 
 
-async def server_major(dsn: str) -> int:
-    """The server's major version, from what it reports at connection (no statement is run)."""
+async def _connect(dsn: str) -> asyncpg.Connection:
     try:
-        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, statement_cache_size=0)
+        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, statement_cache_size=0)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
         raise BackupError(f"cannot connect to the database: {' '.join(str(error).split())}") from error
+
+
+async def server_major(dsn: str) -> int:
+    """The server's major version, from what it reports at connection (no statement is run)."""
+    conn = await _connect(dsn)
     try:
         return conn.get_server_version().major
     finally:
@@ -243,7 +247,14 @@ async def restore(dsn: str, source: Path, tools: Tools | None = None) -> None:
     use_list = source.with_name(source.name + ".list")
     use_list.write_text("\n".join(kept) + "\n", encoding="utf-8")
     try:
-        await _restore(tools, url, env, source, use_list)
+        conn = await _connect(dsn)
+        try:
+            # The tables pg_restore creates get the dump's privileges only, not the role's default ones
+            # (on Supabase: every new public table for the API roles), which are put back afterwards.
+            async with default_privileges.set_aside(conn):
+                await _restore(tools, url, env, source, use_list)
+        finally:
+            await conn.close()
     finally:
         use_list.unlink(missing_ok=True)
 

@@ -91,15 +91,31 @@ error_listeners: list[Callable[[int, str], None]] = []
 
 
 async def send_ephemeral(interaction: discord.Interaction[Any], message: str) -> None:
+    """`message` for the member's eyes only, whatever the command had already answered."""
     try:
         if interaction.response.is_done():
+            await _clear_public_thinking(interaction)
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)
     except discord.HTTPException as error:
         if token_expired(error) and await tell_elsewhere(interaction, message) is not None:
-            return  # a command that failed after the token's 15 minutes: told by DM (or in the channel)
+            return  # a command that failed after the token's 15 minutes: told by DM
         log.warning("could not tell the member about an error (interaction %s)", interaction.id)
+
+
+async def _clear_public_thinking(interaction: discord.Interaction[Any]) -> None:
+    """After a public defer, Discord's first followup fills in the "thinking" message and keeps its
+    visibility (the ephemeral flag is ignored), so a refusal would be shown to everyone: the public
+    "thinking" message is deleted first, and the refusal then goes out as a private message."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return
+    try:
+        original = await interaction.original_response()
+    except discord.NotFound:
+        return  # already gone: the followup makes a new (private) message
+    if original.flags.loading and not original.flags.ephemeral:
+        await interaction.delete_original_response()
 
 
 async def report(interaction: discord.Interaction[Any], error: BaseException, where: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
 from bot.ui.embeds import about_embed, add_health_fields, dead_letters_embed
+from bot.ui.upload import DM_LIMIT, Upload, megabytes
 from db import admin_logs, dead_letters, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from cogs.xp.engine import XPEngine
 
 log = logging.getLogger(__name__)
+
+
+def _packed(file: discord.File) -> str:
+    """What a member needs to know of a compressed file."""
+    if not file.filename.endswith(".gz"):
+        return ""
+    return "\nIt is gzip-compressed to fit Discord's upload limit: open it with any unzip tool (or `gunzip`)."
 
 
 class Core(commands.Cog):
@@ -137,8 +144,15 @@ class Core(commands.Cog):
                 raise BadInput(f"Slow down: you can use this again in {MYDATA_COOLDOWN_S - since:.0f} s.")
             data = await privacy.member_data(conn, user_id)
         body = json.dumps(data, indent=2, default=str, ensure_ascii=False).encode()
-        name = f"conclave-data-{interaction.user.id}.json"
-        delivered = await self._deliver(interaction, body, name)
+        upload = Upload(body, f"conclave-data-{interaction.user.id}.json")
+        most = max(DM_LIMIT, interaction.filesize_limit)  # a DM's limit, or this server's (boosts)
+        if await upload.fitting(most) is None:
+            raise BadInput(
+                f"Your data is {megabytes(await upload.smallest())} even compressed, more than Discord lets "
+                f"me send ({megabytes(most)}), so I couldn't deliver it. Nothing was counted: "
+                "please ask the staff for a copy."
+            )
+        delivered = await self._deliver(interaction, upload)
         if delivered is None:
             raise BadInput(
                 "I couldn't deliver your data file (Discord refused both the DM and this reply). "
@@ -160,21 +174,27 @@ class Core(commands.Cog):
         if delivered == "dm":
             await interaction.followup.send("Sent to you by DM.", ephemeral=True)
 
-    async def _deliver(self, interaction: discord.Interaction, body: bytes, name: str) -> str | None:
-        """The file by DM, or else here for the member's eyes only: where it went, None if nowhere."""
-        try:
-            await interaction.user.send(
-                "Everything The Conclave Realm's bot keeps about you.", file=discord.File(io.BytesIO(body), name)
-            )
-            return "dm"
-        except discord.HTTPException as error:
-            why = "Your DMs are closed" if isinstance(error, discord.Forbidden) else "I couldn't DM you"
-            log.info("/mydata: no DM for %s (%s); the file goes in the reply", interaction.user.id, error.status)
+    async def _deliver(self, interaction: discord.Interaction, upload: Upload) -> str | None:
+        """The file by DM, or else here for the member's eyes only (gzipped where only that fits
+        Discord's upload limit): where it went, None if nowhere."""
+        file = await upload.file(DM_LIMIT)
+        if file is None:
+            why = "The file is too large for a DM"
+        else:
+            try:
+                text = f"Everything The Conclave Realm's bot keeps about you.{_packed(file)}"
+                await interaction.user.send(text, file=file)
+                return "dm"
+            except discord.HTTPException as error:
+                why = "Your DMs are closed" if isinstance(error, discord.Forbidden) else "I couldn't DM you"
+                log.info("/mydata: no DM for %s (%s); the file goes in the reply", interaction.user.id, error.status)
+        file = await upload.file(interaction.filesize_limit)
+        if file is None:
+            log.warning("/mydata: the file for %s fits no reply here", interaction.user.id)
+            return None
         try:
             await interaction.followup.send(
-                f"{why}, so here it is (only you can see this).",
-                file=discord.File(io.BytesIO(body), name),
-                ephemeral=True,
+                f"{why}, so here it is (only you can see this).{_packed(file)}", file=file, ephemeral=True
             )
             return "reply"
         except discord.HTTPException as error:

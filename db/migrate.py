@@ -16,6 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
+from db import default_privileges
+
 log = logging.getLogger(__name__)
 
 
@@ -168,10 +170,20 @@ async def _locked(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """One transaction holding the migration lock, so two processes never migrate the same database
     at once. The lock is transaction-scoped (released with the transaction) and the run is one
     transaction, each migration a savepoint in it: through a transaction pooler the whole run stays
-    on one server session, where a session lock would stay with whichever session took it."""
+    on one server session, where a session lock would stay with whichever session took it.
+
+    The connecting role's schema-level default privileges (on Supabase, the project's grants of every
+    new public table, sequence and function to its API roles) are set aside for the run (and after each
+    migration: defaults one sets serve its own objects only) and put back exactly as they were before
+    it commits (db/default_privileges.py): what the migrations create gets only their explicit GRANTs,
+    the same on Supabase as on a plain PostgreSQL, and the project's defaults are left untouched (010
+    revokes the API roles' defaults, which are not ours to change)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK_KEY)
+        kept = await default_privileges.record(conn)
+        await default_privileges.clear(conn)
         yield
+        await default_privileges.restore(conn, kept)
 
 
 async def upgrade(
@@ -193,6 +205,7 @@ async def upgrade(
             try:
                 async with conn.transaction():  # a savepoint
                     await conn.execute(m.up_path.read_text(encoding="utf-8"))
+                    await default_privileges.clear(conn)  # defaults it set serve its own objects only
                     await conn.execute(
                         """INSERT INTO migrations (version, name, checksum, execution_ms)
                            VALUES ($1, $2, $3, $4)""",
@@ -238,6 +251,7 @@ async def downgrade(
             try:
                 async with conn.transaction():  # a savepoint
                     await conn.execute(m.down_path.read_text(encoding="utf-8"))
+                    await default_privileges.clear(conn)
                     await conn.execute("DELETE FROM migrations WHERE version = $1", version)
             except asyncpg.PostgresError as exc:
                 failure = MigrationError(f"rollback of {m.label} failed and was undone: {exc}")

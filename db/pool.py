@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
-from db.embedded import EmbeddedServer, embedded_pgdata
+from db.embedded import EmbeddedServer, EmbeddedStartFailed, embedded_pgdata
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,25 @@ def _refuses_startup_settings(error: BaseException) -> bool:
     )
 
 
+PROBE_ROUNDS_MAX = 64  # B's statements that look for A's server session (see _lands_on)
+
+
+async def _lands_on(b: asyncpg.Connection, pid: int) -> bool:
+    """Whether B's statements, one transaction each, ever run on server session `pid` (A's first,
+    which A, now idle, holds no longer through a transaction pooler). A pooler that hands out its idle
+    sessions oldest first (PgBouncer's `server_round_robin = 1`) gives B every idle session in turn,
+    so within as many statements as the database has sessions of this role B lands on A's; on a server
+    or a session pooler never."""
+    sessions = await b.fetchval(
+        """SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND usename = current_user AND backend_type = 'client backend'"""
+    )
+    for _ in range(min(int(sessions or 0) + 1, PROBE_ROUNDS_MAX)):
+        if await b.fetchval("SELECT pg_backend_pid()") == pid:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Detected:
     mode: PoolMode
@@ -199,7 +218,9 @@ async def detect_pool_mode(dsn: str, setting: str = "auto", *, name: str = "DATA
     A asks its server session's pid, B opens a transaction and asks its own, then A asks again. On a
     server or a session pooler each client keeps its session: A's pid twice, B's another. Through a
     transaction pooler B is handed the session A just gave back, or A (whose session B now holds)
-    gets another or waits for one: sessions are shared. PgBouncer's statement mode refuses B's BEGIN.
+    gets another or waits for one: sessions are shared. Where neither shows it (a pooler handing out
+    idle sessions oldest first), B's next statements are handed each idle session in turn, A's among
+    them (_lands_on). PgBouncer's statement mode refuses B's BEGIN.
     Port 6543 (Supabase's transaction pooler) is taken as transaction mode whatever the probe saw.
     Raises DatabaseUnreachable (one line) when the server cannot be used."""
     if setting not in POOL_MODES:
@@ -243,6 +264,12 @@ async def detect_pool_mode(dsn: str, setting: str = "auto", *, name: str = "DATA
         finally:
             with contextlib.suppress(*_CONNECT_ERRORS):
                 await transaction.rollback()
+        shared = held == first or again != first
+        if not shared:
+            try:
+                shared = await _lands_on(b, first)
+            except _CONNECT_ERRORS as error:
+                raise unreachable(error, dsn, name) from None
     finally:
         for conn in (a, b):
             if conn is not None and not conn.is_closed():
@@ -250,7 +277,6 @@ async def detect_pool_mode(dsn: str, setting: str = "auto", *, name: str = "DATA
                     await asyncio.wait_for(conn.close(), CONNECT_TIMEOUT_S)
                 if not conn.is_closed():
                     conn.terminate()
-    shared = held == first or again != first
     if setting != "auto":
         if shared and setting in ("direct", "session"):
             raise UnusablePooler(
@@ -383,7 +409,10 @@ async def open_database(
         await db.detect(pool_mode)
         return db
     server = EmbeddedServer(embedded_pgdata(data_dir))
-    admin_uri = await asyncio.to_thread(server.start)
+    try:
+        admin_uri = await asyncio.to_thread(server.start)
+    except EmbeddedStartFailed as error:
+        raise DatabaseUnreachable(str(error)) from None
     await ensure_database(admin_uri, name)
     db = Database(dsn=with_database(admin_uri, name), embedded=server)
     await db.detect()

@@ -40,13 +40,23 @@ class PgBouncer:
     """`with PgBouncer(admin_dsn, "transaction") as bouncer: bouncer.url_for(db_dsn)`."""
 
     def __init__(
-        self, upstream_dsn: str, mode: str, *, port: int | None = None, pool_size: int = 20, query_wait_s: int = 30
+        self,
+        upstream_dsn: str,
+        mode: str,
+        *,
+        port: int | None = None,
+        pool_size: int = 20,
+        query_wait_s: int = 30,
+        round_robin: bool = False,
     ) -> None:
         self.upstream = _upstream(upstream_dsn)
         self.mode = mode
         self.port = port or free_port()
         self.pool_size = pool_size
         self.query_wait_s = query_wait_s  # how long a client waits for a server before PgBouncer gives up
+        # server_round_robin = 1: idle server sessions are handed out oldest first (FIFO), not the one
+        # released last (LIFO, PgBouncer's default), so consecutive transactions land on different ones.
+        self.round_robin = round_robin
         self.dir = Path(tempfile.mkdtemp(prefix=f"pgbouncer-{mode}-"))
         self.log = self.dir / "pgbouncer.log"
         self.process: subprocess.Popen | None = None
@@ -91,6 +101,7 @@ max_client_conn = 500
 server_idle_timeout = 10
 server_login_retry = 1
 query_wait_timeout = {self.query_wait_s}
+server_round_robin = {int(self.round_robin)}
 """
         )
         self.dir.chmod(0o755)

@@ -207,10 +207,12 @@ _SUPABASE_STATE = {
         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY 1""",
     "extension objects": """
         SELECT count(*) AS objects FROM pg_proc WHERE pronamespace = 'extensions'::regnamespace""",
-    "default privileges outside public": """
+    # Every role's, in every schema and globally: the project's grants of new public objects to the
+    # API roles among them (the migration runner sets them aside for a run and puts them back).
+    "default privileges": """
         SELECT pg_get_userbyid(defaclrole) AS role, defaclnamespace::regnamespace::text AS schema,
                defaclobjtype::text, defaclacl::text
-        FROM pg_default_acl WHERE defaclnamespace = 0 OR defaclnamespace <> 'public'::regnamespace ORDER BY 1, 2, 3""",
+        FROM pg_default_acl ORDER BY 1, 2, 3""",
     "role settings": """
         SELECT setrole::regrole::text, setdatabase, setconfig::text FROM pg_db_role_setting ORDER BY 1, 2""",
 }
@@ -271,3 +273,40 @@ async def postgrest(conn: asyncpg.Connection, role: str, claims: dict, sql: str,
         await conn.execute(f"SET LOCAL ROLE {role}")
         await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", json.dumps(claims))
         return await conn.fetch(sql, *args)
+
+
+# What each API role may do with every table, view, sequence, column and function in `public`, as
+# PostgreSQL answers it (has_*_privilege: its own grants and PUBLIC's, however they were given).
+_API_PRIVILEGES = """
+WITH api(role) AS (VALUES ('anon'), ('authenticated'), ('service_role')),
+relations AS (
+  SELECT c.oid, c.relname, c.relkind FROM pg_class c
+   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+)
+SELECT api.role, r.relname AS object, p.privilege
+  FROM relations r CROSS JOIN api
+ CROSS JOIN LATERAL unnest(CASE WHEN r.relkind = 'S' THEN ARRAY['SELECT', 'UPDATE', 'USAGE']
+   ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] END) AS p(privilege)
+ WHERE CASE WHEN r.relkind = 'S' THEN has_sequence_privilege(api.role, r.oid, p.privilege)
+            ELSE has_table_privilege(api.role, r.oid, p.privilege) END
+UNION ALL
+SELECT api.role, r.relname || '.' || a.attname, p.privilege
+  FROM relations r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+ CROSS JOIN api CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) AS p(privilege)
+ WHERE r.relkind <> 'S' AND has_column_privilege(api.role, r.oid, a.attnum, p.privilege)
+   AND NOT has_table_privilege(api.role, r.oid, p.privilege)
+UNION ALL
+SELECT api.role, f.oid::regprocedure::text, 'EXECUTE'
+  FROM pg_proc f CROSS JOIN api
+ WHERE f.pronamespace = 'public'::regnamespace AND has_function_privilege(api.role, f.oid, 'EXECUTE')
+ORDER BY 1, 2, 3
+"""
+
+
+async def api_privileges(dsn: str) -> list[tuple[str, str, str]]:
+    """(role, object, privilege) for every privilege an API role holds in `public` of `dsn`'s database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch(_API_PRIVILEGES)]
+    finally:
+        await conn.close()

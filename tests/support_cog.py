@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import NotAllowed, on_view_error
+from bot.ui.progress import tell_elsewhere
 
 WORDS = ["apple", "apricot", "banana", "blueberry", "cherry"]
 
@@ -97,6 +98,15 @@ class Probe(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await asyncio.sleep(0.2)
         raise NotAllowed("You can't do that here.")
+
+    @app_commands.command(name="draw", description="Defers publicly, then announces (after the test aged the token)")
+    async def draw(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await asyncio.sleep(0.2)
+        try:
+            await interaction.followup.send("The winner is drawn.")
+        except discord.HTTPException:  # the token's 15 minutes are over: the channel may read this
+            await tell_elsewhere(interaction, "The winner is drawn.", public=True)
 
     @app_commands.command(name="boom", description="Fails unexpectedly")
     async def boom(self, interaction: discord.Interaction) -> None:

@@ -281,3 +281,19 @@ def test_a_fake_token_without_a_network_is_one_line_whatever_the_network(tmp_pat
     said = [line for line in result.stderr.splitlines() if line.startswith("conclave:")]
     logged = [line for line in result.stderr.splitlines() if not line.startswith("conclave:")]
     assert len(said) == 1 and not [line for line in logged if " ERROR " in line or " WARNING " in line], logged
+
+
+def test_an_embedded_server_that_does_not_start_is_one_line_naming_its_log(tmp_path):
+    config = tmp_path / "conclave.toml"
+    config.write_text("guild_id = 123456789012345678\n")
+    env = {"CONCLAVE_CONFIG": str(config), "CONCLAVE_DATA_DIR": str(tmp_path / "data")}
+    assert run_cli("migrate", "status", env=env, cwd=tmp_path).returncode == 0  # the server is made
+    # A setting PostgreSQL refuses: the server cannot start again, whatever is tried.
+    conf = tmp_path / "data" / "pgdata" / "postgresql.conf"
+    conf.write_text(conf.read_text() + "\nshared_buffers = 'lots'\n")
+    result = run_cli("migrate", "status", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("conclave:")]
+    assert len(said) == 1, result.stderr
+    assert "the embedded PostgreSQL did not start" in said[0] and str(tmp_path / "data" / "pgdata") in said[0]

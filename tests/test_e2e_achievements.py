@@ -341,7 +341,9 @@ async def test_backfill_awards_those_who_already_qualify_and_twice_is_harmless(h
     assert refused.content == "Only staff can backfill achievements."
 
 
-async def test_a_backfill_that_outlives_the_interaction_token_reports_by_dm(harness, tmp_path):
+async def start_with_a_backfill_that_outlives_its_token(harness, tmp_path):
+    """The bot with "Regular" (2 messages) made active after alice qualified, and the stand-in's
+    clock set to jump 16 minutes at the backfill's first progress edit."""
     dormant = (
         '\n[[achievement]]\nid = "regular"\nname = "Regular"\nxp = 25\nactive = ACTIVE\n'
         'requirements = { type = "messages", amount = 2 }\n'
@@ -354,13 +356,19 @@ async def test_a_backfill_that_outlives_the_interaction_token_reports_by_dm(harn
     await bot.flush_all()
     await harness.stop_bot()
     bot = await start(harness, tmp_path, extra=dormant.replace("ACTIVE", "true"))
-    mod, standin = harness.member("mod"), harness.standin
+    standin = harness.standin
 
     def sixteen_minutes_pass_after_the_first_progress_edit(output):
         if output.kind == "edit" and output.interaction_id is not None and standin.clock.offset == 0:
             standin.clock.advance(16 * 60)  # the rest of the backfill runs past the token's 15 minutes
 
     standin.observers.append(sixteen_minutes_pass_after_the_first_progress_edit)
+    return bot
+
+
+async def test_a_backfill_that_outlives_the_interaction_token_reports_by_dm(harness, tmp_path):
+    bot = await start_with_a_backfill_that_outlives_its_token(harness, tmp_path)
+    mod, standin = harness.member("mod"), harness.standin
     reply = await mod.slash("achievement backfill", name="Regular")
     dm = standin.dm_channel_for(mod.id)
     final = "Backfilled **Regular**: 1 member(s) awarded"

@@ -28,7 +28,7 @@ async def cases(bot, count: int) -> list:
         rows = await bot.pool.fetch(GUILD_CASES)
         return rows if len(rows) >= count else None
 
-    return await wait_until(enough)
+    return await wait_until(enough, timeout=15.0)  # a loaded machine (2 cores) takes its time
 
 
 def may_read_the_audit_log(harness) -> None:

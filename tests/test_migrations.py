@@ -248,6 +248,60 @@ async def test_a_failing_migration_is_rolled_back_whole(empty_dsn, tmp_path: Pat
         await conn.close()
 
 
+_DEFAULT_ACL = """SELECT defaclnamespace::regnamespace::text, defaclobjtype::text, defaclacl::text
+                    FROM pg_default_acl WHERE defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                   ORDER BY 1, 2"""
+
+
+async def test_a_run_leaves_the_roles_default_privileges_exactly_as_they_were(db_dsn, tmp_path: Path):
+    """Whatever a migration does to the migrating role's default privileges (010 revokes the API roles'),
+    they are as before once the run commits, grant options, PUBLIC and other schemas included, also when
+    a migration fails; while it runs they are set aside, so its objects get only its own GRANTs."""
+    copy = tmp_path / "sql"
+    shutil.copytree(migrate.MIGRATIONS_DIR, copy)
+    (copy / "900_defaults.sql").write_text(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM anon, authenticated;\n"
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO service_role;\n"
+        "CREATE TABLE made_by_900 (id int);\n"
+        "CREATE FUNCTION made_by_900() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+    )
+    (copy / "900_defaults.down.sql").write_text("DROP FUNCTION made_by_900();\nDROP TABLE made_by_900;\n")
+    (copy / "901_broken.sql").write_text(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA elsewhere REVOKE ALL ON TYPES FROM PUBLIC;\nSELECT nope();\n"
+    )
+    (copy / "901_broken.down.sql").write_text("SELECT 1;\n")
+    conn = await connect(db_dsn)
+    try:
+        await conn.execute(
+            """CREATE SCHEMA elsewhere;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO anon;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT UPDATE ON TABLES TO anon WITH GRANT OPTION;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO authenticated;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO anon;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON FUNCTIONS TO anon, authenticated;
+               ALTER DEFAULT PRIVILEGES IN SCHEMA elsewhere GRANT USAGE ON TYPES TO PUBLIC, anon"""
+        )
+        before = [tuple(r) for r in await conn.fetch(_DEFAULT_ACL)]
+        assert len(before) == 4 and "anon=arw*/" in before[-1][2]  # UPDATE with grant option
+        with pytest.raises(migrate.MigrationError, match="901_broken failed"):
+            await migrate.upgrade(conn, directory=copy)
+        assert await conn.fetchval("SELECT max(version) FROM migrations") == 900
+        assert [tuple(r) for r in await conn.fetch(_DEFAULT_ACL)] == before
+        # made_by_900 got the built-in defaults and what 900 itself set: nothing of the role's defaults.
+        granted = await conn.fetch(
+            """SELECT r.rolname, p.privilege FROM (VALUES ('anon'), ('authenticated'), ('service_role')) r(rolname)
+                CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p(privilege)
+                WHERE has_table_privilege(r.rolname, 'made_by_900', p.privilege) ORDER BY 1, 2"""
+        )
+        assert [tuple(r) for r in granted] == [("service_role", "SELECT")]
+        assert await conn.fetchval("SELECT proacl FROM pg_proc WHERE proname = 'made_by_900'") is None
+        await migrate.downgrade(conn, directory=copy)
+        assert await conn.fetchval("SELECT to_regclass('made_by_900')") is None
+        assert [tuple(r) for r in await conn.fetch(_DEFAULT_ACL)] == before
+    finally:
+        await conn.close()
+
+
 async def test_concurrent_runs_never_interleave(empty_dsn):
     conns = [await connect(empty_dsn) for _ in range(3)]
     try:

@@ -82,6 +82,40 @@ async def test_the_probe_tells_a_server_a_session_pooler_and_a_transaction_poole
     assert str(refused.value) == f"DATABASE_URL {STATEMENT_MODE}"
 
 
+async def _warm(url: str, sessions: int) -> None:
+    """Leave `sessions` idle server sessions in the pooler's pool: as many clients in a transaction at once."""
+    clients = [await asyncpg.connect(url, statement_cache_size=0) for _ in range(sessions)]
+    try:
+        transactions = [c.transaction() for c in clients]
+        for client, transaction in zip(clients, transactions, strict=True):
+            await transaction.start()
+            await client.fetchval("SELECT pg_backend_pid()")
+        pids = {await c.fetchval("SELECT pg_backend_pid()") for c in clients}
+        assert len(pids) == sessions
+        for transaction in transactions:
+            await transaction.rollback()
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.mark.parametrize("idle", [0, 1, 2, 3, 5])
+async def test_the_probe_sees_a_transaction_pooler_that_hands_out_sessions_round_robin(admin_dsn, db_dsn, idle):
+    """PgBouncer with server_round_robin = 1 hands out idle server sessions oldest first: with two idle,
+    A's two statements ran on one and B's transaction on the other, which looked like a session pooler."""
+    with PgBouncer(admin_dsn, "transaction", round_robin=True) as bouncer:
+        url = bouncer.url_for(db_dsn)
+        await _warm(url, idle)
+        found = await detect_pool_mode(url)
+        assert (found.mode, found.how) == ("transaction", "detected: connections share server sessions")
+        with pytest.raises(UnusablePooler, match="set DATABASE_POOL_MODE=transaction"):
+            await detect_pool_mode(url, "session")
+    with PgBouncer(admin_dsn, "session", round_robin=True) as bouncer:  # one session a client, whatever the order
+        url = bouncer.url_for(db_dsn)
+        await _warm(url, idle)
+        assert (await detect_pool_mode(url)).mode == "session"
+
+
 async def test_a_pool_mode_setting_the_pooler_contradicts_is_refused(db_dsn, bouncers):
     with pytest.raises(UnusablePooler, match="set DATABASE_POOL_MODE=transaction"):
         await detect_pool_mode(bouncers["transaction"].url_for(db_dsn), "session")

@@ -178,3 +178,30 @@ def test_an_arabic_name_is_joined_letter_to_letter():
     font = ImageFont.truetype(text.font_for("ب").path, 30, layout_engine=ImageFont.Layout.BASIC)
     apart = _ink(lambda image: ImageDraw.Draw(image).text((10, 40), word, font=font, fill=255, anchor="ls"))
     assert _gaps(apart) == 3  # unshaped: four letters standing apart
+
+
+def test_a_right_to_left_name_with_an_emoji_between_its_words_reads_in_order():
+    # Read right to left: "שלום", then the emoji, then "כהן" leftmost, as Discord shows the name.
+    _needs_shaping()
+    _needs_a_font_for("שלום כהן🎮")
+    name, last = "שלום 🎮 כהן", text.Text("כהן", 30)
+    line = text.Text(name, 30)
+    drawn = _ink(lambda image: line.draw(image, (10, 5), 255))
+    alone = _ink(lambda image: last.draw(image, (10, 5), 255))
+    left = (0, 0, 10 + last.width, 60)
+    assert drawn.crop(left).tobytes() == alone.crop(left).tobytes()
+    first = text.Text("שלום", 30)  # the first word ends the line on the right
+    alone = _ink(lambda image: first.draw(image, (10 + line.width, 5), 255, anchor="ra"))
+    right = (10 + line.width - first.width, 0, 320, 60)
+    assert drawn.crop(right).tobytes() == alone.crop(right).tobytes()
+
+
+def test_a_left_to_right_name_with_a_hebrew_word_keeps_its_order():
+    _needs_shaping()
+    _needs_a_font_for("Dan שלום🎮")
+    line = text.Text("Dan 🎮 שלום", 30)
+    drawn = _ink(lambda image: line.draw(image, (10, 5), 255))
+    first = text.Text("Dan", 30)
+    alone = _ink(lambda image: first.draw(image, (10, 5), 255))
+    left = (0, 0, 10 + first.width, 60)
+    assert drawn.crop(left).tobytes() == alone.crop(left).tobytes()

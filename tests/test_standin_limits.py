@@ -5,6 +5,8 @@ user who is not in the server is a user, never a member. Requests go over HTTP a
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +15,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.sandbox import limits
+from bot.sandbox import limits, uploads
 from bot.sandbox.server import StandIn
 
 APPLICATION_COMMAND, AUTOCOMPLETE_INTERACTION = 2, 4
@@ -201,20 +203,26 @@ async def test_edits_are_held_to_the_same_limits(standin, http):
     assert standin.messages[sent["id"]].content == "short"
 
 
-async def test_discord_py_sees_the_refusal_as_an_http_exception_naming_the_field(standin):
-    """What the bot gets: discord.py's HTTPException with Discord's code and the field's path."""
-    channel = standin.add_channel("general")
+async def _refusal_to_discord_py(standin: StandIn, **message: Any) -> discord.HTTPException:
+    """What discord.py raises when it sends this message to a channel of the stand-in."""
+    channel = standin.add_channel(f"room-{len(standin.guild.channels)}")
     client = discord.http.HTTPClient(discord.utils.MISSING)
     discord.http.Route.BASE = standin.api_base
     try:
         await client.static_login(standin.token)
         with pytest.raises(discord.HTTPException) as refused:
-            await client.send_message(int(channel.id), params=discord.http.handle_message_parameters("x" * 2001))
+            await client.send_message(int(channel.id), params=discord.http.handle_message_parameters(**message))
     finally:
         discord.http.Route.BASE = "https://discord.com/api/v10"
         await client.close()
-    assert refused.value.status == 400 and refused.value.code == 50035
-    assert "In content: Must be 2000 or fewer in length." in str(refused.value)
+    return refused.value
+
+
+async def test_discord_py_sees_the_refusal_as_an_http_exception_naming_the_field(standin):
+    """What the bot gets: discord.py's HTTPException with Discord's code and the field's path."""
+    refused = await _refusal_to_discord_py(standin, content="x" * 2001)
+    assert refused.status == 400 and refused.code == 50035
+    assert "In content: Must be 2000 or fewer in length." in str(refused)
 
 
 # -- interaction responses --------------------------------------------------------------------
@@ -337,6 +345,33 @@ async def test_autocomplete_choices_past_a_limit_are_refused(standin, http, choi
     assert status == 204 and len(interaction.choices) == 25
 
 
+# -- the first followup after a deferral -----------------------------------------------------
+
+
+async def test_the_first_followup_after_a_defer_keeps_the_defers_visibility(standin, http):
+    """Discord: "flags ... will be ignored, and the ephemerality of the message will be determined
+    by the flags value in your original ACK" for the first followup of a deferred response."""
+    public, private = _interaction(standin), _interaction(standin)
+    for interaction, flags in ((public, 0), (private, 64)):
+        status, _ = await _call(
+            http, "POST", _callback_url(standin, interaction), {"type": 5, "data": {"flags": flags}}
+        )
+        assert status == 204
+    webhook = f"{standin.api_base}/webhooks/{standin.application_id}"
+    status, sent = await _call(http, "POST", f"{webhook}/{public.token}?wait=true", {"content": "no", "flags": 64})
+    assert status == 200 and sent["id"] == public.original.id and not sent["flags"] & 64  # still public
+    status, sent = await _call(http, "POST", f"{webhook}/{private.token}?wait=true", {"content": "yes", "flags": 0})
+    assert status == 200 and sent["id"] == private.original.id and sent["flags"] & 64  # still private
+    # With the public "thinking" message deleted first, a followup is a new message with its own flags.
+    again = _interaction(standin)
+    await _call(http, "POST", _callback_url(standin, again), {"type": 5, "data": {}})
+    async with http.delete(f"{webhook}/{again.token}/messages/@original") as response:
+        assert response.status == 204
+    status, sent = await _call(http, "POST", f"{webhook}/{again.token}?wait=true", {"content": "mine", "flags": 64})
+    assert status == 200 and sent["id"] != again.original.id and sent["flags"] & 64
+    assert again.original.deleted and again.followups[-1].ephemeral
+
+
 # -- the 15 minutes of an interaction token ---------------------------------------------------
 
 
@@ -447,6 +482,46 @@ async def test_a_scope_holds_at_most_100_slash_commands(standin, http):
     assert status == 200
 
 
+def _command_of_size(size: int) -> dict[str, Any]:
+    """A slash command whose names, descriptions and choice names and values add up to `size`."""
+    left = size - len("big") - 100
+    options: list[dict[str, Any]] = []
+    while left > 0:
+        name = f"o{len(options)}"
+        left -= len(name) + len("who")
+        choices = []
+        while left > 0 and len(choices) < 25:
+            take = min(left, 200)
+            label = min(100, take - 1)
+            choices.append({"name": f"{len(choices):02}".ljust(label, "n"), "value": "v" * (take - label)})
+            left -= take
+        options.append(_option(name, choices=choices))
+    return _command("big", description="d" * 100, options=options)
+
+
+async def test_a_command_over_8000_characters_in_all_is_refused(standin, http):
+    """Names, descriptions and choices together: at most 8,000 characters a command (the longest
+    localization of a field counts instead of it)."""
+    url = f"{standin.api_base}/applications/{standin.application_id}/guilds/{standin.guild.id}/commands"
+    over, at_limit = _command_of_size(8001), _command_of_size(8000)
+    assert (limits.command_size(over), limits.command_size(at_limit)) == (8001, 8000)
+    status, answer = await _call(http, "PUT", url, [_command("rank"), over])
+    _refused_at(status, answer, 1)
+    assert _errors_at(answer, 1) == [
+        {"code": "APPLICATION_COMMAND_TOO_LARGE", "message": "Command exceeds maximum size (8000)"}
+    ]
+    assert standin.commands.get(standin.guild.id) is None
+    status, answer = await _call(http, "PUT", url, [_command("rank"), at_limit])
+    assert status == 200, answer
+    # A field with localizations counts as its longest text: a shorter default does not make room.
+    localized = _command_of_size(8001)
+    localized["description"] = "d" * 99
+    localized["description_localizations"] = {"fr": "é" * 100}
+    assert limits.command_size(localized) == 8001
+    status, answer = await _call(http, "PUT", url, [localized])
+    _refused_at(status, answer, 0)
+
+
 @pytest.mark.parametrize("name", ["xp", "naïve", "a-b_c'd", "नमस्ते", "สวัสดี", "123"])
 def test_names_discord_accepts(name):
     assert limits.valid_name(name)
@@ -455,6 +530,77 @@ def test_names_discord_accepts(name):
 @pytest.mark.parametrize("name", ["", "XP", "two words", "emoji🙂", "semi;colon", "x" * 33])
 def test_names_discord_refuses(name):
     assert not limits.valid_name(name)
+
+
+# -- uploads --------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+async def _upload(http: aiohttp.ClientSession, url: str, sizes: list[int]) -> tuple[int, dict[str, Any]]:
+    """A message with files of these sizes, as discord.py sends it (multipart, payload_json + files[n])."""
+    form = aiohttp.FormData()
+    listed = [{"id": i, "filename": f"f{i}.bin"} for i in range(len(sizes))]
+    form.add_field(
+        "payload_json", json.dumps({"content": "files", "attachments": listed}), content_type="application/json"
+    )
+    for i, size in enumerate(sizes):
+        form.add_field(f"files[{i}]", b"\0" * size, filename=f"f{i}.bin", content_type="application/octet-stream")
+    async with http.post(url, data=form) as response:
+        return response.status, await response.json(content_type=None)
+
+
+def _too_large(status: int, answer: dict[str, Any]) -> bool:
+    return (status, answer) == (413, {"code": 40005, "message": "Request entity too large"})
+
+
+async def test_a_bots_files_are_refused_past_10_mib_a_request(standin, http):
+    url = f"{standin.api_base}/channels/{standin.add_channel('files').id}/messages"
+    assert _too_large(*await _upload(http, url, [10 * MIB + 1]))
+    assert _too_large(*await _upload(http, url, [6 * MIB, 4 * MIB + 1]))  # the request's files together
+    status, sent = await _upload(http, url, [6 * MIB, 4 * MIB])
+    assert status == 200 and [a["size"] for a in sent["attachments"]] == [6 * MIB, 4 * MIB]
+    assert [r.errors["_errors"][0]["code"] for r in standin.refusals] == [40005, 40005]
+
+
+async def test_a_boosted_server_takes_larger_files_but_not_in_dms(standin, http):
+    standin.guild.premium_tier = 2
+    url = f"{standin.api_base}/channels/{standin.add_channel('files').id}/messages"
+    status, _ = await _upload(http, url, [10 * MIB + 1])
+    assert status == 200
+    assert _too_large(*await _upload(http, url, [50 * MIB + 1]))
+    member = standin.add_member("dm")
+    dm = standin.dm_channel_for(member.user.id)
+    assert _too_large(*await _upload(http, f"{standin.api_base}/channels/{dm.id}/messages", [10 * MIB + 1]))
+    assert _interaction(standin).payload["attachment_size_limit"] == 50 * MIB  # what discord.py's filesize_limit reads
+    standin.guild.premium_tier = 3
+    assert _interaction(standin).payload["attachment_size_limit"] == 100 * MIB
+
+
+async def test_at_most_10_attachments_a_message(standin, http):
+    url = f"{standin.api_base}/channels/{standin.add_channel('files').id}/messages"
+    status, answer = await _upload(http, url, [1] * 11)
+    assert (status, answer) == (
+        400,
+        {"code": 30015, "message": "Maximum number of attachments in a message reached (10)"},
+    )
+    status, sent = await _upload(http, url, [1] * 10)
+    assert status == 200 and len(sent["attachments"]) == 10
+
+
+async def test_discord_py_sees_a_file_too_large_as_413_code_40005(standin):
+    big = discord.File(io.BytesIO(b"\0" * (10 * MIB + 1)), "big.bin")
+    refused = await _refusal_to_discord_py(standin, file=big)
+    assert (refused.status, refused.code) == (413, 40005)
+
+
+@pytest.mark.parametrize(
+    ("premium_type", "premium_tier", "limit"),
+    [(0, 0, 10), (1, 0, 50), (2, 0, 500), (3, 0, 50), (0, 2, 50), (0, 3, 100), (3, 3, 100), (2, 3, 500)],
+    ids=["none", "classic", "nitro", "basic", "none-tier2", "none-tier3", "basic-tier3", "nitro-tier3"],
+)
+def test_a_members_upload_limit_is_their_nitros_or_the_servers_whichever_is_larger(premium_type, premium_tier, limit):
+    assert uploads.member_limit(premium_type, premium_tier) == limit * MIB
 
 
 # -- scheduled events and people who are not in the server ------------------------------------

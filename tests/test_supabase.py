@@ -17,6 +17,7 @@ from db.users import MemberSnapshot, upsert_member
 from tests.factories import make_member, snowflake
 from tests.supabase_like import (
     SupabaseProject,
+    api_privileges,
     claims_for,
     create_project,
     postgrest,
@@ -67,6 +68,8 @@ async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_
     before = await supabase_state(project.admin_dsn)
     assert before["auth functions"], "the fixture has Supabase's auth functions"
     assert any("uid()" in name and "RETURNS uuid" in body for name, body, _, _ in before["auth functions"])
+    # Supabase's grants of every new public table, sequence and function to its API roles.
+    assert {kind for _, schema, kind, _ in before["default privileges"] if schema == "public"} == {"r", "S", "f"}
     conn = await connect(project.owner_dsn)
     try:
         assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -89,6 +92,18 @@ async def test_migrations_run_up_down_and_up_as_the_non_superuser_owner_leaving_
         assert await supabase_state(project.admin_dsn) == before
     finally:
         await conn.close()
+
+
+async def test_the_api_roles_hold_the_same_privileges_on_supabase_as_on_a_plain_postgresql(migrated, db_dsn):
+    """Supabase's default privileges (the API roles get every new public object) are set aside while the
+    migrations run: every table, view, sequence, column and function gives anon, authenticated and
+    service_role exactly what the migrations' own GRANTs give them, as on a database without them."""
+    supabase = await api_privileges(migrated.admin_dsn)
+    plain = await api_privileges(db_dsn)
+    assert ("anon", "user_leaderboard", "SELECT") in plain
+    assert ("authenticated", "notifications.read", "UPDATE") in plain
+    assert sorted(set(supabase) - set(plain)) == []
+    assert sorted(set(plain) - set(supabase)) == []
 
 
 async def test_supabase_default_grants_give_the_api_roles_nothing_of_the_bot_tables(owner, website):
@@ -285,6 +300,7 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
     await owner.execute("SELECT award_xp($1, NULL, 250)", member)
     sub = await sign_up_with_discord(migrated.admin_dsn, snowflake(), name="website-only")
     before = await supabase_state(migrated.admin_dsn)
+    privileges = await api_privileges(migrated.admin_dsn)
     tools = await tools_for(migrated.owner_dsn)
     dump = await backup(migrated.owner_dsn, tmp_path / "project.dump", tools)
     assert dump.stat().st_mode & 0o777 == 0o600  # members' data: the admin's eyes only
@@ -292,8 +308,163 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
     await restore(migrated.owner_dsn, dump, tools)
     assert await owner.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", member) == 250
     assert await supabase_state(migrated.admin_dsn) == before
+    # The restored tables, created while Supabase's default privileges were set aside, give the API
+    # roles what the migrations gave them and nothing of those defaults.
+    assert await api_privileges(migrated.admin_dsn) == privileges
     admin = await connect(migrated.admin_dsn)
     try:
         assert await admin.fetchval("SELECT count(*) FROM auth.users WHERE id = $1::uuid", sub) == 1
     finally:
         await admin.close()
+
+
+async def _signed_in(migrated: SupabaseProject, owner: asyncpg.Connection, *names: str, **kw: object) -> dict:
+    """Members the bot knows, each signed in to the website with Discord: name -> (users.id, claims)."""
+    found = {}
+    for name in names:
+        member = await make_member(owner, name, **kw)
+        discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", member)
+        found[name] = (member, claims_for(await sign_up_with_discord(migrated.admin_dsn, discord_id, name=name)))
+    return found
+
+
+async def _refused(website: asyncpg.Connection, claims: dict, sql: str, *args: object) -> bool:
+    """The request is refused outright: no privilege, or a row the policies do not let it write."""
+    try:
+        await postgrest(website, claims["role"], claims, sql, *args)
+    except asyncpg.InsufficientPrivilegeError:
+        return True
+    return False
+
+
+async def test_a_member_changes_their_own_preferences_and_nobody_elses(migrated, owner, website):
+    """The guide's "Update preferences": .from('user_profiles').update({preferences}).eq('user_id', id)."""
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, claims), (bob, _) = people["alice"], people["bob"]
+    update = "UPDATE user_profiles SET preferences = preferences || $1::jsonb WHERE user_id = $2 RETURNING user_id"
+    dark = {"theme": "dark"}
+    assert [r["user_id"] for r in await postgrest(website, "authenticated", claims, update, dark, alice)] == [alice]
+    assert await postgrest(website, "authenticated", claims, update, dark, bob) == []  # bob's public row: not hers
+    everyone = 'UPDATE user_profiles SET preferences = preferences || \'{"theme": "light"}\' RETURNING user_id'
+    assert [r["user_id"] for r in await postgrest(website, "authenticated", claims, everyone)] == [alice]
+    themes = dict(await owner.fetch("SELECT user_id, preferences ->> 'theme' FROM user_profiles"))
+    assert themes == {alice: "light", bob: "default"}
+    # XP, levels and counts stay the bot's; no preferences the bot would misread.
+    assert await _refused(website, claims, "UPDATE user_profiles SET total_xp = 1000000 WHERE user_id = $1", alice)
+    assert await _refused(website, claims, "UPDATE user_profiles SET level = 99")
+    for bad in ({"public_profile": "maybe"}, {"achievement_notify": "everyone"}, {"public_profile": None}):
+        assert await _refused(website, claims, update, bad, alice), bad
+    assert await _refused(website, claims, "UPDATE user_profiles SET preferences = '[1]' WHERE user_id = $1", alice)
+    anon = {"role": "anon"}
+    assert await _refused(website, anon, update, dark, alice)
+    # Going private through the website takes her off the public board.
+    await owner.execute("SELECT award_xp($1, NULL, 500)", alice)
+    await owner.execute("SELECT award_xp($1, NULL, 100)", bob)
+    board = "SELECT id FROM user_leaderboard LIMIT 10"
+    assert [r["id"] for r in await postgrest(website, "anon", anon, board)] == [alice, bob]
+    await postgrest(website, "authenticated", claims, update, {"public_profile": False}, alice)
+    assert [r["id"] for r in await postgrest(website, "anon", anon, board)] == [bob]
+    (row,) = await postgrest(website, "anon", anon, "SELECT member_position($1) AS rank", bob)
+    assert row["rank"] == 1
+
+
+async def test_a_malformed_public_profile_written_elsewhere_breaks_no_readers_query(migrated, owner, website):
+    """The policies cast preferences.public_profile to boolean: one 'maybe' made every read of
+    profiles, pathways and achievements fail for everyone."""
+    people = await _signed_in(migrated, owner, "alice", "bob", pathways=("gaming",))
+    (alice, claims), (bob, _) = people["alice"], people["bob"]
+    await owner.execute(
+        'UPDATE user_profiles SET preferences = preferences || \'{"public_profile": "maybe"}\' WHERE user_id = $1',
+        bob,
+    )
+    for role, who in (("anon", {"role": "anon"}), ("authenticated", claims)):
+        for table in ("user_profiles", "pathway_progress", "user_achievements"):
+            await postgrest(website, role, who, f"SELECT user_id FROM {table}")  # no error
+        seen = await postgrest(website, role, who, "SELECT user_id FROM user_profiles")
+        assert {r["user_id"] for r in seen} == {alice, bob}  # read as public, as the public boards read it
+
+
+async def test_a_member_writes_their_own_content_and_only_staff_publish_their_own(migrated, owner, website):
+    """The guide's "Create article" (a draft, author_id the member) and "Publish content"."""
+    staff_role = "222222222222222222"
+    await owner.execute("INSERT INTO staff_roles (role_id) VALUES ($1) ON CONFLICT DO NOTHING", staff_role)
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    people |= await _signed_in(migrated, owner, "sam", roles=(staff_role,))
+    (alice, a), (bob, b), (sam, s) = people["alice"], people["bob"], people["sam"]
+    create = """INSERT INTO content (type, pathway, title, slug, excerpt, body, author_id, tags, status)
+                VALUES ('article', 'gaming', $1, $2, 'x', 'body', $3, ARRAY['gaming'], $4) RETURNING id"""
+    publish = "UPDATE content SET status = 'published', published_at = NOW() WHERE id = $1 RETURNING id"
+    (draft,) = await postgrest(website, "authenticated", a, create, "Tips", "tips", alice, "draft")
+    draft = draft["id"]
+    # Not in anyone else's name, not published straight away, not published by the author alone.
+    assert await _refused(website, a, create, "Forged", "forged", bob, "draft")
+    assert await _refused(website, a, create, "Live", "live", alice, "published")
+    assert await _refused(website, a, publish, draft)
+    submitted = "UPDATE content SET status = 'pending' WHERE id = $1 RETURNING id"
+    assert [r["id"] for r in await postgrest(website, "authenticated", a, submitted, draft)] == [draft]
+    assert await _refused(website, a, "UPDATE content SET author_id = $2 WHERE id = $1", draft, bob)
+    assert await _refused(website, a, "UPDATE content SET view_count = 1000 WHERE id = $1", draft)
+    # Nobody else's content: not another member's, not a staff member's.
+    assert await postgrest(website, "authenticated", b, submitted, draft) == []
+    assert await postgrest(website, "authenticated", s, publish, draft) == []
+    assert await owner.fetchval("SELECT status FROM content WHERE id = $1", draft) == "pending"
+    # A staff member publishes their own, as the guide shows; the public then reads it.
+    (own,) = await postgrest(website, "authenticated", s, create, "News", "news", sam, "draft")
+    assert [r["id"] for r in await postgrest(website, "authenticated", s, publish, own["id"])] == [own["id"]]
+    listed = await postgrest(website, "anon", {"role": "anon"}, "SELECT slug FROM content")
+    assert [r["slug"] for r in listed] == ["news"]
+    assert await _refused(website, {"role": "anon"}, create, "Anon", "anon", alice, "draft")
+
+
+async def test_achievement_progress_and_the_servers_figures_are_the_service_roles_to_write(migrated, owner, website):
+    """The guide's "Update progress" on user_achievements, "Update stats" on server_stats and the sync
+    log's "Start sync" / "Complete sync": the service role's writes. A member cannot write their own
+    progress (reaching 100 is the award: they would award themselves), nor anyone's figures."""
+    people = await _signed_in(migrated, owner, "alice")
+    alice, claims = people["alice"]
+    await owner.execute(
+        """INSERT INTO achievements (id, name, description, category, rarity, xp)
+           VALUES ('event-veteran', 'Event veteran', 'x', 'community', 'common', 0)"""
+    )
+    await owner.execute(
+        "INSERT INTO user_achievements (user_id, achievement_id, progress) VALUES ($1, 'event-veteran', 40)", alice
+    )
+    progress = "UPDATE user_achievements SET progress = $2 WHERE user_id = $1 AND achievement_id = 'event-veteran'"
+    stats = "UPDATE server_stats SET member_count = 1247, online_count = 342 WHERE id = 1 RETURNING id"
+    start = "INSERT INTO discord_sync_log (sync_type, status) VALUES ('members', 'started') RETURNING id"
+    for who in (claims, {"role": "anon"}):
+        assert await _refused(website, who, progress + " RETURNING id", alice, 100)
+        assert await _refused(website, who, stats)
+        assert await _refused(website, who, start)
+    assert await owner.fetchval("SELECT progress FROM user_achievements WHERE user_id = $1", alice) == 40
+    service = {"role": "service_role"}
+    assert len(await postgrest(website, "service_role", service, progress + " RETURNING id", alice, 75)) == 1
+    assert await owner.fetchval("SELECT progress FROM user_achievements WHERE user_id = $1", alice) == 75
+    await owner.execute("INSERT INTO server_stats (id) VALUES (1) ON CONFLICT DO NOTHING")
+    assert len(await postgrest(website, "service_role", service, stats)) == 1
+    (log,) = await postgrest(website, "service_role", service, start)
+    done = await postgrest(
+        website,
+        "service_role",
+        service,
+        """UPDATE discord_sync_log SET status = 'completed', members_synced = 1247, completed_at = NOW(),
+                  details = '{"new_members": 12}' WHERE id = $1 RETURNING status""",
+        log["id"],
+    )
+    assert [r["status"] for r in done] == ["completed"]
+    assert await owner.fetchval("SELECT member_count FROM server_stats WHERE id = 1") == 1247
+
+
+async def test_a_member_marks_their_own_notifications_read_and_nobody_elses(migrated, owner, website):
+    """The guide's "Mark as read": .from('notifications').update({read: true}).eq('id', id)."""
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, claims), (bob, _) = people["alice"], people["bob"]
+    ids = {who: await notifications.notify(owner, who, f"for {who}") for who in (alice, bob)}
+    mark = "UPDATE notifications SET read = true WHERE id = $1 RETURNING id"
+    assert [r["id"] for r in await postgrest(website, "authenticated", claims, mark, ids[alice])] == [ids[alice]]
+    assert await postgrest(website, "authenticated", claims, mark, ids[bob]) == []
+    assert await _refused(website, claims, "UPDATE notifications SET title = 'x' WHERE id = $1", ids[alice])
+    assert await _refused(website, claims, "UPDATE notifications SET user_id = $2 WHERE id = $1", ids[alice], bob)
+    assert await _refused(website, {"role": "anon"}, mark, ids[bob])
+    read = dict(await owner.fetch("SELECT user_id, read FROM notifications"))
+    assert read == {alice: True, bob: False}

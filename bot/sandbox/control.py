@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bot.sandbox import bans
 from bot.sandbox import state as s
 from bot.sandbox.replies import Reply, answer
+from bot.sandbox.uploads import MIB, member_limit
 
 if TYPE_CHECKING:
     from bot.sandbox.records import Interaction
@@ -243,6 +244,12 @@ class Actor:
                     raise InvalidInvocation(f"no file {value!r} to attach")
                 value = (path.name, path.read_bytes())
             filename, data = value
+            limit = member_limit(self.member.user.premium_type, guild.premium_tier)
+            if len(data) > limit:  # Discord's client refuses it: "Your files are too powerful"
+                raise InvalidInvocation(
+                    f"your files are too powerful: {filename} is {len(data) / MIB:,.2f} MB and "
+                    f"the max file size is {limit // MIB} MB"
+                )
             upload = s.Attachment(id=self.standin.ids.next(), filename=filename, data=data, content_type=None)
             self.standin.uploads[upload.id] = upload
             resolved.setdefault("attachments", {})[upload.id] = upload.payload(self.standin.base_url)

@@ -45,14 +45,14 @@ async def callback(request: web.Request) -> web.Response:
         raise rest.DiscordError(404, 10062, "Unknown interaction")
     if interaction.response_type is not None:
         raise rest.DiscordError(400, 40060, "Interaction has already been acknowledged.")
-    body, files = await rest.read_body(request)
+    channel = standin.channel(interaction.channel_id)
+    body, files = await rest.read_body(request, channel)
     kind = int(body["type"])
     data = body.get("data") or {}
     _check_callback(kind, data)
     interaction.response_type = kind
     interaction.responded = standin.clock.now()
     resource: dict[str, Any] | None = None
-    channel = standin.channel(interaction.channel_id)
 
     if kind in (MESSAGE, DEFERRED_MESSAGE):
         if channel is None:
@@ -144,7 +144,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     message = _target(request, interaction)
-    body, files = await rest.read_body(request)
+    body, files = await rest.read_body(request, standin.channel(interaction.channel_id))
     limits.check_message(body)
     rest_messages.apply_edit(message, body, files)
     if not message.ephemeral:
@@ -155,9 +155,15 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
 
 
 async def delete_webhook_message(request: web.Request) -> web.Response:
+    standin: StandIn = rest.standin_of(request)
     interaction = _by_token(request)
     message = _target(request, interaction)
     message.deleted = True
+    if not message.ephemeral:
+        standin.gateway.dispatch(
+            "MESSAGE_DELETE", {"id": message.id, "channel_id": message.channel_id, "guild_id": message.guild_id}
+        )
+    standin.emit(Output("delete", message=message, interaction_id=interaction.id))
     return rest.reply(None, 204)
 
 
@@ -169,17 +175,22 @@ async def followup(request: web.Request) -> web.Response:
     channel = standin.channel(interaction.channel_id)
     if channel is None:
         raise rest.fail(rest.UNKNOWN_CHANNEL)
-    body, files = await rest.read_body(request)
+    body, files = await rest.read_body(request, channel)
     limits.check_message(body)
+    original = interaction.original
     if (
-        interaction.original is not None
-        and interaction.original.flags & LOADING
+        original is not None
+        and not original.deleted
+        and original.flags & LOADING
         and interaction.response_type == DEFERRED_MESSAGE
     ):
-        # The first followup after a deferral fills in the "thinking" message, as on Discord.
-        message = interaction.original
+        # The first followup after a deferral fills in the "thinking" message, as on Discord: "the
+        # flags field will be ignored, and the ephemerality of the message will be determined by
+        # the flags value in your original ACK" (a public defer stays public, ephemeral=True or not).
+        message = original
         rest_messages.apply_edit(message, body, files)
-        message.flags = (message.flags & s.Message.EPHEMERAL) | int(body.get("flags") or 0)
+        if not message.ephemeral:
+            standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
     else:
         message = rest_messages.message_from_body(standin, channel, body, files)
         message.webhook_id = standin.application_id

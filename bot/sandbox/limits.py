@@ -54,6 +54,11 @@ CHOICE_TEXT_MAX = 100  # a choice's name, and its value when a string
 OPTION_LENGTH_MAX = 6000  # min_length / max_length of a string option
 INTEGER_MAX = 2**53 - 1  # an INTEGER option is "any integer between -2^53+1 and 2^53-1"
 COMMANDS_MAX = {1: 100, 2: 5, 3: 5}  # CHAT_INPUT, USER, MESSAGE commands per scope
+# "Slash commands can have a maximum of 8000 characters for combined name, description, and value
+# properties for each command, its options (including subcommands and groups), and choices. When
+# localization fields are present, only the longest localization for each field (including the
+# default value) is counted towards the size limit."
+COMMAND_SIZE_MAX = 8000
 # -- the audit log (resources/audit-log): "X-Audit-Log-Reason supports 1-512 URL-encoded UTF-8 characters"
 AUDIT_REASON_MAX = 512
 # -- guild scheduled events (resources/guild-scheduled-event) ---------------------------------
@@ -414,8 +419,37 @@ def check_commands(commands: Any) -> None:
     problems.raise_any()
 
 
+def _longest(item: dict[str, Any], key: str) -> int:
+    """A field's characters as Discord counts them: the longest of its value and its localizations."""
+    value = item.get(key)
+    sizes = [len(str(value))] if value is not None else []
+    localizations = item.get(f"{key}_localizations")
+    if isinstance(localizations, dict):
+        sizes.extend(len(str(text)) for text in localizations.values() if text is not None)
+    return max(sizes, default=0)
+
+
+def command_size(command: dict[str, Any]) -> int:
+    """A command's size toward Discord's 8,000 characters: the names, descriptions and values of
+    the command, its options (subcommands and groups among them) and their choices."""
+
+    def of(item: dict[str, Any]) -> int:
+        size = _longest(item, "name") + _longest(item, "description") + _longest(item, "value")
+        for option in item.get("options") or []:
+            if isinstance(option, dict):
+                size += of(option)
+        for choice in item.get("choices") or []:
+            if isinstance(choice, dict):
+                size += of(choice)
+        return size
+
+    return of(command)
+
+
 def _command(problems: Problems, command: dict[str, Any], path: Path, kind: int) -> None:
     name = command.get("name")
+    if command_size(command) > COMMAND_SIZE_MAX:
+        problems.add(path, "APPLICATION_COMMAND_TOO_LARGE", f"Command exceeds maximum size ({COMMAND_SIZE_MAX})")
     if kind == CHAT_INPUT:
         if not (isinstance(name, str) and valid_name(name)):
             problems.add((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")

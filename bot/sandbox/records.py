@@ -68,6 +68,7 @@ class Interaction:
     modal: dict[str, Any] | None = None
     choices: list[dict[str, Any]] | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    payload: dict[str, Any] = field(default_factory=dict)  # the INTERACTION_CREATE the bot was sent
 
 
 @dataclass

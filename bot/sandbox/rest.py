@@ -17,6 +17,7 @@ from PIL import Image
 
 from bot.sandbox import state as s
 from bot.sandbox.limits import InvalidFormBody, check_audit_reason, check_commands
+from bot.sandbox.uploads import UploadRefused, bot_limit, check_request
 
 if TYPE_CHECKING:
     from bot.sandbox.server import StandIn
@@ -73,8 +74,26 @@ def standin_of(request: web.Request) -> StandIn:
     return request.app[STANDIN_KEY]
 
 
-async def read_body(request: web.Request) -> tuple[dict[str, Any], list[s.Attachment]]:
-    """JSON body, or multipart `payload_json` + `files[n]` as Discord accepts them."""
+def upload_limit(standin: StandIn, channel: s.Channel | None) -> int:
+    """The bot's upload limit where it sends: the server's boost tier's, or a DM's."""
+    return bot_limit(None if channel is not None and channel.type == s.DM else standin.guild.premium_tier)
+
+
+async def read_body(
+    request: web.Request, channel: s.Channel | None = None
+) -> tuple[dict[str, Any], list[s.Attachment]]:
+    """JSON body, or multipart `payload_json` + `files[n]` as Discord accepts them: at most 10
+    files, together within the upload limit where they are sent (`channel`'s)."""
+    body, files = await _read_body(request)
+    listed = None
+    if isinstance(body, dict):  # a message's own, or an interaction callback's message's
+        data = body.get("data")
+        listed = body.get("attachments") or (data.get("attachments") if isinstance(data, dict) else None)
+    check_request([len(f.data) for f in files], listed, upload_limit(standin_of(request), channel))
+    return body, files
+
+
+async def _read_body(request: web.Request) -> tuple[dict[str, Any], list[s.Attachment]]:
     standin = standin_of(request)
     if request.content_type.startswith("multipart/"):
         payload: dict[str, Any] = {}
@@ -148,6 +167,9 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response = error_reply(exc.status, exc.code, exc.message)
     except InvalidFormBody as exc:
         standin.refused(request.method, path, exc.errors)
+        response = reply(exc.body(), exc.status)
+    except UploadRefused as exc:
+        standin.refused(request.method, path, {"_errors": [{"code": exc.code, "message": str(exc)}]})
         response = reply(exc.body(), exc.status)
     except (KeyError, ValueError, TypeError) as exc:
         log.warning("stand-in rejected %s %s: %r", request.method, path, exc)

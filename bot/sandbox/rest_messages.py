@@ -55,7 +55,7 @@ async def post_message(request: web.Request) -> web.Response:
     channel = standin.channel(request.match_info["channel_id"])
     if channel is None:
         raise fail(UNKNOWN_CHANNEL)
-    body, files = await read_body(request)
+    body, files = await read_body(request, channel)
     limits.check_message(body)
     if not (body.get("content") or body.get("embeds") or files or body.get("components")):
         raise DiscordError(400, 50006, "Cannot send an empty message")
@@ -86,7 +86,7 @@ async def edit_message(request: web.Request) -> web.Response:
         raise fail(UNKNOWN_MESSAGE)
     if message.author.id != standin.bot_user.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-    body, files = await read_body(request)
+    body, files = await read_body(request, standin.channel(message.channel_id))
     limits.check_message(body)
     apply_edit(message, body, files)
     standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))

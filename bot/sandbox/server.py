@@ -26,6 +26,7 @@ from bot.sandbox.records import (
     Output,
     Refusal,
 )
+from bot.sandbox.uploads import bot_limit
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +338,7 @@ class StandIn:
             "entitlements": [],
             "authorizing_integration_owners": {"0": self.guild.id} if in_guild else {"1": user.id},
             "context": 0 if in_guild else 1,
-            "attachment_size_limit": 10 * 1024 * 1024,
+            "attachment_size_limit": bot_limit(self.guild.premium_tier if in_guild else None),
         }
         if in_guild:
             member = self.guild.members[user.id]
@@ -353,6 +354,7 @@ class StandIn:
             payload["user"] = user.payload()
         if message is not None:
             payload["message"] = message.payload(self.base_url)
+        interaction.payload = payload
         self.gateway.dispatch("INTERACTION_CREATE", payload)
         return interaction
 

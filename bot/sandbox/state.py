@@ -81,6 +81,7 @@ class User:
     bot: bool = False
     avatar: str | None = None
     dms_open: bool = True
+    premium_type: int = 0  # Nitro: 0 none, 1 Classic, 2 Nitro, 3 Basic (their upload limit; not sent to bots)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -26,12 +26,18 @@ def late_text(interaction: discord.Interaction[Any], content: str, *, in_channel
     return f"{mention}{content}\n{LATE_NOTE}"
 
 
-async def tell_elsewhere(interaction: discord.Interaction[Any], content: str) -> discord.Message | None:
-    """`content` where the member will see it once the interaction's reply can't be touched: by DM,
-    else in the interaction's channel mentioning them; None if neither could be sent."""
+async def tell_elsewhere(
+    interaction: discord.Interaction[Any], content: str, *, public: bool = False
+) -> discord.Message | None:
+    """`content` where the member will see it once the interaction's reply can't be touched: by DM;
+    with `public=True` only (for what the channel may read), else in the interaction's channel
+    mentioning them. None if it could not be sent: private content never falls back to the channel."""
     try:
         return await interaction.user.send(late_text(interaction, content, in_channel=False))
     except discord.HTTPException as error:
+        if not public:
+            log.info("late reply: no DM for %s (%s); private, so not in the channel", interaction.user.id, error.status)
+            return None
         log.info("late reply: no DM for %s (%s); trying the channel", interaction.user.id, error.status)
     channel = interaction.channel
     if isinstance(channel, discord.abc.Messageable):
@@ -47,10 +53,12 @@ async def tell_elsewhere(interaction: discord.Interaction[Any], content: str) ->
 
 class Progress:
     """A long command's reply, kept up to date: edits of the interaction's reply while the token
-    lives, then one message of the bot's own (see tell_elsewhere), edited from then on."""
+    lives, then one message of the bot's own (see tell_elsewhere), edited from then on. `public`:
+    the reply was public, so the channel may carry the rest when the member's DMs are closed."""
 
-    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+    def __init__(self, interaction: discord.Interaction[Any], *, public: bool = False) -> None:
         self.interaction = interaction
+        self.public = public
         self.elsewhere: discord.Message | None = None
 
     async def show(self, content: str) -> None:
@@ -62,7 +70,7 @@ class Progress:
                 if not token_expired(error):
                     raise
             log.info("interaction %s outlived its token; its progress moves to a message", self.interaction.id)
-            self.elsewhere = await tell_elsewhere(self.interaction, content)
+            self.elsewhere = await tell_elsewhere(self.interaction, content, public=self.public)
             return
         try:
             in_channel = self.elsewhere.guild is not None

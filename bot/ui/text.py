@@ -5,7 +5,9 @@ scripts, colour emoji) where they are installed, so "Zoë", "李小龍" or "🎮
 Where Pillow has libraqm (PIL.features.check("raqm"); Debian: libraqm0), each run is laid out by it:
 Arabic and Hebrew right to left and joined, Indic and Thai marks set on their letters. A mark stays in
 its letter's run when that font has it (a mark drawn by another font would float alone, on a dotted
-circle). Runs of different fonts are placed left to right in the name's order.
+circle). Runs of different fonts (and of different directions) are placed in the order a reader sees
+them: the Unicode bidirectional algorithm (python-bidi) gives each character its level, so in
+"שלום 🎮 כהן" the first word is on the right and the emoji between the two.
 
 Also fitting a line to a width: a smaller size first, then cut with "…".
 
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from bidi import algorithm as bidi
+from PIL import Image, ImageDraw, ImageFont, features
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +157,62 @@ def font_for(char: str) -> FontFile | None:
     return None
 
 
+HAVE_RAQM = features.check("raqm")  # Debian: libraqm0
+RIGHT_TO_LEFT = frozenset(("R", "AL", "RLE", "RLO", "RLI"))
+
+
+def levels(text: str) -> list[int]:
+    """Each character's embedding level (UAX #9, rules P2-I2): even reads left to right, odd right to
+    left. A name with no right-to-left character is level 0 throughout, without running the algorithm."""
+    if not any(unicodedata.bidirectional(c) in RIGHT_TO_LEFT for c in text):
+        return [0] * len(text)
+    storage = bidi.get_empty_storage()
+    storage["base_level"] = bidi.get_base_level(text)
+    storage["base_dir"] = ("L", "R")[storage["base_level"]]
+    bidi.get_embedding_levels(text, storage)
+    every = list(storage["chars"])  # X9 drops joiners and controls from the list; they keep a level
+    bidi.explicit_embed_and_overrides(storage, False)
+    bidi.resolve_weak_types(storage, False)
+    bidi.resolve_neutral_types(storage, False)
+    bidi.resolve_implicit_levels(storage, False)
+    return [c["level"] for c in every]
+
+
 def runs(text: str) -> list[tuple[str, FontFile]]:
-    """`text` (NFC) split into runs that one font draws."""
+    """`text` (NFC) split into runs that one font draws, in the text's order."""
+    return [(part, file) for part, file, _ in _leveled_runs(unicodedata.normalize("NFC", text))]
+
+
+def visual_runs(text: str) -> list[tuple[str, FontFile, bool]]:
+    """The runs in the order they are drawn from the left (UAX #9 rule L2: from the highest level
+    down to the lowest odd one, every stretch of runs at that level or above is reversed), each with
+    whether it reads right to left (raqm lays its letters out that way)."""
+    leveled = _leveled_runs(unicodedata.normalize("NFC", text))
+    if not leveled:
+        return []
+    top = max(level for _, _, level in leveled)
+    lowest_odd = min((level for _, _, level in leveled if level % 2), default=top + 1)
+    for level in range(top, lowest_odd - 1, -1):
+        i = 0
+        while i < len(leveled):
+            if leveled[i][2] >= level:
+                j = i
+                while j < len(leveled) and leveled[j][2] >= level:
+                    j += 1
+                leveled[i:j] = reversed(leveled[i:j])
+                i = j
+            else:
+                i += 1
+    return [(part, file, level % 2 == 1) for part, file, level in leveled]
+
+
+def _leveled_runs(text: str) -> list[tuple[str, FontFile, int]]:
     global _warned
-    out: list[tuple[str, FontFile]] = []
+    out: list[tuple[str, FontFile, int]] = []
     primary = font_files()[0]
-    for char in unicodedata.normalize("NFC", text):
+    for char, level in zip(text, levels(text), strict=True):
         if out and (_attaches(char) or (_is_mark(char) and _coverage(out[-1][1].path).has(char))):
-            out[-1] = (out[-1][0] + char, out[-1][1])
+            out[-1] = (out[-1][0] + char, out[-1][1], out[-1][2])
             continue
         file = font_for(char)
         if file is None:
@@ -175,10 +226,10 @@ def runs(text: str) -> list[tuple[str, FontFile]]:
                     ord(char),
                 )
             file = primary
-        if out and out[-1][1] == file:
-            out[-1] = (out[-1][0] + char, file)
+        if out and out[-1][1] == file and out[-1][2] == level:
+            out[-1] = (out[-1][0] + char, file, level)
         else:
-            out.append((char, file))
+            out.append((char, file, level))
     return out
 
 
@@ -212,7 +263,7 @@ class Text:
     def __init__(self, text: str, size: int) -> None:
         self.text = text
         self.size = size
-        self.runs = runs(text)
+        self.runs = visual_runs(text)
         primary = _font(font_files()[0], size)
         self.ascent, self.descent = primary.getmetrics()
 
@@ -221,7 +272,10 @@ class Text:
 
     @property
     def width(self) -> int:
-        return round(sum(_font(f, self.size).getlength(part) * self._scale(f) for part, f in self.runs))
+        return round(sum(self._length(part, f, rtl) for part, f, rtl in self.runs))
+
+    def _length(self, part: str, file: FontFile, rtl: bool) -> float:
+        return _font(file, self.size).getlength(part, **_direction(rtl)) * self._scale(file)
 
     def draw(self, image: Image.Image, xy: tuple[float, float], fill: tuple[int, ...], anchor: str = "la") -> None:
         """Draw with its top left (anchor "la") or top right ("ra") at `xy`."""
@@ -230,11 +284,11 @@ class Text:
             x -= self.width
         baseline = top + self.ascent
         draw = ImageDraw.Draw(image)
-        for part, file in self.runs:
+        for part, file, rtl in self.runs:
             font = _font(file, self.size)
             if not file.emoji:
-                draw.text((x, baseline), part, font=font, fill=fill, anchor="ls")
-                x += font.getlength(part)
+                draw.text((x, baseline), part, font=font, fill=fill, anchor="ls", **_direction(rtl))
+                x += font.getlength(part, **_direction(rtl))
                 continue
             # Colour bitmaps at their strike, scaled down to the line and set on its baseline.
             ascent, descent = font.getmetrics()
@@ -247,6 +301,11 @@ class Text:
             )
             image.paste(scaled, (round(x), round(baseline - ascent * scale)), scaled)
             x += length * scale
+
+
+def _direction(rtl: bool) -> dict[str, str]:
+    """A right-to-left run laid out so by raqm; without raqm, Pillow knows no direction."""
+    return {"direction": "rtl"} if rtl and HAVE_RAQM else {}
 
 
 def _drop_last_character(chars: list[str]) -> None:

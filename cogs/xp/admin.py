@@ -132,7 +132,7 @@ class StaffXP(commands.Cog):
 
     @xp.command(name="import", description="Import levels from another bot (MEE6, Lurkr, Amari, Polaris, CSV)")
     @app_commands.describe(
-        file="the export file (JSON, or CSV with id and xp or level)",
+        file="the export file (JSON, or CSV with id and xp or level), up to 25 MB",
         source="the bot that made it",
         by="keep each member's level (default) or copy their XP",
         dry_run="show what would happen, write nothing",

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # above Discord's upload limits but for boosted servers; larger: the CLI
+# Discord lets a member attach 10 MB (50 with Nitro Basic or in a server at boost tier 2, 100 at tier 3,
+# 500 with Nitro): what passes 25 MB is imported from the command line (read in full, parsed in memory).
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 PROGRESS_EVERY_S = 2.0  # edits of the progress message, at most (Discord rate-limits edits)
 EDIT_WINDOW_S = 14 * 60  # an interaction's token lasts 15 minutes; later, the summary goes by DM
 CONTENT_LIMIT = 2_000
@@ -55,8 +57,9 @@ async def import_command(
 ) -> None:
     if file.size > MAX_ATTACHMENT_BYTES:
         raise BadInput(
-            f"That file is {file.size / 1024**2:,.0f} MB; /xp import takes up to "
-            f"{MAX_ATTACHMENT_BYTES // 1024**2} MB. Larger exports: `python -m bot import FILE --from {source}`."
+            f"Nothing was imported: that file is {file.size:,} bytes, more than the "
+            f"{MAX_ATTACHMENT_BYTES // 1024**2} MB ({MAX_ATTACHMENT_BYTES:,} bytes) /xp import takes. "
+            f"Import it on the bot's machine instead: `python -m bot import FILE --from {source}`."
         )
     await interaction.response.defer(ephemeral=True, thinking=True)
     started = time.monotonic()

@@ -1,0 +1,100 @@
+"""A member's refusal is theirs alone: after a public "thinking" defer, Discord's first followup keeps
+the defer's visibility whatever its ephemeral flag, so the bot deletes the public "thinking" message
+before it sends the refusal privately; and a late message goes to the channel only when the command
+said it may (`tell_elsewhere(public=True)`), never a refusal."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from db import achievements
+from tests.test_e2e_achievements import start_with_a_backfill_that_outlives_its_token
+from tests.test_e2e_core import wait_until
+from tests.xp_support import start
+
+
+def visible_in_channel(standin, channel_id: str) -> list:
+    """What everyone in the channel can read (not deleted, not ephemeral)."""
+    return [m for m in standin.messages.values() if m.channel_id == channel_id and not m.deleted and not m.ephemeral]
+
+
+@pytest.mark.parametrize("command", ["rank", "profile"])
+async def test_a_refusal_after_a_public_defer_is_shown_to_the_member_only(harness, command):
+    await start(harness)
+    standin, alice = harness.standin, harness.member("alice")
+    reply = await alice.slash(command, member=standin.bot_user)  # deferred publicly, then refused
+    assert reply.content == "Bots don't earn XP."
+    assert reply.ephemeral
+    interaction = reply.interaction
+    assert interaction.response_type == 5 and interaction.original.deleted  # the "thinking" message is gone
+    assert not [m for m in visible_in_channel(standin, interaction.channel_id) if m.interaction_id == interaction.id]
+    assert all(m.webhook_id is None or m.ephemeral for m in interaction.followups)
+    deleted = [o for o in standin.outputs if o.kind == "delete" and o.interaction_id == interaction.id]
+    assert [o.message.id for o in deleted] == [interaction.original.id]
+
+
+async def test_an_answer_after_a_public_defer_stays_public(harness):
+    """The same commands' answers still fill in the public "thinking" message (nothing deleted)."""
+    await start(harness)
+    reply = await harness.member("alice").slash("profile", timeout=10)
+    assert not reply.ephemeral and reply.embed["title"] == "Alice's profile"
+    assert reply.message is reply.interaction.original and not reply.message.deleted
+
+
+def _age_the_token_once_deferred(standin):
+    def observer(output):
+        if output.kind == "deferred" and standin.clock.offset == 0:
+            standin.clock.advance(16 * 60)
+
+    standin.observers.append(observer)
+
+
+async def test_a_late_refusal_with_dms_closed_is_never_posted_in_the_channel(probe, caplog):
+    standin, alice = probe.standin, probe.member("alice")
+    standin.users[alice.id].dms_open = False
+    _age_the_token_once_deferred(standin)
+    interaction = alice.invoke("late")
+    channel_posts = f"/channels/{interaction.channel_id}/messages"
+
+    async def settled() -> bool:  # the bot gave up telling her, or posted the refusal in the channel
+        gave_up = "could not tell the member about an error" in caplog.text
+        return gave_up or bool(standin.calls_to("POST", channel_posts))
+
+    await wait_until(settled, timeout=10)
+    dm = standin.dm_channel_for(alice.id)
+    assert [c.status for c in standin.calls_to("POST", f"/channels/{dm.id}/messages")] == [403]  # DMs closed
+    assert not standin.calls_to("POST", channel_posts)
+    assert not [m for m in visible_in_channel(standin, interaction.channel_id) if "can't do that" in m.content]
+
+
+async def test_a_late_announcement_the_command_made_public_goes_to_the_channel(probe):
+    standin, alice = probe.standin, probe.member("alice")
+    standin.users[alice.id].dms_open = False
+    _age_the_token_once_deferred(standin)
+    interaction = alice.invoke("draw")
+    posted = await standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == interaction.channel_id, timeout=5
+    )
+    assert posted.message.content.startswith(f"<@{alice.id}> The winner is drawn.")
+    assert not posted.message.ephemeral
+
+
+async def test_a_backfill_outliving_its_token_with_dms_closed_stays_out_of_the_channel(harness, tmp_path, caplog):
+    """The backfill's reply was private: its late progress goes by DM or nowhere, never the channel."""
+    caplog.set_level(logging.INFO, logger="bot.ui.progress")
+    bot = await start_with_a_backfill_that_outlives_its_token(harness, tmp_path)
+    mod, standin = harness.member("mod"), harness.standin
+    standin.users[mod.id].dms_open = False
+    interaction = mod.invoke("achievement backfill", name="Regular")
+
+    channel_posts = f"/channels/{interaction.channel_id}/messages"
+
+    async def done() -> bool:  # awarded, and the late progress kept private (or posted in the channel)
+        told = "private, so not" in caplog.text or bool(standin.calls_to("POST", channel_posts))
+        return told and (await achievements.get(bot.pool, "regular")).total_earned == 1
+
+    await wait_until(done, timeout=15)
+    assert not standin.calls_to("POST", channel_posts)
+    assert not [m for m in visible_in_channel(standin, interaction.channel_id) if "Backfill" in m.content]
