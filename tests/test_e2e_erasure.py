@@ -224,17 +224,18 @@ async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting
     await handled(bot, 1)
     now = datetime.now(UTC)
     assert bot.xp_engine.voice_tick(elapsed=50, at=now) == 0  # 50 s each: no minute yet
-    dave = harness.demo.new_member("dave")  # joins: a member_join row waits in the analytics buffer
+    async with bot.flush_schedule.lock:  # no periodic flush meanwhile: the row stays in memory
+        dave = harness.demo.new_member("dave")  # joins: a member_join row waits in the analytics buffer
 
-    async def joined():
-        return await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", dave.id)
+        async def joined():
+            return await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", dave.id)
 
-    dave_row = await wait_until(joined)
-    assert any(r.user_id == dave_row for r in bot.analytics._pending)
-    for member in (bob, dave):
-        erased = await boss.slash("erase", member=member, reason="GDPR request")
-        assert erased.content.startswith("Erased")
-    assert not any(r.user_id == dave_row or r.discord_id == dave.id for r in bot.analytics._pending)
+        dave_row = await wait_until(joined)
+        assert any(r.user_id == dave_row for r in bot.analytics._pending)
+        for member in (bob, dave):
+            erased = await boss.slash("erase", member=member, reason="GDPR request")
+            assert erased.content.startswith("Erased")
+        assert not any(r.user_id == dave_row or r.discord_id == dave.id for r in bot.analytics._pending)
     await bot.analytics.flush()
     assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE user_id = $1", dave_row) == 0
     assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE event_type = 'member_join'") >= 1
