@@ -14,8 +14,9 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.client import ConclaveBot
+from bot.client import HANDOVER_GRACE_S, ConclaveBot
 from bot.config import Config, ConfigError
+from bot.leadership import Leadership
 from db.pool import DatabaseUnreachable, open_database
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,84 @@ def unreachable_line(where: str, error: BaseException) -> str:
     )
 
 
-async def run_forever(config: Config) -> int:
-    """`python -m bot run`: run until SIGINT/SIGTERM, then stop gracefully within 10 s."""
+EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the process again, as a standby
+
+
+async def lead(
+    bot: ConclaveBot, leadership: Leadership, token: str, *, takeover: bool, lost: asyncio.Future[str]
+) -> None:
+    """Warm up (the database, migrations, cogs: everything that does not touch Discord's gateway), wait
+    for the lease, then lead: the outbox, the timers, the scheduler, the gateway. With `takeover`, the
+    gateway connects first and the leader is asked to hand over (README "Standby and failover")."""
+    await bot.login(token)  # REST only (no gateway, no IDENTIFY); setup_hook warms everything up
+    connection: asyncio.Task[None] | None = None
+    if takeover:
+        bot.follow()
+        connection = asyncio.create_task(bot.connect(), name="gateway")
+        await _ready_or_failed(bot, connection)
+        asked = await leadership.request_handover()
+        cut = await _wait_for_cut(leadership, connection) if asked else 0
+        bot.take_events_from(cut or 0)
+        log.info("handover: handling interactions and messages from snowflake %s on", cut)
+    fence = await leadership.wait_for_lease(takeover=takeover)
+    log.info("this process leads (token %d)", fence.token)
+
+    def on_handover(successor: str) -> None:
+        leadership.spawn(hand_over(bot, leadership, successor, lost), name="handover")
+
+    def on_lease_end(keeper: asyncio.Task[str]) -> None:
+        if not lost.done() and not keeper.cancelled():
+            lost.set_result("fenced" if keeper.exception() is not None else keeper.result())
+
+    leadership.start_keeping(on_handover).add_done_callback(on_lease_end)
+    await bot.begin_leading()
+    if connection is None:
+        connection = asyncio.create_task(bot.connect(), name="gateway")
+    await connection
+
+
+async def _ready_or_failed(bot: ConclaveBot, connection: asyncio.Task[None]) -> None:
+    ready = asyncio.create_task(bot.wait_until_ready())
+    done, _ = await asyncio.wait({ready, connection}, return_when=asyncio.FIRST_COMPLETED)
+    if connection in done:
+        ready.cancel()
+        connection.result()  # the gateway's failure, raised here
+        raise RuntimeError("the gateway closed before it was ready")
+
+
+async def _wait_for_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
+    """Poll for the cut the leader chooses; None when the leader went away without choosing one."""
+    while not connection.done():
+        lease = await leadership.lease()
+        if lease is None or lease.expired_for >= 0 or lease.handover_to != leadership.holder:
+            return None  # the leader is gone (or another took over): this process simply acquires
+        if lease.handover_cut is not None:
+            return lease.handover_cut
+        await asyncio.sleep(leadership.timing.takeover_poll_s)
+    connection.result()
+    return None
+
+
+async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> None:
+    """The leader, asked to hand over: choose the cut (now), let the events before it arrive, then stop
+    (workers, gateway, every flush) and release the lease to the successor."""
+    cut = discord.utils.time_snowflake(discord.utils.utcnow())
+    bot.hand_events_over(cut)
+    if not await leadership.set_cut(cut):
+        log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
+        bot.cut_below = None
+        bot.listening = True
+        leadership.handover_to = None
+        return
+    log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
+    await asyncio.sleep(HANDOVER_GRACE_S)
+    if not lost.done():
+        lost.set_result("handover")
+
+
+async def run_forever(config: Config, *, takeover: bool = False) -> int:
+    """`python -m bot run`: lead (or stand by until the lease is free) until SIGINT/SIGTERM, then stop
+    gracefully within 10 s and release the lease."""
     assert config.settings.discord_token is not None
     token = config.settings.discord_token.get_secret_value()
     api = config.settings.discord_api_base or discord.http.Route.BASE
@@ -89,16 +166,29 @@ async def run_forever(config: Config) -> int:
     except DatabaseUnreachable as error:
         print(f"conclave: {error}", file=sys.stderr)
         return 1
-    bot = ConclaveBot(config, database=database, owns_database=True)
+    assert config.community.guild_id is not None
+    leadership = Leadership(database, config.community.guild_id)
+    bot = ConclaveBot(config, database=database, owns_database=True, leadership=leadership)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(bot.start(token))
+    lost: asyncio.Future[str] = loop.create_future()
+    runner = asyncio.create_task(lead(bot, leadership, token, takeover=takeover, lost=lost))
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({runner, stopper, lost}, return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
-    if runner in done and runner.exception() is not None:
+    why = lost.result() if lost.done() else None
+    if why in ("fenced", "lost"):
+        bot.fence_now()  # nothing more reaches Discord from here, before the standby can lead
+        await leadership.record_fenced(bot.pool)
+        print(
+            "conclave: this process lost the leadership (the lease could not be renewed in time); "
+            "stopping so that a standby leads (start it again to stand by)",
+            file=sys.stderr,
+        )
+        exit_code = EXIT_LOST_LEAD
+    elif runner in done and runner.exception() is not None:
         error = runner.exception()
         if isinstance(error, commands.ExtensionFailed) and isinstance(error.original, ConfigError):
             error = error.original
@@ -114,12 +204,14 @@ async def run_forever(config: Config) -> int:
         else:
             log.error("the bot stopped: %s", error, exc_info=error)
         exit_code = exit_code or 1
-    log.info("shutting down")
-    if not await stop_within_budget(bot):
+    log.info("handing over" if why == "handover" else "shutting down")
+    bot.release_event = "handed_over" if why == "handover" else "released"
+    if not await stop_within_budget(bot):  # the lease is released in it, after the final flush
         exit_code = exit_code or 1
-    stopper.cancel()
-    if not runner.done():
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await runner
+    await leadership.close()
+    for task in (stopper, runner):
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     return exit_code

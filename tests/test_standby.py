@@ -1,0 +1,48 @@
+"""Two `python -m bot run` against one database: one leads, the other stands by warm without ever
+opening Discord's gateway, and leads when the first stops (README "Standby and failover")."""
+
+from __future__ import annotations
+
+from tests.processes import Processes, eventually, leads
+
+
+async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_when_the_first_stops(db_dsn, tmp_path):
+    async with Processes(tmp_path, db_dsn) as world:
+        first = world.start_bot("first")
+        await leads(world, first)
+        second = world.start_bot("second")
+
+        async def standing_by() -> bool:
+            assert second.popen.poll() is None, second.log[-3000:]
+            return second.says("standby: another process leads")
+
+        await eventually(standing_by, what="the second process standing by")
+        # Warm: the second process opened the database, checked the migrations, loaded every cog
+        # and logged in over REST before it stood by...
+        assert second.log.index("database: external") < second.log.index("standby: another process leads")
+        # ... and touched no gateway: one IDENTIFY, one session, the first's.
+        await world.say("alice", "hello from alice")
+        await world.say("bob", "bob says hi")
+        status, about = await world.slash("alice", "about")
+        assert status == 200 and "Conclave" in about["text"], about
+        state = await world.state()
+        assert state["identifies"] == 1 and state["connected"] == 1, state
+        assert [event for event, _ in state["gateway_log"]] == ["identify"]
+        assert not second.says("this process leads")
+        answered = await world.get("interactions")
+        assert [i["answered"] for i in answered["interactions"]] == [True]
+        assert answered["refused_second_acks"] == 0
+
+        # The leader stops (a deploy without --takeover, a reboot): it releases the lease, the
+        # standby leads at once and answers.
+        assert first.stop() == 0
+        assert "stopped cleanly" in first.log
+        await leads(world, second)
+        status, about = await world.slash("bob", "about")
+        assert status == 200 and "Conclave" in about["text"], about
+        state = await world.state()
+        assert state["identifies"] == 2 and [e for e, _ in state["gateway_log"]] == ["identify", "closed", "identify"]
+        changes = await world.fetch("SELECT event, holder FROM bot_leader_log ORDER BY id")
+        assert [c["event"] for c in changes] == ["acquired", "released", "acquired"]
+        assert changes[0]["holder"] != changes[2]["holder"]
+        assert second.stop() == 0
