@@ -81,7 +81,7 @@ class Leadership:
             self._conn = await self.database.connect(session=True)
         return self._conn
 
-    async def _run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, within: float | None = None) -> T:
         async def attempt() -> T:
             conn = await self._connection()
             async with conn.transaction():
@@ -90,7 +90,8 @@ class Leadership:
                 return await statement(conn)
 
         try:
-            return await asyncio.wait_for(attempt(), timeout=self.timing.statement_s + 0.5)
+            limit = self.timing.statement_s + 0.5
+            return await asyncio.wait_for(attempt(), timeout=limit if within is None else min(limit, within))
         except BaseException:
             self._drop()
             raise
@@ -180,11 +181,19 @@ class Leadership:
         assert self.fence is not None
         t = self.timing
         while True:
+            left = t.fence_after_s - (time.monotonic() - self.renewed_at)
+            if left <= 0:
+                log.error(
+                    "the lease could not be renewed for %.0f s: fencing (no more Discord, outbox, timers)",
+                    t.fence_after_s,
+                )
+                return "fenced"
             started = time.monotonic()
             try:
-                renewal = await self._run(lambda conn: leader.renew(conn, self.fence, t.ttl_s))  # type: ignore[arg-type]
+                # never past the fencing deadline: a renewal still waiting then is a failed one
+                renewal = await self._run(lambda conn: leader.renew(conn, self.fence, t.ttl_s), within=left)  # type: ignore[arg-type]
             except Exception as error:
-                log.warning("the lease was not renewed (%s)", one_line(error))
+                log.warning("the lease was not renewed (%s)", one_line(error) or type(error).__name__)
             else:
                 if not renewal.held:
                     log.warning("the lease is no longer this process's (token %d)", self.fence.token)
@@ -194,13 +203,7 @@ class Leadership:
                     self.handover_to = renewal.handover_to
                     on_handover(renewal.handover_to)
             left = t.fence_after_s - (time.monotonic() - self.renewed_at)
-            if left <= 0:
-                log.error(
-                    "the lease could not be renewed for %.0f s: fencing (no more Discord, outbox, timers)",
-                    t.fence_after_s,
-                )
-                return "fenced"
-            await asyncio.sleep(min(t.renew_every_s, left))
+            await asyncio.sleep(max(0.0, min(t.renew_every_s, left)))
 
     async def set_cut(self, cut: int) -> bool:
         assert self.fence is not None
