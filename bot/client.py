@@ -169,6 +169,8 @@ class ConclaveBot(commands.Bot):
         self.cut_from: int | None = None
         self.release_event = "released"  # how the stop logs the lease's release ("handed_over")
         self.listening = True  # gateway events reach the listeners (False: a process taking over, until its cut)
+        self.following = False  # taking over and the cut not known yet: interactions and messages are held
+        self._passing = False  # an event of ours being parsed: what it dispatches goes through
         self._held: list[tuple[Callable[[dict[str, object]], None], dict[str, object]]] = []
         self._ready_held = False
         for name in _CUT_EVENTS:
@@ -315,14 +317,18 @@ class ConclaveBot(commands.Bot):
         return self.cut_from is None or snowflake >= self.cut_from
 
     def _parse_if_ours(self, parse: Callable[[dict[str, object]], None], data: dict[str, object]) -> None:
-        if not self.listening and self.cut_from is None and not self.fenced:
+        if self.following and not self.fenced:
             self._held.append((parse, data))  # taking over: the cut is not known yet
             return
         if self._ours(int(str(data["id"]))):
-            parse(data)
+            self._passing = True  # parsing dispatches synchronously (on_message, on_interaction)
+            try:
+                parse(data)
+            finally:
+                self._passing = False
 
     def dispatch(self, event_name: str, /, *args: object, **kwargs: object) -> None:
-        if self.listening or event_name.startswith(_ALWAYS_DISPATCHED):
+        if self.listening or self._passing or event_name.startswith(_ALWAYS_DISPATCHED):
             super().dispatch(event_name, *args, **kwargs)
         elif event_name == "ready":
             self._ready_held = True  # dispatched when this process starts handling events
@@ -331,16 +337,17 @@ class ConclaveBot(commands.Bot):
         """A process taking over: its gateway connects while the leader still handles everything;
         events are held (interactions, messages) or dropped (the rest) until the cut."""
         self.listening = False
+        self.following = True
 
     def take_events_from(self, cut: int) -> None:
         """Handle interactions and messages from snowflake `cut` on (held ones too), and every other
         event from now."""
         self.cut_from = cut
         held, self._held = self._held, []
+        self.following = False
         self.listening = True
         for parse, data in held:
-            if self._ours(int(str(data["id"]))):
-                parse(data)
+            self._parse_if_ours(parse, data)
         if self._ready_held:
             self._ready_held = False
             self.dispatch("ready")

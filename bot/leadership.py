@@ -145,7 +145,12 @@ class Leadership:
             if fence is not None:
                 return fence
             if not said:
-                log.info("standby: another process leads; waiting for the lease (holder %s)", self.holder)
+                log.info(
+                    "taking over: waiting for the leader to hand over (holder %s)"
+                    if takeover
+                    else "standby: another process leads; waiting for the lease (holder %s)",
+                    self.holder,
+                )
                 said = True
             await asyncio.sleep(poll)
 

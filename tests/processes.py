@@ -162,8 +162,11 @@ class Processes:
         return rows[0][0] if rows else None
 
     async def leader(self) -> str | None:
-        """The holder of an unexpired lease (None: nobody leads)."""
-        return await self.fetchval("SELECT holder FROM bot_leader WHERE expires_at > NOW()")
+        """The holder of an unexpired lease (None: nobody leads, or the first bot is still migrating)."""
+        try:
+            return await self.fetchval("SELECT holder FROM bot_leader WHERE expires_at > NOW()")
+        except asyncpg.UndefinedTableError:
+            return None
 
     async def holder_of(self, bot: BotProcess) -> str | None:
         return await self.fetchval(
