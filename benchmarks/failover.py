@@ -88,20 +88,16 @@ async def main(args: argparse.Namespace) -> None:
         takeovers, handovers = [], []
         try:
             for number in range(1, args.trials + 1):
-                await recreate_database(database.dsn)
                 trial = tmp / f"trial-{number}"
                 trial.mkdir()
-                async with _world(trial, "f", database.dsn) as w:
-                    to_lead, after_expiry, to_answer = await failover(w)
+                to_lead, after_expiry, to_answer = await _in_fresh_world(trial / "failover", database.dsn, failover)
                 takeovers.append(after_expiry)
                 print(
                     f"trial {number} failover: kill -9 -> standby holds the lease {to_lead:.2f} s "
                     f"(lease expiry -> lease {after_expiry:.2f} s; bound 15 s), kill -> commands answered again "
                     f"{to_answer:.2f} s"
                 )
-                await recreate_database(database.dsn)
-                async with _world(trial, "h", database.dsn) as w:
-                    longest, unanswered, total = await handover(w)
+                longest, unanswered, total = await _in_fresh_world(trial / "handover", database.dsn, handover)
                 handovers.append(longest)
                 print(
                     f"trial {number} handover: longest wait for an answer {longest:.2f} s (Discord allows 3 s), "
@@ -115,10 +111,12 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
-def _world(trial: Path, name: str, dsn: str) -> Processes:
-    where = trial / name
+async def _in_fresh_world(where: Path, dsn: str, run):
+    """`run` in a stand-in of its own, on the database emptied first (the bots migrate it)."""
+    await recreate_database(dsn)
     where.mkdir()
-    return Processes(where, dsn, members=20)
+    async with Processes(where, dsn, members=20) as world:
+        return await run(world)
 
 
 if __name__ == "__main__":

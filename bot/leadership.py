@@ -239,3 +239,24 @@ class Leadership:
             except Exception:
                 self._drop()
             self._conn = None
+
+
+def describe(lease: leader.Lease | None, changes: list[leader.Change]) -> tuple[str, list[str]]:
+    """Who leads and since when, and the last leadership changes: one line each (doctor, /about)."""
+    if lease is None:
+        who = "nobody yet (no bot process has led on this database)"
+    elif lease.expired_for >= 0:
+        who = (
+            f"nobody: the lease of {lease.holder} ended {lease.expired_for:.0f} s ago "
+            "(no process running, or a standby about to lead)"
+        )
+    else:
+        who = (
+            f"{lease.holder} since {lease.acquired_at:%Y-%m-%d %H:%M:%S %Z} (token {lease.token}), "
+            f"lease good for {-lease.expired_for:.0f} s more"
+        )
+    lines = [
+        f"{c.at:%Y-%m-%d %H:%M:%S %Z} {c.event} by {c.holder} (token {c.token}){f': {c.detail}' if c.detail else ''}"
+        for c in changes
+    ]
+    return who, lines

@@ -3,6 +3,9 @@ opening Discord's gateway, and leads when the first stops (README "Standby and f
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from tests.processes import Processes, eventually, leads
 
 
@@ -45,4 +48,17 @@ async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_wh
         changes = await world.fetch("SELECT event, holder FROM bot_leader_log ORDER BY id")
         assert [c["event"] for c in changes] == ["acquired", "released", "acquired"]
         assert changes[0]["holder"] != changes[2]["holder"]
+
+        # Staff see who leads, since when, and the last changes, in /about and in doctor.
+        status, about = await world.slash("mod", "about")
+        fields = {f["name"]: f["value"] for f in about["embeds"][0]["fields"]}
+        assert fields["Leader"].startswith(f"{changes[2]['holder']} since") and "(token 2)" in fields["Leader"]
+        assert f"released by {changes[0]['holder']} (token 1)" in fields["Last leadership changes"]
+        env = {**world.env, "DATABASE_URL": db_dsn, "CONCLAVE_DATA_DIR": str(tmp_path / "second")}
+        doctor = subprocess.run(
+            [sys.executable, "-m", "bot", "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        line = next(x for x in doctor.stdout.splitlines() if x.startswith("leader:"))
+        assert f"leader: {changes[2]['holder']} since" in line, doctor.stdout
+        assert f"acquired by {changes[0]['holder']} (token 1)" in doctor.stdout
         assert second.stop() == 0
