@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from db.pool import open_database, recreate_database  # noqa: E402
-from tests.processes import Processes, eventually, leads  # noqa: E402
+from tests.processes import Processes, eventually, leads, standing_by  # noqa: E402
 
 
 async def probe(world: Processes, until: asyncio.Event, answered_at: list[float], who: str = "alice") -> None:
@@ -40,7 +40,7 @@ async def failover(world: Processes) -> tuple[float, float, float]:
     first = world.start_bot("first")
     await leads(world, first)
     second = world.start_bot("second")
-    await eventually(lambda: _async(second.says("standby: another process leads")), what="standby")
+    await eventually(lambda: standing_by(second), what="standby")
     done, answered = asyncio.Event(), []
     prober = asyncio.create_task(probe(world, done, answered))
     await asyncio.sleep(1.0)

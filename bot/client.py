@@ -70,6 +70,8 @@ ANALYTICS_FLUSH_S = 10.0
 _ALWAYS_DISPATCHED = ("connect", "disconnect", "resumed", "socket_", "shard_")
 # The events cut by snowflake at a planned handover: each goes to exactly one of the two processes.
 _CUT_EVENTS = ("INTERACTION_CREATE", "MESSAGE_CREATE")
+# What a process taking over holds while it waits for the cut (a few seconds of chat and commands).
+MAX_HELD_EVENTS = 50_000
 # After choosing the cut, the old leader keeps its gateway this long for events from before it.
 HANDOVER_GRACE_S = 1.0
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
@@ -318,7 +320,8 @@ class ConclaveBot(commands.Bot):
 
     def _parse_if_ours(self, parse: Callable[[dict[str, object]], None], data: dict[str, object]) -> None:
         if self.following and not self.fenced:
-            self._held.append((parse, data))  # taking over: the cut is not known yet
+            if len(self._held) < MAX_HELD_EVENTS:  # taking over: the cut is not known yet (seconds at most)
+                self._held.append((parse, data))
             return
         if self._ours(int(str(data["id"]))):
             self._passing = True  # parsing dispatches synchronously (on_message, on_interaction)

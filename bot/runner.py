@@ -70,6 +70,12 @@ def unreachable_line(where: str, error: BaseException) -> str:
 
 
 EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the process again, as a standby
+# A leader answers a handover at its next renewal (every 2 s); one that has not in this long will not.
+HANDOVER_WAIT_S = 30.0
+
+
+class HandoverRefused(Exception):
+    """--takeover: the running leader never chose a cut."""
 
 
 async def lead(
@@ -116,7 +122,13 @@ async def _ready_or_failed(bot: ConclaveBot, connection: asyncio.Task[None]) -> 
 
 async def _wait_for_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
     """Poll for the cut the leader chooses; None when the leader went away without choosing one."""
+    give_up = asyncio.get_running_loop().time() + HANDOVER_WAIT_S
     while not connection.done():
+        if asyncio.get_running_loop().time() > give_up:
+            raise HandoverRefused(
+                f"the leader did not answer the request to hand over within {HANDOVER_WAIT_S:.0f} s "
+                "(is it older than this version?); stop it, or start this one without --takeover to stand by"
+            )
         lease = await leadership.lease()
         if lease is None or lease.expired_for >= 0 or lease.handover_to != leadership.holder:
             return None  # the leader is gone (or another took over): this process simply acquires
@@ -195,7 +207,7 @@ async def run_forever(config: Config, *, takeover: bool = False) -> int:
         if isinstance(error, ConfigError):
             print(f"conclave: {error}", file=sys.stderr)
             exit_code = 2
-        elif isinstance(error, DatabaseUnreachable):
+        elif isinstance(error, (DatabaseUnreachable, HandoverRefused)):
             print(f"conclave: {error}", file=sys.stderr)
         elif isinstance(error, discord.LoginFailure):
             log.error("Discord refused the token: check DISCORD_TOKEN")

@@ -199,3 +199,9 @@ async def leads(processes: Processes, bot: BotProcess, *, timeout: float = 90.0)
         )
 
     await eventually(check, timeout=timeout, what=f"{bot.name} leading")
+
+
+async def standing_by(bot: BotProcess) -> bool:
+    """`bot` is warm and waits for the lease (a check for `eventually`)."""
+    assert bot.popen.poll() is None, f"{bot.name} exited ({bot.popen.returncode}):\n{bot.log[-3000:]}"
+    return bot.says("standby: another process leads")

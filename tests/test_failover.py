@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from tests.processes import Processes, eventually, leads
+from tests.processes import Processes, eventually, leads, standing_by
 
 PROFILE = """SELECT u.username, p.total_xp, p.message_count FROM users u JOIN user_profiles p ON p.user_id = u.id
              WHERE u.username = ANY($1) ORDER BY u.username"""
@@ -19,7 +19,7 @@ async def test_kill_9_of_the_leader_under_chat_a_command_and_a_due_ban(db_dsn, t
         first = world.start_bot("first")
         await leads(world, first)
         second = world.start_bot("second")
-        await eventually(lambda: _says(second, "standby: another process leads"), what="the standby waiting")
+        await eventually(lambda: standing_by(second), what="the standby waiting")
 
         for name in MEMBERS:
             await world.say(name, f"good evening from {name}, everyone")
@@ -81,11 +81,6 @@ async def test_kill_9_of_the_leader_under_chat_a_command_and_a_due_ban(db_dsn, t
         timers = await world.fetch("SELECT status, attempts FROM timers WHERE kind = 'sanction_expiry'")
         assert [(t["status"], t["attempts"]) for t in timers] == [("done", 1)]
         assert second.stop() == 0
-
-
-async def _says(bot, text: str) -> bool:
-    assert bot.popen.poll() is None, bot.log[-3000:]
-    return bot.says(text)
 
 
 async def _banned(world: Processes) -> bool:

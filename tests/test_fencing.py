@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.processes import Processes, eventually, leads
+from tests.processes import Processes, eventually, leads, standing_by
 
 
 async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over(db_dsn, tmp_path):
@@ -15,7 +15,7 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over
         first = world.start_bot("first")
         await leads(world, first)
         second = world.start_bot("second")
-        await eventually(lambda: _waiting(second), what="the standby waiting")
+        await eventually(lambda: standing_by(second), what="the standby waiting")
         status, _ = await world.slash("alice", "about")
         assert status == 200
 
@@ -65,8 +65,3 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over
         interactions = (await world.get("interactions"))["interactions"]
         assert [i["answered"] for i in interactions] == [True, False, True]
         assert second.stop() == 0
-
-
-async def _waiting(bot) -> bool:
-    assert bot.popen.poll() is None, bot.log[-3000:]
-    return bot.says("standby: another process leads")

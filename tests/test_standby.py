@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.processes import Processes, eventually, leads
+from tests.processes import Processes, eventually, leads, standing_by
 
 
 async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_when_the_first_stops(db_dsn, tmp_path):
@@ -15,11 +15,7 @@ async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_wh
         await leads(world, first)
         second = world.start_bot("second")
 
-        async def standing_by() -> bool:
-            assert second.popen.poll() is None, second.log[-3000:]
-            return second.says("standby: another process leads")
-
-        await eventually(standing_by, what="the second process standing by")
+        await eventually(lambda: standing_by(second), what="the second process standing by")
         # Warm: the second process opened the database, checked the migrations, loaded every cog
         # and logged in over REST before it stood by...
         assert second.log.index("database: external") < second.log.index("standby: another process leads")
@@ -61,4 +57,11 @@ async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_wh
         line = next(x for x in doctor.stdout.splitlines() if x.startswith("leader:"))
         assert f"leader: {changes[2]['holder']} since" in line, doctor.stdout
         assert f"acquired by {changes[0]['holder']} (token 1)" in doctor.stdout
+
+        # A standby stopped while it waits stops cleanly and leaves the lease alone.
+        third = world.start_bot("third")
+        await eventually(lambda: standing_by(third), what="a third process standing by")
+        assert third.stop() == 0 and "stopped cleanly" in third.log
+        assert await world.leader() == changes[2]["holder"]
+        assert (await world.state())["identifies"] == 2
         assert second.stop() == 0
