@@ -32,17 +32,21 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over
             transaction = blocker.transaction()
             await transaction.start()
             await blocker.execute("SELECT 1 FROM bot_leader FOR UPDATE")
+            # Meanwhile a moderator bans someone for 7 s: answered and delivered by the leader, which
+            # still leads; the expiry falls due after the leader fenced itself, before the lease ends.
+            status, reply = await world.slash("mod", "mod ban", member="carol", reason="flooding", duration="7s")
+            assert status == 200 and reply["content"] == "Case #1: ban carol (7s).", reply
 
-            async def exited() -> bool:
-                return first.popen.poll() is not None
+            async def gateway_closed() -> bool:
+                return (await world.state())["connected"] == 0
 
-            await eventually(exited, timeout=30, what="the leader fencing itself")
-            # It stopped while its lease still had time to run: no standby could have led yet.
+            await eventually(gateway_closed, timeout=30, what="the leader fencing itself")
+            # It stopped touching Discord while its lease still had time to run: no standby could lead yet.
             lease = await blocker.fetchrow("SELECT holder, token, expires_at > NOW() AS unexpired FROM bot_leader")
             await transaction.rollback()
         finally:
             await blocker.close()
-        assert first.popen.returncode == 3, first.log[-3000:]
+        assert first.popen.wait(20) == 3, first.log[-3000:]
         assert "the lease could not be renewed for 6 s: fencing" in first.log
         assert "lost the leadership" in first.log
         assert lease["unexpired"] and lease["token"] == 1 and lease["holder"].split(":")[1] == str(first.pid)
@@ -63,5 +67,16 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over
         state = await world.state()
         assert [e for e, _ in state["gateway_log"]] == ["identify", "closed", "identify"]
         interactions = (await world.get("interactions"))["interactions"]
-        assert [i["answered"] for i in interactions] == [True, False, True]
+        assert [i["answered"] for i in interactions] == [True, True, False, True]
+
+        # The ban's expiry, due while the old leader was fenced, was not fired by it: the new leader
+        # fired it, once, after it acquired the lease.
+        async def lifted() -> bool:
+            return bool((await world.get("calls", method="DELETE", path="/bans/"))["calls"])
+
+        await eventually(lifted, timeout=30, what="the ban lifted")
+        timer = await world.fetch("SELECT status, attempts, done_at FROM timers WHERE kind = 'sanction_expiry'")
+        assert [(t["status"], t["attempts"]) for t in timer] == [("done", 1)]
+        assert timer[0]["done_at"] > changes[2]["at"]
+        assert len((await world.get("calls", method="DELETE", path="/bans/"))["calls"]) == 1
         assert second.stop() == 0
