@@ -312,7 +312,7 @@ class ConclaveBot(commands.Bot):
     # -- who handles which gateway event (a planned handover runs two gateways for a moment) -------
 
     def _ours(self, snowflake: int) -> bool:
-        if self.fenced:
+        if self.fenced or (self.leading and self.leadership is not None and not self.leadership.fresh()):
             return False
         if self.cut_below is not None and snowflake >= self.cut_below:
             return False

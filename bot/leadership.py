@@ -163,6 +163,12 @@ class Leadership:
 
     # -- leader -----------------------------------------------------------------------------------
 
+    def fresh(self) -> bool:
+        """Renewed within fence_after_s: what the gateway's handlers check before acting, so a leader
+        resumed from a long pause (a stopped VM, a frozen container) acts on nothing before its
+        renewal loop finds out."""
+        return time.monotonic() - self.renewed_at < self.timing.fence_after_s
+
     def start_keeping(self, on_handover: Callable[[str], None]) -> asyncio.Task[str]:
         self._keeper = asyncio.create_task(self.keep(on_handover), name="lease")
         return self._keeper

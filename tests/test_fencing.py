@@ -5,6 +5,8 @@ failover")."""
 
 from __future__ import annotations
 
+import signal
+
 import asyncpg
 
 from tests.processes import Processes, eventually, leads, standing_by
@@ -80,3 +82,37 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_can_take_over
         assert timer[0]["done_at"] > changes[2]["at"]
         assert len((await world.get("calls", method="DELETE", path="/bans/"))["calls"]) == 1
         assert second.stop() == 0
+
+
+async def test_a_leader_frozen_past_its_lease_acts_on_nothing_when_it_wakes(db_dsn, tmp_path):
+    """SIGSTOP (a frozen VM or container) for longer than the lease: the standby leads; the old leader,
+    woken, reads what its socket kept meanwhile (the same commands and chat the new leader handled)
+    and acts on none of it, then fences itself and exits."""
+    async with Processes(tmp_path, db_dsn) as world:
+        first = world.start_bot("first")
+        await leads(world, first)
+        second = world.start_bot("second")
+        await eventually(lambda: standing_by(second), what="the standby waiting")
+        first.popen.send_signal(signal.SIGSTOP)
+        try:
+            await leads(world, second, timeout=60)
+            # Both gateways are open now (the frozen one's socket keeps what it is sent).
+            assert (await world.state())["connected"] == 2
+            status, about = await world.slash("bob", "about")
+            assert status == 200 and "Conclave" in about["text"]
+            for n in range(3):
+                await world.say("alice", f"alice's message number {n} while the old leader sleeps")
+        finally:
+            first.popen.send_signal(signal.SIGCONT)
+        assert first.popen.wait(30) == 3, first.log[-3000:]
+        assert "fencing" in first.log
+        status, about = await world.slash("carol", "about")
+        assert status == 200
+        interactions = await world.get("interactions")
+        assert [i["answered"] for i in interactions["interactions"]] == [True, True]
+        assert interactions["refused_second_acks"] == 0  # the woken leader answered nothing again
+        assert second.stop() == 0
+        counted = await world.fetchval(
+            "SELECT p.message_count FROM user_profiles p JOIN users u ON u.id = p.user_id WHERE u.username = 'alice'"
+        )
+        assert counted == 3  # counted by the new leader only
