@@ -175,9 +175,10 @@ class ConclaveBot(commands.Bot):
         self._passing = False  # an event of ours being parsed: what it dispatches goes through
         self._held: list[tuple[Callable[[dict[str, object]], None], dict[str, object]]] = []
         self._ready_held = False
-        for name in _CUT_EVENTS:
-            parse = self._connection.parsers[name]
-            self._connection.parsers[name] = lambda data, parse=parse: self._parse_if_ours(parse, data)
+        if leadership is not None:  # alone (tests, the sandbox) every event is ours: nothing in the way
+            for name in _CUT_EVENTS:
+                parse = self._connection.parsers[name]
+                self._connection.parsers[name] = lambda data, parse=parse: self._parse_if_ours(parse, data)
 
     @property
     def guild_id(self) -> int:

@@ -37,9 +37,11 @@ class Timing:
     standby_poll_s: float = 1.0
     takeover_poll_s: float = 0.05
     handover_grace_s: float = 5.0  # a lease released to a named successor stays theirs this long
-    # Damping (the IDENTIFY budget): past FLAP_FREE acquisitions within FLAP_WINDOW_S, a standby
-    # waits FLAP_BASE_S * 2^(n - FLAP_FREE) (at most FLAP_MAX_S) after the lease expired.
-    flap_window_s: float = 600.0
+    # Damping (the IDENTIFY budget, 1,000 a day): past flap_free acquisitions within flap_window_s,
+    # a standby waits flap_base_s * 2^(n - flap_free) (at most flap_max_s) after the lease ended. A
+    # crash loop then leads at most about 20 times in its first hour (3 free, then 5 s, 10 s, ... 5 min
+    # apart) and under 300 times a day.
+    flap_window_s: float = 3600.0
     flap_free: int = 3
     flap_base_s: float = 5.0
     flap_max_s: float = 300.0

@@ -105,3 +105,15 @@ async def test_a_flapping_leadership_is_damped_so_failovers_cannot_burn_the_iden
     finally:
         await a.close()
         await b.close()
+
+
+def test_a_crash_loop_stays_far_inside_discords_identify_budget():
+    """The damping rule over a simulated day: a leader that dies at once after each acquisition (its
+    lease lapses 10 s later) and a standby that takes every lease as soon as the rule allows."""
+    timing, acquired, now = Timing(), [], 0.0
+    while now < 86_400:
+        acquired.append(now)
+        now += timing.ttl_s  # the lease of a leader that died at once
+        now += timing.damping(sum(1 for at in acquired if at > now - timing.flap_window_s))
+    per_hour = [sum(1 for at in acquired if hour * 3600 <= at < (hour + 1) * 3600) for hour in range(24)]
+    assert len(acquired) < 300 and max(per_hour) <= 20  # Discord allows 1,000 IDENTIFYs a day
