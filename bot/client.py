@@ -267,6 +267,7 @@ class ConclaveBot(commands.Bot):
         self.analytics.load_journal()
         self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S, spill=self.analytics.spill)
         self.metrics = Metrics(self.pool, lambda: self.chat_activity.received, pool_max=POOL_MAX)
+        self.metrics.leading = lambda: self.leading and not self.fenced
         self.flush_schedule.observe = self.metrics.observe_flush
         stats = self.config.community.stats
         self.maintenance = Maintenance(

@@ -101,10 +101,16 @@ class Processes:
     def base(self) -> str:
         return self.info["api_base"].removesuffix("/api/v10")
 
-    def start_bot(self, name: str, *args: str, env: dict[str, str] | None = None) -> BotProcess:
+    def start_bot(
+        self, name: str, *args: str, env: dict[str, str] | None = None, metrics_port: int | None = None
+    ) -> BotProcess:
         data = self.tmp / name
         data.mkdir(exist_ok=True)
         log_path = self.tmp / f"{name}.log"
+        if metrics_port is not None:  # its own conclave.toml: the community's, plus its metrics port
+            config = self.tmp / f"{name}.toml"
+            config.write_text((self.tmp / "conclave.toml").read_text() + f"[stats]\nmetrics_port = {metrics_port}\n")
+            env = {**(env or {}), "CONCLAVE_CONFIG": str(config)}
         bot_env = {
             **self.env,
             "DISCORD_TOKEN": self.info["token"],
@@ -124,6 +130,17 @@ class Processes:
         bot = BotProcess(name, popen, log_path)
         self.bots.append(bot)
         return bot
+
+    async def metric(self, port: int, name: str) -> float | None:
+        """One value a bot's Prometheus endpoint serves (None: not serving yet)."""
+        assert self.http is not None
+        try:
+            async with self.http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            return None
+        values = [line.split()[-1] for line in text.splitlines() if line.startswith(f"{name} ")]
+        return float(values[0]) if values else None
 
     # -- the stand-in over HTTP --------------------------------------------------------------------
 

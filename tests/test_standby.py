@@ -6,14 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from tests.pgbouncer import free_port
 from tests.processes import Processes, eventually, leads, standing_by
 
 
 async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_when_the_first_stops(db_dsn, tmp_path):
     async with Processes(tmp_path, db_dsn) as world:
-        first = world.start_bot("first")
+        ports = free_port(), free_port()
+        first = world.start_bot("first", metrics_port=ports[0])
         await leads(world, first)
-        second = world.start_bot("second")
+        second = world.start_bot("second", metrics_port=ports[1])
 
         await eventually(lambda: standing_by(second), what="the second process standing by")
         # Warm: the second process opened the database, checked the migrations, loaded every cog
@@ -28,6 +30,10 @@ async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_wh
         assert state["identifies"] == 1 and state["connected"] == 1, state
         assert [event for event, _ in state["gateway_log"]] == ["identify"]
         assert not second.says("this process leads")
+        assert (await world.metric(ports[0], "conclave_leader"), await world.metric(ports[1], "conclave_leader")) == (
+            1.0,
+            0.0,
+        )
         answered = await world.get("interactions")
         assert [i["answered"] for i in answered["interactions"]] == [True]
         assert answered["refused_second_acks"] == 0
@@ -37,6 +43,7 @@ async def test_a_second_process_stands_by_without_a_gateway_session_and_leads_wh
         assert first.stop() == 0
         assert "stopped cleanly" in first.log
         await leads(world, second)
+        assert await world.metric(ports[1], "conclave_leader") == 1.0
         status, about = await world.slash("bob", "about")
         assert status == 200 and "Conclave" in about["text"], about
         state = await world.state()
