@@ -156,8 +156,9 @@ class Leadership:
                 said = True
             await asyncio.sleep(poll)
 
-    async def request_handover(self) -> bool:
-        """Ask the live leader to hand over to this process (False: nobody leads)."""
+    async def request_handover(self) -> str:
+        """Ask the live leader to hand over to this process: "asked", "nobody" (nobody leads) or "busy"
+        (another process is taking over)."""
         return await self._run(lambda conn: leader.request_handover(conn, self.guild_id, self.holder))
 
     async def lease(self) -> leader.Lease | None:

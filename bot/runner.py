@@ -91,9 +91,12 @@ async def lead(
         connection = asyncio.create_task(bot.connect(), name="gateway")
         await _ready_or_failed(bot, connection)
         asked = await leadership.request_handover()
-        cut = await _wait_for_cut(leadership, connection) if asked else 0
+        if asked == "busy":
+            raise HandoverRefused("another process is taking over already; start this one again once it leads")
+        cut = await _wait_for_cut(leadership, connection) if asked == "asked" else 0
         bot.take_events_from(cut or 0)
-        log.info("handover: handling interactions and messages from snowflake %s on", cut)
+        if cut:
+            log.info("handover: handling interactions and messages from snowflake %d on", cut)
     fence = await leadership.wait_for_lease(takeover=takeover)
     log.info("this process leads (token %d)", fence.token)
 

@@ -128,16 +128,22 @@ async def release(conn: Executor, fence: Fence, *, event: str = "released", deta
     )
 
 
-async def request_handover(conn: Executor, guild_id: str, holder: str) -> bool:
-    """Ask the live leader to hand over to `holder` (it sees this at its next renewal). False when
-    nobody leads (the asker simply acquires)."""
-    status = await conn.execute(
-        """UPDATE bot_leader SET handover_to = $2, handover_cut = NULL
-           WHERE guild_id = $1 AND expires_at > NOW() AND holder <> $2""",
+async def request_handover(conn: Executor, guild_id: str, holder: str) -> str:
+    """Ask the live leader to hand over to `holder` (it sees this at its next renewal): "asked";
+    "nobody" when nobody leads (the asker simply acquires); "busy" when another process's handover
+    is under way (one at a time: a second request would move the cut under the first)."""
+    return await conn.fetchval(
+        """WITH asked AS (
+             UPDATE bot_leader SET handover_to = $2, handover_cut = NULL
+             WHERE guild_id = $1 AND expires_at > NOW() AND holder <> $2 AND handover_to IS NULL
+             RETURNING 1
+           )
+           SELECT CASE WHEN EXISTS (SELECT 1 FROM asked) THEN 'asked'
+                       WHEN EXISTS (SELECT 1 FROM bot_leader WHERE guild_id = $1 AND expires_at > NOW()) THEN 'busy'
+                       ELSE 'nobody' END""",
         guild_id,
         holder,
     )
-    return status.endswith(" 1")
 
 
 async def set_cut(conn: Executor, fence: Fence, cut: int) -> bool:

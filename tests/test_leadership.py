@@ -68,18 +68,22 @@ async def test_a_lease_handed_over_goes_to_the_successor_not_to_a_standby(db_dsn
     old, standby, successor = (contender(db_dsn, n) for n in ("old", "standby", "successor"))
     try:
         fence = await old.try_acquire()
-        assert await successor.request_handover()
+        assert await successor.request_handover() == "asked"
+        assert await standby.request_handover() == "busy"  # one handover at a time: the cut stays put
         assert (await leader.renew(conn, fence, 10)).handover_to == "successor"
         assert await old.set_cut(1234)
         await old.release(event="handed_over")
         assert await standby.try_acquire() is None  # within the grace: the successor's
         taken = await successor.try_acquire(takeover=True)
         assert taken is not None and taken.token == 2
+        await successor.release()
+        assert await standby.request_handover() == "nobody"  # then it simply leads
         history = await leader.history(conn, str(GUILD))
         assert [(c.event, c.holder, c.detail) for c in reversed(history)] == [
             ("acquired", "old", None),
             ("handed_over", "old", None),
             ("acquired", "successor", "by handover"),
+            ("released", "successor", None),
         ]
     finally:
         for c in (old, standby, successor):
