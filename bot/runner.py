@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.client import HANDOVER_GRACE_S, ConclaveBot
 from bot.config import Config, ConfigError
 from bot.leadership import Leadership
+from db.leader import Fence
 from db.pool import DatabaseUnreachable, open_database
 
 log = logging.getLogger(__name__)
@@ -90,14 +91,9 @@ async def lead(
         bot.follow()
         connection = asyncio.create_task(bot.connect(), name="gateway")
         await _ready_or_failed(bot, connection)
-        asked = await leadership.request_handover()
-        if asked == "busy":
-            raise HandoverRefused("another process is taking over already; start this one again once it leads")
-        cut = await _wait_for_cut(leadership, connection) if asked == "asked" else 0
-        bot.take_events_from(cut or 0)
-        if cut:
-            log.info("handover: handling interactions and messages from snowflake %d on", cut)
-    fence = await leadership.wait_for_lease(takeover=takeover)
+        fence = await _take_over(bot, leadership, connection)
+    else:
+        fence = await leadership.wait_for_lease()
     log.info("this process leads (token %d)", fence.token)
 
     def on_handover(successor: str) -> None:
@@ -123,22 +119,48 @@ async def _ready_or_failed(bot: ConclaveBot, connection: asyncio.Task[None]) -> 
         raise RuntimeError("the gateway closed before it was ready")
 
 
-async def _wait_for_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
-    """Poll for the cut the leader chooses; None when the leader went away without choosing one."""
-    give_up = asyncio.get_running_loop().time() + HANDOVER_WAIT_S
+async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: asyncio.Task[None]) -> Fence:
+    """Ask the leader to hand over and take the events from its cut on, then the lease; with nobody
+    leading (or the leader gone before choosing a cut), the lease first, then every event held."""
+    while True:
+        cut = await _handover_cut(leadership, connection)
+        if cut is not None:
+            bot.take_events_from(cut)
+            log.info("handover: handling interactions and messages from snowflake %d on", cut)
+            return await leadership.wait_for_lease(takeover=True)
+        fence = await leadership.try_acquire(takeover=True)
+        if fence is not None:
+            bot.take_events_from(0)  # nobody handed over: everything held is this process's
+            return fence
+        await asyncio.sleep(leadership.timing.takeover_poll_s)  # another just took it: ask that one
+
+
+async def _handover_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
+    """The cut the leader chose for this process (asked again every second, so a request whose asker
+    died goes stale); None when nobody leads."""
+    loop = asyncio.get_running_loop()
+    give_up, asked_at = loop.time() + HANDOVER_WAIT_S, float("-inf")
     while not connection.done():
-        if asyncio.get_running_loop().time() > give_up:
+        lease = await leadership.lease()
+        mine = lease is not None and lease.handover_to == leadership.holder
+        if mine and lease.handover_cut is not None:  # type: ignore[union-attr]
+            return lease.handover_cut  # type: ignore[union-attr]
+        if lease is None or lease.expired_for >= 0:
+            return None
+        if loop.time() > give_up:
             raise HandoverRefused(
                 f"the leader did not answer the request to hand over within {HANDOVER_WAIT_S:.0f} s "
                 "(is it older than this version?); stop it, or start this one without --takeover to stand by"
             )
-        lease = await leadership.lease()
-        if lease is None or lease.expired_for >= 0 or lease.handover_to != leadership.holder:
-            return None  # the leader is gone (or another took over): this process simply acquires
-        if lease.handover_cut is not None:
-            return lease.handover_cut
+        if not mine or loop.time() - asked_at >= 1.0:
+            asked_at = loop.time()
+            answer = await leadership.request_handover()
+            if answer == "busy":
+                raise HandoverRefused("another process is taking over already; start this one again once it leads")
+            if answer == "nobody":
+                return None
         await asyncio.sleep(leadership.timing.takeover_poll_s)
-    connection.result()
+    connection.result()  # the gateway's failure
     return None
 
 

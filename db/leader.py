@@ -75,7 +75,7 @@ async def acquire(
           VALUES ($1, $2, 1, NOW(), NOW(), NOW() + make_interval(secs => $3))
           ON CONFLICT (guild_id) DO UPDATE
             SET holder = EXCLUDED.holder, token = l.token + 1, acquired_at = NOW(), renewed_at = NOW(),
-                expires_at = EXCLUDED.expires_at, handover_to = NULL, handover_cut = NULL
+                expires_at = EXCLUDED.expires_at, handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL
             WHERE l.expires_at <= NOW()
               AND (l.handover_cut IS NULL OR l.handover_to = EXCLUDED.holder
                    OR l.expires_at <= NOW() - make_interval(secs => $4))
@@ -99,9 +99,12 @@ async def renew(conn: Executor, fence: Fence, ttl_seconds: float) -> Renewal:
     row = await conn.fetchrow(
         """UPDATE bot_leader SET renewed_at = NOW(), expires_at = NOW() + make_interval(secs => $4)
            WHERE guild_id = $1 AND holder = $2 AND token = $3 AND expires_at > NOW()
-           RETURNING handover_to, handover_cut""",
+           RETURNING CASE WHEN handover_cut IS NOT NULL OR handover_asked_at > NOW() - make_interval(secs => $5)
+                          THEN handover_to END AS handover_to,
+                     handover_cut""",
         *fence_args(fence),
         ttl_seconds,
+        REQUEST_FRESH_S,
     )
     if row is None:
         return Renewal(False, None, None)
@@ -128,14 +131,23 @@ async def release(conn: Executor, fence: Fence, *, event: str = "released", deta
     )
 
 
+# A handover request not refreshed for this long is its asker's, dead: ignored, and replaceable.
+REQUEST_FRESH_S = 5.0
+
+
 async def request_handover(conn: Executor, guild_id: str, holder: str) -> str:
-    """Ask the live leader to hand over to `holder` (it sees this at its next renewal): "asked";
-    "nobody" when nobody leads (the asker simply acquires); "busy" when another process's handover
-    is under way (one at a time: a second request would move the cut under the first)."""
+    """Ask the live leader to hand over to `holder` (it sees this at its next renewal), or refresh the
+    request while waiting: "asked"; "nobody" when nobody leads (the asker simply acquires); "busy"
+    when another process's handover is under way (one at a time: a second request would move the
+    cut under the first)."""
     return await conn.fetchval(
         """WITH asked AS (
-             UPDATE bot_leader SET handover_to = $2, handover_cut = NULL
-             WHERE guild_id = $1 AND expires_at > NOW() AND holder <> $2 AND handover_to IS NULL
+             UPDATE bot_leader
+             SET handover_to = $2, handover_asked_at = NOW(),
+                 handover_cut = CASE WHEN handover_to = $2 THEN handover_cut END
+             WHERE guild_id = $1 AND expires_at > NOW() AND holder <> $2
+               AND (handover_to IS NULL OR handover_to = $2
+                    OR (handover_cut IS NULL AND handover_asked_at <= NOW() - make_interval(secs => $3)))
              RETURNING 1
            )
            SELECT CASE WHEN EXISTS (SELECT 1 FROM asked) THEN 'asked'
@@ -143,6 +155,7 @@ async def request_handover(conn: Executor, guild_id: str, holder: str) -> str:
                        ELSE 'nobody' END""",
         guild_id,
         holder,
+        REQUEST_FRESH_S,
     )
 
 

@@ -14,6 +14,9 @@ CREATE TABLE bot_leader (
   -- A planned handover: the process that asked (python -m bot run --takeover), and the cut the
   -- leader chose (a Discord snowflake: interactions and messages from it on are the new process's).
   handover_to TEXT CHECK (length(handover_to) BETWEEN 1 AND 200),
+  -- Refreshed by the asker while it waits: a request not refreshed for a few seconds (its process
+  -- died) is ignored by the leader and may be replaced by another's.
+  handover_asked_at TIMESTAMPTZ,
   handover_cut BIGINT CHECK (handover_cut >= 0)
 );
 COMMENT ON TABLE bot_leader IS

@@ -63,3 +63,16 @@ async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_mess
         sent = (await world.get("stream"))["sent"] + 1
         assert new.stop() == 0  # its final flush writes what it counted
         assert await world.fetchval(COUNTED) == sent
+
+
+async def test_a_takeover_with_nobody_leading_simply_leads(db_dsn, tmp_path):
+    async with Processes(tmp_path, db_dsn) as world:
+        only = world.start_bot("only", "--takeover")
+        await leads(world, only)
+        status, about = await world.slash("alice", "about")
+        assert status == 200 and "Conclave" in about["text"], about
+        state = await world.state()
+        assert state["identifies"] == 1 and state["connected"] == 1
+        changes = await world.fetch("SELECT event, detail FROM bot_leader_log ORDER BY id")
+        assert [(c["event"], c["detail"]) for c in changes] == [("acquired", "takeover")]
+        assert only.stop() == 0

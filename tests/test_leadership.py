@@ -71,6 +71,14 @@ async def test_a_lease_handed_over_goes_to_the_successor_not_to_a_standby(db_dsn
         assert await successor.request_handover() == "asked"
         assert await standby.request_handover() == "busy"  # one handover at a time: the cut stays put
         assert (await leader.renew(conn, fence, 10)).handover_to == "successor"
+        # A request its asker stopped refreshing (the process died) is ignored, and replaceable.
+        await conn.execute("UPDATE bot_leader SET handover_asked_at = NOW() - interval '1 minute'")
+        assert (await leader.renew(conn, fence, 10)).handover_to is None
+        assert await standby.request_handover() == "asked"
+        assert (await leader.renew(conn, fence, 10)).handover_to == "standby"
+        await conn.execute("UPDATE bot_leader SET handover_asked_at = NOW() - interval '1 minute'")
+        assert await successor.request_handover() == "asked"  # the successor asks again, and is heard
+        assert (await leader.renew(conn, fence, 10)).handover_to == "successor"
         assert await old.set_cut(1234)
         await old.release(event="handed_over")
         assert await standby.try_acquire() is None  # within the grace: the successor's
