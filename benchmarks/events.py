@@ -47,6 +47,8 @@ class BenchBot:
     def __init__(self, pool) -> None:
         self.pool = pool
         self.outbox = Wakeable()
+        self.fence = None  # running alone: no lease to check
+        self.fenced = False
         self.config = Config(settings=Settings(_env_file=None), community=CommunityConfig())
 
     async def wait_until_ready(self) -> None:

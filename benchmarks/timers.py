@@ -47,6 +47,8 @@ class BenchBot:
     def __init__(self, pool, bot_user_id: str) -> None:
         self.pool = pool
         self.outbox = Wakeable()
+        self.fence = None  # running alone: no lease to check
+        self.fenced = False
         self.user = "conclave-bot"
         self.identity = self
         self.config = Config(settings=Settings(_env_file=None), community=CommunityConfig())  # no modlog channel

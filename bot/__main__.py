@@ -17,7 +17,12 @@ EXIT_DATABASE = 1
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="The Conclave Discord bot.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="run the bot (applies pending migrations first)")
+    run = sub.add_parser("run", help="run the bot (applies pending migrations first); a second one stands by")
+    run.add_argument(
+        "--takeover",
+        action="store_true",
+        help="warm up, then ask the running leader to hand over (a deploy with no gap)",
+    )
 
     migrate = sub.add_parser("migrate", help="manage the database schema")
     msub = migrate.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -109,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.sandbox.repl import run_sandbox
 
         return asyncio.run(run_sandbox(config))
-    return run_bot(config)
+    return run_bot(config, takeover=getattr(args, "takeover", False))
 
 
-def run_bot(config: Config) -> int:
+def run_bot(config: Config, *, takeover: bool = False) -> int:
     problems = []
     if config.settings.discord_token is None or not config.settings.discord_token.get_secret_value().strip():
         problems.append(NO_TOKEN)
@@ -127,7 +132,7 @@ def run_bot(config: Config) -> int:
         return EXIT_CONFIG
     from bot.runner import run_forever
 
-    return asyncio.run(run_forever(config))
+    return asyncio.run(run_forever(config, takeover=takeover))
 
 
 if __name__ == "__main__":

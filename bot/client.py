@@ -22,6 +22,7 @@ from bot.errors import on_app_command_error
 from bot.flushes import Flush, Flushes, Spill
 from bot.identity import Identity
 from bot.journal import Journal
+from bot.leadership import Leadership
 from bot.maintenance import Maintenance, Retention
 from bot.metrics import POLL_SECONDS, Metrics
 from bot.outbox import OutboxWorker
@@ -29,6 +30,7 @@ from bot.timers import TimerDispatcher
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
 from db.faults import is_outage, one_line
+from db.leader import Fence
 from db.pool import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,14 @@ MEMBER_SYNC_HOURS = 6
 POOL_MAX = 10
 # Analytics rows wait in memory (bounded, see bot/analytics.py) and are written this often.
 ANALYTICS_FLUSH_S = 10.0
+# Gateway events a process that does not lead them still lets through (discord.py's own bookkeeping).
+_ALWAYS_DISPATCHED = ("connect", "disconnect", "resumed", "socket_", "shard_")
+# The events cut by snowflake at a planned handover: each goes to exactly one of the two processes.
+_CUT_EVENTS = ("INTERACTION_CREATE", "MESSAGE_CREATE")
+# What a process taking over holds while it waits for the cut (a few seconds of chat and commands).
+MAX_HELD_EVENTS = 50_000
+# After choosing the cut, the old leader keeps its gateway this long for events from before it.
+HANDOVER_GRACE_S = 1.0
 # The bot never joins voice itself (voice XP reads voice states), so voice libraries are not needed.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
@@ -116,6 +126,7 @@ class ConclaveBot(commands.Bot):
         database: Database | None = None,
         owns_database: bool | None = None,
         guild_ready_timeout: float = 2.0,
+        leadership: Leadership | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -152,6 +163,25 @@ class ConclaveBot(commands.Bot):
         self.guild_synced = asyncio.Event()
         self._closing: asyncio.Task[None] | None = None
         self.tree.on_error = on_app_command_error
+        # Leadership (bot/leadership.py): None runs alone, leading from the start (tests, the sandbox).
+        self.leadership = leadership
+        self.leading = False  # the outbox, the timers, the scheduler and command sync are started
+        self.fenced = False  # the lease was lost: nothing more reaches Discord from here
+        # The planned handover's cut (a snowflake): interactions and messages below it are the old
+        # leader's, from it on the new one's. `cut_below`: this process handles ids < it (old leader);
+        # `cut_from`: ids >= it (new leader); None: no bound on that side.
+        self.cut_below: int | None = None
+        self.cut_from: int | None = None
+        self.release_event = "released"  # how the stop logs the lease's release ("handed_over")
+        self.listening = True  # gateway events reach the listeners (False: a process taking over, until its cut)
+        self.following = False  # taking over and the cut not known yet: interactions and messages are held
+        self._passing = False  # an event of ours being parsed: what it dispatches goes through
+        self._held: list[tuple[Callable[[dict[str, object]], None], dict[str, object]]] = []
+        self._ready_held = False
+        if leadership is not None:  # alone (tests, the sandbox) every event is ours: nothing in the way
+            for name in _CUT_EVENTS:
+                parse = self._connection.parsers[name]
+                self._connection.parsers[name] = lambda data, parse=parse: self._parse_if_ours(parse, data)
 
     @property
     def guild_id(self) -> int:
@@ -240,6 +270,7 @@ class ConclaveBot(commands.Bot):
         self.analytics.load_journal()
         self.register_flush("analytics", self.analytics.flush, every=ANALYTICS_FLUSH_S, spill=self.analytics.spill)
         self.metrics = Metrics(self.pool, lambda: self.chat_activity.received, pool_max=POOL_MAX)
+        self.metrics.leading = lambda: self.leading and not self.fenced
         self.flush_schedule.observe = self.metrics.observe_flush
         stats = self.config.community.stats
         self.maintenance = Maintenance(
@@ -254,9 +285,6 @@ class ConclaveBot(commands.Bot):
         self.scheduler.add_job(
             self.metrics.poll, "interval", seconds=POLL_SECONDS, id="metrics:poll", next_run_time=datetime.now(UTC)
         )
-        self.scheduler.start()
-        self.outbox.start()
-        self.timers.start()
         if stats.metrics_port:
             try:
                 self.metrics.serve(stats.metrics_host, stats.metrics_port)
@@ -264,7 +292,87 @@ class ConclaveBot(commands.Bot):
                 raise ConfigError(
                     f"[stats] metrics_port {stats.metrics_port} on {stats.metrics_host}: cannot listen ({error})"
                 ) from None
+        if self.leadership is None:
+            await self.begin_leading()
+        # Otherwise warm and waiting: a standby has everything but what touches Discord.
+
+    @property
+    def fence(self) -> Fence | None:
+        """The lease this process holds, which the outbox, the timers and maintenance check in their
+        transactions (None: running alone, no lease)."""
+        return self.leadership.fence if self.leadership is not None else None
+
+    async def begin_leading(self) -> None:
+        """What only the leader runs: the scheduler (flushes, maintenance, periodic jobs), the outbox,
+        the timers, and the command sync."""
+        if self.leading:
+            return
+        self.leading = True
+        self.maintenance.fence = self.fence
+        self.scheduler.start()
+        self.outbox.start()
+        self.timers.start()
         await self.sync_commands()
+
+    # -- who handles which gateway event (a planned handover runs two gateways for a moment) -------
+
+    def _ours(self, snowflake: int) -> bool:
+        if self.fenced or (self.leading and self.leadership is not None and not self.leadership.fresh()):
+            return False
+        if self.cut_below is not None and snowflake >= self.cut_below:
+            return False
+        return self.cut_from is None or snowflake >= self.cut_from
+
+    def _parse_if_ours(self, parse: Callable[[dict[str, object]], None], data: dict[str, object]) -> None:
+        if self.following and not self.fenced:
+            if len(self._held) < MAX_HELD_EVENTS:  # taking over: the cut is not known yet (seconds at most)
+                self._held.append((parse, data))
+            return
+        if self._ours(int(str(data["id"]))):
+            self._passing = True  # parsing dispatches synchronously (on_message, on_interaction)
+            try:
+                parse(data)
+            finally:
+                self._passing = False
+
+    def dispatch(self, event_name: str, /, *args: object, **kwargs: object) -> None:
+        if self.listening or self._passing or event_name.startswith(_ALWAYS_DISPATCHED):
+            super().dispatch(event_name, *args, **kwargs)
+        elif event_name == "ready":
+            self._ready_held = True  # dispatched when this process starts handling events
+
+    def follow(self) -> None:
+        """A process taking over: its gateway connects while the leader still handles everything;
+        events are held (interactions, messages) or dropped (the rest) until the cut."""
+        self.listening = False
+        self.following = True
+
+    def take_events_from(self, cut: int) -> None:
+        """Handle interactions and messages from snowflake `cut` on (held ones too), and every other
+        event from now."""
+        self.cut_from = cut
+        held, self._held = self._held, []
+        self.following = False
+        self.listening = True
+        for parse, data in held:
+            self._parse_if_ours(parse, data)
+        if self._ready_held:
+            self._ready_held = False
+            self.dispatch("ready")
+
+    def hand_events_over(self, cut: int) -> None:
+        """The leader at a planned handover: interactions and messages from `cut` on are the new
+        process's; other events from now."""
+        self.cut_below = cut
+        self.listening = False
+
+    def fence_now(self) -> None:
+        """The lease is lost: from this instant no interaction is answered, no message counted, no
+        outbox item or timer claimed; the runner then stops the process (bot.close(): the workers,
+        the gateway, the final flush)."""
+        self.fenced = True
+        self.accepting = False
+        self.listening = False
 
     def invite_url(self) -> str:
         """The link that adds the bot to the configured server with what it needs."""
@@ -389,6 +497,9 @@ class ConclaveBot(commands.Bot):
         # written (an outage, a hung database) goes to the journal.
         self.write_health.allow_now()
         kept = await self.flush_schedule.final(flush_by)
+        if self.leadership is not None and self.leading and not self.fenced:
+            # Everything is written: the next process may lead at once (a standby within its poll).
+            await self.leadership.release(event=self.release_event)
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout=2)

@@ -12,8 +12,9 @@ import asyncpg
 from bot.client import POOL_MAX
 from bot.config import Config
 from bot.journal import Journal
+from bot.leadership import describe
 from bot.xp_rules import local_day, period_starts
-from db import admin_logs, dead_letters, ledger, maintenance, migrate, outbox, sync_log, timers, users
+from db import admin_logs, dead_letters, leader, ledger, maintenance, migrate, outbox, sync_log, timers, users
 from db.faults import one_line
 from db.pool import Database, database
 
@@ -138,6 +139,12 @@ async def report(conn: asyncpg.Connection, config: Config, database: Database | 
         f"outbox: {log.pending} pending (oldest {_age(log.oldest_pending_seconds)}), "
         f"{log.failed} failed, {log.refused} refused"
     )
+    if config.community.guild_id is not None and not any(s.version == 30 and s.state != "applied" for s in states):
+        guild = str(config.community.guild_id)
+        who, changes = describe(await leader.current(conn, guild), await leader.history(conn, guild))
+        print(f"leader: {who}")
+        for line in changes:
+            print(f"  {line}")
     pending_timers, due_timers = await timers.pending_count(conn)
     print(f"timers: {pending_timers} pending, {due_timers} due now (the bot runs them when it is up)")
     run = await sync_log.last(conn, "members")

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import maintenance, notifications
 from db.faults import one_line
+from db.leader import Fence
 from db.pool import PoolMode, connect
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Maintenance:
         self.retention = retention
         self.jobs: dict[str, Job] = {}
         self.history: list[tuple[str, str]] = []  # (job, "ran" | "skipped" | "failed"): the last HISTORY here
+        self.fence: Fence | None = None  # set while this process leads (bot/leadership.py): claims check it
         for job in self._standard_jobs():
             self.add(job)
 
@@ -114,7 +116,7 @@ class Maintenance:
                 if not await maintenance.try_lock(holder, name):
                     self._note(name, "skipped")
                     return None
-                if not await maintenance.claim(conn, name, job.every):
+                if not await maintenance.claim(conn, name, job.every, self.fence):
                     self._note(name, "skipped")
                     return None
                 try:

@@ -61,6 +61,7 @@ class Metrics:
         self.pool = pool
         self._messages = messages
         self.pool_max = pool_max
+        self.leading: Callable[[], bool] = lambda: True  # the bot's answer once it runs under a lease
         self.registry = CollectorRegistry()
         self.flush_seconds = Histogram(
             "conclave_flush_seconds",
@@ -186,3 +187,6 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily("conclave_pool_in_use", "Database connections in use", m.pool_in_use())
         yield GaugeMetricFamily("conclave_pool_size", "Database connections open", m.pool.get_size())
         yield GaugeMetricFamily("conclave_pool_max", "Database connections allowed", m.pool_max)
+        yield GaugeMetricFamily(
+            "conclave_leader", "1 while this process leads (holds the lease), 0 while it stands by", m.leading()
+        )

@@ -139,9 +139,9 @@ class OutboxWorker(Worker):
     async def deliver_due(self) -> bool:
         """Deliver every item that is due now; True if any was handled."""
         handled = False
-        while not self._stopping:
+        while not self._stopping and not self.bot.fenced:
             async with self.bot.pool.acquire() as conn, conn.transaction():
-                item = await outbox.claim_due(conn)
+                item = await outbox.claim_due(conn, self.bot.fence)
                 if item is None:
                     return handled
                 handled = True

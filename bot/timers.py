@@ -64,9 +64,9 @@ class TimerDispatcher(Worker):
     async def run_due(self) -> int:
         """Run every timer due now, each in its own transaction; returns how many ran."""
         ran = 0
-        while not self._stopping:
+        while not self._stopping and not self.bot.fenced:
             async with self.bot.pool.acquire() as conn, conn.transaction():
-                timer = await timers.claim_due(conn)
+                timer = await timers.claim_due(conn, self.bot.fence)
                 if timer is None:
                     return ran
                 handler = self._handlers.get(timer.kind)

@@ -16,9 +16,10 @@ from bot.activity import ChatCount
 from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.identity import resolve_user
-from bot.ui.embeds import about_embed, add_health_fields, dead_letters_embed
+from bot.leadership import describe
+from bot.ui.embeds import about_embed, add_health_fields, add_leadership_fields, dead_letters_embed
 from bot.ui.upload import DM_LIMIT, Upload, megabytes
-from db import admin_logs, dead_letters, privacy, users
+from db import admin_logs, dead_letters, leader, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
 MYDATA_COOLDOWN_S = 3600  # one export an hour, counted from the last one delivered
@@ -119,6 +120,10 @@ class Core(commands.Cog):
         staff = interaction.guild_id == bot.guild_id and is_staff(interaction.user, bot.config.community)
         if staff:  # the operations summary (what the Prometheus endpoint serves), for staff only
             add_health_fields(embed, bot.metrics.summary(), len(bot.analytics))
+            if bot.leadership is not None:  # several processes on one database: who leads, the last changes
+                guild = str(bot.guild_id)
+                lease, changes = await leader.current(bot.pool, guild), await leader.history(bot.pool, guild, limit=3)
+                add_leadership_fields(embed, *describe(lease, changes))
         await interaction.response.send_message(embed=embed, ephemeral=staff)
 
     @app_commands.command(name="mydata", description="Everything the community keeps about you, as a file by DM")

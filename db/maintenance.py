@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from db.leader import Fence, fence_args, fence_sql
 from db.types import Executor
 
 # The busiest tables (written by every flush or every minute): what the weekly VACUUM ANALYZE covers.
@@ -35,16 +36,20 @@ async def try_lock(conn: asyncpg.Connection, job: str) -> bool:
     return await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended('maintenance:' || $1, 0))", job)
 
 
-async def claim(conn: Executor, job: str, every: timedelta) -> bool:
+async def claim(conn: Executor, job: str, every: timedelta, fence: Fence | None = None) -> bool:
     """Mark the job running unless it completed less than `every` ago (within a tenth of it: two
-    processes' schedules drift). Call while holding the job's lock."""
+    processes' schedules drift). Call while holding the job's lock. With a fence, only while that
+    lease is held."""
+    fenced = f"WHERE {fence_sql(3)}" if fence is not None else ""
     row = await conn.fetchrow(
-        """INSERT INTO maintenance_runs AS m (job, last_started_at, last_status) VALUES ($1, NOW(), 'running')
+        f"""INSERT INTO maintenance_runs AS m (job, last_started_at, last_status)
+           SELECT $1, NOW(), 'running' {fenced}
            ON CONFLICT (job) DO UPDATE SET last_started_at = NOW(), last_status = 'running'
              WHERE m.last_status IS DISTINCT FROM 'completed' OR m.last_started_at <= NOW() - $2::interval * 0.9
            RETURNING job""",
         job,
         every,
+        *(fence_args(fence) if fence is not None else ()),
     )
     return row is not None
 

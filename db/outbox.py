@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from db.leader import Fence, fence_args, fence_sql
 from db.types import Executor
 
 KINDS = ("add_role", "remove_role", "dm", "channel_message", "ban", "unban", "kick", "timeout", "delete_messages")
@@ -45,16 +46,19 @@ async def enqueue(conn: Executor, kind: str, payload: dict[str, Any], *, dedupe_
     )
 
 
-async def claim_due(conn: asyncpg.Connection) -> OutboxItem | None:
-    """Lock the oldest due pending item (inside the caller's transaction); others skip it."""
+async def claim_due(conn: asyncpg.Connection, fence: Fence | None = None) -> OutboxItem | None:
+    """Lock the oldest due pending item (inside the caller's transaction); others skip it. With a
+    fence, only while that lease is held (a leader that lost it claims nothing)."""
+    fenced = f"AND {fence_sql(1)}" if fence is not None else ""
     row = await conn.fetchrow(
         f"""
         SELECT {_COLUMNS} FROM outbox
-        WHERE status = 'pending' AND next_attempt_at <= NOW()
+        WHERE status = 'pending' AND next_attempt_at <= NOW() {fenced}
         ORDER BY next_attempt_at, id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
-        """
+        """,
+        *(fence_args(fence) if fence is not None else ()),
     )
     return OutboxItem(**dict(row)) if row else None
 

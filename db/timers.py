@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from db.leader import Fence, fence_args, fence_sql
 from db.types import Executor
 
 
@@ -31,12 +32,15 @@ async def next_due_at(conn: Executor) -> datetime | None:
     return await conn.fetchval("SELECT min(due_at) FROM timers WHERE status = 'pending'")
 
 
-async def claim_due(conn: asyncpg.Connection) -> Timer | None:
-    """Lock the earliest due timer (inside the caller's transaction); other dispatchers skip it."""
+async def claim_due(conn: asyncpg.Connection, fence: Fence | None = None) -> Timer | None:
+    """Lock the earliest due timer (inside the caller's transaction); other dispatchers skip it.
+    With a fence, only while that lease is held."""
+    fenced = f"AND {fence_sql(1)}" if fence is not None else ""
     row = await conn.fetchrow(
-        """SELECT id, kind, due_at, payload, attempts FROM timers
-           WHERE status = 'pending' AND due_at <= NOW()
-           ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"""
+        f"""SELECT id, kind, due_at, payload, attempts FROM timers
+           WHERE status = 'pending' AND due_at <= NOW() {fenced}
+           ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+        *(fence_args(fence) if fence is not None else ()),
     )
     return Timer(**dict(row)) if row else None
 

@@ -88,3 +88,24 @@ def test_the_dockerfile_installs_the_wheel_slim_and_runs_as_a_non_root_user():
     assert roots <= copied, roots - copied
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".git" in ignored and ".conclave" in ignored  # no secrets or data in the image
+
+
+def test_the_compose_file_deploys_with_a_takeover_and_keeps_a_standby():
+    services = _compose()["services"]
+    bot, following, standby = services["bot"], services["bot-next"], services["standby"]
+    # A rolling deploy alternates bot and bot-next: the new one warms up and takes over, the old
+    # hands over and exits 0, and stays down; a lost lease (exit 3) or a crash starts it again.
+    for half in (bot, following):
+        assert half["command"] == ["python", "-m", "bot", "run", "--takeover"]
+        assert half["restart"] == "on-failure" and half["image"] == bot["image"]
+        assert half["environment"]["DATABASE_URL"] == bot["environment"]["DATABASE_URL"]  # one database
+    assert following["profiles"] == ["deploy"]
+    # The standby never takes over: it waits for the lease, and stands by again after it lost it.
+    assert standby["command"] == ["python", "-m", "bot", "run"] and standby["restart"] == "unless-stopped"
+    # Each process keeps its own local journal.
+    data = {
+        name: next(v.split(":")[0] for v in s["volumes"] if v.endswith(":/data"))
+        for name, s in services.items()
+        if name != "db"
+    }
+    assert len(set(data.values())) == 3

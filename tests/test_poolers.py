@@ -397,3 +397,32 @@ async def test_a_wrong_direct_url_is_one_line_naming_it(db_dsn, tmp_path):
     assert code == 1 and out == ""
     assert err.startswith("conclave: DATABASE_DIRECT_URL: cannot connect to 127.0.0.1:") and err.count("\n") == 1
     assert "connection refused" in err and "hunter2" not in err
+
+
+async def test_the_leader_lease_works_through_a_transaction_pooler_and_leaves_no_session_state(bouncers, db_dsn):
+    """Each lease statement is its own transaction (its timeouts SET LOCAL): through PgBouncer's
+    transaction mode the lease is held, renewed, refused to a second process and released, and no
+    server session keeps a timeout the lease set."""
+    from bot.leadership import Leadership
+    from db import leader
+
+    url = bouncers["transaction"].url_for(db_dsn)
+    first, second = (
+        Leadership(Database(dsn=url, pool_mode="transaction"), 77, holder=name) for name in ("first", "second")
+    )
+    try:
+        fence = await first.try_acquire()
+        assert fence is not None and await second.try_acquire() is None
+        conn = await connect(url, pool_mode="transaction")
+        try:
+            for _ in range(5):
+                assert (await leader.renew(conn, fence, 10)).held
+                assert (await first.lease()).holder == "first"  # its own transaction, timeouts SET LOCAL
+                assert await conn.fetchval("SHOW lock_timeout") == "0"  # whichever session answers
+        finally:
+            await conn.close()
+        await first.release()
+        assert (await second.try_acquire()).token == 2
+    finally:
+        await first.close()
+        await second.close()

@@ -36,8 +36,46 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
                 "roles": {r.name: r.id for r in guild.roles.values()},
                 "members": len(guild.members),
                 "sessions": len(standin.gateway.sessions),
+                "connected": standin.gateway.connected,
+                "identifies": standin.gateway.identify_count,
+                "resumes": standin.gateway.resume_count,
+                "gateway_log": standin.gateway.log,
             }
         )
+
+    async def interactions(request: web.Request) -> web.Response:
+        """Every interaction members made: answered or not, how late (ms on the stand-in's clock),
+        and how many acknowledgements Discord refused as second ones (40060)."""
+        listed = [
+            {
+                "id": i.id,
+                "name": (i.data or {}).get("name"),
+                "created": i.created,
+                "answered": i.response_type is not None,
+                "response_ms": None if i.responded is None else (i.responded - i.created) * 1000,
+            }
+            for i in standin.interactions.values()
+        ]
+        again = [c for c in standin.calls if c.path.endswith("/callback") and c.status == 400]
+        return _json({"interactions": listed, "refused_second_acks": len(again)})
+
+    async def dms(request: web.Request) -> web.Response:
+        """Every DM the bot sent: to whom (username) and what."""
+        by_channel = {c.id: r for r, c in standin.dm_channels.items()}
+        sent = []
+        for message in standin.messages.values():
+            recipient = by_channel.get(message.channel_id)
+            if recipient is not None and message.author.id == standin.bot_user.id:
+                user = standin.users.get(recipient)
+                embeds = [e.get("title") or e.get("description") or "" for e in message.embeds]
+                sent.append({"to": user.username if user else recipient, "content": message.content, "embeds": embeds})
+        return _json({"dms": sent})
+
+    async def calls(request: web.Request) -> web.Response:
+        """The bot's calls whose method and path match (?method=DELETE&path=/bans/)."""
+        method, fragment = request.query.get("method", ""), request.query.get("path", "")
+        found = [c for c in standin.calls if (not method or c.method == method) and fragment in c.path]
+        return _json({"calls": [{"method": c.method, "path": c.path, "status": c.status} for c in found]})
 
     async def say(request: web.Request) -> web.Response:
         body = await request.json()
@@ -120,6 +158,9 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
     app.router.add_post(f"{PREFIX}/stream", stream)
     app.router.add_get(f"{PREFIX}/stream", stream_status)
     app.router.add_get(f"{PREFIX}/state", describe)
+    app.router.add_get(f"{PREFIX}/interactions", interactions)
+    app.router.add_get(f"{PREFIX}/dms", dms)
+    app.router.add_get(f"{PREFIX}/calls", calls)
     app.router.add_get(f"{PREFIX}/commands", commands)
     app.router.add_post(f"{PREFIX}/slash", slash)
     app.router.add_post(f"{PREFIX}/say", say)

@@ -144,6 +144,9 @@ class Gateway:
         self.connections: set[_Connection] = set()
         self.identify_count = 0
         self.resume_count = 0
+        # Every session's life, in order: ("identify" | "resume" | "closed", session id); what tests
+        # of several bot processes read (who was connected when, how many IDENTIFYs each cost).
+        self.log: list[tuple[str, str]] = []
         self.on_ready: list[Callable[[Session], None]] = []
 
     # -- events -------------------------------------------------------------------------------
@@ -171,6 +174,11 @@ class Gateway:
             connection, session.connection = session.connection, None
             if connection is not None:
                 await connection.close(code=code)
+
+    @property
+    def connected(self) -> int:
+        """Sessions with a socket open now."""
+        return sum(1 for session in self.sessions.values() if session.connection is not None)
 
     async def close(self) -> None:
         for connection in list(self.connections):
@@ -210,6 +218,8 @@ class Gateway:
                     break
         finally:
             self.connections.discard(connection)
+            if session is not None:
+                self.log.append(("closed", session.id))
             if session is not None and session.connection is connection:
                 session.connection = None
                 if ws.close_code == 1000:
@@ -225,6 +235,7 @@ class Gateway:
         self.identify_count += 1
         bot = self.standin.bot_user
         session = Session(id=secrets.token_hex(16), intents=int(data.get("intents", 0)), user_id=bot.id)
+        self.log.append(("identify", session.id))
         session.connection = connection
         self.sessions[session.id] = session
         guild = self.standin.guild
@@ -271,6 +282,7 @@ class Gateway:
             connection.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
             return None
         self.resume_count += 1
+        self.log.append(("resume", session.id))
         last = int(data.get("seq") or 0)
         session.connection = connection
         for seq, payload in session.buffer:

@@ -62,6 +62,13 @@ def add_health_fields(embed: discord.Embed, s: Summary, analytics_waiting: int) 
     embed.add_field(name="Analytics waiting", value=str(analytics_waiting))
 
 
+def add_leadership_fields(embed: discord.Embed, leader: str, changes: Sequence[str]) -> None:
+    """Who leads among the bot processes on this database, and the last leadership changes."""
+    embed.add_field(name="Leader", value=leader[:1024], inline=False)
+    if changes:
+        embed.add_field(name="Last leadership changes", value="\n".join(changes)[:1024], inline=False)
+
+
 def dead_letters_embed(letters: Sequence[DeadLetter], total: int) -> discord.Embed:
     """Refused writes for staff: what, when, why, and what to do."""
     embed = discord.Embed(title=f"Refused writes: {total} pending", colour=BRAND)

@@ -1,0 +1,131 @@
+"""The leader lease on a real PostgreSQL: one holder at a time, the fencing token every side-effect
+claim checks, a handover's successor served first, and a flapping leadership damped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from bot.leadership import Leadership, Timing, describe
+from db import leader, maintenance, outbox, timers
+from db.leader import Fence
+from db.pool import Database
+
+GUILD = 424242424242424242
+
+
+def contender(dsn: str, name: str, **timing: float) -> Leadership:
+    return Leadership(Database(dsn=dsn, pool_mode="direct"), GUILD, holder=name, timing=Timing(**timing))
+
+
+async def test_one_holder_at_a_time_and_a_new_token_at_each_acquisition(db_dsn, conn):
+    first, second = contender(db_dsn, "first"), contender(db_dsn, "second")
+    try:
+        assert (await first.try_acquire()).token == 1
+        assert await second.try_acquire() is None  # held: the standby waits
+        await first.release()
+        fence = await second.try_acquire()
+        assert fence is not None and fence.token == 2
+        # The first's old token is worthless now: its renewal is refused, it must stop.
+        assert not (await leader.renew(conn, Fence(str(GUILD), "first", 1), 10)).held
+        who, changes = describe(await leader.current(conn, str(GUILD)), await leader.history(conn, str(GUILD)))
+        assert who.startswith("second since") and "(token 2)" in who
+        assert [line.split()[3] for line in changes] == ["acquired", "released", "acquired"]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_every_claim_with_a_side_effect_checks_the_fencing_token(db_dsn, conn):
+    holder = contender(db_dsn, "leader")
+    try:
+        fence = await holder.try_acquire()
+        assert fence is not None
+        await outbox.enqueue(conn, "dm", {"user_id": "1", "content": "hello"})
+        await timers.schedule(conn, "reminder", datetime.now(UTC) - timedelta(seconds=1), {})
+        stale = Fence(fence.guild_id, fence.holder, fence.token - 1)
+        expired = Fence(fence.guild_id, "someone else", fence.token)
+        for wrong in (stale, expired):
+            async with conn.transaction():
+                assert await outbox.claim_due(conn, wrong) is None
+                assert await timers.claim_due(conn, wrong) is None
+                assert not await maintenance.claim(conn, "vacuum:weekly", timedelta(days=7), wrong)
+        async with conn.transaction():
+            assert (await outbox.claim_due(conn, fence)).kind == "dm"
+            assert (await timers.claim_due(conn, fence)).kind == "reminder"
+            assert await maintenance.claim(conn, "vacuum:weekly", timedelta(days=7), fence)
+        # Once the lease has lapsed (its holder partitioned away), its own token claims nothing.
+        await conn.execute("UPDATE bot_leader SET expires_at = NOW() - interval '1 second'")
+        async with conn.transaction():
+            assert await outbox.claim_due(conn, fence) is None
+            assert await timers.claim_due(conn, fence) is None
+    finally:
+        await holder.close()
+
+
+async def test_a_lease_handed_over_goes_to_the_successor_not_to_a_standby(db_dsn, conn):
+    old, standby, successor = (contender(db_dsn, n) for n in ("old", "standby", "successor"))
+    try:
+        fence = await old.try_acquire()
+        assert await successor.request_handover() == "asked"
+        assert await standby.request_handover() == "busy"  # one handover at a time: the cut stays put
+        assert (await leader.renew(conn, fence, 10)).handover_to == "successor"
+        # A request its asker stopped refreshing (the process died) is ignored, and replaceable.
+        await conn.execute("UPDATE bot_leader SET handover_asked_at = NOW() - interval '1 minute'")
+        assert (await leader.renew(conn, fence, 10)).handover_to is None
+        assert await standby.request_handover() == "asked"
+        assert (await leader.renew(conn, fence, 10)).handover_to == "standby"
+        await conn.execute("UPDATE bot_leader SET handover_asked_at = NOW() - interval '1 minute'")
+        assert await successor.request_handover() == "asked"  # the successor asks again, and is heard
+        assert (await leader.renew(conn, fence, 10)).handover_to == "successor"
+        assert await old.set_cut(1234)
+        await old.release(event="handed_over")
+        assert await standby.try_acquire() is None  # within the grace: the successor's
+        taken = await successor.try_acquire(takeover=True)
+        assert taken is not None and taken.token == 2
+        await successor.release()
+        assert await standby.request_handover() == "nobody"  # then it simply leads
+        history = await leader.history(conn, str(GUILD))
+        assert [(c.event, c.holder, c.detail) for c in reversed(history)] == [
+            ("acquired", "old", None),
+            ("handed_over", "old", None),
+            ("acquired", "successor", "by handover"),
+            ("released", "successor", None),
+        ]
+    finally:
+        for c in (old, standby, successor):
+            await c.close()
+
+
+async def test_a_flapping_leadership_is_damped_so_failovers_cannot_burn_the_identify_budget(db_dsn, caplog):
+    caplog.set_level(logging.INFO, logger="bot.leadership")
+    damped = {"flap_free": 3, "flap_base_s": 2.0}
+    a, b = contender(db_dsn, "a", **damped), contender(db_dsn, "b", **damped)
+    try:
+        for taker in (a, b, a):  # three leaders in a row, each gone at once (a crash loop)
+            assert await taker.try_acquire() is not None
+            await taker.release()
+        assert await b.try_acquire() is None  # the fourth waits out 2 s * 2^(3-3) after the lease ended
+        assert "leadership changed 3 times lately; waiting 2 s more" in caplog.text
+        deadline = asyncio.get_running_loop().time() + 30
+        while await b.try_acquire() is None:
+            assert asyncio.get_running_loop().time() < deadline, "never acquired after the damping"
+            await asyncio.sleep(0.2)
+        assert b.fence is not None and b.fence.token == 4
+        assert Timing().damping(3) == 5.0 and Timing().damping(40) == 300.0  # the defaults: 5 s doubling, 5 min cap
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_a_crash_loop_stays_far_inside_discords_identify_budget():
+    """The damping rule over a simulated day: a leader that dies at once after each acquisition (its
+    lease lapses 10 s later) and a standby that takes every lease as soon as the rule allows."""
+    timing, acquired, now = Timing(), [], 0.0
+    while now < 86_400:
+        acquired.append(now)
+        now += timing.ttl_s  # the lease of a leader that died at once
+        now += timing.damping(sum(1 for at in acquired if at > now - timing.flap_window_s))
+    per_hour = [sum(1 for at in acquired if hour * 3600 <= at < (hour + 1) * 3600) for hour in range(24)]
+    assert len(acquired) < 300 and max(per_hour) <= 20  # Discord allows 1,000 IDENTIFYs a day
