@@ -280,6 +280,9 @@ async def apply_chunk(
     status = await conn.fetchval("SELECT status FROM xp_imports WHERE id = $1 FOR KEY SHARE", record.id)
     if status != "running":
         raise ImportStopped(record.id)
+    # The chunk's commit does not wait for its WAL to reach the disk: a crash that loses it is one
+    # before it committed, which the resume redoes; finish()'s commit waits for all of it.
+    await conn.execute("SET LOCAL synchronous_commit = off")
     await conn.execute(_STAGE)
     await conn.copy_records_to_table(
         "xp_import_stage",
