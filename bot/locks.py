@@ -25,9 +25,9 @@ Who takes what:
 - moderation takes no in-process lock but a member's ban events' (4); its order is the database's.
 
 In the database, within one transaction: an event's row before its registrations; a batch's
-per-member rows in users.id order (db/ledger.py sorts them); an achievement's row last when
-awarding (count_awards) and first when revoking (so the first earner is recomputed after any
-award in flight commits); both run under XP, so never against each other in this process.
+per-member rows in users.id order (db/ledger.py sorts them); an achievement's row before its
+members' award rows, whether awarding (claim_awards), revoking, or the website's
+award_achievement(), so each waits for the one before it and none for the other.
 Moderation, whoever acts (a command, an edit, a void, an appeal, a ban seen from Discord, an expiry,
 a refusal from Discord): the case being changed (lock_case), then the member's sanction in force
 (FOR UPDATE), then the guild's case counter (open_case), then timers and outbox rows. Two paths

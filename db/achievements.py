@@ -271,10 +271,15 @@ async def claim_awards(
     """The award rows: a member's row turns to 100 only from below 100 (the unique (user,
     achievement) row makes racing awards wait for each other), so each award is claimed once.
     A member staff revoked it from is passed over (lift_revocations first for a staff grant).
-    Returns (users.id, earned_at) of the new ones; call count_awards last in the same transaction."""
+    Returns (users.id, earned_at) of the new ones; call count_awards last in the same transaction.
+
+    The achievement's row is locked first, as award_achievement() and revoke lock it: written
+    before it, an award row made the website's award (holding the achievement's row, waiting for
+    the award row) and this one (waiting for the achievement's row in the foreign key's check)
+    wait for each other, a deadlock."""
     if not user_ids:
         return []
-    active = await conn.fetchval("SELECT is_active FROM achievements WHERE id = $1", achievement_id)
+    active = await conn.fetchval("SELECT is_active FROM achievements WHERE id = $1 FOR NO KEY UPDATE", achievement_id)
     if not active:
         return []
     rows = await conn.fetch(
@@ -299,8 +304,8 @@ async def claim_awards(
 
 
 async def count_awards(conn: asyncpg.Connection, achievement_id: str, claimed: Sequence[tuple[str, datetime]]) -> None:
-    """total_earned and the first earner, kept exact whatever order racing transactions commit in
-    (the row lock of this UPDATE serialises them; it is taken last, so it is held briefly)."""
+    """total_earned and the first earner, in the transaction that claimed the awards (which holds
+    the achievement's row since claim_awards, so racing awards are counted one after another)."""
     if not claimed:
         return
     first_user, first_at = min(claimed, key=lambda c: (c[1], c[0]))

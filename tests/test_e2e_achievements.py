@@ -150,6 +150,46 @@ async def test_an_award_racing_the_websites_award_happens_once(harness, tmp_path
     assert (chatty.total_earned, chatty.first_earned_by) == (1, alice_id)
 
 
+async def test_the_bots_award_and_the_websites_take_the_achievements_row_in_one_order(harness, tmp_path):
+    """award_achievement() locks the achievement's row, then writes the member's award row. The
+    bot's claim used to write the award row first and reach the achievement's row only through the
+    foreign key's check: with the website's call between the two, each waited for the other and
+    PostgreSQL refused one as a deadlock. The website's call is split here at its first statement to
+    put it in that window every time."""
+    bot = await start(harness, tmp_path)
+    alice = harness.member("alice")
+    alice.say("hello")
+    await handled(bot, 1)
+    alice_id = await user_id_of(bot, alice)
+    await bot.pool.execute(
+        """INSERT INTO achievements (id, name, xp, requirements)
+           VALUES ('chatty', 'Chatty', 40, '{"type": "messages", "amount": 1}')"""
+    )
+
+    async def bots_claim() -> list:
+        async with bot.pool.acquire() as conn, conn.transaction():
+            claimed = await achievements.claim_awards(conn, "chatty", [alice_id])
+            await achievements.count_awards(conn, "chatty", claimed)
+            return claimed
+
+    async with bot.pool.acquire() as website, website.transaction():
+        await website.execute("SELECT 1 FROM achievements WHERE id = 'chatty' FOR UPDATE")
+        claim = asyncio.create_task(bots_claim())
+        for _ in range(200):
+            waiting = await bot.pool.fetchval(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 1  # the bot's claim waits for the website's transaction
+        assert await website.fetchval("SELECT award_achievement($1, 'chatty')", alice_id) is True
+    assert await claim == []  # it found the award made, and made none
+    chatty = await achievements.get(bot.pool, "chatty")
+    assert (chatty.total_earned, chatty.first_earned_by) == (1, alice_id)
+
+
 async def test_hidden_ones_are_counted_not_named_until_earned_and_pages_turn(harness, tmp_path):
     extra = "".join(
         f'\n[[achievement]]\nid = "step-{i}"\nname = "Step {i}"\ncategory = "seasonal"\n'
