@@ -86,9 +86,10 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     without their Discord id, names, avatar, roles or email; their notifications go; their event
     feedback and what cases kept of their messages (excerpts, evidence links, appeal texts) are
     removed; the cases themselves, with the moderators' reasons, stay. Returns what was changed."""
-    discord_id = await conn.fetchval("SELECT discord_id FROM users WHERE id = $1 FOR UPDATE", user_id)
-    if discord_id is None:
+    found = await conn.fetchrow("SELECT discord_id, username FROM users WHERE id = $1 FOR UPDATE", user_id)
+    if found is None or found["discord_id"] is None:
         return {}
+    discord_id, username = found["discord_id"], found["username"]
     in_force = await conn.fetchval(
         "SELECT count(*) FROM moderation_sanctions WHERE target_discord_id = $1 AND status = 'active'", discord_id
     )
@@ -127,7 +128,7 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     await conn.execute(
         "UPDATE moderation_sanctions SET target_discord_id = 'erased' WHERE target_discord_id = $1", discord_id
     )
-    scrubbed = await _scrub_deliveries(conn, user_id, discord_id)
+    scrubbed = await _scrub_deliveries(conn, user_id, discord_id, username)
     # Analytics keep their counts (the charts) without the person: no member, session, address or browser.
     analytics = await conn.execute(
         """UPDATE analytics SET user_id = NULL, session_id = NULL, ip_address = NULL, user_agent = NULL
@@ -155,11 +156,12 @@ def _without_id(column: str) -> str:
     return f"regexp_replace({bare}, '(^|[^0-9])' || $2 || '([^0-9]|$)', '\\1erased\\2', 'g')::jsonb"
 
 
-async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:
+async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str, username: str) -> dict[str, int]:
     """What the outbox and dead_letters keep of the member: every item naming their Discord id (in
     its payload or its dedupe key, which loses it) or about one of their cases loses its payload but
     for where it went (a settled one now; a pending one once it settles: it still has to reach
-    Discord), dead letters about them are discarded."""
+    Discord), dead letters about them are discarded, and those they resolved as staff lose their
+    name ("discarded (by <name>)": what was done stays, who did it is in admin_logs' admin_id)."""
     named = f"(^|[^0-9]){discord_id}([^0-9]|$)"  # the id as a whole number, not inside another
     outbox_rows = await conn.execute(
         f"""UPDATE outbox
@@ -194,6 +196,15 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
            WHERE payload::text ~ $1""",
         named,
     )
+    resolved = await conn.execute(
+        """UPDATE dead_letters SET resolution = regexp_replace(resolution, ' \\(by [^)]*\\)$', '')
+           WHERE resolution ~ ' \\(by [^)]*\\)$'
+             AND (id IN (SELECT (new_value ->> 'dead_letter')::bigint FROM admin_logs
+                         WHERE admin_id = $1 AND action LIKE 'dead\\_letter\\_%' AND new_value ? 'dead_letter')
+                  OR right(resolution, length($2) + 6) = ' (by ' || $2 || ')')""",
+        user_id,
+        username,
+    )
     # The audit trail of what was done to them keeps who (admin_id) and what, not their Discord id
     # nor a name written into a reason by a tool (the doctor's "by <name>").
     audit = await conn.execute(
@@ -206,6 +217,6 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
     )
     return {
         "outbox_scrubbed": int(outbox_rows.split()[-1]),
-        "dead_letters_scrubbed": int(letters.split()[-1]),
+        "dead_letters_scrubbed": int(letters.split()[-1]) + int(resolved.split()[-1]),
         "audit_rows_scrubbed": int(audit.split()[-1]),
     }

@@ -246,3 +246,36 @@ async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting
         "SELECT u.discord_id FROM xp_ledger l JOIN users u ON u.id = l.user_id WHERE l.source = 'voice'"
     )
     assert [r["discord_id"] for r in voice] == [alice.id]
+
+
+async def test_erasing_a_former_moderator_leaves_their_name_in_no_dead_letters_resolution(harness):
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    await bob.slash("about")  # bob's row
+    bob_row = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", bob.id)
+    letters = []
+    for amount in (20, 15):
+        letters.append(
+            await bot.pool.fetchval(
+                """INSERT INTO dead_letters (kind, payload, error, sqlstate)
+                   VALUES ('xp_grant', $1, 'refused', '23503') RETURNING id""",
+                {"t": "grant", "discord_id": bob.id, "user_id": bob_row, "amount": amount},
+            )
+        )
+    assert (await mod.slash("deadletter discard", letter_id=letters[0], reason="not worth it")).content.endswith(
+        "discarded."
+    )
+    assert (await boss.slash("deadletter discard", letter_id=letters[1], reason="same")).content.endswith("discarded.")
+    resolutions = "SELECT resolution FROM dead_letters ORDER BY id"
+    assert [r["resolution"] for r in await bot.pool.fetch(resolutions)] == ["discarded (by mod)", "discarded (by boss)"]
+
+    assert (await boss.slash("erase", member=mod, reason="left the staff, asked")).content.startswith("Erased")
+    # what was done stays; who did it goes for the erased moderator only (admin_logs keeps their row)
+    assert [r["resolution"] for r in await bot.pool.fetch(resolutions)] == ["discarded", "discarded (by boss)"]
+    assert [r["status"] for r in await bot.pool.fetch("SELECT status FROM dead_letters ORDER BY id")] == [
+        "discarded",
+        "discarded",
+    ]
+    logged = await bot.pool.fetchval("SELECT new_value FROM admin_logs WHERE action = 'erasure'")
+    assert logged["dead_letters_scrubbed"] == 1
