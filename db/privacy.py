@@ -1,7 +1,8 @@
 """What the community keeps about one member, for `/mydata`: their account and profile, pathways,
-achievements, XP history (summed by source), notifications, event registrations and the moderation
-cases about them that they were told of (a DM was sent for it: never notes, purges, unbans, lifts
-of what ended by itself or was voided, nor bans made in Discord's menus)."""
+achievements, XP history (summed by source), notifications, event registrations, and every
+moderation case about them and every sanction on record, whether or not they were told of it (a
+DM refused, a ban made in Discord's menus, a lift). Withheld, as what the staff write for the
+staff: notes, the reasons given for voiding a case, and who the moderator was."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 from db import outbox
 from db.types import Executor
 
-# A case the member was told of: one a DM was sent for ("told", set when the case is opened; a
-# case opened before it was kept: the DM's outcome, dm_sent, is on record). Never told: notes,
-# purges, unbans, and what ends by itself or in Discord (an expiry's lift, a void's lift, a ban
-# or an unban made in Discord's menus).
-TOLD = "COALESCE((metadata ->> 'told')::boolean, metadata ? 'dm_sent')"
+# A lift opened by a void carries the void's reason ("voided: <why> (case #N)"), which the staff
+# wrote for the staff: exported as what happened, without why.
+_CASE_REASON = r"""CASE WHEN c.metadata ? 'lifted_case' AND starts_with(c.reason, 'voided: ')
+                    THEN regexp_replace(c.reason, '^voided: .*(\(case #[^)]*\))$', 'voided by the staff \1')
+                    ELSE c.reason END"""
 
 
 async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
@@ -62,12 +63,26 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                FROM event_registrations r JOIN events e ON e.id = r.event_id
                WHERE r.user_id = $1 ORDER BY r.registered_at"""
         ),
+        # Every case about them the bot keeps and acts on (points, sanctions, what refuses their
+        # registrations), told or not; never the staff's notes.
         "moderation_cases": await rows(
-            f"""SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
-                      metadata ->> 'appeal_status' AS appeal_status
-               FROM moderation_logs WHERE target_user_id = $1 AND NOT (action = ANY('{{note,purge}}'::text[]))
-                 AND {TOLD}
-               ORDER BY created_at"""
+            f"""SELECT (c.metadata ->> 'case_number')::int AS case_number, c.action, {_CASE_REASON} AS reason,
+                      c.duration, c.created_at,
+                      COALESCE((c.metadata ->> 'dm_sent')::boolean, false) AS told_by_dm,
+                      c.metadata ? 'voided' AS voided,
+                      c.metadata ->> 'appeal_status' AS appeal_status,
+                      CASE WHEN c.metadata ? 'appeal' THEN jsonb_build_object(
+                          'text', c.metadata -> 'appeal' -> 'text', 'at', c.metadata -> 'appeal' -> 'at',
+                          'decided_at', c.metadata -> 'appeal' -> 'decided_at',
+                          'message_to_you', c.metadata -> 'appeal' -> 'note') END AS appeal
+               FROM moderation_logs c WHERE c.target_user_id = $1 AND c.action <> 'note'
+               ORDER BY c.created_at, c.id"""
+        ),
+        "moderation_sanctions": await rows(
+            """SELECT (c.metadata ->> 'case_number')::int AS case_number, s.kind, s.status, s.starts_at,
+                      s.expires_at, s.ended_at
+               FROM moderation_sanctions s JOIN moderation_logs c ON c.id = s.case_id
+               WHERE c.target_user_id = $1 ORDER BY s.id"""
         ),
         "activity_events": await rows(
             """SELECT event_type, count(*) AS events, min(timestamp) AS first, max(timestamp) AS last

@@ -67,7 +67,7 @@ async def _record_in(
     now = datetime.now(UTC)
     expires = now + action.duration if action.duration is not None and action.kind in SANCTIONS else None
     minutes = int(action.duration.total_seconds() // 60) if action.duration is not None else None
-    # told: the member is sent a DM about this case (what /mydata exports, db/privacy.py)
+    # told: the member is sent a DM about this case (whether it arrived: dm_sent, once it settled)
     told = action.kind not in NO_DM
     metadata: dict[str, Any] = {**action.context, "target_discord_id": str(action.target.id), "told": told}
     if expires is not None:
