@@ -353,9 +353,10 @@ async def lift(
       opened here ("<why> (case #N)", with its modlog entry). Only a timeout that ran out has none:
       Discord ended it by itself, so only the row changes;
     - its expiry timer is cancelled;
-    - its Discord effect is queued once per sanction (dedupe key sanction-lift:<id>), after the
-      sanction's own action if that is still in the outbox, however long it takes there (a quick
-      unban never runs ahead of the ban it lifts, which may wait up to a minute on its DM).
+    - its Discord effect is queued once per sanction (dedupe key sanction-lift:<id>), after every
+      effect applying the sanction still in the outbox (its own action, a changed timeout, a
+      rejoin's role), however long it takes there (a quick unban never runs ahead of the ban it
+      lifts, which may wait up to a minute on its DM; an unmute never ahead of an older grant).
     Returns the case, None when nothing was recorded."""
     if sanction.kind == "timeout" and by.status == "expired":
         await moderation.end_sanction(conn, sanction.id, status="expired")
