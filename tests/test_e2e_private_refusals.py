@@ -126,3 +126,18 @@ async def test_a_refusal_still_reaches_the_member_when_the_thinking_message_went
     refusal = interaction.followups[-1]
     assert refusal.content == "Bots don't earn XP." and refusal.ephemeral
     assert not [m for m in visible_in_channel(standin, interaction.channel_id) if m.interaction_id == interaction.id]
+
+
+async def test_a_refusal_goes_by_dm_when_discord_will_not_remove_the_public_thinking_message(harness):
+    """Discord fails the delete (503, each of discord.py's five tries): a followup would fill the
+    public "thinking" message in for everyone, so the member is told by DM instead."""
+    await start(harness)
+    standin, alice = harness.standin, harness.member("alice")
+    standin.inject_failure("DELETE", f"/webhooks/{standin.application_id}/", status=503, times=5)
+    interaction = alice.invoke("rank", member=standin.bot_user)
+    dm = await standin.wait_for(
+        lambda o: o.kind == "dm" and "Bots don't earn XP." in (o.message.content or ""), timeout=60, past=True
+    )
+    assert dm.data["recipient_id"] == alice.id
+    assert interaction.followups == []  # nothing filled the public message in
+    assert "Bots don't earn XP." not in (interaction.original.content or "")
