@@ -198,7 +198,10 @@ class OutboxWorker(Worker):
         previous = item.payload.get("after")
         if previous is None:
             return False
-        until = await outbox.pending_until(conn, int(previous))
+        # one id, or (an undo) every item it must follow
+        until = await outbox.pending_until(
+            conn, [int(i) for i in previous] if isinstance(previous, list) else [int(previous)]
+        )
         if until is None:
             return False
         wait_until = until + timedelta(milliseconds=50)
@@ -248,13 +251,18 @@ class OutboxWorker(Worker):
     async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
         when it is due is a newer one, which it must not undo. An effect that applies a sanction
-        ("applies": a timeout, or its changed end) is sent only while that sanction is in force."""
+        ("applies": a timeout, its changed end, a mute role) is sent only while that sanction is in
+        force, and a timeout's change only while no newer change of it was queued."""
         p = item.payload
         if "applies" in p:  # applies a sanction (a timeout, or its changed end): only while it is in force
             applied = await moderation.sanction_by_id(conn, int(p["applies"]))
             if applied is None or applied.status != "active":
                 how = f"{applied.kind} is {applied.status}" if applied is not None else "sanction is gone"
                 raise Superseded(f"the {how} (sanction {p['applies']}): not applied, it would undo what ended it")
+            # A timeout's end is a value Discord keeps the last of: an older change retried after a
+            # newer one would overwrite it, so only the newest change of one timeout is sent.
+            if item.kind == "timeout" and (newer := await outbox.newer_applying(conn, item.id, item.kind, applied.id)):
+                raise Superseded(f"a newer change of this timeout (outbox item {newer}) replaces it")
         kind = p.get("lifts")
         if kind is None:
             return
