@@ -2,7 +2,8 @@
 achievements, XP history (summed by source), notifications, event registrations, and every
 moderation case about them and every sanction on record, whether or not they were told of it (a
 DM refused, a ban made in Discord's menus, a lift). Withheld, as what the staff write for the
-staff: notes, the reasons given for voiding a case, and who the moderator was."""
+staff: notes, the reasons given for voiding a case, who the moderator was, and a purge of messages
+the member was never told of (a channel clean-up, not an action on them: issue 18, item 16)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                WHERE r.user_id = $1 ORDER BY r.registered_at"""
         ),
         # Every case about them the bot keeps and acts on (points, sanctions, what refuses their
-        # registrations), told or not; never the staff's notes.
+        # registrations), told or not; never the staff's notes, nor a purge they were not told of.
         "moderation_cases": await rows(
             f"""SELECT (c.metadata ->> 'case_number')::int AS case_number, c.action, {_CASE_REASON} AS reason,
                       c.duration, c.created_at,
@@ -76,6 +77,7 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                           'decided_at', c.metadata -> 'appeal' -> 'decided_at',
                           'message_to_you', c.metadata -> 'appeal' -> 'note') END AS appeal
                FROM moderation_logs c WHERE c.target_user_id = $1 AND c.action <> 'note'
+                 AND (c.action <> 'purge' OR COALESCE((c.metadata ->> 'dm_sent')::boolean, false))
                ORDER BY c.created_at, c.id"""
         ),
         "moderation_sanctions": await rows(
