@@ -88,6 +88,7 @@ async def lead(
     await bot.login(token)  # REST only (no gateway, no IDENTIFY); setup_hook warms everything up
     connection: asyncio.Task[None] | None = None
     if takeover:
+        await leadership.wait_out_takeover_damping()  # a takeover loop must not burn the IDENTIFYs
         bot.follow()
         connection = asyncio.create_task(bot.connect(), name="gateway")
         await _ready_or_failed(bot, connection)
