@@ -177,6 +177,9 @@ class ConclaveBot(commands.Bot):
         self.following = False  # taking over and the cut not known yet: interactions and messages are held
         self._passing = False  # an event of ours being parsed: what it dispatches goes through
         self._held: list[tuple[Callable[[dict[str, object]], None], dict[str, object]]] = []
+        # The highest id of an interaction or message this process handled: a planned handover's
+        # cut is the next one, so no clock (ours, the successor's or Discord's) ever places it.
+        self.last_handled_id = 0
         self._ready_held = False
         if leadership is not None:  # alone (tests, the sandbox) every event is ours: nothing in the way
             for name in _CUT_EVENTS:
@@ -328,7 +331,9 @@ class ConclaveBot(commands.Bot):
             if len(self._held) < MAX_HELD_EVENTS:  # taking over: the cut is not known yet (seconds at most)
                 self._held.append((parse, data))
             return
-        if self._ours(int(str(data["id"]))):
+        snowflake = int(str(data["id"]))
+        if self._ours(snowflake):
+            self.last_handled_id = max(self.last_handled_id, snowflake)
             self._passing = True  # parsing dispatches synchronously (on_message, on_interaction)
             try:
                 parse(data)
@@ -360,11 +365,17 @@ class ConclaveBot(commands.Bot):
             self._ready_held = False
             self.dispatch("ready")
 
-    def hand_events_over(self, cut: int) -> None:
-        """The leader at a planned handover: interactions and messages from `cut` on are the new
-        process's; other events from now."""
+    def hand_events_over(self) -> int:
+        """The leader at a planned handover: interactions and messages from the returned cut on are
+        the new process's; other events from now. The cut is the id after the last one handled
+        here: everything this process answered or counted is below it, everything it did not is
+        the successor's (from the successor's held events), whatever any clock says. (Ids are
+        Discord's, made on Discord's clock: a cut from this host's clock was placed wrong by as
+        much as the two disagree, answering events twice or dropping them.)"""
+        cut = self.last_handled_id + 1
         self.cut_below = cut
         self.listening = False
+        return cut
 
     def fence_now(self) -> None:
         """The lease is lost: from this instant no interaction is answered, no message counted, no

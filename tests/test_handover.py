@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.processes import Processes, eventually, leads
 
 COUNTED = "SELECT coalesce(sum(message_count), 0) FROM user_profiles"
 
 
-async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_message_once(db_dsn, tmp_path):
-    async with Processes(tmp_path, db_dsn, members=20) as world:
+# Discord's clock (the ids it makes) against the bot hosts' clocks: the cut must depend on neither.
+@pytest.mark.parametrize("skew", [0.0, 30.0, -30.0], ids=["clocks agree", "discord ahead", "discord behind"])
+async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_message_once(db_dsn, tmp_path, skew):
+    async with Processes(tmp_path, db_dsn, members=20, clock_skew=skew) as world:
         old = world.start_bot("old")
         await leads(world, old)
         await world.say("alice", "before the deploy")
