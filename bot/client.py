@@ -305,6 +305,15 @@ class ConclaveBot(commands.Bot):
         transactions (None: running alone, no lease)."""
         return self.leadership.fence if self.leadership is not None else None
 
+    def may_act(self) -> bool:
+        """Whether this process may touch Discord or run a job with side effects right now: it leads
+        (alone, or under a lease renewed within the fencing time by its own clock) and is not fenced.
+        The local half of the fence: it needs no database, so it holds over a partition and the
+        instant a frozen process wakes, before its renewal loop has found anything out."""
+        if self.fenced or not self.leading:
+            return False
+        return self.leadership is None or self.leadership.fresh()
+
     async def begin_leading(self) -> None:
         """What only the leader runs: the scheduler (flushes, maintenance, periodic jobs), the outbox,
         the timers, and the command sync."""

@@ -33,6 +33,16 @@ def fence_args(fence: Fence) -> tuple[str, str, int]:
     return fence.guild_id, fence.holder, fence.token
 
 
+async def holds(conn: Executor, fence: Fence) -> bool:
+    """Whether the lease is still this fence's right now: the statement's clock (clock_timestamp()),
+    not NOW(), which inside a transaction is its start (a claim's, possibly long ago)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM bot_leader WHERE guild_id = $1 AND holder = $2 AND token = $3
+                          AND expires_at > clock_timestamp())""",
+        *fence_args(fence),
+    )
+
+
 @dataclass(frozen=True)
 class Lease:
     guild_id: str
