@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import discord
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
 from bot.activity import ActivityBuffer, SeenMessages
@@ -26,6 +25,7 @@ from bot.leadership import Leadership
 from bot.maintenance import Maintenance, Retention
 from bot.metrics import POLL_SECONDS, Metrics
 from bot.outbox import OutboxWorker
+from bot.scheduler import LeaderScheduler
 from bot.timers import TimerDispatcher
 from bot.write_path import WriteHealth
 from db import migrate, users, xp
@@ -87,7 +87,7 @@ _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("a write asked for by a command failed", exc_info=task.exception())
+        log.error("%s failed", task.get_name(), exc_info=task.exception())  # write-now, ready
 
 
 def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
@@ -145,7 +145,7 @@ class ConclaveBot(commands.Bot):
         self.analytics: Analytics = None  # type: ignore[assignment]
         self.metrics: Metrics = None  # type: ignore[assignment]
         self.maintenance: Maintenance = None  # type: ignore[assignment]
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler = LeaderScheduler(self.may_act, timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.timers = TimerDispatcher(self)
         self.flush_schedule = Flushes(config.community.xp.flush_interval_seconds)
@@ -181,6 +181,8 @@ class ConclaveBot(commands.Bot):
         # cut is the next one, so no clock (ours, the successor's or Discord's) ever places it.
         self.last_handled_id = 0
         self._ready_held = False
+        self._ready_waits_for_lease = False  # the gateway was ready before this process led
+        self._ready_task: asyncio.Task[None] | None = None
         if leadership is not None:  # alone (tests, the sandbox) every event is ours: nothing in the way
             for name in _CUT_EVENTS:
                 parse = self._connection.parsers[name]
@@ -215,6 +217,7 @@ class ConclaveBot(commands.Bot):
                 id="flush",
                 max_instances=1,
                 coalesce=True,
+                fenced=False,  # what this process counted while it led is written whatever happens
             )
 
     def unregister_flush(self, name: str) -> None:
@@ -325,6 +328,10 @@ class ConclaveBot(commands.Bot):
         self.outbox.start()
         self.timers.start()
         await self.sync_commands()
+        if self._ready_waits_for_lease:
+            self._ready_waits_for_lease = False
+            self._ready_task = asyncio.create_task(self.on_ready(), name="ready")
+            self._ready_task.add_done_callback(_log_failure)
 
     # -- who handles which gateway event (a planned handover runs two gateways for a moment) -------
 
@@ -423,6 +430,11 @@ class ConclaveBot(commands.Bot):
         log.info("synced %d app command(s)", len(self.synced_commands))
 
     async def on_ready(self) -> None:
+        if not self.may_act():
+            # A --takeover handles events from the cut on before it holds the lease: the member
+            # sync (and what follows it) waits for the lease (begin_leading), as every job does.
+            self._ready_waits_for_lease = True
+            return
         guild = self.home_guild
         if guild is None:
             log.error(

@@ -58,6 +58,10 @@ async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_mess
         changes = await world.fetch("SELECT event, token, detail FROM bot_leader_log ORDER BY id")
         assert [(c["event"], c["token"]) for c in changes] == [("acquired", 1), ("handed_over", 1), ("acquired", 2)]
         assert changes[2]["detail"] == "by handover"
+        # The new process ran its member sync (a job with side effects) once it led, not before.
+        syncs = await world.fetch("SELECT started_at FROM discord_sync_log WHERE sync_type = 'members' ORDER BY 1")
+        acquired = await world.fetchval("SELECT at FROM bot_leader_log WHERE event = 'acquired' AND token = 2")
+        assert len(syncs) == 2 and syncs[1]["started_at"] >= acquired, (syncs, acquired)
 
         # Every message of the stream is counted, by exactly one of the two processes.
         async def stream_done() -> bool:
