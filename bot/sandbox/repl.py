@@ -35,6 +35,7 @@ from bot.sandbox.control import (
     option_definitions,
 )
 from bot.sandbox.harness import Harness
+from bot.sandbox.records import NotInServer
 from bot.sandbox.render import message_text, readable
 from bot.sandbox.replies import NoAnswer, Reply
 from bot.sandbox.server import Output
@@ -224,7 +225,9 @@ class Sandbox:
         return True
 
     def _refused(self, exc: BaseException) -> None:
-        if isinstance(exc, NoAnswer):
+        if isinstance(exc, NotInServer):
+            self.print(f"! {exc}: {_how_to_return(exc.name, banned=exc.banned)}")
+        elif isinstance(exc, NoAnswer):
             self.print(f"! {exc} — Discord would show 'The application did not respond'")
         elif isinstance(exc, (LookupError, ValueError, InvalidInvocation)):
             self.print(f"! {str(exc).strip() or type(exc).__name__}")
@@ -414,14 +417,22 @@ class Sandbox:
 
     async def _verb(self, name: str, verb: str, rest: str) -> None:
         if verb in ("joins", "leaves") and rest in ("", "the server"):
+            known = self.h.demo.actors.get(name)
             if verb == "joins":
-                if name in self.h.demo.actors:
-                    self.actor(name).rejoin_guild()
-                else:
+                if known is None:
                     self.actor(name, create=True)
+                elif known.in_server:
+                    raise ValueError(f"{name} is already in the server")
+                elif known.id in self.h.standin.guild.bans:  # Discord keeps a banned user out
+                    raise ValueError(f"{name} is banned from the server: {_unban_hint(name)} first")
+                else:
+                    known.rejoin_guild()
                 self.print(f"* {name} joined the server")
             else:
-                self.actor(name).leave_guild()
+                who = self.actor(name)
+                if not who.in_server:
+                    raise ValueError(f"{name} is not in the server (left)")
+                who.leave_guild()
                 self.print(f"* {name} left the server")
             await self.settle()
             return
@@ -457,6 +468,8 @@ class Sandbox:
         channel = self.h.standin.channel(message.channel_id)
         if channel is not None and channel.type == s.DM:
             return channel.recipient_id == who.id
+        if not who.in_server:  # the server's channels are closed to someone banned or gone
+            return False
         if message.ephemeral and message.interaction_id:
             interaction = self.h.standin.interactions.get(message.interaction_id)
             return interaction is not None and interaction.user.id == who.id
@@ -469,6 +482,7 @@ class Sandbox:
             for row in message.components:
                 if any(component_matches(c, label_or_id) for c in row.get("components", [])):
                     return message
+        who.require_membership()  # nothing to click in their DMs: the server's messages are out of reach
         raise LookupError(f"no message {who.name} can see has a button or menu {label_or_id!r}")
 
     async def settle(self) -> None:
@@ -478,6 +492,17 @@ class Sandbox:
         while len(self.h.standin.outputs) != seen:
             seen = len(self.h.standin.outputs)
             await asyncio.sleep(SETTLE_S)
+
+
+def _unban_hint(name: str) -> str:
+    return f"a moderator can unban them (mod: /mod unban user:{name})"
+
+
+def _how_to_return(name: str, *, banned: bool) -> str:
+    """How the person at the prompt brings someone back into the server."""
+    if banned:
+        return f"{_unban_hint(name)}, then: {name} joins"
+    return f"to bring them back: {name} joins"
 
 
 def _seconds(line: str) -> float:

@@ -1,0 +1,71 @@
+"""The sandbox's prompt as a newcomer meets it: members who are gone, unknown commands, choices by
+number, Tab on an option that autocompletes. Each line it cannot act on is answered in one line."""
+
+from __future__ import annotations
+
+import io
+
+from bot.sandbox.repl import Sandbox
+
+
+async def _sandbox(harness, tmp_path):
+    harness.community = harness.demo.furnish_for_sandbox()
+    await harness.start_bot()
+    out = io.StringIO()
+    return Sandbox(harness, out, tmp_path / "sandbox-output"), out
+
+
+async def _type(sandbox: Sandbox, out: io.StringIO, line: str) -> list[str]:
+    """What the sandbox printed for one typed line."""
+    before = len(out.getvalue())
+    assert await sandbox.handle(line)
+    return out.getvalue()[before:].splitlines()
+
+
+async def _create_events(sandbox: Sandbox, out: io.StringIO, *titles: str) -> None:
+    for title in titles:
+        await _type(sandbox, out, "mod: /event create")
+        created = await _type(sandbox, out, f'mod fills title="{title}" start="in 2 days 20:00"')
+        assert any(f"Event **{title}** created" in line for line in created), created
+
+
+async def test_a_banned_or_departed_member_is_told_they_are_not_in_the_server_and_how_to_come_back(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    standin = harness.standin
+    carol = harness.member("carol")
+    try:
+        await _type(sandbox, out, 'mod: /mod ban member:carol reason:"scam links"')
+        said_before = len(standin.messages)
+        for line in ("carol: hello?", "carol: /profile", "carol joins voice"):
+            answer = await _type(sandbox, out, line)
+            assert answer == [
+                "! carol is not in the server (banned): a moderator can unban them "
+                "(mod: /mod unban user:carol), then: carol joins"
+            ], line
+        assert not [m for m in list(standin.messages.values())[said_before:] if m.author.id == carol.id]
+        # A banned user cannot come back by joining.
+        assert await _type(sandbox, out, "carol joins") == [
+            "! carol is banned from the server: a moderator can unban them (mod: /mod unban user:carol) first"
+        ]
+        # The DM the bot sent her still works: she appeals from it.
+        assert "[form for carol] Appeal case #1" in await _type(sandbox, out, "carol clicks Appeal")
+
+        await _type(sandbox, out, "dora joins")
+        assert await _type(sandbox, out, "dora joins") == ["! dora is already in the server"]
+        await _type(sandbox, out, "dora leaves")
+        assert await _type(sandbox, out, "dora leaves") == ["! dora is not in the server (left)"]
+        for line in ("dora: anyone here?", "dora: /rank", "dora clicks Next"):
+            assert await _type(sandbox, out, line) == [
+                "! dora is not in the server (left): to bring them back: dora joins"
+            ], line
+        await _type(sandbox, out, "dora joins")
+        assert any(
+            line.startswith("[#general] Conclave: Dora: level 1") for line in await _type(sandbox, out, "dora: /rank")
+        )
+
+        await _type(sandbox, out, 'mod: /mod unban user:carol reason:"password changed"')
+        assert await _type(sandbox, out, "carol joins") == ["* carol joined the server"]
+        assert any("Carol: level 1" in line for line in await _type(sandbox, out, "carol: /rank"))
+    finally:
+        sandbox.close()
+    assert "Traceback" not in out.getvalue()
