@@ -69,3 +69,15 @@ async def test_a_banned_or_departed_member_is_told_they_are_not_in_the_server_an
     finally:
         sandbox.close()
     assert "Traceback" not in out.getvalue()
+
+
+async def test_an_unknown_command_lists_the_slash_commands_and_a_message_menu_says_how_to_use_it(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        unknown = await _type(sandbox, out, "alice: /nope")
+        menu = await _type(sandbox, out, "mod: /Warn")
+    finally:
+        sandbox.close()
+    assert len(unknown) == 1 and unknown[0].startswith("! /nope is not a command here (commands: about, achievement,")
+    assert "Warn" not in unknown[0] and "Note" not in unknown[0]
+    assert menu == ["! Warn is a message menu, not a slash command: mod: Warn on alice's last message"]

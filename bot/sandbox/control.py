@@ -176,11 +176,12 @@ class Actor:
 
     def command(self, name: str) -> dict[str, Any]:
         """The slash command `name` as registered (guild commands first)."""
-        guild_commands = self.standin.commands.get(self.standin.guild.id, [])
-        for command in guild_commands + self.standin.commands.get(None, []):
-            if command["name"] == name and command.get("type", 1) == 1:
+        registered = self.standin.commands.get(self.standin.guild.id, []) + self.standin.commands.get(None, [])
+        slash = [c for c in registered if c.get("type", 1) == 1]  # chat input, not the context menus
+        for command in slash:
+            if command["name"] == name:
                 return command
-        known = ", ".join(sorted(c["name"] for c in guild_commands))
+        known = ", ".join(sorted({c["name"] for c in slash}))
         raise LookupError(f"/{name} is not a command here (commands: {known})")
 
     def _build_options(

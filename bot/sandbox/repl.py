@@ -277,6 +277,10 @@ class Sandbox:
             raise ValueError(f"{exc} in that command") from None
         if not words:
             raise ValueError("a command after the / (type help)")
+        if words[0] in self._message_menus():
+            raise ValueError(
+                f"{words[0]} is a message menu, not a slash command: {who.name}: {words[0]} on alice's last message"
+            )
         command = who.command(words[0])
         path = [words[0]]
         rest = words[1:]
