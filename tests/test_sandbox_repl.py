@@ -81,3 +81,19 @@ async def test_an_unknown_command_lists_the_slash_commands_and_a_message_menu_sa
     assert len(unknown) == 1 and unknown[0].startswith("! /nope is not a command here (commands: about, achievement,")
     assert "Warn" not in unknown[0] and "Note" not in unknown[0]
     assert menu == ["! Warn is a message menu, not a slash command: mod: Warn on alice's last message"]
+
+
+async def test_a_choice_number_out_of_range_is_answered_in_one_line_and_the_choice_still_waits(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        await _create_events(sandbox, out, "Game night", "Game show")
+        listed = await _type(sandbox, out, "bob: /event register event:Game")
+        assert "  event: 2 matches for 'Game':" in listed
+        for number in ("5", "0", "-1"):
+            assert await _type(sandbox, out, number) == [
+                f"! {number} is not one of the choices: type 1 to 2 (anything else drops /event register)"
+            ]
+        picked = await _type(sandbox, out, "2")
+    finally:
+        sandbox.close()
+    assert any("You are registered for **Game show**" in line for line in picked)

@@ -340,8 +340,13 @@ class Sandbox:
         """The line answers what waits (a field, a choice): True when it was used."""
         waiting = self.waiting
         if isinstance(waiting, ChoiceInProgress):
+            count = len(waiting.choices)
+            if re.fullmatch(r"[-+]?\d+", line) and not 1 <= int(line) <= count:  # still waiting
+                numbers = "1" if count == 1 else f"1 to {count}"
+                self.print(f"! {line} is not one of the choices: type {numbers} (anything else drops /{waiting.path})")
+                return True
             self.waiting = None
-            if not (line.isdigit() and 1 <= int(line) <= len(waiting.choices)):
+            if not line.isdigit():
                 self.print(f"  (no choice made: /{waiting.path} was not sent)")
                 return False
             choice = waiting.choices[int(line) - 1]
