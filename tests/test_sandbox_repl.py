@@ -3,8 +3,10 @@ number, Tab on an option that autocompletes. Each line it cannot act on is answe
 
 from __future__ import annotations
 
+import asyncio
 import io
 
+from bot.sandbox.completion import Completer
 from bot.sandbox.repl import Sandbox
 
 
@@ -97,3 +99,30 @@ async def test_a_choice_number_out_of_range_is_answered_in_one_line_and_the_choi
     finally:
         sandbox.close()
     assert any("You are registered for **Game show**" in line for line in picked)
+
+
+async def test_tab_asks_the_bots_autocomplete_for_an_options_value_and_offers_at_most_25(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        await _create_events(sandbox, out, "Game night", "Quiz")
+        # Tab is pressed in the prompt's reader thread, while the bot runs on the event loop.
+        completer = Completer(harness, asyncio.get_running_loop(), sandbox.suggested)
+        game = await asyncio.to_thread(completer.candidates, "bob: /event register event:Ga")
+        every = await asyncio.to_thread(completer.candidates, "bob: /event register event:")
+        typing = await asyncio.to_thread(completer.candidates, 'bob: /event register event:"Game n')
+        assert len(game) == 1 and game[0].startswith('event:"Game night · ') and game[0].endswith('"')
+        assert typing == game
+        assert len(every) == 2 and every[0] == game[0] and every[1].startswith('event:"Quiz · ')
+        # The completed line, sent as it stands, picks that suggestion.
+        answer = await _type(sandbox, out, f"bob: /event register {game[0]}")
+        assert any("You are registered for **Game night**" in line for line in answer), answer
+        # Not a member any more: no suggestions (Discord asks nothing for them).
+        assert await asyncio.to_thread(completer.candidates, "carol: /event info event:") != []
+        await _type(sandbox, out, "carol leaves")
+        assert await asyncio.to_thread(completer.candidates, "carol: /event info event:") == []
+
+        await _create_events(sandbox, out, *(f"Quiz {number:02}" for number in range(30)))
+        quizzes = await asyncio.to_thread(completer.candidates, "bob: /event register event:Qu")
+    finally:
+        sandbox.close()
+    assert 1 < len(quizzes) <= 25 and all(q.startswith('event:"Quiz') for q in quizzes)

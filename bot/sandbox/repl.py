@@ -72,7 +72,8 @@ Type lines as a member of the demo server (members: alice, bob, carol, and mod, 
   dora joins | dora leaves              someone joins or leaves the server
   wait 2                                let two seconds pass
   channels | members | help | quit
-Tab completes member names, commands, subcommands and options (and a member option's value).
+Tab completes member names, commands, subcommands, options and their values (a member, a choice,
+  or what the bot suggests for an option that autocompletes, as Discord asks it while you type).
 """
 
 SAY = re.compile(r"^(?P<who>[\w.-]+)(?:\s+in\s+#(?P<channel>[\w-]+))?:\s*(?P<text>.+)$")
@@ -119,6 +120,9 @@ class Sandbox:
         self.last_modal: dict[str, Reply] = {}
         self.waiting: FormInProgress | ChoiceInProgress | None = None
         self.refused: deque[str] = deque(maxlen=REFUSALS_KEPT)  # interactions the bot answered with an error
+        # The suggestions Tab offered ((command path, option, name) -> value): a line sent with one's
+        # name sends its value, as picking a suggestion in Discord does.
+        self.suggested: dict[tuple[str, str, str], Any] = {}
         harness.standin.observers.append(self.show)
         errors.error_listeners.append(self._bot_refused)
 
@@ -315,6 +319,10 @@ class Sandbox:
                 continue
             others = {k: v for k, v in options.items() if k != name}
             typed = str(options[name])
+            if (path, name, typed) in self.suggested:  # a suggestion Tab offered, picked by its name
+                options[name] = self.suggested[(path, name, typed)]
+                picked = picked | {name}
+                continue
             if definition["type"] in (INTEGER, NUMBER) and not _numeric(typed):
                 # The client lets only a number (or a suggestion) be sent.
                 raise InvalidInvocation(f"{name}: {typed!r} is not a number (type one, or start it and pick)")
@@ -613,7 +621,7 @@ async def run_sandbox(config: Config) -> int:
     interactive = sys.stdin.isatty()
     sandbox = Sandbox(harness, sys.stdout, Path("sandbox-output"), interactive=interactive)
     if interactive:
-        completion.install(completion.Completer(harness))
+        completion.install(completion.Completer(harness, asyncio.get_running_loop(), sandbox.suggested))
     try:
         await harness.start_bot()
         print(f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help.")
