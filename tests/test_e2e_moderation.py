@@ -565,3 +565,15 @@ async def test_case_show_marks_a_cut_revision_and_attaches_every_revision_in_ful
     assert lines[0] == "2 earlier revisions in case-2.txt" and lines[-1].endswith("was: short 8")
     every = shown.attachments[0].data.decode()
     assert every.count("reason changed by mod") == 10 and "; was:\nshort\n" in every
+
+
+async def test_unbanning_someone_who_is_not_banned_is_refused_and_records_no_case(harness):
+    bot, _ = await start(harness)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    refused = await mod.slash("mod unban", user=alice, reason="by mistake")
+    assert refused.ephemeral and refused.content == "alice is not banned."
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
+    # Banned in Discord's own menus (Discord is asked, whatever the bot has recorded yet): it goes ahead.
+    mod.ban_in_discord(bob, reason="raid")
+    lifted = await mod.slash("mod unban", user=bob, reason="second chance")
+    assert lifted.content.startswith("Case #") and "unban bob" in lifted.content

@@ -335,7 +335,27 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
-        await self._simple(interaction, "unban", await resolve_user(self.bot, user), reason)
+        target = await resolve_user(self.bot, user)
+        self.check(interaction, "unban", target)
+        if not await self._banned(target):  # a case would record an unban of nobody
+            raise BadInput(f"{discord.utils.escape_markdown(str(target))} is not banned.")
+        await self._simple(interaction, "unban", target, reason)
+
+    async def _banned(self, target: discord.abc.User) -> bool:
+        """Banned on record, or in Discord (a ban made in its own menus, before the bot saw it)."""
+        guild_id = str(self.bot.guild_id)
+        if await moderation.active_sanction(self.bot.pool, guild_id, str(target.id), "ban") is not None:
+            return True
+        guild = self.bot.home_guild
+        if guild is None:
+            return True  # Discord cannot be asked: the unban goes ahead as before
+        try:
+            await guild.fetch_ban(target)
+        except discord.NotFound:
+            return False
+        except discord.HTTPException:
+            return True
+        return True
 
     @mod.command(
         name="purge", description="Delete a member's latest messages in a channel, optionally taking back their XP"
