@@ -126,3 +126,20 @@ async def test_tab_asks_the_bots_autocomplete_for_an_options_value_and_offers_at
     finally:
         sandbox.close()
     assert 1 < len(quizzes) <= 25 and all(q.startswith('event:"Quiz') for q in quizzes)
+
+
+async def test_a_click_a_choice_or_a_voice_move_that_makes_no_sense_is_answered_in_one_line(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        assert await _type(sandbox, out, "alice clicks") == [
+            "! clicks what? the button's label, e.g. alice clicks Next"
+        ]
+        assert await _type(sandbox, out, "alice chooses") == [
+            "! chooses what? the menu and the values, e.g. alice chooses <menu> <value>"
+        ]
+        assert await _type(sandbox, out, "alice joins voice") == ["* alice joined voice (Lounge)"]
+        assert await _type(sandbox, out, "alice joins voice") == ["! alice is in voice already (Lounge)"]
+        assert await _type(sandbox, out, "alice leaves voice") == ["* alice left voice"]
+        assert await _type(sandbox, out, "alice leaves voice") == ["! alice is not in voice"]
+    finally:
+        sandbox.close()

@@ -454,10 +454,24 @@ class Sandbox:
             await self.settle()
             return
         who = self.actor(name)
+        voice = self.h.standin.guild.voice_states.get(who.id)
+        if verb in ("clicks", "chooses") and not rest:
+            raise ValueError(
+                f"clicks what? the button's label, e.g. {name} clicks Next"
+                if verb == "clicks"
+                else f"chooses what? the menu and the values, e.g. {name} chooses <menu> <value>"
+            )
         if verb == "joins" and rest.startswith("voice"):
+            who.require_membership()
+            if voice is not None:
+                where = self.h.standin.channel(voice.channel_id)
+                raise ValueError(f"{name} is in voice already ({where.name if where else '?'})")
             who.join_voice(self.h.demo.voice)
             self.print(f"* {name} joined voice ({self.h.demo.voice.name})")
         elif verb == "leaves" and rest.startswith("voice"):
+            who.require_membership()
+            if voice is None:
+                raise ValueError(f"{name} is not in voice")
             who.leave_voice()
             self.print(f"* {name} left voice")
         elif verb in ("mutes", "unmutes"):
