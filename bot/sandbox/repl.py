@@ -62,14 +62,16 @@ Type lines as a member of the demo server (members: alice, bob, carol, and mod, 
   1                                       are listed and a number picks one
   bob clicks Next                       click a button (by its label, emoji or not) on the last
                                           message bob can see that has it
-  bob chooses fruit banana              pick values in a select menu (by custom id or placeholder)
+  bob chooses <menu> <values>           pick values in a select menu (by custom id or placeholder;
+                                          none of the bot's messages has one yet)
   mod: Warn on alice's last message     a message menu (right click a message > Apps)
   mod fills title="Game night" start="tomorrow 20:00"
                                         answer the last form the bot opened, by field label
                                           (dates: 2026-12-05 20:00, or today/tomorrow/in 3 days 20:00)
   mod fills                             answer it field by field (an empty line leaves one empty)
   bob joins voice | bob leaves voice | bob mutes | bob unmutes
-  dora joins | dora leaves              someone joins or leaves the server
+  dora joins | dora leaves              someone joins or leaves the server (someone banned joins
+                                          again once a moderator unbans them)
   wait 2                                let two seconds pass
   channels | members | help | quit
 Tab completes member names, commands, subcommands, options and their values (a member, a choice,
