@@ -143,3 +143,14 @@ async def test_a_click_a_choice_or_a_voice_move_that_makes_no_sense_is_answered_
         assert await _type(sandbox, out, "alice leaves voice") == ["! alice is not in voice"]
     finally:
         sandbox.close()
+
+
+async def test_the_last_message_of_someone_unknown_says_there_is_nobody_of_that_name(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        assert await _type(sandbox, out, "mod: Warn on zed's last message") == [
+            "! nobody called 'zed' is in the server (try: members)"
+        ]
+        assert await _type(sandbox, out, "mod: Warn on bob's last message") == ["! bob has not said anything yet"]
+    finally:
+        sandbox.close()

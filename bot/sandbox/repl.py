@@ -427,6 +427,8 @@ class Sandbox:
         for message in reversed(list(self.h.standin.messages.values())):
             if message.author.username == whom and not message.author.bot and not message.deleted:
                 return message
+        if not any(u.username == whom for u in self.h.standin.users.values()):
+            self.actor(whom)  # nobody of that name: say so, as for anyone else typed
         raise LookupError(f"{whom} has not said anything yet")
 
     async def _menu(self, who: Actor, menu: str, whom: str) -> None:
