@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -458,14 +458,29 @@ async def current_levels(conn: Executor, discord_ids: Sequence[str]) -> dict[str
     return {r["discord_id"]: r["level"] for r in rows}
 
 
+CRASHED_AFTER = timedelta(minutes=5)  # a running import silent this long is evaluated as it stands
+
+
 async def unevaluated(conn: Executor) -> list[str]:
     """Imports (finished or taken back) whose members' achievements the bot has not evaluated yet."""
     rows = await conn.fetch(
         """SELECT id FROM xp_imports WHERE evaluated_at IS NULL
-              AND (status <> 'running' OR heartbeat_at < NOW() - interval '5 minutes')  -- crashed ones too
-            ORDER BY started_at"""
+              AND (status <> 'running' OR heartbeat_at < NOW() - $1::interval)  -- crashed ones too
+            ORDER BY started_at""",
+        CRASHED_AFTER,
     )
     return [r["id"] for r in rows]
+
+
+async def evaluation_waits(conn: Executor) -> bool:
+    """An import is being written, or its members' achievements are not evaluated yet: a member's
+    evaluation waits for it (what the import earned them is awarded quietly, all at once)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM xp_imports
+                           WHERE evaluated_at IS NULL
+                              OR (status = 'running' AND heartbeat_at >= NOW() - $1::interval))""",
+        CRASHED_AFTER,
+    )
 
 
 async def mark_evaluated(conn: Executor, import_ids: Sequence[str]) -> None:
