@@ -300,7 +300,7 @@ def _finish(parsed: Parsed, items: Iterable[tuple[int, Any]]) -> Parsed:
             SourceRow(
                 row=row,
                 discord_id=discord_id,
-                username=_bounded(str(name)) if name not in (None, "") else None,
+                username=_bounded(str(name)) or None if name not in (None, "") else None,
                 xp=xp,
                 level=level,
                 messages=messages,
@@ -350,7 +350,19 @@ def _int(value: Any) -> int | None:
 
 
 def _bounded(text: str, limit: int = NAME_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Text from the file as it can be stored and shown: at most `limit` characters, clean (see _clean)."""
+    return _clean(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """NUL dropped (PostgreSQL's text cannot hold it) and a lone surrogate (JSON's "\\ud800" escape
+    of half a pair; UTF-8 cannot encode it) shown as U+FFFD: either in one name failed a whole chunk."""
+    if "\x00" not in text and (text.isascii() or not _UNSTORABLE.search(text)):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 
 
 # -- what an import would do -----------------------------------------------------------------

@@ -672,3 +672,29 @@ async def test_a_chunk_whose_ledger_row_is_refused_leaves_no_entry_total_or_stag
     assert await pool.fetchval("SELECT COALESCE(sum(total_xp), 0) FROM user_profiles") == 2 * 400
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT to_regclass('pg_temp.xp_import_stage')") is None
+
+
+async def test_a_nul_or_half_a_surrogate_pair_in_a_name_is_cleaned_and_every_good_member_imported(pool):
+    """PostgreSQL's text holds no NUL, and UTF-8 has no lone surrogate (what JSON's "\\ud800" escape
+    reads as): either in one name used to fail the whole COPY chunk. Names are cleaned (NUL dropped,
+    a lone surrogate shown as U+FFFD), the members imported; a bad id is skipped and echoed clean."""
+    nul, half, fine = snowflake(), snowflake(), snowflake()
+    players = [
+        mee6_player(nul, 3, name="null\x00byte"),
+        mee6_player(half, 4, name="half\ud83dpair"),
+        mee6_player(fine, 5, name="whole \U0001f600 pair"),
+        {**mee6_player(snowflake(), 2), "id": "12\ud800"},
+    ]
+    summary = await imported(pool, mee6_page(players))
+    assert summary.imported == 3
+    assert [(await profile(pool, d))["total_xp"] for d in (nul, half, fine)] == [400, 900, 1600]
+    names = dict(
+        await pool.fetch("SELECT discord_id, username FROM users WHERE discord_id = ANY($1)", [nul, half, fine])
+    )
+    assert names == {nul: "nullbyte", half: "half\ufffdpair", fine: "whole \U0001f600 pair"}
+    assert [s.reason for s in summary.skipped] == ["unknown id format (not a Discord id)"]
+    assert "  row 4 12\ufffd: unknown id format (not a Discord id)" in importer.summary_lines(summary)
+    csv_nul = snowflake()
+    summary = await imported(pool, f"id,username,xp\n{csv_nul},tab\x00nul,400\n".encode(), source="csv")
+    assert summary.imported == 1
+    assert await pool.fetchval("SELECT username FROM users WHERE discord_id = $1", csv_nul) == "tabnul"
