@@ -47,6 +47,11 @@ class Profile:
     primary_pathway: str | None
 
 
+# in_server is the snapshot's, as the bot saw the member: a departure the bot recorded after the
+# object it holds was made (a message's author flushed after they left, a kicked member's case) is
+# in the snapshot already (bot/identity.py keeps the departures it records), so a stale object never
+# brings a member back, and a row written `false` by the website (claim_member) is put right by the
+# bot's next write from the member in the server.
 UPSERT_MEMBER = """
 INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
                         in_server, joined_at, server_booster, boost_since, last_seen)
@@ -65,6 +70,7 @@ ON CONFLICT (discord_id) DO UPDATE SET
   last_seen = NOW()
 RETURNING id
 """
+JOIN_MEMBER = UPSERT_MEMBER
 
 
 def _upsert_args(member: MemberSnapshot) -> tuple:
@@ -151,7 +157,7 @@ async def mark_joined(conn: Executor, member: MemberSnapshot) -> tuple[str, bool
     row existed and was marked gone: decided in one statement, so concurrent handlers cannot race."""
     row = await conn.fetchrow(
         f"""WITH prev AS (SELECT in_server FROM users WHERE discord_id = $1),
-                 upserted AS ({UPSERT_MEMBER})
+                 upserted AS ({JOIN_MEMBER})
             SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning FROM upserted""",
         *_upsert_args(member),
     )

@@ -4,9 +4,12 @@ way PostgREST makes them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from subprocess import DEVNULL
 
 import asyncpg
 import pytest
@@ -16,6 +19,7 @@ from db.pool import connect
 from db.users import MemberSnapshot, upsert_member
 from tests.factories import make_member, snowflake
 from tests.supabase_like import (
+    OWNER,
     SupabaseProject,
     api_privileges,
     claims_for,
@@ -102,6 +106,28 @@ async def test_the_api_roles_hold_the_same_privileges_on_supabase_as_on_a_plain_
     plain = await api_privileges(db_dsn)
     assert ("anon", "user_leaderboard", "SELECT") in plain
     assert ("authenticated", "notifications.read", "UPDATE") in plain
+    assert sorted(set(supabase) - set(plain)) == []
+    assert sorted(set(plain) - set(supabase)) == []
+
+
+async def test_global_default_privileges_are_set_aside_for_the_migrations_too(project, db_dsn):
+    """Default privileges given without IN SCHEMA (for every schema) apply to the bot's tables as
+    well; they were not set aside, so anon got every table the migrations created."""
+    conn = await connect(project.owner_dsn)
+    try:
+        await conn.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO anon")
+        await conn.execute("ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO authenticated")
+        # A common hardening: no function is anyone's to call unless granted. The migrations'
+        # functions must still be callable by whom they are on a plain PostgreSQL.
+        await conn.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+        before = await supabase_state(project.admin_dsn)
+        assert any(schema == "-" for _, schema, _, _ in before["default privileges"])
+        await migrate.upgrade(conn)
+        assert await supabase_state(project.admin_dsn) == before
+    finally:
+        await conn.close()
+    supabase = await api_privileges(project.admin_dsn)
+    plain = await api_privileges(db_dsn)
     assert sorted(set(supabase) - set(plain)) == []
     assert sorted(set(plain) - set(supabase)) == []
 
@@ -318,6 +344,56 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
         await admin.close()
 
 
+async def test_a_restore_killed_part_way_changes_nothing_the_default_privileges_included(migrated, owner, tmp_path):
+    """The restore set the project's default privileges aside in a transaction of its own, committed
+    before pg_restore ran: killed then, it left every future table without the API roles' grants."""
+    from bot.backup import backup, tools_for
+
+    member = await make_member(owner, "kept")
+    await owner.execute("SELECT award_xp($1, NULL, 250)", member)
+    dump = await backup(migrated.owner_dsn, tmp_path / "project.dump", await tools_for(migrated.owner_dsn))
+    await owner.execute("SELECT award_xp($1, NULL, 1000)", member)
+    before = await supabase_state(migrated.admin_dsn)
+    admin = await connect(migrated.admin_dsn)
+    env = {
+        **os.environ,
+        "DATABASE_URL": migrated.owner_dsn,
+        "CONCLAVE_DATA_DIR": str(tmp_path),
+        "CONCLAVE_CONFIG": str(tmp_path / "none.toml"),
+    }
+    try:
+        async with admin.transaction():
+            # The restore's DROP of the ledger waits behind this lock: it is under way, not done.
+            await admin.execute("LOCK TABLE xp_ledger IN ACCESS SHARE MODE")
+            restoring = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "restore", str(dump), env=env, stdout=DEVNULL, stderr=DEVNULL
+            )
+            waiting = 0
+            for _ in range(600):  # pg_locks: pg_stat_activity stays as it was for this transaction
+                waiting = await admin.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'xp_ledger'::regclass"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 1
+            restoring.kill()
+            await restoring.wait()
+        for _ in range(600):  # psql, left without its input's end, rolls back and goes
+            if not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = $1 "
+                "AND pid <> $2",
+                OWNER,
+                await owner.fetchval("SELECT pg_backend_pid()"),
+            ):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    assert await supabase_state(migrated.admin_dsn) == before
+    assert await owner.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", member) == 1250
+
+
 async def _signed_in(migrated: SupabaseProject, owner: asyncpg.Connection, *names: str, **kw: object) -> dict:
     """Members the bot knows, each signed in to the website with Discord: name -> (users.id, claims)."""
     found = {}
@@ -468,3 +544,133 @@ async def test_a_member_marks_their_own_notifications_read_and_nobody_elses(migr
     assert await _refused(website, {"role": "anon"}, mark, ids[bob])
     read = dict(await owner.fetch("SELECT user_id, read FROM notifications"))
     assert read == {alice: True, bob: False}
+
+
+async def _event(owner: asyncpg.Connection, title: str, **fields: object) -> str:
+    columns = {"title": title, "type": "'community'", "start_date": "now() + interval '2 days'", **fields}
+    sql_values = ", ".join(str(v) for v in columns.values())
+    return await owner.fetchval(f"INSERT INTO events ({', '.join(columns)}) VALUES ({sql_values}) RETURNING id::text")
+
+
+async def _refusal(website: asyncpg.Connection, claims: dict, sql: str, *args: object) -> str:
+    """What the database said when it refused a website call (PostgREST passes the message on)."""
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await postgrest(website, claims["role"], claims, sql, *args)
+    return str(refused.value)
+
+
+async def test_members_register_leave_and_rate_on_the_website_with_the_bots_rules(migrated, owner, website):
+    """The guide's website registers by inserting rows, which no role may do (the capacity and the
+    waitlist are the bot's): the functions apply the same rules and take the same lock."""
+    people = await _signed_in(migrated, owner, "alice", "bob", "cat")
+    (alice, a), (bob, b), (cat, c) = people["alice"], people["bob"], people["cat"]
+    event = await _event(owner, "'Raid night'", max_participants=1)
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
+    assert [tuple(r) for r in await postgrest(website, "authenticated", b, register, event)] == [("waitlisted", 1)]
+    assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
+    assert await owner.fetchval("SELECT participants FROM events WHERE id = $1::uuid", event) == [alice]
+    # The bot's own path sees the same queue: cat joins the waitlist behind bob.
+    async with owner.transaction():
+        await owner.execute("SELECT 1 FROM events WHERE id = $1::uuid FOR UPDATE", event)
+        joined = await owner.fetchrow("SELECT * FROM event_register($1::uuid, $2, 1)", event, cat)
+    assert (joined["registration_status"], joined["waitlist_position"]) == ("waitlisted", 2)
+
+    leave = "SELECT leave_event($1::uuid) AS before"
+    assert (await postgrest(website, "authenticated", a, leave, event))[0]["before"] == "registered"
+    assert await owner.fetchval("SELECT participants FROM events WHERE id = $1::uuid", event) == [bob]
+    told = await postgrest(website, "authenticated", b, "SELECT title, metadata FROM notifications")
+    assert [(r["title"], r["metadata"]["event_id"]) for r in told] == [("You're in: Raid night", event)]
+    assert await postgrest(website, "authenticated", c, "SELECT title FROM notifications") == []
+    assert (await postgrest(website, "authenticated", a, leave, event))[0]["before"] is None
+
+    rate = "SELECT rate_event($1::uuid, $2, $3)"
+    assert "Only those who attended" in await _refusal(website, b, rate, event, 5, "great")
+    await owner.execute("UPDATE event_registrations SET status = 'attended' WHERE user_id = $1", bob)
+    assert "1 to 5" in await _refusal(website, b, rate, event, 6, None)
+    assert "at most 1,000" in await _refusal(website, b, rate, event, 5, "x" * 1001)
+    await postgrest(website, "authenticated", b, rate, event, 5, "  great  ")
+    row = await owner.fetchrow("SELECT rating, feedback FROM event_registrations WHERE user_id = $1", bob)
+    assert (row["rating"], row["feedback"]) == (5, {"comments": "great"})
+    # Nobody writes registrations directly, and anon calls none of it.
+    assert await _refused(
+        website, a, "INSERT INTO event_registrations (event_id, user_id) VALUES ($1::uuid, $2)", event, alice
+    )
+    for sql in (register, leave):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await postgrest(website, "anon", {"role": "anon"}, sql, event)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "authenticated", a, "SELECT * FROM event_register($1::uuid, $2, NULL)", event, alice)
+
+
+async def test_the_website_refuses_a_registration_the_bot_would_refuse_saying_why(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice")
+    alice, claims = people["alice"]
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    cases = {
+        "This event was cancelled.": await _event(owner, "'a'", status="'cancelled'"),
+        "There is no such event.": await _event(owner, "'b'", status="'draft'"),
+        "The registration deadline has passed.": await _event(
+            owner, "'c'", registration_deadline="now() - interval '1 hour'"
+        ),
+        "This event needs level 5; you are level 1.": await _event(owner, "'d'", min_level=5),
+        "This event is for members of the gaming pathway": await _event(owner, "'e'", required_pathway="'gaming'"),
+        "a role you do not hold": await _event(owner, "'f'", required_roles="""'["123456789012345678"]'"""),
+        "Registration for this event is closed.": await _event(owner, "'g'", status="'completed'"),
+    }
+    for said, event in cases.items():
+        assert said in await _refusal(website, claims, register, event), said
+    open_event = await _event(owner, "'open'")
+    discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", alice)
+    case = await owner.fetchval(
+        "INSERT INTO moderation_logs (target_user_id, action, reason) VALUES ($1, 'timeout', 'x') RETURNING id",
+        alice,
+    )
+    await owner.execute(
+        "INSERT INTO moderation_sanctions (case_id, guild_id, target_discord_id, kind) VALUES ($1, '1', $2, 'timeout')",
+        case,
+        discord_id,
+    )
+    assert "while a timeout is in force" in await _refusal(website, claims, register, open_event)
+    await owner.execute("UPDATE moderation_sanctions SET status = 'lifted'")
+    await owner.execute("UPDATE users SET in_server = false WHERE id = $1", alice)
+    assert "Join the Discord server" in await _refusal(website, claims, register, open_event)
+    assert await owner.fetchval("SELECT count(*) FROM event_registrations") == 0
+
+
+async def test_who_registered_is_not_public_nor_deleted_content_and_views_count(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, a), (bob, _) = people["alice"], people["bob"]
+    await owner.execute(
+        "UPDATE user_profiles SET preferences = preferences || '{\"public_profile\": false}' WHERE user_id = $1", bob
+    )
+    event = await _event(owner, "'Open night'")
+    for claims in (a, people["bob"][1]):
+        await postgrest(website, "authenticated", claims, "SELECT * FROM register_for_event($1::uuid)", event)
+    anon = {"role": "anon"}
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", anon, "SELECT participants FROM events")
+    rows = await postgrest(website, "anon", anon, "SELECT title, current_participants FROM events")
+    assert [tuple(r) for r in rows] == [("Open night", 2)]
+    listed = await postgrest(website, "anon", anon, "SELECT participants, participant_count FROM active_events")
+    assert [tuple(r) for r in listed] == [([alice], 2)]  # bob's profile is private
+    mine = await postgrest(website, "authenticated", people["bob"][1], "SELECT participants FROM active_events")
+    assert mine[0]["participants"] == [alice, bob]  # bob sees himself
+
+    author = alice
+    post = await owner.fetchval(
+        """INSERT INTO content (type, title, slug, body, author_id, status, published_at)
+           VALUES ('article', 'Old news', 'old-news', 'x', $1, 'published', now()) RETURNING id::text""",
+        author,
+    )
+    count = "SELECT increment_view_count($1::uuid)"
+    await postgrest(website, "anon", anon, count, post)
+    await postgrest(website, "authenticated", a, count, post)
+    assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 2
+    assert len(await postgrest(website, "anon", anon, "SELECT id FROM content")) == 1
+    await owner.execute("UPDATE content SET deleted_at = now() WHERE id = $1::uuid", post)
+    assert await postgrest(website, "anon", anon, "SELECT id FROM content") == []
+    await postgrest(website, "anon", anon, count, post)  # a deleted item counts no views
+    assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 2
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", anon, "SELECT check_rate_limit($1, 1, 1)", alice)

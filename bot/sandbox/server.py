@@ -23,6 +23,7 @@ from bot.sandbox.records import (
     Clock,
     Failure,
     Interaction,
+    NotInServer,
     Output,
     Refusal,
 )
@@ -32,9 +33,11 @@ log = logging.getLogger(__name__)
 
 
 class StandIn:
-    def __init__(self, *, token: str | None = None, guild_name: str = "The Conclave Realm") -> None:
+    def __init__(
+        self, *, token: str | None = None, guild_name: str = "The Conclave Realm", clock_skew: float = 0.0
+    ) -> None:
         self.token = token or secrets.token_urlsafe(32)
-        self.ids = s.Snowflakes()
+        self.ids = s.Snowflakes(skew=clock_skew)
         self.application_id = self.ids.next()
         self.bot_user = s.User(id=self.application_id, username="Conclave", bot=True)
         owner = s.User(id=self.ids.next(), username="owner")
@@ -312,6 +315,8 @@ class StandIn:
         an administrator there (Discord delivers global commands in every server)."""
         channel = self.channel(channel_id)
         in_guild = channel is not None and channel.type != s.DM
+        if in_guild and user.id not in self.guild.members:
+            raise NotInServer(user.username, banned=user.id in self.guild.bans)
         interaction = Interaction(
             id=self.ids.next(),
             token=secrets.token_urlsafe(48),
