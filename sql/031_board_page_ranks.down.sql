@@ -1,5 +1,5 @@
 -- Rollback of 031_board_page_ranks.sql: the page functions as 022 wrote them (each row ranked by the
--- view), no rank helpers.
+-- view, with the caller's rights).
 
 CREATE OR REPLACE FUNCTION public.user_leaderboard_page(p_after_xp INTEGER DEFAULT NULL, p_after_id TEXT DEFAULT NULL,
                                              p_limit INTEGER DEFAULT 50)
@@ -55,6 +55,3 @@ END
 $$;
 COMMENT ON FUNCTION public.pathway_leaderboard_page(TEXT, INTEGER, TEXT, INTEGER) IS
   'A page of one pathway''s pathway_leaderboard after the row (total_xp, user_id) last shown (none: the first page)';
-
-DROP FUNCTION public.board_level_rank(INTEGER);
-DROP FUNCTION public.board_rank(TEXT, INTEGER);

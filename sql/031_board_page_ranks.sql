@@ -8,45 +8,17 @@
 -- computes no column that is not asked for), then ranks each distinct XP value (and level) of the page
 -- once, with the view's own sums. Same signatures, columns, rows and ranks.
 
--- The rank a listed member with p_xp XP has on a board ('' the global one): 1 + listed members with more
--- XP, summed from board_xp_counts exactly as the views sum them.
-CREATE FUNCTION public.board_rank(p_board TEXT, p_xp INTEGER) RETURNS BIGINT
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  RETURN 1 + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_board AND b.shift = 0
-                        AND b.bucket > p_xp AND b.bucket <= (p_xp | 63)), 0)
-           + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_board AND b.shift = 6
-                        AND b.bucket > (p_xp >> 6) AND b.bucket <= ((p_xp >> 6) | 63)), 0)
-           + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_board AND b.shift = 12
-                        AND b.bucket > (p_xp >> 12) AND b.bucket <= ((p_xp >> 12) | 63)), 0)
-           + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_board AND b.shift = 18
-                        AND b.bucket > (p_xp >> 18)), 0);
-END
-$$;
-COMMENT ON FUNCTION public.board_rank(TEXT, INTEGER) IS
-  'The public rank of p_xp XP on a board ('''' the global one): 1 + listed members with more XP (as the views rank)';
-
--- The global board's level_rank of a level: 1 + levels above it that listed members hold.
-CREATE FUNCTION public.board_level_rank(p_level INTEGER) RETURNS BIGINT
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  RETURN 1 + (SELECT count(*) FROM public.board_level_counts l WHERE l.level > p_level AND l.listed > 0);
-END
-$$;
-COMMENT ON FUNCTION public.board_level_rank(INTEGER) IS
-  'user_leaderboard.level_rank of a level: 1 + levels above it held by listed members';
-
--- Both read only counts of listed members, what the public boards show anyway.
-REVOKE EXECUTE ON FUNCTION public.board_rank(TEXT, INTEGER), public.board_level_rank(INTEGER) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.board_rank(TEXT, INTEGER), public.board_level_rank(INTEGER)
-  TO anon, authenticated, service_role;
-
 -- A page: the rest of the row's tie group, then lower XP (each an index range in the view's order), the
--- view's columns but its ranks; then each XP value (and level) of the page ranked once.
+-- view's columns but its ranks; then each XP value (and level) of the page ranked once, with the view's
+-- own sums (1 + listed members with more XP; 1 + levels above held by listed members). With the owner's
+-- rights, as the views read (the counts are not the API roles'; only the view's columns come out), one
+-- switch a page: a SECURITY DEFINER helper per XP value cost more than the sums. Generic plans, planned
+-- once per session: the custom plans PL/pgSQL starts with were planned anew on every call (two
+-- expansions of the view), which cost more than the page.
 CREATE OR REPLACE FUNCTION public.user_leaderboard_page(p_after_xp INTEGER DEFAULT NULL, p_after_id TEXT DEFAULT NULL,
                                                         p_limit INTEGER DEFAULT 50)
 RETURNS SETOF public.user_leaderboard
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
     RAISE EXCEPTION 'p_limit must be 1 to 1000' USING ERRCODE = 'invalid_parameter_value';
@@ -67,9 +39,19 @@ BEGIN
      WHERE l.total_xp <= CASE WHEN p_after_xp IS NULL THEN 2147483647 ELSE GREATEST(p_after_xp, 0) - 1 END
      LIMIT p_limit - (SELECT count(*) FROM tie))
   ), ranks AS MATERIALIZED (
-    SELECT x.total_xp, public.board_rank('', x.total_xp) AS rank FROM (SELECT DISTINCT total_xp FROM page) x
+    SELECT x.total_xp,
+           1 + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = '' AND b.shift = 0
+                         AND b.bucket > x.total_xp AND b.bucket <= (x.total_xp | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = '' AND b.shift = 6
+                         AND b.bucket > (x.total_xp >> 6) AND b.bucket <= ((x.total_xp >> 6) | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = '' AND b.shift = 12
+                         AND b.bucket > (x.total_xp >> 12) AND b.bucket <= ((x.total_xp >> 12) | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = '' AND b.shift = 18
+                         AND b.bucket > (x.total_xp >> 18)), 0) AS rank
+    FROM (SELECT DISTINCT total_xp FROM page) x
   ), level_ranks AS MATERIALIZED (
-    SELECT x.level, public.board_level_rank(x.level) AS level_rank FROM (SELECT DISTINCT level FROM page) x
+    SELECT x.level, 1 + (SELECT count(*) FROM public.board_level_counts l WHERE l.level > x.level AND l.listed > 0) AS level_rank
+    FROM (SELECT DISTINCT level FROM page) x
   )
   SELECT p.id, p.discord_id, p.username, p.avatar, p.display_name, p.total_xp, p.level, p.message_count,
          p.events_attended, p.tournaments_won, r.rank, lr.level_rank
@@ -85,7 +67,7 @@ COMMENT ON FUNCTION public.user_leaderboard_page(INTEGER, TEXT, INTEGER) IS
 CREATE OR REPLACE FUNCTION public.pathway_leaderboard_page(p_pathway TEXT, p_after_xp INTEGER DEFAULT NULL,
                                                            p_after_id TEXT DEFAULT NULL, p_limit INTEGER DEFAULT 50)
 RETURNS SETOF public.pathway_leaderboard
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
     RAISE EXCEPTION 'p_limit must be 1 to 1000' USING ERRCODE = 'invalid_parameter_value';
@@ -108,7 +90,16 @@ BEGIN
        AND l.total_xp <= CASE WHEN p_after_xp IS NULL THEN 2147483647 ELSE GREATEST(p_after_xp, 0) - 1 END
      LIMIT p_limit - (SELECT count(*) FROM tie))
   ), ranks AS MATERIALIZED (
-    SELECT x.total_xp, public.board_rank(p_pathway, x.total_xp) AS rank FROM (SELECT DISTINCT total_xp FROM page) x
+    SELECT x.total_xp,
+           1 + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_pathway AND b.shift = 0
+                         AND b.bucket > x.total_xp AND b.bucket <= (x.total_xp | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_pathway AND b.shift = 6
+                         AND b.bucket > (x.total_xp >> 6) AND b.bucket <= ((x.total_xp >> 6) | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_pathway AND b.shift = 12
+                         AND b.bucket > (x.total_xp >> 12) AND b.bucket <= ((x.total_xp >> 12) | 63)), 0)
+             + COALESCE((SELECT sum(b.listed) FROM public.board_xp_counts b WHERE b.board = p_pathway AND b.shift = 18
+                         AND b.bucket > (x.total_xp >> 18)), 0) AS rank
+    FROM (SELECT DISTINCT total_xp FROM page) x
   )
   SELECT p.pathway_id, p.user_id, p.discord_id, p.username, p.avatar, p.display_name, p.level, p.xp, p.total_xp,
          p.current_rank, r.rank
