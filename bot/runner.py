@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.client import HANDOVER_GRACE_S, ConclaveBot
 from bot.config import Config, ConfigError
 from bot.leadership import Leadership
+from db.faults import one_line
 from db.leader import Fence
 from db.pool import DatabaseUnreachable, open_database
 
@@ -87,13 +88,19 @@ async def lead(
     gateway connects first and the leader is asked to hand over (README "Standby and failover")."""
     await bot.login(token)  # REST only (no gateway, no IDENTIFY); setup_hook warms everything up
     connection: asyncio.Task[None] | None = None
-    if takeover:
+    fence: Fence | None = None
+    if takeover and not await _someone_leads(leadership):
+        # Nobody to hand over: the lease first, after the damping a crash loop earns, then the
+        # gateway's IDENTIFY (a --takeover restarted in a loop must not spend one each time).
+        log.info("taking over: nobody leads; taking the lease first")
+        fence = await leadership.wait_for_lease(takeover=True)
+    elif takeover:
         await leadership.wait_out_takeover_damping()  # a takeover loop must not burn the IDENTIFYs
         bot.follow()
         connection = asyncio.create_task(bot.connect(), name="gateway")
         await _ready_or_failed(bot, connection)
         fence = await _take_over(bot, leadership, connection)
-    else:
+    if fence is None:
         fence = await leadership.wait_for_lease()
     log.info("this process leads (token %d)", fence.token)
 
@@ -109,6 +116,12 @@ async def lead(
     if connection is None:
         connection = asyncio.create_task(bot.connect(), name="gateway")
     await connection
+
+
+async def _someone_leads(leadership: Leadership) -> bool:
+    """A live lease (by the database's clock) that a --takeover could be handed."""
+    lease = await leadership.lease()
+    return lease is not None and lease.expired_for < 0
 
 
 async def _ready_or_failed(bot: ConclaveBot, connection: asyncio.Task[None]) -> None:
@@ -169,7 +182,12 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
     """The leader, asked to hand over: choose the cut (past the last event it handled), let the events
     before it arrive, then stop (workers, gateway, every flush) and release the lease to the successor."""
     cut = bot.hand_events_over()
-    if not await leadership.set_cut(cut):
+    try:
+        recorded = await leadership.set_cut(cut)
+    except Exception as error:  # a statement timeout, a lost connection: the cut is not on record
+        log.warning("handover to %s: the cut could not be recorded (%s)", successor, one_line(error))
+        recorded = False
+    if not recorded:
         log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
         bot.cut_below = None
         bot.listening = True
@@ -243,7 +261,9 @@ async def run_forever(config: Config, *, takeover: bool = False) -> int:
         exit_code = exit_code or 1
     log.info("handing over" if why == "handover" else "shutting down")
     bot.release_event = "handed_over" if why == "handover" else "released"
-    if not await stop_within_budget(bot):  # the lease is released in it, after the final flush
+    if not await stop_within_budget(bot) and why != "handover":  # the lease is released in it
+        # After a handover the successor leads whatever the stop took: exiting 1 would have a
+        # restart policy start this process again, to take the lease back with another IDENTIFY.
         exit_code = exit_code or 1
     await leadership.close()
     for task in (stopper, runner):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from bot.client import ConclaveBot
 from bot.leadership import Leadership, Timing, describe
 from db import leader, maintenance, outbox, timers
 from db.leader import Fence
@@ -193,3 +194,93 @@ def test_a_takeover_loop_and_a_crash_loop_together_stay_inside_discords_identify
         len(takeovers),
         max(per_hour),
     )
+
+
+class _HandingBot:
+    """The client's own handover state and method (ConclaveBot.hand_events_over), without a gateway."""
+
+    hand_events_over = ConclaveBot.hand_events_over
+
+    def __init__(self) -> None:
+        self.last_handled_id = 41
+        self.cut_below: int | None = None
+        self.listening = True
+
+
+async def test_a_cut_the_database_will_not_record_leaves_the_leader_leading_and_listening(db_dsn, conn):
+    """set_cut timing out (its row locked past the statement's 2 s) raised out of the handover's task:
+    the leader kept its lease but handled no event again, and was never asked to hand over again."""
+    from bot import runner
+
+    old = contender(db_dsn, "old", statement_s=0.5)
+    try:
+        assert await old.try_acquire() is not None
+        await conn.execute("UPDATE bot_leader SET handover_to = 'successor' WHERE guild_id = $1", str(GUILD))
+        old.handover_to = "successor"  # what keep() set, from that row, before calling on_handover
+        bot = _HandingBot()
+        lost = asyncio.get_running_loop().create_future()
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM bot_leader WHERE guild_id = $1 FOR UPDATE", str(GUILD))
+            await runner.hand_over(bot, old, "successor", lost)  # type: ignore[arg-type]
+        assert not lost.done()
+        assert (bot.listening, bot.cut_below, old.handover_to) == (True, None, None)
+    finally:
+        await old.close()
+
+
+class _Gateway:
+    """What lead() asks of the client's gateway side; counts IDENTIFYs (discord.py's connect())."""
+
+    def __init__(self) -> None:
+        self.identified = 0
+        self.ready = asyncio.Event()
+
+    async def login(self, token: str) -> None:
+        pass
+
+    def follow(self) -> None:
+        pass
+
+    async def connect(self) -> None:
+        self.identified += 1
+        self.ready.set()
+        await asyncio.sleep(3600)
+
+    async def wait_until_ready(self) -> None:
+        await self.ready.wait()
+
+    def take_events_from(self, cut: int) -> None:
+        pass
+
+    async def begin_leading(self) -> None:
+        pass
+
+
+async def test_a_takeover_with_nobody_leading_is_damped_before_it_identifies(db_dsn, conn):
+    """A crash loop of --takeover (compose's recipe restarts it): with nobody leading it connected
+    its gateway (an IDENTIFY) before the damping of unplanned acquisitions held it back."""
+    from bot import runner
+
+    await conn.execute(
+        """INSERT INTO bot_leader (guild_id, holder, token, acquired_at, renewed_at, expires_at)
+           VALUES ($1, 'crashed', 10, NOW() - interval '20 s', NOW() - interval '11 s', NOW() - interval '1 s')""",
+        str(GUILD),
+    )
+    for token in range(1, 11):  # ten unplanned acquisitions in the hour: the damping says 300 s
+        await conn.execute(
+            "INSERT INTO bot_leader_log (guild_id, holder, token, event) VALUES ($1, 'crashed', $2, 'acquired')",
+            str(GUILD),
+            token,
+        )
+    new = contender(db_dsn, "new")
+    gateway = _Gateway()
+    lost = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(runner.lead(gateway, new, "t", takeover=True, lost=lost))  # type: ignore[arg-type]
+    try:
+        await asyncio.sleep(2.0)
+        assert new.fence is None  # damped: it does not lead
+        assert gateway.identified == 0  # and has not identified either
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await new.close()
