@@ -45,6 +45,7 @@ async def test_a_banned_or_departed_member_is_told_they_are_not_in_the_server_an
                 "(mod: /mod unban user:carol), then: carol joins"
             ], line
         assert not [m for m in list(standin.messages.values())[said_before:] if m.author.id == carol.id]
+        assert await _type(sandbox, out, "carol leaves") == ["! carol is not in the server (banned)"]
         # A banned user cannot come back by joining.
         assert await _type(sandbox, out, "carol joins") == [
             "! carol is banned from the server: a moderator can unban them (mod: /mod unban user:carol) first"

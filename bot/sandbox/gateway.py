@@ -31,6 +31,7 @@ DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, VOICE_STATE, RESUME, RECONNECT, REQUEST
     8,
 )
 INVALID_SESSION, HELLO, HEARTBEAT_ACK = 9, 10, 11
+ACK_DELAY_S = 0.05
 HEARTBEAT_INTERVAL_MS = 41250
 
 GUILDS = 1 << 0
@@ -201,7 +202,12 @@ class Gateway:
                 frame = json.loads(msg.data)
                 op, data = frame.get("op"), frame.get("d")
                 if op == HEARTBEAT:
-                    connection.send({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+                    # After a network's round trip: discord.py notes a heartbeat's send time once the
+                    # send has completed, so an instant ACK read as a whole interval behind ("Can't
+                    # keep up ... 41.3s behind" over the sandbox's prompt).
+                    asyncio.get_running_loop().call_later(
+                        ACK_DELAY_S, connection.send, {"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None}
+                    )
                 elif op == IDENTIFY:
                     session = self._identify(connection, data)
                     if session is None:

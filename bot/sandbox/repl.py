@@ -452,7 +452,8 @@ class Sandbox:
             else:
                 who = self.actor(name)
                 if not who.in_server:
-                    raise ValueError(f"{name} is not in the server (left)")
+                    banned = who.id in self.h.standin.guild.bans
+                    raise ValueError(f"{name} is not in the server ({'banned' if banned else 'left'})")
                 who.leave_guild()
                 self.print(f"* {name} left the server")
             await self.settle()
