@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.activity import ActivityBuffer, SeenMessages
 from bot.analytics import Analytics
 from bot.config import Config, ConfigError
+from bot.doors import Doors
 from bot.errors import on_app_command_error
 from bot.flushes import Flush, Flushes, Spill
 from bot.identity import Identity
@@ -157,6 +158,7 @@ class ConclaveBot(commands.Bot):
         # What a feature keeps in memory about a member (a voice clock, attendance minutes), dropped
         # once /erase has erased them: called with (Discord id, users.id).
         self.erase_hooks: list[Callable[[int, str], None]] = []
+        self.doors = Doors()  # what each feature offers the others (bot/doors.py), set as they load
         self.started_at = time.monotonic()
         self.accepting = True
         self.synced_commands: list[discord.app_commands.AppCommand] = []

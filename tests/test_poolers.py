@@ -234,7 +234,7 @@ async def test_an_outage_behind_a_transaction_pooler_is_ridden_out_and_nothing_i
             assert bot.write_health.down
             await asyncio.to_thread(server.start)
             deadline = loop.time() + 30
-            while (bot.xp_engine.pending or bot.write_health.down) and loop.time() < deadline:
+            while (bot.doors.xp.engine.pending or bot.write_health.down) and loop.time() < deadline:
                 await asyncio.sleep(0.1)
             for who in members:
                 assert await total_xp(bot.pool, who.id) == 20 * 4

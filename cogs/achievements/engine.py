@@ -28,8 +28,8 @@ from bot.journal import Journal
 from bot.locks import ACHIEVEMENTS, RankedLock
 from bot.write_path import InFlight, WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
-from cogs.xp.adjustments import level_effects, move_boards
-from cogs.xp.grants import after_grants, grant_in, grants_for
+from cogs.xp.adjustments import level_effects
+from cogs.xp.grants import grant_in, grants_for
 from db import achievement_backfill, achievements, imports, ledger, settings
 from db.achievements import Achievement
 from db.faults import is_outage, one_line
@@ -306,11 +306,10 @@ class AchievementEngine:
         lift_revocation: bool,
     ) -> list[str]:
         bot = self.bot
-        engine = getattr(bot, "xp_engine", None)
         guild = bot.home_guild
         # The XP engine's lock keeps the rank index's moves in the order of the commits (a backfill
         # holds it once for all its chunks).
-        lock = engine.lock if engine is not None and not xp_locked else contextlib.nullcontext()
+        lock = bot.doors.xp_lock() if not xp_locked else contextlib.nullcontext()
         result = None
         async with lock:
             async with bot.pool.acquire() as conn, conn.transaction():
@@ -342,8 +341,8 @@ class AchievementEngine:
                     announce=announce,
                 )
                 await achievements.count_awards(conn, achievement.id, claimed)
-            if result is not None:
-                after_grants(bot, result, members)
+            if result is not None and bot.doors.xp is not None:
+                bot.doors.xp.after_grants(result, members)
         for user_id in new:
             bot.analytics.record(
                 "achievement_earned",
@@ -402,8 +401,7 @@ class AchievementEngine:
                 await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
             awarded = 0
             done = 0
-            engine = getattr(self.bot, "xp_engine", None)
-            xp_lock = engine.lock if engine is not None else contextlib.nullcontext()
+            xp_lock = self.bot.doors.xp_lock()
             chunks = [qualifying[i : i + chunk] for i in range(0, len(qualifying), chunk)]
             lanes = asyncio.Semaphore(BACKFILL_LANES)
 
@@ -447,11 +445,10 @@ class AchievementEngine:
         """Take an earned achievement back with its XP (a reversal ledger row; levels, rewards and
         the rank index follow). None if the member did not hold it; else the XP taken back."""
         bot = self.bot
-        engine = getattr(bot, "xp_engine", None)
-        lock = engine.lock if engine is not None else contextlib.nullcontext()
+        xp = bot.doors.xp
         member = None
         changes = None
-        async with lock:
+        async with bot.doors.xp_lock():
             async with bot.pool.acquire() as conn, conn.transaction():
                 if not await achievements.revoke(conn, user_id, achievement.id):
                     return None
@@ -485,8 +482,8 @@ class AchievementEngine:
                     await queue_reward_removal(conn, bot, target.discord_id, reward, achievement.id)
                 if changes and member is not None:
                     await level_effects(conn, bot, member, user_id, changes)
-            if changes and member is not None and engine is not None:
-                move_boards(engine, member, changes)
+            if changes and member is not None and xp is not None:
+                xp.move_boards(member, changes)
         self.holders[achievement.id] = max(0, self.holders.get(achievement.id, 0) - 1)
         bot.outbox.wake()
         self.forget([user_id])

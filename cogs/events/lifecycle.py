@@ -106,17 +106,8 @@ def reminder_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
     return remind
 
 
-def _nudger(bot: ConclaveBot):  # noqa: ANN202
-    def nudge() -> None:
-        mirror = getattr(bot, "events_mirror", None)  # the Discord mirror follows (cogs/events/mirror.py)
-        if mirror is not None:
-            mirror.nudge()
-
-    return nudge
-
-
 def start_handler(bot: ConclaveBot):  # noqa: ANN201
-    nudge = _nudger(bot)
+    nudge = bot.doors.nudge_mirror  # the Discord mirror follows (cogs/events/mirror.py)
 
     async def start(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)
@@ -129,7 +120,7 @@ def start_handler(bot: ConclaveBot):  # noqa: ANN201
 
 
 def end_handler(bot: ConclaveBot):  # noqa: ANN201
-    nudge = _nudger(bot)
+    nudge = bot.doors.nudge_mirror  # the Discord mirror follows (cogs/events/mirror.py)
 
     async def end(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)

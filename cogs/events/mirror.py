@@ -199,10 +199,3 @@ class Mirror:
             queued = await outbox.enqueue(conn, "dm", payload, dedupe_key=f"event-interested:{event_id}:{user.id}")
         self.bot.outbox.wake()
         return queued is not None
-
-
-def nudge_mirror(bot: ConclaveBot) -> None:
-    """After a change made through the bot: the Discord mirror follows within a moment."""
-    mirror = getattr(bot, "events_mirror", None)
-    if mirror is not None:
-        mirror.nudge()

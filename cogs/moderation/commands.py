@@ -367,7 +367,7 @@ class ModerationCommands(commands.Cog):
         mine = where.permissions_for(guild.me)
         if not (mine.read_message_history and mine.manage_messages):
             raise NotAllowed(f"I need Read Message History and Manage Messages in {where.mention} to purge there.")
-        if reverse_xp and getattr(self.bot, "xp_engine", None) is None:
+        if reverse_xp and self.bot.doors.xp is None:
             raise BadInput("XP is not enabled on this bot, so there is no XP to take back.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         found: list[int] = []
