@@ -1,4 +1,4 @@
-"""The leader lease (migration 030): which bot process leads a guild, with a fencing token bumped at
+"""The leader lease (migration 029): which bot process leads a guild, with a fencing token bumped at
 every acquisition. Every statement stands alone (no session state), so it works through a
 transaction pooler; the clock is the database's (NOW()), so the processes' clocks never meet."""
 
