@@ -11,22 +11,24 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, doctor, journal
-from bot.activity import ChatCount
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.identity import resolve_user
-from bot.leadership import describe
+from bot import __version__
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.core.identity import resolve_user
+from bot.core.leadership import describe
+from bot.ops import doctor
 from bot.ui.embeds import about_embed, add_health_fields, add_leadership_fields, dead_letters_embed
 from bot.ui.upload import DM_LIMIT, Upload, megabytes
+from bot.writes import journal
+from bot.writes.activity import ChatCount
 from db import admin_logs, dead_letters, leader, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
 MYDATA_COOLDOWN_S = 3600  # one export an hour, counted from the last one delivered
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
-    from bot.doors import XPDoor
+    from bot.core.client import ConclaveBot
+    from bot.core.doors import XPDoor
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +232,7 @@ class Core(commands.Cog):
         xp = self.bot.doors.xp
         async with contextlib.AsyncExitStack() as held:
             # What is still in memory for them goes too (else the next flush writes it to a fresh row):
-            # under the XP engine's lock, then the chat counts' (bot/locks.py), no flush has any of it.
+            # under the XP engine's lock, then the chat counts' (bot/core/locks.py), no flush has any of it.
             if xp is not None:
                 await held.enter_async_context(xp.lock)
             await held.enter_async_context(self.bot.chat_activity.writing)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from bot.__main__ import main
-from bot.backup import BackupError, backup, embedded_tools, find_tools, restore, tool_major, tools_for
+from bot.ops.backup import BackupError, backup, embedded_tools, find_tools, restore, tool_major, tools_for
 from db import users, xp
 from db.pool import connect
 from tests.factories import join

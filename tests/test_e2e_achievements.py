@@ -6,9 +6,9 @@ import asyncio
 import random
 from pathlib import Path
 
-from bot import achievement_rules as rules
-from bot.community import AchievementsConfig, XPConfig
-from bot.config import load_achievement_catalog
+from bot.core.community import AchievementsConfig, XPConfig
+from bot.core.config import load_achievement_catalog
+from bot.rules import achievements as rules
 from db import achievement_backfill, achievements
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, total_xp

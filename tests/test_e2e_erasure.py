@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.journal import Journal
+from bot.writes.journal import Journal
 from db import dead_letters
 from tests.test_e2e_achievements import start as start_achievements
 from tests.test_e2e_core import wait_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.community import AnnouncementConfig, EventsConfig, XPConfig
+from bot.core.community import AnnouncementConfig, EventsConfig, XPConfig
 from cogs.events.lifecycle import materialise_next, schedule
 from cogs.events.registration import register
 from db import events

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import DATABASE_UNAVAILABLE
-from bot.journal import Journal
-from bot.runner import stop_within_budget
+from bot.core.errors import DATABASE_UNAVAILABLE
+from bot.core.runner import stop_within_budget
 from bot.sandbox.harness import Harness
+from bot.writes.journal import Journal
 from cogs.xp.pending import Pending
 from db import ledger, migrate
 from db.embedded import EmbeddedServer
@@ -72,9 +72,11 @@ async def test_a_member_erased_behind_the_bots_back_blocks_nobody_and_earns_on_a
     assert await messages_of(bot.pool, bob.id) == 2
     assert await ledger.ledger_mismatches(bot.pool) == []
 
-    with caplog.at_level(logging.INFO, logger="bot.client"):
+    with caplog.at_level(logging.INFO, logger="bot.core.client"):
         await harness.stop_bot()
-    stops = [r.getMessage() for r in caplog.records if r.name == "bot.client" and r.getMessage().startswith("stopped")]
+    stops = [
+        r.getMessage() for r in caplog.records if r.name == "bot.core.client" and r.getMessage().startswith("stopped")
+    ]
     assert stops == ["stopped cleanly"]
 
 
@@ -253,7 +255,7 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         deadline = loop.time() + 5
         while bot.chat_activity.received < 3 and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        with caplog.at_level(logging.INFO, logger="bot.client"):
+        with caplog.at_level(logging.INFO, logger="bot.core.client"):
             started = loop.time()
             await harness.stop_bot()
             assert loop.time() - started < 10  # inside the stop budget (a failure here is a hang, not slowness)
@@ -328,7 +330,7 @@ async def test_a_stop_while_the_database_hangs_keeps_the_buffered_xp_for_the_nex
             await asyncio.sleep(0.01)  # until the periodic flush takes them and hangs in the database
         await asyncio.sleep(0.2)
         assert bot.doors.xp.engine.lock.locked() and bot.doors.xp.engine.pending == 0, "a flush is hung with the grants"
-        with caplog.at_level(logging.INFO, logger="bot.client"):
+        with caplog.at_level(logging.INFO, logger="bot.core.client"):
             finished = await stop_within_budget(bot)
         assert finished, "the stop ran past the runner's cap (what it had not spilled is lost)"
         stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot import import_sources as src
+from bot.importing import sources as src
 from tests.factories import snowflake
 from tests.test_e2e_achievements import start as start_with_achievements
 from tests.test_e2e_achievements import user_id_of

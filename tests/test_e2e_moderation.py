@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.community import AnnouncementConfig
+from bot.core.community import AnnouncementConfig
 from db import moderation, outbox
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"

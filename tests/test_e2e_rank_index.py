@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from bot.ranking import XPCounter
+from bot.rules.ranking import XPCounter
 from db import boards
 from tests.test_e2e_core import wait_until
 from tests.xp_support import handled, start

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.journal import Journal
+from bot.writes.journal import Journal
 from cogs.xp.pending import Pending
 from tests.xp_support import handled, start
 

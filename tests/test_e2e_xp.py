@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.sandbox import state as s
-from bot.sandbox.control import Actor
 from db import ledger
+from standin import state as s
+from standin.control import Actor
 from tests.xp_support import handled, ledger_rows, start, total_xp
 
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from bot.leadership import Leadership, Timing, describe
+from bot.core.leadership import Leadership, Timing, describe
 from db import leader, maintenance, outbox, timers
 from db.leader import Fence
 from db.pool import Database
@@ -99,7 +99,7 @@ async def test_a_lease_handed_over_goes_to_the_successor_not_to_a_standby(db_dsn
 
 
 async def test_a_flapping_leadership_is_damped_so_failovers_cannot_burn_the_identify_budget(db_dsn, caplog):
-    caplog.set_level(logging.INFO, logger="bot.leadership")
+    caplog.set_level(logging.INFO, logger="bot.core.leadership")
     damped = {"flap_free": 3, "flap_base_s": 2.0}
     a, b = contender(db_dsn, "a", **damped), contender(db_dsn, "b", **damped)
     try:

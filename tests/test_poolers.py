@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.maintenance import Maintenance, Retention
+from bot.ops.maintenance import Maintenance, Retention
 from bot.sandbox.harness import Harness
 from db import maintenance, migrate
 from db.pool import Database, UnusablePooler, connect, create_pool, detect_pool_mode, with_database
@@ -403,7 +403,7 @@ async def test_the_leader_lease_works_through_a_transaction_pooler_and_leaves_no
     """Each lease statement is its own transaction (its timeouts SET LOCAL): through PgBouncer's
     transaction mode the lease is held, renewed, refused to a second process and released, and no
     server session keeps a timeout the lease set."""
-    from bot.leadership import Leadership
+    from bot.core.leadership import Leadership
     from db import leader
 
     url = bouncers["transaction"].url_for(db_dsn)

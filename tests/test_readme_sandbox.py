@@ -8,8 +8,8 @@ import io
 import re
 from pathlib import Path
 
-from bot.sandbox.control import SUB_COMMAND, SUB_COMMAND_GROUP
 from bot.sandbox.repl import Sandbox
+from standin.control import SUB_COMMAND, SUB_COMMAND_GROUP
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Commands the tour cannot show in a fresh sandbox, and why (their own tests cover them).

@@ -294,7 +294,7 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
 ):
     """pg_dump of the whole database took Supabase's own schemas (auth's users, sessions and tokens)
     and the restore, as the non-superuser owner, could never drop them: it always failed."""
-    from bot.backup import backup, restore, tools_for
+    from bot.ops.backup import backup, restore, tools_for
 
     member = await make_member(owner, "kept")
     await owner.execute("SELECT award_xp($1, NULL, 250)", member)

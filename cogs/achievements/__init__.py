@@ -17,7 +17,7 @@ from cogs.achievements.engine import RARITY_EVERY_S, AchievementEngine
 from cogs.achievements.inbox import Inbox, InboxButton
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ IMPORTS_EVERY_S = 60  # an import made by `python -m bot import` reaches achieve
 
 class AchievementJobs(Cog):
     """The background work: rarity every five minutes, time-based achievements hourly (expired
-    notifications are removed by the bot's maintenance, bot/maintenance.py)."""
+    notifications are removed by the bot's maintenance, bot/ops/maintenance.py)."""
 
     def __init__(self, bot: ConclaveBot, engine: AchievementEngine, inbox: Inbox) -> None:
         self.bot, self.engine, self.inbox = bot, engine, inbox

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import achievement_rules as rules
-from bot.achievement_catalog import CatalogEntry
-from bot.journal import Journal
-from bot.locks import ACHIEVEMENTS, RankedLock
-from bot.write_path import InFlight, WriteHealth, write_isolating
+from bot.core.catalog import CatalogEntry
+from bot.core.locks import ACHIEVEMENTS, RankedLock
+from bot.rules import achievements as rules
+from bot.writes.journal import Journal
+from bot.writes.write_path import InFlight, WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
 from cogs.xp.adjustments import level_effects
 from cogs.xp.grants import grant_in, grants_for
@@ -35,7 +35,7 @@ from db.achievements import Achievement
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from cogs.events.ratings import RateButton
 from cogs.events.registration import RegisterButton
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

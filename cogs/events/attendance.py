@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from bot.write_path import WriteHealth
+from bot.writes.write_path import WriteHealth
 from cogs.xp.grants import grant_in, grants_for, members_of
 from db import events
 from db.faults import is_outage
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

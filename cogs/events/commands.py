@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import is_staff
-from bot.errors import BadInput, NotAllowed, NotFound, report, reported
-from bot.event_rules import (
+from bot.core.checks import is_staff
+from bot.core.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.rules.events import (
     WhenError,
     check_window,
     parse_when,
@@ -29,7 +29,7 @@ from db import events, users
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

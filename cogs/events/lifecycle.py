@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.event_rules import next_occurrence, reminder_offsets
-from bot.moderation_rules import format_duration, parse_duration
+from bot.rules.events import next_occurrence, reminder_offsets
+from bot.rules.moderation import format_duration, parse_duration
 from bot.ui.embeds import bounded_title
 from bot.ui.events import event_embed, register_buttons
 from cogs.events.ratings import invite_ratings
@@ -20,7 +20,7 @@ from db import events, outbox, timers
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

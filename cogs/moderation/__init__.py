@@ -21,7 +21,7 @@ from cogs.moderation.refusals import Outcomes, refusal_hook
 from cogs.moderation.settings import ModConfig
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 async def setup(bot: ConclaveBot) -> None:

@@ -12,10 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_only
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.identity import resolve_user
-from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_only
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.core.identity import resolve_user
+from bot.rules.moderation import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.echo import echo
 from bot.ui.moderation import case_embed
 from cogs.moderation.cases import CaseError, edit_case, void_case
@@ -28,7 +28,7 @@ from cogs.moderation.refusals import REFUSABLE, Outcomes
 from db import moderation, users
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

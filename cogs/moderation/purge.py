@@ -13,7 +13,7 @@ from db import moderation, outbox
 from db.moderation import Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 @dataclass(frozen=True)

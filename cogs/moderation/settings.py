@@ -12,17 +12,17 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, administrative, require_staff
-from bot.community import ModerationConfig
-from bot.config import ConfigError
-from bot.errors import BadInput, NotAllowed
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, administrative, require_staff
+from bot.core.community import ModerationConfig
+from bot.core.config import ConfigError
+from bot.core.errors import BadInput, NotAllowed
 from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from db import admin_logs
 from db import settings as stored
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
     from cogs.moderation.automod import Automod
 
 log = logging.getLogger(__name__)

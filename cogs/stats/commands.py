@@ -23,13 +23,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotFound
+from bot.core.errors import NotFound
 from bot.ui import charts
 from cogs.stats.cache import Answer, AnswerCache
 from db import boards, stats
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 Period = Literal["7d", "30d", "90d", "365d"]
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}

@@ -18,7 +18,7 @@ from cogs.xp.listeners import XPListeners
 from cogs.xp.pathway_commands import PathwayCommands
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 async def setup(bot: ConclaveBot) -> None:

@@ -1,4 +1,4 @@
-"""The XP feature's door (bot/doors.py's XPDoor): what the other features may do with the engine."""
+"""The XP feature's door (bot/core/doors.py's XPDoor): what the other features may do with the engine."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from cogs.xp.adjustments import Reversal, after_reversals, move_boards
 from cogs.xp.boards import position
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
-    from bot.doors import BoardKey
+    from bot.core.client import ConclaveBot
+    from bot.core.doors import BoardKey
     from cogs.xp.engine import XPEngine
     from db import ledger
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.xp_rules import local_day, period_starts
+from bot.rules.xp import local_day, period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
 from db import ledger, pathways
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 def grants_for(

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import importer
-from bot.errors import BadInput
+from bot.core.errors import BadInput
+from bot.importing import importer
 from db import admin_logs, users
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
-    from bot.doors import AchievementsDoor
+    from bot.core.client import ConclaveBot
+    from bot.core.doors import AchievementsDoor
     from cogs.xp.engine import XPEngine
 
 log = logging.getLogger(__name__)

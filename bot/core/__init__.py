@@ -1,0 +1,1 @@
+"""The process: client, runner, settings and community files, errors, checks, identity, leadership, locks, doors."""
