@@ -3,6 +3,8 @@ not `auth`, `storage`, `realtime` and the other schemas Supabase owns and restor
 
 from __future__ import annotations
 
+from db import default_privileges
+from db.migrate import ADVISORY_LOCK_KEY
 from db.types import Executor
 
 
@@ -15,3 +17,16 @@ async def foreign_schemas(conn: Executor) -> list[str]:
             ORDER BY nspname"""
     )
     return [r["nspname"] for r in rows]
+
+
+def restore_script(recorded: list[default_privileges.DefaultGrant]) -> tuple[str, str]:
+    """What a restore's SQL (pg_restore's script) is wrapped in, to run as one transaction: it opens
+    the transaction, takes the migration lock (no migration runs during a restore) and sets the
+    connecting role's default privileges aside (so the tables it creates get the dump's privileges
+    only, not the project's grants of every new table to the API roles); the end puts them back
+    exactly and commits. Until the end is sent nothing is committed, so a restore that fails or is
+    killed part way changes nothing, the default privileges included."""
+    head = ["BEGIN", f"SELECT pg_advisory_xact_lock({int(ADVISORY_LOCK_KEY)})"]
+    head += default_privileges.clear_statements(recorded)
+    tail = [*default_privileges.grant_statements(recorded), "COMMIT"]
+    return "".join(f"{s};\n" for s in head), "".join(f"{s};\n" for s in tail)

@@ -1,5 +1,5 @@
-"""The connecting role's schema-level default privileges (`ALTER DEFAULT PRIVILEGES ... IN SCHEMA`),
-recorded, set aside and put back exactly.
+"""The connecting role's default privileges (`ALTER DEFAULT PRIVILEGES [IN SCHEMA ...]`), recorded,
+set aside and put back exactly.
 
 On Supabase the project's `postgres` role has default privileges that give the API roles (`anon`,
 `authenticated`, `service_role`) every table, sequence and function it creates in `public`. Those are
@@ -7,90 +7,121 @@ the project's, not the bot's: the migration runner records them, sets them aside
 run and again after each migration (so every object a migration creates gets the built-in defaults
 plus the migration's own GRANTs, the same on Supabase as on a plain PostgreSQL), and puts them back
 exactly as they were before the run's transaction commits, whatever a migration did to them (010
-revokes the API roles' defaults). The restore of a backup does the same around pg_restore.
+revokes the API roles' defaults). The restore of a backup does the same in its one transaction
+(db/backups.py restore_script).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-
-import asyncpg
 
 from db.types import Executor
 
-# pg_default_acl.defaclobjtype -> the object kind ALTER DEFAULT PRIVILEGES ... IN SCHEMA names
-# (schemas and large objects have global default privileges only).
-_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES"}
+# pg_default_acl.defaclobjtype -> the object kind ALTER DEFAULT PRIVILEGES names (schemas and large
+# objects have global default privileges only).
+_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS", "L": "LARGE OBJECTS"}
 
+# Schema-level entries (IN SCHEMA: additions only) and the global one (defaclnamespace 0, for every
+# schema), which holds the whole ACL new objects start from: the built-in one (acldefault: the
+# owner's privileges, EXECUTE on functions and USAGE on types for PUBLIC) with what was granted or
+# revoked since. Each item says whether it is there now and whether the built-in ACL has it, so a
+# clear brings a global entry back to the built-in ACL and a restore redoes the differences.
 _ROWS = """
-SELECT n.nspname AS schema, d.defaclobjtype::text AS kind,
-       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee,
-       a.privilege_type AS privilege, a.is_grantable AS grantable
-  FROM pg_default_acl d
-  JOIN pg_namespace n ON n.oid = d.defaclnamespace
- CROSS JOIN LATERAL aclexplode(d.defaclacl) WITH ORDINALITY AS a
- WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
- ORDER BY n.nspname, d.defaclobjtype, a.ordinality
+WITH mine AS (
+  SELECT d.* FROM pg_default_acl d WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+), present AS (
+  SELECT m.defaclnamespace AS ns, m.defaclobjtype AS kind, a.grantee, a.privilege_type, a.is_grantable,
+         a.ordinality AS pos
+    FROM mine m CROSS JOIN LATERAL aclexplode(m.defaclacl) WITH ORDINALITY AS a
+), builtin AS (
+  SELECT m.defaclnamespace AS ns, m.defaclobjtype AS kind, b.grantee, b.privilege_type, b.is_grantable
+    FROM mine m
+   CROSS JOIN LATERAL aclexplode(acldefault(CASE m.defaclobjtype WHEN 'S' THEN 's' ELSE m.defaclobjtype END,
+                                            m.defaclrole)) AS b
+   WHERE m.defaclnamespace = 0
+)
+SELECT n.nspname AS schema, i.kind::text AS kind,
+       CASE WHEN i.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(i.grantee)) END AS grantee,
+       i.privilege_type AS privilege, i.is_grantable AS grantable, i.present, i.builtin
+  FROM (SELECT COALESCE(p.ns, b.ns) AS ns, COALESCE(p.kind, b.kind) AS kind, COALESCE(p.grantee, b.grantee) AS grantee,
+               COALESCE(p.privilege_type, b.privilege_type) AS privilege_type,
+               COALESCE(p.is_grantable, b.is_grantable) AS is_grantable,
+               p.pos, p.grantee IS NOT NULL AS present, b.grantee IS NOT NULL AS builtin
+          FROM present p
+          FULL JOIN builtin b USING (ns, kind, grantee, privilege_type, is_grantable)) i
+  LEFT JOIN pg_namespace n ON n.oid = i.ns
+ ORDER BY n.nspname NULLS FIRST, i.kind, i.pos NULLS LAST, i.grantee, i.privilege_type
 """
 
 
 @dataclass(frozen=True)
 class DefaultGrant:
-    """One privilege of one schema-level default ACL entry of the current role, in ACL order."""
+    """One privilege of one default ACL entry of the current role, in ACL order."""
 
-    schema: str
-    kind: str  # pg_default_acl.defaclobjtype: r, S, f, T
+    schema: str | None  # None: the global entry (for every schema)
+    kind: str  # pg_default_acl.defaclobjtype: r, S, f, T, n, L
     grantee: str  # quoted role name, or PUBLIC
     privilege: str  # SELECT, INSERT, ..., USAGE, EXECUTE
     grantable: bool
+    present: bool = True  # in the entry now
+    builtin: bool = False  # in the built-in ACL a global entry starts from
 
 
 async def record(conn: Executor) -> list[DefaultGrant]:
-    """The current role's schema-level default privileges, as they are now."""
+    """The current role's default privileges, as they are now."""
     return [DefaultGrant(**dict(r)) for r in await conn.fetch(_ROWS)]
 
 
-def _in(schema: str) -> str:
+def _in(schema: str | None) -> str:
+    if schema is None:
+        return "ALTER DEFAULT PRIVILEGES"
     quoted = '"' + schema.replace('"', '""') + '"'
     return f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted}"
 
 
+def _statements(items: list[DefaultGrant], verb: str) -> list[str]:
+    """GRANT or REVOKE `items`, one statement per entry, grantee and grant option, in their order."""
+    groups: dict[tuple[str | None, str, str, bool], list[str]] = {}
+    for item in items:
+        groups.setdefault((item.schema, item.kind, item.grantee, item.grantable), []).append(item.privilege)
+    if verb == "REVOKE":
+        return [
+            f"{_in(schema)} REVOKE {', '.join(privileges)} ON {_KINDS[kind]} FROM {grantee}"
+            for (schema, kind, grantee, _), privileges in groups.items()
+        ]
+    return [
+        f"{_in(schema)} GRANT {', '.join(privileges)} ON {_KINDS[kind]} TO {grantee}"
+        + (" WITH GRANT OPTION" if grantable else "")
+        for (schema, kind, grantee, grantable), privileges in groups.items()
+    ]
+
+
+def clear_statements(recorded: list[DefaultGrant]) -> list[str]:
+    """The statements that bring `recorded` back to the built-in defaults: what was granted revoked,
+    what a global entry revoked of the built-in ACL granted again."""
+    return _statements([g for g in recorded if g.present and not g.builtin], "REVOKE") + _statements(
+        [g for g in recorded if g.builtin and not g.present], "GRANT"
+    )
+
+
+def grant_statements(recorded: list[DefaultGrant]) -> list[str]:
+    """The statements that make the built-in defaults `recorded` again (the inverse of
+    clear_statements), each entry's grants in their original order (so each ACL reads the same)."""
+    return _statements([g for g in recorded if g.present and not g.builtin], "GRANT") + _statements(
+        [g for g in recorded if g.builtin and not g.present], "REVOKE"
+    )
+
+
 async def clear(conn: Executor) -> None:
-    """Remove every schema-level default privilege of the current role (its objects then get the
-    built-in defaults: the owner's, and EXECUTE for PUBLIC on functions)."""
-    done: set[tuple[str, str, str]] = set()
-    for grant in await record(conn):
-        key = (grant.schema, grant.kind, grant.grantee)
-        if key in done:
-            continue
-        done.add(key)
-        await conn.execute(f"{_in(grant.schema)} REVOKE ALL ON {_KINDS[grant.kind]} FROM {grant.grantee}")
+    """Bring the current role's default privileges back to the built-in ones (its objects then get
+    the owner's privileges, and EXECUTE for PUBLIC on functions, USAGE on types)."""
+    for statement in clear_statements(await record(conn)):
+        await conn.execute(statement)
 
 
 async def restore(conn: Executor, recorded: list[DefaultGrant]) -> None:
     """Make the current role's schema-level default privileges exactly `recorded` again: whatever is
-    there now is removed, then each entry is granted in its original order (so each ACL reads the same,
-    item for item)."""
+    there now is cleared, then `recorded`'s differences from the built-in defaults are made again."""
     await clear(conn)
-    groups: dict[tuple[str, str, str, bool], list[str]] = {}
-    for grant in recorded:
-        groups.setdefault((grant.schema, grant.kind, grant.grantee, grant.grantable), []).append(grant.privilege)
-    for (schema, kind, grantee, grantable), privileges in groups.items():
-        option = " WITH GRANT OPTION" if grantable else ""
-        await conn.execute(f"{_in(schema)} GRANT {', '.join(privileges)} ON {_KINDS[kind]} TO {grantee}{option}")
-
-
-@asynccontextmanager
-async def set_aside(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """The current role's schema-level default privileges removed (committed) for the length of work
-    done on other connections (pg_restore), and put back exactly afterwards, whether it worked or not."""
-    kept = await record(conn)
-    async with conn.transaction():
-        await clear(conn)
-    try:
-        yield
-    finally:
-        async with conn.transaction():
-            await restore(conn, kept)
+    for statement in grant_statements(recorded):
+        await conn.execute(statement)

@@ -9,7 +9,10 @@
   own `auth.uid()` (returning **uuid**), `auth.role()`, `auth.jwt()`, `auth.email()`.
 - Extensions in schema `extensions`.
 - Default privileges: every table, sequence and function the owner creates in `public` is granted to
-  the API roles (Supabase's `ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ...`).
+  the API roles (Supabase's `ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ...`),
+  and the same for what the platform's `supabase_admin` creates there.
+- The platform's database-wide objects the owner cannot drop or make: PostgREST's schema-reload event
+  trigger (`pgrst_ddl_watch`, owned by the superuser) and Realtime's publication `supabase_realtime`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_auth_admin') THEN
     CREATE ROLE supabase_auth_admin NOLOGIN NOINHERIT CREATEROLE;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'supabase_admin') THEN
+    CREATE ROLE supabase_admin NOLOGIN;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN NOINHERIT; END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
@@ -116,6 +122,16 @@ GRANT USAGE ON SCHEMA extensions TO anon, authenticated, service_role, {OWNER};
 ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+CREATE FUNCTION extensions.pgrst_ddl_watch() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('pgrst', 'reload schema');
+END
+$$;
+CREATE EVENT TRIGGER pgrst_ddl_watch ON ddl_command_end EXECUTE FUNCTION extensions.pgrst_ddl_watch();
+CREATE PUBLICATION supabase_realtime;
 """
 
 # Extensions Supabase installs in `extensions` (those the test server has).
@@ -197,7 +213,13 @@ _SUPABASE_STATE = {
     "roles": """
         SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolbypassrls, rolconfig::text
         FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role', 'authenticator',
-                                        'supabase_auth_admin', 'supabase_owner') ORDER BY 1""",
+                                        'supabase_auth_admin', 'supabase_owner', 'supabase_admin') ORDER BY 1""",
+    "event triggers": """
+        SELECT evtname, evtevent, pg_get_userbyid(evtowner) AS owner, evtfoid::regproc::text, evtenabled::text
+        FROM pg_event_trigger ORDER BY 1""",
+    "publications": """
+        SELECT pubname, pg_get_userbyid(pubowner) AS owner, puballtables, pubinsert, pubupdate, pubdelete
+        FROM pg_publication ORDER BY 1""",
     "memberships": """
         SELECT pg_get_userbyid(roleid) AS role, pg_get_userbyid(member) AS member FROM pg_auth_members
         WHERE pg_get_userbyid(roleid) IN ('anon', 'authenticated', 'service_role', 'supabase_auth_admin')

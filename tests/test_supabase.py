@@ -4,9 +4,12 @@ way PostgREST makes them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from subprocess import DEVNULL
 
 import asyncpg
 import pytest
@@ -16,6 +19,7 @@ from db.pool import connect
 from db.users import MemberSnapshot, upsert_member
 from tests.factories import make_member, snowflake
 from tests.supabase_like import (
+    OWNER,
     SupabaseProject,
     api_privileges,
     claims_for,
@@ -102,6 +106,28 @@ async def test_the_api_roles_hold_the_same_privileges_on_supabase_as_on_a_plain_
     plain = await api_privileges(db_dsn)
     assert ("anon", "user_leaderboard", "SELECT") in plain
     assert ("authenticated", "notifications.read", "UPDATE") in plain
+    assert sorted(set(supabase) - set(plain)) == []
+    assert sorted(set(plain) - set(supabase)) == []
+
+
+async def test_global_default_privileges_are_set_aside_for_the_migrations_too(project, db_dsn):
+    """Default privileges given without IN SCHEMA (for every schema) apply to the bot's tables as
+    well; they were not set aside, so anon got every table the migrations created."""
+    conn = await connect(project.owner_dsn)
+    try:
+        await conn.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO anon")
+        await conn.execute("ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO authenticated")
+        # A common hardening: no function is anyone's to call unless granted. The migrations'
+        # functions must still be callable by whom they are on a plain PostgreSQL.
+        await conn.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+        before = await supabase_state(project.admin_dsn)
+        assert any(schema == "-" for _, schema, _, _ in before["default privileges"])
+        await migrate.upgrade(conn)
+        assert await supabase_state(project.admin_dsn) == before
+    finally:
+        await conn.close()
+    supabase = await api_privileges(project.admin_dsn)
+    plain = await api_privileges(db_dsn)
     assert sorted(set(supabase) - set(plain)) == []
     assert sorted(set(plain) - set(supabase)) == []
 
@@ -316,6 +342,56 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
         assert await admin.fetchval("SELECT count(*) FROM auth.users WHERE id = $1::uuid", sub) == 1
     finally:
         await admin.close()
+
+
+async def test_a_restore_killed_part_way_changes_nothing_the_default_privileges_included(migrated, owner, tmp_path):
+    """The restore set the project's default privileges aside in a transaction of its own, committed
+    before pg_restore ran: killed then, it left every future table without the API roles' grants."""
+    from bot.backup import backup, tools_for
+
+    member = await make_member(owner, "kept")
+    await owner.execute("SELECT award_xp($1, NULL, 250)", member)
+    dump = await backup(migrated.owner_dsn, tmp_path / "project.dump", await tools_for(migrated.owner_dsn))
+    await owner.execute("SELECT award_xp($1, NULL, 1000)", member)
+    before = await supabase_state(migrated.admin_dsn)
+    admin = await connect(migrated.admin_dsn)
+    env = {
+        **os.environ,
+        "DATABASE_URL": migrated.owner_dsn,
+        "CONCLAVE_DATA_DIR": str(tmp_path),
+        "CONCLAVE_CONFIG": str(tmp_path / "none.toml"),
+    }
+    try:
+        async with admin.transaction():
+            # The restore's DROP of the ledger waits behind this lock: it is under way, not done.
+            await admin.execute("LOCK TABLE xp_ledger IN ACCESS SHARE MODE")
+            restoring = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "restore", str(dump), env=env, stdout=DEVNULL, stderr=DEVNULL
+            )
+            waiting = 0
+            for _ in range(600):  # pg_locks: pg_stat_activity stays as it was for this transaction
+                waiting = await admin.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'xp_ledger'::regclass"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 1
+            restoring.kill()
+            await restoring.wait()
+        for _ in range(600):  # psql, left without its input's end, rolls back and goes
+            if not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = $1 "
+                "AND pid <> $2",
+                OWNER,
+                await owner.fetchval("SELECT pg_backend_pid()"),
+            ):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    assert await supabase_state(migrated.admin_dsn) == before
+    assert await owner.fetchval("SELECT total_xp FROM user_profiles WHERE user_id = $1", member) == 1250
 
 
 async def _signed_in(migrated: SupabaseProject, owner: asyncpg.Connection, *names: str, **kw: object) -> dict:

@@ -5,13 +5,15 @@ from `PG_BIN_DIR`, else the usual places (Debian's /usr/lib/postgresql/N/bin, PA
 pg_dump would dump an older server, but what it writes restores only with its own pg_restore, whose
 SQL an older server may refuse (pg_restore 18 sets transaction_timeout, which PostgreSQL 15 lacks).
 
-A restore replaces every object the dump holds in one transaction (`--single-transaction`): it
-either completes or changes nothing. Stop the bot first. The password never appears on a command
-line: it is handed to the tools in PGPASSWORD."""
+A restore replaces every object the dump holds in one transaction (pg_restore's SQL run by psql,
+db/backups.py restore_script): it either completes or changes nothing, whether it fails or is
+killed. Stop the bot first. The password never appears on a command line: it is handed to the
+tools in PGPASSWORD."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -32,7 +34,7 @@ from db.pool import CONNECT_TIMEOUT_S, Database, open_database
 log = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
-TOOLS = ("pg_dump", "pg_restore")
+TOOLS = ("pg_dump", "pg_restore", "psql")
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
 _DUMPED = re.compile(r"^;\s+Dumped (from database|by pg_dump) version: (\d+)\S*", re.MULTILINE)
 
@@ -43,7 +45,7 @@ class BackupError(Exception):
 
 @dataclass(frozen=True)
 class Tools:
-    """pg_dump and pg_restore of one PostgreSQL major version, from one directory."""
+    """pg_dump, pg_restore and psql of one PostgreSQL major version, from one directory."""
 
     bin_dir: Path
     major: int
@@ -55,6 +57,10 @@ class Tools:
     @property
     def pg_restore(self) -> str:
         return str(self.bin_dir / "pg_restore")
+
+    @property
+    def psql(self) -> str:
+        return str(self.bin_dir / "psql")
 
 
 def embedded_bin() -> Path | None:
@@ -119,7 +125,7 @@ def find_tools(server_major: int, bin_dir: Path | None = None) -> Tools:
         if all(tool_major(place / name) == server_major for name in TOOLS):
             return Tools(place, server_major)
     raise BackupError(
-        f"no pg_dump and pg_restore {server_major} for the PostgreSQL {server_major} server: "
+        f"no pg_dump, pg_restore and psql {server_major} for the PostgreSQL {server_major} server: "
         + _install_hint(server_major)
     )
 
@@ -177,9 +183,16 @@ def _without_password(dsn: str) -> tuple[str, dict[str, str]]:
     return dsn, env
 
 
+_SCRIPT_ERROR = re.compile(r"^\S+?:\S*?:\d+: (?:ERROR|FATAL):\s+(.*)")
+
+
 def _first_error(err: str, program: str, returncode: int) -> str:
-    """The line that says what went wrong (pg tools print `NAME: error: ...`, then context lines)."""
+    """The line that says what went wrong (pg tools print `NAME: error: ...`, then context lines;
+    psql running a script prints `psql:<stdin>:LINE: ERROR:  ...`)."""
     lines = [line.strip() for line in err.splitlines() if line.strip()]
+    for line in lines:
+        if found := _SCRIPT_ERROR.match(line):
+            return " ".join(f"{program}: {found[1]}".split())
     said = next((line for line in lines if ": error: " in line), lines[-1] if lines else "")
     said = " ".join(said.replace(f"{program}: error: ", f"{program}: ", 1).split())
     return said or f"{program} exited with {returncode}"
@@ -240,43 +253,93 @@ async def restore(dsn: str, source: Path, tools: Tools | None = None) -> None:
             f"PostgreSQL {versions[1]} or newer"
         )
     url, env = _without_password(dsn)
-    # Extensions are the platform's (on Supabase, supabase_admin's in `extensions`): the dump's CREATE
-    # EXTENSION entries are left out, so a non-superuser owner never has to drop or create one.
     listing = await _run([tools.pg_restore, "--list", str(source)], env)
-    kept = [line for line in listing.splitlines() if not _EXTENSION_ENTRY.search(line)]
+    kept = [line for line in listing.splitlines() if not _PLATFORM_ENTRY.search(line)]
     use_list = source.with_name(source.name + ".list")
     use_list.write_text("\n".join(kept) + "\n", encoding="utf-8")
     try:
         conn = await _connect(dsn)
         try:
-            # The tables pg_restore creates get the dump's privileges only, not the role's default ones
-            # (on Supabase: every new public table for the API roles), which are put back afterwards.
-            async with default_privileges.set_aside(conn):
-                await _restore(tools, url, env, source, use_list)
+            recorded = await default_privileges.record(conn)
         finally:
             await conn.close()
+        head, tail = backups.restore_script(recorded)
+        await _restore(tools, url, env, source, use_list, head, tail)
     finally:
         use_list.unlink(missing_ok=True)
 
 
-_EXTENSION_ENTRY = re.compile(r"^\d+; \d+ \d+ (EXTENSION - |COMMENT - EXTENSION )\S+(\s|$)")
+# What the platform owns database-wide, never the bot's to drop or make, left out of a restore:
+# extensions (on Supabase, supabase_admin's in `extensions`), event triggers (PostgREST's schema
+# reload), publications (Realtime's supabase_realtime) and default privileges (every role's, the
+# project's grants of new objects to the API roles among them). pg_restore --list lines read
+# "<id>; <catalog oid> <oid> <TYPE> <schema> <name> <owner>".
+_PLATFORM_ENTRY = re.compile(
+    r"^\d+; \d+ \d+ (EXTENSION|COMMENT - EXTENSION|EVENT TRIGGER|COMMENT - EVENT TRIGGER|PUBLICATION"
+    r"|COMMENT - PUBLICATION|DEFAULT ACL) "
+)
 
 
-async def _restore(tools: Tools, url: str, env: dict[str, str], source: Path, use_list: Path) -> None:
-    await _run(
-        [
-            tools.pg_restore,
-            f"--use-list={use_list}",
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            "--exit-on-error",
-            f"--dbname={url}",
-            str(source),
-        ],
-        env,
+async def _restore(
+    tools: Tools, url: str, env: dict[str, str], source: Path, use_list: Path, head: str, tail: str
+) -> None:
+    """pg_restore writes the dump's SQL, psql runs it between `head` and `tail` in one transaction;
+    the tail (which commits) is sent only once pg_restore has written the whole script, so a dump that
+    breaks part way, an error, or a kill leaves the transaction uncommitted: nothing changes."""
+    writer = await asyncio.create_subprocess_exec(
+        tools.pg_restore,
+        f"--use-list={use_list}",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--file=-",
+        str(source),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
+    runner = await asyncio.create_subprocess_exec(
+        tools.psql,
+        "--no-psqlrc",
+        "--quiet",
+        "--set=ON_ERROR_STOP=1",
+        f"--dbname={url}",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    assert runner.stdin is not None and runner.stderr is not None
+    errors = (asyncio.ensure_future(writer.stderr.read()), asyncio.ensure_future(runner.stderr.read()))
+    finished = False
+    try:
+        runner.stdin.write(head.encode())
+        while chunk := await writer.stdout.read(1 << 20):
+            runner.stdin.write(chunk)
+            await runner.stdin.drain()
+        if await writer.wait() == 0:
+            runner.stdin.write(tail.encode())
+            await runner.stdin.drain()
+            finished = True
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # psql stopped at an error: said on its stderr
+    finally:
+        if writer.returncode is None:
+            writer.kill()
+            await writer.wait()
+        if not finished and runner.returncode is None:
+            runner.kill()  # before the tail: its transaction is rolled back
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            runner.stdin.close()
+        await runner.wait()
+    written, ran = (e.decode(errors="replace") for e in await asyncio.gather(*errors))
+    if runner.returncode != 0 and ran.strip():
+        raise BackupError(_first_error(ran, "psql", runner.returncode))
+    if writer.returncode != 0:
+        raise BackupError(_first_error(written, "pg_restore", writer.returncode))
+    if runner.returncode != 0:
+        raise BackupError(f"psql exited with {runner.returncode}")
 
 
 def default_target(config: Config) -> Path:
