@@ -131,24 +131,10 @@ class Registration:
 
 async def register(conn: asyncpg.Connection, event_id: str, user_id: str, capacity: int | None) -> Registration:
     """Register a member, or put them on the waitlist when the event is full; call in a transaction
-    that locked the event row (get(lock=True))."""
-    current = await conn.fetchval(
-        "SELECT status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2", event_id, user_id
-    )
-    if current in ("registered", "attended", "waitlisted"):
-        return Registration(current, await _position(conn, event_id, user_id), False)
-    taken = await _places_taken(conn, event_id)
-    status = "registered" if capacity is None or taken < capacity else "waitlisted"
-    await conn.execute(
-        """INSERT INTO event_registrations AS r (event_id, user_id, status, registered_at)
-           VALUES ($1::uuid, $2, $3, clock_timestamp())
-           ON CONFLICT (event_id, user_id) DO UPDATE SET status = EXCLUDED.status, registered_at = clock_timestamp()""",
-        event_id,
-        user_id,
-        status,
-    )
-    await _sync_participants(conn, event_id)
-    return Registration(status, await _position(conn, event_id, user_id), True)
+    that locked the event row (get(lock=True)). The rules are event_register()'s (migration 030), the
+    website's registrations' too."""
+    row = await conn.fetchrow("SELECT * FROM event_register($1::uuid, $2, $3)", event_id, user_id, capacity)
+    return Registration(row["registration_status"], row["waitlist_position"], row["changed"])
 
 
 async def leave(
@@ -157,66 +143,20 @@ async def leave(
     """Cancel a member's registration (or place in the waitlist); a freed place goes to the first
     waiting. Returns (their status before, the promoted member's users.id). In a transaction that
     locked the event row."""
-    before = await conn.fetchval(
-        """UPDATE event_registrations r SET status = 'cancelled'
-           FROM (SELECT status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2 FOR UPDATE) old
-           WHERE r.event_id = $1::uuid AND r.user_id = $2 AND old.status IN ('registered', 'waitlisted')
-           RETURNING old.status""",
-        event_id,
-        user_id,
-    )
-    promoted = await fill_places(conn, event_id, capacity) if before == "registered" else []
-    await _sync_participants(conn, event_id)
-    return before, promoted[0] if promoted else None
+    row = await conn.fetchrow("SELECT * FROM event_leave($1::uuid, $2, $3)", event_id, user_id, capacity)
+    promoted = row["promoted_user_ids"]
+    return row["status_before"], promoted[0] if promoted else None
 
 
 async def fill_places(conn: asyncpg.Connection, event_id: str, capacity: int | None) -> list[str]:
     """Promote the first waiting members into free places (a leave, a raised capacity)."""
-    taken = await _places_taken(conn, event_id)
-    free = None if capacity is None else max(0, capacity - taken)
-    rows = await conn.fetch(
-        """UPDATE event_registrations r SET status = 'registered'
-           FROM (SELECT id FROM event_registrations WHERE event_id = $1::uuid AND status = 'waitlisted'
-                 ORDER BY registered_at, id LIMIT $2) first
-           WHERE r.id = first.id
-           RETURNING r.user_id, r.registered_at""",
-        event_id,
-        free,
-    )
-    await _sync_participants(conn, event_id)
-    return [r["user_id"] for r in sorted(rows, key=lambda r: r["registered_at"])]
-
-
-async def _places_taken(conn: Executor, event_id: str) -> int:
-    """Places held: registered members, and those who attended already (while the event is on, an
-    attendee still holds the place they came in with)."""
-    return await conn.fetchval(
-        """SELECT count(*) FROM event_registrations
-           WHERE event_id = $1::uuid AND status IN ('registered', 'attended')""",
-        event_id,
-    )
+    rows = await conn.fetch("SELECT promoted_user_id FROM event_fill_places($1::uuid, $2)", event_id, capacity)
+    return [r["promoted_user_id"] for r in rows]
 
 
 async def _sync_participants(conn: Executor, event_id: str) -> None:
     """events.current_participants and participants follow the registered set (in the same transaction)."""
-    await conn.execute(
-        """UPDATE events e SET participants = reg.ids, current_participants = cardinality(reg.ids)
-           FROM (SELECT COALESCE(array_agg(user_id ORDER BY registered_at, id), '{}') AS ids
-                 FROM event_registrations WHERE event_id = $1::uuid AND status IN ('registered', 'attended')) reg
-           WHERE e.id = $1::uuid AND (e.participants IS DISTINCT FROM reg.ids
-                                      OR e.current_participants IS DISTINCT FROM cardinality(reg.ids))""",
-        event_id,
-    )
-
-
-async def _position(conn: Executor, event_id: str, user_id: str) -> int | None:
-    return await conn.fetchval(
-        """SELECT n FROM (SELECT user_id, row_number() OVER (ORDER BY registered_at, id) AS n
-                          FROM event_registrations WHERE event_id = $1::uuid AND status = 'waitlisted') q
-           WHERE user_id = $2""",
-        event_id,
-        user_id,
-    )
+    await conn.execute("SELECT event_sync_participants($1::uuid)", event_id)
 
 
 @dataclass(frozen=True)

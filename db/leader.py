@@ -33,6 +33,16 @@ def fence_args(fence: Fence) -> tuple[str, str, int]:
     return fence.guild_id, fence.holder, fence.token
 
 
+async def holds(conn: Executor, fence: Fence) -> bool:
+    """Whether the lease is still this fence's right now: the statement's clock (clock_timestamp()),
+    not NOW(), which inside a transaction is its start (a claim's, possibly long ago)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM bot_leader WHERE guild_id = $1 AND holder = $2 AND token = $3
+                          AND expires_at > clock_timestamp())""",
+        *fence_args(fence),
+    )
+
+
 @dataclass(frozen=True)
 class Lease:
     guild_id: str
@@ -200,11 +210,27 @@ async def history(conn: Executor, guild_id: str, *, limit: int = 5) -> list[Chan
     return [Change(**dict(r)) for r in rows]
 
 
-async def acquisitions_since(conn: Executor, guild_id: str, seconds: float) -> int:
-    """How many times the lease changed hands lately (what damps a flapping leadership)."""
-    return await conn.fetchval(
-        """SELECT count(*) FROM bot_leader_log
+@dataclass(frozen=True)
+class Acquisitions:
+    """How the lease changed hands lately: what damps a flapping leadership."""
+
+    unplanned: int  # a start, a failover, a --takeover with nobody leading
+    handovers: int  # a planned handover (--takeover): the successor took a lease handed to it
+
+
+# The detail a successor's acquisition is logged with (bot/core/leadership.py): a planned handover.
+BY_HANDOVER = "by handover"
+
+
+async def acquisitions_since(conn: Executor, guild_id: str, seconds: float) -> Acquisitions:
+    """How many times the lease changed hands lately, planned handovers counted apart."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE detail IS DISTINCT FROM $3) AS unplanned,
+                  count(*) FILTER (WHERE detail = $3) AS handovers
+           FROM bot_leader_log
            WHERE guild_id = $1 AND event = 'acquired' AND at > NOW() - make_interval(secs => $2)""",
         guild_id,
         seconds,
+        BY_HANDOVER,
     )
+    return Acquisitions(row["unplanned"], row["handovers"])

@@ -89,9 +89,11 @@ async def mark_failed(conn: Executor, item_id: int, *, error: str) -> None:
     )
 
 
-async def pending_until(conn: Executor, item_id: int) -> datetime | None:
-    """When a still-pending item is next tried; None once it is settled (or gone)."""
-    return await conn.fetchval("SELECT next_attempt_at FROM outbox WHERE id = $1 AND status = 'pending'", item_id)
+async def pending_until(conn: Executor, item_ids: list[int]) -> datetime | None:
+    """When the last of these items still pending is next tried; None once all are settled (or gone)."""
+    return await conn.fetchval(
+        "SELECT max(next_attempt_at) FROM outbox WHERE id = ANY($1::bigint[]) AND status = 'pending'", item_ids
+    )
 
 
 # What an item about an erased member keeps (its place in the record, none of them): the rest of
@@ -109,15 +111,29 @@ async def tombstone_if_settled(conn: Executor, item_id: int) -> None:
     )
 
 
-async def pending_id(conn: Executor, dedupe_key: str, *, prefixes: list[str] | tuple[str, ...] = ()) -> int | None:
-    """The newest still-pending item with this dedupe key (or one starting with one of `prefixes`)."""
+async def pending_ids(conn: Executor, dedupe_key: str, *, prefixes: list[str] | tuple[str, ...] = ()) -> list[int]:
+    """Every still-pending item with this dedupe key (or one starting with one of `prefixes`), oldest
+    first: what an undo must wait for, all of them (the newest alone would let an older one, still
+    retried, land after the undo)."""
     return await conn.fetchval(
-        """SELECT max(id) FROM outbox
+        """SELECT COALESCE(array_agg(id ORDER BY id), '{}') FROM outbox
            WHERE status = 'pending'
              AND (dedupe_key = $1
                   OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS p WHERE starts_with(dedupe_key, p)))""",
         dedupe_key,
         list(prefixes),
+    )
+
+
+async def newer_applying(conn: Executor, item_id: int, kind: str, sanction_id: int) -> int | None:
+    """An item queued after `item_id` that applies the same sanction with the same kind of effect
+    (a later change of one timeout): the older one is stale. Only newer rows are read (the key)."""
+    return await conn.fetchval(
+        """SELECT min(id) FROM outbox
+           WHERE id > $1 AND kind = $2 AND payload ->> 'applies' = $3::bigint::text""",
+        item_id,
+        kind,
+        sanction_id,
     )
 
 

@@ -1,7 +1,9 @@
 """What the community keeps about one member, for `/mydata`: their account and profile, pathways,
-achievements, XP history (summed by source), notifications, event registrations and the moderation
-cases about them that they were told of (a DM was sent for it: never notes, purges, unbans, lifts
-of what ended by itself or was voided, nor bans made in Discord's menus)."""
+achievements, XP history (summed by source), notifications, event registrations, and every
+moderation case about them and every sanction on record, whether or not they were told of it (a
+DM refused, a ban made in Discord's menus, a lift). Withheld, as what the staff write for the
+staff: notes, the reasons given for voiding a case, who the moderator was, and a purge of messages
+the member was never told of (a channel clean-up, not an action on them: issue 18, item 16)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from typing import Any
 from db import outbox
 from db.types import Executor
 
-# A case the member was told of: one a DM was sent for ("told", set when the case is opened; a
-# case opened before it was kept: the DM's outcome, dm_sent, is on record). Never told: notes,
-# purges, unbans, and what ends by itself or in Discord (an expiry's lift, a void's lift, a ban
-# or an unban made in Discord's menus).
-TOLD = "COALESCE((metadata ->> 'told')::boolean, metadata ? 'dm_sent')"
+# A lift opened by a void carries the void's reason ("voided: <why> (case #N)"), which the staff
+# wrote for the staff: exported as what happened, without why.
+_CASE_REASON = r"""CASE WHEN c.metadata ? 'lifted_case' AND starts_with(c.reason, 'voided: ')
+                    THEN regexp_replace(c.reason, '^voided: .*(\(case #[^)]*\))$', 'voided by the staff \1')
+                    ELSE c.reason END"""
 
 
 async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
@@ -62,12 +64,27 @@ async def member_data(conn: Executor, user_id: str) -> dict[str, Any]:
                FROM event_registrations r JOIN events e ON e.id = r.event_id
                WHERE r.user_id = $1 ORDER BY r.registered_at"""
         ),
+        # Every case about them the bot keeps and acts on (points, sanctions, what refuses their
+        # registrations), told or not; never the staff's notes, nor a purge they were not told of.
         "moderation_cases": await rows(
-            f"""SELECT (metadata ->> 'case_number')::int AS case_number, action, reason, duration, created_at,
-                      metadata ->> 'appeal_status' AS appeal_status
-               FROM moderation_logs WHERE target_user_id = $1 AND NOT (action = ANY('{{note,purge}}'::text[]))
-                 AND {TOLD}
-               ORDER BY created_at"""
+            f"""SELECT (c.metadata ->> 'case_number')::int AS case_number, c.action, {_CASE_REASON} AS reason,
+                      c.duration, c.created_at,
+                      COALESCE((c.metadata ->> 'dm_sent')::boolean, false) AS told_by_dm,
+                      c.metadata ? 'voided' AS voided,
+                      c.metadata ->> 'appeal_status' AS appeal_status,
+                      CASE WHEN c.metadata ? 'appeal' THEN jsonb_build_object(
+                          'text', c.metadata -> 'appeal' -> 'text', 'at', c.metadata -> 'appeal' -> 'at',
+                          'decided_at', c.metadata -> 'appeal' -> 'decided_at',
+                          'message_to_you', c.metadata -> 'appeal' -> 'note') END AS appeal
+               FROM moderation_logs c WHERE c.target_user_id = $1 AND c.action <> 'note'
+                 AND (c.action <> 'purge' OR COALESCE((c.metadata ->> 'dm_sent')::boolean, false))
+               ORDER BY c.created_at, c.id"""
+        ),
+        "moderation_sanctions": await rows(
+            """SELECT (c.metadata ->> 'case_number')::int AS case_number, s.kind, s.status, s.starts_at,
+                      s.expires_at, s.ended_at
+               FROM moderation_sanctions s JOIN moderation_logs c ON c.id = s.case_id
+               WHERE c.target_user_id = $1 ORDER BY s.id"""
         ),
         "activity_events": await rows(
             """SELECT event_type, count(*) AS events, min(timestamp) AS first, max(timestamp) AS last
@@ -86,9 +103,10 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     without their Discord id, names, avatar, roles or email; their notifications go; their event
     feedback and what cases kept of their messages (excerpts, evidence links, appeal texts) are
     removed; the cases themselves, with the moderators' reasons, stay. Returns what was changed."""
-    discord_id = await conn.fetchval("SELECT discord_id FROM users WHERE id = $1 FOR UPDATE", user_id)
-    if discord_id is None:
+    found = await conn.fetchrow("SELECT discord_id, username FROM users WHERE id = $1 FOR UPDATE", user_id)
+    if found is None or found["discord_id"] is None:
         return {}
+    discord_id, username = found["discord_id"], found["username"]
     in_force = await conn.fetchval(
         "SELECT count(*) FROM moderation_sanctions WHERE target_discord_id = $1 AND status = 'active'", discord_id
     )
@@ -127,7 +145,7 @@ async def erase(conn: Executor, user_id: str) -> dict[str, int]:
     await conn.execute(
         "UPDATE moderation_sanctions SET target_discord_id = 'erased' WHERE target_discord_id = $1", discord_id
     )
-    scrubbed = await _scrub_deliveries(conn, user_id, discord_id)
+    scrubbed = await _scrub_deliveries(conn, user_id, discord_id, username)
     # Analytics keep their counts (the charts) without the person: no member, session, address or browser.
     analytics = await conn.execute(
         """UPDATE analytics SET user_id = NULL, session_id = NULL, ip_address = NULL, user_agent = NULL
@@ -155,11 +173,12 @@ def _without_id(column: str) -> str:
     return f"regexp_replace({bare}, '(^|[^0-9])' || $2 || '([^0-9]|$)', '\\1erased\\2', 'g')::jsonb"
 
 
-async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> dict[str, int]:
+async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str, username: str) -> dict[str, int]:
     """What the outbox and dead_letters keep of the member: every item naming their Discord id (in
     its payload or its dedupe key, which loses it) or about one of their cases loses its payload but
     for where it went (a settled one now; a pending one once it settles: it still has to reach
-    Discord), dead letters about them are discarded."""
+    Discord), dead letters about them are discarded, and those they resolved as staff lose their
+    name ("discarded (by <name>)": what was done stays, who did it is in admin_logs' admin_id)."""
     named = f"(^|[^0-9]){discord_id}([^0-9]|$)"  # the id as a whole number, not inside another
     outbox_rows = await conn.execute(
         f"""UPDATE outbox
@@ -194,6 +213,15 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
            WHERE payload::text ~ $1""",
         named,
     )
+    resolved = await conn.execute(
+        """UPDATE dead_letters SET resolution = regexp_replace(resolution, ' \\(by [^)]*\\)$', '')
+           WHERE resolution ~ ' \\(by [^)]*\\)$'
+             AND (id IN (SELECT (new_value ->> 'dead_letter')::bigint FROM admin_logs
+                         WHERE admin_id = $1 AND action LIKE 'dead\\_letter\\_%' AND new_value ? 'dead_letter')
+                  OR right(resolution, length($2) + 6) = ' (by ' || $2 || ')')""",
+        user_id,
+        username,
+    )
     # The audit trail of what was done to them keeps who (admin_id) and what, not their Discord id
     # nor a name written into a reason by a tool (the doctor's "by <name>").
     audit = await conn.execute(
@@ -206,6 +234,6 @@ async def _scrub_deliveries(conn: Executor, user_id: str, discord_id: str) -> di
     )
     return {
         "outbox_scrubbed": int(outbox_rows.split()[-1]),
-        "dead_letters_scrubbed": int(letters.split()[-1]),
+        "dead_letters_scrubbed": int(letters.split()[-1]) + int(resolved.split()[-1]),
         "audit_rows_scrubbed": int(audit.split()[-1]),
     }

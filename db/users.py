@@ -47,7 +47,11 @@ class Profile:
     primary_pathway: str | None
 
 
-UPSERT_MEMBER = """
+# {in_server}: a join records the membership as Discord says; any other write from what the bot met
+# of a member (a message's author, a command's user, a role change) never turns a departure back:
+# the object it holds may predate the departure (e.g. a message flushed after they left), and only
+# a join or the member sync brings a member back.
+_UPSERT_MEMBER = """
 INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
                         in_server, joined_at, server_booster, boost_since, last_seen)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, NOW()), $10, $11, NOW())
@@ -58,13 +62,15 @@ ON CONFLICT (discord_id) DO UPDATE SET
   avatar = EXCLUDED.avatar,
   avatar_url = EXCLUDED.avatar_url,
   roles = EXCLUDED.roles,
-  in_server = EXCLUDED.in_server,
+  in_server = {in_server},
   joined_at = COALESCE($9, u.joined_at),
   server_booster = EXCLUDED.server_booster,
   boost_since = EXCLUDED.boost_since,
   last_seen = NOW()
 RETURNING id
 """
+UPSERT_MEMBER = _UPSERT_MEMBER.format(in_server="u.in_server AND EXCLUDED.in_server")
+JOIN_MEMBER = _UPSERT_MEMBER.format(in_server="EXCLUDED.in_server")
 
 
 def _upsert_args(member: MemberSnapshot) -> tuple:
@@ -128,7 +134,7 @@ async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnaps
         ON CONFLICT (discord_id) DO UPDATE SET
           username = EXCLUDED.username, global_name = EXCLUDED.global_name,
           nickname = EXCLUDED.nickname, avatar = EXCLUDED.avatar, avatar_url = EXCLUDED.avatar_url,
-          roles = EXCLUDED.roles, in_server = EXCLUDED.in_server,
+          roles = EXCLUDED.roles, in_server = u.in_server AND EXCLUDED.in_server,  -- a departure wins
           server_booster = EXCLUDED.server_booster, boost_since = EXCLUDED.boost_since
         RETURNING discord_id, id
         """,
@@ -151,7 +157,7 @@ async def mark_joined(conn: Executor, member: MemberSnapshot) -> tuple[str, bool
     row existed and was marked gone: decided in one statement, so concurrent handlers cannot race."""
     row = await conn.fetchrow(
         f"""WITH prev AS (SELECT in_server FROM users WHERE discord_id = $1),
-                 upserted AS ({UPSERT_MEMBER})
+                 upserted AS ({JOIN_MEMBER})
             SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning FROM upserted""",
         *_upsert_args(member),
     )

@@ -123,6 +123,13 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
             }
         )
 
+    async def delay(request: web.Request) -> web.Response:
+        """Answer the bot's next `times` calls of `method` on paths starting with `path` `seconds` late."""
+        body = await request.json()
+        seconds, times = float(body["seconds"]), int(body.get("times", 1))
+        standin.inject_delay(body["method"], body["path"], seconds=seconds, times=times)
+        return _json({"delayed": body["path"]})
+
     async def commands(request: web.Request) -> web.Response:
         return _json({"guild": standin.commands.get(standin.guild.id, []), "global": standin.commands.get(None, [])})
 
@@ -165,6 +172,7 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
     app.router.add_post(f"{PREFIX}/slash", slash)
     app.router.add_post(f"{PREFIX}/say", say)
     app.router.add_post(f"{PREFIX}/burst", burst)
+    app.router.add_post(f"{PREFIX}/delay", delay)
 
 
 def _message(standin: StandIn, member: s.Member, channel: s.Channel, content: str) -> s.Message:

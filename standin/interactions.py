@@ -125,7 +125,7 @@ def _by_token(request: web.Request) -> Interaction:
 def _target(request: web.Request, interaction: Interaction) -> s.Message:
     message_id = request.match_info["message_id"]
     if message_id == "@original":
-        if interaction.original is None:
+        if interaction.original is None or interaction.original.deleted:  # deleted: gone, as on Discord
             raise rest.fail(rest.UNKNOWN_MESSAGE)
         return interaction.original
     standin: StandIn = rest.standin_of(request)

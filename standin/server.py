@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 
 
 class StandIn:
-    def __init__(self, *, token: str | None = None, guild_name: str = "The Conclave Realm") -> None:
+    def __init__(
+        self, *, token: str | None = None, guild_name: str = "The Conclave Realm", clock_skew: float = 0.0
+    ) -> None:
         self.token = token or secrets.token_urlsafe(32)
-        self.ids = s.Snowflakes()
+        self.ids = s.Snowflakes(skew=clock_skew)
         self.application_id = self.ids.next()
         self.bot_user = s.User(id=self.application_id, username="Conclave", bot=True)
         owner = s.User(id=self.ids.next(), username="owner")

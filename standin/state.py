@@ -61,14 +61,16 @@ def now() -> datetime:
 
 
 class Snowflakes:
-    """Ids shaped like Discord's: milliseconds since the Discord epoch, shifted, plus a counter."""
+    """Ids shaped like Discord's: milliseconds since the Discord epoch, shifted, plus a counter.
+    `skew` seconds are added to this machine's clock: Discord's clock and a bot host's disagree."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, skew: float = 0.0) -> None:
         self._counter = itertools.count()
+        self.skew = skew
 
     def next(self, *, at: datetime | None = None) -> str:
         """A new id; `at` dates it in the past (Discord derives a message's age from its id)."""
-        moment = at.timestamp() if at is not None else time.time()
+        moment = at.timestamp() if at is not None else time.time() + self.skew
         ms = int(moment * 1000) - DISCORD_EPOCH_MS
         return str((ms << 22) | (next(self._counter) & 0x3FFFFF))
 

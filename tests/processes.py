@@ -52,8 +52,9 @@ class Processes:
     """A stand-in process (`python -m bot.sandbox.serve`) and any number of bot processes, each with
     its own data directory, all on database `dsn`."""
 
-    def __init__(self, tmp_path: Path, dsn: str, *, members: int = 0) -> None:
+    def __init__(self, tmp_path: Path, dsn: str, *, members: int = 0, clock_skew: float = 0.0) -> None:
         self.members = members  # beside the demo's: member000000, member000001, ...
+        self.clock_skew = clock_skew  # seconds the stand-in's ids (Discord's clock) are ahead of this machine's
         self.tmp = tmp_path
         self.dsn = dsn
         self.env = {
@@ -69,7 +70,11 @@ class Processes:
 
     async def __aenter__(self) -> Processes:
         self.standin = subprocess.Popen(
-            [sys.executable, "-m", "bot.sandbox.serve", "--port", "0", "--members", str(self.members)],
+            [
+                sys.executable,
+                *("-m", "bot.sandbox.serve", "--port", "0", "--members", str(self.members)),
+                *("--clock-skew", str(self.clock_skew)),
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env=self.env,

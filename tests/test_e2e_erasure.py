@@ -1,5 +1,6 @@
 """/erase leaves nothing of the member in the outbox, dead letters or local journal; /mydata exports
-only the cases the member was told of."""
+every case and sanction on record about the member, told or not, but the staff's notes, the
+reasons they gave for voiding a case and a purge the member was never told of."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ async def test_mydata_exports_no_purge_case_the_member_was_never_told_of(harness
     assert "spam link" not in dm.message.attachments[0].data.decode()
 
 
-async def test_mydata_exports_only_the_cases_the_member_was_told_of(harness):
-    """Told: a DM was sent for the case. A void's lift, an unban and a ban made in Discord's menus
-    were never sent to the member; their warning and timeout were."""
+async def test_mydata_exports_a_voided_case_and_its_lift_but_not_the_staffs_reason_for_the_void(harness):
+    """The void's lift was never sent to the member and the void's reason is the staff's: the cases
+    are exported (the timeout marked void, its lift as "voided by the staff"), the reason is not."""
     bot, _ = await start(harness)
     mod, alice = harness.member("mod"), harness.member("alice")
     await mod.slash("mod warn", member=alice, reason="no spam")
@@ -46,7 +47,12 @@ async def test_mydata_exports_only_the_cases_the_member_was_told_of(harness):
     await alice.slash("mydata")
     dm = await harness.standin.wait_for(lambda o: o.kind == "dm" and o.message.attachments, past=True)
     data = json.loads(dm.message.attachments[0].data)
-    assert [(c["case_number"], c["action"]) for c in data["moderation_cases"]] == [(1, "warn"), (2, "timeout")]
+    exported = [(c["case_number"], c["action"], c["voided"], c["told_by_dm"]) for c in data["moderation_cases"]]
+    assert exported == [(1, "warn", False, True), (2, "timeout", True, True), (3, "untimeout", False, False)]
+    assert data["moderation_cases"][2]["reason"] == "voided by the staff (case #2)"
+    assert [(s["case_number"], s["kind"], s["status"]) for s in data["moderation_sanctions"]] == [
+        (2, "timeout", "voided")
+    ]
     assert "private mix-up" not in dm.message.attachments[0].data.decode()
 
 
@@ -246,3 +252,67 @@ async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting
         "SELECT u.discord_id FROM xp_ledger l JOIN users u ON u.id = l.user_id WHERE l.source = 'voice'"
     )
     assert [r["discord_id"] for r in voice] == [alice.id]
+
+
+async def test_erasing_a_former_moderator_leaves_their_name_in_no_dead_letters_resolution(harness):
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    await bob.slash("about")  # bob's row
+    bob_row = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", bob.id)
+    letters = []
+    for amount in (20, 15):
+        letters.append(
+            await bot.pool.fetchval(
+                """INSERT INTO dead_letters (kind, payload, error, sqlstate)
+                   VALUES ('xp_grant', $1, 'refused', '23503') RETURNING id""",
+                {"t": "grant", "discord_id": bob.id, "user_id": bob_row, "amount": amount},
+            )
+        )
+    assert (await mod.slash("deadletter discard", letter_id=letters[0], reason="not worth it")).content.endswith(
+        "discarded."
+    )
+    assert (await boss.slash("deadletter discard", letter_id=letters[1], reason="same")).content.endswith("discarded.")
+    resolutions = "SELECT resolution FROM dead_letters ORDER BY id"
+    assert [r["resolution"] for r in await bot.pool.fetch(resolutions)] == ["discarded (by mod)", "discarded (by boss)"]
+
+    assert (await boss.slash("erase", member=mod, reason="left the staff, asked")).content.startswith("Erased")
+    # what was done stays; who did it goes for the erased moderator only (admin_logs keeps their row)
+    assert [r["resolution"] for r in await bot.pool.fetch(resolutions)] == ["discarded", "discarded (by boss)"]
+    assert [r["status"] for r in await bot.pool.fetch("SELECT status FROM dead_letters ORDER BY id")] == [
+        "discarded",
+        "discarded",
+    ]
+    logged = await bot.pool.fetchval("SELECT new_value FROM admin_logs WHERE action = 'erasure'")
+    assert logged["dead_letters_scrubbed"] == 1
+
+
+async def test_mydata_exports_every_case_and_sanction_on_record_whether_or_not_the_member_was_told(harness):
+    """What the bot keeps about a member and acts on is theirs to see, told or not: a warning whose
+    DM Discord refused, a ban and an unban made in Discord's menus (the ban refused their event
+    registrations while it was in force). Only the staff's notes stay with the staff."""
+    from tests.test_e2e_moderation_in_discord import cases
+
+    bot, _ = await start(harness)
+    mod, owner, alice = harness.member("mod"), harness.member("owner"), harness.member("alice")
+    harness.standin.users[alice.id].dms_open = False
+    await mod.slash("mod warn", member=alice, reason="never reached her")
+    await mod.slash("mod note", member=alice, reason="staff eyes only")
+    await delivered(bot, "dm")
+    owner.ban_in_discord(alice, reason="raid")
+    await cases(bot, 3)
+    owner.unban_in_discord(alice, reason="it was her brother")
+    await cases(bot, 4)
+    alice.rejoin_guild()
+    reply = await alice.slash("mydata")
+    assert reply.content == "Your DMs are closed, so here it is (only you can see this)."
+    data = json.loads(reply.attachments[0].data)
+    assert [(c["case_number"], c["action"]) for c in data["moderation_cases"]] == [
+        (1, "warn"),
+        (3, "ban"),
+        (4, "unban"),
+    ]
+    assert [c["told_by_dm"] for c in data["moderation_cases"]] == [False, False, False]
+    assert data["moderation_cases"][1]["reason"] == "banned in Discord: raid"
+    assert [(s["kind"], s["status"], s["case_number"]) for s in data["moderation_sanctions"]] == [("ban", "lifted", 3)]
+    assert "staff eyes only" not in reply.attachments[0].data.decode()

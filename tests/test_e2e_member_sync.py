@@ -70,3 +70,46 @@ async def test_the_identity_cache_keeps_the_most_recent_members_only(harness):
         [alice.id, bob.id, carol.id],
     )
     assert {r["discord_id"]: r["message_count"] for r in counts} == {alice.id: 2, bob.id: 2, carol.id: 1}
+
+
+async def test_a_departure_wins_over_a_write_from_what_the_bot_held_of_the_member_before(harness):
+    """A member the identity cache no longer holds (KNOWN_IDS, by recency) chats and leaves before
+    the next flush: the flush's upsert from the message's (stale) member must not bring them back."""
+    from tests.test_e2e_core import wait_until
+    from tests.xp_support import handled
+    from tests.xp_support import start as start_xp
+
+    bot = await start_xp(harness, flush_interval_seconds=60, community={"activity_flush_seconds": 300})
+    bot.identity.limit = 1
+    alice, bob = harness.member("alice"), harness.member("bob")
+    bob.say("hello")
+    await handled(bot, 1)  # bob is the one member the cache holds now
+    assert bot.identity.cached(int(alice.id)) is None
+    alice.say("bye all")
+
+    async def received() -> bool:
+        return bot.chat_activity.received >= 2
+
+    await wait_until(received)
+    alice.leave_guild()
+    in_server = "SELECT in_server FROM users WHERE discord_id = $1"
+
+    async def departed() -> bool:
+        return await bot.pool.fetchval(in_server, alice.id) is False
+
+    await wait_until(departed)
+    await bot.flush_all()  # her last message's XP, written after she left
+    assert await bot.pool.fetchval(in_server, alice.id) is False
+    assert (
+        await bot.pool.fetchval(
+            "SELECT up.message_count FROM user_profiles up JOIN users u ON u.id = up.user_id WHERE u.discord_id = $1",
+            alice.id,
+        )
+        == 1
+    )  # what she earned before leaving is kept
+    alice.rejoin_guild()  # a join brings her back, as it should
+
+    async def back() -> bool:
+        return await bot.pool.fetchval(in_server, alice.id) is True
+
+    await wait_until(back)

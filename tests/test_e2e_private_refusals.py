@@ -98,3 +98,46 @@ async def test_a_backfill_outliving_its_token_with_dms_closed_stays_out_of_the_c
     await wait_until(done, timeout=15)
     assert not standin.calls_to("POST", channel_posts)
     assert not [m for m in visible_in_channel(standin, interaction.channel_id) if "Backfill" in m.content]
+
+
+async def test_a_refusal_still_reaches_the_member_when_the_thinking_message_went_meanwhile(harness):
+    """The public "thinking" message is deleted (by a moderator, say) between the bot's look at it
+    and its own delete, which Discord then answers 404: the refusal still goes out, privately."""
+    await start(harness)
+    standin, alice = harness.standin, harness.member("alice")
+    standin.inject_delay("DELETE", f"/webhooks/{standin.application_id}/", seconds=0.5)
+    slow_delete = standin.failures[-1]
+    interaction = alice.invoke("rank", member=standin.bot_user)  # deferred publicly, then refused
+
+    async def deleting() -> bool:
+        return slow_delete.times == 0  # the bot's delete is on its way
+
+    await wait_until(deleting)
+    original = interaction.original
+    original.deleted = True  # meanwhile someone deletes the "thinking" message in the channel
+    standin.gateway.dispatch(
+        "MESSAGE_DELETE", {"id": original.id, "channel_id": original.channel_id, "guild_id": original.guild_id}
+    )
+
+    async def told() -> bool:
+        return bool(interaction.followups)
+
+    await wait_until(told)
+    refusal = interaction.followups[-1]
+    assert refusal.content == "Bots don't earn XP." and refusal.ephemeral
+    assert not [m for m in visible_in_channel(standin, interaction.channel_id) if m.interaction_id == interaction.id]
+
+
+async def test_a_refusal_goes_by_dm_when_discord_will_not_remove_the_public_thinking_message(harness):
+    """Discord fails the delete (503, each of discord.py's five tries): a followup would fill the
+    public "thinking" message in for everyone, so the member is told by DM instead."""
+    await start(harness)
+    standin, alice = harness.standin, harness.member("alice")
+    standin.inject_failure("DELETE", f"/webhooks/{standin.application_id}/", status=503, times=5)
+    interaction = alice.invoke("rank", member=standin.bot_user)
+    dm = await standin.wait_for(
+        lambda o: o.kind == "dm" and "Bots don't earn XP." in (o.message.content or ""), timeout=60, past=True
+    )
+    assert dm.data["recipient_id"] == alice.id
+    assert interaction.followups == []  # nothing filled the public message in
+    assert "Bots don't earn XP." not in (interaction.original.content or "")

@@ -5,6 +5,7 @@ failover")."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import asyncpg
@@ -116,3 +117,50 @@ async def test_a_leader_frozen_past_its_lease_acts_on_nothing_when_it_wakes(db_d
             "SELECT p.message_count FROM user_profiles p JOIN users u ON u.id = p.user_id WHERE u.username = 'alice'"
         )
         assert counted == 3  # counted by the new leader only
+
+
+IN_FLIGHT = """SELECT pid FROM pg_stat_activity
+               WHERE state = 'idle in transaction' AND query LIKE '%FROM outbox%FOR UPDATE SKIP LOCKED%'"""
+
+
+async def test_a_leader_that_lost_its_lease_between_claim_and_send_does_not_send(db_dsn, tmp_path):
+    """The fence is checked right before the Discord call, not only when the item is claimed: the
+    leader claims a warning's DM, Discord is slow to open the DM channel, the leader freezes (SIGSTOP)
+    and its database connection is lost meanwhile; the standby leads and sends the DM; the old
+    leader, woken with Discord's answer in its socket, must not send it a second time."""
+    async with Processes(tmp_path, db_dsn) as world:
+        first = world.start_bot("first")
+        await leads(world, first)
+        second = world.start_bot("second")
+        await eventually(lambda: standing_by(second), what="the standby waiting")
+        await world.post("delay", {"method": "POST", "path": "/users/@me/channels", "seconds": 3})
+        status, reply = await world.slash("mod", "mod warn", member="carol", reason="flooding")
+        assert status == 200 and "warn carol" in reply["content"], reply
+
+        async def delivering() -> bool:
+            return bool(await world.fetch(IN_FLIGHT))
+
+        await eventually(delivering, timeout=20, what="the leader delivering the DM")
+        first.popen.send_signal(signal.SIGSTOP)
+        try:
+            # The frozen leader's database session is gone (the item's lock with it), as over a partition.
+            for row in await world.fetch(IN_FLIGHT):
+                await world.fetch("SELECT pg_terminate_backend($1)", row["pid"])
+            await leads(world, second, timeout=60)
+
+            async def dms_to_carol() -> int:
+                return sum(1 for d in (await world.get("dms"))["dms"] if d["to"] == "carol")
+
+            async def delivered() -> bool:
+                return await dms_to_carol() == 1
+
+            await eventually(delivered, timeout=30, what="the new leader sending the DM")
+        finally:
+            first.popen.send_signal(signal.SIGCONT)
+        assert first.popen.wait(30) == 3, first.log[-3000:]
+        await asyncio.sleep(1)  # anything the woken leader sent has reached the stand-in
+        assert await dms_to_carol() == 1, (await world.get("dms"))["dms"]
+        assert "not sent: this process no longer leads" in first.log
+        rows = await world.fetch("SELECT status, attempts FROM outbox WHERE kind = 'dm'")
+        assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)]
+        assert second.stop() == 0

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.processes import Processes, eventually, leads
 
 COUNTED = "SELECT coalesce(sum(message_count), 0) FROM user_profiles"
 
 
-async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_message_once(db_dsn, tmp_path):
-    async with Processes(tmp_path, db_dsn, members=20) as world:
+# Discord's clock (the ids it makes) against the bot hosts' clocks: the cut must depend on neither.
+@pytest.mark.parametrize("skew", [0.0, 30.0, -30.0], ids=["clocks agree", "discord ahead", "discord behind"])
+async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_message_once(db_dsn, tmp_path, skew):
+    async with Processes(tmp_path, db_dsn, members=20, clock_skew=skew) as world:
         old = world.start_bot("old")
         await leads(world, old)
         await world.say("alice", "before the deploy")
@@ -54,6 +58,10 @@ async def test_a_takeover_leaves_no_interaction_unanswered_and_counts_every_mess
         changes = await world.fetch("SELECT event, token, detail FROM bot_leader_log ORDER BY id")
         assert [(c["event"], c["token"]) for c in changes] == [("acquired", 1), ("handed_over", 1), ("acquired", 2)]
         assert changes[2]["detail"] == "by handover"
+        # The new process ran its member sync (a job with side effects) once it led, not before.
+        syncs = await world.fetch("SELECT started_at FROM discord_sync_log WHERE sync_type = 'members' ORDER BY 1")
+        acquired = await world.fetchval("SELECT at FROM bot_leader_log WHERE event = 'acquired' AND token = 2")
+        assert len(syncs) == 2 and syncs[1]["started_at"] >= acquired, (syncs, acquired)
 
         # Every message of the stream is counted, by exactly one of the two processes.
         async def stream_done() -> bool:

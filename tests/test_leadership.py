@@ -129,3 +129,67 @@ def test_a_crash_loop_stays_far_inside_discords_identify_budget():
         now += timing.damping(sum(1 for at in acquired if at > now - timing.flap_window_s))
     per_hour = [sum(1 for at in acquired if hour * 3600 <= at < (hour + 1) * 3600) for hour in range(24)]
     assert len(acquired) < 300 and max(per_hour) <= 20  # Discord allows 1,000 IDENTIFYs a day
+
+
+async def handover(old: Leadership, successor: Leadership, cut: int) -> None:
+    """One planned handover (a rolling deploy's step), as the two processes make it."""
+    assert await successor.request_handover() == "asked"
+    assert await old.set_cut(cut)
+    await old.release(event="handed_over")
+    assert await successor.try_acquire(takeover=True) is not None
+
+
+async def test_rolling_deploys_do_not_burn_the_damping_budget_of_a_real_failover(db_dsn):
+    """Four deploys in a row (each a --takeover handover), then the leader crashes: the standby leads
+    at once; the handovers were planned, not flaps (before, they counted and the standby waited)."""
+    a, b, standby = contender(db_dsn, "a"), contender(db_dsn, "b"), contender(db_dsn, "standby")
+    try:
+        assert await a.try_acquire() is not None
+        for n, (old, new) in enumerate(((a, b), (b, a), (a, b), (b, a)), start=1):
+            await handover(old, new, cut=1000 * n)
+        await a.release()  # the leader gone (its lease ended): an unplanned change
+        fence = await standby.try_acquire()
+        assert fence is not None and fence.token == 6
+    finally:
+        for c in (a, b, standby):
+            await c.close()
+
+
+async def test_a_takeover_loop_is_still_bounded_before_it_connects(db_dsn, caplog):
+    """Handovers are free up to handover_free an hour; past them a --takeover waits (before its
+    gateway connects, so before its IDENTIFY), doubling, as a flapping leadership does."""
+    caplog.set_level(logging.INFO, logger="bot.core.leadership")
+    timing = {"handover_free": 2, "handover_base_s": 1.5}
+    a, b = contender(db_dsn, "a", **timing), contender(db_dsn, "b", **timing)
+    try:
+        assert await a.try_acquire() is not None
+        assert await b.takeover_wait() == 0.0
+        await handover(a, b, cut=1)
+        assert await a.takeover_wait() == 0.0
+        await handover(b, a, cut=2)
+        assert await b.takeover_wait() == 1.5  # the third handover within the hour: 1.5 s * 2^0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await b.wait_out_takeover_damping()
+        assert loop.time() - started >= 1.0
+        assert "2 handovers in the last hour; waiting 2 s before taking over" in caplog.text
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_a_takeover_loop_and_a_crash_loop_together_stay_inside_discords_identify_budget():
+    """A simulated day of both rules at once: every takeover costs one IDENTIFY (the new process's),
+    every failover one (the standby's)."""
+    timing = Timing()
+    takeovers: list[float] = []
+    now = 0.0
+    while now < 86_400:  # a deploy script gone wrong: a new --takeover as soon as the last one led
+        takeovers.append(now)
+        now += 1.0 + timing.handover_damping(sum(1 for at in takeovers if at > now - timing.flap_window_s))
+    per_hour = [sum(1 for at in takeovers if hour * 3600 <= at < (hour + 1) * 3600) for hour in range(24)]
+    crash_loop_per_day = 300  # the bound the failover damping keeps (test above)
+    assert len(takeovers) < 300 and len(takeovers) + crash_loop_per_day < 1000 and max(per_hour) <= 25, (
+        len(takeovers),
+        max(per_hour),
+    )

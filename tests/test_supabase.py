@@ -544,3 +544,133 @@ async def test_a_member_marks_their_own_notifications_read_and_nobody_elses(migr
     assert await _refused(website, {"role": "anon"}, mark, ids[bob])
     read = dict(await owner.fetch("SELECT user_id, read FROM notifications"))
     assert read == {alice: True, bob: False}
+
+
+async def _event(owner: asyncpg.Connection, title: str, **fields: object) -> str:
+    columns = {"title": title, "type": "'community'", "start_date": "now() + interval '2 days'", **fields}
+    sql_values = ", ".join(str(v) for v in columns.values())
+    return await owner.fetchval(f"INSERT INTO events ({', '.join(columns)}) VALUES ({sql_values}) RETURNING id::text")
+
+
+async def _refusal(website: asyncpg.Connection, claims: dict, sql: str, *args: object) -> str:
+    """What the database said when it refused a website call (PostgREST passes the message on)."""
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await postgrest(website, claims["role"], claims, sql, *args)
+    return str(refused.value)
+
+
+async def test_members_register_leave_and_rate_on_the_website_with_the_bots_rules(migrated, owner, website):
+    """The guide's website registers by inserting rows, which no role may do (the capacity and the
+    waitlist are the bot's): the functions apply the same rules and take the same lock."""
+    people = await _signed_in(migrated, owner, "alice", "bob", "cat")
+    (alice, a), (bob, b), (cat, c) = people["alice"], people["bob"], people["cat"]
+    event = await _event(owner, "'Raid night'", max_participants=1)
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
+    assert [tuple(r) for r in await postgrest(website, "authenticated", b, register, event)] == [("waitlisted", 1)]
+    assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
+    assert await owner.fetchval("SELECT participants FROM events WHERE id = $1::uuid", event) == [alice]
+    # The bot's own path sees the same queue: cat joins the waitlist behind bob.
+    async with owner.transaction():
+        await owner.execute("SELECT 1 FROM events WHERE id = $1::uuid FOR UPDATE", event)
+        joined = await owner.fetchrow("SELECT * FROM event_register($1::uuid, $2, 1)", event, cat)
+    assert (joined["registration_status"], joined["waitlist_position"]) == ("waitlisted", 2)
+
+    leave = "SELECT leave_event($1::uuid) AS before"
+    assert (await postgrest(website, "authenticated", a, leave, event))[0]["before"] == "registered"
+    assert await owner.fetchval("SELECT participants FROM events WHERE id = $1::uuid", event) == [bob]
+    told = await postgrest(website, "authenticated", b, "SELECT title, metadata FROM notifications")
+    assert [(r["title"], r["metadata"]["event_id"]) for r in told] == [("You're in: Raid night", event)]
+    assert await postgrest(website, "authenticated", c, "SELECT title FROM notifications") == []
+    assert (await postgrest(website, "authenticated", a, leave, event))[0]["before"] is None
+
+    rate = "SELECT rate_event($1::uuid, $2, $3)"
+    assert "Only those who attended" in await _refusal(website, b, rate, event, 5, "great")
+    await owner.execute("UPDATE event_registrations SET status = 'attended' WHERE user_id = $1", bob)
+    assert "1 to 5" in await _refusal(website, b, rate, event, 6, None)
+    assert "at most 1,000" in await _refusal(website, b, rate, event, 5, "x" * 1001)
+    await postgrest(website, "authenticated", b, rate, event, 5, "  great  ")
+    row = await owner.fetchrow("SELECT rating, feedback FROM event_registrations WHERE user_id = $1", bob)
+    assert (row["rating"], row["feedback"]) == (5, {"comments": "great"})
+    # Nobody writes registrations directly, and anon calls none of it.
+    assert await _refused(
+        website, a, "INSERT INTO event_registrations (event_id, user_id) VALUES ($1::uuid, $2)", event, alice
+    )
+    for sql in (register, leave):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await postgrest(website, "anon", {"role": "anon"}, sql, event)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "authenticated", a, "SELECT * FROM event_register($1::uuid, $2, NULL)", event, alice)
+
+
+async def test_the_website_refuses_a_registration_the_bot_would_refuse_saying_why(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice")
+    alice, claims = people["alice"]
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    cases = {
+        "This event was cancelled.": await _event(owner, "'a'", status="'cancelled'"),
+        "There is no such event.": await _event(owner, "'b'", status="'draft'"),
+        "The registration deadline has passed.": await _event(
+            owner, "'c'", registration_deadline="now() - interval '1 hour'"
+        ),
+        "This event needs level 5; you are level 1.": await _event(owner, "'d'", min_level=5),
+        "This event is for members of the gaming pathway": await _event(owner, "'e'", required_pathway="'gaming'"),
+        "a role you do not hold": await _event(owner, "'f'", required_roles="""'["123456789012345678"]'"""),
+        "Registration for this event is closed.": await _event(owner, "'g'", status="'completed'"),
+    }
+    for said, event in cases.items():
+        assert said in await _refusal(website, claims, register, event), said
+    open_event = await _event(owner, "'open'")
+    discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", alice)
+    case = await owner.fetchval(
+        "INSERT INTO moderation_logs (target_user_id, action, reason) VALUES ($1, 'timeout', 'x') RETURNING id",
+        alice,
+    )
+    await owner.execute(
+        "INSERT INTO moderation_sanctions (case_id, guild_id, target_discord_id, kind) VALUES ($1, '1', $2, 'timeout')",
+        case,
+        discord_id,
+    )
+    assert "while a timeout is in force" in await _refusal(website, claims, register, open_event)
+    await owner.execute("UPDATE moderation_sanctions SET status = 'lifted'")
+    await owner.execute("UPDATE users SET in_server = false WHERE id = $1", alice)
+    assert "Join the Discord server" in await _refusal(website, claims, register, open_event)
+    assert await owner.fetchval("SELECT count(*) FROM event_registrations") == 0
+
+
+async def test_who_registered_is_not_public_nor_deleted_content_and_views_count(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, a), (bob, _) = people["alice"], people["bob"]
+    await owner.execute(
+        "UPDATE user_profiles SET preferences = preferences || '{\"public_profile\": false}' WHERE user_id = $1", bob
+    )
+    event = await _event(owner, "'Open night'")
+    for claims in (a, people["bob"][1]):
+        await postgrest(website, "authenticated", claims, "SELECT * FROM register_for_event($1::uuid)", event)
+    anon = {"role": "anon"}
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", anon, "SELECT participants FROM events")
+    rows = await postgrest(website, "anon", anon, "SELECT title, current_participants FROM events")
+    assert [tuple(r) for r in rows] == [("Open night", 2)]
+    listed = await postgrest(website, "anon", anon, "SELECT participants, participant_count FROM active_events")
+    assert [tuple(r) for r in listed] == [([alice], 2)]  # bob's profile is private
+    mine = await postgrest(website, "authenticated", people["bob"][1], "SELECT participants FROM active_events")
+    assert mine[0]["participants"] == [alice, bob]  # bob sees himself
+
+    author = alice
+    post = await owner.fetchval(
+        """INSERT INTO content (type, title, slug, body, author_id, status, published_at)
+           VALUES ('article', 'Old news', 'old-news', 'x', $1, 'published', now()) RETURNING id::text""",
+        author,
+    )
+    count = "SELECT increment_view_count($1::uuid)"
+    await postgrest(website, "anon", anon, count, post)
+    await postgrest(website, "authenticated", a, count, post)
+    assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 2
+    assert len(await postgrest(website, "anon", anon, "SELECT id FROM content")) == 1
+    await owner.execute("UPDATE content SET deleted_at = now() WHERE id = $1::uuid", post)
+    assert await postgrest(website, "anon", anon, "SELECT id FROM content") == []
+    await postgrest(website, "anon", anon, count, post)  # a deleted item counts no views
+    assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 2
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await postgrest(website, "anon", anon, "SELECT check_rate_limit($1, 1, 1)", alice)

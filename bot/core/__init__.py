@@ -1,1 +1,1 @@
-"""The process: client, runner, settings and community files, errors, checks, identity, leadership, locks, doors."""
+"""The process: client, runner, scheduler, settings and community files, errors, checks, who is who, locks, doors."""

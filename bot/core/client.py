@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import discord
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
 from bot.core.config import Config, ConfigError
@@ -20,6 +19,7 @@ from bot.core.doors import Doors
 from bot.core.errors import on_app_command_error
 from bot.core.identity import Identity
 from bot.core.leadership import Leadership
+from bot.core.scheduler import LeaderScheduler
 from bot.ops.maintenance import Maintenance, Retention
 from bot.ops.metrics import POLL_SECONDS, Metrics
 from bot.writes.activity import ActivityBuffer, SeenMessages
@@ -88,7 +88,7 @@ _CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("a write asked for by a command failed", exc_info=task.exception())
+        log.error("%s failed", task.get_name(), exc_info=task.exception())  # write-now, ready
 
 
 def counts_as_chat(message: discord.Message, guild_id: int) -> bool:
@@ -146,7 +146,7 @@ class ConclaveBot(commands.Bot):
         self.analytics: Analytics = None  # type: ignore[assignment]
         self.metrics: Metrics = None  # type: ignore[assignment]
         self.maintenance: Maintenance = None  # type: ignore[assignment]
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler = LeaderScheduler(self.may_act, timezone="UTC")
         self.outbox = OutboxWorker(self)
         self.timers = TimerDispatcher(self)
         self.flush_schedule = Flushes(config.community.xp.flush_interval_seconds)
@@ -179,7 +179,12 @@ class ConclaveBot(commands.Bot):
         self.following = False  # taking over and the cut not known yet: interactions and messages are held
         self._passing = False  # an event of ours being parsed: what it dispatches goes through
         self._held: list[tuple[Callable[[dict[str, object]], None], dict[str, object]]] = []
+        # The highest id of an interaction or message this process handled: a planned handover's
+        # cut is the next one, so no clock (ours, the successor's or Discord's) ever places it.
+        self.last_handled_id = 0
         self._ready_held = False
+        self._ready_waits_for_lease = False  # the gateway was ready before this process led
+        self._ready_task: asyncio.Task[None] | None = None
         if leadership is not None:  # alone (tests, the sandbox) every event is ours: nothing in the way
             for name in _CUT_EVENTS:
                 parse = self._connection.parsers[name]
@@ -214,6 +219,7 @@ class ConclaveBot(commands.Bot):
                 id="flush",
                 max_instances=1,
                 coalesce=True,
+                fenced=False,  # what this process counted while it led is written whatever happens
             )
 
     def unregister_flush(self, name: str) -> None:
@@ -304,6 +310,15 @@ class ConclaveBot(commands.Bot):
         transactions (None: running alone, no lease)."""
         return self.leadership.fence if self.leadership is not None else None
 
+    def may_act(self) -> bool:
+        """Whether this process may touch Discord or run a job with side effects right now: it leads
+        (alone, or under a lease renewed within the fencing time by its own clock) and is not fenced.
+        The local half of the fence: it needs no database, so it holds over a partition and the
+        instant a frozen process wakes, before its renewal loop has found anything out."""
+        if self.fenced or not self.leading:
+            return False
+        return self.leadership is None or self.leadership.fresh()
+
     async def begin_leading(self) -> None:
         """What only the leader runs: the scheduler (flushes, maintenance, periodic jobs), the outbox,
         the timers, and the command sync."""
@@ -315,6 +330,10 @@ class ConclaveBot(commands.Bot):
         self.outbox.start()
         self.timers.start()
         await self.sync_commands()
+        if self._ready_waits_for_lease:
+            self._ready_waits_for_lease = False
+            self._ready_task = asyncio.create_task(self.on_ready(), name="ready")
+            self._ready_task.add_done_callback(_log_failure)
 
     # -- who handles which gateway event (a planned handover runs two gateways for a moment) -------
 
@@ -330,7 +349,9 @@ class ConclaveBot(commands.Bot):
             if len(self._held) < MAX_HELD_EVENTS:  # taking over: the cut is not known yet (seconds at most)
                 self._held.append((parse, data))
             return
-        if self._ours(int(str(data["id"]))):
+        snowflake = int(str(data["id"]))
+        if self._ours(snowflake):
+            self.last_handled_id = max(self.last_handled_id, snowflake)
             self._passing = True  # parsing dispatches synchronously (on_message, on_interaction)
             try:
                 parse(data)
@@ -362,11 +383,17 @@ class ConclaveBot(commands.Bot):
             self._ready_held = False
             self.dispatch("ready")
 
-    def hand_events_over(self, cut: int) -> None:
-        """The leader at a planned handover: interactions and messages from `cut` on are the new
-        process's; other events from now."""
+    def hand_events_over(self) -> int:
+        """The leader at a planned handover: interactions and messages from the returned cut on are
+        the new process's; other events from now. The cut is the id after the last one handled
+        here: everything this process answered or counted is below it, everything it did not is
+        the successor's (from the successor's held events), whatever any clock says. (Ids are
+        Discord's, made on Discord's clock: a cut from this host's clock was placed wrong by as
+        much as the two disagree, answering events twice or dropping them.)"""
+        cut = self.last_handled_id + 1
         self.cut_below = cut
         self.listening = False
+        return cut
 
     def fence_now(self) -> None:
         """The lease is lost: from this instant no interaction is answered, no message counted, no
@@ -405,6 +432,11 @@ class ConclaveBot(commands.Bot):
         log.info("synced %d app command(s)", len(self.synced_commands))
 
     async def on_ready(self) -> None:
+        if not self.may_act():
+            # A --takeover handles events from the cut on before it holds the lease: the member
+            # sync (and what follows it) waits for the lease (begin_leading), as every job does.
+            self._ready_waits_for_lease = True
+            return
         guild = self.home_guild
         if guild is None:
             log.error(

@@ -94,7 +94,12 @@ async def send_ephemeral(interaction: discord.Interaction[Any], message: str) ->
     """`message` for the member's eyes only, whatever the command had already answered."""
     try:
         if interaction.response.is_done():
-            await _clear_public_thinking(interaction)
+            if not await _clear_public_thinking(interaction):
+                # The public "thinking" message stays: a followup would fill it in for everyone, so
+                # the member is told by DM (never in the channel) rather than not at all.
+                if await tell_elsewhere(interaction, message) is None:
+                    log.warning("could not tell the member about an error (interaction %s)", interaction.id)
+                return
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)
@@ -104,18 +109,25 @@ async def send_ephemeral(interaction: discord.Interaction[Any], message: str) ->
         log.warning("could not tell the member about an error (interaction %s)", interaction.id)
 
 
-async def _clear_public_thinking(interaction: discord.Interaction[Any]) -> None:
+async def _clear_public_thinking(interaction: discord.Interaction[Any]) -> bool:
     """After a public defer, Discord's first followup fills in the "thinking" message and keeps its
     visibility (the ephemeral flag is ignored), so a refusal would be shown to everyone: the public
-    "thinking" message is deleted first, and the refusal then goes out as a private message."""
+    "thinking" message is deleted first, and the refusal then goes out as a private message.
+    False when it is still there (Discord refused to show or delete it); gone already is cleared."""
     if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
-        return
+        return True
     try:
         original = await interaction.original_response()
+        if original.flags.loading and not original.flags.ephemeral:
+            await interaction.delete_original_response()
     except discord.NotFound:
-        return  # already gone: the followup makes a new (private) message
-    if original.flags.loading and not original.flags.ephemeral:
-        await interaction.delete_original_response()
+        return True  # already gone (deleted meanwhile): the followup makes a new (private) message
+    except discord.HTTPException as error:
+        if token_expired(error):
+            raise  # the caller tells them by DM
+        log.info("the public thinking message of interaction %s could not be removed (%s)", interaction.id, error)
+        return False
+    return True
 
 
 async def report(interaction: discord.Interaction[Any], error: BaseException, where: str) -> None:

@@ -126,7 +126,8 @@ class Identity:
         return user_id
 
     async def refresh(self, member: discord.Member, *, in_server: bool = True) -> str:
-        """Write what changed (roles, names, membership) and return the users.id."""
+        """Write what changed (roles, names) and return the users.id. A departure on record stays:
+        only a join or the member sync brings a member back (db/users.py UPSERT_MEMBER)."""
         user_id = await users.upsert_member(self.pool, snapshot(member, in_server=in_server))
         self._remember(member.id, user_id)
         return user_id

@@ -37,18 +37,29 @@ class Timing:
     standby_poll_s: float = 1.0
     takeover_poll_s: float = 0.05
     handover_grace_s: float = 5.0  # a lease released to a named successor stays theirs this long
-    # Damping (the IDENTIFY budget, 1,000 a day): past flap_free acquisitions within flap_window_s,
-    # a standby waits flap_base_s * 2^(n - flap_free) (at most flap_max_s) after the lease ended. A
-    # crash loop then leads at most about 20 times in its first hour (3 free, then 5 s, 10 s, ... 5 min
-    # apart) and under 300 times a day.
+    # Damping (the IDENTIFY budget, 1,000 a day). Unplanned acquisitions (a start, a failover): past
+    # flap_free within flap_window_s, a standby waits flap_base_s * 2^(n - flap_free) (at most
+    # flap_max_s) after the lease ended. A crash loop then leads at most about 20 times in its first
+    # hour (3 free, then 5 s, 10 s, ... 5 min apart) and under 300 times a day.
     flap_window_s: float = 3600.0
     flap_free: int = 3
     flap_base_s: float = 5.0
     flap_max_s: float = 300.0
+    # Planned handovers (--takeover, a rolling deploy) are not flaps: they never delay a failover.
+    # Each still costs one IDENTIFY (the new process's), so past handover_free within the window a
+    # --takeover waits handover_base_s * 2^(n - handover_free) (at most flap_max_s) before its gateway
+    # connects: a takeover loop gets at most about 22 in its first hour and under 300 a day, so with a
+    # crash loop besides, under 600 IDENTIFYs a day.
+    handover_free: int = 6
+    handover_base_s: float = 5.0
 
     def damping(self, recent_acquisitions: int) -> float:
         over = recent_acquisitions - self.flap_free
         return 0.0 if over < 0 else min(self.flap_max_s, self.flap_base_s * 2**over)
+
+    def handover_damping(self, recent_handovers: int) -> float:
+        over = recent_handovers - self.handover_free
+        return 0.0 if over < 0 else min(self.flap_max_s, self.handover_base_s * 2**over)
 
 
 def new_holder() -> str:
@@ -115,12 +126,12 @@ class Leadership:
             if lease is not None and lease.expired_for < 0:
                 return None
             if lease is not None and not handed_to_me:
-                recent = await leader.acquisitions_since(conn, self.guild_id, t.flap_window_s)
+                recent = (await leader.acquisitions_since(conn, self.guild_id, t.flap_window_s)).unplanned
                 wait = t.damping(recent)
                 if lease.expired_for < wait:
                     log.info("standby: leadership changed %d times lately; waiting %.0f s more", recent, wait)
                     return None
-            detail = "by handover" if handed_to_me else ("takeover" if takeover else None)
+            detail = leader.BY_HANDOVER if handed_to_me else ("takeover" if takeover else None)
             return await leader.acquire(
                 conn, self.guild_id, self.holder, t.ttl_s, grace_seconds=t.handover_grace_s, detail=detail
             )
@@ -155,6 +166,23 @@ class Leadership:
                 )
                 said = True
             await asyncio.sleep(poll)
+
+    async def recent_handovers(self) -> int:
+        t = self.timing
+        return (await self._run(lambda c: leader.acquisitions_since(c, self.guild_id, t.flap_window_s))).handovers
+
+    async def takeover_wait(self) -> float:
+        """How long a --takeover waits before it connects: 0 unless the handovers of the last hour
+        passed the free ones (a takeover loop)."""
+        return self.timing.handover_damping(await self.recent_handovers())
+
+    async def wait_out_takeover_damping(self) -> None:
+        """Before a --takeover's gateway connects (its IDENTIFY): the wait a takeover loop earns."""
+        recent = await self.recent_handovers()
+        wait = self.timing.handover_damping(recent)
+        if wait > 0:
+            log.info("taking over: %d handovers in the last hour; waiting %.0f s before taking over", recent, wait)
+            await asyncio.sleep(wait)
 
     async def request_handover(self) -> str:
         """Ask the live leader to hand over to this process: "asked", "nobody" (nobody leads) or "busy"

@@ -88,6 +88,7 @@ async def lead(
     await bot.login(token)  # REST only (no gateway, no IDENTIFY); setup_hook warms everything up
     connection: asyncio.Task[None] | None = None
     if takeover:
+        await leadership.wait_out_takeover_damping()  # a takeover loop must not burn the IDENTIFYs
         bot.follow()
         connection = asyncio.create_task(bot.connect(), name="gateway")
         await _ready_or_failed(bot, connection)
@@ -165,10 +166,9 @@ async def _handover_cut(leadership: Leadership, connection: asyncio.Task[None]) 
 
 
 async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> None:
-    """The leader, asked to hand over: choose the cut (now), let the events before it arrive, then stop
-    (workers, gateway, every flush) and release the lease to the successor."""
-    cut = discord.utils.time_snowflake(discord.utils.utcnow())
-    bot.hand_events_over(cut)
+    """The leader, asked to hand over: choose the cut (past the last event it handled), let the events
+    before it arrive, then stop (workers, gateway, every flush) and release the lease to the successor."""
+    cut = bot.hand_events_over()
     if not await leadership.set_cut(cut):
         log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
         bot.cut_below = None

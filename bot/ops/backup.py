@@ -183,7 +183,7 @@ def _without_password(dsn: str) -> tuple[str, dict[str, str]]:
     return dsn, env
 
 
-_SCRIPT_ERROR = re.compile(r"^\S+?:\S*?:\d+: (?:ERROR|FATAL):\s+(.*)")
+_SCRIPT_ERROR = re.compile(r"^\S+?:\S*?:\d+: (?:ERROR|FATAL):\s+(.*)", re.MULTILINE)
 
 
 def _first_error(err: str, program: str, returncode: int) -> str:
@@ -217,7 +217,10 @@ async def backup(dsn: str, target: Path, tools: Tools | None = None) -> Path:
     excluded = [f"--exclude-schema={name}" for name in await _foreign_schemas(dsn)]
     partial.touch(mode=0o600)  # members' data: readable by this user only (pg_dump keeps the mode)
     os.chmod(partial, 0o600)
-    await _run([tools.pg_dump, "--format=custom", "--no-owner", *excluded, f"--file={partial}", f"--dbname={url}"], env)
+    # -B: no large objects (not the bot's; pg_restore's script would commit them on their own).
+    await _run(
+        [tools.pg_dump, "--format=custom", "--no-owner", "-B", *excluded, f"--file={partial}", f"--dbname={url}"], env
+    )
     partial.replace(target)  # a failed dump never leaves a file that looks complete
     return target
 
@@ -272,11 +275,14 @@ async def restore(dsn: str, source: Path, tools: Tools | None = None) -> None:
 # What the platform owns database-wide, never the bot's to drop or make, left out of a restore:
 # extensions (on Supabase, supabase_admin's in `extensions`), event triggers (PostgREST's schema
 # reload), publications (Realtime's supabase_realtime) and default privileges (every role's, the
-# project's grants of new objects to the API roles among them). pg_restore --list lines read
+# project's grants of new objects to the API roles among them). Large objects too, in a dump made
+# elsewhere: pg_restore's script wraps them in a BEGIN and COMMIT of its own, which would commit the
+# restore's one transaction half way. pg_restore --list lines read
 # "<id>; <catalog oid> <oid> <TYPE> <schema> <name> <owner>".
 _PLATFORM_ENTRY = re.compile(
     r"^\d+; \d+ \d+ (EXTENSION|COMMENT - EXTENSION|EVENT TRIGGER|COMMENT - EVENT TRIGGER|PUBLICATION"
-    r"|COMMENT - PUBLICATION|DEFAULT ACL) "
+    r"|COMMENT - PUBLICATION|DEFAULT ACL|BLOB|BLOBS|BLOB METADATA|LARGE OBJECT|LARGE OBJECTS"
+    r"|COMMENT - LARGE OBJECT|ACL - LARGE OBJECT|SECURITY LABEL - LARGE OBJECT) "
 )
 
 
@@ -334,12 +340,12 @@ async def _restore(
             runner.stdin.close()
         await runner.wait()
     written, ran = (e.decode(errors="replace") for e in await asyncio.gather(*errors))
-    if runner.returncode != 0 and ran.strip():
+    if runner.returncode != 0 and _SCRIPT_ERROR.search(ran):  # the server refused a statement
         raise BackupError(_first_error(ran, "psql", runner.returncode))
     if writer.returncode != 0:
         raise BackupError(_first_error(written, "pg_restore", writer.returncode))
     if runner.returncode != 0:
-        raise BackupError(f"psql exited with {runner.returncode}")
+        raise BackupError(_first_error(ran, "psql", runner.returncode))
 
 
 def default_target(config: Config) -> Path:

@@ -16,8 +16,8 @@ from bot.sandbox.demo import build_demo_guild
 from standin.server import StandIn
 
 
-async def serve(port: int, members: int, token: str | None) -> None:
-    standin = StandIn(token=token)
+async def serve(port: int, members: int, token: str | None, clock_skew: float = 0.0) -> None:
+    standin = StandIn(token=token, clock_skew=clock_skew)
     demo = build_demo_guild(standin)
     for i in range(members):
         standin.add_member(f"member{i:06d}")
@@ -48,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--members", type=int, default=0, help="extra members besides the demo ones")
     parser.add_argument("--token", default=None, help="the bot token to accept (random by default)")
+    parser.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        help="seconds added to this machine's clock in the ids it makes (Discord's clock and the bot's disagree)",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.members, args.token))
+    asyncio.run(serve(args.port, args.members, args.token, args.clock_skew))
     return 0
 
 

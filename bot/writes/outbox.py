@@ -16,7 +16,7 @@ import discord
 
 from bot.writes.worker import Worker
 from bot.writes.write_path import WriteHealth
-from db import dead_letters, moderation, outbox
+from db import dead_letters, leader, moderation, outbox
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
@@ -88,6 +88,11 @@ class Refused(Exception):
     """The bot will not act on this item (a role the configuration does not name, another guild)."""
 
 
+class NotLeading(Exception):
+    """The lease is no longer this process's (lost between the claim and the Discord call): the
+    item is not sent here; its transaction rolls back and it stays pending for the leader."""
+
+
 class Superseded(Exception):
     """A lift of a sanction ("lifts": its kind) while a newer sanction of that kind is in force: sent,
     it would undo the newer one (an unban queued behind a slow ban, then a ban by hand)."""
@@ -140,20 +145,34 @@ class OutboxWorker(Worker):
         """Deliver every item that is due now; True if any was handled."""
         handled = False
         while not self._stopping and not self.bot.fenced:
-            async with self.bot.pool.acquire() as conn, conn.transaction():
-                item = await outbox.claim_due(conn, self.bot.fence)
-                if item is None:
-                    return handled
-                handled = True
-                if not await self._waits_for_previous(conn, item):
-                    await self._attempt(conn, item)
+            try:
+                async with self.bot.pool.acquire() as conn, conn.transaction():
+                    item = await outbox.claim_due(conn, self.bot.fence)
+                    if item is None:
+                        return handled
+                    handled = True
+                    if not await self._waits_for_previous(conn, item):
+                        await self._attempt(conn, item)
+            except NotLeading as lost:
+                log.warning("%s; left pending for the leader", lost)
+                return handled
         return handled
+
+    async def _still_leading(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+        """The fence, checked immediately before each Discord call (the claim's check may be seconds
+        old: a slow Discord, a pause): locally (the lease renewed within the fencing time), then in
+        the item's transaction by the database's clock."""
+        fence = self.bot.fence
+        if not self.bot.may_act() or (fence is not None and not await leader.holds(conn, fence)):
+            raise NotLeading(f"outbox item {item.id} ({item.kind}) not sent: this process no longer leads")
 
     async def _attempt(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         try:
             await self._check_allowed(conn, item)
             await self._check_still_wanted(conn, item)
-            await self._deliver(item)
+            await self._deliver(conn, item)
+        except NotLeading:
+            raise  # not an outcome: the item is the leader's to deliver
         except Superseded as exc:
             log.info("outbox item %s (%s) not sent: %s", item.id, item.kind, exc)
             await outbox.mark_refused(conn, item.id, error=f"superseded: {exc}")
@@ -198,7 +217,10 @@ class OutboxWorker(Worker):
         previous = item.payload.get("after")
         if previous is None:
             return False
-        until = await outbox.pending_until(conn, int(previous))
+        # one id, or (an undo) every item it must follow
+        until = await outbox.pending_until(
+            conn, [int(i) for i in previous] if isinstance(previous, list) else [int(previous)]
+        )
         if until is None:
             return False
         wait_until = until + timedelta(milliseconds=50)
@@ -248,13 +270,18 @@ class OutboxWorker(Worker):
     async def _check_still_wanted(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         """A lift is queued in the transaction that ends its sanction: a sanction of that kind in force
         when it is due is a newer one, which it must not undo. An effect that applies a sanction
-        ("applies": a timeout, or its changed end) is sent only while that sanction is in force."""
+        ("applies": a timeout, its changed end, a mute role) is sent only while that sanction is in
+        force, and a timeout's change only while no newer change of it was queued."""
         p = item.payload
         if "applies" in p:  # applies a sanction (a timeout, or its changed end): only while it is in force
             applied = await moderation.sanction_by_id(conn, int(p["applies"]))
             if applied is None or applied.status != "active":
                 how = f"{applied.kind} is {applied.status}" if applied is not None else "sanction is gone"
                 raise Superseded(f"the {how} (sanction {p['applies']}): not applied, it would undo what ended it")
+            # A timeout's end is a value Discord keeps the last of: an older change retried after a
+            # newer one would overwrite it, so only the newest change of one timeout is sent.
+            if item.kind == "timeout" and (newer := await outbox.newer_applying(conn, item.id, item.kind, applied.id)):
+                raise Superseded(f"a newer change of this timeout (outbox item {newer}) replaces it")
         kind = p.get("lifts")
         if kind is None:
             return
@@ -278,18 +305,25 @@ class OutboxWorker(Worker):
             log.info("outbox item %s retry in %.1fs: %s", item.id, delay, reason)
             await outbox.mark_retry(conn, item.id, delay_seconds=delay, error=reason)
 
-    async def _deliver(self, item: outbox.OutboxItem) -> None:
+    async def _deliver(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         p: dict[str, Any] = item.payload
         http = self.bot.http
+
+        async def fence() -> None:
+            await self._still_leading(conn, item)
+
         try:
             if item.kind in ("add_role", "remove_role"):
                 call = http.add_role if item.kind == "add_role" else http.remove_role
+                await fence()
                 await call(int(p["guild_id"]), int(p["user_id"]), int(p["role_id"]), reason=p.get("reason"))
             elif item.kind == "dm":
                 user = self.bot.get_user(int(p["user_id"])) or await self.bot.fetch_user(int(p["user_id"]))
                 channel = user.dm_channel or await user.create_dm()
+                await fence()
                 await _send(http, channel.id, p)
             elif item.kind == "ban":
+                await fence()
                 self.echoes.expect("ban", str(p["user_id"]))
                 try:
                     await http.ban(
@@ -302,6 +336,7 @@ class OutboxWorker(Worker):
                     self.echoes.forget("ban", str(p["user_id"]))
                     raise
             elif item.kind == "unban":
+                await fence()
                 self.echoes.expect("unban", str(p["user_id"]))
                 try:
                     await http.unban(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
@@ -311,8 +346,10 @@ class OutboxWorker(Worker):
                     self.echoes.forget("unban", str(p["user_id"]))
                     raise
             elif item.kind == "kick":
+                await fence()
                 await http.kick(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
             elif item.kind == "timeout":
+                await fence()
                 await http.edit_member(
                     int(p["guild_id"]),
                     int(p["user_id"]),
@@ -320,9 +357,11 @@ class OutboxWorker(Worker):
                     communication_disabled_until=p.get("until"),
                 )
             elif item.kind == "channel_message":
+                await fence()
                 await _send(http, int(p["channel_id"]), p)
             elif item.kind == "delete_messages":
-                await _delete_messages(http, int(p["channel_id"]), [int(i) for i in p["message_ids"]], p.get("reason"))
+                ids = [int(i) for i in p["message_ids"]]
+                await _delete_messages(http, int(p["channel_id"]), ids, p.get("reason"), before_each=fence)
         except discord.Forbidden as exc:
             if exc.code == 50007:
                 raise PermanentFailure("the member does not accept DMs from the server (DMs closed)") from exc
@@ -346,7 +385,12 @@ async def _send(http: discord.http.HTTPClient, channel_id: int, payload: dict[st
 
 
 async def _delete_messages(
-    http: discord.http.HTTPClient, channel_id: int, message_ids: list[int], reason: str | None
+    http: discord.http.HTTPClient,
+    channel_id: int,
+    message_ids: list[int],
+    reason: str | None,
+    *,
+    before_each: Callable[[], Awaitable[None]],
 ) -> None:
     """Delete messages the way Discord allows: up to 100 at a time while younger than 14 days, one
     by one otherwise. A message already gone counts as deleted, so a retried item is harmless."""
@@ -359,11 +403,13 @@ async def _delete_messages(
             single += chunk
             continue
         try:
+            await before_each()
             await http.delete_messages(channel_id, chunk, reason=reason)
         except discord.HTTPException as exc:
             if exc.status != 400:
                 raise
             single += chunk  # e.g. one aged past the line meanwhile (50034): delete them one by one
     for message_id in single:
+        await before_each()
         with contextlib.suppress(discord.NotFound):
             await http.delete_message(channel_id, message_id, reason=reason)

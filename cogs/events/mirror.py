@@ -85,7 +85,7 @@ class Mirror:
     async def _reconcile(self) -> Mirrored:
         result = Mirrored()
         guild = self.bot.home_guild
-        if guild is None or guild.me is None:
+        if guild is None or guild.me is None or not self.bot.may_act():  # only the leader touches Discord
             return result
         if not guild.me.guild_permissions.manage_events:
             if not self.warned_permission:
@@ -97,6 +97,8 @@ class Mirror:
         for event in await events.to_mirror(self.bot.pool):
             scheduled = remote.get(int(event.discord_event_id)) if event.discord_event_id else None
             scheduled = scheduled or by_marker.get(event.id)
+            if not self.bot.may_act():  # the lease lost during the pass: the leader's next one finishes it
+                return result
             try:
                 await self._one(guild, event, scheduled, result)
             except discord.HTTPException as error:

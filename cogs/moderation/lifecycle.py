@@ -67,7 +67,7 @@ async def _record_in(
     now = datetime.now(UTC)
     expires = now + action.duration if action.duration is not None and action.kind in SANCTIONS else None
     minutes = int(action.duration.total_seconds() // 60) if action.duration is not None else None
-    # told: the member is sent a DM about this case (what /mydata exports, db/privacy.py)
+    # told: the member is sent a DM about this case (whether it arrived: dm_sent, once it settled)
     told = action.kind not in NO_DM
     metadata: dict[str, Any] = {**action.context, "target_discord_id": str(action.target.id), "told": told}
     if expires is not None:
@@ -178,8 +178,8 @@ async def _queue_discord_action(
     applies: int | None = None,
 ) -> None:
     """The action on Discord; `after`: the outbox item (the DM) it waits for while that is retried;
-    `applies`: the sanction it puts in force (a timeout's end is not sent once a newer timeout or a
-    lift ended that sanction: a slow old timeout never overwrites a newer one's end)."""
+    `applies`: the sanction it puts in force (a timeout's end, a mute's role: not sent once a newer
+    timeout or a lift ended that sanction: a slow old one never overwrites or outlives what followed)."""
     base: dict[str, Any] = {
         "guild_id": str(bot.guild_id),
         "user_id": str(action.target.id),
@@ -199,7 +199,7 @@ async def _queue_discord_action(
         extra = {"applies": applies} if applies is not None else {}
         await outbox.enqueue(conn, "timeout", {**base, **extra, "until": until}, dedupe_key=key)
     elif action.kind == "mute":
-        extra = {"case_id": case.id}
+        extra = {"case_id": case.id, **({"applies": applies} if applies is not None else {})}
         await queue_mute_role(conn, bot, str(action.target.id), give=True, reason=base["reason"], key=key, extra=extra)
     # (unban, untimeout, unmute: queued by lift, or by _record_in when nothing was on record)
 
@@ -286,6 +286,7 @@ async def reapply_mute(bot: ConclaveBot, member: discord.Member) -> bool:
             give=True,
             reason=f"still muted (sanction {active.id})",
             key=key,
+            extra={"applies": active.id},  # not given once this mute ended (an unmute queued meanwhile)
             role_id=await _mute_role_given(conn, active),
         )
     bot.outbox.wake()
@@ -352,9 +353,10 @@ async def lift(
       opened here ("<why> (case #N)", with its modlog entry). Only a timeout that ran out has none:
       Discord ended it by itself, so only the row changes;
     - its expiry timer is cancelled;
-    - its Discord effect is queued once per sanction (dedupe key sanction-lift:<id>), after the
-      sanction's own action if that is still in the outbox, however long it takes there (a quick
-      unban never runs ahead of the ban it lifts, which may wait up to a minute on its DM).
+    - its Discord effect is queued once per sanction (dedupe key sanction-lift:<id>), after every
+      effect applying the sanction still in the outbox (its own action, a changed timeout, a
+      rejoin's role), however long it takes there (a quick unban never runs ahead of the ban it
+      lifts, which may wait up to a minute on its DM; an unmute never ahead of an older grant).
     Returns the case, None when nothing was recorded."""
     if sanction.kind == "timeout" and by.status == "expired":
         await moderation.end_sanction(conn, sanction.id, status="expired")
@@ -406,8 +408,9 @@ async def _queue_lift_effect(
     if sanction is not None:
         dedupe = f"sanction-lift:{sanction.id}"
         again = [f"mute-rejoin:{sanction.id}:", f"{APPLY_KEY}{sanction.id}:"]  # what applies it again
-        previous = await outbox.pending_id(conn, f"case-action:{sanction.case_id}", prefixes=again)
-        if previous is not None:
+        # after every one still pending (not only the newest: an older one retried would land after it)
+        previous = await outbox.pending_ids(conn, f"case-action:{sanction.case_id}", prefixes=again)
+        if previous:
             base |= {"after": previous, "after_settled": True}
     else:
         dedupe = f"case-action:{case.id}"
