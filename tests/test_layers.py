@@ -286,3 +286,10 @@ def test_the_write_machinery_needs_only_the_core_below_the_client_and_db(module)
     allowed = {n for n in ours if _in(n, "bot.writes") or _in(n, "db") or _in(n, "bot.core")}
     assert ours - allowed == set()
     assert not ours & {"bot.core.client", "bot.core.runner"}
+
+
+def test_every_module_of_the_bot_sits_in_the_package_of_its_role():
+    # bot/ itself holds the command line only; a new module goes into core, writes, rules, ops,
+    # importing, ui or sandbox (README "How it is built").
+    loose = {m for m in MODULES if m.count(".") == 1 and m.startswith("bot.") and m not in PACKAGES}
+    assert loose == {"bot.__main__"}
