@@ -245,6 +245,13 @@ async def save_progress(conn: Executor, rows: Sequence[tuple[str, str, int]]) ->
     an unchanged one not rewritten. earned_at stays empty until earned."""
     if not rows:
         return 0
+    # The achievements' rows first (in id order), as award_achievement() and claim_awards take them
+    # before the members' rows: reached only by the foreign key's check after a member's first row
+    # was written, one waited for the website's award holding it while that award waited for the row.
+    await conn.execute(
+        "SELECT 1 FROM achievements WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
+        sorted({r[1] for r in rows}),
+    )
     status = await conn.execute(
         """INSERT INTO user_achievements AS ua (user_id, achievement_id, progress, earned_at)
            SELECT u, a, p, NULL FROM unnest($1::text[], $2::text[], $3::int[]) AS t(u, a, p)

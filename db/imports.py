@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -146,20 +146,122 @@ async def members_in_server(conn: Executor, discord_ids: Sequence[str]) -> set[s
     return {r["discord_id"] for r in rows}
 
 
-_ENSURE_USERS = """
+# A chunk is copied into a temporary table (COPY: one round trip, no WAL) and written from there
+# in a few set-based statements; the table is dropped at the chunk's commit or rollback, so a
+# transaction pooler never sees it outlive its transaction.
+_STAGE = """
+CREATE TEMP TABLE xp_import_stage (
+  discord_id TEXT NOT NULL,
+  username TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  messages INTEGER,
+  user_id TEXT,
+  in_server BOOLEAN,
+  roles TEXT[],
+  prev_import TEXT,
+  prev_ref TEXT,
+  prev_amount INTEGER,
+  state TEXT,            -- 'write', 'same' (imported before with this amount), 'done' (by this import: a resume)
+  taken INTEGER NOT NULL DEFAULT 0,  -- what the replaced import's reversal takes back (never below zero)
+  added INTEGER NOT NULL DEFAULT 0   -- messages added (never lower than what we counted)
+) ON COMMIT DROP
+"""
+_STAGE_COLUMNS = ("discord_id", "username", "amount", "messages")
+
+_STAGE_ERASED = """
+DELETE FROM xp_import_stage s USING erased_members e
+ WHERE e.discord_hash = encode(sha256(convert_to(s.discord_id, 'UTF8')), 'hex')
+RETURNING s.discord_id
+"""
+
+_STAGE_ENSURE_USERS = """
 INSERT INTO users (discord_id, username, in_server)
-SELECT d.discord_id, d.username, false FROM unnest($1::text[], $2::text[]) AS d(discord_id, username)
+SELECT s.discord_id, s.username, false FROM xp_import_stage s
+ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.discord_id = s.discord_id)
+ ORDER BY s.discord_id
 ON CONFLICT (discord_id) DO NOTHING
 """
 
-_LOCK_MEMBERS = """
-SELECT u.id, u.discord_id, u.in_server, u.roles, up.total_xp, up.message_count, e.import_id, e.source_ref, e.amount
-  FROM users u
-  JOIN user_profiles up ON up.user_id = u.id
-  LEFT JOIN xp_import_entries e ON e.user_id = u.id AND e.live
- WHERE u.discord_id = ANY($1::text[])
- ORDER BY u.id
-   FOR UPDATE OF up
+# The chunk's profiles locked in one order (every writer of them locks by users.id), and what each
+# member holds: their live imported amount decides whether this import writes, leaves or replaces it.
+_STAGE_RESOLVE = """
+WITH m AS (
+  SELECT u.discord_id, u.id, u.in_server, u.roles, up.total_xp, up.message_count,
+         e.import_id, e.source_ref, e.amount
+    FROM xp_import_stage s
+    JOIN users u ON u.discord_id = s.discord_id
+    JOIN user_profiles up ON up.user_id = u.id
+    LEFT JOIN xp_import_entries e ON e.user_id = u.id AND e.live
+   ORDER BY u.id
+     FOR UPDATE OF up
+)
+UPDATE xp_import_stage s
+   SET user_id = m.id, in_server = m.in_server, roles = m.roles,
+       prev_import = m.import_id, prev_ref = m.source_ref, prev_amount = m.amount,
+       state = CASE WHEN m.import_id = $1 THEN 'done'
+                    WHEN m.import_id IS NOT NULL AND m.amount = s.amount THEN 'same'
+                    ELSE 'write' END,
+       taken = CASE WHEN m.import_id IS NOT NULL AND m.import_id <> $1 THEN LEAST(m.amount, m.total_xp) ELSE 0 END,
+       added = GREATEST(0, COALESCE(s.messages, 0) - m.message_count)
+  FROM m
+ WHERE m.discord_id = s.discord_id
+"""
+
+_STAGE_TALLY = """
+SELECT count(*) FILTER (WHERE state = 'write') AS written,
+       COALESCE(sum(amount) FILTER (WHERE state = 'write'), 0) AS written_xp,
+       count(*) FILTER (WHERE state = 'done') AS done,
+       COALESCE(sum(prev_amount) FILTER (WHERE state = 'done'), 0) AS done_xp,
+       count(*) FILTER (WHERE state = 'same') AS same,
+       COALESCE(array_agg(discord_id ORDER BY discord_id) FILTER (WHERE user_id IS NULL), '{}') AS no_profile
+  FROM xp_import_stage
+"""
+
+_STAGE_RETIRE = """
+UPDATE xp_import_entries e SET live = false
+  FROM xp_import_stage s
+ WHERE s.state = 'write' AND s.prev_import IS NOT NULL AND e.user_id = s.user_id AND e.live
+"""
+
+# users.id in source_ref, not the Discord id: the ledger is append-only, and an erased member keeps no id.
+_STAGE_ENTRIES = """
+INSERT INTO xp_import_entries (import_id, user_id, source_ref, amount, replaced_import, replaced_amount, messages_added)
+SELECT $1, s.user_id, $2 || ':' || s.user_id || ':' || $1, s.amount, s.prev_import, s.taken, s.added
+  FROM xp_import_stage s WHERE s.state = 'write'
+ ORDER BY s.user_id
+"""
+
+# The ledger rows (the replaced import's reversal, then the new amount), and the totals, levels and
+# message counts they move, as ledger.apply_grants moves them for an `import` row: no pathway, no
+# period board, last activity and the server's day untouched. A row the ledger has already (a
+# source grants once) moves nothing. Returns the members whose level moved (quiet reward roles).
+_STAGE_GRANT = """
+WITH granted AS (
+  INSERT INTO xp_ledger (user_id, source, source_ref, pathway, amount, created_at, reason, actor_id)
+  SELECT g.user_id, 'import', g.ref, NULL, g.amount, $3, $4, NULL
+    FROM (SELECT s.user_id, 'undo:' || s.prev_ref || ':' || $1 AS ref, -s.taken AS amount, 0 AS n
+            FROM xp_import_stage s WHERE s.state = 'write' AND s.taken > 0
+          UNION ALL
+          SELECT s.user_id, $2 || ':' || s.user_id || ':' || $1, s.amount, 1
+            FROM xp_import_stage s WHERE s.state = 'write' AND s.amount > 0) g
+   ORDER BY g.user_id, g.n
+  ON CONFLICT (source, source_ref, user_id) DO NOTHING
+  RETURNING user_id, amount
+), delta AS (
+  SELECT user_id, sum(amount)::int AS delta FROM granted GROUP BY user_id
+), moved AS (
+  UPDATE user_profiles up
+     SET total_xp = up.total_xp + COALESCE(d.delta, 0),
+         level = calculate_level_from_xp(up.total_xp + COALESCE(d.delta, 0)),
+         message_count = up.message_count + s.added
+    FROM xp_import_stage s LEFT JOIN delta d ON d.user_id = s.user_id
+   WHERE s.state = 'write' AND up.user_id = s.user_id AND (COALESCE(d.delta, 0) <> 0 OR s.added <> 0)
+  RETURNING up.user_id, up.total_xp, up.level, COALESCE(d.delta, 0) AS delta
+)
+SELECT mv.user_id, s.discord_id, s.in_server, s.roles, mv.total_xp - mv.delta AS before, mv.total_xp AS after,
+       calculate_level_from_xp(mv.total_xp - mv.delta) AS level_before, mv.level AS level_after
+  FROM moved mv JOIN xp_import_stage s ON s.user_id = mv.user_id
+ WHERE mv.delta <> 0 AND calculate_level_from_xp(mv.total_xp - mv.delta) <> mv.level
 """
 
 
@@ -169,7 +271,8 @@ async def apply_chunk(
     """One chunk of an import, in the caller's transaction: members the database does not know yet are
     kept (a users row not in the server); each member's live imported amount becomes the wanted one
     (an equal one is left alone, a member this import already wrote, on a resume, too); message
-    counts never go down. Totals, levels and the rank's data move through ledger.apply_grants."""
+    counts never go down. The chunk goes in by COPY and is written set-based: one statement each
+    for the users, the lock, the import's entries, and the ledger rows with the totals and levels."""
     now = at or datetime.now(UTC)
     result = ChunkResult()
     # KEY SHARE: shared with the other lanes' chunks and with the heartbeat's UPDATE; an undo's
@@ -177,83 +280,37 @@ async def apply_chunk(
     status = await conn.fetchval("SELECT status FROM xp_imports WHERE id = $1 FOR KEY SHARE", record.id)
     if status != "running":
         raise ImportStopped(record.id)
-    erased = set(
-        await conn.fetchval(
-            """SELECT COALESCE(array_agg(d), '{}') FROM unnest($1::text[]) AS d
-                WHERE encode(sha256(convert_to(d, 'UTF8')), 'hex') IN (SELECT discord_hash FROM erased_members)""",
-            [w.discord_id for w in chunk],
-        )
+    # The chunk's commit does not wait for its WAL to reach the disk: a crash that loses it is one
+    # before it committed, which the resume redoes; finish()'s commit waits for all of it.
+    await conn.execute("SET LOCAL synchronous_commit = off")
+    await conn.execute(_STAGE)
+    await conn.copy_records_to_table(
+        "xp_import_stage",
+        records=[(w.discord_id, w.username, w.amount, w.messages) for w in chunk],
+        columns=_STAGE_COLUMNS,
     )
-    if erased:
-        result.skipped.extend((d, "erased at their request") for d in sorted(erased))
-        chunk = [w for w in chunk if w.discord_id not in erased]
-    by_discord = {r["discord_id"]: r for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in chunk])}
-    missing = [w for w in chunk if w.discord_id not in by_discord]
-    if missing:
-        await conn.execute(_ENSURE_USERS, [w.discord_id for w in missing], [w.username for w in missing])
-        for r in await conn.fetch(_LOCK_MEMBERS, [w.discord_id for w in missing]):
-            by_discord[r["discord_id"]] = r
-    grants: list[ledger.Grant] = []
-    entries: list[tuple[str, str, int, str | None, int, int]] = []
-    retired: list[str] = []
-    counts: list[ledger.ChatActivity] = []
-    day = now.date()
-    zero = date(1970, 1, 1)  # import rows are in no week or month board
-    for w in chunk:
-        row = by_discord.get(w.discord_id)
-        if row is None:  # a users row without a profile: nothing to write to
-            result.skipped.append((w.discord_id, "the member's profile is missing"))
-            continue
-        user_id = row["id"]
-        result.members[user_id] = (w.discord_id, row["in_server"], list(row["roles"] or []))
-        if row["import_id"] == record.id:
-            result.imported += 1  # written before a crash; the resume leaves it
-            result.xp += row["amount"]
-            continue
-        previous = row["amount"] or 0
-        if row["import_id"] is not None and previous == w.amount:
-            result.unchanged += 1
-            continue
-        added = max(0, (w.messages or 0) - row["message_count"])  # never lower than what we counted
-        if added:
-            counts.append(ledger.ChatActivity(user_id, added, NEVER))
-        taken = 0
-        if row["import_id"] is not None:
-            taken = min(previous, row["total_xp"])  # never below zero (staff may have taken XP since)
-            if taken:
-                ref = f"undo:{row['source_ref']}:{record.id}"
-                grants.append(ledger.Grant(user_id, "import", ref, None, -taken, now, day, zero, zero))
-            retired.append(user_id)
-        # users.id, not the Discord id: the ledger is append-only, and an erased member keeps no id.
-        ref = f"{record.source}:{user_id}:{record.id}"
-        if w.amount:
-            grants.append(ledger.Grant(user_id, "import", ref, None, w.amount, now, day, zero, zero))
-        entries.append((user_id, ref, w.amount, row["import_id"], taken, added))
-        result.imported += 1
-        result.xp += w.amount
-    if retired:
-        await conn.execute(
-            "UPDATE xp_import_entries SET live = false WHERE live AND user_id = ANY($1::text[])", retired
+    await conn.execute("ANALYZE xp_import_stage")  # the planner then joins a chunk, not a table, by index
+    erased = sorted(r["discord_id"] for r in await conn.fetch(_STAGE_ERASED))
+    result.skipped.extend((d, "erased at their request") for d in erased)
+    await conn.execute(_STAGE_ENSURE_USERS)
+    await conn.execute(_STAGE_RESOLVE, record.id)
+    await conn.execute("ANALYZE xp_import_stage")  # again: the writes below select by state
+    tally = await conn.fetchrow(_STAGE_TALLY)
+    # a users row without a profile: nothing to write to
+    result.skipped.extend((d, "the member's profile is missing") for d in tally["no_profile"])
+    result.imported = tally["written"] + tally["done"]  # written before a crash: the resume leaves it
+    result.xp = tally["written_xp"] + tally["done_xp"]
+    result.unchanged = tally["same"]
+    if not tally["written"]:
+        return result
+    await conn.execute(_STAGE_RETIRE)
+    await conn.execute(_STAGE_ENTRIES, record.id, record.source)
+    moved = await conn.fetch(_STAGE_GRANT, record.id, record.source, now, f"import {record.id}")
+    for r in moved:
+        result.members[r["user_id"]] = (r["discord_id"], r["in_server"], list(r["roles"] or []))
+        result.level_changes.append(
+            ledger.BoardChange(r["user_id"], "", r["before"], r["after"], r["level_before"], r["level_after"])
         )
-    if entries:
-        await conn.execute(
-            """INSERT INTO xp_import_entries (import_id, user_id, source_ref, amount, replaced_import, replaced_amount,
-                                              messages_added)
-               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::int[])""",
-            record.id,
-            [e[0] for e in entries],
-            [e[1] for e in entries],
-            [e[2] for e in entries],
-            [e[3] for e in entries],
-            [e[4] for e in entries],
-            [e[5] for e in entries],
-        )
-    if grants or counts:
-        # Message counts ride in the same UPDATE as the XP; they are history, not today's activity.
-        applied = await ledger.apply_grants(
-            conn, grants, reasons=[f"import {record.id}"] * len(grants), activity=counts, count_in_stats=False
-        )
-        result.level_changes = _level_changes(applied)
     return result
 
 
@@ -401,14 +458,29 @@ async def current_levels(conn: Executor, discord_ids: Sequence[str]) -> dict[str
     return {r["discord_id"]: r["level"] for r in rows}
 
 
+CRASHED_AFTER = timedelta(minutes=5)  # a running import silent this long is evaluated as it stands
+
+
 async def unevaluated(conn: Executor) -> list[str]:
     """Imports (finished or taken back) whose members' achievements the bot has not evaluated yet."""
     rows = await conn.fetch(
         """SELECT id FROM xp_imports WHERE evaluated_at IS NULL
-              AND (status <> 'running' OR heartbeat_at < NOW() - interval '5 minutes')  -- crashed ones too
-            ORDER BY started_at"""
+              AND (status <> 'running' OR heartbeat_at < NOW() - $1::interval)  -- crashed ones too
+            ORDER BY started_at""",
+        CRASHED_AFTER,
     )
     return [r["id"] for r in rows]
+
+
+async def evaluation_waits(conn: Executor) -> bool:
+    """An import is being written, or its members' achievements are not evaluated yet: a member's
+    evaluation waits for it (what the import earned them is awarded quietly, all at once)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM xp_imports
+                           WHERE evaluated_at IS NULL
+                              OR (status = 'running' AND heartbeat_at >= NOW() - $1::interval))""",
+        CRASHED_AFTER,
+    )
 
 
 async def mark_evaluated(conn: Executor, import_ids: Sequence[str]) -> None:

@@ -47,11 +47,12 @@ class Profile:
     primary_pathway: str | None
 
 
-# {in_server}: a join records the membership as Discord says; any other write from what the bot met
-# of a member (a message's author, a command's user, a role change) never turns a departure back:
-# the object it holds may predate the departure (e.g. a message flushed after they left), and only
-# a join or the member sync brings a member back.
-_UPSERT_MEMBER = """
+# in_server is the snapshot's, as the bot saw the member: a departure the bot recorded after the
+# object it holds was made (a message's author flushed after they left, a kicked member's case) is
+# in the snapshot already (bot/core/identity.py keeps the departures it records), so a stale object never
+# brings a member back, and a row written `false` by the website (claim_member) is put right by the
+# bot's next write from the member in the server.
+UPSERT_MEMBER = """
 INSERT INTO users AS u (discord_id, username, global_name, nickname, avatar, avatar_url, roles,
                         in_server, joined_at, server_booster, boost_since, last_seen)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, NOW()), $10, $11, NOW())
@@ -62,15 +63,14 @@ ON CONFLICT (discord_id) DO UPDATE SET
   avatar = EXCLUDED.avatar,
   avatar_url = EXCLUDED.avatar_url,
   roles = EXCLUDED.roles,
-  in_server = {in_server},
+  in_server = EXCLUDED.in_server,
   joined_at = COALESCE($9, u.joined_at),
   server_booster = EXCLUDED.server_booster,
   boost_since = EXCLUDED.boost_since,
   last_seen = NOW()
 RETURNING id
 """
-UPSERT_MEMBER = _UPSERT_MEMBER.format(in_server="u.in_server AND EXCLUDED.in_server")
-JOIN_MEMBER = _UPSERT_MEMBER.format(in_server="EXCLUDED.in_server")
+JOIN_MEMBER = UPSERT_MEMBER
 
 
 def _upsert_args(member: MemberSnapshot) -> tuple:
@@ -134,7 +134,7 @@ async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnaps
         ON CONFLICT (discord_id) DO UPDATE SET
           username = EXCLUDED.username, global_name = EXCLUDED.global_name,
           nickname = EXCLUDED.nickname, avatar = EXCLUDED.avatar, avatar_url = EXCLUDED.avatar_url,
-          roles = EXCLUDED.roles, in_server = u.in_server AND EXCLUDED.in_server,  -- a departure wins
+          roles = EXCLUDED.roles, in_server = EXCLUDED.in_server,
           server_booster = EXCLUDED.server_booster, boost_since = EXCLUDED.boost_since
         RETURNING discord_id, id
         """,

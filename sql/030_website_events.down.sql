@@ -2,6 +2,14 @@
 -- content's policy, increment_view_count() and check_rate_limit() are as 029 left them. The bot's
 -- db/events.py of before does what the event_* functions did itself.
 
+DROP TRIGGER content_search_update ON content;
+CREATE TRIGGER content_search_update
+  BEFORE INSERT OR UPDATE ON content
+  FOR EACH ROW EXECUTE FUNCTION tsvector_update_trigger(search_vector, 'pg_catalog.english', title, body);
+DROP TRIGGER update_content_updated_at ON content;
+CREATE TRIGGER update_content_updated_at BEFORE UPDATE ON content
+  FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
 REVOKE EXECUTE ON FUNCTION check_rate_limit(TEXT, INTEGER, INTEGER) FROM service_role;
 GRANT EXECUTE ON FUNCTION check_rate_limit(TEXT, INTEGER, INTEGER) TO PUBLIC;
 

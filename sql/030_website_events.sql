@@ -7,11 +7,14 @@
 -- - A member promoted from the waitlist by a website leave is told in their notifications (the bot
 --   tells its own promotions by DM as well).
 -- - anon and authenticated no longer read events.participants (who registered): the table's other
---   columns stay readable; active_events lists only participants whose profile is public (and the
---   reader themself).
+--   columns stay readable; active_events lists only participants in the server whose profile is
+--   public (and the reader themself).
+-- - Leaving a cancelled or finished event, or rating one not over yet, is refused as in Discord, and
+--   a place freed in an event no longer to come promotes nobody.
 -- - Published content that was soft-deleted (deleted_at set) is no longer public.
 -- - increment_view_count() counts a view of published content for anyone (the guide's website call,
---   which failed: the API roles may not update content); check_rate_limit() is the service role's
+--   which failed: the API roles may not update content) without stamping updated_at or recomputing
+--   the search vector (a view is not an edit); check_rate_limit() is the service role's
 --   (anyone could spend another member's requests).
 
 CREATE FUNCTION public.event_sync_participants(p_event_id UUID) RETURNS VOID
@@ -99,7 +102,9 @@ BEGIN
         WHERE o.event_id = p_event_id AND o.user_id = p_user_id FOR UPDATE) old
   WHERE r.event_id = p_event_id AND r.user_id = p_user_id AND old.status IN ('registered', 'waitlisted')
   RETURNING old.status INTO v_before;
-  IF v_before = 'registered' THEN
+  IF v_before = 'registered' AND EXISTS (
+       SELECT 1 FROM public.events e
+       WHERE e.id = p_event_id AND COALESCE(e.is_active, true) AND e.status IN ('upcoming', 'ongoing')) THEN
     SELECT COALESCE(array_agg(f.promoted_user_id), '{}') INTO v_promoted
     FROM public.event_fill_places(p_event_id, p_capacity) f;
   END IF;
@@ -108,7 +113,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION public.event_leave(UUID, TEXT, INTEGER) IS
-  'Cancel a member''s registration or place in the waitlist; a freed place goes to the first waiting. In a transaction that locked the event row';
+  'Cancel a member''s registration or place in the waitlist; a freed place goes to the first waiting while the event is to come or on. In a transaction that locked the event row';
 
 REVOKE EXECUTE ON FUNCTION public.event_sync_participants(UUID), public.event_waitlist_position(UUID, TEXT),
   public.event_fill_places(UUID, INTEGER), public.event_register(UUID, TEXT, INTEGER),
@@ -192,6 +197,12 @@ DECLARE
   v_promoted TEXT[];
 BEGIN
   e := public.website_event_for(p_event_id, v_member);
+  IF e.status = 'cancelled' OR NOT COALESCE(e.is_active, true) THEN
+    RAISE EXCEPTION 'This event was cancelled.';
+  END IF;
+  IF e.status = 'completed' THEN
+    RAISE EXCEPTION 'This event is over.';
+  END IF;
   SELECT l.status_before, l.promoted_user_ids INTO v_before, v_promoted
     FROM public.event_leave(p_event_id, v_member, e.max_participants) l;
   INSERT INTO public.notifications (user_id, title, message, type, metadata)
@@ -211,7 +222,9 @@ DECLARE
   v_member TEXT := public.current_member_id();
   v_status TEXT;
 BEGIN
-  PERFORM public.website_event_for(p_event_id, v_member);
+  IF (public.website_event_for(p_event_id, v_member)).status IS DISTINCT FROM 'completed' THEN
+    RAISE EXCEPTION 'Ratings open once the event is over.';
+  END IF;
   IF p_rating IS NULL OR p_rating NOT BETWEEN 1 AND 5 THEN
     RAISE EXCEPTION 'A rating is 1 to 5.' USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -229,7 +242,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION public.rate_event(UUID, INTEGER, TEXT) IS
-  'The signed-in member rates an event they attended (1-5) with optional comments (at most 1,000 characters)';
+  'The signed-in member rates an event they attended, once it is over (1-5), with optional comments (at most 1,000 characters)';
 
 REVOKE EXECUTE ON FUNCTION public.register_for_event(UUID), public.leave_event(UUID),
   public.rate_event(UUID, INTEGER, TEXT) FROM PUBLIC;
@@ -256,8 +269,8 @@ SELECT
   e.max_participants, e.current_participants,
   ARRAY(SELECT p FROM unnest(e.participants) WITH ORDINALITY AS t(p, n)
         WHERE p = (SELECT public.current_member_id())
-           OR EXISTS (SELECT 1 FROM public.user_profiles up
-                      WHERE up.user_id = t.p AND public.profile_is_public(up.preferences))
+           OR EXISTS (SELECT 1 FROM public.users u JOIN public.user_profiles up ON up.user_id = u.id
+                      WHERE u.id = t.p AND u.in_server AND public.profile_is_public(up.preferences))
         ORDER BY t.n) AS participants,
   e.registration_required, e.registration_deadline, e.host, e.host_id, e.co_hosts, e.requirements,
   e.required_roles, e.required_pathway, e.min_level, e.banner_image, e.thumbnail, e.attachments, e.rewards,
@@ -272,7 +285,7 @@ FROM events e
 WHERE e.is_active = true AND e.status <> 'draft'
 ORDER BY e.start_date;
 COMMENT ON VIEW active_events IS
-  'Listed (not draft) active events with participant count and a status computed from the clock, read with the owner''s rights; participants lists only members with a public profile (and the reader)';
+  'Listed (not draft) active events with participant count and a status computed from the clock, read with the owner''s rights; participants lists only current members with a public profile (and the reader)';
 
 DROP POLICY content_select_published ON content;
 CREATE POLICY content_select_published ON content
@@ -288,6 +301,15 @@ $$;
 COMMENT ON FUNCTION increment_view_count(UUID) IS 'Count one view of a published content item (anyone may: the website counts its readers)';
 REVOKE EXECUTE ON FUNCTION increment_view_count(UUID) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION increment_view_count(UUID) TO anon, authenticated, service_role;
+
+-- A view is not an edit: counting one neither stamps updated_at nor recomputes the search vector.
+DROP TRIGGER update_content_updated_at ON content;
+CREATE TRIGGER update_content_updated_at BEFORE UPDATE ON content
+  FOR EACH ROW WHEN ((to_jsonb(OLD) - 'view_count') IS DISTINCT FROM (to_jsonb(NEW) - 'view_count'))
+  EXECUTE FUNCTION update_updated_at_column();
+DROP TRIGGER content_search_update ON content;
+CREATE TRIGGER content_search_update BEFORE INSERT OR UPDATE OF title, body ON content
+  FOR EACH ROW EXECUTE FUNCTION tsvector_update_trigger(search_vector, 'pg_catalog.english', title, body);
 
 REVOKE EXECUTE ON FUNCTION check_rate_limit(TEXT, INTEGER, INTEGER) FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION check_rate_limit(TEXT, INTEGER, INTEGER) TO service_role;

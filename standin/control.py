@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from standin import bans
 from standin import state as s
+from standin.records import NotInServer
 from standin.replies import Reply, answer
 from standin.uploads import MIB, member_limit
 
@@ -58,6 +59,15 @@ class Actor:
     def name(self) -> str:
         return self.member.user.username
 
+    @property
+    def in_server(self) -> bool:
+        return self.id in self.standin.guild.members
+
+    def require_membership(self) -> None:
+        """Only a member posts, talks in voice or uses commands in the server (NotInServer otherwise)."""
+        if not self.in_server:
+            raise NotInServer(self.name, banned=self.id in self.standin.guild.bans)
+
     def _channel(self, channel: s.Channel | str | None) -> s.Channel:
         if isinstance(channel, s.Channel):
             return channel
@@ -82,6 +92,8 @@ class Actor:
         """Post a message; `via_webhook` sends it as a webhook would, `message_type` 7 is a join
         notice, `sent_at` dates it in the past (as a message from before the bot last looked)."""
         target = self._channel(channel)
+        if target.type != s.DM:
+            self.require_membership()
         standin = self.standin
         message = s.Message(
             id=standin.ids.next(at=sent_at),
@@ -111,12 +123,14 @@ class Actor:
     # -- voice and membership ---------------------------------------------------------------
 
     def join_voice(self, channel: s.Channel | str, *, self_mute: bool = False, self_deaf: bool = False) -> None:
+        self.require_membership()
         target = self._channel(channel)
         self.standin.set_voice_state(
             self.id, s.VoiceState(channel_id=target.id, self_mute=self_mute, self_deaf=self_deaf)
         )
 
     def set_voice(self, *, self_mute: bool | None = None, self_deaf: bool | None = None) -> None:
+        self.require_membership()
         current = self.standin.guild.voice_states.get(self.id)
         if current is None:
             raise ValueError(f"{self.name} is not in voice")
@@ -127,6 +141,7 @@ class Actor:
         self.standin.set_voice_state(self.id, current)
 
     def leave_voice(self) -> None:
+        self.require_membership()
         self.standin.set_voice_state(self.id, None)
 
     def leave_guild(self) -> None:
@@ -161,11 +176,12 @@ class Actor:
 
     def command(self, name: str) -> dict[str, Any]:
         """The slash command `name` as registered (guild commands first)."""
-        guild_commands = self.standin.commands.get(self.standin.guild.id, [])
-        for command in guild_commands + self.standin.commands.get(None, []):
-            if command["name"] == name and command.get("type", 1) == 1:
+        registered = self.standin.commands.get(self.standin.guild.id, []) + self.standin.commands.get(None, [])
+        slash = [c for c in registered if c.get("type", 1) == 1]  # chat input, not the context menus
+        for command in slash:
+            if command["name"] == name:
                 return command
-        known = ", ".join(sorted(c["name"] for c in guild_commands))
+        known = ", ".join(sorted({c["name"] for c in slash}))
         raise LookupError(f"/{name} is not a command here (commands: {known})")
 
     def _build_options(

@@ -14,6 +14,16 @@ INTERACTION_WINDOW_S = 3.0  # "you must send an initial response within 3 second
 WEBHOOK_TOKEN_TTL_S = 15 * 60  # "Interaction tokens are valid for 15 minutes"
 
 
+class NotInServer(LookupError):
+    """Someone who is not a member (banned, or left) acts in the server: Discord would not let them
+    post, talk in voice or use a command there."""
+
+    def __init__(self, name: str, *, banned: bool) -> None:
+        self.name = name
+        self.banned = banned
+        super().__init__(f"{name} is not in the server ({'banned' if banned else 'left'})")
+
+
 class Clock:
     """The stand-in's monotonic clock, on which Discord's interaction windows (3 seconds to
     acknowledge, 15 minutes of token) are measured: real time, plus what a test advanced it by, so

@@ -23,6 +23,7 @@ from standin.records import (
     Clock,
     Failure,
     Interaction,
+    NotInServer,
     Output,
     Refusal,
 )
@@ -314,6 +315,8 @@ class StandIn:
         an administrator there (Discord delivers global commands in every server)."""
         channel = self.channel(channel_id)
         in_guild = channel is not None and channel.type != s.DM
+        if in_guild and user.id not in self.guild.members:
+            raise NotInServer(user.username, banned=user.id in self.guild.bans)
         interaction = Interaction(
             id=self.ids.next(),
             token=secrets.token_urlsafe(48),

@@ -6,10 +6,13 @@ import asyncio
 import random
 from pathlib import Path
 
+import asyncpg
+
 from bot.core.community import AchievementsConfig, XPConfig
 from bot.core.config import load_achievement_catalog
 from bot.rules import achievements as rules
 from db import achievement_backfill, achievements
+from tests.factories import make_member
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, total_xp
 
@@ -659,3 +662,42 @@ async def test_a_pathway_achievement_goes_only_to_members_of_its_pathway(harness
         )
         == 50
     )
+
+
+async def test_first_progress_row_and_the_websites_award_do_not_deadlock(pool):
+    """save_progress inserts a member's first (user, achievement) row and reaches the achievement's
+    row only in the foreign key's check (FOR KEY SHARE); award_achievement() holds that row FOR UPDATE
+    and then writes the same award row: the same deadlock f44e9a2 fixed for claim_awards."""
+    alice = await make_member(pool, "alice")
+    await pool.execute(
+        """INSERT INTO achievements (id, name, xp, requirements)
+           VALUES ('chatty', 'Chatty', 40, '{"type": "messages", "amount": 5}')"""
+    )
+
+    async def bots_progress() -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            return await achievements.save_progress(conn, [(alice, "chatty", 40)])
+
+    async with pool.acquire() as website:
+        tr = website.transaction()
+        await tr.start()
+        await website.execute("SELECT 1 FROM achievements WHERE id = 'chatty' FOR UPDATE")
+        task = asyncio.create_task(bots_progress())
+        for _ in range(200):
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        errors = []
+        try:
+            await website.fetchval("SELECT award_achievement($1, 'chatty')", alice)
+        except asyncpg.DeadlockDetectedError as e:
+            errors.append(("website", e))
+        await tr.rollback() if errors else await tr.commit()
+    try:
+        await task
+    except asyncpg.DeadlockDetectedError as e:
+        errors.append(("bot", e))
+    assert errors == []

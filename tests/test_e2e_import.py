@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+from bot.importing import importer
 from bot.importing import sources as src
 from tests.factories import snowflake
 from tests.test_e2e_achievements import start as start_with_achievements
 from tests.test_e2e_achievements import user_id_of
 from tests.test_e2e_core import wait_until
-from tests.xp_support import start, total_xp
+from tests.xp_support import handled, start, total_xp
 
 
 def export(players: list[tuple[str, int]]) -> bytes:
@@ -79,6 +80,30 @@ async def test_imported_levels_reach_achievements_quietly(harness, tmp_path):
     queued = await bot.pool.fetch("SELECT kind, payload FROM outbox")
     assert not [q for q in queued if q["kind"] in ("dm", "channel_message") and "Level Five" in str(q["payload"])]
     assert await bot.pool.fetchval("SELECT count(*) FROM xp_imports WHERE evaluated_at IS NULL") == 0
+
+
+async def test_a_member_who_chats_before_the_imports_evaluation_is_not_announced_what_it_earned(harness, tmp_path):
+    """`python -m bot import` writes from another process; the bot evaluates the import within a
+    minute. A member who chats in between is evaluated first: what the import earned them stays
+    quiet all the same: the evaluation waits for the import's."""
+    bot = await start_with_achievements(harness, tmp_path, extra=LEVEL_ACHIEVEMENT)
+    alice = harness.member("alice")
+    parsed = importer.parse_bytes(export([(alice.id, 6)]), "mee6")
+    await importer.run(bot.pool, bot.config.community, importer.plan(parsed, importer.Options("mee6")))
+    alice.say("back from MEE6")
+    await handled(bot, 1)
+    await bot.flush_all()  # the XP flush, then the evaluation it asks for
+    assert await bot.doors.achievements.after_imports() == 1  # the minute job's turn
+    await bot.flush_all()
+    alice_id = await user_id_of(bot, alice)
+    held = await bot.pool.fetchval(
+        "SELECT earned_at IS NOT NULL FROM user_achievements WHERE user_id = $1 AND achievement_id = 'level-five'",
+        alice_id,
+    )
+    assert held
+    queued = await bot.pool.fetch("SELECT kind, payload FROM outbox")
+    announced = [str(q["payload"]) for q in queued if q["kind"] in ("dm", "channel_message")]
+    assert not [a for a in announced if "Level Five" in a or "First Words" in a]
 
 
 LEVEL_ACHIEVEMENT = """

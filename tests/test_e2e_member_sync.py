@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from db import sync_log
+from db import sync_log, users
+from db.users import MemberSnapshot
+from tests.factories import snowflake
 from tests.test_e2e_faults import doctor
 
 ROWS = "SELECT status, members_synced, details FROM discord_sync_log WHERE sync_type = 'members' ORDER BY started_at"
@@ -113,3 +115,19 @@ async def test_a_departure_wins_over_a_write_from_what_the_bot_held_of_the_membe
         return await bot.pool.fetchval(in_server, alice.id) is True
 
     await wait_until(back)
+
+
+async def test_a_member_never_marked_gone_is_marked_in_the_server_by_the_bots_next_write(pool):
+    """claim_member() (website sign-in before the bot saw them) and upsert_non_member() write
+    in_server = false for someone who never left. The bot then meets them in the server (a message,
+    a command, a role change): that must mark them in the server, as before 832da52."""
+    discord_id = snowflake()
+    # what claim_member() writes
+    await pool.execute(
+        "INSERT INTO users (discord_id, username, in_server) VALUES ($1, 'web-first', false)", discord_id
+    )
+    # the bot meets them as a guild member (refresh / a command's user / a message's author)
+    await users.upsert_member(pool, MemberSnapshot(discord_id=discord_id, username="web-first", in_server=True))
+    async with pool.acquire() as conn:
+        await users.upsert_members(conn, [MemberSnapshot(discord_id=discord_id, username="web-first", in_server=True)])
+    assert await pool.fetchval("SELECT in_server FROM users WHERE discord_id = $1", discord_id) is True

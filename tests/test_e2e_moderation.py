@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import discord
+
 from bot.core.community import AnnouncementConfig
 from db import moderation, outbox
 
@@ -530,3 +532,48 @@ async def test_an_unmute_behind_a_slow_mute_still_takes_its_role_when_the_newer_
     assert await bot.pool.fetchval("SELECT status FROM outbox WHERE kind = 'remove_role'") == "delivered"
     roles = harness.standin.guild.members[bob.id].roles
     assert first.id not in roles and second.id in roles
+
+
+async def test_case_show_marks_a_cut_revision_and_attaches_every_revision_in_full(harness):
+    await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod warn", member=bob, reason="first wording")
+    said = [f"wording {n}: " + " ".join(f"word{n}-{i}" for i in range(400))[:3000] for n in range(3)]
+    for reason in [*said, "the final wording"]:
+        await mod.slash("mod case edit", number=1, reason=reason)
+    void_reason = "voided because " + "it was the wrong member, " * 100
+    await mod.slash("mod case void", number=1, reason=void_reason[:4000])
+    shown = await mod.slash("mod case show", number=1)
+    revisions = shown.embed["fields"][-1]
+    assert len(revisions["value"]) <= 1024 and len(discord.Embed.from_dict(shown.embed)) <= 6000
+    lines = revisions["value"].splitlines()
+    assert len(lines) == 6 and all(line.endswith("…") for line in lines[1:4])  # each long old reason marked
+    assert lines[0].endswith("was: first wording") and lines[-1] == "Cut to fit: every revision in full in case-1.txt"
+    [attached] = shown.attachments
+    assert attached.filename == "case-1.txt"
+    full = attached.data.decode()
+    for reason in ["first wording", *said, void_reason[:4000]]:
+        assert reason in full
+    assert full.count("reason changed by mod") == 4 and "voided by mod" in full
+
+    # More revisions than the field shows: the older are in the file, and the field says so.
+    await mod.slash("mod warn", member=bob, reason="short")
+    for n in range(10):
+        await mod.slash("mod case edit", number=2, reason=f"short {n}")
+    shown = await mod.slash("mod case show", number=2)
+    lines = shown.embed["fields"][-1]["value"].splitlines()
+    assert lines[0] == "2 earlier revisions in case-2.txt" and lines[-1].endswith("was: short 8")
+    every = shown.attachments[0].data.decode()
+    assert every.count("reason changed by mod") == 10 and "; was:\nshort\n" in every
+
+
+async def test_unbanning_someone_who_is_not_banned_is_refused_and_records_no_case(harness):
+    bot, _ = await start(harness)
+    mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
+    refused = await mod.slash("mod unban", user=alice, reason="by mistake")
+    assert refused.ephemeral and refused.content == "alice is not banned."
+    assert await bot.pool.fetchval("SELECT count(*) FROM moderation_logs") == 0
+    # Banned in Discord's own menus (Discord is asked, whatever the bot has recorded yet): it goes ahead.
+    mod.ban_in_discord(bob, reason="raid")
+    lifted = await mod.slash("mod unban", user=bob, reason="second chance")
+    assert lifted.content.startswith("Case #") and "unban bob" in lifted.content

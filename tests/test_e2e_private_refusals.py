@@ -139,5 +139,7 @@ async def test_a_refusal_goes_by_dm_when_discord_will_not_remove_the_public_thin
         lambda o: o.kind == "dm" and "Bots don't earn XP." in (o.message.content or ""), timeout=60, past=True
     )
     assert dm.data["recipient_id"] == alice.id
+    # It says why it came by DM, and not that 15 minutes went by (they did not).
+    assert "15 minutes" not in dm.message.content and "answer you privately there" in dm.message.content
     assert interaction.followups == []  # nothing filled the public message in
     assert "Bots don't earn XP." not in (interaction.original.content or "")

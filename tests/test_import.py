@@ -579,3 +579,122 @@ def test_hostile_files_are_one_clear_error_or_read_as_they_are(data, source, exp
     with pytest.raises(src.ImportFormatError) as caught:
         src.parse(data, source)
     assert expected in str(caught.value)
+
+
+# -- the bulk write path: one chunk, set-based -------------------------------------------------
+
+
+async def test_one_chunk_holds_new_replaced_unchanged_and_kept_members_and_writes_each_as_alone(pool):
+    """A chunk goes in by COPY and is written in a few statements: every kind of member in the same
+    chunk is treated as it is alone (a new one, one imported before with the same XP, one whose
+    earlier import is replaced, message counts that only go up)."""
+    same, replaced = snowflake(), snowflake()
+    ours = await make_member(pool, "counted")
+    counted = await pool.fetchval("SELECT discord_id FROM users WHERE id = $1", ours)
+    await pool.execute("UPDATE user_profiles SET message_count = 900 WHERE user_id = $1", ours)
+    await imported(pool, mee6_page([mee6_player(same, 5), mee6_player(replaced, 5)]))
+    newcomer = snowflake()
+    data = mee6_page(
+        [
+            mee6_player(same, 5),
+            mee6_player(replaced, 8),
+            mee6_player(newcomer, 4, messages=70),
+            mee6_player(counted, 3, messages=500),  # fewer than we counted: ours stays
+        ]
+    )
+    summary = await imported(pool, data, origin="corrected")
+    assert (summary.imported, summary.unchanged, summary.total_xp) == (3, 1, 4900 + 900 + 400)
+    assert [(await profile(pool, d))["total_xp"] for d in (same, replaced, newcomer, counted)] == [1600, 4900, 900, 400]
+    assert (await profile(pool, counted))["message_count"] == 900
+    assert (await profile(pool, newcomer))["message_count"] == 70
+    assert (await profile(pool, newcomer))["in_server"] is False
+    replaced_id = (await profile(pool, replaced))["id"]
+    rows = await pool.fetch(
+        "SELECT amount, source_ref FROM xp_ledger WHERE user_id = $1 AND source = 'import' ORDER BY id", replaced_id
+    )
+    assert [r["amount"] for r in rows] == [1600, -1600, 4900]
+    assert rows[1]["source_ref"] == f"undo:{rows[0]['source_ref']}:{summary.import_id}"
+    live = await pool.fetch("SELECT user_id, import_id FROM xp_import_entries WHERE live ORDER BY user_id")
+    assert len(live) == 4 and len({r["user_id"] for r in live}) == 4
+    assert await ledger.ledger_mismatches(pool) == []
+
+
+async def test_a_resume_in_larger_chunks_leaves_what_the_crashed_run_wrote_and_writes_the_rest(pool, monkeypatch):
+    """The crashed run wrote chunks of 3; the resume reads chunks of 100: one chunk then holds
+    members this import wrote already (left as they are) and members it has not reached yet."""
+    monkeypatch.setattr(importer, "CHUNK", 3)
+    monkeypatch.setattr(importer, "LANES", 1)
+    players = [mee6_player(snowflake(), 2 + i) for i in range(7)]
+
+    async def crash(done: int, total: int) -> None:
+        raise Crash  # after the first chunk
+
+    with pytest.raises(Crash):
+        await importer.run(pool, community(), plan_of(mee6_page(players)), report=crash)
+    assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 3
+    monkeypatch.setattr(importer, "STALE_S", 0)
+    monkeypatch.setattr(importer, "CHUNK", 100)
+    summary = await importer.run(pool, community(), plan_of(mee6_page(players)))
+    assert summary.resumed and (summary.imported, summary.unchanged) == (7, 0)
+    assert summary.total_xp == sum(src.our_total_for_level(2 + i) for i in range(7))
+    assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 7
+    assert await pool.fetchval("SELECT imported FROM xp_imports") == 7
+    assert await ledger.ledger_mismatches(pool) == []
+
+
+async def test_a_member_whose_profile_is_gone_is_skipped_and_the_rest_of_the_chunk_is_written(pool):
+    gone, kept = snowflake(), snowflake()
+    await imported(pool, mee6_page([mee6_player(gone, 2)]))
+    gone_id = (await profile(pool, gone))["id"]
+    await pool.execute("DELETE FROM xp_import_entries WHERE user_id = $1", gone_id)
+    await pool.execute("DELETE FROM user_profiles WHERE user_id = $1", gone_id)  # a users row without one
+    summary = await imported(pool, mee6_page([mee6_player(gone, 6), mee6_player(kept, 6)]), origin="again")
+    assert [(s.discord_id, s.reason) for s in summary.skipped] == [(gone, "the member's profile is missing")]
+    assert summary.imported == 1
+    assert (await profile(pool, kept))["total_xp"] == 2500
+    assert await pool.fetchval("SELECT count(*) FROM xp_import_entries WHERE user_id = $1", gone_id) == 0
+
+
+async def test_a_chunk_whose_ledger_row_is_refused_leaves_no_entry_total_or_stage_behind(pool, monkeypatch):
+    """All of a chunk or none of it: the ledger refuses the second chunk's rows (a check this
+    database adds), so its entries, totals and new users roll back with it, and the temporary
+    stage goes with the transaction (the next import on the same connection starts clean)."""
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "LANES", 1)
+    players = [mee6_player(snowflake(), 3) for _ in range(2)] + [mee6_player(snowflake(), 40) for _ in range(2)]
+    await pool.execute("ALTER TABLE xp_ledger ADD CONSTRAINT no_big_rows CHECK (amount < 100000) NOT VALID")
+    with pytest.raises(Exception, match="no_big_rows"):
+        await importer.run(pool, community(), plan_of(mee6_page(players)))
+    assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 2
+    assert await pool.fetchval("SELECT count(*) FROM xp_import_entries") == 2
+    late = [p["id"] for p in players[2:]]
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE discord_id = ANY($1::text[])", late) == 0
+    assert await pool.fetchval("SELECT COALESCE(sum(total_xp), 0) FROM user_profiles") == 2 * 400
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.xp_import_stage')") is None
+
+
+async def test_a_nul_or_half_a_surrogate_pair_in_a_name_is_cleaned_and_every_good_member_imported(pool):
+    """PostgreSQL's text holds no NUL, and UTF-8 has no lone surrogate (what JSON's "\\ud800" escape
+    reads as): either in one name used to fail the whole COPY chunk. Names are cleaned (NUL dropped,
+    a lone surrogate shown as U+FFFD), the members imported; a bad id is skipped and echoed clean."""
+    nul, half, fine = snowflake(), snowflake(), snowflake()
+    players = [
+        mee6_player(nul, 3, name="null\x00byte"),
+        mee6_player(half, 4, name="half\ud83dpair"),
+        mee6_player(fine, 5, name="whole \U0001f600 pair"),
+        {**mee6_player(snowflake(), 2), "id": "12\ud800"},
+    ]
+    summary = await imported(pool, mee6_page(players))
+    assert summary.imported == 3
+    assert [(await profile(pool, d))["total_xp"] for d in (nul, half, fine)] == [400, 900, 1600]
+    names = dict(
+        await pool.fetch("SELECT discord_id, username FROM users WHERE discord_id = ANY($1)", [nul, half, fine])
+    )
+    assert names == {nul: "nullbyte", half: "half\ufffdpair", fine: "whole \U0001f600 pair"}
+    assert [s.reason for s in summary.skipped] == ["unknown id format (not a Discord id)"]
+    assert "  row 4 12\ufffd: unknown id format (not a Discord id)" in importer.summary_lines(summary)
+    csv_nul = snowflake()
+    summary = await imported(pool, f"id,username,xp\n{csv_nul},tab\x00nul,400\n".encode(), source="csv")
+    assert summary.imported == 1
+    assert await pool.fetchval("SELECT username FROM users WHERE discord_id = $1", csv_nul) == "tabnul"

@@ -426,3 +426,23 @@ async def test_the_leader_lease_works_through_a_transaction_pooler_and_leaves_no
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_import_goes_in_by_copy_through_a_transaction_pooler(db_dsn, bouncers, monkeypatch):
+    """Each chunk copies its members into a temporary table that lives and dies in the chunk's
+    transaction, so chunks landing on different server connections of the pooler find theirs."""
+    from bot.importing import importer
+    from db import ledger
+    from tests.test_import import community, mee6_page, mee6_player, plan_of
+
+    monkeypatch.setattr(importer, "CHUNK", 3)
+    players = [mee6_player(str(700_000_000_000_000_000 + i), 2 + i) for i in range(10)]
+    pool = await create_pool(bouncers["transaction"].url_for(db_dsn), min_size=3, max_size=3, pool_mode="transaction")
+    try:
+        first = await importer.run(pool, community(), plan_of(mee6_page(players)))
+        again = await importer.run(pool, community(), plan_of(mee6_page(players)))
+        assert (first.imported, again.imported, again.unchanged) == (10, 0, 10)
+        assert await pool.fetchval("SELECT count(*) FROM xp_ledger WHERE source = 'import'") == 10
+        assert await ledger.ledger_mismatches(pool) == []
+    finally:
+        await pool.close()

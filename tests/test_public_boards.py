@@ -169,6 +169,25 @@ async def test_pages_after_any_row_walk_each_board_exactly_and_positions_match(c
         await as_anon(conn, "SELECT * FROM user_leaderboard_page(NULL, NULL, 5000)")
 
 
+async def test_a_page_of_any_size_after_any_row_or_xp_is_the_boards_next_rows_with_their_ranks(conn):
+    """A page ranks each XP value (and level) of its rows once (migration 031): whatever the page size and
+    wherever it starts (inside a tie group bigger than the page, at its end, after an XP alone, at zero
+    or below), it holds exactly the board's next rows with the ranks the view gives them."""
+    await community(conn, n=40, seed=11)
+    for pathway in (None, "gaming"):
+        truth = await listed(conn, pathway)
+        if pathway is None:
+            sql = "SELECT id, total_xp, rank, level_rank FROM user_leaderboard_page($1, $2, $3)"
+        else:
+            sql = "SELECT user_id, total_xp, rank FROM pathway_leaderboard_page('gaming', $1, $2, $3)"
+        starts = [(None, None, truth), *((xp, member, truth[i + 1 :]) for i, (member, xp, *_) in enumerate(truth))]
+        starts += [(xp, None, [r for r in truth if r[1] < xp]) for xp in [*sorted({r[1] for r in truth}), -5]]
+        for after_xp, after_id, rest in starts:
+            for size in (1, 2, 3, 5, 8, 13, 40):
+                page = [tuple(r) for r in await as_anon(conn, sql, after_xp, after_id, size)]
+                assert page == rest[:size], (pathway, after_xp, after_id, size)
+
+
 async def test_the_counts_follow_every_kind_of_write(conn):
     ids = await community(conn)
     await assert_counts_exact(conn)

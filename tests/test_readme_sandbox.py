@@ -1,12 +1,15 @@
 """Every example the README gives for the sandbox, typed into the sandbox as a newcomer would: none
-may be answered with "!" (a line the sandbox cannot act on, or the bot refusing or failing), and
-the tour covers every command of the README's command table."""
+may be answered with "!" (a line the sandbox cannot act on, or the bot refusing or failing) or with
+"[discord refused]" (the bot sent a payload Discord would refuse), and the tour covers every command
+of the README's command table."""
 
 from __future__ import annotations
 
 import io
 import re
 from pathlib import Path
+
+import pytest
 
 from bot.sandbox.repl import Sandbox
 from standin.control import SUB_COMMAND, SUB_COMMAND_GROUP
@@ -37,6 +40,13 @@ def readme_lines() -> list[str]:
     for block in rest:
         lines += [line for line in block if line.strip() and not line.startswith("#")]
     return lines
+
+
+def refusals(printed: str) -> list[str]:
+    """The printed lines that say something was refused: "!" (by the sandbox or the bot), or
+    "[discord refused]" (a payload the stand-in refused as Discord would: the member would have seen
+    nothing, or "This interaction failed")."""
+    return [line for line in printed.splitlines() if line.startswith(("!", "[discord refused]"))]
 
 
 def _table_commands() -> list[str]:
@@ -104,14 +114,15 @@ async def test_every_readme_example_works_in_the_sandbox_and_the_tour_covers_eve
             before = len(out.getvalue())
             assert await sandbox.handle(line)
             answer = out.getvalue()[before:]
-            marked = [a for a in answer.splitlines() if a.startswith("!")]
+            marked = refusals(answer)
             if marked:
                 refused.append(f"{line}\n    {marked[0]}")
     finally:
         sandbox.close()
-    assert refused == [], "README examples answered with '!':\n" + "\n".join(refused)
+    assert refused == [], "README examples answered with '!' or refused by Discord:\n" + "\n".join(refused)
     # Each one did something a member would see (no line went unanswered).
     assert "Something went wrong" not in out.getvalue()
+    assert harness.standin.refusals == []
 
     standin = harness.standin
     registered = {c["name"]: c for c in standin.commands.get(standin.guild.id, []) + standin.commands.get(None, [])}
@@ -119,6 +130,19 @@ async def test_every_readme_example_works_in_the_sandbox_and_the_tour_covers_eve
     assert len(wanted) > 50
     missing = wanted - _typed_paths(lines, registered) - set(NOT_IN_THE_TOUR)
     assert missing == set(), f"the README's tour leaves out: {sorted(missing)}"
+
+
+@pytest.mark.refusals_expected
+async def test_a_payload_discord_refuses_counts_as_a_refused_line_of_the_tour(harness, tmp_path):
+    out = io.StringIO()
+    sandbox = Sandbox(harness, out, tmp_path / "sandbox-output")
+    try:
+        harness.standin.refused("POST", "/channels/1/messages", {"embeds": {"0": "too long"}})
+    finally:
+        sandbox.close()
+    printed = out.getvalue()
+    assert printed.startswith("[discord refused] POST /channels/1/messages: 400 Invalid Form Body")
+    assert refusals(printed) == printed.splitlines()
 
 
 async def test_at_a_terminal_a_form_is_asked_field_by_field_and_a_user_id_reaches_the_bot(harness, tmp_path):

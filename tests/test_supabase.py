@@ -585,6 +585,8 @@ async def test_members_register_leave_and_rate_on_the_website_with_the_bots_rule
     assert (await postgrest(website, "authenticated", a, leave, event))[0]["before"] is None
 
     rate = "SELECT rate_event($1::uuid, $2, $3)"
+    assert "Ratings open once the event is over." in await _refusal(website, b, rate, event, 5, "great")
+    await owner.execute("UPDATE events SET status = 'completed' WHERE id = $1::uuid", event)
     assert "Only those who attended" in await _refusal(website, b, rate, event, 5, "great")
     await owner.execute("UPDATE event_registrations SET status = 'attended' WHERE user_id = $1", bob)
     assert "1 to 5" in await _refusal(website, b, rate, event, 6, None)
@@ -674,3 +676,86 @@ async def test_who_registered_is_not_public_nor_deleted_content_and_views_count(
     assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 2
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await postgrest(website, "anon", anon, "SELECT check_rate_limit($1, 1, 1)", alice)
+
+
+async def test_an_anonymous_view_does_not_rewrite_the_article(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice")
+    alice = people["alice"][0]
+    post = await owner.fetchval(
+        """INSERT INTO content (type, title, slug, body, author_id, status, published_at)
+           VALUES ('article', 'News', 'news', 'x', $1, 'published', now()) RETURNING id::text""",
+        alice,
+    )
+    edited = "SELECT updated_at, search_vector::text FROM content WHERE id = $1::uuid"
+    before = tuple(await owner.fetchrow(edited, post))
+    await postgrest(website, "anon", {"role": "anon"}, "SELECT increment_view_count($1::uuid)", post)
+    assert tuple(await owner.fetchrow(edited, post)) == before  # a read is not an edit
+    assert await owner.fetchval("SELECT view_count FROM content WHERE id = $1::uuid", post) == 1
+    await owner.execute("UPDATE content SET body = 'y' WHERE id = $1::uuid", post)
+    assert tuple(await owner.fetchrow(edited, post)) != before  # an edit is stamped and indexed
+
+
+async def test_active_events_lists_only_current_members(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, a), (bob, b) = people["alice"], people["bob"]
+    event = await _event(owner, "'Open night'")
+    for claims in (a, b):
+        await postgrest(website, "authenticated", claims, "SELECT * FROM register_for_event($1::uuid)", event)
+    await owner.execute("UPDATE users SET in_server = false WHERE id = $1", bob)  # bob left the server
+    listed = await postgrest(website, "anon", {"role": "anon"}, "SELECT participants FROM active_events")
+    assert listed[0]["participants"] == [alice]
+
+
+async def test_leaving_a_finished_event_promotes_nobody(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (_alice, a), (bob, b) = people["alice"], people["bob"]
+    event = await _event(owner, "'Open night'", max_participants=1)
+    for claims in (a, b):
+        await postgrest(website, "authenticated", claims, "SELECT * FROM register_for_event($1::uuid)", event)
+    await owner.execute(
+        "UPDATE events SET status = 'completed', start_date = now() - interval '3 hours', end_date = now() - interval '1 hour' WHERE id = $1::uuid",
+        event,
+    )
+    said = await _refusal(website, a, "SELECT leave_event($1::uuid)", event)  # a no-show, after the end
+    assert "This event is over." in said
+    status = await owner.fetchval(
+        "SELECT status FROM event_registrations WHERE event_id = $1::uuid AND user_id = $2", event, bob
+    )
+    told = await owner.fetchval(
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND title LIKE 'You''re in:%'", bob
+    )
+    assert (status, told) == ("waitlisted", 0)
+
+
+async def test_leaving_a_cancelled_event_tells_nobody_they_are_in(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (_alice, a), (bob, b) = people["alice"], people["bob"]
+    event = await _event(owner, "'Open night'", max_participants=1)
+    for claims in (a, b):
+        await postgrest(website, "authenticated", claims, "SELECT * FROM register_for_event($1::uuid)", event)
+    await owner.execute("UPDATE events SET status = 'cancelled' WHERE id = $1::uuid", event)  # as /event cancel
+    said = await _refusal(website, a, "SELECT leave_event($1::uuid)", event)
+    assert "This event was cancelled." in said
+    told = await owner.fetchval(
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND title LIKE 'You''re in:%'", bob
+    )
+    assert told == 0
+
+
+async def test_ratings_open_once_the_event_is_over_as_in_discord(migrated, owner, website):
+    people = await _signed_in(migrated, owner, "alice")
+    _alice, a = people["alice"]
+    event = await _event(owner, "'Open night'")
+    await postgrest(website, "authenticated", a, "SELECT * FROM register_for_event($1::uuid)", event)
+    await owner.execute(
+        "UPDATE events SET status = 'ongoing', start_date = now() - interval '5 minutes' WHERE id = $1::uuid", event
+    )
+    await owner.execute(
+        "UPDATE event_registrations SET status = 'attended' WHERE event_id = $1::uuid", event
+    )  # checked in
+    refused = False
+    try:
+        await postgrest(website, "authenticated", a, "SELECT rate_event($1::uuid, 1, 'meh so far')", event)
+    except asyncpg.PostgresError:
+        refused = True
+    assert refused  # cogs/events/ratings.py: "Ratings open once the event is over."

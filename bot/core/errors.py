@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.ui.echo import echo
-from bot.ui.progress import tell_elsewhere, token_expired
+from bot.ui.progress import ELSEWHERE_NOTE, tell_elsewhere, token_expired
 from db.faults import is_outage
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ async def send_ephemeral(interaction: discord.Interaction[Any], message: str) ->
             if not await _clear_public_thinking(interaction):
                 # The public "thinking" message stays: a followup would fill it in for everyone, so
                 # the member is told by DM (never in the channel) rather than not at all.
-                if await tell_elsewhere(interaction, message) is None:
+                if await tell_elsewhere(interaction, message, note=ELSEWHERE_NOTE) is None:
                     log.warning("could not tell the member about an error (interaction %s)", interaction.id)
                 return
             await interaction.followup.send(message, ephemeral=True)

@@ -56,6 +56,11 @@ async def resolve_user(client: discord.Client, target: discord.abc.Snowflake) ->
 # used goes first). An entry is an int, a 36-character id and the order's links, about 250 bytes:
 # 50,000 of them are about 12 MB. A member not kept costs one upsert at their next contact.
 KNOWN_IDS = 50_000
+# The members whose departure this process recorded, until they join again (by recency, at most
+# this many, a few MB): what the bot still holds of them (a message's author, a moderation target)
+# is written as not in the server. A snapshot is at most a flush interval old, far less than the
+# time it takes this many departures to push one out.
+DEPARTURES_KEPT = 10_000
 
 
 class Identity:
@@ -65,7 +70,8 @@ class Identity:
         self.pool = pool
         self._ids: OrderedDict[int, str] = OrderedDict()
         self._limit = limit
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one upsert at a time, a departure's among them
+        self._departed: OrderedDict[int, None] = OrderedDict()
         # Joins and departures of one member are recorded in the order Discord sent them: their
         # handlers run as concurrent tasks, and a quick leave-and-rejoin would otherwise race.
         # A lock per member with a join or departure in flight (not per member ever seen).
@@ -86,6 +92,10 @@ class Identity:
     def _trim(self) -> None:
         while len(self._ids) > self._limit:
             self._ids.popitem(last=False)
+
+    def _snapshot(self, member: discord.Member) -> users.MemberSnapshot:
+        """A member as the bot holds them: not in the server when their departure came since."""
+        return snapshot(member, in_server=member.id not in self._departed)
 
     def cached(self, discord_id: int) -> str | None:
         known = self._ids.get(discord_id)
@@ -111,7 +121,8 @@ class Identity:
             return known
         if not isinstance(member, discord.Member):
             return await self.outside_id(member)
-        user_id = await users.upsert_member(self.pool, snapshot(member))
+        async with self._lock:
+            user_id = await users.upsert_member(self.pool, self._snapshot(member))
         self._remember(member.id, user_id)
         return user_id
 
@@ -126,9 +137,11 @@ class Identity:
         return user_id
 
     async def refresh(self, member: discord.Member, *, in_server: bool = True) -> str:
-        """Write what changed (roles, names) and return the users.id. A departure on record stays:
-        only a join or the member sync brings a member back (db/users.py UPSERT_MEMBER)."""
-        user_id = await users.upsert_member(self.pool, snapshot(member, in_server=in_server))
+        """Write what changed (roles, names) and return the users.id (a departure this process
+        recorded since stays: db/users.py UPSERT_MEMBER)."""
+        async with self._lock:
+            held = self._snapshot(member)
+            user_id = await users.upsert_member(self.pool, snapshot(member, in_server=in_server and held.in_server))
         self._remember(member.id, user_id)
         return user_id
 
@@ -141,7 +154,7 @@ class Identity:
         missing = [m for i, m in wanted.items() if i not in found]
         if missing:
             async with self._lock, self.pool.acquire() as conn:
-                mapping = await users.upsert_members(conn, [snapshot(m) for m in missing])
+                mapping = await users.upsert_members(conn, [self._snapshot(m) for m in missing])
             for discord_id, user_id in mapping.items():
                 found[int(discord_id)] = user_id
                 self._remember(int(discord_id), user_id)
@@ -162,6 +175,8 @@ class Identity:
             raise
         for discord_id, user_id in counts.mapping.items():
             self._remember(int(discord_id), user_id)
+        for member in guild.members:  # in the server now, whatever this process saw before
+            self._departed.pop(member.id, None)
         details = {
             "total_processed": len(counts.mapping),
             "new_members": counts.new,
@@ -183,12 +198,19 @@ class Identity:
 
     async def joined(self, member: discord.Member) -> tuple[str, bool]:
         """Record a join; returns (users.id, returning) — returning: they had been here and left."""
-        async with self.membership_locks.turn(member.id):
+        async with self.membership_locks.turn(member.id), self._lock:
             user_id, returning = await users.mark_joined(self.pool, snapshot(member))
+            self._departed.pop(member.id, None)
         self._remember(member.id, user_id)
         return user_id, returning
 
     async def left(self, member: discord.Member | discord.User) -> str | None:
         """Record a departure; returns the users.id when the member was in the server until now."""
-        async with self.membership_locks.turn(member.id):
+        async with self.membership_locks.turn(member.id), self._lock:
+            # Under the upsert lock: an upsert of what the bot held of them either commits before
+            # the departure or is made after it, knowing of it.
+            self._departed[member.id] = None
+            self._departed.move_to_end(member.id)
+            while len(self._departed) > DEPARTURES_KEPT:
+                self._departed.popitem(last=False)
             return await users.mark_left(self.pool, str(member.id))

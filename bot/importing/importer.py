@@ -78,6 +78,11 @@ def plan(
 ) -> Plan:
     """The members to import (rows of bots, and of the staff member importing, left out) with their
     XP on our curve, capped at MAX_IMPORT_XP."""
+    with src.without_gc():  # a million rows: see without_gc
+        return _plan(parsed, options, bots, actor_discord_id)
+
+
+def _plan(parsed: src.Parsed, options: Options, bots: set[str], actor_discord_id: str | None) -> Plan:
     mapping, note = src.effective_mapping(parsed, options.by)
     wanted: list[imports.Wanted] = []
     skipped = list(parsed.skipped)

@@ -38,6 +38,7 @@ from standin.control import (
     component_matches,
     option_definitions,
 )
+from standin.records import NotInServer
 from standin.render import message_text, readable
 from standin.replies import NoAnswer, Reply
 from standin.server import Output
@@ -61,17 +62,20 @@ Type lines as a member of the demo server (members: alice, bob, carol, and mod, 
   1                                       are listed and a number picks one
   bob clicks Next                       click a button (by its label, emoji or not) on the last
                                           message bob can see that has it
-  bob chooses fruit banana              pick values in a select menu (by custom id or placeholder)
+  bob chooses <menu> <values>           pick values in a select menu (by custom id or placeholder;
+                                          none of the bot's messages has one yet)
   mod: Warn on alice's last message     a message menu (right click a message > Apps)
   mod fills title="Game night" start="tomorrow 20:00"
                                         answer the last form the bot opened, by field label
                                           (dates: 2026-12-05 20:00, or today/tomorrow/in 3 days 20:00)
   mod fills                             answer it field by field (an empty line leaves one empty)
   bob joins voice | bob leaves voice | bob mutes | bob unmutes
-  dora joins | dora leaves              someone joins or leaves the server
+  dora joins | dora leaves              someone joins or leaves the server (someone banned joins
+                                          again once a moderator unbans them)
   wait 2                                let two seconds pass
   channels | members | help | quit
-Tab completes member names, commands, subcommands and options (and a member option's value).
+Tab completes member names, commands, subcommands, options and their values (a member, a choice,
+  or what the bot suggests for an option that autocompletes, as Discord asks it while you type).
 """
 
 SAY = re.compile(r"^(?P<who>[\w.-]+)(?:\s+in\s+#(?P<channel>[\w-]+))?:\s*(?P<text>.+)$")
@@ -118,6 +122,9 @@ class Sandbox:
         self.last_modal: dict[str, Reply] = {}
         self.waiting: FormInProgress | ChoiceInProgress | None = None
         self.refused: deque[str] = deque(maxlen=REFUSALS_KEPT)  # interactions the bot answered with an error
+        # The suggestions Tab offered ((command path, option, name) -> value): a line sent with one's
+        # name sends its value, as picking a suggestion in Discord does.
+        self.suggested: dict[tuple[str, str, str], Any] = {}
         harness.standin.observers.append(self.show)
         errors.error_listeners.append(self._bot_refused)
 
@@ -224,7 +231,9 @@ class Sandbox:
         return True
 
     def _refused(self, exc: BaseException) -> None:
-        if isinstance(exc, NoAnswer):
+        if isinstance(exc, NotInServer):
+            self.print(f"! {exc}: {_how_to_return(exc.name, banned=exc.banned)}")
+        elif isinstance(exc, NoAnswer):
             self.print(f"! {exc} — Discord would show 'The application did not respond'")
         elif isinstance(exc, (LookupError, ValueError, InvalidInvocation)):
             self.print(f"! {str(exc).strip() or type(exc).__name__}")
@@ -274,6 +283,10 @@ class Sandbox:
             raise ValueError(f"{exc} in that command") from None
         if not words:
             raise ValueError("a command after the / (type help)")
+        if words[0] in self._message_menus():
+            raise ValueError(
+                f"{words[0]} is a message menu, not a slash command: {who.name}: {words[0]} on alice's last message"
+            )
         command = who.command(words[0])
         path = [words[0]]
         rest = words[1:]
@@ -308,6 +321,10 @@ class Sandbox:
                 continue
             others = {k: v for k, v in options.items() if k != name}
             typed = str(options[name])
+            if (path, name, typed) in self.suggested:  # a suggestion Tab offered, picked by its name
+                options[name] = self.suggested[(path, name, typed)]
+                picked = picked | {name}
+                continue
             if definition["type"] in (INTEGER, NUMBER) and not _numeric(typed):
                 # The client lets only a number (or a suggestion) be sent.
                 raise InvalidInvocation(f"{name}: {typed!r} is not a number (type one, or start it and pick)")
@@ -333,8 +350,13 @@ class Sandbox:
         """The line answers what waits (a field, a choice): True when it was used."""
         waiting = self.waiting
         if isinstance(waiting, ChoiceInProgress):
+            count = len(waiting.choices)
+            if re.fullmatch(r"[-+]?\d+", line) and not 1 <= int(line) <= count:  # still waiting
+                numbers = "1" if count == 1 else f"1 to {count}"
+                self.print(f"! {line} is not one of the choices: type {numbers} (anything else drops /{waiting.path})")
+                return True
             self.waiting = None
-            if not (line.isdigit() and 1 <= int(line) <= len(waiting.choices)):
+            if not line.isdigit():
                 self.print(f"  (no choice made: /{waiting.path} was not sent)")
                 return False
             choice = waiting.choices[int(line) - 1]
@@ -405,6 +427,8 @@ class Sandbox:
         for message in reversed(list(self.h.standin.messages.values())):
             if message.author.username == whom and not message.author.bot and not message.deleted:
                 return message
+        if not any(u.username == whom for u in self.h.standin.users.values()):
+            self.actor(whom)  # nobody of that name: say so, as for anyone else typed
         raise LookupError(f"{whom} has not said anything yet")
 
     async def _menu(self, who: Actor, menu: str, whom: str) -> None:
@@ -414,22 +438,44 @@ class Sandbox:
 
     async def _verb(self, name: str, verb: str, rest: str) -> None:
         if verb in ("joins", "leaves") and rest in ("", "the server"):
+            known = self.h.demo.actors.get(name)
             if verb == "joins":
-                if name in self.h.demo.actors:
-                    self.actor(name).rejoin_guild()
-                else:
+                if known is None:
                     self.actor(name, create=True)
+                elif known.in_server:
+                    raise ValueError(f"{name} is already in the server")
+                elif known.id in self.h.standin.guild.bans:  # Discord keeps a banned user out
+                    raise ValueError(f"{name} is banned from the server: {_unban_hint(name)} first")
+                else:
+                    known.rejoin_guild()
                 self.print(f"* {name} joined the server")
             else:
-                self.actor(name).leave_guild()
+                who = self.actor(name)
+                if not who.in_server:
+                    raise ValueError(f"{name} is not in the server (left)")
+                who.leave_guild()
                 self.print(f"* {name} left the server")
             await self.settle()
             return
         who = self.actor(name)
+        voice = self.h.standin.guild.voice_states.get(who.id)
+        if verb in ("clicks", "chooses") and not rest:
+            raise ValueError(
+                f"clicks what? the button's label, e.g. {name} clicks Next"
+                if verb == "clicks"
+                else f"chooses what? the menu and the values, e.g. {name} chooses <menu> <value>"
+            )
         if verb == "joins" and rest.startswith("voice"):
+            who.require_membership()
+            if voice is not None:
+                where = self.h.standin.channel(voice.channel_id)
+                raise ValueError(f"{name} is in voice already ({where.name if where else '?'})")
             who.join_voice(self.h.demo.voice)
             self.print(f"* {name} joined voice ({self.h.demo.voice.name})")
         elif verb == "leaves" and rest.startswith("voice"):
+            who.require_membership()
+            if voice is None:
+                raise ValueError(f"{name} is not in voice")
             who.leave_voice()
             self.print(f"* {name} left voice")
         elif verb in ("mutes", "unmutes"):
@@ -457,6 +503,8 @@ class Sandbox:
         channel = self.h.standin.channel(message.channel_id)
         if channel is not None and channel.type == s.DM:
             return channel.recipient_id == who.id
+        if not who.in_server:  # the server's channels are closed to someone banned or gone
+            return False
         if message.ephemeral and message.interaction_id:
             interaction = self.h.standin.interactions.get(message.interaction_id)
             return interaction is not None and interaction.user.id == who.id
@@ -469,6 +517,7 @@ class Sandbox:
             for row in message.components:
                 if any(component_matches(c, label_or_id) for c in row.get("components", [])):
                     return message
+        who.require_membership()  # nothing to click in their DMs: the server's messages are out of reach
         raise LookupError(f"no message {who.name} can see has a button or menu {label_or_id!r}")
 
     async def settle(self) -> None:
@@ -478,6 +527,17 @@ class Sandbox:
         while len(self.h.standin.outputs) != seen:
             seen = len(self.h.standin.outputs)
             await asyncio.sleep(SETTLE_S)
+
+
+def _unban_hint(name: str) -> str:
+    return f"a moderator can unban them (mod: /mod unban user:{name})"
+
+
+def _how_to_return(name: str, *, banned: bool) -> str:
+    """How the person at the prompt brings someone back into the server."""
+    if banned:
+        return f"{_unban_hint(name)}, then: {name} joins"
+    return f"to bring them back: {name} joins"
 
 
 def _seconds(line: str) -> float:
@@ -579,7 +639,7 @@ async def run_sandbox(config: Config) -> int:
     interactive = sys.stdin.isatty()
     sandbox = Sandbox(harness, sys.stdout, Path("sandbox-output"), interactive=interactive)
     if interactive:
-        completion.install(completion.Completer(harness))
+        completion.install(completion.Completer(harness, asyncio.get_running_loop(), sandbox.suggested))
     try:
         await harness.start_bot()
         print(f"Sandbox ready: {harness.standin.guild.name} with alice, bob, carol and mod. Type help for help.")

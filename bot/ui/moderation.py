@@ -4,12 +4,13 @@ never able to ping anyone (mentions are sent with no allowed mentions) or break 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import discord
 
-from db.moderation import Case
+from bot.rules.moderation import format_duration
+from db.moderation import Case, Revision
 
 PAST_TENSE = {
     "warn": "Warned",
@@ -26,6 +27,9 @@ PAST_TENSE = {
 COLOURS = {"warn": 0xF1C40F, "note": 0x95A5A6, "kick": 0xE67E22, "ban": 0xC0392B, "timeout": 0xE67E22, "mute": 0xE67E22}
 REASON_SHOWN = 1000  # in a field (1,024 characters at most); whole reasons go in a description
 DESCRIPTION_MAX = 4096  # Discord's limit for an embed's description (reasons are kept up to 4,000)
+FIELD_MAX = 1024  # an embed field's value
+EMBED_TOTAL_MAX = 6000  # title, description, field names and values, footer and author together
+REVISIONS_SHOWN = 8  # the newest, in /mod case show; every one in the attached file when any is left out
 
 
 def _clip(text: str | None, limit: int = REASON_SHOWN) -> str:
@@ -191,3 +195,74 @@ def appeal_decision_embed(case: Case, *, server: str) -> discord.Embed:
     if note:
         embed.add_field(name="From the staff", value=_clip(note, 500), inline=False)
     return embed
+
+
+def _revision_parts(revision: Revision, who: str, when: str) -> tuple[str, str | None]:
+    """A revision's line: what happened, and the text it carries (the old reason, why it was voided)."""
+    if revision.field == "void":
+        return f"voided by {who} {when}: ", revision.new_value or ""
+    if revision.field == "duration":
+        old, new = (
+            format_duration(timedelta(minutes=int(v))) if v else "permanent"
+            for v in (revision.old_value, revision.new_value)
+        )
+        return f"duration {old} → {new} by {who} {when}", None
+    return f"reason changed by {who} {when}; was: ", revision.old_value or ""
+
+
+def _shares(lengths: list[int], budget: int) -> list[int]:
+    """How many characters each text keeps: the short ones whole, the long ones an equal share."""
+    kept = [0] * len(lengths)
+    left = max(budget, 0)
+    for done, index in enumerate(sorted(range(len(lengths)), key=lengths.__getitem__)):
+        kept[index] = min(lengths[index], left // (len(lengths) - done))
+        left -= kept[index]
+    return kept
+
+
+def _cut(text: str, keep: int) -> str:
+    if len(text) <= keep:
+        return text
+    return text[: max(keep - 1, 0)].rstrip("\\") + "…"  # no escaping backslash left before the marker
+
+
+def revisions_field(
+    revisions: Sequence[Revision], mentions: dict[str, str], *, room: int, filename: str
+) -> tuple[str, bool]:
+    """The newest revisions as /mod case show lists them in `room` characters: each text whole when
+    they all fit, else cut to a share with "…" and a last line naming the attached file that holds
+    them all. True when anything was left out or cut (the file is to be attached)."""
+    shown = revisions[-REVISIONS_SHOWN:]
+    earlier = len(revisions) - len(shown)
+    head = [f"{earlier} earlier revision{'s' if earlier > 1 else ''} in {filename}"] if earlier else []
+    parts = [
+        _revision_parts(
+            r, mentions.get(r.editor_id or "", "(erased account)"), discord.utils.format_dt(r.created_at, "R")
+        )
+        for r in shown
+    ]
+    texts = [discord.utils.escape_markdown(text) if text is not None else "" for _, text in parts]
+
+    def assemble(bodies: list[str], tail: list[str]) -> str:
+        return "\n".join([*head, *(line + body for (line, _), body in zip(parts, bodies, strict=True)), *tail])
+
+    whole_text = assemble(texts, [])
+    if len(whole_text) <= room:
+        return whole_text, bool(earlier)
+    tail = [f"Cut to fit: every revision in full in {filename}"]
+    budget = room - len(assemble([""] * len(texts), tail))
+    kept = _shares([len(t) for t in texts], budget)
+    value = assemble([_cut(t, k) for t, k in zip(texts, kept, strict=True)], tail)
+    return _cut(value, room), True
+
+
+def revisions_file(number: int, revisions: Sequence[Revision], names: dict[str, str]) -> str:
+    """Every revision of a case in full, oldest first, as plain text (the file /mod case show attaches)."""
+    lines = [f"Case #{number}: every revision, oldest first (times in UTC)", ""]
+    for r in revisions:
+        when = r.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        line, text = _revision_parts(r, names.get(r.editor_id or "", "(erased account)"), f"on {when}")
+        lines.append(line.rstrip())
+        if text is not None:
+            lines += [text, ""]
+    return "\n".join(lines[:-1] if lines[-1] == "" else lines) + "\n"

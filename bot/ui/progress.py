@@ -21,19 +21,23 @@ def token_expired(error: discord.HTTPException) -> bool:
     return error.code == INVALID_WEBHOOK_TOKEN or error.status == 401
 
 
-def late_text(interaction: discord.Interaction[Any], content: str, *, in_channel: bool) -> str:
+# Why a reply came by DM when Discord would not let the bot answer privately where it was asked.
+ELSEWHERE_NOTE = "-# Discord would not let me answer you privately there, so this comes here."
+
+
+def late_text(interaction: discord.Interaction[Any], content: str, *, in_channel: bool, note: str = LATE_NOTE) -> str:
     mention = f"{interaction.user.mention} " if in_channel else ""
-    return f"{mention}{content}\n{LATE_NOTE}"
+    return f"{mention}{content}\n{note}"
 
 
 async def tell_elsewhere(
-    interaction: discord.Interaction[Any], content: str, *, public: bool = False
+    interaction: discord.Interaction[Any], content: str, *, public: bool = False, note: str = LATE_NOTE
 ) -> discord.Message | None:
     """`content` where the member will see it once the interaction's reply can't be touched: by DM;
     with `public=True` only (for what the channel may read), else in the interaction's channel
     mentioning them. None if it could not be sent: private content never falls back to the channel."""
     try:
-        return await interaction.user.send(late_text(interaction, content, in_channel=False))
+        return await interaction.user.send(late_text(interaction, content, in_channel=False, note=note))
     except discord.HTTPException as error:
         if not public:
             log.info("late reply: no DM for %s (%s); private, so not in the channel", interaction.user.id, error.status)
@@ -43,7 +47,7 @@ async def tell_elsewhere(
     if isinstance(channel, discord.abc.Messageable):
         try:
             return await channel.send(
-                late_text(interaction, content, in_channel=True),
+                late_text(interaction, content, in_channel=True, note=note),
                 allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[interaction.user]),
             )
         except discord.HTTPException as error:

@@ -48,6 +48,7 @@ MAX_REMEMBERED = 100_000
 REMEMBER_S = 600.0
 RARITY_EVERY_S = 300  # live rarity is at most five minutes stale
 IMPORTED_METRICS = {"xp", "level", "messages"}  # what an import of another bot's levels moves
+BACKFILL_CHUNK = 2500  # members per award transaction of a backfill
 BACKFILL_LANES = 2  # award chunks written side by side (disjoint members; the counts are taken last)
 CATALOG_KEY = "achievements.catalog_ids"  # the ids the catalog file manages (to deactivate removed ones)
 REVOKED = -1  # in a member's remembered holdings: staff revoked it, so it is not evaluated for them
@@ -65,6 +66,7 @@ class Evaluation:
     members: int = 0
     progress_written: int = 0
     awarded: dict[str, list[str]] = field(default_factory=dict)  # achievement id -> users.id
+    waiting: list[str] = field(default_factory=list)  # not evaluated: an import is evaluated first
 
 
 class AchievementEngine:
@@ -139,6 +141,9 @@ class AchievementEngine:
             finally:
                 self.in_flight.done()
             self.health.succeeded(0)
+            if done.waiting:
+                self.pending.update(done.waiting)  # after the import's evaluation (after_imports)
+                return total
             total.members += done.members
             total.progress_written += done.progress_written
             for aid, members in done.awarded.items():
@@ -169,39 +174,49 @@ class AchievementEngine:
 
     async def evaluate(self, user_ids: list[str]) -> Evaluation:
         """Progress of these members on every active achievement they have not earned: changed
-        progress stored, those at 100 awarded (exactly once, however evaluations race)."""
-        result = Evaluation(members=len(user_ids))
+        progress stored, those at 100 awarded (exactly once, however evaluations race). While an
+        import is written or not evaluated yet, nobody is (`waiting`): what it gave a member would
+        be announced to them, one by one, before after_imports awards it quietly."""
         async with self.lock:
-            held, joined = await self._holdings(user_ids)
-            rows = await achievements.member_stats(self.bot.pool, user_ids, with_holdings=False, with_member_days=False)
-            now = datetime.now(UTC)
-            for row in rows:
-                at = joined.get(row.user_id)
-                row.member_days = max(0, (now - at).days) if at is not None else 0
-            progress_rows: list[tuple[str, str, int]] = []
-            qualifying: dict[str, list[str]] = {}
-            checks = [(aid, known.progress) for aid, known in self.known.items()]
-            for row in rows:
-                current = held[row.user_id]
-                row.achievements_count = sum(1 for p in current.values() if p == 100)
-                for aid, progress_of in checks:
-                    before = current.get(aid, 0)
-                    if before == 100 or before == REVOKED:
-                        continue
-                    percent = progress_of(row)  # type: ignore[arg-type]  (a StatsRow reads as MemberStats)
-                    if percent >= 100:
-                        qualifying.setdefault(aid, []).append(row.user_id)
-                    elif percent != before:
-                        progress_rows.append((row.user_id, aid, percent))
-            result.progress_written = await self._save_progress(progress_rows)
-            for uid, aid, percent in progress_rows:
-                current = held.get(uid)
-                if current is not None:
-                    current[aid] = percent
-            for aid, members in qualifying.items():
-                result.awarded[aid] = await self.award(self.known[aid].achievement, members)
-                for uid in members:  # awarded now, or held already (e.g. the website awarded it)
-                    self._remember_award(uid, aid)
+            return await self._evaluate(user_ids, announce=True, imports_first=True)
+
+    async def _evaluate(self, user_ids: list[str], *, announce: bool, imports_first: bool) -> Evaluation:
+        result = Evaluation(members=len(user_ids))
+        held, joined = await self._holdings(user_ids)
+        rows = await achievements.member_stats(self.bot.pool, user_ids, with_holdings=False, with_member_days=False)
+        # Asked after the stats were read: an import whose rows they saw is running or unevaluated
+        # now (only after_imports, under this lock, marks it evaluated).
+        if imports_first and await imports.evaluation_waits(self.bot.pool):
+            result.waiting = user_ids
+            return result
+        now = datetime.now(UTC)
+        for row in rows:
+            at = joined.get(row.user_id)
+            row.member_days = max(0, (now - at).days) if at is not None else 0
+        progress_rows: list[tuple[str, str, int]] = []
+        qualifying: dict[str, list[str]] = {}
+        checks = [(aid, known.progress) for aid, known in self.known.items()]
+        for row in rows:
+            current = held[row.user_id]
+            row.achievements_count = sum(1 for p in current.values() if p == 100)
+            for aid, progress_of in checks:
+                before = current.get(aid, 0)
+                if before == 100 or before == REVOKED:
+                    continue
+                percent = progress_of(row)  # type: ignore[arg-type]  (a StatsRow reads as MemberStats)
+                if percent >= 100:
+                    qualifying.setdefault(aid, []).append(row.user_id)
+                elif percent != before:
+                    progress_rows.append((row.user_id, aid, percent))
+        result.progress_written = await self._save_progress(progress_rows)
+        for uid, aid, percent in progress_rows:
+            current = held.get(uid)
+            if current is not None:
+                current[aid] = percent
+        for aid, members in qualifying.items():
+            result.awarded[aid] = await self.award(self.known[aid].achievement, members, announce=announce)
+            for uid in members:  # awarded now, or held already (e.g. the website awarded it)
+                self._remember_award(uid, aid)
         return result
 
     async def _holdings(self, user_ids: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, datetime | None]]:
@@ -383,7 +398,7 @@ class AchievementEngine:
         achievement_id: str,
         report: Callable[[str], Awaitable[None]] | None = None,
         *,
-        chunk: int = 2500,
+        chunk: int = BACKFILL_CHUNK,
     ) -> tuple[int, int]:
         """Every current member's progress on one achievement in one SQL statement where the rule
         allows, then the awards in chunks (reporting as it goes): notifications and reward roles,
@@ -393,44 +408,60 @@ class AchievementEngine:
         if known is None:
             raise LookupError(achievement_id)
         async with self.lock:
-            async with self.bot.pool.acquire() as conn, conn.transaction():
-                written, qualifying = await achievement_backfill.backfill(
-                    conn, achievement_id, rules.to_plan(known.rule)
-                )
-            if report is not None:
-                await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
-            awarded = 0
-            done = 0
-            xp_lock = self.bot.doors.xp_lock()
-            chunks = [qualifying[i : i + chunk] for i in range(0, len(qualifying), chunk)]
-            lanes = asyncio.Semaphore(BACKFILL_LANES)
+            written, awarded = await self._backfill(known, report, chunk)
+        return written, len(awarded)
 
-            async def run(batch: list[str]) -> None:
-                nonlocal awarded, done
-                async with lanes:
-                    # Quietly: a backfill would otherwise announce thousands of members at once.
-                    # (awaited first: `awarded += len(await ...)` would read `awarded` before the await)
-                    got = await self.award(known.achievement, batch, announce=False, xp_locked=True)
-                    awarded += len(got)
-                    done += len(batch)
-                    if report is not None:
-                        await report(f"awarding: {done:,} / {len(qualifying):,}")
+    async def _backfill(
+        self, known: Known, report: Callable[[str], Awaitable[None]] | None, chunk: int
+    ) -> tuple[int, list[str]]:
+        """A backfill under the engine's lock: (progress rows written, members awarded)."""
+        achievement_id = known.achievement.id
+        async with self.bot.pool.acquire() as conn, conn.transaction():
+            written, qualifying = await achievement_backfill.backfill(conn, achievement_id, rules.to_plan(known.rule))
+        if report is not None:
+            await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
+        awarded: list[str] = []
+        done = 0
+        xp_lock = self.bot.doors.xp_lock()
+        chunks = [qualifying[i : i + chunk] for i in range(0, len(qualifying), chunk)]
+        lanes = asyncio.Semaphore(BACKFILL_LANES)
 
-            async with xp_lock:  # XP flushes wait (their grants stay in memory, bounded) until it is done
-                await asyncio.gather(*(run(batch) for batch in chunks))
-            self.forget()  # progress and awards written behind the evaluation's memory
+        async def run(batch: list[str]) -> None:
+            nonlocal done
+            async with lanes:
+                # Quietly: a backfill would otherwise announce thousands of members at once.
+                awarded.extend(await self.award(known.achievement, batch, announce=False, xp_locked=True))
+                done += len(batch)
+                if report is not None:
+                    await report(f"awarding: {done:,} / {len(qualifying):,}")
+
+        async with xp_lock:  # XP flushes wait (their grants stay in memory, bounded) until it is done
+            await asyncio.gather(*(run(batch) for batch in chunks))
+        self.forget()  # progress and awards written behind the evaluation's memory
         return written, awarded
 
     async def after_imports(self) -> int:
         """Imported XP (python -m bot import, /xp import) reaches achievements: those that read XP,
-        levels or messages are backfilled quietly, once per import. Returns the imports evaluated."""
-        pending = await imports.unevaluated(self.bot.pool)
-        if not pending:
-            return 0
-        for aid, known in list(self.known.items()):
-            if rules.metrics_of(known.rule) & IMPORTED_METRICS:
-                await self.backfill(aid)
-        await imports.mark_evaluated(self.bot.pool, pending)
+        levels or messages are backfilled quietly, once per import, and what those awards unlock in
+        turn (their XP, the count of achievements) is evaluated quietly too. All of it under the
+        engine's lock, so no evaluation runs in between (one would announce to each member what the
+        import earned them, before its backfill). Returns the imports evaluated."""
+        async with self.lock:
+            pending = await imports.unevaluated(self.bot.pool)
+            if not pending:
+                return 0
+            unlocked: set[str] = set()
+            for known in list(self.known.values()):
+                if rules.metrics_of(known.rule) & IMPORTED_METRICS:
+                    unlocked.update((await self._backfill(known, None, BACKFILL_CHUNK))[1])
+            while unlocked:
+                batch = [unlocked.pop() for _ in range(min(MAX_BATCH, len(unlocked)))]
+                # (they stay pending too: the evaluation after this one finds nothing more, and a
+                # flush of everything waits for this one to finish)
+                done = await self._evaluate(batch, announce=False, imports_first=False)
+                for members in done.awarded.values():
+                    unlocked.update(members)
+            await imports.mark_evaluated(self.bot.pool, pending)
         return len(pending)
 
     async def time_based(self) -> None:

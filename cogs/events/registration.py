@@ -101,6 +101,10 @@ async def leave(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> st
         event = await events.get(conn, event_id, lock=True)
         if event is None:
             raise NotFound("There is no such event.")
+        if event.status == "cancelled" or not event.is_active:
+            raise BadInput("This event was cancelled.")
+        if event.status == "completed":
+            raise BadInput("This event is over.")
         before, promoted = await events.leave(conn, event_id, user_id, event.max_participants)
         if promoted:
             await tell_promoted(conn, event, [promoted])

@@ -4,6 +4,7 @@ role) before anything is written, and every refusal logged with who tried what."
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from bot.core.errors import BadInput, NotAllowed, NotFound
 from bot.core.identity import resolve_user
 from bot.rules.moderation import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.echo import echo
-from bot.ui.moderation import case_embed
+from bot.ui.moderation import EMBED_TOTAL_MAX, FIELD_MAX, case_embed, revisions_field, revisions_file
 from cogs.moderation.cases import CaseError, edit_case, void_case
 from cogs.moderation.evidence import message_menus
 from cogs.moderation.history import history_message
@@ -334,7 +335,27 @@ class ModerationCommands(commands.Cog):
     @app_commands.autocomplete(reason=reason_suggestions)
     @staff_only("moderate")
     async def unban(self, interaction: discord.Interaction, user: discord.User, reason: Reason) -> None:
-        await self._simple(interaction, "unban", await resolve_user(self.bot, user), reason)
+        target = await resolve_user(self.bot, user)
+        self.check(interaction, "unban", target)
+        if not await self._banned(target):  # a case would record an unban of nobody
+            raise BadInput(f"{discord.utils.escape_markdown(str(target))} is not banned.")
+        await self._simple(interaction, "unban", target, reason)
+
+    async def _banned(self, target: discord.abc.User) -> bool:
+        """Banned on record, or in Discord (a ban made in its own menus, before the bot saw it)."""
+        guild_id = str(self.bot.guild_id)
+        if await moderation.active_sanction(self.bot.pool, guild_id, str(target.id), "ban") is not None:
+            return True
+        guild = self.bot.home_guild
+        if guild is None:
+            return True  # Discord cannot be asked: the unban goes ahead as before
+        try:
+            await guild.fetch_ban(target)
+        except discord.NotFound:
+            return False
+        except discord.HTTPException:
+            return True
+        return True
 
     @mod.command(
         name="purge", description="Delete a member's latest messages in a channel, optionally taking back their XP"
@@ -439,17 +460,25 @@ class ModerationCommands(commands.Cog):
         duration = format_duration(timedelta(minutes=found.duration)) if found.duration else None
         name = await self._name_of(target)
         embed = case_embed(found, target=name, moderator=moderator, duration=duration)
+        if "voided" in found.metadata:
+            embed.title = f"[VOID] {embed.title}"
         history = await moderation.revisions(self.bot.pool, found.id)
+        files = []
         if history:
-            names = {}
+            mentions, names = {}, {}
             for r in history:
                 if r.editor_id and r.editor_id not in names:
                     discord_id = await users.discord_id_for(self.bot.pool, r.editor_id)
-                    names[r.editor_id] = f"<@{discord_id}>" if discord_id else "(erased account)"
-            embed.add_field(name="Revisions", value=_revision_lines(history, names), inline=False)
-        if "voided" in found.metadata:
-            embed.title = f"[VOID] {embed.title}"
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+                    mentions[r.editor_id] = f"<@{discord_id}>" if discord_id else "(erased account)"
+                    names[r.editor_id] = await self._name_of(discord_id) if discord_id else "(erased account)"
+            filename = f"case-{found.number}.txt"
+            room = min(FIELD_MAX, EMBED_TOTAL_MAX - len(embed) - len("Revisions"))
+            value, cut = revisions_field(history, mentions, room=room, filename=filename)
+            embed.add_field(name="Revisions", value=value, inline=False)
+            if cut:  # the whole text stays reachable: every revision in full, in a file
+                text = revisions_file(found.number, history, names)
+                files.append(discord.File(io.BytesIO(text.encode()), filename=filename))
+        await interaction.response.send_message(embed=embed, files=files, ephemeral=True)
 
     async def _name_of(self, discord_id: str) -> str:
         """A case's member by name (a title shows no mentions): from the server, Discord's cache, or
@@ -498,24 +527,6 @@ class ModerationCommands(commands.Cog):
         except CaseError as error:
             raise BadInput(str(error)) from None
         await interaction.response.send_message(f"Case #{case.number} voided.", ephemeral=True)
-
-
-def _revision_lines(revisions: list[moderation.Revision], names: dict[str, str]) -> str:
-    lines = []
-    for r in revisions[-8:]:
-        who = names.get(r.editor_id or "", "(erased account)")
-        when = discord.utils.format_dt(r.created_at, "R")
-        if r.field == "void":
-            lines.append(f"voided by {who} {when}: {discord.utils.escape_markdown((r.new_value or '')[:150])}")
-        elif r.field == "duration":
-            old = format_duration(timedelta(minutes=int(r.old_value))) if r.old_value else "permanent"
-            new = format_duration(timedelta(minutes=int(r.new_value))) if r.new_value else "permanent"
-            lines.append(f"duration {old} → {new} by {who} {when}")
-        else:
-            lines.append(
-                f"reason changed by {who} {when}; was: {discord.utils.escape_markdown((r.old_value or '')[:150])}"
-            )
-    return "\n".join(lines)[:1024]
 
 
 def _duration(text: str) -> timedelta | None:
