@@ -5,6 +5,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY standin ./standin
 COPY cogs ./cogs
 COPY db ./db
 COPY sql ./sql

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_seed import seed_members  # noqa: E402
-from bot.achievement_catalog import load_catalog  # noqa: E402
-from bot.community import CommunityConfig  # noqa: E402
-from bot.config import Config, Settings  # noqa: E402
-from bot.xp_rules import period_starts  # noqa: E402
+from bot.core.catalog import load_catalog  # noqa: E402
+from bot.core.community import CommunityConfig  # noqa: E402
+from bot.core.config import Config, Settings  # noqa: E402
+from bot.rules.xp import period_starts  # noqa: E402
 from cogs.achievements.engine import AchievementEngine  # noqa: E402
 from db import migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402

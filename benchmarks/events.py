@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import percentile  # noqa: E402
-from bot.community import CommunityConfig  # noqa: E402
-from bot.config import Config, Settings  # noqa: E402
-from bot.timers import TimerDispatcher  # noqa: E402
+from bot.core.community import CommunityConfig  # noqa: E402
+from bot.core.config import Config, Settings  # noqa: E402
+from bot.writes.timers import TimerDispatcher  # noqa: E402
 from cogs.events.lifecycle import reminder_handler  # noqa: E402
 from cogs.events.queue import EventQueues  # noqa: E402
 from db import events, migrate, timers  # noqa: E402

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_seed  # noqa: E402
 from benchmarks.figures import percentile  # noqa: E402
-from bot import import_sources as src  # noqa: E402
-from bot import importer  # noqa: E402
-from bot.community import CommunityConfig  # noqa: E402
-from bot.ranking import Rankings  # noqa: E402
-from bot.xp_rules import period_starts  # noqa: E402
+from bot.core.community import CommunityConfig  # noqa: E402
+from bot.importing import importer  # noqa: E402
+from bot.importing import sources as src  # noqa: E402
+from bot.rules.ranking import Rankings  # noqa: E402
+from bot.rules.xp import period_starts  # noqa: E402
 from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402
 

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.standin_process import pin_database, standin_process  # noqa: E402
-from bot import client as bot_client  # noqa: E402
-from bot.client import ConclaveBot, intents_for  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.core import client as bot_client  # noqa: E402
+from bot.core.client import ConclaveBot, intents_for  # noqa: E402
+from bot.core.config import Config  # noqa: E402
 from db.pool import open_database, recreate_database  # noqa: E402
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import percentile  # noqa: E402
 from benchmarks.standin_process import standin_process  # noqa: E402
-from bot.client import ConclaveBot  # noqa: E402
+from bot.core.client import ConclaveBot  # noqa: E402
 from db.pool import open_database  # noqa: E402
 
 COMMANDS = [

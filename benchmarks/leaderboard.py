@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_seed  # noqa: E402
 from benchmarks.figures import report, timed  # noqa: E402
-from bot.ranking import Rankings, XPCounter  # noqa: E402
-from bot.xp_rules import period_starts  # noqa: E402
+from bot.rules.ranking import Rankings, XPCounter  # noqa: E402
+from bot.rules.xp import period_starts  # noqa: E402
 from cogs.xp.engine import COUNTS_CHECK_EVERY, RECONCILE_EVERY_S  # noqa: E402
 from db import boards, migrate  # noqa: E402
 from db.pool import create_pool, open_database  # noqa: E402

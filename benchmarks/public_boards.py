@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import bench_seed  # noqa: E402
 from benchmarks.figures import report as report_p99  # noqa: E402
 from benchmarks.figures import timed  # noqa: E402
-from bot.xp_rules import period_starts  # noqa: E402
+from bot.rules.xp import period_starts  # noqa: E402
 from db import migrate  # noqa: E402
 from db.pool import open_database  # noqa: E402
 

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.community import CommunityConfig
-from bot.config import Config, Settings
-from bot.runner import point_at_api
+from bot.core.community import CommunityConfig
+from bot.core.config import Config, Settings
+from bot.core.runner import point_at_api
 
 ROOT = Path(__file__).resolve().parent.parent
 

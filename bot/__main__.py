@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from bot.config import Config, ConfigError, load_config, load_settings
-from bot.logs import setup_logging
+from bot.core.config import Config, ConfigError, load_config, load_settings
+from bot.core.logs import setup_logging
 from db.pool import DatabaseUnreachable
 
 EXIT_CONFIG = 2
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="replace the database with a backup's contents (stop the bot first)")
     restore.add_argument("file", help="a file written by `python -m bot backup`")
 
-    from bot.cli_import import add_parser as add_import
+    from bot.importing.cli import add_parser as add_import
 
     add_import(sub)
 
@@ -88,23 +88,23 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if command == "migrate":
-            from bot.cli_migrate import run_migrate
+            from bot.ops.migrate import run_migrate
 
             return asyncio.run(run_migrate(config, args))
         if command == "doctor":
-            from bot.doctor import run_doctor
+            from bot.ops.doctor import run_doctor
 
             return asyncio.run(run_doctor(config, args))
         if command == "backup":
-            from bot.backup import run_backup
+            from bot.ops.backup import run_backup
 
             return asyncio.run(run_backup(config, args.to))
         if command == "restore":
-            from bot.backup import run_restore
+            from bot.ops.backup import run_restore
 
             return asyncio.run(run_restore(config, args.file))
         if command == "import":
-            from bot.cli_import import run_import
+            from bot.importing.cli import run_import
 
             return asyncio.run(run_import(config, args))
     except DatabaseUnreachable as exc:  # a wrong or unreachable DATABASE_URL: one line, no traceback
@@ -130,7 +130,7 @@ def run_bot(config: Config, *, takeover: bool = False) -> int:
         for problem in problems:
             print(f"conclave: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    from bot.runner import run_forever
+    from bot.core.runner import run_forever
 
     return asyncio.run(run_forever(config, takeover=takeover))
 

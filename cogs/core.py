@@ -11,22 +11,24 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, doctor, journal
-from bot.activity import ChatCount
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.identity import resolve_user
-from bot.leadership import describe
+from bot import __version__
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, is_staff, staff_only
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.core.identity import resolve_user
+from bot.core.leadership import describe
+from bot.ops import doctor
 from bot.ui.embeds import about_embed, add_health_fields, add_leadership_fields, dead_letters_embed
 from bot.ui.upload import DM_LIMIT, Upload, megabytes
+from bot.writes import journal
+from bot.writes.activity import ChatCount
 from db import admin_logs, dead_letters, leader, privacy, users
 
 Reason = app_commands.Range[str, 3, 300]
 MYDATA_COOLDOWN_S = 3600  # one export an hour, counted from the last one delivered
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
-    from cogs.xp.engine import XPEngine
+    from bot.core.client import ConclaveBot
+    from bot.core.doors import XPDoor
 
 log = logging.getLogger(__name__)
 
@@ -227,25 +229,23 @@ class Core(commands.Cog):
             raise BadInput("Erase another member's data (not your own, not a bot's).")
         admin_id = await self.bot.identity.user_id(actor)
         await interaction.response.defer(ephemeral=True, thinking=True)  # a flush under way is waited for
-        engine = getattr(self.bot, "xp_engine", None)
+        xp = self.bot.doors.xp
         async with contextlib.AsyncExitStack() as held:
             # What is still in memory for them goes too (else the next flush writes it to a fresh row):
-            # under the XP engine's lock, then the chat counts' (bot/locks.py), no flush has any of it.
-            if engine is not None:
-                await held.enter_async_context(engine.lock)
+            # under the XP engine's lock, then the chat counts' (bot/core/locks.py), no flush has any of it.
+            if xp is not None:
+                await held.enter_async_context(xp.lock)
             await held.enter_async_context(self.bot.chat_activity.writing)
-            changed = await self._erase(member, admin_id, reason, engine)
+            changed = await self._erase(member, admin_id, reason, xp)
             self.bot.identity.forget(member.id)  # their next message starts a fresh row
         await interaction.followup.send(
             f"Erased the personal data of that member ({changed['cases_pseudonymised']} case(s) kept, pseudonymised).",
             ephemeral=True,
         )
 
-    async def _erase(
-        self, member: discord.abc.User, admin_id: str, reason: str, engine: XPEngine | None
-    ) -> dict[str, Any]:
+    async def _erase(self, member: discord.abc.User, admin_id: str, reason: str, xp: XPDoor | None) -> dict[str, Any]:
         """The erasure, in one transaction, with what memory held for them (put back if it fails)."""
-        dropped = engine.writes.drop(member.id) if engine is not None else self.bot.chat_activity.drop(member.id)
+        dropped = xp.drop_pending(member.id) if xp is not None else self.bot.chat_activity.drop(member.id)
         try:
             async with self.bot.pool.acquire() as conn, conn.transaction():
                 user_id = await users.user_id_for(conn, str(member.id))
@@ -276,16 +276,16 @@ class Core(commands.Cog):
                     reason=reason,
                 )
         except BaseException:
-            if engine is not None:
-                engine.writes.keep(dropped)
+            if xp is not None:
+                xp.keep_pending(dropped)
             else:
                 self.bot.chat_activity.put_back(dropped)  # type: ignore[arg-type]
             raise
         # Erased: what else memory holds of them goes (their analytics rows keep the counts only, a
         # partial voice minute and attendance minutes are not credited to a fresh row).
         self.bot.analytics.forget_member(member.id, user_id)
-        if engine is not None:
-            engine.voice_clock.forget(member.id)
+        if xp is not None:
+            xp.forget_voice(member.id)
         for hook in self.bot.erase_hooks:
             hook(member.id, user_id)
         return changed

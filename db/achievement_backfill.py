@@ -1,4 +1,4 @@
-"""The set-based backfill of one achievement: a rule (bot.achievement_rules.to_plan) compiled into
+"""The set-based backfill of one achievement: a rule (bot.rules.achievements.to_plan) compiled into
 one SQL progress expression over every current member, the same sums as the Python rules (a test
 holds them equal)."""
 
@@ -33,7 +33,7 @@ _PATHWAY = {
 
 
 def _expression(plan: dict[str, Any], joins: set[str]) -> str:
-    """A rule (bot.achievement_rules.to_plan) as a SQL progress expression 0-100, the same sums as
+    """A rule (bot.rules.achievements.to_plan) as a SQL progress expression 0-100, the same sums as
     the Python rules."""
     if "mode" in plan:
         parts = [_expression(p, joins) for p in plan["parts"]]

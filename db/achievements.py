@@ -137,7 +137,7 @@ class PathwayFigures:
 
 @dataclass(slots=True)
 class StatsRow:
-    """A member's figures, named as the achievement rules read them (bot.achievement_rules'
+    """A member's figures, named as the achievement rules read them (bot.rules.achievements'
     MemberStats), so the rules run on these rows directly: evaluating thousands of members after a
     flush, a copy per member would cost as much as the rules."""
 

@@ -218,7 +218,7 @@ class Acquisitions:
     handovers: int  # a planned handover (--takeover): the successor took a lease handed to it
 
 
-# The detail a successor's acquisition is logged with (bot/leadership.py): a planned handover.
+# The detail a successor's acquisition is logged with (bot/core/leadership.py): a planned handover.
 BY_HANDOVER = "by handover"
 
 

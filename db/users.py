@@ -49,7 +49,7 @@ class Profile:
 
 # in_server is the snapshot's, as the bot saw the member: a departure the bot recorded after the
 # object it holds was made (a message's author flushed after they left, a kicked member's case) is
-# in the snapshot already (bot/identity.py keeps the departures it records), so a stale object never
+# in the snapshot already (bot/core/identity.py keeps the departures it records), so a stale object never
 # brings a member back, and a row written `false` by the website (claim_member) is put right by the
 # bot's next write from the member in the server.
 UPSERT_MEMBER = """

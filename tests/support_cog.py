@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotAllowed, on_view_error
+from bot.core.errors import NotAllowed, on_view_error
 from bot.ui.progress import tell_elsewhere
 
 WORDS = ["apple", "apricot", "banana", "blueberry", "cherry"]

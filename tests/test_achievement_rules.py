@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import achievement_rules as rules
-from bot.achievement_catalog import CatalogError, load_catalog
-from bot.achievement_rules import Group, Leaf, MemberStats, PathwayStats
+from bot.core.catalog import CatalogError, load_catalog
+from bot.rules import achievements as rules
+from bot.rules.achievements import Group, Leaf, MemberStats, PathwayStats
 
 STATS = MemberStats(
     xp=5000,

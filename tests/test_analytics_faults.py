@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.analytics import Analytics
-from bot.journal import Journal
+from bot.writes.analytics import Analytics
+from bot.writes.journal import Journal
 from db.pool import create_pool
 from tests.test_e2e_faults import own_server  # noqa: F401  (a PostgreSQL this test can stop)
 
@@ -18,7 +18,7 @@ async def test_a_refused_row_is_skipped_and_the_others_are_written(pool, caplog)
     analytics = Analytics(pool)
     for label in ("good", "bad", "fine"):
         analytics.record("command_used", discord_id=1, label=label)
-    with caplog.at_level(logging.ERROR, logger="bot.analytics"):
+    with caplog.at_level(logging.ERROR, logger="bot.writes.analytics"):
         assert await analytics.flush() == 2
     labels = sorted(r["event_label"] for r in await pool.fetch("SELECT event_label FROM analytics"))
     assert labels == ["fine", "good"] and analytics.refused == 1 and len(analytics) == 0

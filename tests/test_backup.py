@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot import backup as backups
 from bot.__main__ import main
-from bot.backup import (
+from bot.ops import backup as backups
+from bot.ops.backup import (
     BackupError,
     Tools,
     _without_password,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_community
+from bot.core.config import ConfigError, load_community
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def test_a_bad_achievement_stops_start_up_naming_the_entry_and_key(tmp_path):
 
 
 def test_every_setting_is_in_env_example():
-    from bot.config import Settings
+    from bot.core.config import Settings
 
     example = (ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
@@ -184,7 +184,7 @@ def test_migrate_cli_on_an_empty_data_directory_uses_the_embedded_server(tmp_pat
 def test_the_token_never_reaches_the_log_not_even_in_a_traceback(capsys):
     import logging
 
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     token = "MTIzNDU2Nzg5.secret-token-value.abcdef"
     for fmt in ("text", "json"):

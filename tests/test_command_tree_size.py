@@ -4,7 +4,7 @@ does. Prints each command's size, largest first, so the margin is in sight (`pyt
 
 from __future__ import annotations
 
-from bot.sandbox import limits
+from standin import limits
 
 
 async def test_every_command_of_the_bots_tree_syncs_within_discords_8000_characters(sandbox):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bot import achievement_rules as rules
-from bot.community import AchievementsConfig, XPConfig
-from bot.config import load_achievement_catalog
+from bot.core.community import AchievementsConfig, XPConfig
+from bot.core.config import load_achievement_catalog
+from bot.rules import achievements as rules
 from db import achievement_backfill, achievements
 from tests.factories import make_member
 from tests.test_e2e_moderation import delivered
@@ -91,7 +91,7 @@ async def test_chat_unlocks_an_achievement_once_with_its_xp_its_effects_and_the_
         "SELECT xp FROM xp_period_totals WHERE period = 'week' AND pathway = '' AND user_id = $1", alice_id
     )
     assert week == 160
-    assert bot.xp_engine.rankings.position(("all", None, ""), 160) == 1  # the rank index moved with it
+    assert bot.doors.xp.engine.rankings.position(("all", None, ""), 160) == 1  # the rank index moved with it
     note = await bot.pool.fetchrow(
         "SELECT * FROM notifications WHERE user_id = $1 AND metadata ? 'achievement_id'", alice_id
     )
@@ -134,7 +134,7 @@ async def test_an_award_racing_the_websites_award_happens_once(harness, tmp_path
         """INSERT INTO achievements (id, name, xp, requirements)
            VALUES ('chatty', 'Chatty', 40, '{"type": "messages", "amount": 3}')"""
     )
-    engine = bot.achievements
+    engine = bot.doors.achievements
     await engine.load()
     known = engine.known["chatty"].achievement
     outcomes = await asyncio.gather(
@@ -327,7 +327,7 @@ async def test_a_revoke_sticks_for_a_member_who_still_qualifies_until_staff_gran
     await asyncio.sleep(1.2)  # a periodic evaluation too
     await bot.flush_all()
     assert "first-words" not in await achievements.earned_ids(bot.pool, alice_id)
-    assert await bot.achievements.backfill("first-words") == (0, 0)  # nor does a backfill
+    assert await bot.doors.achievements.backfill("first-words") == (0, 0)  # nor does a backfill
     assert "first-words" not in await achievements.earned_ids(bot.pool, alice_id)
     refs = [r["source_ref"] for r in await ledger_rows(bot.pool, alice.id) if r["source"] == "achievement"]
     assert refs == ["first-words"]
@@ -510,7 +510,7 @@ async def test_rarity_counts_current_members_only(harness, tmp_path):
             who.say(f"line {i}")
     await handled(bot, 6)
     await bot.flush_all()
-    engine = bot.achievements
+    engine = bot.doors.achievements
     await engine.refresh_rarity()
     members = engine.members
     assert engine.holders["first-words"] == 2 and engine.rarity_percent("first-words") == 200 / members
@@ -570,7 +570,9 @@ async def test_catalog_sync_creates_updates_deactivates_and_never_deletes(harnes
     dropped = await achievements.get(bot.pool, "first-words")
     assert dropped is not None and dropped.is_active is False and dropped.total_earned == 1
     assert "first-words" in await achievements.earned_ids(bot.pool, await user_id_of(bot, alice))
-    assert "first-words" not in bot.achievements.known and "gaming-initiate" in bot.achievements.known  # seeds stay
+    assert (
+        "first-words" not in bot.doors.achievements.known and "gaming-initiate" in bot.doors.achievements.known
+    )  # seeds stay
     assert int(reward) not in bot.config.community.managed_role_ids()  # no longer a reward
 
 
@@ -585,9 +587,11 @@ async def test_a_refused_member_does_not_block_the_others_and_a_stop_keeps_what_
     await bot.pool.execute("UPDATE achievements SET total_earned = 0")
     ghost = await bot.pool.fetchval("INSERT INTO users (discord_id, username) VALUES ('999', 'ghost') RETURNING id")
     await bot.pool.execute("DELETE FROM users WHERE id = $1", ghost)  # erased behind the bot's back
-    awarded = await bot.achievements.award(bot.achievements.known["first-words"].achievement, [ghost, alice_id])
+    awarded = await bot.doors.achievements.award(
+        bot.doors.achievements.known["first-words"].achievement, [ghost, alice_id]
+    )
     assert awarded == [alice_id]
-    engine = bot.achievements
+    engine = bot.doors.achievements
     engine.pending.clear()
     engine.touch(["user_a", "user_b"])
     said = engine.spill()
@@ -634,8 +638,8 @@ async def test_a_pathway_achievement_goes_only_to_members_of_its_pathway(harness
     assert await bot.pool.fetchval("SELECT count(*) FROM user_achievements WHERE user_id = $1", alice_id) == 0
     # An award the engine makes itself (a backfill, the website's catalog) to someone outside the
     # pathway: its XP counts globally, not in a pathway they never joined (no Gaming level-up).
-    known = bot.achievements.known["gaming-initiate"]
-    await bot.achievements.award(known.achievement, [alice_id], actor_id=None, reason="backfill")
+    known = bot.doors.achievements.known["gaming-initiate"]
+    await bot.doors.achievements.award(known.achievement, [alice_id], actor_id=None, reason="backfill")
     rows = await ledger_rows(bot.pool, alice.id)
     assert [(r["source"], r["pathway"], r["amount"]) for r in rows] == [("achievement", None, 50)]
     assert (

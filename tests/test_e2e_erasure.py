@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bot.journal import Journal
+from bot.writes.journal import Journal
 from db import dead_letters
 from tests.test_e2e_achievements import start as start_achievements
 from tests.test_e2e_core import wait_until
@@ -137,10 +137,10 @@ async def test_erase_drops_the_xp_and_chat_counts_still_in_memory(harness):
         return bot.chat_activity.received >= 2
 
     await wait_until(received)
-    assert bot.xp_engine.writes.has_pending(int(alice.id))
+    assert bot.doors.xp.engine.writes.has_pending(int(alice.id))
     done = await boss.slash("erase", member=alice, reason="GDPR request")
     assert done.content.startswith("Erased")
-    assert not bot.xp_engine.writes.has_pending(int(alice.id))
+    assert not bot.doors.xp.engine.writes.has_pending(int(alice.id))
     await bot.flush_all()
     assert await bot.pool.fetch(ROWS_UNDER, alice.id) == []  # nothing earned before comes back under her id
     assert [tuple(r) for r in await bot.pool.fetch(ROWS_UNDER, bob.id)] == [(20, 1)]  # others' are kept
@@ -229,7 +229,7 @@ async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting
     alice.say("marker")
     await handled(bot, 1)
     now = datetime.now(UTC)
-    assert bot.xp_engine.voice_tick(elapsed=50, at=now) == 0  # 50 s each: no minute yet
+    assert bot.doors.xp.engine.voice_tick(elapsed=50, at=now) == 0  # 50 s each: no minute yet
     async with bot.flush_schedule.lock:  # no periodic flush meanwhile: the row stays in memory
         dave = harness.demo.new_member("dave")  # joins: a member_join row waits in the analytics buffer
 
@@ -245,7 +245,7 @@ async def test_erasure_drops_the_members_voice_clock_and_their_analytics_waiting
     await bot.analytics.flush()
     assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE user_id = $1", dave_row) == 0
     assert await bot.pool.fetchval("SELECT count(*) FROM analytics WHERE event_type = 'member_join'") >= 1
-    assert bot.xp_engine.voice_tick(elapsed=20, at=now) == 1  # alice's minute; bob's 50 s went with him
+    assert bot.doors.xp.engine.voice_tick(elapsed=20, at=now) == 1  # alice's minute; bob's 50 s went with him
     await bot.flush_all()
     assert await bot.pool.fetchval("SELECT count(*) FROM users WHERE discord_id = $1", bob.id) == 0
     voice = await bot.pool.fetch(

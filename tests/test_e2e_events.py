@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.community import AnnouncementConfig, EventsConfig, XPConfig
+from bot.core.community import AnnouncementConfig, EventsConfig, XPConfig
 from cogs.events.lifecycle import materialise_next, schedule
 from cogs.events.registration import register
 from db import events
@@ -322,9 +322,9 @@ async def test_attendance_from_voice_rewards_once_and_no_shows_are_marked(harnes
     alice.say("marker")
     await asyncio.sleep(0.3)
     now = datetime.now(UTC)
-    bot.xp_engine.voice_tick(elapsed=61, at=now)
+    bot.doors.xp.engine.voice_tick(elapsed=61, at=now)
     await bot.flush_all()
-    bot.xp_engine.voice_tick(elapsed=61, at=now + timedelta(minutes=1))  # a second minute: no second reward
+    bot.doors.xp.engine.voice_tick(elapsed=61, at=now + timedelta(minutes=1))  # a second minute: no second reward
     await bot.flush_all()
     rows = await bot.pool.fetch(
         """SELECT u.discord_id, r.status, r.voice_minutes FROM event_registrations r JOIN users u ON u.id = r.user_id
@@ -583,14 +583,14 @@ async def test_the_mirror_follows_edits_and_cancellation_and_adopts_rather_than_
     await mirrored(harness, lambda e: e.name == "Board game night")
     # The id is lost (e.g. a crash right after Discord created it): the next pass adopts it by its marker.
     await bot.pool.execute("UPDATE events SET discord_event_id = NULL")
-    await bot.events_mirror.reconcile()
+    await bot.doors.events_mirror.reconcile()
     assert len(harness.standin.guild.scheduled_events) == 1
     assert await bot.pool.fetchval("SELECT discord_event_id FROM events") == scheduled.id
     # A row the website writes is mirrored at the next pass.
     await bot.pool.execute(
         "INSERT INTO events (title, type, start_date, status) VALUES ('Web night', 'community', NOW() + interval '3 days', 'upcoming')"
     )
-    await bot.events_mirror.reconcile()
+    await bot.doors.events_mirror.reconcile()
     assert {e.name for e in harness.standin.guild.scheduled_events.values()} == {"Board game night", "Web night"}
     await mod.slash("event cancel", event=event_id, reason="rain")
     await mirrored(harness, lambda e: e.name == "Board game night" and e.status == 4)

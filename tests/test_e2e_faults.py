@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import DATABASE_UNAVAILABLE
-from bot.journal import Journal
-from bot.runner import stop_within_budget
+from bot.core.errors import DATABASE_UNAVAILABLE
+from bot.core.runner import stop_within_budget
 from bot.sandbox.harness import Harness
+from bot.writes.journal import Journal
 from cogs.xp.pending import Pending
 from db import ledger, migrate
 from db.embedded import EmbeddedServer
@@ -72,9 +72,11 @@ async def test_a_member_erased_behind_the_bots_back_blocks_nobody_and_earns_on_a
     assert await messages_of(bot.pool, bob.id) == 2
     assert await ledger.ledger_mismatches(bot.pool) == []
 
-    with caplog.at_level(logging.INFO, logger="bot.client"):
+    with caplog.at_level(logging.INFO, logger="bot.core.client"):
         await harness.stop_bot()
-    stops = [r.getMessage() for r in caplog.records if r.name == "bot.client" and r.getMessage().startswith("stopped")]
+    stops = [
+        r.getMessage() for r in caplog.records if r.name == "bot.core.client" and r.getMessage().startswith("stopped")
+    ]
     assert stops == ["stopped cleanly"]
 
 
@@ -192,7 +194,7 @@ async def test_an_outage_under_chat_is_ridden_out_and_nothing_is_lost(own_server
     harness = await Harness.create(dsn, tmp_path / "data")
     try:
         bot = await start(harness)
-        bot.xp_engine.max_pending = 10  # small, so the bound is reached
+        bot.doors.xp.engine.max_pending = 10  # small, so the bound is reached
         members = [harness.member(n) for n in ("alice", "bob", "carol")]
         members[0].say("before the outage")
         await handled(bot, 1)
@@ -212,12 +214,12 @@ async def test_an_outage_under_chat_is_ridden_out_and_nothing_is_lost(own_server
             await asyncio.sleep(1.5)  # a few flushes fail meanwhile
             reply = await members[1].slash("rank")
             assert reply.content == DATABASE_UNAVAILABLE and reply.ephemeral
-            assert bot.xp_engine.pending <= bot.xp_engine.max_pending
-            assert bot.xp_engine.journal.files(), "grants past the bound are spilled to the journal"
+            assert bot.doors.xp.engine.pending <= bot.doors.xp.engine.max_pending
+            assert bot.doors.xp.engine.journal.files(), "grants past the bound are spilled to the journal"
 
             await asyncio.to_thread(server.start)
             deadline = loop.time() + 20
-            while (bot.xp_engine.pending or bot.xp_engine.journal.files() or bot.write_health.down) and (
+            while (bot.doors.xp.engine.pending or bot.doors.xp.engine.journal.files() or bot.write_health.down) and (
                 loop.time() < deadline
             ):
                 await asyncio.sleep(0.1)
@@ -253,7 +255,7 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         deadline = loop.time() + 5
         while bot.chat_activity.received < 3 and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        with caplog.at_level(logging.INFO, logger="bot.client"):
+        with caplog.at_level(logging.INFO, logger="bot.core.client"):
             started = loop.time()
             await harness.stop_bot()
             assert loop.time() - started < 10  # inside the stop budget (a failure here is a hang, not slowness)
@@ -265,7 +267,7 @@ async def test_a_stop_during_an_outage_keeps_everything_for_the_next_start(own_s
         await bot.flush_all()
         assert await total_xp(bot.pool, alice.id) == 60
         assert await messages_of(bot.pool, alice.id) == 3
-        assert not bot.xp_engine.journal.files()
+        assert not bot.doors.xp.engine.journal.files()
     finally:
         await harness.close()
 
@@ -324,11 +326,11 @@ async def test_a_stop_while_the_database_hangs_keeps_the_buffered_xp_for_the_nex
         while bot.chat_activity.received < 7 and loop.time() < deadline:
             await asyncio.sleep(0.01)
         deadline = loop.time() + 5
-        while not (bot.xp_engine.lock.locked() and bot.xp_engine.pending == 0) and loop.time() < deadline:
+        while not (bot.doors.xp.engine.lock.locked() and bot.doors.xp.engine.pending == 0) and loop.time() < deadline:
             await asyncio.sleep(0.01)  # until the periodic flush takes them and hangs in the database
         await asyncio.sleep(0.2)
-        assert bot.xp_engine.lock.locked() and bot.xp_engine.pending == 0, "a flush is hung with the grants"
-        with caplog.at_level(logging.INFO, logger="bot.client"):
+        assert bot.doors.xp.engine.lock.locked() and bot.doors.xp.engine.pending == 0, "a flush is hung with the grants"
+        with caplog.at_level(logging.INFO, logger="bot.core.client"):
             finished = await stop_within_budget(bot)
         assert finished, "the stop ran past the runner's cap (what it had not spilled is lost)"
         stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
@@ -343,7 +345,7 @@ async def test_a_stop_while_the_database_hangs_keeps_the_buffered_xp_for_the_nex
         assert await total_xp(bot.pool, bob.id) == 60
         assert await messages_of(bot.pool, alice.id) == 4
         assert await messages_of(bot.pool, bob.id) == 3
-        assert not bot.xp_engine.journal.files()
+        assert not bot.doors.xp.engine.journal.files()
         assert await ledger.ledger_mismatches(bot.pool) == []
     finally:
         await harness.close()

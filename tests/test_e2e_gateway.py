@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import discord
 
-from bot.runner import point_at_api
+from bot.core.runner import point_at_api
 from db import users
 from tests.test_e2e_core import wait_until
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.community import AnnouncementConfig, ModerationConfig, XPConfig
-from bot.config import load_achievement_catalog
-from bot.sandbox import state as s
-from bot.sandbox.control import InvalidInvocation
-from bot.sandbox.replies import NoAnswer, Reply, answer
+from bot.core.community import AnnouncementConfig, ModerationConfig, XPConfig
+from bot.core.config import load_achievement_catalog
+from standin import state as s
+from standin.control import InvalidInvocation
+from standin.replies import NoAnswer, Reply, answer
 
 ZONE = "America/Argentina/ComodRivadavia"  # the longest IANA name (32 characters)
 HOSTILE = "\u202e<@&1> @everyone `;DROP TABLE users;--` **b** __u__ ||s|| ~~t~~ <#1> > q "

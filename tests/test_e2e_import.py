@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bot import import_sources as src
-from bot import importer
+from bot.importing import importer
+from bot.importing import sources as src
 from tests.factories import snowflake
 from tests.test_e2e_achievements import start as start_with_achievements
 from tests.test_e2e_achievements import user_id_of
@@ -93,7 +93,7 @@ async def test_a_member_who_chats_before_the_imports_evaluation_is_not_announced
     alice.say("back from MEE6")
     await handled(bot, 1)
     await bot.flush_all()  # the XP flush, then the evaluation it asks for
-    assert await bot.achievements.after_imports() == 1  # the minute job's turn
+    assert await bot.doors.achievements.after_imports() == 1  # the minute job's turn
     await bot.flush_all()
     alice_id = await user_id_of(bot, alice)
     held = await bot.pool.fetchval(

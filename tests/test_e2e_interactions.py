@@ -7,8 +7,8 @@ import logging
 import discord
 import pytest
 
-from bot.sandbox.control import InvalidInvocation
-from bot.sandbox.replies import NoAnswer
+from standin.control import InvalidInvocation
+from standin.replies import NoAnswer
 
 
 async def test_every_option_type_arrives_resolved(probe):
@@ -64,7 +64,7 @@ async def test_a_deferred_command_answers_after_thinking(probe):
 
 
 async def test_an_unexpected_error_shows_a_reference_and_is_logged(probe, caplog):
-    caplog.set_level(logging.ERROR, logger="bot.errors")
+    caplog.set_level(logging.ERROR, logger="bot.core.errors")
     reply = await probe.member("alice").slash("boom")
     assert reply.ephemeral
     assert "Something went wrong on our side (reference " in reply.content

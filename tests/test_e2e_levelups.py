@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.community import RoleReward
-from bot.sandbox import state as s
+from bot.core.community import RoleReward
+from standin import state as s
 from tests.test_e2e_core import wait_until
 from tests.xp_support import handled, start
 

@@ -45,9 +45,9 @@ async def test_members_who_changed_while_the_bot_was_off_are_synced_and_logged(h
 
 
 async def test_the_identity_cache_keeps_the_most_recent_members_only(harness):
-    """bot/identity.py KNOWN_IDS: the users.id of the members met most recently stay in memory, the
+    """bot/core/identity.py KNOWN_IDS: the users.id of the members met most recently stay in memory, the
     least recently used go first; one who went is looked up again (the same row, no duplicate)."""
-    from bot.identity import KNOWN_IDS
+    from bot.core.identity import KNOWN_IDS
     from tests.xp_support import handled
     from tests.xp_support import start as start_xp
 

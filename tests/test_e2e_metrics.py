@@ -7,8 +7,8 @@ import socket
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.community import StatsConfig
-from bot.config import ConfigError
+from bot.core.community import StatsConfig
+from bot.core.config import ConfigError
 from tests.xp_support import handled, start
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import discord
 
-from bot.community import AnnouncementConfig
+from bot.core.community import AnnouncementConfig
 from db import moderation, outbox
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.community import AnnouncementConfig
-from bot.sandbox import state as s
-from bot.sandbox.control import INTEGER, InvalidInvocation
+from bot.core.community import AnnouncementConfig
 from db import moderation
+from standin import state as s
+from standin.control import INTEGER, InvalidInvocation
 from tests.test_e2e_appeals import APPEAL_FIELD, NOTE_FIELD, appeal_entry
 from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import delivered, start

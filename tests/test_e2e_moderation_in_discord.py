@@ -9,9 +9,9 @@ import asyncio
 import discord
 import pytest
 
-from bot.sandbox import state as s
-from bot.sandbox.bans import HandRefused
 from db import moderation
+from standin import state as s
+from standin.bans import HandRefused
 from tests.test_e2e_core import wait_until
 from tests.test_e2e_moderation import GUILD_CASES, delivered, start
 

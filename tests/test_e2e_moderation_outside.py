@@ -3,7 +3,7 @@ members, named properly in replies."""
 
 from __future__ import annotations
 
-from bot.sandbox import state as s
+from standin import state as s
 from tests.test_e2e_moderation import delivered, start
 
 MEMBERSHIP = "SELECT in_server, roles FROM users WHERE discord_id = $1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.sandbox import state as s
 from db import moderation
+from standin import state as s
 from tests.test_e2e_moderation import delivered
 from tests.xp_support import handled, ledger_rows, start, total_xp
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from bot.ranking import XPCounter
+from bot.rules.ranking import XPCounter
 from db import boards
 from tests.test_e2e_core import wait_until
 from tests.xp_support import handled, start
@@ -15,7 +15,7 @@ from tests.xp_support import handled, start
 
 async def brute_force_mismatches(bot) -> list[str]:
     """Every (board, member) whose indexed position differs from SQL's count of members above."""
-    engine = bot.xp_engine
+    engine = bot.doors.xp.engine
     wrong = []
     for key in engine.board_keys():
         board = boards.Board(*key)
@@ -69,7 +69,7 @@ async def test_positions_match_sql_after_a_mixed_workload(harness):
     achievement = await bot.pool.fetchval("SELECT id FROM achievements WHERE xp > 0 ORDER BY id LIMIT 1")
     assert await bot.pool.fetchval("SELECT award_achievement($1, $2)", carol_id, achievement)
 
-    drifted = await bot.xp_engine.reconcile_rankings()
+    drifted = await bot.doors.xp.engine.reconcile_rankings()
     assert ("all", None, "") in drifted and ("all", None, "gaming") in drifted  # the website's awards
     assert await brute_force_mismatches(bot) == []
 
@@ -78,7 +78,7 @@ async def test_positions_match_sql_after_a_mixed_workload(harness):
     actors[6].leave_guild()
     bot = await start(harness)
     assert await brute_force_mismatches(bot) == []
-    await bot.xp_engine.reconcile_rankings()
+    await bot.doors.xp.engine.reconcile_rankings()
     assert await brute_force_mismatches(bot) == []
 
 

@@ -404,7 +404,7 @@ async def test_messages_and_voice_minutes_count_on_the_day_they_happened_not_the
     bob.join_voice(harness.demo.voice)
     bob.say("marker")
     await handled(bot, 2)
-    bot.xp_engine.voice_tick(elapsed=61, at=late)  # a voice minute each, ending at 23:59:30
+    bot.doors.xp.engine.voice_tick(elapsed=61, at=late)  # a voice minute each, ending at 23:59:30
     await bot.flush_all()
     today = yesterday + timedelta(days=1)
     rows = {r["day"]: (r["messages"], r["voice_minutes"]) for r in await bot.pool.fetch(DAILY_ACTIVITY)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.journal import Journal
+from bot.writes.journal import Journal
 from cogs.xp.pending import Pending
 from tests.xp_support import handled, start
 
@@ -39,7 +39,7 @@ async def test_a_journal_spanning_midnight_keeps_the_streak(harness):
     await bot.flush_all()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while bot.xp_engine.journal.files():
+    while bot.doors.xp.engine.journal.files():
         assert loop.time() < deadline
         await asyncio.sleep(0.05)
     row = await bot.pool.fetchrow(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.timers import TimerDispatcher
+from bot.writes.timers import TimerDispatcher
 from db import notifications, timers
 from tests.test_e2e_core import wait_until
 

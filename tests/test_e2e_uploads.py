@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from bot.sandbox.control import InvalidInvocation
-from bot.sandbox.uploads import MIB
+from standin.control import InvalidInvocation
+from standin.uploads import MIB
 from tests.factories import snowflake
 from tests.test_e2e_import import export, final_text
 from tests.xp_support import handled, start, total_xp

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.sandbox import state as s
-from bot.sandbox.control import Actor
 from db import ledger
+from standin import state as s
+from standin.control import Actor
 from tests.xp_support import handled, ledger_rows, start, total_xp
 
 
@@ -98,22 +98,22 @@ async def test_voice_xp_accrues_per_full_minute_and_resumes_after_a_restart(harn
     alice.say("marker")  # once the bot has handled this, it has seen the voice states too
     await handled(bot, 1)
     now = datetime.now(UTC)
-    assert bot.xp_engine.voice_tick(elapsed=30, at=now) == 0
-    assert bot.xp_engine.voice_tick(elapsed=35, at=now) == 2  # bob and carol: 65 s each
-    await bot.xp_engine.flush()
+    assert bot.doors.xp.engine.voice_tick(elapsed=30, at=now) == 0
+    assert bot.doors.xp.engine.voice_tick(elapsed=35, at=now) == 2  # bob and carol: 65 s each
+    await bot.doors.xp.engine.flush()
     assert await voice_xp(bot.pool, bob.id) == 10
     assert await voice_xp(bot.pool, alice.id) == 0  # the AFK channel earns nothing
 
     carol.set_voice(self_mute=True)  # muted: carol stops earning, but still counts as company
     carol.say("marker 2")
     await handled(bot, 2)
-    assert bot.xp_engine.voice_tick(elapsed=60, at=now + timedelta(minutes=1)) == 1
+    assert bot.doors.xp.engine.voice_tick(elapsed=60, at=now + timedelta(minutes=1)) == 1
 
     await harness.stop_bot()  # a graceful stop writes bob's minute
     bot = await start(harness)
     assert await voice_xp(bot.pool, bob.id) == 20
-    assert bot.xp_engine.voice_tick(elapsed=60, at=now + timedelta(minutes=2)) == 1  # tracking resumed
-    await bot.xp_engine.flush()
+    assert bot.doors.xp.engine.voice_tick(elapsed=60, at=now + timedelta(minutes=2)) == 1  # tracking resumed
+    await bot.doors.xp.engine.flush()
     minutes = await bot.pool.fetchval(
         "SELECT voice_minutes FROM user_profiles up JOIN users u ON u.id = up.user_id WHERE u.discord_id = $1", bob.id
     )
@@ -163,7 +163,7 @@ async def test_a_graceful_stop_under_load_loses_no_xp(harness):
     for round_no in range(20):
         for member in members:
             member.say(f"load message {round_no}")
-    engine = bot.xp_engine
+    engine = bot.doors.xp.engine
     while engine.granted < 300:  # stop while messages are still arriving
         await __import__("asyncio").sleep(0.005)
     await harness.stop_bot()
@@ -181,12 +181,12 @@ async def test_a_graceful_stop_under_load_loses_no_xp(harness):
 
 async def test_what_the_bot_remembers_per_member_stays_within_its_bound(harness):
     bot = await start(harness, cooldown_seconds=60)
-    bot.xp_engine.rules.max_members = 2  # the bound (RECENT_MEMBERS), small enough to reach here
+    bot.doors.xp.engine.rules.max_members = 2  # the bound (RECENT_MEMBERS), small enough to reach here
     members = [harness.member(n) for n in ("alice", "bob", "carol")]
     for who in members:
         who.say(f"hello, I am {who.member.user.username}")
     await handled(bot, 3)
-    assert bot.xp_engine.rules.remembered == 2  # bob and carol; alice, the least recent, forgotten
+    assert bot.doors.xp.engine.rules.remembered == 2  # bob and carol; alice, the least recent, forgotten
     for who in members:
         assert await total_xp(bot.pool, who.id) == 20
     members[2].say("carol again, within her cooldown")  # still remembered: no second grant

@@ -117,7 +117,7 @@ async def test_pathway_commands_and_the_role_kept_in_step_both_ways(harness):
     bob.gain_role("News Nexus")  # taking the role in Discord joins the pathway
 
     async def joined_news():
-        return "news" in bot.xp_engine.joined.get(int(bob.id), set())
+        return "news" in bot.doors.xp.engine.joined.get(int(bob.id), set())
 
     await wait_until(joined_news)
     listing = await bob.slash("pathway list")
@@ -164,7 +164,7 @@ async def test_leaderboard_pages_by_button_periods_and_my_position(harness):
     gone.leave_guild()
 
     async def gone_off_board():
-        return bot.xp_engine.rankings.board(("all", None, "")).members == 22
+        return bot.doors.xp.engine.rankings.board(("all", None, "")).members == 22
 
     await wait_until(gone_off_board)
     first = await harness.member("alice").slash("leaderboard")
@@ -315,7 +315,7 @@ async def test_xp_set_and_reset_count_the_grants_not_written_yet(harness):
         alice.say(f"alice chats before the reset {i}")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
-    while bot.xp_engine.pending < 3:
+    while bot.doors.xp.engine.pending < 3:
         assert loop.time() < deadline, "the grants were not decided"
         await asyncio.sleep(0.01)
     reset = await mod.slash("xp reset", member=alice, reason="season end")
@@ -323,7 +323,7 @@ async def test_xp_set_and_reset_count_the_grants_not_written_yet(harness):
     await bot.flush_all()
     assert await total_xp(bot.pool, alice.id) == 0  # nothing lands on top of it afterwards
     alice.say("and one more after it")
-    while bot.xp_engine.pending < 1:
+    while bot.doors.xp.engine.pending < 1:
         assert loop.time() < deadline + 5, "the grant was not decided"
         await asyncio.sleep(0.01)
     done = await mod.slash("xp set", member=alice, amount=500, reason="fix")

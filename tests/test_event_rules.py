@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.event_rules import (
+from bot.rules.events import (
     Candidate,
     Requirements,
     WhenError,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot import import_sources as src
-from bot import importer
-from bot.community import CommunityConfig, RoleReward
+from bot.core.community import CommunityConfig, RoleReward
+from bot.importing import importer
+from bot.importing import sources as src
 from db import ledger, outbox
 from tests.factories import make_member, snowflake
 

@@ -7,8 +7,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from bot.client import ConclaveBot
-from bot.leadership import Leadership, Timing, describe
+from bot.core.client import ConclaveBot
+from bot.core.leadership import Leadership, Timing, describe
 from db import leader, maintenance, outbox, timers
 from db.leader import Fence
 from db.pool import Database
@@ -100,7 +100,7 @@ async def test_a_lease_handed_over_goes_to_the_successor_not_to_a_standby(db_dsn
 
 
 async def test_a_flapping_leadership_is_damped_so_failovers_cannot_burn_the_identify_budget(db_dsn, caplog):
-    caplog.set_level(logging.INFO, logger="bot.leadership")
+    caplog.set_level(logging.INFO, logger="bot.core.leadership")
     damped = {"flap_free": 3, "flap_base_s": 2.0}
     a, b = contender(db_dsn, "a", **damped), contender(db_dsn, "b", **damped)
     try:
@@ -159,7 +159,7 @@ async def test_rolling_deploys_do_not_burn_the_damping_budget_of_a_real_failover
 async def test_a_takeover_loop_is_still_bounded_before_it_connects(db_dsn, caplog):
     """Handovers are free up to handover_free an hour; past them a --takeover waits (before its
     gateway connects, so before its IDENTIFY), doubling, as a flapping leadership does."""
-    caplog.set_level(logging.INFO, logger="bot.leadership")
+    caplog.set_level(logging.INFO, logger="bot.core.leadership")
     timing = {"handover_free": 2, "handover_base_s": 1.5}
     a, b = contender(db_dsn, "a", **timing), contender(db_dsn, "b", **timing)
     try:
@@ -210,7 +210,7 @@ class _HandingBot:
 async def test_a_cut_the_database_will_not_record_leaves_the_leader_leading_and_listening(db_dsn, conn):
     """set_cut timing out (its row locked past the statement's 2 s) raised out of the handover's task:
     the leader kept its lease but handled no event again, and was never asked to hand over again."""
-    from bot import runner
+    from bot.core import runner
 
     old = contender(db_dsn, "old", statement_s=0.5)
     try:
@@ -259,7 +259,7 @@ class _Gateway:
 async def test_a_takeover_with_nobody_leading_is_damped_before_it_identifies(db_dsn, conn):
     """A crash loop of --takeover (compose's recipe restarts it): with nobody leading it connected
     its gateway (an IDENTIFY) before the damping of unplanned acquisitions held it back."""
-    from bot import runner
+    from bot.core import runner
 
     await conn.execute(
         """INSERT INTO bot_leader (guild_id, holder, token, acquired_at, renewed_at, expires_at)

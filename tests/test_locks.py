@@ -1,4 +1,4 @@
-"""The lock order of bot/locks.py, checked at run time, and keyed locks that do not outlive their use."""
+"""The lock order of bot/core/locks.py, checked at run time, and keyed locks that do not outlive their use."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.locks import ACHIEVEMENTS, FLUSHES, XP, KeyedLocks, LockOrderError, RankedLock
+from bot.core.locks import ACHIEVEMENTS, FLUSHES, XP, KeyedLocks, LockOrderError, RankedLock
 
 
 async def test_locks_taken_in_order_pass_and_out_of_order_raise():

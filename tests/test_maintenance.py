@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.maintenance import Maintenance, Retention
+from bot.ops.maintenance import Maintenance, Retention
 from db import maintenance
 from tests.factories import make_member
 from tests.test_e2e_faults import doctor

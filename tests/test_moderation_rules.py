@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.moderation_rules import (
+from bot.rules.moderation import (
     MAX_TIMEOUT,
     DurationError,
     Party,

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.maintenance import Maintenance, Retention
+from bot.ops.maintenance import Maintenance, Retention
 from bot.sandbox.harness import Harness
 from db import maintenance, migrate
 from db.pool import Database, UnusablePooler, connect, create_pool, detect_pool_mode, with_database
@@ -234,7 +234,7 @@ async def test_an_outage_behind_a_transaction_pooler_is_ridden_out_and_nothing_i
             assert bot.write_health.down
             await asyncio.to_thread(server.start)
             deadline = loop.time() + 30
-            while (bot.xp_engine.pending or bot.write_health.down) and loop.time() < deadline:
+            while (bot.doors.xp.engine.pending or bot.write_health.down) and loop.time() < deadline:
                 await asyncio.sleep(0.1)
             for who in members:
                 assert await total_xp(bot.pool, who.id) == 20 * 4
@@ -403,7 +403,7 @@ async def test_the_leader_lease_works_through_a_transaction_pooler_and_leaves_no
     """Each lease statement is its own transaction (its timeouts SET LOCAL): through PgBouncer's
     transaction mode the lease is held, renewed, refused to a second process and released, and no
     server session keeps a timeout the lease set."""
-    from bot.leadership import Leadership
+    from bot.core.leadership import Leadership
     from db import leader
 
     url = bouncers["transaction"].url_for(db_dsn)
@@ -431,7 +431,7 @@ async def test_the_leader_lease_works_through_a_transaction_pooler_and_leaves_no
 async def test_an_import_goes_in_by_copy_through_a_transaction_pooler(db_dsn, bouncers, monkeypatch):
     """Each chunk copies its members into a temporary table that lives and dies in the chunk's
     transaction, so chunks landing on different server connections of the pooler find theirs."""
-    from bot import importer
+    from bot.importing import importer
     from db import ledger
     from tests.test_import import community, mee6_page, mee6_player, plan_of
 

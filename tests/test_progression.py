@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.progression import level_for_xp, level_start_xp, next_level_xp, progress_for, rank_title
+from bot.rules.progression import level_for_xp, level_start_xp, next_level_xp, progress_for, rank_title
 
 
 @given(st.integers(min_value=1, max_value=10_000))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.control import SUB_COMMAND, SUB_COMMAND_GROUP
 from bot.sandbox.repl import Sandbox
+from standin.control import SUB_COMMAND, SUB_COMMAND_GROUP
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Commands the tour cannot show in a fresh sandbox, and why (their own tests cover them).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SANDBOX = Path(__file__).resolve().parent.parent / "bot" / "sandbox"
+SANDBOX = Path(__file__).resolve().parent.parent / "standin"
 
 
 def _runtime_imports(tree: ast.Module) -> tuple[set[str], list[int]]:
@@ -14,9 +14,9 @@ def _runtime_imports(tree: ast.Module) -> tuple[set[str], list[int]]:
     imports made inside functions."""
     found: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot.sandbox"):
-            if node.module == "bot.sandbox":
-                found.update(f"bot.sandbox.{a.name}" for a in node.names)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("standin"):
+            if node.module == "standin":
+                found.update(f"standin.{a.name}" for a in node.names)
             else:
                 found.add(node.module)
     hidden = [
@@ -33,7 +33,7 @@ def test_the_stand_in_has_no_import_cycle_and_no_hidden_imports():
     graph: dict[str, set[str]] = {}
     hidden: dict[str, list[int]] = {}
     for path in SANDBOX.glob("*.py"):
-        name = f"bot.sandbox.{path.stem}"
+        name = f"standin.{path.stem}"
         graph[name], lines = _runtime_imports(ast.parse(path.read_text()))
         if lines:
             hidden[path.name] = lines
@@ -54,7 +54,7 @@ def test_the_stand_in_has_no_import_cycle_and_no_hidden_imports():
     for module in graph:
         visit(module, [])
     # The layers: state and records know no routes; routes know no app or server.
-    assert graph["bot.sandbox.state"] == set()
-    assert graph["bot.sandbox.records"] <= {"bot.sandbox.state"}
+    assert graph["standin.state"] == set()
+    assert graph["standin.records"] <= {"standin.state"}
     for route in ("rest", "rest_guild", "interactions", "control_http"):
-        assert not graph[f"bot.sandbox.{route}"] & {"bot.sandbox.app", "bot.sandbox.server"}
+        assert not graph[f"standin.{route}"] & {"standin.app", "standin.server"}

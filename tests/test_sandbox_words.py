@@ -8,9 +8,9 @@ import io
 import pytest
 
 from bot.sandbox.completion import Completer
-from bot.sandbox.control import InvalidInvocation
 from bot.sandbox.repl import Sandbox, _options
 from bot.sandbox.words import answers, words
+from standin.control import InvalidInvocation
 
 
 def test_a_semicolon_inside_quotes_stays_in_the_form_answer():

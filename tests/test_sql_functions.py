@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.progression import progress_for
+from bot.rules.progression import progress_for
 from db import achievements, leaderboards, notifications, users, xp
 from tests.factories import make_member, snowflake
 

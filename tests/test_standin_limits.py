@@ -15,8 +15,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot.sandbox import limits, uploads
-from bot.sandbox.server import StandIn
+from standin import limits, uploads
+from standin.server import StandIn
 
 APPLICATION_COMMAND, AUTOCOMPLETE_INTERACTION = 2, 4
 

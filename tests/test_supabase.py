@@ -320,7 +320,7 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
 ):
     """pg_dump of the whole database took Supabase's own schemas (auth's users, sessions and tokens)
     and the restore, as the non-superuser owner, could never drop them: it always failed."""
-    from bot.backup import backup, restore, tools_for
+    from bot.ops.backup import backup, restore, tools_for
 
     member = await make_member(owner, "kept")
     await owner.execute("SELECT award_xp($1, NULL, 250)", member)
@@ -347,7 +347,7 @@ async def test_a_backup_of_a_supabase_project_restores_as_its_owner_and_leaves_s
 async def test_a_restore_killed_part_way_changes_nothing_the_default_privileges_included(migrated, owner, tmp_path):
     """The restore set the project's default privileges aside in a transaction of its own, committed
     before pg_restore ran: killed then, it left every future table without the API roles' grants."""
-    from bot.backup import backup, tools_for
+    from bot.ops.backup import backup, tools_for
 
     member = await make_member(owner, "kept")
     await owner.execute("SELECT award_xp($1, NULL, 250)", member)

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.community import CommunityConfig, PathwayConfig, RoleReward, XPConfig
-from bot.ranking import XPCounter
-from bot.xp_rules import (
+from bot.core.community import CommunityConfig, PathwayConfig, RoleReward, XPConfig
+from bot.rules.ranking import XPCounter
+from bot.rules.xp import (
     MessageFacts,
     MessageRules,
     VoiceClock,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.community import AnnouncementConfig, XPConfig
+from bot.core.community import AnnouncementConfig, XPConfig
 from bot.sandbox.harness import Harness
 
 # XP tests run without achievements, whose XP would blur the figures they check (the achievement

@@ -11,8 +11,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.control import MESSAGE_MENU, SUB_COMMAND, SUB_COMMAND_GROUP, option_definitions
 from bot.sandbox.words import words as typed_words
+from standin.control import MESSAGE_MENU, SUB_COMMAND, SUB_COMMAND_GROUP, option_definitions
 
 try:  # Python has readline where it was built with it (not on Windows)
     import readline

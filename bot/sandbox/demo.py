@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.community import (
+from bot.core.community import (
     DEFAULT_PATHWAY_NAMES,
     AnnouncementConfig,
     CommunityConfig,
     ModerationConfig,
     PathwayConfig,
 )
-from bot.sandbox import state as s
-from bot.sandbox.control import Actor
-from bot.sandbox.server import StandIn
+from standin import state as s
+from standin.control import Actor
+from standin.server import StandIn
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.sandbox.control import InvalidInvocation, plain_label
+from standin.control import InvalidInvocation, plain_label
 
 RELATIVE_DAY = re.compile(r"^(?:(?P<word>today|tomorrow)|in (?P<days>\d{1,3}) days?) (?P<time>\d{1,2}:\d{2})$", re.I)
 

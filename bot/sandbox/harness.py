@@ -9,14 +9,14 @@ from pathlib import Path
 
 from discord.ext import commands
 
-from bot.client import ConclaveBot
-from bot.community import CommunityConfig
-from bot.config import Config, Settings
-from bot.runner import point_at_api
-from bot.sandbox.control import Actor
+from bot.core.client import ConclaveBot
+from bot.core.community import CommunityConfig
+from bot.core.config import Config, Settings
+from bot.core.runner import point_at_api
 from bot.sandbox.demo import DemoGuild, build_demo_guild
-from bot.sandbox.server import StandIn
 from db.pool import Database
+from standin.control import Actor
+from standin.server import StandIn
 
 log = logging.getLogger(__name__)
 

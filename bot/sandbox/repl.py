@@ -19,11 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import errors
-from bot.config import Config
+from bot.core import errors
+from bot.core.config import Config
 from bot.sandbox import completion, forms
-from bot.sandbox import state as s
-from bot.sandbox.control import (
+from bot.sandbox.harness import Harness
+from bot.sandbox.words import answers
+from bot.sandbox.words import words as typed_words
+from db.pool import open_database, recreate_database
+from standin import state as s
+from standin.control import (
     INTEGER,
     MESSAGE_MENU,
     NUMBER,
@@ -34,14 +38,10 @@ from bot.sandbox.control import (
     component_matches,
     option_definitions,
 )
-from bot.sandbox.harness import Harness
-from bot.sandbox.records import NotInServer
-from bot.sandbox.render import message_text, readable
-from bot.sandbox.replies import NoAnswer, Reply
-from bot.sandbox.server import Output
-from bot.sandbox.words import answers
-from bot.sandbox.words import words as typed_words
-from db.pool import open_database, recreate_database
+from standin.records import NotInServer
+from standin.render import message_text, readable
+from standin.replies import NoAnswer, Reply
+from standin.server import Output
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import signal
 import sys
 
 from bot.sandbox.demo import build_demo_guild
-from bot.sandbox.server import StandIn
+from standin.server import StandIn
 
 
 async def serve(port: int, members: int, token: str | None, clock_skew: float = 0.0) -> None:

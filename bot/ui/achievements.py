@@ -9,7 +9,7 @@ from datetime import datetime
 
 import discord
 
-from bot.achievement_rules import progress_bar
+from bot.rules.achievements import progress_bar
 from bot.ui.echo import echo
 from db.achievements import Achievement
 from db.notifications import Notification

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.metrics import Summary
+from bot.ops.metrics import Summary
 from db.dead_letters import DeadLetter
 
 BRAND = discord.Colour(0x6D4AFF)

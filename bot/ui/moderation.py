@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.moderation_rules import format_duration
+from bot.rules.moderation import format_duration
 from db.moderation import Case, Revision
 
 PAST_TENSE = {

@@ -17,7 +17,7 @@ from cogs.achievements.engine import RARITY_EVERY_S, AchievementEngine
 from cogs.achievements.inbox import Inbox, InboxButton
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ IMPORTS_EVERY_S = 60  # an import made by `python -m bot import` reaches achieve
 
 class AchievementJobs(Cog):
     """The background work: rarity every five minutes, time-based achievements hourly (expired
-    notifications are removed by the bot's maintenance, bot/maintenance.py)."""
+    notifications are removed by the bot's maintenance, bot/ops/maintenance.py)."""
 
     def __init__(self, bot: ConclaveBot, engine: AchievementEngine, inbox: Inbox) -> None:
         self.bot, self.engine, self.inbox = bot, engine, inbox
@@ -67,7 +67,7 @@ class AchievementJobs(Cog):
 
 async def setup(bot: ConclaveBot) -> None:
     engine = AchievementEngine(bot)
-    bot.achievements = engine  # type: ignore[attr-defined]
+    bot.doors.achievements = engine
     await engine.sync_catalog(bot.config.community.achievements.entries)
     await engine.load()
     await engine.refresh_rarity()
@@ -75,9 +75,8 @@ async def setup(bot: ConclaveBot) -> None:
     replayed = engine.replay()
     if replayed:
         log.info("%d achievement evaluation(s) kept at the last stop will run now", replayed)
-    xp_engine = getattr(bot, "xp_engine", None)
-    if xp_engine is not None:
-        xp_engine.stats_hooks.append(engine.touch)
+    if bot.doors.xp is not None:
+        bot.doors.xp.add_stats_hook(engine.touch)
     bot.register_flush("achievements", engine.flush, every=1.0, spill=engine.spill)
     inbox = Inbox(bot)
     await bot.add_cog(AchievementCommands(bot, engine))

@@ -10,9 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import achievement_rules as rules
-from bot.checks import is_staff, require_staff
-from bot.errors import BadInput, NotAllowed, NotFound, reported
+from bot.core.checks import is_staff, require_staff
+from bot.core.errors import BadInput, NotAllowed, NotFound, reported
+from bot.rules import achievements as rules
 from bot.ui.achievements import Line, info_embed, list_embed
 from bot.ui.buttons import page_button
 from bot.ui.echo import echo
@@ -23,7 +23,7 @@ from db import achievements, admin_logs, pathways, users
 from db.achievements import SHOWCASE_LIMIT, ShowcaseFull
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class AchievementsButton(
     @reported("achievements page button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-        engine: AchievementEngine = bot.achievements  # type: ignore[attr-defined]
+        engine: AchievementEngine = bot.doors.achievements  # type: ignore[assignment]  # its own door
         embeds = interaction.message.embeds if interaction.message else []
         title = embeds[0].title or "" if embeds else ""
         owner = discord.utils.remove_markdown(title.removesuffix("'s achievements")) or "member"

@@ -13,7 +13,7 @@ from db import notifications, outbox
 from db.achievements import Achievement, AwardTarget
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 RARITY_COLOURS = {
     "common": 0x95A5A6,

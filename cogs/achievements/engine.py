@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import achievement_rules as rules
-from bot.achievement_catalog import CatalogEntry
-from bot.journal import Journal
-from bot.locks import ACHIEVEMENTS, RankedLock
-from bot.write_path import InFlight, WriteHealth, write_isolating
+from bot.core.catalog import CatalogEntry
+from bot.core.locks import ACHIEVEMENTS, RankedLock
+from bot.rules import achievements as rules
+from bot.writes.journal import Journal
+from bot.writes.write_path import InFlight, WriteHealth, write_isolating
 from cogs.achievements.effects import queue_reward_removal, queue_unlock_effects
-from cogs.xp.adjustments import level_effects, move_boards
-from cogs.xp.grants import after_grants, grant_in, grants_for
+from cogs.xp.adjustments import level_effects
+from cogs.xp.grants import grant_in, grants_for
 from db import achievement_backfill, achievements, imports, ledger, settings
 from db.achievements import Achievement
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -321,11 +321,10 @@ class AchievementEngine:
         lift_revocation: bool,
     ) -> list[str]:
         bot = self.bot
-        engine = getattr(bot, "xp_engine", None)
         guild = bot.home_guild
         # The XP engine's lock keeps the rank index's moves in the order of the commits (a backfill
         # holds it once for all its chunks).
-        lock = engine.lock if engine is not None and not xp_locked else contextlib.nullcontext()
+        lock = bot.doors.xp_lock() if not xp_locked else contextlib.nullcontext()
         result = None
         async with lock:
             async with bot.pool.acquire() as conn, conn.transaction():
@@ -357,8 +356,8 @@ class AchievementEngine:
                     announce=announce,
                 )
                 await achievements.count_awards(conn, achievement.id, claimed)
-            if result is not None:
-                after_grants(bot, result, members)
+            if result is not None and bot.doors.xp is not None:
+                bot.doors.xp.after_grants(result, members)
         for user_id in new:
             bot.analytics.record(
                 "achievement_earned",
@@ -423,8 +422,7 @@ class AchievementEngine:
             await report(f"progress computed for every member ({written:,} updated); {len(qualifying):,} qualify")
         awarded: list[str] = []
         done = 0
-        engine = getattr(self.bot, "xp_engine", None)
-        xp_lock = engine.lock if engine is not None else contextlib.nullcontext()
+        xp_lock = self.bot.doors.xp_lock()
         chunks = [qualifying[i : i + chunk] for i in range(0, len(qualifying), chunk)]
         lanes = asyncio.Semaphore(BACKFILL_LANES)
 
@@ -478,11 +476,10 @@ class AchievementEngine:
         """Take an earned achievement back with its XP (a reversal ledger row; levels, rewards and
         the rank index follow). None if the member did not hold it; else the XP taken back."""
         bot = self.bot
-        engine = getattr(bot, "xp_engine", None)
-        lock = engine.lock if engine is not None else contextlib.nullcontext()
+        xp = bot.doors.xp
         member = None
         changes = None
-        async with lock:
+        async with bot.doors.xp_lock():
             async with bot.pool.acquire() as conn, conn.transaction():
                 if not await achievements.revoke(conn, user_id, achievement.id):
                     return None
@@ -516,8 +513,8 @@ class AchievementEngine:
                     await queue_reward_removal(conn, bot, target.discord_id, reward, achievement.id)
                 if changes and member is not None:
                     await level_effects(conn, bot, member, user_id, changes)
-            if changes and member is not None and engine is not None:
-                move_boards(engine, member, changes)
+            if changes and member is not None and xp is not None:
+                xp.move_boards(member, changes)
         self.holders[achievement.id] = max(0, self.holders.get(achievement.id, 0) - 1)
         bot.outbox.wake()
         self.forget([user_id])

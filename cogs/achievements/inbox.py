@@ -11,12 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import reported
+from bot.core.errors import reported
 from bot.ui.achievements import inbox_embed
 from db import notifications
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 PAGE = 5
 

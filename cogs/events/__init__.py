@@ -21,7 +21,7 @@ from cogs.events.ratings import RateButton
 from cogs.events.registration import RegisterButton
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class EventJobs(Cog):
         self.bot = bot
         self.attendance = Attendance(bot)
         self.mirror = Mirror(bot)
-        bot.events_mirror = self.mirror  # type: ignore[attr-defined]
+        bot.doors.events_mirror = self.mirror
 
     async def cog_load(self) -> None:
         self.bot.scheduler.add_job(
@@ -69,9 +69,8 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(EventCommands(bot))
     jobs = EventJobs(bot)
     await bot.add_cog(jobs)
-    xp_engine = getattr(bot, "xp_engine", None)
-    if xp_engine is not None:
-        xp_engine.voice_hooks.append(jobs.attendance.credit)
+    if bot.doors.xp is not None:
+        bot.doors.xp.add_voice_hook(jobs.attendance.credit)
     bot.erase_hooks.append(jobs.attendance.forget)
     bot.register_flush("event attendance", jobs.attendance.flush, every=5.0)
     bot.after_member_sync.append(jobs.mirror.reconcile)  # the guild is known then

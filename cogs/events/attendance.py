@@ -8,20 +8,19 @@ stop during an outage loses at most those minutes (attendance, not XP: XP is the
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-from bot.write_path import WriteHealth
-from cogs.xp.grants import after_grants, grant_in, grants_for, members_of
+from bot.writes.write_path import WriteHealth
+from cogs.xp.grants import grant_in, grants_for, members_of
 from db import events
 from db.faults import is_outage
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +68,8 @@ class Attendance:
         reward the new attendees, in one transaction (under the XP engine's lock, so the rank index
         moves in commit order). Returns how many are new."""
         bot = self.bot
-        engine = getattr(bot, "xp_engine", None)
-        lock = engine.lock if engine is not None else contextlib.nullcontext()
         results = []
-        async with lock:
+        async with bot.doors.xp_lock():
             async with bot.pool.acquire() as conn, conn.transaction():
                 newly = await mark(conn)
                 by_event: dict[str, list[str]] = {}
@@ -93,7 +90,8 @@ class Attendance:
                         result, _ = await grant_in(conn, bot, grants, members, reason=f"attended {event.title}")
                         results.append((result, members))
             for result, members in results:
-                after_grants(bot, result, members)
+                if bot.doors.xp is not None:
+                    bot.doors.xp.after_grants(result, members)
         if newly:
             for event_id, user_id in newly:
                 bot.analytics.record("event_attended", user_id=user_id, category="events", label=event_id)

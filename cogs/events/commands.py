@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import is_staff
-from bot.errors import BadInput, NotAllowed, NotFound, report, reported
-from bot.event_rules import (
+from bot.core.checks import is_staff
+from bot.core.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.rules.events import (
     WhenError,
     check_window,
     parse_when,
@@ -23,14 +23,13 @@ from bot.event_rules import (
 from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
 from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
-from cogs.events.mirror import nudge_mirror
 from cogs.events.ratings import open_rating
 from cogs.events.registration import leave, register
 from db import events, users
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +241,7 @@ class EventCommands(commands.Cog):
             announced = await announce(conn, self.bot, event, host=interaction.user.mention)
         self.bot.timers.wake()
         self.bot.outbox.wake()
-        nudge_mirror(self.bot)
+        self.bot.doors.nudge_mirror()
         where = " and announced" if announced else " (no events channel is set, so it was not announced)"
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(event.title)}** created{where}. Its id: `{event.id}`.",
@@ -313,7 +312,7 @@ class EventCommands(commands.Cog):
                 await schedule(conn, self.bot, updated)
         self.bot.timers.wake()
         self.bot.outbox.wake()
-        nudge_mirror(self.bot)
+        self.bot.doors.nudge_mirror()
         await interaction.response.send_message(
             f"Event **{discord.utils.escape_markdown(updated.title)}** updated"
             + (" (and the occurrences to come)." if series else "."),
@@ -330,7 +329,7 @@ class EventCommands(commands.Cog):
         if current.status in ("cancelled", "completed"):
             raise BadInput(f"This event is {current.status} already.")
         cancelled, told, following = await cancel(self.bot, event, reason)
-        nudge_mirror(self.bot)
+        self.bot.doors.nudge_mirror()
         goes_on = (
             f" The series goes on: next on {discord.utils.format_dt(following.start_date, 'f')}."
             if following is not None

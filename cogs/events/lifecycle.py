@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.event_rules import next_occurrence, reminder_offsets
-from bot.moderation_rules import format_duration, parse_duration
+from bot.rules.events import next_occurrence, reminder_offsets
+from bot.rules.moderation import format_duration, parse_duration
 from bot.ui.embeds import bounded_title
 from bot.ui.events import event_embed, register_buttons
 from cogs.events.ratings import invite_ratings
@@ -20,7 +20,7 @@ from db import events, outbox, timers
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +106,8 @@ def reminder_handler(bot: ConclaveBot):  # noqa: ANN201  (a timers.Handler)
     return remind
 
 
-def _nudger(bot: ConclaveBot):  # noqa: ANN202
-    def nudge() -> None:
-        mirror = getattr(bot, "events_mirror", None)  # the Discord mirror follows (cogs/events/mirror.py)
-        if mirror is not None:
-            mirror.nudge()
-
-    return nudge
-
-
 def start_handler(bot: ConclaveBot):  # noqa: ANN201
-    nudge = _nudger(bot)
+    nudge = bot.doors.nudge_mirror  # the Discord mirror follows (cogs/events/mirror.py)
 
     async def start(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)
@@ -129,7 +120,7 @@ def start_handler(bot: ConclaveBot):  # noqa: ANN201
 
 
 def end_handler(bot: ConclaveBot):  # noqa: ANN201
-    nudge = _nudger(bot)
+    nudge = bot.doors.nudge_mirror  # the Discord mirror follows (cogs/events/mirror.py)
 
     async def end(conn: asyncpg.Connection, timer: timers.Timer) -> None:
         event = await events.get(conn, timer.payload["event_id"], lock=True)

@@ -25,7 +25,7 @@ from db import events, outbox
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,3 @@ class Mirror:
             queued = await outbox.enqueue(conn, "dm", payload, dedupe_key=f"event-interested:{event_id}:{user.id}")
         self.bot.outbox.wake()
         return queued is not None
-
-
-def nudge_mirror(bot: ConclaveBot) -> None:
-    """After a change made through the bot: the Discord mirror follows within a moment."""
-    mirror = getattr(bot, "events_mirror", None)
-    if mirror is not None:
-        mirror.nudge()

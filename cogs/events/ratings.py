@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.core.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.ui.embeds import bounded_title
 from db import events, outbox
 from db.events import Event
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 def rate_custom_id(event_id: str) -> str:

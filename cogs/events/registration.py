@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.errors import BadInput, NotAllowed, NotFound, reported
-from bot.event_rules import (
+from bot.core.errors import BadInput, NotAllowed, NotFound, reported
+from bot.rules.events import (
     Candidate,
     Requirements,
     why_not_register,
@@ -23,7 +23,7 @@ from cogs.events.queue import EventQueues
 from db import events, moderation, users
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

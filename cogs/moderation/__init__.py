@@ -21,7 +21,7 @@ from cogs.moderation.refusals import Outcomes, refusal_hook
 from cogs.moderation.settings import ModConfig
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 async def setup(bot: ConclaveBot) -> None:
@@ -35,6 +35,6 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(InDiscord(bot))
     bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)
     # Automod's message hook is in place only while it is on (/modconfig can turn it on and off).
-    bot.automod = Automod(bot)  # type: ignore[attr-defined]
-    bot.scheduler.add_job(bot.automod.forget_stale, "interval", seconds=60, id="automod:forget", replace_existing=True)
-    await bot.add_cog(ModConfig(bot))  # after automod: applying stored settings reconfigures it
+    automod = Automod(bot)
+    bot.scheduler.add_job(automod.forget_stale, "interval", seconds=60, id="automod:forget", replace_existing=True)
+    await bot.add_cog(ModConfig(bot, automod))  # after automod: applying stored settings reconfigures it

@@ -16,8 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import require_staff
-from bot.errors import BadInput, NotAllowed, NotFound, report, reported
+from bot.core.checks import require_staff
+from bot.core.errors import BadInput, NotAllowed, NotFound, report, reported
 from bot.ui.moderation import appeal_custom_id, appeal_decision_embed, appeal_embed
 from cogs.moderation.commands import CaseNumber, require_level
 from cogs.moderation.lifecycle import Lifter, lift
@@ -25,7 +25,7 @@ from db import moderation, outbox
 from db.moderation import APPEALABLE, Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

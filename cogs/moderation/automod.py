@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.checks import is_staff
-from bot.moderation_rules import FloodWatch, capped_timeout, parse_duration
+from bot.core.checks import is_staff
+from bot.rules.moderation import FloodWatch, capped_timeout, parse_duration
 from cogs.moderation.lifecycle import Action, record
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.moderation_rules import capped_timeout
+from bot.rules.moderation import capped_timeout
 from cogs.moderation.lifecycle import APPLY_KEY, SANCTIONS, Lifter, cancel_expiry, lift
 from db import moderation, outbox, timers
 from db.moderation import Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 class CaseError(Exception):
@@ -93,7 +93,7 @@ async def _change_duration(
     if expires is not None:
         await timers.schedule(conn, "sanction_expiry", max(expires, datetime.now(UTC)), {"sanction_id": sanction.id})
     if case.action == "timeout":
-        # Applies this sanction: not sent once it was lifted (bot/outbox.py), and a lift waits for it.
+        # Applies this sanction: not sent once it was lifted (bot/writes/outbox.py), and a lift waits for it.
         base = {
             "guild_id": sanction.guild_id,
             "user_id": sanction.target_discord_id,

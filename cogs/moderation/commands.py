@@ -13,10 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_only
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.identity import resolve_user
-from bot.moderation_rules import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, is_staff, staff_only
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.core.identity import resolve_user
+from bot.rules.moderation import DurationError, Party, capped_timeout, format_duration, parse_duration, why_not
 from bot.ui.echo import echo
 from bot.ui.moderation import EMBED_TOTAL_MAX, FIELD_MAX, case_embed, revisions_field, revisions_file
 from cogs.moderation.cases import CaseError, edit_case, void_case
@@ -29,7 +29,7 @@ from cogs.moderation.refusals import REFUSABLE, Outcomes
 from db import moderation, users
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +388,7 @@ class ModerationCommands(commands.Cog):
         mine = where.permissions_for(guild.me)
         if not (mine.read_message_history and mine.manage_messages):
             raise NotAllowed(f"I need Read Message History and Manage Messages in {where.mention} to purge there.")
-        if reverse_xp and getattr(self.bot, "xp_engine", None) is None:
+        if reverse_xp and self.bot.doors.xp is None:
             raise BadInput("XP is not enabled on this bot, so there is no XP to take back.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         found: list[int] = []

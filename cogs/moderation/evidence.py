@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, require_staff
-from bot.errors import BadInput, report
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, require_staff
+from bot.core.errors import BadInput, report
 from bot.ui.echo import echo
 
 if TYPE_CHECKING:

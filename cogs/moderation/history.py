@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.checks import require_staff
-from bot.errors import reported
+from bot.core.checks import require_staff
+from bot.core.errors import reported
 from bot.ui.buttons import page_button
 from bot.ui.moderation import history_embed
 from db import moderation
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 async def history_message(

@@ -22,7 +22,7 @@ from db.faults import is_outage, one_line
 from db.moderation import Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ class InDiscord(commands.Cog):
         targets = {entry.user.id: await bot.identity.outside_id(entry.user) for entry in added}
         recorded: list[Case] = []
         async with bot.pool.acquire() as conn, conn.transaction():
-            # The sanctions to lift, locked before the case counter is (the order of bot/locks.py)
+            # The sanctions to lift, locked before the case counter is (the order of bot/core/locks.py)
             locked = [await moderation.lock_active_sanction(conn, s.id) for s in removed]
             for entry in added:
                 actor, reason = actors.get((discord.AuditLogAction.ban, entry.user.id), (None, None))

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.checks import administrative
-from bot.moderation_rules import capped_timeout, format_duration, parse_duration
+from bot.core.checks import administrative
+from bot.rules.moderation import capped_timeout, format_duration, parse_duration
 from bot.ui.moderation import appeal_button, case_embed, notice_embed
 from db import moderation, outbox, timers
 from db.moderation import Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def _record_in(
         metadata["points_expire_at"] = (now + timedelta(days=settings.warn_points_days)).isoformat()
     kind = SANCTIONS.get(action.kind) or LIFTS.get(action.kind)
     # The member's sanction of this kind in force, locked before the case number is taken, as a void
-    # or an appeal does (the lock order of bot/locks.py): a lift and a void of one sanction queue.
+    # or an appeal does (the lock order of bot/core/locks.py): a lift and a void of one sanction queue.
     active = await moderation.active_sanction(conn, guild_id, str(action.target.id), kind, lock=True) if kind else None
     case = await moderation.open_case(
         conn,
@@ -403,7 +403,7 @@ async def _queue_lift_effect(
         "guild_id": str(bot.guild_id),
         "user_id": discord_id,
         "reason": f"case #{case.number}",
-        "lifts": kind,  # not sent if a newer sanction of this kind is in force by then (bot/outbox.py)
+        "lifts": kind,  # not sent if a newer sanction of this kind is in force by then (bot/writes/outbox.py)
     }
     if sanction is not None:
         dedupe = f"sanction-lift:{sanction.id}"

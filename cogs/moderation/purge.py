@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cogs.moderation.lifecycle import Action, queue_modlog
-from cogs.xp.adjustments import after_reversals, reverse_messages_in
+from cogs.xp.adjustments import reverse_messages_in
 from db import moderation, outbox
 from db.moderation import Case
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,13 @@ async def purge(
     """A purge: one case listing the messages, their deletion queued in the outbox and, if asked,
     the XP they earned taken back through the ledger, all in one transaction (the XP engine's
     pending grants are written first, so a message seconds old is in the ledger to reverse)."""
-    engine = getattr(bot, "xp_engine", None) if reverse_xp else None
-    if engine is not None:
-        await engine.flush()
+    xp = bot.doors.xp if reverse_xp else None
+    if xp is not None:
+        await xp.flush()
     target_id = await bot.identity.user_id(action.target)
     moderator_id = await bot.identity.user_id(action.moderator)
     ids = [str(i) for i in message_ids]
-    lock = engine.lock if engine is not None else contextlib.nullcontext()
+    lock = xp.lock if xp is not None else contextlib.nullcontext()
     async with lock, bot.pool.acquire() as conn, conn.transaction():
         metadata = {
             **action.context,
@@ -63,13 +63,13 @@ async def purge(
         }
         await outbox.enqueue(conn, "delete_messages", payload, dedupe_key=f"case-action:{case.id}")
         reversals = []
-        if engine is not None:
+        if xp is not None:
             reversals = await reverse_messages_in(conn, bot, moderator_id, ids, f"purge, case #{case.number}")
             taken = -sum(r.amount for r in reversals)
             await moderation.merge_metadata(conn, case.id, {"xp_reversed": taken, "messages_reversed": len(reversals)})
             case = await moderation.case_by_id(conn, case.id) or case
         await queue_modlog(conn, bot, case, target=str(action.target), moderator=str(action.moderator))
-    if engine is not None:
-        await after_reversals(bot, engine, reversals)
+    if xp is not None:
+        await xp.after_reversals(reversals)
     bot.outbox.wake()
     return Purged(case, len(ids), -sum(r.amount for r in reversals), len(reversals))

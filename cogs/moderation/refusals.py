@@ -19,7 +19,7 @@ from cogs.moderation.lifecycle import cancel_expiry
 from db import moderation, outbox, timers
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

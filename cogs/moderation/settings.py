@@ -12,17 +12,18 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, administrative, require_staff
-from bot.community import ModerationConfig
-from bot.config import ConfigError
-from bot.errors import BadInput, NotAllowed
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, above_actor, administrative, require_staff
+from bot.core.community import ModerationConfig
+from bot.core.config import ConfigError
+from bot.core.errors import BadInput, NotAllowed
 from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from db import admin_logs
 from db import settings as stored
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
+    from cogs.moderation.automod import Automod
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,9 @@ class ModConfig(commands.Cog):
         default_permissions=STAFF_DEFAULT_PERMISSIONS,
     )
 
-    def __init__(self, bot: ConclaveBot) -> None:
+    def __init__(self, bot: ConclaveBot, automod: Automod) -> None:
         self.bot = bot
+        self.automod = automod
         self.base = bot.config.community.moderation.model_dump(mode="json")
 
     async def cog_load(self) -> None:
@@ -181,9 +183,7 @@ class ModConfig(commands.Cog):
 
     def _apply(self, settings: ModerationConfig) -> None:
         self.bot.config.community.moderation = settings
-        automod = getattr(self.bot, "automod", None)
-        if automod is not None:
-            automod.reconfigure()
+        self.automod.reconfigure()
 
     def _require_level(self, interaction: discord.Interaction) -> None:
         require_staff(interaction, "change moderation settings")

@@ -1,7 +1,7 @@
 """Server statistics: server_stats (the guide's singleton) and its daily history kept current by a
 scheduled refresh, and /stats server | pathway | me with charts.
 
-The refresh is one of the bot's maintenance jobs (bot/maintenance.py): with two bot processes on
+The refresh is one of the bot's maintenance jobs (bot/ops/maintenance.py): with two bot processes on
 one database it runs once per period. It runs at start-up too, once the member list is synced."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.maintenance import Job
+from bot.ops.maintenance import Job
 from cogs.stats.commands import StatsCommands
 from db import stats
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

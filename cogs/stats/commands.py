@@ -23,14 +23,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotFound
+from bot.core.errors import NotFound
 from bot.ui import charts
 from cogs.stats.cache import Answer, AnswerCache
-from cogs.xp.boards import position
-from db import stats
+from db import boards, stats
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 Period = Literal["7d", "30d", "90d", "365d"]
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
@@ -66,6 +65,14 @@ class StatsCommands(commands.Cog):
         self._refreshing = asyncio.Lock()
         self._refresh_began: float | None = None  # monotonic start of the last refresh made here
         self.answers = AnswerCache()
+
+    async def _position(self, xp: int) -> int:
+        """A total's place on the all-time board, as /rank shows it: the XP feature's rank index,
+        or (without that feature) counted in SQL."""
+        key = ("all", None, "")
+        if self.bot.doors.xp is not None:
+            return await self.bot.doors.xp.position(key, xp)
+        return 1 + await boards.count_above(self.bot.pool, boards.Board(*key), xp)
 
     async def _send(
         self,
@@ -234,8 +241,7 @@ class StatsCommands(commands.Cog):
         if mine is None:
             raise NotFound("The community keeps no figures about you yet: chat a little first.")
         # The same place /rank shows: the rank index (or, without the XP feature, counted in SQL).
-        engine = getattr(self.bot, "xp_engine", None)
-        rank = await position(self.bot, engine, ("all", None, ""), mine.total_xp) if mine.total_xp > 0 else None
+        rank = await self._position(mine.total_xp) if mine.total_xp > 0 else None
         embed = discord.Embed(title=f"{interaction.user.display_name}: {PERIOD_NAMES[period]}", colour=0xC9A227)
         embed.add_field(name="Level", value=f"{mine.level} ({_number(mine.total_xp)} XP)")
         embed.add_field(name="Rank", value=f"#{rank}" if rank else "not ranked yet")

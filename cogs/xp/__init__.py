@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING
 from cogs.xp.admin import StaffXP
 from cogs.xp.boards import LeaderboardButton
 from cogs.xp.commands import XPCommands
+from cogs.xp.door import XPFeature
 from cogs.xp.engine import XPEngine
 from cogs.xp.listeners import XPListeners
 from cogs.xp.pathway_commands import PathwayCommands
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 async def setup(bot: ConclaveBot) -> None:
     engine = XPEngine(bot)
-    bot.xp_engine = engine  # type: ignore[attr-defined]
+    bot.doors.xp = XPFeature(bot, engine)
     await bot.add_cog(XPListeners(bot, engine))
     await bot.add_cog(XPCommands(bot, engine))
     await bot.add_cog(PathwayCommands(bot, engine))

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.errors import BadInput, NotAllowed, NotFound
-from bot.xp_rules import period_starts
+from bot.core.errors import BadInput, NotAllowed, NotFound
+from bot.rules.xp import period_starts
 from cogs.xp.levelups import (
     LevelUpContext,
     apply_level_up_effects,
@@ -27,7 +27,7 @@ from db import admin_logs, boards, ledger, pathways, users
 from db.ledger import BoardChange
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
     from cogs.xp.engine import XPEngine
 
 

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
-from bot.errors import BadInput, NotAllowed
-from bot.progression import level_start_xp, next_level_xp
+from bot.core.checks import STAFF_DEFAULT_PERMISSIONS, staff_only
+from bot.core.errors import BadInput, NotAllowed
+from bot.rules.progression import level_start_xp, next_level_xp
 from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from cogs.xp.adjustments import adjust, reverse_message
@@ -18,7 +18,7 @@ from cogs.xp.engine import XPEngine
 from cogs.xp.importing import import_command
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 PathwayChoice = Literal["gaming", "lorebound", "productive", "news"]
 Amount = app_commands.Range[int, 1, 1_000_000]

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import reported
-from bot.progression import level_for_xp
-from bot.ranking import BoardKey
+from bot.core.errors import reported
+from bot.rules.progression import level_for_xp
+from bot.rules.ranking import BoardKey
 from bot.ui.buttons import page_button
 from bot.ui.embeds import BRAND
 from db import boards
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
     from cogs.xp.engine import XPEngine
 
 PAGE = 10

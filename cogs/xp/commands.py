@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotFound
-from bot.progression import progress_for, rank_title
+from bot.core.errors import NotFound
+from bot.rules.progression import progress_for, rank_title
 from bot.ui.embeds import BRAND
 from bot.ui.rank_card import Badge, CardData, draw_rank_card
 from cogs.xp.boards import LeaderboardButton, board_key, leaderboard_message
@@ -20,7 +20,7 @@ from cogs.xp.engine import XPEngine
 from db import achievements, notifications, users, xp
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import discord
 
-from bot.activity import ChatCount
-from bot.locks import XP, RankedLock
-from bot.ranking import BoardKey, Rankings, XPCounter
-from bot.write_path import dead_letter, retry_with_fresh_rows, write_isolating
-from bot.xp_rules import (
+from bot.core.locks import XP, RankedLock
+from bot.rules.ranking import BoardKey, Rankings, XPCounter
+from bot.rules.xp import (
     MessageFacts,
     MessageRules,
     VoiceClock,
@@ -28,13 +26,15 @@ from bot.xp_rules import (
     period_starts,
     voice_eligible,
 )
+from bot.writes.activity import ChatCount
+from bot.writes.write_path import dead_letter, retry_with_fresh_rows, write_isolating
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects, record_level_ups
 from cogs.xp.pending import Item, Pending, PendingWrites
 from db import boards, ledger, pathways
 from db.faults import MissingRows
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

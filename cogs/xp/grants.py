@@ -1,6 +1,6 @@
 """XP granted by other features (achievements, events) through the same ledger as chat: the grants
-and their level-up effects in the caller's transaction, then the rank index and the features that
-follow members' stats once it is committed.
+and their level-up effects in the caller's transaction (once it is committed, the XP door's
+`after_grants` moves the rank index and tells the features that follow members' stats).
 
 XP in a pathway goes to members of that pathway only (as chat and voice XP do): a grant with a
 pathway to someone who has not joined it counts globally, without the pathway."""
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.xp_rules import local_day, period_starts
+from bot.rules.xp import local_day, period_starts
 from cogs.xp.levelups import LevelUpContext, apply_level_up_effects
 from db import ledger, pathways
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 
 def grants_for(
@@ -62,16 +62,6 @@ async def members_only_in_pathways(conn: asyncpg.Connection, grants: list[ledger
         g if g.pathway is None or g.user_id in members[g.pathway] else dataclasses.replace(g, pathway=None)
         for g in grants
     ]
-
-
-def after_grants(bot: ConclaveBot, result: ledger.GrantResult, members: dict[str, discord.Member]) -> None:
-    """Once committed: the rank index moves, and features that follow stats hear of it. Call while
-    holding the XP engine's lock if the grants were made under it."""
-    engine = getattr(bot, "xp_engine", None)
-    if engine is None:
-        return
-    engine.move_rankings(result, members)
-    engine.stats_changed({c.user_id for c in result.totals})
 
 
 def members_of(bot: ConclaveBot, discord_ids: dict[str, str]) -> dict[str, discord.Member]:

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import importer
-from bot.errors import BadInput
+from bot.core.errors import BadInput
+from bot.importing import importer
 from db import admin_logs, users
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
+    from bot.core.doors import AchievementsDoor
     from cogs.xp.engine import XPEngine
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,16 @@ async def import_command(
     else:
         await progress.edit(content=text)
     if not dry_run:
-        achievements = getattr(bot, "achievements", None)
+        achievements = bot.doors.achievements
         if achievements is not None:  # after the summary: a backfill over every member takes a while
             task = asyncio.create_task(_evaluate(achievements), name=f"import:{summary.import_id}:achievements")
             _background.add(task)  # held until done (the loop keeps only weak references)
             task.add_done_callback(_background.discard)
 
 
-async def _evaluate(achievements: object) -> None:
+async def _evaluate(achievements: AchievementsDoor) -> None:
     try:
-        await achievements.after_imports()  # type: ignore[attr-defined]
+        await achievements.after_imports()
     except Exception as error:  # the minute job tries again
         log.warning("achievements not evaluated after an import: %s", error)
 

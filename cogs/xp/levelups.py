@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 import discord
 
-from bot.progression import rank_title
-from bot.xp_rules import rank_role_for, reward_roles_for
+from bot.rules.progression import rank_title
+from bot.rules.xp import rank_role_for, reward_roles_for
 from db import notifications, outbox
 from db.ledger import BoardChange
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.checks import administrative
-from bot.config import ConfigError
-from bot.xp_rules import local_day
+from bot.core.checks import administrative
+from bot.core.config import ConfigError
+from bot.rules.xp import local_day
 from cogs.xp import membership
 from cogs.xp.engine import RECONCILE_EVERY_S, VOICE_TICK_S, XPEngine
 from cogs.xp.levelups import restore_earned_roles
@@ -20,7 +20,7 @@ from db import pathways, users, xp
 from db.faults import is_outage, one_line
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

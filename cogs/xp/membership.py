@@ -11,7 +11,7 @@ import discord
 from db import outbox, pathways
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
     from cogs.xp.engine import XPEngine
 
 log = logging.getLogger(__name__)

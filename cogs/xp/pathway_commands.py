@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import BadInput
+from bot.core.errors import BadInput
 from bot.ui.echo import echo
 from bot.ui.embeds import BRAND
 from cogs.xp import membership
@@ -16,7 +16,7 @@ from cogs.xp.engine import XPEngine
 from db import pathways
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 PathwayName = app_commands.Range[str, 1, 100]  # a pathway's id or name, as typed
 

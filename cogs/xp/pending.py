@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.activity import ChatCount
-from bot.journal import Journal
-from bot.write_path import InFlight
-from bot.xp_rules import local_day
+from bot.rules.xp import local_day
+from bot.writes.activity import ChatCount
+from bot.writes.journal import Journal
+from bot.writes.write_path import InFlight
 
 if TYPE_CHECKING:
-    from bot.client import ConclaveBot
+    from bot.core.client import ConclaveBot
 
 log = logging.getLogger(__name__)
 

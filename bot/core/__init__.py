@@ -1,0 +1,1 @@
+"""The process: client, runner, scheduler, settings and community files, errors, checks, who is who, locks, doors."""

@@ -1,0 +1,1 @@
+"""Operations: doctor, backup and restore, maintenance, metrics and the migrate CLI."""

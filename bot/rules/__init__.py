@@ -1,0 +1,1 @@
+"""The pure rules, with no I/O: XP, progression, ranking, achievements, events and moderation."""

@@ -1,0 +1,295 @@
+"""How the code is built, as a test (the README's "How it is built" describes it; this is the source of
+truth): no import cycle anywhere outside `if TYPE_CHECKING:`, and the layers' rules on who may import
+what. Read from the source with `ast`, so it holds whatever the tests happen to import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPS = ("bot", "cogs", "db", "standin")
+
+# What the rules (bot/rules) may import: the pure standard library, dateutil's recurrence rules, each
+# other, and the settings' types (bot/core/community.py: pydantic models, data only). No database,
+# no Discord, no network, no files.
+RULES_MAY_IMPORT = {
+    "__future__",
+    "array",
+    "bisect",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "dateutil",
+    "enum",
+    "functools",
+    "heapq",
+    "itertools",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "string",
+    "typing",
+    "unicodedata",
+    "zoneinfo",
+    "bot.rules",
+    "bot.core.community",
+}
+
+# What one feature offers the others besides its door (bot/core/doors.py): the XP the other features
+# grant or take back through the ledger, in their own transaction (it works without the XP cog).
+PUBLIC_COG_MODULES = {"cogs.xp.grants", "cogs.xp.adjustments"}
+
+
+def _module_files() -> dict[str, Path]:
+    found = {}
+    for top in TOPS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _module_files()
+PACKAGES = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+TREES = {name: ast.parse(path.read_text(encoding="utf-8"), str(path)) for name, path in MODULES.items()}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_nodes(tree: ast.AST, *, with_type_checking: bool) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth (one inside a function runs too), but those under
+    `if TYPE_CHECKING:` unless asked for."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child) and not with_type_checking:
+                for other in child.orelse:
+                    walk(other)
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child)
+            walk(child)
+
+    walk(tree)
+    return found
+
+
+def _imported(module: str, *, with_type_checking: bool = False) -> set[str]:
+    """The names a module imports: modules of ours resolved (`from bot.core import client` is
+    bot.core.client), anything else by its dotted name."""
+    names: set[str] = set()
+    package = module if module in PACKAGES else module.rpartition(".")[0]
+    for node in _import_nodes(TREES[module], with_type_checking=with_type_checking):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join([*anchor, *([base] if base else [])])
+        for alias in node.names:
+            full = f"{base}.{alias.name}"
+            names.add(full if full in MODULES else base)
+    return names
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the modules of ours importing it runs first: the module itself and each package
+    above it that the importer is not already inside (importing bot.writes.outbox runs
+    bot/writes/__init__.py first)."""
+    graph: dict[str, set[str]] = {}
+    for module in MODULES:
+        edges = set()
+        for name in _imported(module):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                target = ".".join(parts[:i])
+                inside = module == target or module.startswith(target + ".")
+                if target in MODULES and not inside:
+                    edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), or a module importing itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                connect(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1 or node in graph.get(node, ()):
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def _in(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _feature(module: str) -> str:
+    """cogs.xp.engine -> cogs.xp; cogs.core -> cogs.core."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"a"}}) == [["a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_walk_sees_every_package():
+    assert {"bot", "bot.core", "bot.writes", "bot.rules", "bot.ops", "bot.ui", "cogs", "db", "standin"} <= PACKAGES
+    assert "bot.core.client" in _graph()["bot.__main__"] or "bot.core.runner" in _graph()["bot.__main__"]
+
+
+def test_there_is_no_import_cycle():
+    assert _cycles(_graph()) == []
+
+
+def test_every_package_says_what_it_holds():
+    missing = [name for name in sorted(PACKAGES) if not (ast.get_docstring(TREES[name]) or "").strip()]
+    assert missing == []
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "db")))
+def test_db_imports_neither_discord_nor_the_bot(module):
+    names = _imported(module, with_type_checking=True)
+    assert not {n for n in names if n.split(".")[0] in ("discord", "bot", "cogs", "standin")}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "bot.rules")))
+def test_the_rules_import_no_io(module):
+    names = _imported(module, with_type_checking=True)
+    allowed = {n for n in names if any(_in(n, a) for a in RULES_MAY_IMPORT)}
+    assert names - allowed == set()
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "standin")))
+def test_the_stand_in_imports_nothing_of_the_bot(module):
+    names = _imported(module, with_type_checking=True)
+    assert not {n for n in names if n.split(".")[0] in ("bot", "cogs", "db")}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "bot")))
+def test_the_bot_imports_no_cog_at_run_time(module):
+    # Cogs are loaded as extensions, by name; what they offer the bot's code is a door.
+    assert not {n for n in _imported(module) if _in(n, "cogs")}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs") and m != "cogs"))
+def test_a_cog_uses_another_feature_only_through_its_door_or_its_public_modules(module):
+    names = _imported(module, with_type_checking=True)
+    others = {n for n in names if _in(n, "cogs") and _feature(n) != _feature(module)}
+    assert others <= PUBLIC_COG_MODULES, others - PUBLIC_COG_MODULES
+
+
+def _declared_on_the_bot() -> set[str]:
+    """The attributes ConclaveBot declares (set in its __init__, or properties)."""
+    tree = TREES["bot.core.client"]
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ConclaveBot")
+    names = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in ast.walk(cls):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    names.add(target.attr)
+    return names
+
+
+def _on_the_bot(node: ast.AST) -> bool:
+    """`bot`, `self.bot`, `interaction.client`, `self.client`..."""
+    return (isinstance(node, ast.Name) and node.id in ("bot", "client")) or (
+        isinstance(node, ast.Attribute) and node.attr in ("bot", "client")
+    )
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs")))
+def test_a_cog_looks_nothing_up_on_the_bot_by_name(module):
+    """No getattr(bot, "...") and no attribute of its own put on the bot: what a feature offers the
+    others is its door (bot.doors)."""
+    declared = _declared_on_the_bot()
+    found = []
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("getattr", "hasattr", "setattr", "delattr") and node.args and _on_the_bot(node.args[0]):
+                found.append(f"line {node.lineno}: {node.func.id} on the bot")
+            if node.func.id == "__import__":
+                found.append(f"line {node.lineno}: __import__")
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and _on_the_bot(target.value) and target.attr not in declared:
+                    found.append(f"line {node.lineno}: sets bot.{target.attr}, which the bot does not declare")
+    for name in _imported(module, with_type_checking=True):
+        if _in(name, "importlib"):
+            found.append(f"imports {name}")
+    assert found == []
+
+
+# The client and the runner build everything; only the entry points (the command line, its doctor,
+# the sandbox's harness) start them.
+ENTRY_POINTS = {"bot.__main__", "bot.core.runner", "bot.ops.doctor", "bot.sandbox"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_the_entry_points_build_the_client(module):
+    starts = _imported(module) & {"bot.core.client", "bot.core.runner"}
+    if starts - {module}:
+        assert any(_in(module, entry) for entry in ENTRY_POINTS), starts
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "bot.writes")))
+def test_the_write_machinery_needs_only_the_core_below_the_client_and_db(module):
+    ours = {n for n in _imported(module) if n.split(".")[0] in TOPS}
+    allowed = {n for n in ours if _in(n, "bot.writes") or _in(n, "db") or _in(n, "bot.core")}
+    assert ours - allowed == set()
+    assert not ours & {"bot.core.client", "bot.core.runner"}
+
+
+def test_every_module_of_the_bot_sits_in_the_package_of_its_role():
+    # bot/ itself holds the command line only; a new module goes into core, writes, rules, ops,
+    # importing, ui or sandbox (README "How it is built").
+    loose = {m for m in MODULES if m.count(".") == 1 and m.startswith("bot.") and m not in PACKAGES}
+    assert loose == {"bot.__main__"}
