@@ -52,17 +52,20 @@ class Flushes:
         self.spills.pop(name, None)
 
     async def run_all(self) -> None:
-        """Every flush now, with everything (a test's flush_all)."""
+        """Every flush now, with everything (a test's flush_all); each next due one interval later."""
         async with self.lock:
-            for _, flush in self.entries:
+            for name, flush in self.entries:
                 await flush(everything=True)
+                self.due[name] = time.monotonic() + self.every[name]
 
     async def run_now(self, names: set[str]) -> None:
-        """The named flushes now, with everything (a command about to show what they hold)."""
+        """The named flushes now, with everything (a command about to show what they hold); each next
+        due one interval later."""
         async with self.lock:
             for name, flush in self.entries:
                 if name in names:
                     await flush(everything=True)
+                    self.due[name] = time.monotonic() + self.every[name]
 
     async def run_due(self) -> None:
         """The flushes whose interval has passed (the scheduler calls this a few times a second)."""
