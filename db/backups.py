@@ -9,11 +9,13 @@ from db.types import Executor
 
 
 async def foreign_schemas(conn: Executor) -> list[str]:
-    """Schemas the current role neither owns nor is a member of the owner of (system ones aside)."""
+    """Schemas the current role neither owns nor is a member of the owner of (system ones aside), never
+    `public`, the bot's own: PostgreSQL 15 made it pg_database_owner's, but on 14 it belongs to the
+    bootstrap superuser, and a non-superuser owner (a Supabase project on 14) dumped nothing at all."""
     rows = await conn.fetch(
         """SELECT nspname FROM pg_namespace
             WHERE NOT pg_has_role(nspowner, 'USAGE')
-              AND nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+              AND nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'public')
             ORDER BY nspname"""
     )
     return [r["nspname"] for r in rows]
