@@ -1,5 +1,6 @@
 """The stand-in's message routes, as Discord answers them: send (to channels and DMs, which need a
-shared server; within Discord's limits on content, embeds and components), fetch, edit, delete
+shared server; within Discord's limits on content, embeds and components), fetch, edit (the bot's
+own messages, through their own channel, never left empty), delete
 (others' messages need Manage Messages), history with before/after/limit, bulk delete (2-100
 distinct ids, none older than 14 days), typing."""
 
@@ -81,17 +82,42 @@ async def get_message(request: web.Request) -> web.Response:
 async def edit_message(request: web.Request) -> web.Response:
 
     standin = standin_of(request)
+    channel = standin.channel(request.match_info["channel_id"])
+    if channel is None:
+        raise fail(UNKNOWN_CHANNEL)
     message = standin.messages.get(request.match_info["message_id"])
-    if message is None or message.deleted:
+    if message is None or message.deleted or message.channel_id != channel.id:
         raise fail(UNKNOWN_MESSAGE)
     if message.author.id != standin.bot_user.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-    body, files = await read_body(request, standin.channel(message.channel_id))
+    body, files = await read_body(request, channel)
     limits.check_message(body)
+    if not _leaves_something(message, body, files):
+        raise DiscordError(400, 50006, "Cannot send an empty message")
     apply_edit(message, body, files)
     standin.gateway.dispatch("MESSAGE_UPDATE", message.payload(standin.base_url))
     standin.emit(Output("edit", message=message))
     return reply(message.payload(standin.base_url))
+
+
+def _leaves_something(message: s.Message, body: dict[str, Any], files: list[s.Attachment]) -> bool:
+    """Discord refuses an edit after which the message would show nothing (a field left out of the
+    edit keeps its value; an empty one clears it)."""
+
+    def after(key: str, current: Any) -> Any:
+        return body[key] if body.get(key) is not None else current  # as apply_edit applies it
+
+    kept = message.attachments
+    if "attachments" in body:
+        ids = {str(a.get("id")) for a in body.get("attachments") or []}
+        kept = [a for a in message.attachments if a.id in ids]
+    return bool(
+        after("content", message.content)
+        or after("embeds", message.embeds)
+        or after("components", message.components)
+        or kept
+        or files
+    )
 
 
 def apply_edit(message: s.Message, body: dict[str, Any], files: list[s.Attachment]) -> None:

@@ -203,6 +203,31 @@ async def test_edits_are_held_to_the_same_limits(standin, http):
     assert standin.messages[sent["id"]].content == "short"
 
 
+async def test_an_edit_names_the_messages_own_channel_and_leaves_something_to_show(standin, http):
+    """As Discord answers PATCH /channels/{id}/messages/{id}: the message through another channel is
+    unknown, an unknown channel is one, and an edit that leaves the message with nothing (no content,
+    embeds, components or attachments) is refused as an empty message; removing the buttons of a
+    message that keeps its embed is accepted."""
+    general, other = standin.add_channel("general"), standin.add_channel("other")
+    url = f"{standin.api_base}/channels/{general.id}/messages"
+    embed = _embed(title="Game night")
+    button = {"type": 2, "style": 1, "label": "Register", "custom_id": "r"}
+    _, sent = await _call(http, "POST", url, {"embeds": [embed], "components": [{"type": 1, "components": [button]}]})
+    status, answer = await _call(
+        http, "PATCH", f"{standin.api_base}/channels/{other.id}/messages/{sent['id']}", {"content": "x"}
+    )
+    assert (status, answer["code"]) == (404, 10008)
+    status, answer = await _call(
+        http, "PATCH", f"{standin.api_base}/channels/1/messages/{sent['id']}", {"content": "x"}
+    )
+    assert (status, answer["code"]) == (404, 10003)
+    status, answer = await _call(http, "PATCH", f"{url}/{sent['id']}", {"embeds": [], "components": []})
+    assert (status, answer["code"], answer["message"]) == (400, 50006, "Cannot send an empty message")
+    assert standin.messages[sent["id"]].embeds[0]["title"] == "Game night"
+    status, answer = await _call(http, "PATCH", f"{url}/{sent['id']}", {"embeds": [embed], "components": []})
+    assert status == 200 and answer["components"] == [] and standin.messages[sent["id"]].components == []
+
+
 async def _refusal_to_discord_py(standin: StandIn, **message: Any) -> discord.HTTPException:
     """What discord.py raises when it sends this message to a channel of the stand-in."""
     channel = standin.add_channel(f"room-{len(standin.guild.channels)}")
