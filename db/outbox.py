@@ -11,7 +11,18 @@ import asyncpg
 from db.leader import Fence, fence_args, fence_sql
 from db.types import Executor
 
-KINDS = ("add_role", "remove_role", "dm", "channel_message", "ban", "unban", "kick", "timeout", "delete_messages")
+KINDS = (
+    "add_role",
+    "remove_role",
+    "dm",
+    "channel_message",
+    "ban",
+    "unban",
+    "kick",
+    "timeout",
+    "delete_messages",
+    "edit_message",
+)
 GUILD_ACTIONS = ("add_role", "remove_role", "ban", "unban", "kick", "timeout", "delete_messages")
 
 
@@ -25,6 +36,8 @@ class OutboxItem:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    # Set by the worker once delivered (not a column): the message it posted, {"channel_id", "id"}.
+    sent: dict[str, str] | None = None
 
 
 _COLUMNS = "id, kind, payload, attempts, status, last_error, created_at, delivered_at"
@@ -134,6 +147,17 @@ async def newer_applying(conn: Executor, item_id: int, kind: str, sanction_id: i
         item_id,
         kind,
         sanction_id,
+    )
+
+
+async def newer_edit(conn: Executor, item_id: int, message_id: str) -> int | None:
+    """An edit of the same message queued after `item_id`: it carries a newer state, so the older one
+    is not sent (edits of one message coalesce to the latest)."""
+    return await conn.fetchval(
+        """SELECT min(id) FROM outbox
+           WHERE kind = 'edit_message' AND payload ->> 'message_id' = $2 AND id > $1""",
+        item_id,
+        message_id,
     )
 
 

@@ -91,4 +91,9 @@ TITLE_MAX = 256  # Discord's limit on an embed title
 
 def bounded_title(text: str) -> str:
     """An embed title within Discord's 256 characters (event titles come from the website too)."""
-    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+    return bounded(text, TITLE_MAX)
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,13 +3,19 @@ buttons (as Discord's JSON: the outbox posts them; the events cog's persistent b
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import discord
 
-from bot.ui.embeds import bounded_title
+from bot.ui.embeds import bounded, bounded_title
 from db.events import Event
+
+# Discord's limits (the website writes events too: many required roles, long texts).
+FIELD_MAX = 1024
+FOOTER_MAX = 2048
 
 STATUS = {"upcoming": "Upcoming", "ongoing": "Happening now", "completed": "Over", "cancelled": "Cancelled"}
 
@@ -27,6 +33,21 @@ def register_buttons(event_id: str) -> list[dict[str, Any]]:
     return [{"type": 1, "components": buttons}]
 
 
+def finished(event: Event) -> bool:
+    """Over or cancelled: its announcement says so and offers no buttons."""
+    return event.status in ("completed", "cancelled") or not event.is_active
+
+
+def announcement(event: Event, *, host: str, registered: int, waitlisted: int) -> dict[str, Any]:
+    """The announcement message as Discord's JSON (embeds and components), what the outbox posts and
+    edits: Register / Leave / Check in while the event is to come or on, no buttons once it is over or
+    cancelled. Its "digest" tells whether an edit would change what members see."""
+    embed = event_embed(event, host=host, registered=registered, waitlisted=waitlisted)
+    message = {"embeds": [embed.to_dict()], "components": [] if finished(event) else register_buttons(event.id)}
+    message["digest"] = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()
+    return message
+
+
 def places(event: Event, registered: int, waitlisted: int) -> str:
     if event.max_participants is None:
         return f"{registered} registered"
@@ -35,10 +56,14 @@ def places(event: Event, registered: int, waitlisted: int) -> str:
 
 
 def event_embed(event: Event, *, host: str, registered: int, waitlisted: int) -> discord.Embed:
+    description = discord.utils.escape_markdown(event.description or "")[:2000]
+    if finished(event):
+        over = "**This event is over.**" if event.status == "completed" else "**This event was cancelled.**"
+        description = f"{over}\n\n{description}".strip()
     embed = discord.Embed(
         title=bounded_title(event.title),  # the website writes titles too (TEXT, no bound)
-        description=discord.utils.escape_markdown(event.description or "")[:2000] or None,
-        colour=0x5865F2 if event.status != "cancelled" else 0x95A5A6,
+        description=description or None,
+        colour=0x95A5A6 if finished(event) else 0x5865F2,
     )
     when = discord.utils.format_dt(event.start_date, "F")
     if event.end_date:
@@ -58,14 +83,14 @@ def event_embed(event: Event, *, host: str, registered: int, waitlisted: int) ->
     if event.registration_deadline:
         needs.append(f"register by {discord.utils.format_dt(event.registration_deadline, 'f')}")
     if needs:
-        embed.add_field(name="To join", value="; ".join(needs), inline=False)
+        embed.add_field(name="To join", value=bounded("; ".join(needs), FIELD_MAX), inline=False)
     xp = int((event.rewards or {}).get("xp") or 0)
     if xp:
         embed.add_field(name="Reward", value=f"{xp:,} XP for attending")
     status = STATUS.get(event.status, event.status)
     if event.status == "cancelled" and event.cancelled_reason:
         status += f": {discord.utils.escape_markdown(event.cancelled_reason)[:200]}"
-    embed.set_footer(text=f"{event.type} · {status} · id {event.id}")
+    embed.set_footer(text=bounded(f"{event.type[:100]} · {status} · id {event.id}", FOOTER_MAX))
     return embed
 
 

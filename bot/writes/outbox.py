@@ -4,6 +4,7 @@ rate limits, and records each outcome. Pending items survive restarts; each is d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,11 @@ class Echoes:
 
 class PermanentFailure(Exception):
     """Delivery cannot succeed (closed DMs, unknown member...): record it, do not retry."""
+
+
+# The error an edit_message item settles with when Discord has no such message (deleted by a
+# moderator): final, and what a feature's outcome hook looks for.
+MESSAGE_GONE = "message gone"
 
 
 class Refused(Exception):
@@ -170,7 +176,7 @@ class OutboxWorker(Worker):
         try:
             await self._check_allowed(conn, item)
             await self._check_still_wanted(conn, item)
-            await self._deliver(conn, item)
+            sent = await self._deliver(conn, item)
         except NotLeading:
             raise  # not an outcome: the item is the leader's to deliver
         except Superseded as exc:
@@ -206,7 +212,7 @@ class OutboxWorker(Worker):
             )
         else:
             await outbox.mark_delivered(conn, item.id)
-            await self._settled(conn, item, delivered=True)
+            await self._settled(conn, dataclasses.replace(item, sent=sent), delivered=True)
         if item.payload.get("erase_after"):  # its member was erased meanwhile: nothing of them stays
             await outbox.tombstone_if_settled(conn, item.id)
 
@@ -282,6 +288,10 @@ class OutboxWorker(Worker):
             # newer one would overwrite it, so only the newest change of one timeout is sent.
             if item.kind == "timeout" and (newer := await outbox.newer_applying(conn, item.id, item.kind, applied.id)):
                 raise Superseded(f"a newer change of this timeout (outbox item {newer}) replaces it")
+        # A message shows the last edit Discord received: an older edit (retried, or claimed late)
+        # after a newer one would show stale data, so only the newest of one message is sent.
+        if item.kind == "edit_message" and (newer := await outbox.newer_edit(conn, item.id, str(p["message_id"]))):
+            raise Superseded(f"a newer edit of this message (outbox item {newer}) replaces it")
         kind = p.get("lifts")
         if kind is None:
             return
@@ -305,7 +315,8 @@ class OutboxWorker(Worker):
             log.info("outbox item %s retry in %.1fs: %s", item.id, delay, reason)
             await outbox.mark_retry(conn, item.id, delay_seconds=delay, error=reason)
 
-    async def _deliver(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
+    async def _deliver(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> dict[str, str] | None:
+        """Make the item's Discord call; a posted channel message is returned ({"channel_id", "id"})."""
         p: dict[str, Any] = item.payload
         http = self.bot.http
 
@@ -358,7 +369,14 @@ class OutboxWorker(Worker):
                 )
             elif item.kind == "channel_message":
                 await fence()
-                await _send(http, int(p["channel_id"]), p)
+                posted = await _send(http, int(p["channel_id"]), p)
+                return {"channel_id": str(posted["channel_id"]), "id": str(posted["id"])}
+            elif item.kind == "edit_message":
+                await fence()
+                try:
+                    await _edit(http, int(p["channel_id"]), int(p["message_id"]), p)
+                except discord.NotFound as exc:  # deleted (or its channel): nothing to keep current
+                    raise PermanentFailure(f"{MESSAGE_GONE} (code {exc.code}): {exc.text}") from exc
             elif item.kind == "delete_messages":
                 ids = [int(i) for i in p["message_ids"]]
                 await _delete_messages(http, int(p["channel_id"]), ids, p.get("reason"), before_each=fence)
@@ -368,11 +386,12 @@ class OutboxWorker(Worker):
             raise PermanentFailure(f"missing permissions: {exc.text}") from exc
         except discord.NotFound as exc:
             raise PermanentFailure(f"not found (code {exc.code}): {exc.text}") from exc
+        return None
 
 
-async def _send(http: discord.http.HTTPClient, channel_id: int, payload: dict[str, Any]) -> None:
+async def _send(http: discord.http.HTTPClient, channel_id: int, payload: dict[str, Any]) -> dict[str, Any]:
     """Post a queued message: content, embeds and components (buttons as Discord's JSON, so any
-    feature can queue a message with buttons its persistent views answer)."""
+    feature can queue a message with buttons its persistent views answer). Returns Discord's message."""
     embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds") or []]
     with discord.http.handle_message_parameters(
         content=payload.get("content"),
@@ -381,7 +400,18 @@ async def _send(http: discord.http.HTTPClient, channel_id: int, payload: dict[st
     ) as params:
         if payload.get("components"):
             params.payload["components"] = payload["components"]  # type: ignore[index]
-        await http.send_message(channel_id, params=params)
+        return await http.send_message(channel_id, params=params)
+
+
+async def _edit(http: discord.http.HTTPClient, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
+    """Edit a message the bot posted: its embeds and components replaced (an empty list of components
+    removes its buttons); its content is left as it is."""
+    embeds = [discord.Embed.from_dict(e) for e in payload.get("embeds") or []]
+    with discord.http.handle_message_parameters(
+        embeds=embeds, allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False)
+    ) as params:
+        params.payload["components"] = payload.get("components") or []  # type: ignore[index]
+        await http.edit_message(channel_id, message_id, params=params)
 
 
 async def _delete_messages(

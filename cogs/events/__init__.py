@@ -3,7 +3,8 @@ durable timers, cancellation. Events the website writes are picked up (scheduled
 
 Split by role: `lifecycle` (scheduling, the timer handlers, what members are told), `commands`
 (/event and the Register / Leave / Check in buttons), `attendance` (voice minutes, check-in, rewards),
-`ratings` (the Rate button and form), `mirror` (Discord scheduled events)."""
+`ratings` (the Rate button and form), `mirror` (Discord scheduled events), `announcement` (the
+announcement message, kept current)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext.commands import Cog
 
+from cogs.events import announcement
 from cogs.events.attendance import Attendance
 from cogs.events.commands import EventCommands, ListButton
 from cogs.events.lifecycle import end_handler, reconcile, reminder_handler, start_handler
@@ -54,6 +56,10 @@ class EventJobs(Cog):
             await self.mirror.reconcile()
         except Exception as error:
             log.warning("Discord events not mirrored: %s", error)
+        try:
+            await announcement.refresh_stale(self.bot)
+        except Exception as error:
+            log.warning("event announcements not brought up to date: %s", error)
 
     @Cog.listener()
     async def on_scheduled_event_user_add(self, scheduled: discord.ScheduledEvent, user: discord.User) -> None:
@@ -62,6 +68,7 @@ class EventJobs(Cog):
 
 
 async def setup(bot: ConclaveBot) -> None:
+    bot.outbox.on_outcome(announcement.on_outcome)
     bot.timers.register("event_reminder", reminder_handler(bot))
     bot.timers.register("event_start", start_handler(bot))
     bot.timers.register("event_end", end_handler(bot))

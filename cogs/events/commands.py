@@ -22,7 +22,8 @@ from bot.rules.events import (
 )
 from bot.ui.buttons import page_button
 from bot.ui.events import event_embed, list_embed
-from cogs.events.lifecycle import announce, cancel, schedule, tell_promoted
+from cogs.events.announcement import announce, refresh
+from cogs.events.lifecycle import cancel, schedule, tell_promoted
 from cogs.events.ratings import open_rating
 from cogs.events.registration import leave, register
 from db import events, users
@@ -310,6 +311,7 @@ class EventCommands(commands.Cog):
             await tell_promoted(conn, updated, promoted)
             if start or end:
                 await schedule(conn, self.bot, updated)
+            await refresh(conn, event)
         self.bot.timers.wake()
         self.bot.outbox.wake()
         self.bot.doors.nudge_mirror()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 import discord
@@ -14,7 +14,7 @@ import discord
 from bot.rules.events import next_occurrence, reminder_offsets
 from bot.rules.moderation import format_duration, parse_duration
 from bot.ui.embeds import bounded_title
-from bot.ui.events import event_embed, register_buttons
+from cogs.events.announcement import announce, host_mention, refresh
 from cogs.events.ratings import invite_ratings
 from db import events, outbox, timers
 from db.events import Event
@@ -113,7 +113,9 @@ def start_handler(bot: ConclaveBot):  # noqa: ANN201
         event = await events.get(conn, timer.payload["event_id"], lock=True)
         if _current(event, timer) and event is not None and event.status == "upcoming":
             await events.set_status(conn, event.id, "ongoing")
+            await refresh(conn, event.id)
             nudge()
+            bot.outbox.wake()
             log.info("event %s started", event.id)
 
     return start
@@ -139,6 +141,7 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
         if _current(event, timer) and event is not None and event.status in ("upcoming", "ongoing"):
             await events.set_status(conn, event.id, "completed")
             absent = await events.mark_no_shows(conn, event.id)
+            await refresh(conn, event.id)
             nudge()
             asked = await invite_ratings(conn, event)
             following = await materialise_next(conn, bot, event)
@@ -149,23 +152,6 @@ def end_handler(bot: ConclaveBot):  # noqa: ANN201
             log.info("event %s completed (%d no-show, %d asked for a rating)", event.id, absent, asked)
 
     return end
-
-
-async def announce(conn: asyncpg.Connection, bot: ConclaveBot, event: Event, host: str) -> bool:
-    """The event's announcement with Register / Leave buttons, through the outbox."""
-    settings = bot.config.community
-    channel_id = settings.events.channel_id or settings.announcements.general_channel_id
-    if channel_id is None:
-        return False
-    embed = event_embed(event, host=host, registered=0, waitlisted=0)
-    payload: dict[str, Any] = {
-        "channel_id": str(channel_id),
-        "content": None,
-        "embeds": [embed.to_dict()],
-        "components": register_buttons(event.id),
-    }
-    await outbox.enqueue(conn, "channel_message", payload, dedupe_key=f"event-announce:{event.id}")
-    return True
 
 
 async def tell_promoted(conn: asyncpg.Connection, event: Event, user_ids: list[str]) -> None:
@@ -212,6 +198,7 @@ async def cancel(bot: ConclaveBot, event_id: str, reason: str) -> tuple[Event, i
             told += (
                 await outbox.enqueue(conn, "dm", payload, dedupe_key=f"event-cancel:{event.id}:{r.user_id}") is not None
             )
+        await refresh(conn, event.id)
         following = await materialise_next(conn, bot, event)
     if following is not None:
         bot.timers.wake()
@@ -238,6 +225,5 @@ async def materialise_next(conn: asyncpg.Connection, bot: ConclaveBot, event: Ev
     if following is None:
         return None
     await schedule(conn, bot, following)
-    host = await events.discord_ids(conn, [following.host_id]) if following.host_id else {}
-    await announce(conn, bot, following, host=f"<@{host[following.host_id]}>" if host else "(unknown)")
+    await announce(conn, bot, following, host=await host_mention(conn, following))
     return following

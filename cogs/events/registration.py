@@ -18,6 +18,7 @@ from bot.rules.events import (
     Requirements,
     why_not_register,
 )
+from cogs.events.announcement import refresh
 from cogs.events.lifecycle import tell_promoted
 from cogs.events.queue import EventQueues
 from db import events, moderation, users
@@ -74,6 +75,8 @@ async def _register(bot: ConclaveBot, event_id: str, member: discord.Member) -> 
         locked = await events.get(conn, event_id, lock=True)
         assert locked is not None
         result = await events.register(conn, event_id, user_id, locked.max_participants)
+        if result.changed and await refresh(conn, event_id):
+            bot.outbox.wake()
     if result.changed:
         bot.analytics.record(
             "event_registered",
@@ -108,7 +111,8 @@ async def leave(bot: ConclaveBot, event_id: str, member: discord.abc.User) -> st
         before, promoted = await events.leave(conn, event_id, user_id, event.max_participants)
         if promoted:
             await tell_promoted(conn, event, [promoted])
-    if promoted:
+        edited = before is not None and await refresh(conn, event_id)
+    if promoted or edited:
         bot.outbox.wake()
     title = discord.utils.escape_markdown(event.title)
     if before is None:
