@@ -195,3 +195,28 @@ async def test_a_registration_on_the_website_shows_in_the_announcement_after_the
         await shows(message, lambda m: places_shown(m) == "0 / 20")
     finally:
         await website.close()
+
+
+async def test_an_event_the_website_fills_to_the_brim_still_fits_discords_limits_when_edited(harness):
+    """The website writes TEXT without bounds: the edited announcement stays within Discord's limits
+    (the harness fails the test on anything the stand-in refuses, as Discord would)."""
+    bot = await start(harness)
+    await create(harness.member("mod"), places="5")
+    message = await announced(harness, bot)
+    event_id = (await the_event(bot))["id"]
+    roles = [str(10**17 + i) for i in range(80)]
+    await bot.pool.execute(
+        """UPDATE events SET title = repeat('T', 5000), description = repeat('*', 5000), type = repeat('y', 3000),
+                  required_roles = $2::jsonb, registration_deadline = start_date, min_level = 99,
+                  required_pathway = 'gaming', rewards = '{"xp": 1000000}' WHERE id = $1::uuid""",
+        event_id,
+        roles,
+    )
+    await bot.get_cog("EventJobs")._reconcile()
+    await shows(message, lambda m: m.embeds[0]["title"].startswith("TTT"))
+    await bot.pool.execute(
+        "UPDATE events SET status = 'cancelled', cancelled_reason = repeat('r', 5000) WHERE id = $1::uuid", event_id
+    )
+    await bot.get_cog("EventJobs")._reconcile()
+    await shows(message, lambda m: m.components == [])
+    assert harness.standin.refusals == []
