@@ -220,3 +220,21 @@ async def test_an_event_the_website_fills_to_the_brim_still_fits_discords_limits
     await bot.get_cog("EventJobs")._reconcile()
     await shows(message, lambda m: m.components == [])
     assert harness.standin.refusals == []
+
+
+async def test_an_edit_discord_refuses_is_not_sent_again_every_minute_and_the_next_change_is(harness):
+    bot = await start(harness)
+    alice, bob = harness.member("alice"), harness.member("bob")
+    await create(harness.member("mod"), places="5")
+    message = await announced(harness, bot)
+    event_id = (await the_event(bot))["id"]
+    harness.standin.inject_failure(
+        "PATCH", f"/channels/{message.channel_id}/messages/", status=403, code=50001, message="Missing Access"
+    )
+    await alice.slash("event register", event=event_id)
+    await delivered(bot, "edit_message")
+    assert await bot.pool.fetchval("SELECT status FROM outbox WHERE kind = 'edit_message'") == "failed"
+    await bot.get_cog("EventJobs")._reconcile()  # what runs every minute: no edit it would refuse again
+    assert await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind = 'edit_message'") == 1
+    await bob.slash("event register", event=event_id)  # access given back meanwhile
+    await shows(message, lambda m: places_shown(m) == "2 / 5")

@@ -104,6 +104,12 @@ class Superseded(Exception):
     it would undo the newer one (an unban queued behind a slow ban, then a ban by hand)."""
 
 
+def retried_out(error: str | None) -> bool:
+    """Whether a failed item's error is a transient one it was retried for until MAX_ATTEMPTS (Discord
+    unavailable, rate limits, the network), not a refusal that would come again."""
+    return error is not None and error.startswith(("HTTP 429", "HTTP 5", "network:"))
+
+
 def backoff(attempts: int) -> float:
     return min(MAX_DELAY_S, BASE_DELAY_S * 2**attempts)
 

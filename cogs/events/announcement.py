@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot.ui.events import announcement
-from bot.writes.outbox import MESSAGE_GONE
+from bot.writes.outbox import MESSAGE_GONE, retried_out
 from db import announcements, events, outbox
 from db.announcements import Shown
 from db.events import Event
@@ -103,8 +103,8 @@ async def refresh_stale(bot: ConclaveBot) -> int:
 
 async def on_outcome(conn: asyncpg.Connection, item: outbox.OutboxItem, delivered: bool, error: str | None) -> None:
     """The outbox's outcome hook: an announcement posted is recorded (and edited at once if the event
-    changed since it was queued); an edit that found the message deleted stops its edits; an edit
-    that failed otherwise leaves what it shows unknown, so the next check sends the state again."""
+    changed since it was queued); an edit that found the message deleted stops its edits; one that
+    Discord stayed unavailable for leaves what it shows unknown, so the next check sends it again."""
     if item.kind == "channel_message" and delivered and "announces" in item.payload and item.sent:
         a = item.payload["announces"]
         shown = Shown(a["registered"], a["waitlisted"], a["status"], datetime.fromisoformat(a["version"]), a["digest"])
@@ -115,5 +115,7 @@ async def on_outcome(conn: asyncpg.Connection, item: outbox.OutboxItem, delivere
         if error is not None and error.startswith(MESSAGE_GONE):
             log.info("event %s: its announcement was deleted; no longer kept current", item.payload.get("event_id"))
             await announcements.mark_gone(conn, message_id)
-        else:
+        elif retried_out(error):
             await announcements.forget_shown(conn, message_id)
+        # Refused (missing access, a form Discord rejects): sent again only with the next change, not
+        # by every minute's check.
