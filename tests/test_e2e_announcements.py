@@ -44,6 +44,14 @@ async def announced(harness, bot, title: str = "Game night"):
     return post.message
 
 
+async def an_announced_event(harness, places: str):
+    """The bot, an event of `places` created by a moderator, its announcement and its id."""
+    bot = await start(harness)
+    await create(harness.member("mod"), places=places)
+    message = await announced(harness, bot)
+    return bot, message, (await the_event(bot))["id"]
+
+
 async def test_the_announcement_counts_the_places_taken_and_left_through_its_buttons(harness):
     bot = await start(harness)
     mod, alice, bob = harness.member("mod"), harness.member("alice"), harness.member("bob")
@@ -94,10 +102,7 @@ async def test_an_event_that_starts_and_ends_says_so_and_loses_its_buttons(harne
 async def test_website_changes_show_after_the_minutes_check(harness):
     """Registrations the website makes share event_register(): the bot learns of them only by
     comparing what the announcement shows with the rows, which the minute's pass does."""
-    bot = await start(harness)
-    await create(harness.member("mod"), places="20")
-    message = await announced(harness, bot)
-    event_id = (await the_event(bot))["id"]
+    bot, message, event_id = await an_announced_event(harness, "20")
     async with bot.pool.acquire() as conn, conn.transaction():
         for name in ("alice", "bob"):
             user_id = await bot.identity.user_id(bot.home_guild.get_member(int(harness.member(name).id)))
@@ -112,10 +117,7 @@ async def test_website_changes_show_after_the_minutes_check(harness):
 
 
 async def test_two_checks_at_once_queue_one_edit_and_edits_of_one_message_coalesce_to_the_latest(harness):
-    bot = await start(harness)
-    await create(harness.member("mod"), places="20")
-    message = await announced(harness, bot)
-    event_id = (await the_event(bot))["id"]
+    bot, message, event_id = await an_announced_event(harness, "20")
     users = [await bot.identity.user_id(bot.home_guild.get_member(int(harness.member(n).id))) for n in ("alice", "bob")]
     edits_before = len([o for o in harness.standin.outputs if o.kind == "edit" and o.message.id == message.id])
     # Two changes, each with its edit queued, committed together: the older edit is never sent.
@@ -143,11 +145,8 @@ async def test_two_checks_at_once_queue_one_edit_and_edits_of_one_message_coales
 
 
 async def test_an_announcement_a_moderator_deleted_is_let_go_not_retried(harness):
-    bot = await start(harness)
     alice, bob = harness.member("alice"), harness.member("bob")
-    await create(harness.member("mod"), places="5")
-    message = await announced(harness, bot)
-    event_id = (await the_event(bot))["id"]
+    bot, message, event_id = await an_announced_event(harness, "5")
     message.deleted = True  # a moderator deletes it in Discord
     await alice.slash("event register", event=event_id)
     await delivered(bot, "edit_message")
@@ -200,10 +199,7 @@ async def test_a_registration_on_the_website_shows_in_the_announcement_after_the
 async def test_an_event_the_website_fills_to_the_brim_still_fits_discords_limits_when_edited(harness):
     """The website writes TEXT without bounds: the edited announcement stays within Discord's limits
     (the harness fails the test on anything the stand-in refuses, as Discord would)."""
-    bot = await start(harness)
-    await create(harness.member("mod"), places="5")
-    message = await announced(harness, bot)
-    event_id = (await the_event(bot))["id"]
+    bot, message, event_id = await an_announced_event(harness, "5")
     roles = [str(10**17 + i) for i in range(80)]
     await bot.pool.execute(
         """UPDATE events SET title = repeat('T', 5000), description = repeat('*', 5000), type = repeat('y', 3000),
@@ -223,11 +219,8 @@ async def test_an_event_the_website_fills_to_the_brim_still_fits_discords_limits
 
 
 async def test_an_edit_discord_refuses_is_not_sent_again_every_minute_and_the_next_change_is(harness):
-    bot = await start(harness)
     alice, bob = harness.member("alice"), harness.member("bob")
-    await create(harness.member("mod"), places="5")
-    message = await announced(harness, bot)
-    event_id = (await the_event(bot))["id"]
+    bot, message, event_id = await an_announced_event(harness, "5")
     harness.standin.inject_failure(
         "PATCH", f"/channels/{message.channel_id}/messages/", status=403, code=50001, message="Missing Access"
     )
