@@ -4,15 +4,17 @@ while the bot was offline are reconciled at start-up; the stand-in keeps timeout
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import discord
 import pytest
 
+from db import moderation
 from standin.bans import HandRefused
 from tests.test_e2e_core import wait_until
-from tests.test_e2e_moderation import start
-from tests.test_e2e_moderation_in_discord import may_read_the_audit_log
+from tests.test_e2e_moderation import GUILD_CASES, delivered, start
+from tests.test_e2e_moderation_in_discord import cases, field, may_read_the_audit_log
 
 TIMEOUTS = "SELECT status, target_discord_id, expires_at FROM moderation_sanctions WHERE kind = 'timeout' ORDER BY id"
 
@@ -55,3 +57,113 @@ async def test_the_stand_in_keeps_timeouts_as_discord_does(harness):
         harness.member("alice").timeout_in_discord(bob, timedelta(hours=1))  # Timeout Members is needed
     with pytest.raises(Exception, match="28 days"):
         mod.timeout_in_discord(bob, timedelta(days=29))
+
+
+async def test_a_timeout_given_changed_and_removed_in_discord_is_on_record(harness):
+    bot, _ = await start(harness)
+    may_read_the_audit_log(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    mod.timeout_in_discord(bob, timedelta(hours=1), reason="cool down")
+    until = bob.member.communication_disabled_until
+    (case,) = await cases(bot, 1)
+    assert case["action"] == "timeout" and case["reason"] == "timed out in Discord: cool down"
+    assert case["metadata"]["in_discord"] is True and case["metadata"]["target_discord_id"] == bob.id
+    mod_id = await bot.pool.fetchval("SELECT id FROM users WHERE discord_id = $1", mod.id)
+    recorded = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert recorded.moderator_id == mod_id and recorded.duration == 60
+    ((status, target, expires),) = await bot.pool.fetch(TIMEOUTS)
+    assert (status, target) == ("active", bob.id) and close(expires, until)
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 1
+    shown = await mod.slash("mod case show", number=1)
+    assert field(shown.embed, "Moderator")["value"] == f"<@{mod.id}>"
+    await delivered(bot, "channel_message")  # the modlog entry; no timeout and no DM from the bot
+    assert await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind <> 'channel_message'") == 0
+
+    harness.standin.member_updated(bob.member)  # Discord sends the event twice
+    harness.standin.member_updated(bob.member)
+    await round_trip(harness)
+    assert len(await bot.pool.fetch(GUILD_CASES)) == 1
+
+    mod.timeout_in_discord(bob, timedelta(hours=3), reason="still at it")  # its length changed in Discord
+    longer = bob.member.communication_disabled_until
+
+    async def moved():
+        rows = await bot.pool.fetch(TIMEOUTS)
+        return rows if close(rows[0]["expires_at"], longer) else None
+
+    ((status, _, _),) = await wait_until(moved, timeout=15.0)
+    assert status == "active" and len(await bot.pool.fetch(GUILD_CASES)) == 1
+    timer = await bot.pool.fetchval("SELECT due_at FROM timers WHERE status = 'pending'")
+    assert close(timer, longer)
+
+    mod.timeout_in_discord(bob, None, reason="calmed down")  # removed early
+    rows = await cases(bot, 2)
+    assert rows[1]["action"] == "untimeout" and rows[1]["reason"] == "timeout removed in Discord: calmed down (case #1)"
+    assert [r["status"] for r in await bot.pool.fetch(TIMEOUTS)] == ["lifted"]
+    assert await bot.pool.fetchval("SELECT count(*) FROM timers WHERE status = 'pending'") == 0
+
+
+async def test_the_bots_own_timeouts_are_not_taken_for_a_moderators_in_discord(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await mod.slash("mod timeout", member=alice, reason="heated", duration="1h")
+    await delivered(bot, "timeout")
+    await mod.slash("mod untimeout", member=alice, reason="calm")
+    await delivered(bot, "timeout", 2)
+    await round_trip(harness)
+    assert [r["action"] for r in await bot.pool.fetch(GUILD_CASES)] == ["timeout", "untimeout"]
+    # unreadable audit log: a timeout by hand is "a moderator in Discord"
+    mod.timeout_in_discord(alice, timedelta(minutes=10))
+    rows = await cases(bot, 3)
+    assert rows[2]["reason"] == "timed out in Discord"
+    assert (await moderation.case_by_number(bot.pool, str(bot.guild_id), 3)).moderator_id is None
+
+
+async def test_timeouts_changed_while_the_bot_was_offline_are_reconciled_at_start_up(harness):
+    dave, erin, frank = (harness.demo.new_member(n) for n in ("dave", "erin", "frank"))
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod timeout", member=bob, reason="heated", duration="1h")
+    await mod.slash("mod timeout", member=dave, reason="short", duration="2s")
+    await mod.slash("mod timeout", member=erin, reason="spam", duration="1h")
+    await delivered(bot, "timeout", 3)
+    await harness.stop_bot()
+    mod.timeout_in_discord(bob, None, reason="forgiven")  # removed while the bot was away
+    mod.timeout_in_discord(frank, timedelta(hours=2), reason="trolling")  # given while away
+    mod.timeout_in_discord(erin, timedelta(hours=5))  # made longer while away
+    await asyncio.sleep(2.2)  # dave's timeout runs out: Discord ends it, nobody lifted it
+    bot, modlog = await start(harness)
+    rows = await cases(bot, 5)
+    assert [(r["action"], r["metadata"]["target_discord_id"]) for r in rows] == [
+        ("timeout", bob.id),
+        ("timeout", dave.id),
+        ("timeout", erin.id),
+        ("timeout", frank.id),
+        ("untimeout", bob.id),
+    ]
+    assert rows[3]["reason"] == "timed out in Discord while the bot was offline"
+    assert rows[4]["reason"] == "timeout removed in Discord while the bot was offline (case #1)"
+    summary = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id and "Timeouts changed" in o.message.content,
+        past=True,
+    )
+    assert summary.message.content == (
+        "Timeouts changed in Discord while I was offline: 1 given, 1 removed, 1 with a new end, "
+        "recorded as case #4, case #5."
+    )
+    by_member = {r["target_discord_id"]: r for r in await bot.pool.fetch(TIMEOUTS)}
+    assert by_member[bob.id]["status"] == "lifted"
+    assert by_member[frank.id]["status"] == "active"
+    assert close(by_member[frank.id]["expires_at"], frank.member.communication_disabled_until)
+    assert by_member[erin.id]["status"] == "active"
+    assert close(by_member[erin.id]["expires_at"], erin.member.communication_disabled_until)
+
+    async def dave_expired():
+        statuses = {r["target_discord_id"]: r["status"] for r in await bot.pool.fetch(TIMEOUTS)}
+        return statuses[dave.id] == "expired"
+
+    await wait_until(dave_expired, timeout=15.0)  # ran out: ended by its expiry, with no untimeout case
+    assert len(await bot.pool.fetch(GUILD_CASES)) == 5
+    await harness.stop_bot()
+    bot, _ = await start(harness)  # reconciled once: nothing new the second time
+    assert len(await bot.pool.fetch(GUILD_CASES)) == 5
