@@ -167,3 +167,34 @@ async def test_timeouts_changed_while_the_bot_was_offline_are_reconciled_at_star
     await harness.stop_bot()
     bot, _ = await start(harness)  # reconciled once: nothing new the second time
     assert len(await bot.pool.fetch(GUILD_CASES)) == 5
+
+
+async def test_a_member_timed_out_by_hand_may_be_erased_once_it_is_removed(harness):
+    harness.community = harness.demo.community_config(cogs=["cogs.core", "cogs.moderation"])
+    bot = await harness.start_bot()
+    boss = harness.demo.new_member("boss", roles=[harness.demo.staff_roles[1]])
+    mod, bob = harness.member("mod"), harness.member("bob")
+    mod.timeout_in_discord(bob, timedelta(days=2), reason="raid")
+    await cases(bot, 1)
+    refused = await boss.slash("erase", member=bob, reason="asked by email")
+    assert refused.content == "A ban, timeout or mute is in force for that member: erase their data once it ends."
+    mod.timeout_in_discord(bob, None)
+    await cases(bot, 2)
+    erased = await boss.slash("erase", member=bob, reason="asked by email")
+    assert erased.content.startswith("Erased the personal data of that member")
+
+
+async def test_a_change_by_hand_while_the_bots_own_timeout_is_still_being_sent_keeps_record_and_discord_agreeing(
+    harness,
+):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    path = f"/guilds/{harness.standin.guild.id}/members/{alice.id}"
+    harness.standin.inject_failure("PATCH", path, status=503, times=2)  # the bot's timeout is retried
+    await mod.slash("mod timeout", member=alice, reason="heated", duration="1h")
+    mod.timeout_in_discord(alice, timedelta(hours=3))  # meanwhile, by hand
+    await delivered(bot, "timeout", timeout=15)  # the bot's own end lands last in Discord
+    await round_trip(harness)
+    assert [r["action"] for r in await bot.pool.fetch(GUILD_CASES)] == ["timeout"]
+    ((status, _, expires),) = await bot.pool.fetch(TIMEOUTS)
+    assert status == "active" and close(expires, alice.member.communication_disabled_until)

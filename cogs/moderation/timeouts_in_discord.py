@@ -147,8 +147,9 @@ class TimeoutsInDiscord(MenusWatcher):
             return None
         async with bot.pool.acquire() as conn:
             active = await moderation.active_sanction(conn, guild_id, discord_id, "timeout")
-        if active is not None and same_end(active.expires_at, until):
-            return None  # on record already
+            busy = active is not None and discord_id in await outbox.pending_for_members(conn, ("timeout",))
+        if active is not None and (busy or same_end(active.expires_at, until)):
+            return None  # on record already, or the bot's own change of it is about to replace this end
         found = await self._actor(member)
         if found is None:
             return None
