@@ -120,53 +120,50 @@ async def test_the_bots_own_timeouts_are_not_taken_for_a_moderators_in_discord(h
 
 
 async def test_timeouts_changed_while_the_bot_was_offline_are_reconciled_at_start_up(harness):
-    dave, erin, frank = (harness.demo.new_member(n) for n in ("dave", "erin", "frank"))
+    dave, erin, frank, gina = (harness.demo.new_member(n) for n in ("dave", "erin", "frank", "gina"))
     bot, _ = await start(harness)
     mod, bob = harness.member("mod"), harness.member("bob")
     await mod.slash("mod timeout", member=bob, reason="heated", duration="1h")
     await mod.slash("mod timeout", member=dave, reason="short", duration="2s")
     await mod.slash("mod timeout", member=erin, reason="spam", duration="1h")
-    await delivered(bot, "timeout", 3)
+    await mod.slash("mod timeout", member=gina, reason="short too", duration="2s")
+    await delivered(bot, "timeout", 4)
     await harness.stop_bot()
     mod.timeout_in_discord(bob, None, reason="forgiven")  # removed while the bot was away
     mod.timeout_in_discord(frank, timedelta(hours=2), reason="trolling")  # given while away
     mod.timeout_in_discord(erin, timedelta(hours=5))  # made longer while away
-    await asyncio.sleep(2.2)  # dave's timeout runs out: Discord ends it, nobody lifted it
+    await asyncio.sleep(2.2)  # dave's and gina's timeouts run out: Discord ends them, nobody lifted them
+    mod.timeout_in_discord(gina, timedelta(hours=1))  # then gina is timed out again: a timeout of its own
     bot, modlog = await start(harness)
-    rows = await cases(bot, 5)
-    assert [(r["action"], r["metadata"]["target_discord_id"]) for r in rows] == [
-        ("timeout", bob.id),
-        ("timeout", dave.id),
-        ("timeout", erin.id),
-        ("timeout", frank.id),
-        ("untimeout", bob.id),
-    ]
-    assert rows[3]["reason"] == "timed out in Discord while the bot was offline"
-    assert rows[4]["reason"] == "timeout removed in Discord while the bot was offline (case #1)"
+    rows = await cases(bot, 7)
+    targets = [(r["action"], r["metadata"]["target_discord_id"]) for r in rows]
+    assert targets[:4] == [("timeout", bob.id), ("timeout", dave.id), ("timeout", erin.id), ("timeout", gina.id)]
+    assert sorted(targets[4:6]) == sorted([("timeout", frank.id), ("timeout", gina.id)])
+    assert targets[6] == ("untimeout", bob.id)
+    assert {r["reason"] for r in rows[4:6]} == {"timed out in Discord while the bot was offline"}
+    assert rows[6]["reason"] == "timeout removed in Discord while the bot was offline (case #1)"
     summary = await harness.standin.wait_for(
         lambda o: o.kind == "message" and o.message.channel_id == modlog.id and "Timeouts changed" in o.message.content,
         past=True,
     )
     assert summary.message.content == (
-        "Timeouts changed in Discord while I was offline: 1 given, 1 removed, 1 with a new end, "
-        "recorded as case #4, case #5."
+        "Timeouts changed in Discord while I was offline: 2 given, 1 removed, 1 with a new end, "
+        "recorded as case #5, case #6, case #7."
     )
-    by_member = {r["target_discord_id"]: r for r in await bot.pool.fetch(TIMEOUTS)}
-    assert by_member[bob.id]["status"] == "lifted"
-    assert by_member[frank.id]["status"] == "active"
-    assert close(by_member[frank.id]["expires_at"], frank.member.communication_disabled_until)
-    assert by_member[erin.id]["status"] == "active"
-    assert close(by_member[erin.id]["expires_at"], erin.member.communication_disabled_until)
+    in_force = {r["target_discord_id"]: r for r in await bot.pool.fetch(TIMEOUTS) if r["status"] == "active"}
+    assert set(in_force) == {erin.id, frank.id, gina.id}
+    for member in (erin, frank, gina):
+        assert close(in_force[member.id]["expires_at"], member.member.communication_disabled_until)
 
     async def dave_expired():
         statuses = {r["target_discord_id"]: r["status"] for r in await bot.pool.fetch(TIMEOUTS)}
         return statuses[dave.id] == "expired"
 
     await wait_until(dave_expired, timeout=15.0)  # ran out: ended by its expiry, with no untimeout case
-    assert len(await bot.pool.fetch(GUILD_CASES)) == 5
+    assert len(await bot.pool.fetch(GUILD_CASES)) == 7
     await harness.stop_bot()
     bot, _ = await start(harness)  # reconciled once: nothing new the second time
-    assert len(await bot.pool.fetch(GUILD_CASES)) == 5
+    assert len(await bot.pool.fetch(GUILD_CASES)) == 7
 
 
 async def test_a_member_timed_out_by_hand_may_be_erased_once_it_is_removed(harness):
@@ -198,3 +195,19 @@ async def test_a_change_by_hand_while_the_bots_own_timeout_is_still_being_sent_k
     assert [r["action"] for r in await bot.pool.fetch(GUILD_CASES)] == ["timeout"]
     ((status, _, expires),) = await bot.pool.fetch(TIMEOUTS)
     assert status == "active" and close(expires, alice.member.communication_disabled_until)
+
+
+async def test_a_timeout_given_by_hand_after_one_ran_out_is_a_case_of_its_own(harness):
+    bot, _ = await start(harness)
+    mod, alice = harness.member("mod"), harness.member("alice")
+    await bot.timers.stop()  # the expiry of the first is late (a busy bot): its row still says active
+    await mod.slash("mod timeout", member=alice, reason="short", duration="1s")
+    await delivered(bot, "timeout")
+    await asyncio.sleep(1.2)  # ran out in Discord
+    mod.timeout_in_discord(alice, timedelta(hours=1), reason="again")
+    rows = await cases(bot, 2)
+    assert [r["action"] for r in rows] == ["timeout", "timeout"] and rows[1]["reason"] == "timed out in Discord"
+    statuses = [r["status"] for r in await bot.pool.fetch(TIMEOUTS)]
+    assert statuses == ["superseded", "active"]
+    first = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
+    assert await moderation.revisions(bot.pool, first.id) == []  # the first case is not rewritten

@@ -51,6 +51,14 @@ def same_end(a: datetime | None, b: datetime | None) -> bool:
     return abs(a - b) < SAME_END
 
 
+def running(sanction: moderation.Sanction | None) -> moderation.Sanction | None:
+    """The timeout on record if it has not run out: one past its end (its expiry timer not run yet,
+    e.g. the bot was offline) is over, and a timeout given after it is a new one, not a change."""
+    if sanction is None or sanction.expires_at is None or sanction.expires_at > datetime.now(UTC):
+        return sanction
+    return None
+
+
 def changed_timeout(entry: discord.AuditLogEntry) -> bool:
     """Whether a member-update audit entry changed the timeout (not a nickname or a voice mute)."""
     return hasattr(entry.after, "timed_out_until") or hasattr(entry.before, "timed_out_until")
@@ -146,7 +154,7 @@ class TimeoutsInDiscord(MenusWatcher):
         if bot.outbox.echoes.take("timeout", discord_id):
             return None
         async with bot.pool.acquire() as conn:
-            active = await moderation.active_sanction(conn, guild_id, discord_id, "timeout")
+            active = running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout"))
             busy = active is not None and discord_id in await outbox.pending_for_members(conn, ("timeout",))
         if active is not None and (busy or same_end(active.expires_at, until)):
             return None  # on record already, or the bot's own change of it is about to replace this end
@@ -156,7 +164,7 @@ class TimeoutsInDiscord(MenusWatcher):
         (moderator_id, moderator), reason = found
         target_id = await bot.identity.user_id(member)
         async with bot.pool.acquire() as conn, conn.transaction():
-            active = await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)
+            active = running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True))
             if active is not None:
                 return (
                     None if same_end(active.expires_at, until) else await change_end(conn, active, until, moderator_id)
@@ -200,7 +208,8 @@ class TimeoutsInDiscord(MenusWatcher):
         guild_id, now = str(bot.guild_id), datetime.now(UTC)
         carried = {str(m.id): (m, until) for m in guild.members if (until := timed_out_until(m)) is not None}
         async with bot.pool.acquire() as conn:
-            active = {s.target_discord_id: s for s in await moderation.active_sanctions(conn, guild_id, "timeout")}
+            on_record = await moderation.active_sanctions(conn, guild_id, "timeout")
+            active = {s.target_discord_id: s for s in on_record if running(s) is not None}  # ran out: its expiry's
             busy = await outbox.pending_for_members(conn, ("timeout",))  # about to change in Discord
         given = [(m, until) for uid, (m, until) in carried.items() if uid not in active and uid not in busy]
         changed = [
