@@ -671,6 +671,33 @@ async def test_a_member_timed_out_in_discords_own_menus_is_refused_by_the_websit
     assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
 
 
+async def test_a_sanction_past_its_end_does_not_refuse_on_the_website_while_the_bot_is_away(migrated, owner, website):
+    """The bot ends a timeout, temporary ban or mute by its timer; while the bot is down (a deploy,
+    an outage) the row still says active past its end, and the website refused the member for it."""
+    people = await _signed_in(migrated, owner, "alice")
+    alice, claims = people["alice"]
+    event = await _event(owner, "'Raid night'")
+    discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", alice)
+    case = await owner.fetchval(
+        "INSERT INTO moderation_logs (target_user_id, action, reason) VALUES ($1, 'timeout', 'x') RETURNING id",
+        alice,
+    )
+    sanction = await owner.fetchval(
+        """INSERT INTO moderation_sanctions (case_id, guild_id, target_discord_id, kind, expires_at)
+           VALUES ($1, '1', $2, 'timeout', now() + interval '1 hour') RETURNING id""",
+        case,
+        discord_id,
+    )
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    assert "while a timeout is in force" in await _refusal(website, claims, register, event)
+    await owner.execute(
+        "UPDATE moderation_sanctions SET expires_at = now() - interval '1 minute' WHERE id = $1", sanction
+    )
+    assert [tuple(r) for r in await postgrest(website, "authenticated", claims, register, event)] == [
+        ("registered", None)
+    ]
+
+
 async def test_who_registered_is_not_public_nor_deleted_content_and_views_count(migrated, owner, website):
     people = await _signed_in(migrated, owner, "alice", "bob")
     (alice, a), (bob, _) = people["alice"], people["bob"]
