@@ -1,15 +1,18 @@
-"""The stand-in's bans and audit log, as Discord keeps them: bans by the bot (REST) and by hand (a
-moderator in Discord's own menus), each dispatched as GUILD_BAN_ADD / GUILD_BAN_REMOVE and written
-to the audit log with who did it; the ban list and the audit-log routes with their permission checks."""
+"""The stand-in's bans, as Discord keeps them: bans by the bot (REST) and by hand (a moderator in
+Discord's own menus), each dispatched as GUILD_BAN_ADD / GUILD_BAN_REMOVE and written to the audit
+log with who did it; timeouts by hand (timeouts.py keeps them); the ban list and the audit-log routes
+with their permission checks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from standin import state as s
+from standin import timeouts
+from standin.audit import MEMBER_BAN_ADD, MEMBER_BAN_REMOVE, record_audit
 from standin.records import Output
 from standin.rest import UNKNOWN_BAN, UNKNOWN_USER, DiscordError, fail, reply, standin_of
 from standin.rest_guild import _guild, _reason, _require
@@ -18,31 +21,8 @@ if TYPE_CHECKING:
     from standin.guild import Guild
     from standin.server import StandIn
 
-# Audit log action types (https://discord.com/developers/docs/resources/audit-log#audit-log-entry-object).
-MEMBER_KICK, MEMBER_BAN_ADD, MEMBER_BAN_REMOVE = 20, 22, 23
 AUDIT_LOG_LIMIT = (1, 100, 50)  # Get Guild Audit Log's limit: min, max, default
 BANS_LIMIT = (1, 1000, 1000)  # Get Guild Bans' limit
-REASON_MAX = 512  # X-Audit-Log-Reason
-
-
-@dataclass
-class AuditEntry:
-    id: str
-    user_id: str | None  # who acted
-    target_id: str | None
-    action_type: int
-    reason: str | None = None
-
-    def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "user_id": self.user_id,
-            "target_id": self.target_id,
-            "action_type": self.action_type,
-        }
-        if self.reason:
-            data["reason"] = self.reason
-        return data
 
 
 class HandRefused(PermissionError):
@@ -50,12 +30,6 @@ class HandRefused(PermissionError):
 
 
 # -- what happens, whoever does it --------------------------------------------------------------
-
-
-def record_audit(standin: StandIn, actor_id: str, target_id: str, action_type: int, reason: str | None) -> None:
-    standin.guild.audit_log.append(
-        AuditEntry(standin.ids.next(), actor_id, target_id, action_type, (reason or None) and reason[:REASON_MAX])
-    )
 
 
 def apply_ban(standin: StandIn, user: s.User, *, by: str, reason: str | None) -> None:
@@ -103,6 +77,19 @@ def unban_by_hand(standin: StandIn, actor: s.Member, user: s.User, reason: str |
     if user.id not in standin.guild.bans:
         raise HandRefused(f"{user.username} is not banned")
     apply_unban(standin, user, by=actor.user.id, reason=reason)
+
+
+def timeout_by_hand(
+    standin: StandIn, actor: s.Member, target: s.Member, until: datetime | None, reason: str | None = None
+) -> None:
+    """A moderator times a member out (or removes it, `until` None) from Discord's own menus: Timeout
+    Members and a higher role; never an administrator; at most 28 days ahead."""
+    guild = standin.guild
+    if not _may(guild, actor, s.MODERATE_MEMBERS, target) or guild.permissions_of(target) & s.ADMINISTRATOR:
+        raise HandRefused(f"{actor.user.username} may not time out {target.user.username} in Discord")
+    timeouts.parse_until(s.iso(until))  # Discord's menus offer no longer timeout than its API takes
+    timeouts.apply_timeout(standin, target, until, by=actor.user.id, reason=reason)
+    standin.member_updated(target)
 
 
 # -- routes ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ and modals, and awaiting what the bot answers. Tests and the sandbox prompt both
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,14 @@ class Actor:
     def unban_in_discord(self, target: Actor | s.User, reason: str | None = None) -> None:
         """Revoke a ban in Server Settings → Bans: GUILD_BAN_REMOVE and an audit-log entry."""
         bans.unban_by_hand(self.standin, self.member, _user(target), reason)
+
+    def timeout_in_discord(
+        self, target: Actor, duration: timedelta | None, reason: str | None = None, *, until: datetime | None = None
+    ) -> None:
+        """Time a member out from the member list's menu (or `duration` None: remove it early):
+        GUILD_MEMBER_UPDATE and a MEMBER_UPDATE audit-log entry by this member."""
+        end = until if until is not None else (s.now() + duration if duration is not None else None)
+        bans.timeout_by_hand(self.standin, self.member, target.member, end, reason)
 
     # -- application commands ---------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from standin.state import (
 )
 
 if TYPE_CHECKING:
-    from standin.bans import AuditEntry
+    from standin.audit import AuditEntry
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Guild:
     channels: dict[str, Channel] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     bans: dict[str, str | None] = field(default_factory=dict)  # user id -> reason
-    audit_log: list[AuditEntry] = field(default_factory=list)  # oldest first (bans.py)
+    audit_log: list[AuditEntry] = field(default_factory=list)  # oldest first (audit.py)
     voice_states: dict[str, VoiceState] = field(default_factory=dict)
     scheduled_events: dict[str, ScheduledEvent] = field(default_factory=dict)
     afk_channel_id: str | None = None

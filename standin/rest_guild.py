@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from standin import state as s
+from standin import timeouts
 from standin.guild import Guild
 from standin.limits import check_scheduled_event
 from standin.records import Output
@@ -128,9 +129,9 @@ async def edit_member(request: web.Request) -> web.Response:
         _require(standin, s.MODERATE_MEMBERS, member)
         if guild.permissions_of(member) & s.ADMINISTRATOR:
             raise fail(MISSING_PERMISSIONS)
-        until = body["communication_disabled_until"]
-        member.communication_disabled_until = datetime.fromisoformat(until) if until else None
-        changes["timeout_until"] = until
+        until = timeouts.parse_until(body["communication_disabled_until"])
+        timeouts.apply_timeout(standin, member, until, by=standin.bot_user.id, reason=_reason(request))
+        changes["timeout_until"] = body["communication_disabled_until"]
     for key in ("mute", "deaf"):
         if key in body:
             _require(standin, s.MUTE_MEMBERS, member)

@@ -9,12 +9,14 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from subprocess import DEVNULL
 
 import asyncpg
 import pytest
 
-from db import migrate, notifications
+from cogs.moderation.timeouts_in_discord import record_timeout
+from db import migrate, moderation, notifications
 from db.pool import connect
 from db.users import MemberSnapshot, upsert_member
 from tests.factories import make_member, snowflake
@@ -638,6 +640,62 @@ async def test_the_website_refuses_a_registration_the_bot_would_refuse_saying_wh
     await owner.execute("UPDATE users SET in_server = false WHERE id = $1", alice)
     assert "Join the Discord server" in await _refusal(website, claims, register, open_event)
     assert await owner.fetchval("SELECT count(*) FROM event_registrations") == 0
+
+
+async def test_a_member_timed_out_in_discords_own_menus_is_refused_by_the_website_too(migrated, owner, website):
+    """A timeout a moderator gives in Discord's menus goes on record the way the bot records it
+    (cogs/moderation/timeouts_in_discord.py, here on the project's own database as its owner): the
+    website's register_for_event then refuses that member with the bot's sentence."""
+    people = await _signed_in(migrated, owner, "alice", "bob")
+    (alice, a), (_, b) = people["alice"], people["bob"]
+    event = await _event(owner, "'Raid night'")
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", alice)
+    until = datetime.now(UTC) + timedelta(hours=1)
+    async with owner.transaction():
+        await record_timeout(
+            owner,
+            guild_id="1",
+            discord_id=discord_id,
+            target_id=alice,
+            until=until,
+            moderator_id=None,
+            reason="timed out in Discord: spam",
+        )
+    said = await _refusal(website, a, register, event)
+    assert said == "You can't register while a timeout is in force."  # the bot's sentence, word for word
+    assert [tuple(r) for r in await postgrest(website, "authenticated", b, register, event)] == [("registered", None)]
+    async with owner.transaction():  # removed early in Discord: the sanction ends as a lift ends it
+        sanction = await moderation.active_sanction(owner, "1", discord_id, "timeout", lock=True)
+        await moderation.end_sanction(owner, sanction.id, status="lifted")
+    assert [tuple(r) for r in await postgrest(website, "authenticated", a, register, event)] == [("registered", None)]
+
+
+async def test_a_sanction_past_its_end_does_not_refuse_on_the_website_while_the_bot_is_away(migrated, owner, website):
+    """The bot ends a timeout, temporary ban or mute by its timer; while the bot is down (a deploy,
+    an outage) the row still says active past its end, and the website refused the member for it."""
+    people = await _signed_in(migrated, owner, "alice")
+    alice, claims = people["alice"]
+    event = await _event(owner, "'Raid night'")
+    discord_id = await owner.fetchval("SELECT discord_id FROM users WHERE id = $1", alice)
+    case = await owner.fetchval(
+        "INSERT INTO moderation_logs (target_user_id, action, reason) VALUES ($1, 'timeout', 'x') RETURNING id",
+        alice,
+    )
+    sanction = await owner.fetchval(
+        """INSERT INTO moderation_sanctions (case_id, guild_id, target_discord_id, kind, expires_at)
+           VALUES ($1, '1', $2, 'timeout', now() + interval '1 hour') RETURNING id""",
+        case,
+        discord_id,
+    )
+    register = "SELECT * FROM register_for_event($1::uuid)"
+    assert "while a timeout is in force" in await _refusal(website, claims, register, event)
+    await owner.execute(
+        "UPDATE moderation_sanctions SET expires_at = now() - interval '1 minute' WHERE id = $1", sanction
+    )
+    assert [tuple(r) for r in await postgrest(website, "authenticated", claims, register, event)] == [
+        ("registered", None)
+    ]
 
 
 async def test_who_registered_is_not_public_nor_deleted_content_and_views_count(migrated, owner, website):

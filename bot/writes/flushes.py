@@ -55,8 +55,7 @@ class Flushes:
         """Every flush now, with everything (a test's flush_all); each next due one interval later."""
         async with self.lock:
             for name, flush in self.entries:
-                await flush(everything=True)
-                self.due[name] = time.monotonic() + self.every[name]
+                await self._timed(name, flush, everything=True)
 
     async def run_now(self, names: set[str]) -> None:
         """The named flushes now, with everything (a command about to show what they hold); each next
@@ -64,8 +63,7 @@ class Flushes:
         async with self.lock:
             for name, flush in self.entries:
                 if name in names:
-                    await flush(everything=True)
-                    self.due[name] = time.monotonic() + self.every[name]
+                    await self._timed(name, flush, everything=True)
 
     async def run_due(self) -> None:
         """The flushes whose interval has passed (the scheduler calls this a few times a second)."""
@@ -74,16 +72,20 @@ class Flushes:
             for name, flush in self.entries:
                 if now < self.due[name]:
                     continue
-                self.due[name] = now + self.every[name]
-                started = time.perf_counter()
                 try:
-                    await flush()
+                    await self._timed(name, flush)
                 except Exception:
                     # Outages and refused rows are handled inside each flush; this is a bug.
                     log.exception("periodic flush %s failed unexpectedly; it will be retried", name)
-                    continue
-                if self.observe is not None:
-                    self.observe(name, time.perf_counter() - started)
+
+    async def _timed(self, name: str, flush: Flush, *, everything: bool = False) -> None:
+        """One flush, under the lock: the next periodic one due an interval after it started (one
+        run now, for a command or a test, stands for the periodic one), its latency observed."""
+        started = time.perf_counter()
+        self.due[name] = time.monotonic() + self.every[name]
+        await flush(everything=everything)
+        if self.observe is not None:
+            self.observe(name, time.perf_counter() - started)
 
     async def when_idle(self, action: Callable[[], None], deadline: float) -> None:
         """Run `action` (stopping the scheduler, which cancels running jobs) once a flush in progress

@@ -42,13 +42,13 @@ BULK_DELETE_MAX = 100
 WAIT_FOR_PREVIOUS = timedelta(seconds=60)
 
 
-# Discord reports the bot's own bans and unbans back as gateway events; one not reported within
-# this long is forgotten (a ban of someone banned already is reported by no event).
+# Discord reports the bot's own bans, unbans and timeouts back as gateway events; one not reported
+# within this long is forgotten (a ban of someone banned already is reported by no event).
 ECHO_WINDOW_S = 30.0
 
 
 class Echoes:
-    """The bans and unbans the worker is making or just made, so the listeners know Discord's
+    """The bans, unbans and timeouts the worker is making or just made, so the listeners know Discord's
     report of one for the bot's own: noted before the request (the event may arrive before the
     answer), taken by the event it causes, dropped on failure or after ECHO_WINDOW_S. Bounded by
     the actions of that window."""
@@ -367,12 +367,17 @@ class OutboxWorker(Worker):
                 await http.kick(int(p["user_id"]), int(p["guild_id"]), reason=p.get("reason"))
             elif item.kind == "timeout":
                 await fence()
-                await http.edit_member(
-                    int(p["guild_id"]),
-                    int(p["user_id"]),
-                    reason=p.get("reason"),
-                    communication_disabled_until=p.get("until"),
-                )
+                self.echoes.expect("timeout", str(p["user_id"]))
+                try:
+                    await http.edit_member(
+                        int(p["guild_id"]),
+                        int(p["user_id"]),
+                        reason=p.get("reason"),
+                        communication_disabled_until=p.get("until"),
+                    )
+                except BaseException:
+                    self.echoes.forget("timeout", str(p["user_id"]))
+                    raise
             elif item.kind == "channel_message":
                 await fence()
                 posted = await _send(http, int(p["channel_id"]), p)

@@ -5,6 +5,7 @@ Split by role: `lifecycle` (what an action records and queues; `lift`, the one w
 `evidence` (message menus), `automod`, `appeals` (/appeal, the DM's Appeal button, Accept / Deny),
 `refusals` (a case's action Discord refuses),
 `in_discord` (bans and unbans made in Discord's own menus, and those made while the bot was offline),
+`timeouts_in_discord` (the same for timeouts given, changed and removed there),
 `settings` (/modconfig)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cogs.moderation.in_discord import InDiscord
 from cogs.moderation.lifecycle import expiry_handler, record_case_dm
 from cogs.moderation.refusals import Outcomes, refusal_hook
 from cogs.moderation.settings import ModConfig
+from cogs.moderation.timeouts_in_discord import TimeoutsInDiscord
 
 if TYPE_CHECKING:
     from bot.core.client import ConclaveBot
@@ -33,6 +35,7 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(ModerationCommands(bot, outcomes))
     await bot.add_cog(Appeals(bot))
     await bot.add_cog(InDiscord(bot))
+    await bot.add_cog(TimeoutsInDiscord(bot))
     bot.add_dynamic_items(HistoryButton, AppealButton, DecisionButton)
     # Automod's message hook is in place only while it is on (/modconfig can turn it on and off).
     automod = Automod(bot)

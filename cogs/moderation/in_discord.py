@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -64,10 +64,14 @@ class MemberLocks:
 
 
 async def audit_entry(
-    bot: ConclaveBot, action: discord.AuditLogAction, target_id: int
+    bot: ConclaveBot,
+    action: discord.AuditLogAction,
+    target_id: int,
+    matches: Callable[[discord.AuditLogEntry], bool] | None = None,
 ) -> tuple[discord.abc.User | None, str | None]:
-    """Who did `action` to `target_id` just now, and why, from the audit log; (None, None) when the
-    bot may not read it (View Audit Log) or no entry turns up."""
+    """Who did `action` to `target_id` just now, and why, from the audit log (`matches`: only an
+    entry it accepts, e.g. a member update that changed the timeout); (None, None) when the bot may
+    not read it (View Audit Log) or no entry turns up."""
     guild = bot.home_guild
     if guild is None or guild.me is None or not guild.me.guild_permissions.view_audit_log:
         return None, None
@@ -75,7 +79,7 @@ async def audit_entry(
     for attempt in range(AUDIT_LOG_TRIES):
         try:
             async for entry in guild.audit_logs(limit=AUDIT_LOG_PAGE, action=action):
-                if entry.target is not None and entry.target.id == target_id:
+                if entry.target is not None and entry.target.id == target_id and (matches is None or matches(entry)):
                     return (entry.user, entry.reason) if entry.created_at >= since else (None, None)
         except discord.HTTPException as error:
             log.info("audit log not readable (%s): %s recorded as by %s", error.status, action.name, IN_DISCORD)
@@ -141,7 +145,13 @@ async def _moderator(bot: ConclaveBot, actor: discord.abc.User | None) -> tuple[
     return await bot.identity.user_id(actor), f"{actor} (in Discord)"  # type: ignore[arg-type]
 
 
-class InDiscord(commands.Cog):
+class MenusWatcher(commands.Cog):
+    """What moderators do in Discord's own menus, seen live (one member's events in order) and
+    reconciled after the start-up member sync (`_reconcile`; `what` names it in the warning when
+    the database is out then)."""
+
+    what = "bans"
+
     def __init__(self, bot: ConclaveBot) -> None:
         self.bot = bot
         self.locks = MemberLocks()
@@ -151,6 +161,21 @@ class InDiscord(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.after_member_sync.remove(self.reconcile)
+
+    async def reconcile(self) -> None:
+        try:
+            await self._reconcile()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning("%s not reconciled with Discord at start-up: %s", self.what, one_line(error))
+
+    async def _reconcile(self) -> None:
+        raise NotImplementedError
+
+
+class InDiscord(MenusWatcher):
+    """Bans and unbans made in Discord; at start-up, bans made and lifted while the bot was offline."""
 
     @commands.Cog.listener()
     async def on_member_ban(self, guild: discord.Guild, user: discord.Member | discord.User) -> None:
@@ -232,15 +257,6 @@ class InDiscord(commands.Cog):
             return case
 
     # -- start-up ------------------------------------------------------------------------------
-
-    async def reconcile(self) -> None:
-        """After the start-up member sync: bans made and lifted in Discord while the bot was offline."""
-        try:
-            await self._reconcile()
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            log.warning("bans not reconciled with Discord at start-up: %s", one_line(error))
 
     async def _reconcile(self) -> None:
         bot, guild = self.bot, self.bot.home_guild
@@ -369,15 +385,19 @@ class InDiscord(commands.Cog):
             await self._queue_line(conn, content, f"bans-reconciled:{cases[0].id}")
 
     async def _queue_line(self, conn: asyncpg.Connection, content: str, key: str) -> None:
-        """One line in the modlog channel (if there is one)."""
-        channel_id = self.bot.config.community.announcements.mod_log_channel_id
-        if channel_id is not None:
-            await outbox.enqueue(
-                conn,
-                "channel_message",
-                {"channel_id": str(channel_id), "content": content, "embeds": []},
-                dedupe_key=key,
-            )
+        await queue_modlog_line(conn, self.bot, content, key)
+
+
+async def queue_modlog_line(conn: asyncpg.Connection, bot: ConclaveBot, content: str, key: str) -> None:
+    """One line in the modlog channel (if there is one)."""
+    channel_id = bot.config.community.announcements.mod_log_channel_id
+    if channel_id is not None:
+        await outbox.enqueue(
+            conn,
+            "channel_message",
+            {"channel_id": str(channel_id), "content": content, "embeds": []},
+            dedupe_key=key,
+        )
 
 
 def _case_list(cases: list[Case]) -> str:
