@@ -1,4 +1,4 @@
-"""Each event's announcement message in Discord and the state it shows (migration 033): recorded when
+"""Each event's announcement message in Discord and the state it shows (migration 036): recorded when
 the outbox posts it, compared with the event's row to find the announcements to edit."""
 
 from __future__ import annotations

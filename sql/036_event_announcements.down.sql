@@ -1,4 +1,4 @@
--- Rollback of 033_event_announcements.sql: announcements are no longer kept current.
+-- Rollback of 036_event_announcements.sql: announcements are no longer kept current.
 DELETE FROM outbox WHERE kind = 'edit_message';
 DROP INDEX IF EXISTS idx_outbox_edit_message;
 ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
