@@ -221,11 +221,11 @@ def test_a_cog_uses_another_feature_only_through_its_door_or_its_public_modules(
     assert others <= PUBLIC_COG_MODULES, others - PUBLIC_COG_MODULES
 
 
-def _declared_on_the_bot() -> set[str]:
-    """The attributes ConclaveBot declares (set in its __init__, or properties)."""
-    tree = TREES["bot.core.client"]
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ConclaveBot")
+def _declared_in(cls: ast.ClassDef) -> set[str]:
+    """What a class declares: its methods and properties, its class-level names, and what its methods
+    set on `self`."""
     names = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    names |= {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
     for node in ast.walk(cls):
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
@@ -238,30 +238,162 @@ def _declared_on_the_bot() -> set[str]:
     return names
 
 
-def _on_the_bot(node: ast.AST) -> bool:
-    """`bot`, `self.bot`, `interaction.client`, `self.client`..."""
-    return (isinstance(node, ast.Name) and node.id in ("bot", "client")) or (
-        isinstance(node, ast.Attribute) and node.attr in ("bot", "client")
-    )
+def _class(module: str, name: str) -> ast.ClassDef:
+    return next(n for n in TREES[module].body if isinstance(n, ast.ClassDef) and n.name == name)
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs")))
-def test_a_cog_looks_nothing_up_on_the_bot_by_name(module):
-    """No getattr(bot, "...") and no attribute of its own put on the bot: what a feature offers the
-    others is its door (bot.doors)."""
-    declared = _declared_on_the_bot()
-    found = []
-    for node in ast.walk(TREES[module]):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in ("getattr", "hasattr", "setattr", "delattr") and node.args and _on_the_bot(node.args[0]):
-                found.append(f"line {node.lineno}: {node.func.id} on the bot")
-            if node.func.id == "__import__":
-                found.append(f"line {node.lineno}: __import__")
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Attribute) and _on_the_bot(target.value) and target.attr not in declared:
-                    found.append(f"line {node.lineno}: sets bot.{target.attr}, which the bot does not declare")
+def _declared_on_the_bot() -> set[str]:
+    """The attributes ConclaveBot declares (set in its __init__, or properties)."""
+    return _declared_in(_class("bot.core.client", "ConclaveBot"))
+
+
+def _the_bot_has() -> set[str]:
+    """What reading on the bot may name: ConclaveBot's own and discord.py's commands.Bot's (an
+    instance's, so the attributes its __init__ sets count), but not the instance's __dict__."""
+    import discord
+    from discord.ext import commands
+
+    discords = set(dir(commands.Bot(command_prefix="!", intents=discord.Intents.none()))) - {"__dict__"}
+    return _declared_on_the_bot() | discords
+
+
+def _doors() -> dict[str, set[str]]:
+    """Each door on bot.doors (a field of Doors) -> what its Protocol declares; and "" -> what the
+    Doors object itself has (its fields and methods)."""
+    doors = _class("bot.core.doors", "Doors")
+    found = {"": _declared_in(doors)}
+    for field in doors.body:
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name):
+            protocol = ast.unparse(field.annotation).replace(" | None", "")
+            found[field.target.id] = _declared_in(_class("bot.core.doors", protocol))
+    return found
+
+
+def _names_the_bot(annotation: ast.expr | None) -> bool:
+    """`bot: ConclaveBot` (or "ConclaveBot")."""
+    return annotation is not None and ast.unparse(annotation).strip("'\"") == "ConclaveBot"
+
+
+LOOKUPS_BY_NAME = ("getattr", "hasattr", "setattr", "delattr", "vars")
+
+
+class _Lookups(ast.NodeVisitor):
+    """The ways code reaches another feature by name through the bot: getattr/vars on the bot (or its
+    doors), an attribute the bot does not have, a cog looked up by name (`bot.get_cog("XP").engine`),
+    an attribute of `bot.doors` or of a door its Protocol does not declare; also through an alias
+    (`b = self.bot; b.xp_engine`, `door = bot.doors.xp; door.engine`). A name annotated with a class
+    (`engine: AchievementEngine = bot.doors.achievements`) is the feature's own object: only its own
+    feature can import that class (see the test of imports between cogs above)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.found: list[str] = []
+        self.bot_has = _the_bot_has()
+        self.declared = _declared_on_the_bot()
+        self.doors = _doors()
+        # Aliases, module-wide (names are not reused for other things in our code): a name -> what
+        # it holds: "bot", "doors" or "door:<field>".
+        self.aliases: dict[str, str] = {"bot": "bot", "client": "bot"}
+        for _ in range(3):  # an alias of an alias
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign | ast.NamedExpr):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    held = self.holds(node.value)
+                    for target in targets:
+                        if held and isinstance(target, ast.Name):
+                            self.aliases[target.id] = held
+                elif isinstance(node, ast.arg) and _names_the_bot(node.annotation):
+                    self.aliases[node.arg] = "bot"
+
+    def holds(self, node: ast.AST) -> str | None:
+        """ "bot" (`bot`, `self.bot`, `interaction.client`, an alias), "doors" (`bot.doors`),
+        "door:<field>" (`bot.doors.xp`), or None."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            if node.attr in ("bot", "client"):
+                return "bot"
+            under = self.holds(node.value)
+            if under == "bot" and node.attr == "doors":
+                return "doors"
+            if under == "doors" and node.attr in self.doors:
+                return f"door:{node.attr}"
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.args:
+            held = self.holds(node.args[0])
+            if node.func.id in LOOKUPS_BY_NAME and held:
+                self.found.append(f"line {node.lineno}: {node.func.id} on {held}")
+        if isinstance(node.func, ast.Name) and node.func.id == "__import__":
+            self.found.append(f"line {node.lineno}: __import__")
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get_cog" and self.holds(node.func.value):
+            self.found.append(f"line {node.lineno}: a cog looked up by name (get_cog): use its door")
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        held = self.holds(node.value)
+        if held == "bot" and node.attr not in self.bot_has and node.attr not in ("bot", "client"):
+            self.found.append(f"line {node.lineno}: bot.{node.attr}, which the bot does not have")
+        elif held == "doors" and node.attr not in self.doors[""]:
+            self.found.append(f"line {node.lineno}: bot.doors.{node.attr}, which Doors does not declare")
+        elif held and held.startswith("door:") and node.attr not in self.doors[held[5:]]:
+            self.found.append(f"line {node.lineno}: bot.doors.{held[5:]}.{node.attr}, which its door does not declare")
+        if held == "bot" and node.attr == "__dict__":
+            self.found.append(f"line {node.lineno}: the bot's __dict__")
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
+        for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+            sets = isinstance(target, ast.Attribute) and self.holds(target.value) == "bot"
+            if sets and target.attr not in self.declared:
+                self.found.append(f"line {node.lineno}: sets bot.{target.attr}, which the bot does not declare")
+        self.generic_visit(node)
+
+    visit_AnnAssign = visit_AugAssign = visit_Assign
+
+
+def _lookups_by_name(tree: ast.Module) -> list[str]:
+    lookups = _Lookups(tree)
+    lookups.visit(tree)
+    return lookups.found
+
+
+def test_the_lookup_finder_finds_each_way_to_reach_a_feature_by_name():
+    source = """
+async def callback(self, interaction):
+    b = self.bot
+    b.xp_engine.flush()
+    vars(interaction.client)
+    interaction.client.get_cog("XPCommands").engine
+    cog = self.bot.get_cog("EventJobs")
+    self.bot.doors.leaderboard
+    door = b.doors.xp
+    door.engine
+    self.bot.doors.events_mirror.reconcile()
+    getattr(self.bot.doors, "xp")
+    b.achievements = None
+    self.bot.pool, self.bot.doors.xp.lock, b.user, b.doors.xp_lock()
+"""
+    found = [line.partition(": ")[2] for line in _lookups_by_name(ast.parse(source))]
+    assert found == [
+        "bot.xp_engine, which the bot does not have",
+        "vars on bot",
+        "a cog looked up by name (get_cog): use its door",
+        "a cog looked up by name (get_cog): use its door",
+        "bot.doors.leaderboard, which Doors does not declare",
+        "bot.doors.xp.engine, which its door does not declare",
+        "bot.doors.events_mirror.reconcile, which its door does not declare",
+        "getattr on doors",
+        "sets bot.achievements, which the bot does not declare",
+        "bot.achievements, which the bot does not have",
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs") or _in(m, "bot")))
+def test_nothing_looks_a_feature_up_on_the_bot_by_name(module):
+    """What a feature offers the others is its door (bot.doors), declared in bot/core/doors.py; the
+    bot's other attributes are declared by ConclaveBot (bot/core/client.py)."""
+    found = _lookups_by_name(TREES[module])
     for name in _imported(module, with_type_checking=True):
         if _in(name, "importlib"):
             found.append(f"imports {name}")

@@ -6,7 +6,7 @@ the one order bot/core/locks.py writes down."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import asyncio
 
+    import asyncpg
     import discord
 
     from db import ledger
@@ -79,6 +80,15 @@ class AchievementsDoor(Protocol):
         ...
 
 
+class EventsAttendanceDoor(Protocol):
+    """The events' attendance counter (voice minutes, check-ins, the attendance rewards)."""
+
+    async def attended(self, mark: Callable[[asyncpg.Connection], Awaitable[list[tuple[str, str]]]]) -> int:
+        """Mark attendance with `mark` (a connection -> the (event id, users.id) newly attended) and
+        reward the new attendees in one transaction, under the XP lock; how many are new."""
+        ...
+
+
 class EventsMirrorDoor(Protocol):
     """The events' Discord mirror (scheduled events in the server)."""
 
@@ -93,6 +103,7 @@ class Doors:
 
     xp: XPDoor | None = None
     achievements: AchievementsDoor | None = None
+    events_attendance: EventsAttendanceDoor | None = None
     events_mirror: EventsMirrorDoor | None = None
 
     def xp_lock(self) -> AbstractAsyncContextManager[object]:

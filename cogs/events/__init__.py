@@ -34,6 +34,7 @@ class EventJobs(Cog):
         self.bot = bot
         self.attendance = Attendance(bot)
         self.mirror = Mirror(bot)
+        bot.doors.events_attendance = self.attendance
         bot.doors.events_mirror = self.mirror
 
     async def cog_load(self) -> None:

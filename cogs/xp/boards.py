@@ -17,6 +17,7 @@ from db import boards
 
 if TYPE_CHECKING:
     from bot.core.client import ConclaveBot
+    from cogs.xp.door import XPFeature
     from cogs.xp.engine import XPEngine
 
 PAGE = 10
@@ -96,7 +97,8 @@ class LeaderboardButton(
     @reported("leaderboard button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-        engine = bot.get_cog("XPCommands").engine  # type: ignore[union-attr]
+        feature: XPFeature = bot.doors.xp  # type: ignore[assignment]  # its own door
+        engine = feature.engine
         if self.direction == "m":
             me = await bot.identity.user_id(interaction.user)
             embed, view = await leaderboard_message(bot, engine, self.board, self.period, None, around=me)
