@@ -9,17 +9,21 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    # The types the doors name: a feature's own (the XP feature's reversals, pending grants and flush
+    # outcome) only as types, since bot/ imports no cog at run time (tests/test_layers.py).
     import asyncio
 
     import asyncpg
     import discord
 
+    from bot.rules.ranking import BoardKey
+    from cogs.xp.adjustments import Reversal
+    from cogs.xp.engine import FlushOutcome
+    from cogs.xp.pending import Item
     from db import ledger
-
-BoardKey = tuple[str, Any, str]  # (period, period start or None, pathway or "")
 
 
 class XPDoor(Protocol):
@@ -29,7 +33,7 @@ class XPDoor(Protocol):
     @property
     def lock(self) -> asyncio.Lock: ...
 
-    async def flush(self) -> object:
+    async def flush(self) -> FlushOutcome:
         """Write the pending grants now (takes the lock and lets it go)."""
         ...
 
@@ -49,19 +53,19 @@ class XPDoor(Protocol):
         """Once a staff change committed: the rank index follows it."""
         ...
 
-    async def after_reversals(self, reversals: list[Any]) -> None:
-        """Once committed: the rank index follows reversals (cogs/xp/adjustments.py's Reversal)."""
+    async def after_reversals(self, reversals: list[Reversal]) -> None:
+        """Once committed: the rank index follows reversals (taking back a message's XP, say)."""
         ...
 
     async def position(self, key: BoardKey, xp: int) -> int:
         """A total's place on a board (from the rank index when it holds the board)."""
         ...
 
-    def drop_pending(self, discord_id: int) -> list[Any]:
+    def drop_pending(self, discord_id: int) -> list[Item]:
         """Take a member's grants out of memory (an erasure); `keep_pending` puts them back."""
         ...
 
-    def keep_pending(self, dropped: list[Any]) -> None: ...
+    def keep_pending(self, dropped: list[Item]) -> None: ...
 
     def forget_voice(self, discord_id: int) -> None:
         """Drop a member's partial voice minute (an erasure)."""

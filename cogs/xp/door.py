@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -13,8 +13,9 @@ from cogs.xp.boards import position
 
 if TYPE_CHECKING:
     from bot.core.client import ConclaveBot
-    from bot.core.doors import BoardKey
-    from cogs.xp.engine import XPEngine
+    from bot.rules.ranking import BoardKey
+    from cogs.xp.engine import FlushOutcome, XPEngine
+    from cogs.xp.pending import Item
     from db import ledger
 
 
@@ -29,7 +30,7 @@ class XPFeature:
     def lock(self) -> asyncio.Lock:
         return self.engine.lock
 
-    async def flush(self) -> object:
+    async def flush(self) -> FlushOutcome:
         return await self.engine.flush()
 
     def add_voice_hook(self, hook: Callable[[dict[int, tuple[int, int]]], None]) -> None:
@@ -52,10 +53,10 @@ class XPFeature:
     async def position(self, key: BoardKey, xp: int) -> int:
         return await position(self.bot, self.engine, key, xp)
 
-    def drop_pending(self, discord_id: int) -> list[Any]:
+    def drop_pending(self, discord_id: int) -> list[Item]:
         return self.engine.writes.drop(discord_id)
 
-    def keep_pending(self, dropped: list[Any]) -> None:
+    def keep_pending(self, dropped: list[Item]) -> None:
         self.engine.writes.keep(dropped)
 
     def forget_voice(self, discord_id: int) -> None:
