@@ -39,6 +39,10 @@ RULES_MAY_IMPORT = {
     "bot.core.community",
 }
 
+# What the modules of ours the rules reach (bot/core/community.py, the settings' types) may import
+# beyond that: pydantic (the models) and pathlib (a setting's type is a path; nothing is opened there).
+REACHED_FROM_THE_RULES_MAY_ALSO_IMPORT = {"bot.core.community": {"pydantic", "pathlib"}}
+
 # What one feature offers the others besides its door (bot/core/doors.py): the XP the other features
 # grant or take back through the ledger, in their own transaction (it works without the XP cog).
 PUBLIC_COG_MODULES = {"cogs.xp.grants", "cogs.xp.adjustments"}
@@ -200,6 +204,46 @@ def test_the_rules_import_no_io(module):
     names = _imported(module, with_type_checking=True)
     allowed = {n for n in names if any(_in(n, a) for a in RULES_MAY_IMPORT)}
     assert names - allowed == set()
+
+
+def _impure_reached(module: str, graph: dict[str, set[str]], imports: dict[str, set[str]]) -> list[str]:
+    """What importing a rule runs, through every module of ours it reaches (a package's __init__
+    too), that is not pure: each as the chain of imports that gets there."""
+    chains = {module: [module]}
+    queue = [module]
+    found = []
+    while queue:
+        current = queue.pop(0)
+        allowed = RULES_MAY_IMPORT | REACHED_FROM_THE_RULES_MAY_ALSO_IMPORT.get(current, set())
+        found += [
+            f"{' -> '.join(chains[current])} imports {name}"
+            for name in sorted(imports[current])
+            if not any(_in(name, a) for a in allowed)
+        ]
+        for other in sorted(graph[current] - chains.keys()):
+            chains[other] = [*chains[current], other]
+            queue.append(other)
+    return found
+
+
+def test_the_impurity_finder_follows_the_imports_of_ours():
+    graph = {"bot.rules.xp": {"bot.core.community"}, "bot.core.community": {"bot.core"}, "bot.core": set()}
+    imports = {
+        "bot.rules.xp": {"math", "bot.core.community"},
+        "bot.core.community": {"pydantic"},
+        "bot.core": {"asyncpg"},
+    }
+    assert _impure_reached("bot.rules.xp", graph, imports) == [
+        "bot.rules.xp -> bot.core.community -> bot.core imports asyncpg"
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "bot.rules")))
+def test_the_rules_reach_no_io_through_what_they_import(module):
+    # Importing bot.core.community runs bot/__init__.py and bot/core/__init__.py, and whatever those
+    # and it import: all of it must be as pure as the rules.
+    imports = {name: _imported(name) for name in MODULES}
+    assert _impure_reached(module, _graph(), imports) == []
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "standin")))
