@@ -5,6 +5,7 @@ what. Read from the source with `ast`, so it holds whatever the tests happen to 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -252,10 +253,70 @@ def test_the_stand_in_imports_nothing_of_the_bot(module):
     assert not {n for n in names if n.split(".")[0] in ("bot", "cogs", "db")}
 
 
+# What each package may import of ours when it runs (the README's "How it is built" table, its
+# last column); the most specific row holds. The tests around it say more for some rows: db/,
+# standin/ and bot/rules name nothing else even under TYPE_CHECKING, a cog another feature only
+# through its door or its public modules, bot/writes not the client or the runner.
+MAY_IMPORT = {
+    "bot": {"bot", "db"},
+    "bot.core": {"bot", "db"},
+    "bot.writes": {"bot.writes", "bot.core", "db"},
+    "bot.rules": {"bot.rules", "bot.core.community"},
+    "bot.ops": {"bot", "db"},
+    "bot.importing": {"bot", "db"},
+    "bot.ui": {"bot", "db"},
+    "bot.sandbox": {"bot", "standin", "db"},
+    "standin": {"standin"},
+    "cogs": {"bot", "db", "cogs"},
+    "db": {"db"},
+}
+
+
+def _row(module: str) -> str:
+    return max((package for package in MAY_IMPORT if _in(module, package)), key=len)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_package_imports_only_what_its_row_allows(module):
+    ours = {n for n in _imported(module) if n.split(".")[0] in TOPS}
+    allowed = MAY_IMPORT[_row(module)]
+    assert {n for n in ours if not any(_in(n, a) for a in allowed)} == set()
+
+
+def test_every_package_of_the_bot_has_a_row():
+    # A new package under bot/ says what it may import (and the README's table gets its row).
+    assert {name for name in PACKAGES if name.startswith("bot.")} - MAY_IMPORT.keys() == set()
+
+
+def _dotted(path: str) -> str:
+    """`bot/core/` -> bot.core, `cogs/<feature>/` -> cogs, `bot/core/community.py` -> bot.core.community."""
+    return path.removesuffix(".py").replace("/<feature>", "").strip("/").replace("/", ".")
+
+
+def _readme_table() -> dict[str, set[str]]:
+    """The README's "How it is built" table: each package -> the modules of ours its last column
+    names before its first ';' (after it come the caveats, which the other tests hold)."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## How it is built", 1)[1]
+    rows = {}
+    for line in section.split("\n## ", 1)[0].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            named = re.findall(r"`([\w<>.]+/[\w<>./]*)`", cells[2].split(";")[0])
+            rows[_dotted(cells[0].strip("`"))] = {_dotted(name) for name in named}
+    return rows
+
+
+def test_the_readme_table_says_what_each_package_may_import():
+    assert _readme_table() == MAY_IMPORT
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "bot")))
 def test_the_bot_imports_no_cog_at_run_time(module):
-    # Cogs are loaded as extensions, by name; what they offer the bot's code is a door.
+    # Cogs are loaded as extensions, by name; what they offer the bot's code is a door. Only the doors
+    # name a feature's types, and only under TYPE_CHECKING.
     assert not {n for n in _imported(module) if _in(n, "cogs")}
+    if module != "bot.core.doors":
+        assert not {n for n in _imported(module, with_type_checking=True) if _in(n, "cogs")}
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs") and m != "cogs"))
