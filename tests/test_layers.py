@@ -5,6 +5,7 @@ what. Read from the source with `ast`, so it holds whatever the tests happen to 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -352,14 +353,15 @@ def _declared_on_the_bot() -> set[str]:
     return _declared_in(_class("bot.core.client", "ConclaveBot"))
 
 
-def _the_bot_has() -> set[str]:
+@functools.cache
+def _the_bot_has() -> frozenset[str]:
     """What reading on the bot may name: ConclaveBot's own and discord.py's commands.Bot's (an
     instance's, so the attributes its __init__ sets count), but not the instance's __dict__."""
     import discord
     from discord.ext import commands
 
     discords = set(dir(commands.Bot(command_prefix="!", intents=discord.Intents.none()))) - {"__dict__"}
-    return _declared_on_the_bot() | discords
+    return frozenset(_declared_on_the_bot() | discords)
 
 
 def _doors() -> dict[str, set[str]]:
