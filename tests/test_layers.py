@@ -364,15 +364,29 @@ def _declared_on_the_bot() -> set[str]:
     return _declared_in(_class("bot.core.client", "ConclaveBot"))
 
 
+LOOKUPS_BY_NAME = ("getattr", "hasattr", "setattr", "delattr", "vars")
+
+# What commands.Bot offers that reaches a cog or an extension by name: its registry (and what it keeps
+# under it, name-mangled: `bot._BotBase__cogs`). get_cog is caught wherever it is named.
+REGISTRY_ON_THE_BOT = {"cogs", "extensions", "get_cog"}
+
+
+def _mangled(name: str) -> bool:
+    """`_BotBase__cogs`: a class's private name, as Python spells it from outside the class."""
+    return re.fullmatch(r"_[A-Za-z]\w*?__\w*[^_]", name) is not None
+
+
 @functools.cache
 def _the_bot_has() -> frozenset[str]:
     """What reading on the bot may name: ConclaveBot's own and discord.py's commands.Bot's (an
-    instance's, so the attributes its __init__ sets count), but not the instance's __dict__."""
+    instance's, so the attributes its __init__ sets count), but not the instance's __dict__, nor the
+    registry of cogs and extensions."""
     import discord
     from discord.ext import commands
 
-    discords = set(dir(commands.Bot(command_prefix="!", intents=discord.Intents.none()))) - {"__dict__"}
-    return frozenset(_declared_on_the_bot() | discords)
+    discords = set(dir(commands.Bot(command_prefix="!", intents=discord.Intents.none())))
+    discords = {name for name in discords if name not in REGISTRY_ON_THE_BOT and not _mangled(name)}
+    return frozenset(_declared_on_the_bot() | discords - {"__dict__"})
 
 
 def _doors() -> dict[str, set[str]]:
@@ -387,70 +401,158 @@ def _doors() -> dict[str, set[str]]:
     return found
 
 
-def _names_the_bot(annotation: ast.expr | None) -> bool:
-    """`bot: ConclaveBot` (or "ConclaveBot")."""
-    return annotation is not None and ast.unparse(annotation).strip("'\"") == "ConclaveBot"
+def _own_classes(tree: ast.Module, module: str) -> set[str]:
+    """The classes of the module's own feature it may name: those it defines, and those it imports
+    (even under TYPE_CHECKING) from a module of its own feature (cogs/xp/ for cogs.xp.boards)."""
+    own = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    if not _in(module, "cogs"):
+        return own
+    for node in _import_nodes(tree, with_type_checking=True):
+        source = node.module if isinstance(node, ast.ImportFrom) and not node.level else None
+        if source in TREES and _in(source, "cogs") and _feature(source) == _feature(module):
+            defined = {n.name for n in TREES[source].body if isinstance(n, ast.ClassDef)}
+            own |= {alias.asname or alias.name for alias in node.names if alias.name in defined}
+    return own
 
 
-LOOKUPS_BY_NAME = ("getattr", "hasattr", "setattr", "delattr", "vars")
+def _own_nodes(nodes: list[ast.AST]) -> list[ast.AST]:
+    """The nodes of one scope: nested functions and classes are not entered (they have their own)."""
+    found, stack = [], list(nodes)
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return found
 
 
 class _Lookups(ast.NodeVisitor):
     """The ways code reaches another feature by name through the bot: getattr/vars on the bot (or its
-    doors), an attribute the bot does not have, a cog looked up by name (`bot.get_cog("XP").engine`),
-    an attribute of `bot.doors` or of a door its Protocol does not declare; also through an alias
-    (`b = self.bot; b.xp_engine`, `door = bot.doors.xp; door.engine`). A name annotated with a class
-    (`engine: AchievementEngine = bot.doors.achievements`) is the feature's own object: only its own
-    feature can import that class (see the test of imports between cogs above)."""
+    doors), an attribute the bot does not have, discord.py's registry of cogs (`bot.get_cog("XP")`,
+    `bot.cogs[...]`, `bot.extensions`), an attribute of `bot.doors` or of a door its Protocol does not
+    declare; also through an alias (`b = self.bot; b.xp_engine`, `door = bot.doors.xp; door.engine`,
+    `self.door = bot.doors.xp`), a cast or an annotation (`x: Any = bot.doors.xp`). An alias holds in
+    the function that makes it (and those inside it), `self.<name>` in its class. What holds the bot:
+    `bot`, `<anything>.bot`, `interaction.client`, a name annotated ConclaveBot. A name annotated (or
+    cast) with a class of the module's own feature (`engine: AchievementEngine = bot.doors.achievements`
+    in cogs/achievements/) is that feature's own object: no other feature may import the class (see
+    the test of imports between cogs above)."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, module: str) -> None:
         self.found: list[str] = []
         self.bot_has = _the_bot_has()
         self.declared = _declared_on_the_bot()
         self.doors = _doors()
-        # Aliases, module-wide (names are not reused for other things in our code): a name -> what
-        # it holds: "bot", "doors" or "door:<field>".
-        self.aliases: dict[str, str] = {"bot": "bot", "client": "bot"}
-        for _ in range(3):  # an alias of an alias
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Assign | ast.NamedExpr):
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    held = self.holds(node.value)
-                    for target in targets:
-                        if held and isinstance(target, ast.Name):
-                            self.aliases[target.id] = held
-                elif isinstance(node, ast.arg) and _names_the_bot(node.annotation):
-                    self.aliases[node.arg] = "bot"
+        self.own = _own_classes(tree, module)
+        # The scopes, innermost last: a name -> what it holds ("bot", "doors", "door:<field>" or
+        # "interaction"); and each class's `self.<name>` the same way.
+        self.scopes: list[dict[str, str]] = [{"bot": "bot", "interaction": "interaction"}]
+        self.classes: list[dict[str, str]] = []
+        self._bind_all(tree.body)
+
+    # -- what a name or an expression holds ------------------------------------------------
 
     def holds(self, node: ast.AST) -> str | None:
-        """ "bot" (`bot`, `self.bot`, `interaction.client`, an alias), "doors" (`bot.doors`),
-        "door:<field>" (`bot.doors.xp`), or None."""
         if isinstance(node, ast.Name):
-            return self.aliases.get(node.id)
+            return next((scope[node.id] for scope in reversed(self.scopes) if node.id in scope), None)
         if isinstance(node, ast.Attribute):
-            if node.attr in ("bot", "client"):
-                return "bot"
             under = self.holds(node.value)
+            if node.attr == "bot" or (node.attr == "client" and under == "interaction"):
+                return "bot"
+            if isinstance(node.value, ast.Name) and node.value.id == "self" and self.classes:
+                return self.classes[-1].get(node.attr)
             if under == "bot" and node.attr == "doors":
                 return "doors"
             if under == "doors" and node.attr in self.doors:
                 return f"door:{node.attr}"
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("cast", "typing.cast") and len(node.args) == 2:
+            return self.typed(node.args[0], self.holds(node.args[1]))
         return None
 
+    def typed(self, annotation: ast.expr | None, held: str | None) -> str | None:
+        """What a name annotated (or cast) so holds: the bot for ConclaveBot, an interaction for an
+        Interaction, nothing of ours for the feature's own class, else what its value holds."""
+        written = ast.unparse(annotation).strip("'\"") if annotation is not None else ""
+        if written.rpartition(".")[2] == "ConclaveBot":
+            return "bot"
+        if re.fullmatch(r"(discord\.)?Interaction(\[.*\])?", written):
+            return "interaction"
+        if written.rpartition(".")[2] in self.own:
+            return None
+        return held
+
+    # -- the aliases a scope makes -----------------------------------------------------------
+
+    def _bind(self, target: ast.expr, held: str | None, scope: dict[str, str]) -> None:
+        if held is None:
+            return
+        if isinstance(target, ast.Name):
+            scope[target.id] = held
+        elif isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self" and self.classes:
+            self.classes[-1][target.attr] = held
+
+    def _bind_all(self, body: list[ast.AST]) -> None:
+        scope = self.scopes[-1]
+        for _ in range(3):  # an alias of an alias
+            for node in _own_nodes(body):
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        self._bind(target, self.holds(node.value), scope)
+                elif isinstance(node, ast.NamedExpr):
+                    self._bind(node.target, self.holds(node.value), scope)
+                elif isinstance(node, ast.AnnAssign):
+                    held = self.holds(node.value) if node.value is not None else None
+                    self._bind(node.target, self.typed(node.annotation, held), scope)
+
+    def _enter(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        arguments = node.args
+        scope: dict[str, str] = {}
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            held = self.typed(arg.annotation, None)
+            if held is not None:
+                scope[arg.arg] = held
+            elif arg.arg not in ("bot", "interaction"):
+                scope[arg.arg] = ""  # a parameter of its own: not an alias from outside
+        self.scopes.append(scope)
+        self._bind_all(node.body if isinstance(node.body, list) else [node.body])
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        self._enter(node)
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.classes.append({})
+        for _ in range(2):  # `self.x = ...` in one method, used in another
+            for method in node.body:
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    self._enter(method)
+                    self.scopes.pop()
+        self.generic_visit(node)
+        self.classes.pop()
+
+    # -- the lookups ----------------------------------------------------------------------------
+
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Name) and node.args:
+        if isinstance(node.func, ast.Name) and node.func.id in LOOKUPS_BY_NAME and node.args:
             held = self.holds(node.args[0])
-            if node.func.id in LOOKUPS_BY_NAME and held:
+            if held and held != "interaction":
                 self.found.append(f"line {node.lineno}: {node.func.id} on {held}")
         if isinstance(node.func, ast.Name) and node.func.id == "__import__":
             self.found.append(f"line {node.lineno}: __import__")
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "get_cog" and self.holds(node.func.value):
-            self.found.append(f"line {node.lineno}: a cog looked up by name (get_cog): use its door")
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         held = self.holds(node.value)
-        if held == "bot" and node.attr not in self.bot_has and node.attr not in ("bot", "client"):
+        if node.attr == "get_cog":
+            self.found.append(f"line {node.lineno}: a cog looked up by name (get_cog): use its door")
+        elif held == "bot" and (node.attr in REGISTRY_ON_THE_BOT or _mangled(node.attr)):
+            self.found.append(
+                f"line {node.lineno}: bot.{node.attr}: discord.py's registry of cogs and extensions, by name: use a door"
+            )
+        elif held == "bot" and node.attr not in self.bot_has and node.attr not in ("bot", "client"):
             self.found.append(f"line {node.lineno}: bot.{node.attr}, which the bot does not have")
         elif held == "doors" and node.attr not in self.doors[""]:
             self.found.append(f"line {node.lineno}: bot.doors.{node.attr}, which Doors does not declare")
@@ -470,8 +572,8 @@ class _Lookups(ast.NodeVisitor):
     visit_AnnAssign = visit_AugAssign = visit_Assign
 
 
-def _lookups_by_name(tree: ast.Module) -> list[str]:
-    lookups = _Lookups(tree)
+def _lookups_by_name(tree: ast.Module, module: str) -> list[str]:
+    lookups = _Lookups(tree, module)
     lookups.visit(tree)
     return lookups.found
 
@@ -492,7 +594,7 @@ async def callback(self, interaction):
     b.achievements = None
     self.bot.pool, self.bot.doors.xp.lock, b.user, b.doors.xp_lock()
 """
-    found = [line.partition(": ")[2] for line in _lookups_by_name(ast.parse(source))]
+    found = [line.partition(": ")[2] for line in _lookups_by_name(ast.parse(source), "cogs.xp.snippet")]
     assert found == [
         "bot.xp_engine, which the bot does not have",
         "vars on bot",
@@ -507,11 +609,92 @@ async def callback(self, interaction):
     ]
 
 
+def _found_in(source: str, module: str = "cogs.xp.snippet") -> list[str]:
+    return [line.partition(": ")[2] for line in _lookups_by_name(ast.parse(source), module)]
+
+
+def test_the_lookup_finder_sees_discord_pys_registry_of_cogs_on_the_bot():
+    source = """
+async def callback(self, interaction):
+    bot.cogs["XPCommands"].engine
+    self.bot.cogs.get("XPCommands")
+    g = bot.get_cog
+    bot.extensions["cogs.xp"]
+    bot._BotBase__cogs
+"""
+    assert _found_in(source) == [
+        "bot.cogs: discord.py's registry of cogs and extensions, by name: use a door",
+        "bot.cogs: discord.py's registry of cogs and extensions, by name: use a door",
+        "a cog looked up by name (get_cog): use its door",
+        "bot.extensions: discord.py's registry of cogs and extensions, by name: use a door",
+        "bot._BotBase__cogs: discord.py's registry of cogs and extensions, by name: use a door",
+    ]
+
+
+def test_an_annotation_exempts_only_the_features_own_class():
+    source = """
+from typing import Any, cast
+from cogs.xp.door import XPFeature
+
+class Board:
+    def __init__(self, bot):
+        self._bot = bot
+        self.door = bot.doors.xp
+
+    async def callback(self, interaction):
+        x: Any = bot.doors.xp
+        x.engine
+        b: ConclaveBot = interaction.client
+        b.xp_engine
+        self._bot.xp_engine
+        self.door.engine
+        cast(Any, bot.doors.xp).engine
+        own: XPFeature = bot.doors.xp
+        own.engine
+"""
+    expected = [
+        "bot.doors.xp.engine, which its door does not declare",
+        "bot.xp_engine, which the bot does not have",
+        "bot.xp_engine, which the bot does not have",
+        "bot.doors.xp.engine, which its door does not declare",
+        "bot.doors.xp.engine, which its door does not declare",
+    ]
+    assert _found_in(source, "cogs.xp.snippet") == expected
+    # In another feature XPFeature is not its own class (and importing it fails the test above).
+    assert _found_in(source, "cogs.stats.snippet") == [
+        *expected,
+        "bot.doors.xp.engine, which its door does not declare",
+    ]
+
+
+def test_the_lookup_finder_takes_for_the_bot_only_what_is_the_bot():
+    # `client` is the bot only as interaction.client or annotated ConclaveBot; an alias holds only in
+    # the function that makes it.
+    source = """
+import aiohttp
+
+TIMEOUT = aiohttp.client.ClientTimeout(total=5)
+
+def fetch(client: aiohttp.ClientSession):
+    client.xp_engine
+
+def one(bot):
+    door = bot.doors.xp
+
+def other(door):
+    door.engine
+
+def third(client: ConclaveBot):
+    client.xp_engine
+"""
+    assert _found_in(source) == ["bot.xp_engine, which the bot does not have"]
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "cogs") or _in(m, "bot")))
 def test_nothing_looks_a_feature_up_on_the_bot_by_name(module):
     """What a feature offers the others is its door (bot.doors), declared in bot/core/doors.py; the
     bot's other attributes are declared by ConclaveBot (bot/core/client.py)."""
-    found = _lookups_by_name(TREES[module])
+    found = _lookups_by_name(TREES[module], module)
     for name in _imported(module, with_type_checking=True):
         if _in(name, "importlib"):
             found.append(f"imports {name}")

@@ -126,13 +126,15 @@ async def check_in(bot: ConclaveBot, event_id: str, member: discord.abc.User) ->
     if event.status != "ongoing":
         raise BadInput("Check-in is open while the event is on.")
     user_id = await bot.identity.user_id(member)
-    attendance = bot.doors.events_attendance  # its own door: set while the events feature is loaded
+    attendance = bot.doors.events_attendance  # its own door, the events feature's
+    if attendance is None:
+        raise BadInput("Check-in is not open right now: try again in a moment.")
 
     async def mark(conn: asyncpg.Connection) -> list[tuple[str, str]]:
         before = await events.check_in(conn, event_id, user_id)
         return [(event_id, user_id)] if before == "registered" else []
 
-    if not await attendance.attended(mark):  # type: ignore[union-attr]
+    if not await attendance.attended(mark):
         raise BadInput("You're checked in already, or not registered for this event.")
     return f"Checked in to **{discord.utils.escape_markdown(event.title)}**: enjoy!"
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.core.errors import NotFound
 from cogs.xp.adjustments import Reversal, after_reversals, move_boards
-from cogs.xp.boards import position
 
 if TYPE_CHECKING:
     from bot.core.client import ConclaveBot
@@ -25,6 +25,15 @@ class XPFeature:
     def __init__(self, bot: ConclaveBot, engine: XPEngine) -> None:
         self.bot = bot
         self.engine = engine
+
+    @staticmethod
+    def of(bot: ConclaveBot) -> XPFeature:
+        """The XP feature's own door as its own type, for its buttons (rebuilt from a custom id after a
+        restart, they have no cog to ask): the engine without a cast."""
+        door = bot.doors.xp
+        if not isinstance(door, XPFeature):
+            raise NotFound("XP is not running right now: try again in a moment.")
+        return door
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -51,7 +60,7 @@ class XPFeature:
         await after_reversals(self.bot, self.engine, reversals)
 
     async def position(self, key: BoardKey, xp: int) -> int:
-        return await position(self.bot, self.engine, key, xp)
+        return await self.engine.position(key, xp)
 
     def drop_pending(self, discord_id: int) -> list[Item]:
         return self.engine.writes.drop(discord_id)
