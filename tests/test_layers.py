@@ -7,12 +7,16 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPS = ("bot", "cogs", "db", "standin")
+# The top-level packages of ours: those pyproject.toml ships (tests/test_wheel_install.py holds it to
+# the checkout) but the migrations' folder (sql/, installed as conclave_sql through package-dir).
+_SETUP = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+TOPS = tuple(sorted({name.split(".")[0] for name in _SETUP["packages"]} - set(_SETUP.get("package-dir", {}))))
 
 # What the rules (bot/rules) may import: the pure standard library, dateutil's recurrence rules, each
 # other, and the settings' types (bot/core/community.py: pydantic models, data only). No database,
