@@ -705,6 +705,74 @@ def test_nothing_looks_a_feature_up_on_the_bot_by_name(module):
     assert found == []
 
 
+# A statement the database runs, as code outside db/ would write it (in capitals, shaped as SQL, so
+# "VACUUM ANALYZE of 12 tables" or "Set your pathway" is prose).
+SQL_STATEMENT = re.compile(
+    r"""\s*(
+        SELECT\b.*\b(FROM|\$\d) | SELECT\s+\w+\( | INSERT\s+INTO | UPDATE\s+\w+\s+SET | DELETE\s+FROM
+      | (SET|RESET|SHOW)\s+(LOCAL\s+|SESSION\s+)?[a-z_.]+\s*(=|TO\b|;|$)
+      | (CREATE|ALTER|DROP)\s+(TABLE|INDEX|VIEW|FUNCTION|TRIGGER|SCHEMA|ROLE|POLICY|TYPE|MATERIALIZED)
+      | (TRUNCATE|LOCK)\s+(TABLE\s+)?[a-z_.]+ | (VACUUM|ANALYZE)(\s*\(|\s+[a-z_.]+\s*(;|$))
+      | (BEGIN|COMMIT|ROLLBACK)\s*(;|$) | (NOTIFY|LISTEN)\s+[a-z_]+ | WITH\s+\w+\s+AS\s*\(
+      | REFRESH\s+MATERIALIZED | COPY\s+\w+.*\b(FROM|TO)\b
+    )""",
+    re.S | re.X,
+)
+# What runs SQL on an asyncpg connection or pool, and the names those go by.
+RUNS_SQL = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "cursor", "copy_from_query"}
+CONNECTIONS = {"conn", "connection", "_conn", "pool", "_pool", "db", "tx"}
+
+
+def _sql_outside_db(tree: ast.Module) -> list[str]:
+    """SQL text (a string, or an f-string's text) and each call of what runs SQL on a connection or a
+    pool (`conn.execute(...)`, `bot.pool.fetch(...)`), by line."""
+    found = []
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    for node in ast.walk(tree):
+        text = None
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+            text = node.value
+        if text is not None and SQL_STATEMENT.match(text):
+            found.append((node.lineno, node.col_offset, f"SQL text {text.strip()[:40]!r}"))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUNS_SQL:
+            receiver = node.func.value
+            name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+            if name in CONNECTIONS:
+                found.append((node.lineno, node.col_offset, f"{node.func.attr}(), which runs SQL"))
+    return [f"line {line}: {what}" for line, _, what in sorted(found)]
+
+
+def test_the_sql_finder_finds_sql_text_and_what_runs_it():
+    source = '''
+ms = 5
+await conn.execute(f"SET LOCAL lock_timeout = {ms}")
+rows = await pool.fetch("SELECT id FROM users WHERE id = $1", 1)
+QUERY = """
+    UPDATE users SET x = 1"""
+text = "Select a pathway from the list"
+reply = "Set your pathway first."
+data = await importer.fetch(path)
+done = f"VACUUM ANALYZE of {n} tables"
+'''
+    found = [line.partition(": ")[2] for line in _sql_outside_db(ast.parse(source))]
+    assert found == [
+        "execute(), which runs SQL",
+        "SQL text 'SET LOCAL lock_timeout ='",
+        "fetch(), which runs SQL",
+        "SQL text 'SELECT id FROM users WHERE id = $1'",
+        "SQL text 'UPDATE users SET x = 1'",
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not _in(m, "db")))
+def test_every_sql_statement_is_in_db(module):
+    # db/ holds every SQL statement (as typed query functions; sql/ the migrations): no SQL text and
+    # no connection's execute/fetch in cogs/, bot/ or standin/.
+    assert _sql_outside_db(TREES[module]) == []
+
+
 # The client and the runner build everything; only the entry points (the command line, its doctor,
 # the sandbox's harness) start them.
 ENTRY_POINTS = {"bot.__main__", "bot.core.runner", "bot.ops.doctor", "bot.sandbox"}
