@@ -9,8 +9,10 @@ import ast
 import dataclasses
 import functools
 import inspect
+import re
 import sys
 import typing
+from pathlib import Path
 from typing import Protocol
 
 from bot.core.doors import Doors, XPDoor
@@ -156,3 +158,23 @@ async def test_each_door_the_features_register_keeps_to_its_protocol(sandbox):
         checked[field.name] = _drift(protocol, door)
     assert checked == {name: [] for name in checked}
     assert set(checked) == {"xp", "achievements", "events_attendance", "events_mirror"}
+
+
+def test_the_readme_names_exactly_the_doors_the_bot_holds():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How it is built", 1)[1].split("\n## ", 1)[0]
+    picture = section.split("```text", 1)[1].split("```", 1)[0]
+    hints = typing.get_type_hints(Doors)
+    fields = {field.name for field in dataclasses.fields(Doors)}
+    protocols = {t.__name__ for name in fields for t in typing.get_args(hints[name]) if t is not type(None)}
+    assert set(re.findall(r"\b[A-Z]\w*Door\b", picture)) == protocols
+    assert set(re.findall(r"`bot\.doors\.(\w+)`", section)) == fields
+
+
+async def test_a_door_is_none_once_its_feature_is_unloaded(sandbox):
+    bot = sandbox.bot
+    for extension in ("cogs.events", "cogs.achievements", "cogs.xp"):
+        await bot.unload_extension(extension)
+    assert {field.name: getattr(bot.doors, field.name) for field in dataclasses.fields(Doors)} == dict.fromkeys(
+        ("xp", "achievements", "events_attendance", "events_mirror")
+    )

@@ -263,6 +263,17 @@ def test_what_a_module_runs_includes_the_packages_above_it():
     assert "bot" not in _graph()["bot.core.community"]
 
 
+# What reading another bot's export (bot/importing/sources.py) may import: the rules' list, and the
+# standard library's parsers of text already read (io for StringIO: no file is opened there).
+SOURCES_MAY_IMPORT = RULES_MAY_IMPORT | {"contextlib", "csv", "gc", "io", "json"}
+
+
+def test_reading_an_export_is_parsing_only():
+    names = _imported("bot.importing.sources", with_type_checking=True)
+    assert {n for n in names if not any(_in(n, a) for a in SOURCES_MAY_IMPORT)} == set()
+    assert not re.search(r"\bopen\(|\.read_text\(|\.read_bytes\(", (ROOT / "bot/importing/sources.py").read_text())
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, "standin")))
 def test_the_stand_in_imports_nothing_of_the_bot(module):
     names = _imported(module, with_type_checking=True)
@@ -309,17 +320,27 @@ def _dotted(path: str) -> str:
     return path.removesuffix(".py").replace("/<feature>", "").strip("/").replace("/", ".")
 
 
-def _readme_table() -> dict[str, set[str]]:
+def _how_it_is_built() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8").split("## How it is built", 1)[1].split("\n## ", 1)[0]
+
+
+def _readme_table(section: str | None = None) -> dict[str, set[str]]:
     """The README's "How it is built" table: each package -> the modules of ours its last column
-    names before its first ';' (after it come the caveats, which the other tests hold)."""
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## How it is built", 1)[1]
+    lists first (backticked, joined by commas or "and"); the prose after the list, and any backticks
+    in it, are caveats the other tests hold."""
     rows = {}
-    for line in section.split("\n## ", 1)[0].splitlines():
+    for line in (section if section is not None else _how_it_is_built()).splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0].startswith("`"):
-            named = re.findall(r"`([\w<>.]+/[\w<>./]*)`", cells[2].split(";")[0])
+            listed = re.match(r"(`[\w<>./]+`(,\s*|\s+and\s+)?)+", cells[2])
+            named = re.findall(r"`([\w<>.]+/[\w<>./]*)`", listed[0] if listed else "")
             rows[_dotted(cells[0].strip("`"))] = {_dotted(name) for name in named}
     return rows
+
+
+def test_the_readme_table_reads_only_the_list_that_opens_the_last_column():
+    row = "| `bot/x/` | holds `cogs/` | `bot/`, `db/` and `bot/y/` but a word on `cogs/` here; then `standin/` |"
+    assert _readme_table(row) == {"bot.x": {"bot", "db", "bot.y"}}
 
 
 def test_the_readme_table_says_what_each_package_may_import():

@@ -43,6 +43,7 @@ class EventJobs(Cog):
         )  # type: ignore[attr-defined]
 
     async def cog_unload(self) -> None:
+        self.bot.doors.events_attendance = self.bot.doors.events_mirror = None
         if self.bot.scheduler.get_job("events:reconcile") is not None:  # type: ignore[attr-defined]
             self.bot.scheduler.remove_job("events:reconcile")  # type: ignore[attr-defined]
 
