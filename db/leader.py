@@ -33,6 +33,14 @@ def fence_args(fence: Fence) -> tuple[str, str, int]:
     return fence.guild_id, fence.holder, fence.token
 
 
+async def bound_transaction(conn: Executor, ms: int) -> None:
+    """Inside a transaction: its statements wait at most `ms` milliseconds for a lock and run at most
+    that long (SET LOCAL: both end with the transaction)."""
+    await conn.execute(
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $1, true)", f"{ms}ms"
+    )
+
+
 async def holds(conn: Executor, fence: Fence) -> bool:
     """Whether the lease is still this fence's right now: the statement's clock (clock_timestamp()),
     not NOW(), which inside a transaction is its start (a claim's, possibly long ago)."""

@@ -6,19 +6,24 @@ the one order bot/core/locks.py writes down."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    # The types the doors name: a feature's own (the XP feature's reversals, pending grants and flush
+    # outcome) only as types, since bot/ imports no cog at run time (tests/test_layers.py).
     import asyncio
 
+    import asyncpg
     import discord
 
+    from bot.rules.ranking import BoardKey
+    from cogs.xp.adjustments import Reversal
+    from cogs.xp.engine import FlushOutcome
+    from cogs.xp.pending import Item
     from db import ledger
-
-BoardKey = tuple[str, Any, str]  # (period, period start or None, pathway or "")
 
 
 class XPDoor(Protocol):
@@ -28,7 +33,7 @@ class XPDoor(Protocol):
     @property
     def lock(self) -> asyncio.Lock: ...
 
-    async def flush(self) -> object:
+    async def flush(self) -> FlushOutcome:
         """Write the pending grants now (takes the lock and lets it go)."""
         ...
 
@@ -48,19 +53,19 @@ class XPDoor(Protocol):
         """Once a staff change committed: the rank index follows it."""
         ...
 
-    async def after_reversals(self, reversals: list[Any]) -> None:
-        """Once committed: the rank index follows reversals (cogs/xp/adjustments.py's Reversal)."""
+    async def after_reversals(self, reversals: list[Reversal]) -> None:
+        """Once committed: the rank index follows reversals (taking back a message's XP, say)."""
         ...
 
     async def position(self, key: BoardKey, xp: int) -> int:
         """A total's place on a board (from the rank index when it holds the board)."""
         ...
 
-    def drop_pending(self, discord_id: int) -> list[Any]:
+    def drop_pending(self, discord_id: int) -> list[Item]:
         """Take a member's grants out of memory (an erasure); `keep_pending` puts them back."""
         ...
 
-    def keep_pending(self, dropped: list[Any]) -> None: ...
+    def keep_pending(self, dropped: list[Item]) -> None: ...
 
     def forget_voice(self, discord_id: int) -> None:
         """Drop a member's partial voice minute (an erasure)."""
@@ -79,6 +84,15 @@ class AchievementsDoor(Protocol):
         ...
 
 
+class EventsAttendanceDoor(Protocol):
+    """The events' attendance counter (voice minutes, check-ins, the attendance rewards)."""
+
+    async def attended(self, mark: Callable[[asyncpg.Connection], Awaitable[list[tuple[str, str]]]]) -> int:
+        """Mark attendance with `mark` (a connection -> the (event id, users.id) newly attended) and
+        reward the new attendees in one transaction, under the XP lock; how many are new."""
+        ...
+
+
 class EventsMirrorDoor(Protocol):
     """The events' Discord mirror (scheduled events in the server)."""
 
@@ -93,6 +107,7 @@ class Doors:
 
     xp: XPDoor | None = None
     achievements: AchievementsDoor | None = None
+    events_attendance: EventsAttendanceDoor | None = None
     events_mirror: EventsMirrorDoor | None = None
 
     def xp_lock(self) -> AbstractAsyncContextManager[object]:

@@ -99,7 +99,7 @@ class Leadership:
             conn = await self._connection()
             async with conn.transaction():
                 ms = int(self.timing.statement_s * 1000)
-                await conn.execute(f"SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+                await leader.bound_transaction(conn, ms)
                 return await statement(conn)
 
         try:

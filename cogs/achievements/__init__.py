@@ -83,3 +83,7 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(inbox)
     await bot.add_cog(AchievementJobs(bot, engine, inbox))
     bot.add_dynamic_items(AchievementsButton, InboxButton)
+
+
+async def teardown(bot: ConclaveBot) -> None:
+    bot.doors.achievements = None  # the feature's door closes with it (bot/core/doors.py)

@@ -105,7 +105,7 @@ class AchievementsButton(
     @reported("achievements page button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-        engine: AchievementEngine = bot.doors.achievements  # type: ignore[assignment]  # its own door
+        engine = AchievementEngine.of(bot)
         embeds = interaction.message.embeds if interaction.message else []
         title = embeds[0].title or "" if embeds else ""
         owner = discord.utils.remove_markdown(title.removesuffix("'s achievements")) or "member"

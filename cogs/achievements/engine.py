@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.core.catalog import CatalogEntry
+from bot.core.errors import NotFound
 from bot.core.locks import ACHIEVEMENTS, RankedLock
 from bot.rules import achievements as rules
 from bot.writes.journal import Journal
@@ -84,6 +85,15 @@ class AchievementEngine:
         self.lock = RankedLock("achievement engine", ACHIEVEMENTS)  # one evaluation or backfill at a time
         # users.id -> (when read, achievement -> progress, joined the server at)
         self.held: OrderedDict[str, tuple[float, dict[str, int], datetime | None]] = OrderedDict()
+
+    @staticmethod
+    def of(bot: ConclaveBot) -> AchievementEngine:
+        """The achievements' own door as its own type, for their buttons (rebuilt from a custom id after
+        a restart, they have no cog to ask): the engine without a cast."""
+        door = bot.doors.achievements
+        if not isinstance(door, AchievementEngine):
+            raise NotFound("Achievements are not running right now: try again in a moment.")
+        return door
 
     # -- catalog ----------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class EventJobs(Cog):
         self.bot = bot
         self.attendance = Attendance(bot)
         self.mirror = Mirror(bot)
+        bot.doors.events_attendance = self.attendance
         bot.doors.events_mirror = self.mirror
 
     async def cog_load(self) -> None:
@@ -44,6 +45,7 @@ class EventJobs(Cog):
         )  # type: ignore[attr-defined]
 
     async def cog_unload(self) -> None:
+        self.bot.doors.events_attendance = self.bot.doors.events_mirror = None
         if self.bot.scheduler.get_job("events:reconcile") is not None:  # type: ignore[attr-defined]
             self.bot.scheduler.remove_job("events:reconcile")  # type: ignore[attr-defined]
 

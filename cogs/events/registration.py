@@ -130,7 +130,9 @@ async def check_in(bot: ConclaveBot, event_id: str, member: discord.abc.User) ->
     if event.status != "ongoing":
         raise BadInput("Check-in is open while the event is on.")
     user_id = await bot.identity.user_id(member)
-    attendance = bot.get_cog("EventJobs").attendance  # type: ignore[union-attr]
+    attendance = bot.doors.events_attendance  # its own door, the events feature's
+    if attendance is None:
+        raise BadInput("Check-in is not open right now: try again in a moment.")
 
     async def mark(conn: asyncpg.Connection) -> list[tuple[str, str]]:
         before = await events.check_in(conn, event_id, user_id)

@@ -29,3 +29,7 @@ async def setup(bot: ConclaveBot) -> None:
     await bot.add_cog(PathwayCommands(bot, engine))
     await bot.add_cog(StaffXP(bot, engine))
     bot.add_dynamic_items(LeaderboardButton)
+
+
+async def teardown(bot: ConclaveBot) -> None:
+    bot.doors.xp = None  # the feature's door closes with it (bot/core/doors.py)

@@ -13,6 +13,7 @@ from bot.rules.progression import level_for_xp
 from bot.rules.ranking import BoardKey
 from bot.ui.buttons import page_button
 from bot.ui.embeds import BRAND
+from cogs.xp.door import XPFeature
 from db import boards
 
 if TYPE_CHECKING:
@@ -29,18 +30,8 @@ def board_key(pathway: str | None, period: str, engine: XPEngine) -> BoardKey:
     return (period, start, pathway or "")
 
 
-async def position(bot: ConclaveBot, engine: XPEngine | None, key: BoardKey, xp: int) -> int:
-    """A total's place on a board (1 + members in the server with more): from the rank index when
-    it holds the board, else counted in SQL."""
-    if engine is not None and engine.rankings.has(key):
-        found = engine.rankings.position(key, xp)
-        if found is not None:
-            return found
-    return 1 + await boards.count_above(bot.pool, boards.Board(*key), xp)
-
-
-async def _positioned(bot: ConclaveBot, engine: XPEngine, key: BoardKey, rows: list[boards.BoardRow]) -> list[tuple]:
-    return [(await position(bot, engine, key, row.xp), row) for row in rows]
+async def _positioned(engine: XPEngine, key: BoardKey, rows: list[boards.BoardRow]) -> list[tuple]:
+    return [(await engine.position(key, row.xp), row) for row in rows]
 
 
 def _title(bot: ConclaveBot, key: BoardKey) -> str:
@@ -96,7 +87,7 @@ class LeaderboardButton(
     @reported("leaderboard button")
     async def callback(self, interaction: discord.Interaction) -> Any:
         bot: ConclaveBot = interaction.client  # type: ignore[assignment]
-        engine = bot.get_cog("XPCommands").engine  # type: ignore[union-attr]
+        engine = XPFeature.of(bot).engine
         if self.direction == "m":
             me = await bot.identity.user_id(interaction.user)
             embed, view = await leaderboard_message(bot, engine, self.board, self.period, None, around=me)
@@ -132,14 +123,14 @@ async def leaderboard_message(
             embed = _embed(bot, key, [], around)
             embed.description = "You're not on this leaderboard yet: earn some XP first!"
         else:
-            embed = _embed(bot, key, await _positioned(bot, engine, key, rows), around)
+            embed = _embed(bot, key, await _positioned(engine, key, rows), around)
     else:
         rows = await boards.page(pool, board, after=after, before=before, limit=PAGE + 1)
         if before is not None:
             rows = rows[-PAGE:]
         elif len(rows) > PAGE:
             rows = rows[:PAGE]
-        embed = _embed(bot, key, await _positioned(bot, engine, key, rows), None)
+        embed = _embed(bot, key, await _positioned(engine, key, rows), None)
     view = discord.ui.View(timeout=None)
     board_name = pathway or "-"
     first, last = (rows[0], rows[-1]) if rows else (None, None)

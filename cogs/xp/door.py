@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
+from bot.core.errors import NotFound
 from cogs.xp.adjustments import Reversal, after_reversals, move_boards
-from cogs.xp.boards import position
 
 if TYPE_CHECKING:
     from bot.core.client import ConclaveBot
-    from bot.core.doors import BoardKey
-    from cogs.xp.engine import XPEngine
+    from bot.rules.ranking import BoardKey
+    from cogs.xp.engine import FlushOutcome, XPEngine
+    from cogs.xp.pending import Item
     from db import ledger
 
 
@@ -25,11 +26,20 @@ class XPFeature:
         self.bot = bot
         self.engine = engine
 
+    @staticmethod
+    def of(bot: ConclaveBot) -> XPFeature:
+        """The XP feature's own door as its own type, for its buttons (rebuilt from a custom id after a
+        restart, they have no cog to ask): the engine without a cast."""
+        door = bot.doors.xp
+        if not isinstance(door, XPFeature):
+            raise NotFound("XP is not running right now: try again in a moment.")
+        return door
+
     @property
     def lock(self) -> asyncio.Lock:
         return self.engine.lock
 
-    async def flush(self) -> object:
+    async def flush(self) -> FlushOutcome:
         return await self.engine.flush()
 
     def add_voice_hook(self, hook: Callable[[dict[int, tuple[int, int]]], None]) -> None:
@@ -50,12 +60,12 @@ class XPFeature:
         await after_reversals(self.bot, self.engine, reversals)
 
     async def position(self, key: BoardKey, xp: int) -> int:
-        return await position(self.bot, self.engine, key, xp)
+        return await self.engine.position(key, xp)
 
-    def drop_pending(self, discord_id: int) -> list[Any]:
+    def drop_pending(self, discord_id: int) -> list[Item]:
         return self.engine.writes.drop(discord_id)
 
-    def keep_pending(self, dropped: list[Any]) -> None:
+    def keep_pending(self, dropped: list[Item]) -> None:
         self.engine.writes.keep(dropped)
 
     def forget_voice(self, discord_id: int) -> None:

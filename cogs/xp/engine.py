@@ -124,6 +124,14 @@ class XPEngine:
     def current_periods(self) -> tuple:
         return period_starts(datetime.now(UTC), self.timezone)
 
+    async def position(self, key: BoardKey, xp: int) -> int:
+        """A total's place on a board (1 + members in the server with more): from the rank index when
+        it holds the board, else counted in SQL."""
+        found = self.rankings.position(key, xp) if self.rankings.has(key) else None
+        if found is not None:
+            return found
+        return 1 + await boards.count_above(self.bot.pool, boards.Board(*key), xp)
+
     def board_keys(self) -> list[BoardKey]:
         week, month = self.current_periods()
         names = ["", *(p.id for p in self.community.pathways)]
