@@ -25,6 +25,27 @@ async def test_inserting_a_user_creates_its_profile(conn):
     assert user_id.startswith("user_")
 
 
+async def test_users_inserted_together_get_their_profiles_in_one_go(conn):
+    # the import and the member sync insert thousands of users a statement: one trigger call for them all
+    await conn.execute("SET track_functions = 'all'")
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO users (discord_id, username, global_name) SELECT d, 'user' || i, NULLIF('Name ' || i, 'Name 2')"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS t(d, i)",
+            [snowflake() for _ in range(3)],
+        )
+        calls = await conn.fetchval(
+            "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'create_user_profile'"
+        )
+        await conn.execute("INSERT INTO users (discord_id, username) SELECT $1, 'nobody' WHERE false", snowflake())
+        names = await conn.fetch(
+            "SELECT up.display_name, up.level, up.total_xp FROM users u JOIN user_profiles up ON up.user_id = u.id"
+            " ORDER BY u.username"
+        )
+    assert calls == 1
+    assert [tuple(r) for r in names] == [("Name 1", 1, 0), ("user2", 1, 0), ("Name 3", 1, 0)]
+
+
 async def test_upsert_by_discord_id_returns_the_same_user_and_refreshes_it(conn):
     discord_id = snowflake()
     first = await users.upsert_member(conn, users.MemberSnapshot(discord_id=discord_id, username="bob"))
