@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.rules.progression import progress_for
+from bot.rules.progression import level_for_xp, level_start_xp, progress_for
 from db import achievements, leaderboards, notifications, users, xp
 from tests.factories import make_member, snowflake
 
@@ -23,6 +23,27 @@ async def test_inserting_a_user_creates_its_profile(conn):
     assert profile is not None
     assert (profile.display_name, profile.level, profile.total_xp) == ("Alice", 1, 0)
     assert user_id.startswith("user_")
+
+
+async def test_users_inserted_together_get_their_profiles_in_one_go(conn):
+    # the import and the member sync insert thousands of users a statement: one trigger call for them all
+    await conn.execute("SET track_functions = 'all'")
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO users (discord_id, username, global_name) SELECT d, 'user' || i, NULLIF('Name ' || i, 'Name 2')"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS t(d, i)",
+            [snowflake() for _ in range(3)],
+        )
+        calls = await conn.fetchval(
+            "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'create_user_profile'"
+        )
+        await conn.execute("INSERT INTO users (discord_id, username) SELECT $1, 'nobody' WHERE false", snowflake())
+        names = await conn.fetch(
+            "SELECT up.display_name, up.level, up.total_xp FROM users u JOIN user_profiles up ON up.user_id = u.id"
+            " ORDER BY u.username"
+        )
+    assert calls == 1
+    assert [tuple(r) for r in names] == [("Name 1", 1, 0), ("user2", 1, 0), ("Name 3", 1, 0)]
 
 
 async def test_upsert_by_discord_id_returns_the_same_user_and_refreshes_it(conn):
@@ -200,6 +221,39 @@ async def test_sql_level_functions_match_the_guide(conn):
         [0, 99, 100, 399, 400, 899, 900, 40_000, 39_999],
     )
     assert [r["l"] for r in levels] == [1, 1, 2, 2, 3, 3, 4, 21, 20]
+
+
+async def test_sql_levels_agree_with_the_rule_at_every_level_boundary(conn):
+    # each level's first XP and the XP just before it, up to the largest INTEGER, and the extremes
+    xps = [-(2**31), -1, 0, 1, 2**31 - 1]
+    k = 1
+    while 100 * k * k < 2**31:
+        xps += [100 * k * k - 1, 100 * k * k]
+        k += 1
+    levels = await conn.fetchval(
+        "SELECT array_agg(calculate_level_from_xp(x) ORDER BY i) FROM unnest($1::int[]) WITH ORDINALITY AS t(x, i)",
+        xps,
+    )
+    assert levels == [level_for_xp(x) for x in xps]
+    nexts = await conn.fetchval(
+        "SELECT array_agg(get_next_level_xp(l) ORDER BY l) FROM generate_series(1, $1) l", k - 1
+    )
+    assert nexts == [level_start_xp(level + 1) for level in range(1, k)]
+    assert await conn.fetchval("SELECT calculate_level_from_xp(NULL)") is None
+
+
+async def test_the_level_maths_is_inlined_into_the_statements_that_use_it(conn):
+    # a bulk write (the import's ledger statement, the chat flush) pays no function call per member
+    plan = "\n".join(
+        r[0]
+        for r in await conn.fetch(
+            "EXPLAIN (VERBOSE) SELECT calculate_level_from_xp(x + 1), get_next_level_xp(x) FROM unnest($1::int[]) x",
+            [1, 2],
+        )
+    )
+    assert "calculate_level_from_xp" not in plan
+    assert "get_next_level_xp" not in plan
+    assert "sqrt" in plan
 
 
 async def test_rank_titles_follow_configuration(conn):
