@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -74,6 +75,8 @@ def unreachable_line(where: str, error: BaseException) -> str:
 EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the process again, as a standby
 # A leader answers a handover at its next renewal (every 2 s); one that has not in this long will not.
 HANDOVER_WAIT_S = 30.0
+# A test hook (tests/test_handover_window.py): the directory of the files a handover's steps wait for.
+TEST_GATES = "CONCLAVE_TEST_GATES"
 
 
 class HandoverRefused(Exception):
@@ -139,6 +142,7 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
     while True:
         cut = await _handover_cut(leadership, connection)
         if cut is not None:
+            await wait_at_test_gate("cut")
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
             return await leadership.wait_for_lease(takeover=True)
@@ -147,6 +151,20 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
             bot.take_events_from(0)  # nobody handed over: everything held is this process's
             return fence
         await asyncio.sleep(leadership.timing.takeover_poll_s)  # another just took it: ask that one
+
+
+async def wait_at_test_gate(name: str) -> None:
+    """A test's hold on one step of a handover, to make its moment as long as the test needs (the
+    successor between learning its cut and taking it: "cut"; the old leader after its grace, before
+    it stops: "grace"): with CONCLAVE_TEST_GATES set to a directory, wait until the file `name`
+    exists in it. Unset (production), nothing waits."""
+    gates = os.environ.get(TEST_GATES)
+    if not gates:
+        return
+    gate = os.path.join(gates, name)
+    log.info("handover: waiting for %s (a test's gate)", gate)
+    while not os.path.exists(gate):
+        await asyncio.sleep(0.02)
 
 
 async def _handover_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
@@ -195,6 +213,7 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
     await asyncio.sleep(HANDOVER_GRACE_S)
+    await wait_at_test_gate("grace")
     if not lost.done():
         lost.set_result("handover")
 
