@@ -208,7 +208,6 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
     if not recorded:
         log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
         bot.cut_below = None
-        bot.listening = True
         leadership.handover_to = None
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
