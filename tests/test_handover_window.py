@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.core.client import HANDOVER_GRACE_S
 from bot.core.community import DEFAULT_PATHWAY_NAMES
 from bot.core.runner import TEST_GATES
 from tests.processes import BotProcess, Processes, eventually, leads
@@ -142,3 +143,46 @@ async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db
             "in gaming": ["alice", "member000004"],
             "offers": ["alice", "member000004"],
         }
+
+
+async def test_a_successor_slow_to_take_its_cut_still_misses_nothing_done_in_discord(db_dsn, tmp_path):
+    """The old leader handles what is done in Discord until the successor says it took its cut, not
+    for a fixed second: a successor stalled past that second (a busy host) left a gap between them."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    async with Processes(tmp_path, db_dsn) as world:
+        await world.fetch(
+            "INSERT INTO events (title, type, start_date) VALUES ('Game night', 'gaming', NOW() + interval '2 days')"
+        )
+        old = world.start_bot("old")
+        await leads(world, old)
+
+        async def mirrored() -> bool:
+            return await world.fetchval("SELECT discord_event_id FROM events") is not None
+
+        await eventually(mirrored, what="the event mirrored as a Discord scheduled event")
+        new = world.start_bot("new", "--takeover", env={TEST_GATES: str(gates)})
+        window = saying((old, "handing over to"), (new, f"waiting for {gates / 'cut'}"))
+        await eventually(window, timeout=90, what="the handover's window")
+        await asyncio.sleep(2 * HANDOVER_GRACE_S)  # the successor stalls past the old leader's grace
+        for body in (
+            {"action": "join", "member": "dave"},
+            {"action": "interested", "member": "alice", "event": "Game night"},
+        ):
+            status, answer = await world.post("by-hand", body)
+            assert status == 200, answer
+        (gates / "cut").touch()
+        await leads(world, new)
+        assert old.popen.wait(20) == 0, old.log[-3000:]
+
+        async def offered() -> bool:
+            return any("Game night" in str(d["embeds"]) for d in (await world.get("dms"))["dms"])
+
+        await eventually(offered, timeout=30, what="alice's offer to register for Game night")
+        assert new.stop() == 0
+        offers = [d["to"] for d in (await world.get("dms"))["dms"] if "Game night" in str(d["embeds"])]
+        joins = await world.fetch(
+            """SELECT a.event_action FROM analytics a JOIN users u ON u.id = a.user_id
+                WHERE u.username = 'dave' AND a.event_type = 'member_join'"""
+        )
+        assert (offers, [j["event_action"] for j in joins]) == (["alice"], ["new"])

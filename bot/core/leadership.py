@@ -251,6 +251,18 @@ class Leadership:
         assert self.fence is not None
         return await self._run(lambda conn: leader.set_cut(conn, self.fence, cut))  # type: ignore[arg-type]
 
+    async def take_cut(self) -> None:
+        """Tell the old leader this process handles the events from its cut on; a failure is one
+        line (the old leader then waits out its bound, handling events meanwhile)."""
+        try:
+            await self._run(lambda conn: leader.take_cut(conn, self.guild_id, self.holder))
+        except Exception as error:
+            log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
+
+    async def cut_taken(self) -> bool:
+        assert self.fence is not None
+        return await self._run(lambda conn: leader.cut_taken(conn, self.fence))  # type: ignore[arg-type]
+
     async def release(self, *, event: str = "released", detail: str | None = None) -> None:
         """Give the lease up (a stop, a handover), so the next process leads at once."""
         if self.fence is None:

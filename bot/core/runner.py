@@ -75,6 +75,8 @@ def unreachable_line(where: str, error: BaseException) -> str:
 EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the process again, as a standby
 # A leader answers a handover at its next renewal (every 2 s); one that has not in this long will not.
 HANDOVER_WAIT_S = 30.0
+# After the grace, how long the old leader waits for its successor to say it took the cut.
+CUT_TAKEN_WAIT_S = 5.0
 # A test hook (tests/test_handover_window.py): the directory of the files a handover's steps wait for.
 TEST_GATES = "CONCLAVE_TEST_GATES"
 
@@ -145,6 +147,7 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
             await wait_at_test_gate("cut")
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
+            await leadership.take_cut()  # the old leader stops handling the other events after this
             return await leadership.wait_for_lease(takeover=True)
         fence = await leadership.try_acquire(takeover=True)
         if fence is not None:
@@ -212,9 +215,26 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
     await asyncio.sleep(HANDOVER_GRACE_S)
+    await _until_cut_taken(leadership, successor)
     await wait_at_test_gate("grace")
     if not lost.done():
         lost.set_result("handover")
+
+
+async def _until_cut_taken(leadership: Leadership, successor: str) -> None:
+    """The old leader handles every event but interactions and messages (no id to cut them by) until
+    the successor says it took its cut, so none falls between the two; a successor that says nothing
+    for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for longer."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + CUT_TAKEN_WAIT_S
+    while loop.time() < give_up:
+        try:
+            if await leadership.cut_taken():
+                return
+        except Exception as error:
+            log.warning("handover to %s: whether it took the cut could not be read (%s)", successor, one_line(error))
+        await asyncio.sleep(leadership.timing.takeover_poll_s)
+    log.warning("handover to %s: it did not say it took the cut within %.0f s; stopping", successor, CUT_TAKEN_WAIT_S)
 
 
 async def run_forever(config: Config, *, takeover: bool = False) -> int:
