@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from bot.core.client import HANDOVER_GRACE_S
@@ -47,6 +48,26 @@ def saying(*said: tuple[BotProcess, str]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def handover_held_at_the_cut(world: Processes, gates: Path, *, old_waits: bool) -> tuple[BotProcess, BotProcess]:
+    """A leader with a scheduled event mirrored in Discord ("Game night"), and a --takeover held at
+    the test's gate "cut" once the leader has chosen it (`old_waits`: the old leader holds at
+    "grace" too)."""
+    await world.fetch(
+        "INSERT INTO events (title, type, start_date) VALUES ('Game night', 'gaming', NOW() + interval '2 days')"
+    )
+    old = world.start_bot("old", env={TEST_GATES: str(gates)} if old_waits else None)
+    await leads(world, old)
+
+    async def mirrored() -> bool:
+        return await world.fetchval("SELECT discord_event_id FROM events") is not None
+
+    await eventually(mirrored, what="the event mirrored as a Discord scheduled event")
+    new = world.start_bot("new", "--takeover", env={TEST_GATES: str(gates)})
+    window = saying((old, "handing over to"), (new, f"waiting for {gates / 'cut'}"))
+    await eventually(window, timeout=90, what="the handover's window")
+    return old, new
+
+
 async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db_dsn, tmp_path):
     gates = tmp_path / "gates"
     gates.mkdir()
@@ -58,20 +79,7 @@ async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db
         )
         config = tmp_path / "conclave.toml"
         config.write_text(config.read_text() + pathways)
-        await world.fetch(
-            "INSERT INTO events (title, type, start_date) VALUES ('Game night', 'gaming', NOW() + interval '2 days')"
-        )
-        old = world.start_bot("old", env={TEST_GATES: str(gates)})
-        await leads(world, old)
-
-        async def mirrored() -> bool:
-            return await world.fetchval("SELECT discord_event_id FROM events") is not None
-
-        await eventually(mirrored, what="the event mirrored as a Discord scheduled event")
-
-        new = world.start_bot("new", "--takeover", env={TEST_GATES: str(gates)})
-        window = saying((old, "handing over to"), (new, f"waiting for {gates / 'cut'}"))
-        await eventually(window, timeout=90, what="the handover's window")
+        old, new = await handover_held_at_the_cut(world, gates, old_waits=True)
         for body in IN_THE_WINDOW:
             status, answer = await world.post("by-hand", body)
             assert status == 200, answer
@@ -151,19 +159,7 @@ async def test_a_successor_slow_to_take_its_cut_still_misses_nothing_done_in_dis
     gates = tmp_path / "gates"
     gates.mkdir()
     async with Processes(tmp_path, db_dsn) as world:
-        await world.fetch(
-            "INSERT INTO events (title, type, start_date) VALUES ('Game night', 'gaming', NOW() + interval '2 days')"
-        )
-        old = world.start_bot("old")
-        await leads(world, old)
-
-        async def mirrored() -> bool:
-            return await world.fetchval("SELECT discord_event_id FROM events") is not None
-
-        await eventually(mirrored, what="the event mirrored as a Discord scheduled event")
-        new = world.start_bot("new", "--takeover", env={TEST_GATES: str(gates)})
-        window = saying((old, "handing over to"), (new, f"waiting for {gates / 'cut'}"))
-        await eventually(window, timeout=90, what="the handover's window")
+        old, new = await handover_held_at_the_cut(world, gates, old_waits=False)
         await asyncio.sleep(2 * HANDOVER_GRACE_S)  # the successor stalls past the old leader's grace
         for body in (
             {"action": "join", "member": "dave"},
@@ -178,7 +174,10 @@ async def test_a_successor_slow_to_take_its_cut_still_misses_nothing_done_in_dis
         async def offered() -> bool:
             return any("Game night" in str(d["embeds"]) for d in (await world.get("dms"))["dms"])
 
-        await eventually(offered, timeout=30, what="alice's offer to register for Game night")
+        try:
+            await eventually(offered, timeout=30, what="alice's offer to register for Game night")
+        except AssertionError as missing:
+            raise AssertionError(f"{missing}\nold:\n{old.log[-3000:]}\nnew:\n{new.log[-3000:]}") from None
         assert new.stop() == 0
         offers = [d["to"] for d in (await world.get("dms"))["dms"] if "Game night" in str(d["embeds"])]
         joins = await world.fetch(

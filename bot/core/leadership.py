@@ -260,8 +260,8 @@ class Leadership:
             log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
 
     async def cut_taken(self) -> bool:
-        assert self.fence is not None
-        return await self._run(lambda conn: leader.cut_taken(conn, self.fence))  # type: ignore[arg-type]
+        fence = self.fence
+        return fence is not None and await self._run(lambda conn: leader.cut_taken(conn, fence))
 
     async def release(self, *, event: str = "released", detail: str | None = None) -> None:
         """Give the lease up (a stop, a handover), so the next process leads at once."""

@@ -215,26 +215,30 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
     await asyncio.sleep(HANDOVER_GRACE_S)
-    await _until_cut_taken(leadership, successor)
+    await _until_cut_taken(leadership, successor, lost)
     await wait_at_test_gate("grace")
     if not lost.done():
         lost.set_result("handover")
 
 
-async def _until_cut_taken(leadership: Leadership, successor: str) -> None:
+async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> None:
     """The old leader handles every event but interactions and messages (no id to cut them by) until
     the successor says it took its cut, so none falls between the two; a successor that says nothing
-    for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for longer."""
+    for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for longer, nor is
+    anyone once this process lost the lease."""
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + CUT_TAKEN_WAIT_S
-    while loop.time() < give_up:
+    give_up, warned = loop.time() + CUT_TAKEN_WAIT_S, False
+    while loop.time() < give_up and not lost.done():
         try:
             if await leadership.cut_taken():
                 return
         except Exception as error:
-            log.warning("handover to %s: whether it took the cut could not be read (%s)", successor, one_line(error))
+            if not warned:
+                log.warning("handover to %s: whether it took the cut is unknown (%s)", successor, one_line(error))
+                warned = True
         await asyncio.sleep(leadership.timing.takeover_poll_s)
-    log.warning("handover to %s: it did not say it took the cut within %.0f s; stopping", successor, CUT_TAKEN_WAIT_S)
+    if not lost.done():
+        log.warning("handover to %s: no word that it took the cut in %.0f s; stopping", successor, CUT_TAKEN_WAIT_S)
 
 
 async def run_forever(config: Config, *, takeover: bool = False) -> int:
