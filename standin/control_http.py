@@ -165,9 +165,9 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
 
     async def by_hand(request: web.Request) -> web.Response:
         """What members and moderators do in Discord itself, not through the bot: `action` is ban or
-        unban (`by` bans or unbans `member`), join (a new or returning `member`), leave, give_role (`role` by name),
-        voice (`member` joins voice channel `channel`) or interested (`member` marks interest in the
-        scheduled event named `event`). Each is dispatched to every gateway session."""
+        unban (`by` bans or unbans `member`), join (a new or returning `member`), leave, give_role or
+        take_role (`role` by name), voice (`member` joins voice channel `channel`) or interested
+        (`member` marks interest in the scheduled event named `event`). Each is dispatched to every gateway session."""
         body = await request.json()
         action, name = body["action"], body["member"]
         try:
@@ -179,9 +179,10 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
                 standin.add_member(name)
             elif action == "leave":
                 standin.remove_member(standin.member_named(name).user.id)
-            elif action == "give_role":
-                member = standin.member_named(name)
-                member.roles.append(standin.guild.role_named(body["role"]).id)
+            elif action in ("give_role", "take_role"):
+                member, role = standin.member_named(name), standin.guild.role_named(body["role"]).id
+                kept = [r for r in member.roles if r != role]
+                member.roles = [*kept, role] if action == "give_role" else kept
                 standin.member_updated(member)
             elif action == "voice":
                 channel = standin.guild.channel_named(body["channel"])

@@ -24,6 +24,7 @@ IN_THE_WINDOW: list[dict[str, Any]] = [
     {"action": "join", "member": "dave"},
     {"action": "leave", "member": "carol"},
     {"action": "give_role", "member": "alice", "role": GAMING},
+    {"action": "take_role", "member": "member000001", "role": GAMING},
     {"action": "voice", "member": "member000000", "channel": "Lounge"},
     {"action": "voice", "member": "member000001", "channel": "Lounge"},
     {"action": "interested", "member": "alice", "event": "Game night"},
@@ -48,7 +49,9 @@ def saying(*said: tuple[BotProcess, str]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def handover_held_at_the_cut(world: Processes, gates: Path, *, old_waits: bool) -> tuple[BotProcess, BotProcess]:
+async def handover_held_at_the_cut(
+    world: Processes, gates: Path, *, old_waits: bool, before: Callable[[], Awaitable[None]] | None = None
+) -> tuple[BotProcess, BotProcess]:
     """A leader with a scheduled event mirrored in Discord ("Game night"), and a --takeover held at
     the test's gate "cut" once the leader has chosen it (`old_waits`: the old leader holds at
     "grace" too)."""
@@ -62,6 +65,8 @@ async def handover_held_at_the_cut(world: Processes, gates: Path, *, old_waits: 
         return await world.fetchval("SELECT discord_event_id FROM events") is not None
 
     await eventually(mirrored, what="the event mirrored as a Discord scheduled event")
+    if before is not None:
+        await before()
     new = world.start_bot("new", "--takeover", env={TEST_GATES: str(gates)})
     window = saying((old, "handing over to"), (new, f"waiting for {gates / 'cut'}"))
     await eventually(window, timeout=90, what="the handover's window")
@@ -79,7 +84,19 @@ async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db
         )
         config = tmp_path / "conclave.toml"
         config.write_text(config.read_text() + pathways)
-        old, new = await handover_held_at_the_cut(world, gates, old_waits=True)
+
+        async def member000001_joins_gaming() -> None:
+            status, answer = await world.post(
+                "by-hand", {"action": "give_role", "member": "member000001", "role": GAMING}
+            )
+            assert status == 200, answer
+
+            async def joined() -> bool:
+                return await world.fetchval("SELECT pathways ? 'gaming' FROM users WHERE username = 'member000001'")
+
+            await eventually(joined, timeout=30, what="member000001 in the gaming pathway")
+
+        old, new = await handover_held_at_the_cut(world, gates, old_waits=True, before=member000001_joins_gaming)
         for body in IN_THE_WINDOW:
             status, answer = await world.post("by-hand", body)
             assert status == 200, answer
@@ -130,6 +147,7 @@ async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db
             "analytics": [(a["username"], a["event_type"]) for a in analytics],
             "in gaming": [r["username"] for r in in_gaming],
             "offers": sorted(offers),
+            "roles given by the bot": len((await world.get("calls", method="PUT", path="/roles/"))["calls"]),
         }
         assert outcome == {
             "cases": [
@@ -144,12 +162,14 @@ async def test_what_is_done_in_discord_during_a_handover_reaches_the_bot_once(db
                 ("carol", "member_leave"),
                 ("dave", "member_join"),
                 ("erin", "member_join"),
+                ("member000001", "pathway_join"),  # before the handover, once
                 ("member000002", "member_leave"),
                 ("member000003", "member_leave"),
                 ("member000004", "pathway_join"),
             ],
             "in gaming": ["alice", "member000004"],
             "offers": ["alice", "member000004"],
+            "roles given by the bot": 0,  # member000001's, taken by hand, not given back
         }
 
 
