@@ -84,6 +84,7 @@ class Leadership:
         self.renewed_at = 0.0  # monotonic start of the last good renewal
         self.handover_to: str | None = None
         self._conn: asyncpg.Connection | None = None
+        self._one_statement = asyncio.Lock()
         self._keeper: asyncio.Task[str] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -96,18 +97,22 @@ class Leadership:
 
     async def _run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, within: float | None = None) -> T:
         async def attempt() -> T:
+            async with self._one_statement:  # the renewal and a handover's reads share the connection
+                try:
+                    return await on_connection()
+                except BaseException:
+                    self._drop()  # a statement cut short (or failed) leaves the connection unusable
+                    raise
+
+        async def on_connection() -> T:
             conn = await self._connection()
             async with conn.transaction():
                 ms = int(self.timing.statement_s * 1000)
                 await conn.execute(f"SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
                 return await statement(conn)
 
-        try:
-            limit = self.timing.statement_s + 0.5
-            return await asyncio.wait_for(attempt(), timeout=limit if within is None else min(limit, within))
-        except BaseException:
-            self._drop()
-            raise
+        limit = self.timing.statement_s + 0.5
+        return await asyncio.wait_for(attempt(), timeout=limit if within is None else min(limit, within))
 
     def _drop(self) -> None:
         if self._conn is not None:
