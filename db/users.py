@@ -163,20 +163,21 @@ class Joined:
     first: bool  # this call recorded this join (False: another process told of it first, at a handover)
 
 
-async def mark_joined(conn: Executor, member: MemberSnapshot) -> Joined:
-    """Upsert a member who just joined, decided in one statement on the row read locked, so
-    concurrent handlers (two processes told of one join at a handover) cannot race: one of them is
-    `first` (the row is new, or was gone, or held another join date: a join not recorded yet)."""
-    row = await conn.fetchrow(
-        f"""WITH prev AS (SELECT in_server, joined_at FROM users WHERE discord_id = $1 FOR UPDATE),
-                 upserted AS ({_JOIN_INSERTED})
-            SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning,
-                   upserted.inserted OR EXISTS (
-                     SELECT 1 FROM prev WHERE NOT in_server OR joined_at IS DISTINCT FROM $9) AS first
-              FROM upserted""",
-        *_upsert_args(member),
+async def mark_joined(conn: asyncpg.Connection, member: MemberSnapshot) -> Joined:
+    """Upsert a member who just joined, in the caller's transaction, on the row read locked first
+    (a locking read in the upsert's own statement skips the row the upsert changes), so concurrent
+    handlers (two processes told of one join at a handover) cannot race: one of them is `first`
+    (the row is new, or was gone, or held another join date: a join not recorded yet)."""
+    prev = await conn.fetchrow(
+        "SELECT in_server, joined_at FROM users WHERE discord_id = $1 FOR UPDATE", member.discord_id
     )
-    return Joined(row["id"], row["returning"], row["first"])
+    row = await conn.fetchrow(_JOIN_INSERTED, *_upsert_args(member))
+    returning = prev is not None and not prev["in_server"]
+    first = row["inserted"] or (
+        prev is not None
+        and (not prev["in_server"] or member.joined_at is None or prev["joined_at"] != member.joined_at)
+    )
+    return Joined(row["id"], returning, first)
 
 
 async def discord_id_for(conn: Executor, user_id: str) -> str | None:

@@ -200,7 +200,8 @@ class Identity:
         """Record a join: the users.id, whether they had been here and left, and whether this call
         recorded it (not another process told of the same join, at a handover)."""
         async with self.membership_locks.turn(member.id), self._lock:
-            joined = await users.mark_joined(self.pool, snapshot(member))
+            async with self.pool.acquire() as conn, conn.transaction():
+                joined = await users.mark_joined(conn, snapshot(member))
             self._departed.pop(member.id, None)
         self._remember(member.id, joined.user_id)
         return joined
