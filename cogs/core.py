@@ -303,22 +303,23 @@ class Core(commands.Cog):
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id and not member.bot:
-            user_id, returning = await self.bot.identity.joined(member)
-            self.bot.analytics.record(
-                "member_join", user_id=user_id, category="members", action="return" if returning else "new"
-            )
-            if returning:
+            joined = await self.bot.identity.joined(member)
+            if not joined.first:
+                return  # recorded by the other process told of it (a handover: both gateways are open)
+            action = "return" if joined.returning else "new"
+            self.bot.analytics.record("member_join", user_id=joined.user_id, category="members", action=action)
+            if joined.returning:
                 # Other features react to the recorded transition, never to the raw event: their
                 # handlers would otherwise race this one for what "returning" means.
-                self.bot.dispatch("member_returned", member, user_id)
+                self.bot.dispatch("member_returned", member, joined.user_id)
 
     @commands.Cog.listener()
     async def on_member_remove(self, member: discord.Member) -> None:
         if member.guild.id == self.bot.guild_id:
             user_id = await self.bot.identity.left(member)
-            if not member.bot:
-                self.bot.analytics.record("member_leave", user_id=user_id, discord_id=member.id, category="members")
+            # None: not in the server by the records (another process recorded this departure, at a handover)
             if user_id is not None and not member.bot:
+                self.bot.analytics.record("member_leave", user_id=user_id, discord_id=member.id, category="members")
                 self.bot.dispatch("member_departed", member, user_id)
 
     @commands.Cog.listener()

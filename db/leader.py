@@ -93,7 +93,8 @@ async def acquire(
           VALUES ($1, $2, 1, NOW(), NOW(), NOW() + make_interval(secs => $3))
           ON CONFLICT (guild_id) DO UPDATE
             SET holder = EXCLUDED.holder, token = l.token + 1, acquired_at = NOW(), renewed_at = NOW(),
-                expires_at = EXCLUDED.expires_at, handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL
+                expires_at = EXCLUDED.expires_at, handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL,
+                handover_taken_at = NULL
             WHERE l.expires_at <= NOW()
               AND (l.handover_cut IS NULL OR l.handover_to = EXCLUDED.holder
                    OR l.expires_at <= NOW() - make_interval(secs => $4))
@@ -162,7 +163,8 @@ async def request_handover(conn: Executor, guild_id: str, holder: str) -> str:
         """WITH asked AS (
              UPDATE bot_leader
              SET handover_to = $2, handover_asked_at = NOW(),
-                 handover_cut = CASE WHEN handover_to = $2 THEN handover_cut END
+                 handover_cut = CASE WHEN handover_to = $2 THEN handover_cut END,
+                 handover_taken_at = CASE WHEN handover_to = $2 THEN handover_taken_at END
              WHERE guild_id = $1 AND expires_at > NOW() AND holder <> $2
                AND (handover_to IS NULL OR handover_to = $2
                     OR (handover_cut IS NULL AND handover_asked_at <= NOW() - make_interval(secs => $3)))
@@ -181,12 +183,35 @@ async def set_cut(conn: Executor, fence: Fence, cut: int) -> bool:
     """The leader's answer to a handover: interactions and messages from snowflake `cut` on are the
     new process's."""
     status = await conn.execute(
-        """UPDATE bot_leader SET handover_cut = $4
+        """UPDATE bot_leader SET handover_cut = $4, handover_taken_at = NULL
            WHERE guild_id = $1 AND holder = $2 AND token = $3 AND handover_to IS NOT NULL""",
         *fence_args(fence),
         cut,
     )
     return status.endswith(" 1")
+
+
+async def take_cut(conn: Executor, guild_id: str, holder: str) -> bool:
+    """The successor's word that it handles the events from its cut on (the old leader may stop
+    handling the others)."""
+    status = await conn.execute(
+        """UPDATE bot_leader SET handover_taken_at = NOW()
+           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut IS NOT NULL""",
+        guild_id,
+        holder,
+    )
+    return status.endswith(" 1")
+
+
+async def cut_taken(conn: Executor, fence: Fence) -> bool:
+    """Whether the successor of this leader's handover has taken its cut."""
+    return bool(
+        await conn.fetchval(
+            """SELECT handover_taken_at IS NOT NULL FROM bot_leader
+                WHERE guild_id = $1 AND holder = $2 AND token = $3""",
+            *fence_args(fence),
+        )
+    )
 
 
 async def log_change(conn: Executor, fence: Fence, event: str, detail: str | None = None) -> None:

@@ -336,6 +336,20 @@ async def lock_member(conn: asyncpg.Connection, guild_id: str, discord_id: str) 
     )
 
 
+async def unban_recorded_since(conn: Executor, guild_id: str, discord_id: str, seconds: float) -> bool:
+    """Whether an unban of the member is on record from the last `seconds` (a lift of their ban or
+    an unban case of its own, by anyone): the same unban, seen again (two processes at a handover)."""
+    return await conn.fetchval(
+        """SELECT EXISTS (
+             SELECT 1 FROM moderation_logs
+              WHERE action = 'unban' AND created_at > NOW() - make_interval(secs => $3)
+                AND metadata ->> 'guild_id' = $1 AND metadata ->> 'target_discord_id' = $2)""",
+        guild_id,
+        discord_id,
+        seconds,
+    )
+
+
 _ACTIVE_WARNS = """
     FROM moderation_logs
     WHERE target_user_id = $2 AND action = 'warn' AND metadata ->> 'guild_id' = $1

@@ -71,6 +71,8 @@ ON CONFLICT (discord_id) DO UPDATE SET
 RETURNING id
 """
 JOIN_MEMBER = UPSERT_MEMBER
+# The same, saying whether the row is new (xmax is 0 on a row version the statement inserted).
+_JOIN_INSERTED = UPSERT_MEMBER.replace("RETURNING id", "RETURNING id, xmax = 0 AS inserted")
 
 
 def _upsert_args(member: MemberSnapshot) -> tuple:
@@ -144,24 +146,38 @@ async def upsert_members(conn: asyncpg.Connection, members: Sequence[MemberSnaps
 
 
 async def mark_left(conn: Executor, discord_id: str) -> str | None:
-    """Mark the member gone; returns their users.id when they were in the server until now."""
+    """Mark the member gone; returns their users.id when they were in the server until now. The
+    row is read locked, so of two processes told of one departure (a handover) one is answered."""
     return await conn.fetchval(
-        """UPDATE users SET in_server = false FROM (SELECT id, in_server AS was FROM users WHERE discord_id = $1) prev
+        """UPDATE users SET in_server = false
+             FROM (SELECT id, in_server AS was FROM users WHERE discord_id = $1 FOR UPDATE) prev
            WHERE users.id = prev.id RETURNING CASE WHEN prev.was THEN users.id END""",
         discord_id,
     )
 
 
-async def mark_joined(conn: Executor, member: MemberSnapshot) -> tuple[str, bool]:
-    """Upsert a member who just joined; returns (users.id, returning) where `returning` means the
-    row existed and was marked gone: decided in one statement, so concurrent handlers cannot race."""
-    row = await conn.fetchrow(
-        f"""WITH prev AS (SELECT in_server FROM users WHERE discord_id = $1),
-                 upserted AS ({JOIN_MEMBER})
-            SELECT upserted.id, COALESCE((SELECT NOT in_server FROM prev), false) AS returning FROM upserted""",
-        *_upsert_args(member),
+@dataclass(frozen=True)
+class Joined:
+    user_id: str
+    returning: bool  # the row existed and was marked gone
+    first: bool  # this call recorded this join (False: another process told of it first, at a handover)
+
+
+async def mark_joined(conn: asyncpg.Connection, member: MemberSnapshot) -> Joined:
+    """Upsert a member who just joined, in the caller's transaction, on the row read locked first
+    (a locking read in the upsert's own statement skips the row the upsert changes), so concurrent
+    handlers (two processes told of one join at a handover) cannot race: one of them is `first`
+    (the row is new, or was gone, or held another join date: a join not recorded yet)."""
+    prev = await conn.fetchrow(
+        "SELECT in_server, joined_at FROM users WHERE discord_id = $1 FOR UPDATE", member.discord_id
     )
-    return row["id"], row["returning"]
+    row = await conn.fetchrow(_JOIN_INSERTED, *_upsert_args(member))
+    returning = prev is not None and not prev["in_server"]
+    first = row["inserted"] or (
+        prev is not None
+        and (not prev["in_server"] or member.joined_at is None or prev["joined_at"] != member.joined_at)
+    )
+    return Joined(row["id"], returning, first)
 
 
 async def discord_id_for(conn: Executor, user_id: str) -> str | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from standin import state as s
+from standin.bans import HandRefused, ban_by_hand, unban_by_hand
 from standin.control import Actor, InvalidInvocation
 from standin.replies import NoAnswer
 
@@ -162,6 +163,40 @@ def add_control_routes(app: web.Application, standin: StandIn) -> None:
         task = getattr(standin, "stream_task", None)
         return _json({"done": task is None or task.done(), "sent": getattr(standin, "stream_sent", 0)})
 
+    async def by_hand(request: web.Request) -> web.Response:
+        """What members and moderators do in Discord itself, not through the bot: `action` is ban or
+        unban (`by` bans or unbans `member`), join (a new or returning `member`), leave, give_role or
+        take_role (`role` by name), voice (`member` joins voice channel `channel`) or interested
+        (`member` marks interest in the scheduled event named `event`). Each is dispatched to every gateway session."""
+        body = await request.json()
+        action, name = body["action"], body["member"]
+        try:
+            if action == "ban":
+                ban_by_hand(standin, standin.member_named(body["by"]), standin.user_named(name), body.get("reason"))
+            elif action == "unban":
+                unban_by_hand(standin, standin.member_named(body["by"]), standin.user_named(name), body.get("reason"))
+            elif action == "join":
+                standin.add_member(name)
+            elif action == "leave":
+                standin.remove_member(standin.member_named(name).user.id)
+            elif action in ("give_role", "take_role"):
+                member, role = standin.member_named(name), standin.guild.role_named(body["role"]).id
+                kept = [r for r in member.roles if r != role]
+                member.roles = [*kept, role] if action == "give_role" else kept
+                standin.member_updated(member)
+            elif action == "voice":
+                channel = standin.guild.channel_named(body["channel"])
+                standin.set_voice_state(standin.member_named(name).user.id, s.VoiceState(channel_id=channel.id))
+            elif action == "interested":
+                event = next(e for e in standin.guild.scheduled_events.values() if e.name == body["event"])
+                standin.mark_interested(event.id, standin.member_named(name).user.id)
+            else:
+                return _json({"error": f"unknown action {action!r}"}, 400)
+        except (LookupError, StopIteration, HandRefused) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"done": action})
+
+    app.router.add_post(f"{PREFIX}/by-hand", by_hand)
     app.router.add_post(f"{PREFIX}/stream", stream)
     app.router.add_get(f"{PREFIX}/stream", stream_status)
     app.router.add_get(f"{PREFIX}/state", describe)

@@ -385,14 +385,17 @@ class ConclaveBot(commands.Bot):
 
     def hand_events_over(self) -> int:
         """The leader at a planned handover: interactions and messages from the returned cut on are
-        the new process's; other events from now. The cut is the id after the last one handled
-        here: everything this process answered or counted is below it, everything it did not is
-        the successor's (from the successor's held events), whatever any clock says. (Ids are
-        Discord's, made on Discord's clock: a cut from this host's clock was placed wrong by as
-        much as the two disagree, answering events twice or dropping them.)"""
+        the new process's. The cut is the id after the last one handled here: everything this
+        process answered or counted is below it, everything it did not is the successor's (from
+        the successor's held events), whatever any clock says. (Ids are Discord's, made on
+        Discord's clock: a cut from this host's clock was placed wrong by as much as the two
+        disagree, answering events twice or dropping them.) Every other event (a join, a ban made
+        in Discord, a role, interest in a scheduled event) carries no id to cut by: this process
+        goes on handling them until its gateway closes, past the moment the successor takes its
+        cut, so none falls between the two; their handlers take each one once however many
+        processes see it (README "Standby and failover")."""
         cut = self.last_handled_id + 1
         self.cut_below = cut
-        self.listening = False
         return cut
 
     def fence_now(self) -> None:

@@ -196,13 +196,15 @@ class Identity:
         )
         return len(counts.mapping)
 
-    async def joined(self, member: discord.Member) -> tuple[str, bool]:
-        """Record a join; returns (users.id, returning) — returning: they had been here and left."""
+    async def joined(self, member: discord.Member) -> users.Joined:
+        """Record a join: the users.id, whether they had been here and left, and whether this call
+        recorded it (not another process told of the same join, at a handover)."""
         async with self.membership_locks.turn(member.id), self._lock:
-            user_id, returning = await users.mark_joined(self.pool, snapshot(member))
+            async with self.pool.acquire() as conn, conn.transaction():
+                joined = await users.mark_joined(conn, snapshot(member))
             self._departed.pop(member.id, None)
-        self._remember(member.id, user_id)
-        return user_id, returning
+        self._remember(member.id, joined.user_id)
+        return joined
 
     async def left(self, member: discord.Member | discord.User) -> str | None:
         """Record a departure; returns the users.id when the member was in the server until now."""

@@ -84,6 +84,7 @@ class Leadership:
         self.renewed_at = 0.0  # monotonic start of the last good renewal
         self.handover_to: str | None = None
         self._conn: asyncpg.Connection | None = None
+        self._one_statement = asyncio.Lock()
         self._keeper: asyncio.Task[str] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -96,18 +97,22 @@ class Leadership:
 
     async def _run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, within: float | None = None) -> T:
         async def attempt() -> T:
+            async with self._one_statement:  # the renewal and a handover's reads share the connection
+                try:
+                    return await on_connection()
+                except BaseException:
+                    self._drop()  # a statement cut short (or failed) leaves the connection unusable
+                    raise
+
+        async def on_connection() -> T:
             conn = await self._connection()
             async with conn.transaction():
                 ms = int(self.timing.statement_s * 1000)
                 await leader.bound_transaction(conn, ms)
                 return await statement(conn)
 
-        try:
-            limit = self.timing.statement_s + 0.5
-            return await asyncio.wait_for(attempt(), timeout=limit if within is None else min(limit, within))
-        except BaseException:
-            self._drop()
-            raise
+        limit = self.timing.statement_s + 0.5
+        return await asyncio.wait_for(attempt(), timeout=limit if within is None else min(limit, within))
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -250,6 +255,18 @@ class Leadership:
     async def set_cut(self, cut: int) -> bool:
         assert self.fence is not None
         return await self._run(lambda conn: leader.set_cut(conn, self.fence, cut))  # type: ignore[arg-type]
+
+    async def take_cut(self) -> None:
+        """Tell the old leader this process handles the events from its cut on; a failure is one
+        line (the old leader then waits out its bound, handling events meanwhile)."""
+        try:
+            await self._run(lambda conn: leader.take_cut(conn, self.guild_id, self.holder))
+        except Exception as error:
+            log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
+
+    async def cut_taken(self) -> bool:
+        fence = self.fence
+        return fence is not None and await self._run(lambda conn: leader.cut_taken(conn, fence))
 
     async def release(self, *, event: str = "released", detail: str | None = None) -> None:
         """Give the lease up (a stop, a handover), so the next process leads at once."""

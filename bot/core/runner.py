@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -74,6 +75,10 @@ def unreachable_line(where: str, error: BaseException) -> str:
 EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the process again, as a standby
 # A leader answers a handover at its next renewal (every 2 s); one that has not in this long will not.
 HANDOVER_WAIT_S = 30.0
+# After the grace, how long the old leader waits for its successor to say it took the cut.
+CUT_TAKEN_WAIT_S = 5.0
+# A test hook (tests/test_handover_window.py): the directory of the files a handover's steps wait for.
+TEST_GATES = "CONCLAVE_TEST_GATES"
 
 
 class HandoverRefused(Exception):
@@ -139,14 +144,30 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
     while True:
         cut = await _handover_cut(leadership, connection)
         if cut is not None:
+            await wait_at_test_gate("cut")
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
+            await leadership.take_cut()  # the old leader stops handling the other events after this
             return await leadership.wait_for_lease(takeover=True)
         fence = await leadership.try_acquire(takeover=True)
         if fence is not None:
             bot.take_events_from(0)  # nobody handed over: everything held is this process's
             return fence
         await asyncio.sleep(leadership.timing.takeover_poll_s)  # another just took it: ask that one
+
+
+async def wait_at_test_gate(name: str) -> None:
+    """A test's hold on one step of a handover, to make its moment as long as the test needs (the
+    successor between learning its cut and taking it: "cut"; the old leader after its grace, before
+    it stops: "grace"): with CONCLAVE_TEST_GATES set to a directory, wait until the file `name`
+    exists in it. Unset (production), nothing waits."""
+    gates = os.environ.get(TEST_GATES)
+    if not gates:
+        return
+    gate = os.path.join(gates, name)
+    log.info("handover: waiting for %s (a test's gate)", gate)
+    while not os.path.exists(gate):
+        await asyncio.sleep(0.02)
 
 
 async def _handover_cut(leadership: Leadership, connection: asyncio.Task[None]) -> int | None:
@@ -190,13 +211,34 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
     if not recorded:
         log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
         bot.cut_below = None
-        bot.listening = True
         leadership.handover_to = None
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
     await asyncio.sleep(HANDOVER_GRACE_S)
+    await _until_cut_taken(leadership, successor, lost)
+    await wait_at_test_gate("grace")
     if not lost.done():
         lost.set_result("handover")
+
+
+async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> None:
+    """The old leader handles every event but interactions and messages (no id to cut them by) until
+    the successor says it took its cut, so none falls between the two; a successor that says nothing
+    for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for longer, nor is
+    anyone once this process lost the lease."""
+    loop = asyncio.get_running_loop()
+    give_up, warned = loop.time() + CUT_TAKEN_WAIT_S, False
+    while loop.time() < give_up and not lost.done():
+        try:
+            if await leadership.cut_taken():
+                return
+        except Exception as error:
+            if not warned:
+                log.warning("handover to %s: whether it took the cut is unknown (%s)", successor, one_line(error))
+                warned = True
+        await asyncio.sleep(leadership.timing.takeover_poll_s)
+    if not lost.done():
+        log.warning("handover to %s: no word that it took the cut in %.0f s; stopping", successor, CUT_TAKEN_WAIT_S)
 
 
 async def run_forever(config: Config, *, takeover: bool = False) -> int:

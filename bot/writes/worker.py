@@ -11,11 +11,14 @@ log = logging.getLogger(__name__)
 # A stop waits this long for the task to end: one cut short in a statement on a hung database cannot
 # even roll back (no answer), and the stop must stay in its budget; the row stays pending anyway.
 STOP_WAIT_S = 1.0
+# Before that, the operation under way (one outbox item, one timer) is given this long to finish.
+FINISH_WAIT_S = 2.0
 
 
 class Worker:
-    """start() runs `_run` as a task; wake() interrupts its sleep; stop() ends it (an operation cut
-    short rolls back with its transaction and stays pending for the next start)."""
+    """start() runs `_run` as a task; wake() interrupts its sleep; stop() ends it once the operation
+    under way is done (one that does not end within FINISH_WAIT_S is cut short: it rolls back with
+    its transaction and stays pending for the next start)."""
 
     task_name = "worker"
 
@@ -38,6 +41,9 @@ class Worker:
         self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
+            # The operation under way first finishes (a DM already sent, cut short before its commit,
+            # would be sent again by the next leader), then the task is cancelled if still running.
+            await asyncio.wait({task}, timeout=FINISH_WAIT_S)
             task.cancel()
             done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
             if not done:

@@ -35,6 +35,9 @@ AUDIT_LOG_PAGE = 25
 AUDIT_LOG_MARGIN = timedelta(minutes=2)
 RECONCILE_AUDIT_PAGE = 100  # at start-up: the newest bans and unbans named from the audit log
 SUMMARY_CASES = 25  # the start-up summary lists at most this many case numbers
+# With no ban in force, an unban recorded this recently is the one being seen again (two processes
+# told of it at a handover, or the bot's own unban seen by the process that did not make it).
+SAME_UNBAN_S = 60.0
 
 
 class MemberLocks:
@@ -217,6 +220,9 @@ class InDiscord(MenusWatcher):
         target_id = await bot.identity.outside_id(user)  # banned: their departure is the member events' to say
         moderator_id, moderator = await _moderator(bot, actor)
         async with bot.pool.acquire() as conn, conn.transaction():
+            # The member's lock, so that another process told of the same ban (a handover: both
+            # gateways are open) waits, then finds it on record.
+            await moderation.lock_member(conn, guild_id, discord_id)
             if _on_record(await moderation.active_sanction(conn, guild_id, discord_id, "ban", lock=True)):
                 return None
             return await _record_ban(
@@ -241,9 +247,12 @@ class InDiscord(MenusWatcher):
         moderator_id, moderator = await _moderator(bot, actor)
         why = _why("unbanned in Discord", reason)
         async with bot.pool.acquire() as conn, conn.transaction():
+            await moderation.lock_member(conn, guild_id, discord_id)  # as ban_seen
             active = await moderation.active_sanction(conn, guild_id, discord_id, "ban", lock=True)
             if active is not None:
                 return await lift(conn, bot, active, Lifter("lifted", why, moderator_id, moderator, effect=False))
+            if await moderation.unban_recorded_since(conn, guild_id, discord_id, SAME_UNBAN_S):
+                return None  # this unban, recorded by another process told of it (or the bot's own)
             case = await moderation.open_case(
                 conn,
                 guild_id=guild_id,
@@ -283,9 +292,17 @@ class InDiscord(MenusWatcher):
         targets = {entry.user.id: await bot.identity.outside_id(entry.user) for entry in added}
         recorded: list[Case] = []
         async with bot.pool.acquire() as conn, conn.transaction():
+            # The members' locks first, as ban_seen and unban_seen take them (a ban event handled
+            # meanwhile, by this process or the one handing over, is on record once it is ours).
+            for discord_id in sorted({str(e.user.id) for e in added} | {s.target_discord_id for s in removed}):
+                await moderation.lock_member(conn, guild_id, discord_id)
             # The sanctions to lift, locked before the case counter is (the order of bot/core/locks.py)
             locked = [await moderation.lock_active_sanction(conn, s.id) for s in removed]
+            bans = 0
             for entry in added:
+                if await moderation.active_sanction(conn, guild_id, str(entry.user.id), "ban") is not None:
+                    continue  # recorded meanwhile
+                bans += 1
                 actor, reason = actors.get((discord.AuditLogAction.ban, entry.user.id), (None, None))
                 moderator_id, moderator = await _moderator(bot, actor)
                 why = _why("banned in Discord while the bot was offline", reason or entry.reason)
@@ -314,7 +331,7 @@ class InDiscord(MenusWatcher):
                 case = await lift(conn, bot, sanction, by)
                 if case is not None:
                     recorded.append(case)
-            await self._queue_summary(conn, recorded, bans=len(added), unbans=len(recorded) - len(added))
+            await self._queue_summary(conn, recorded, bans=bans, unbans=len(recorded) - bans)
         bot.outbox.wake()
         log.info("bans changed in Discord while offline: %d case(s) recorded", len(recorded))
 

@@ -116,10 +116,19 @@ class XPEngine:
     async def load(self) -> None:
         """Joined pathways and the rank index from the database."""
         async with self.bot.pool.acquire() as conn:
-            for discord_id, joined in (await pathways.joined_by_member(conn)).items():
-                self.joined[int(discord_id)] = set(joined)
+            await self._load_joined(conn)
             await self.rebuild_rankings(conn)
         self.ready.set()
+
+    async def load_joined(self) -> None:
+        """Joined pathways read again (what another process recorded since this one started)."""
+        async with self.bot.pool.acquire() as conn:
+            await self._load_joined(conn)
+
+    async def _load_joined(self, conn: asyncpg.Connection) -> None:
+        self.joined = {
+            int(discord_id): set(joined) for discord_id, joined in (await pathways.joined_by_member(conn)).items()
+        }
 
     def current_periods(self) -> tuple:
         return period_starts(datetime.now(UTC), self.timezone)

@@ -67,6 +67,7 @@ class XPListeners(commands.Cog):
         self.bot.register_flush("xp", self.engine.flush, spill=self.engine.spill_all)
         self.bot.after_member_sync.append(self.engine.reconcile_rankings)
         self.bot.after_member_sync.append(self.reset_streaks)  # once the journal can be written (below)
+        self.bot.after_member_sync.append(self.reconcile_pathways)
         scheduler = self.bot.scheduler
         scheduler.add_job(
             self.voice_tick,
@@ -137,10 +138,13 @@ class XPListeners(commands.Cog):
         await self.reset_streaks()
         await self.engine.roll_periods()
 
-    @commands.Cog.listener()
-    async def on_ready(self) -> None:
+    async def reconcile_pathways(self) -> None:
+        """After the member sync (the process leads: a --takeover once the old leader has stopped):
+        pathway roles and pathway membership in step, from the joins on record now (a warm standby's
+        were read at its start: a pathway left since, by command or by a role taken, was given back)."""
         guild = self.bot.home_guild
         if guild is not None:
+            await self.engine.load_joined()
             await membership.reconcile(self.bot, self.engine, guild)
 
     @commands.Cog.listener()

@@ -32,8 +32,8 @@ async def join(bot: ConclaveBot, engine: XPEngine, member: discord.Member, pathw
         if joined and not by_role and config.role_id and member.get_role(config.role_id) is None:
             payload = _role_payload(bot, member, config.role_id, f"joined the {config.name} pathway")
             queued = await outbox.enqueue(conn, "add_role", payload) is not None
-    if joined:
-        engine.joined.setdefault(member.id, set()).add(pathway)  # (join_pathway wrote its analytics row)
+    # In the pathway either way (joined already: another process recorded it, at a handover)
+    engine.joined.setdefault(member.id, set()).add(pathway)  # (join_pathway wrote its analytics row)
     if queued:
         bot.outbox.wake()
     return joined
@@ -49,8 +49,8 @@ async def leave(bot: ConclaveBot, engine: XPEngine, member: discord.Member, path
         if left and not by_role and config.role_id and member.get_role(config.role_id) is not None:
             payload = _role_payload(bot, member, config.role_id, f"left the {config.name} pathway")
             queued = await outbox.enqueue(conn, "remove_role", payload) is not None
+    engine.joined.get(member.id, set()).discard(pathway)  # out of it either way
     if left:
-        engine.joined.get(member.id, set()).discard(pathway)
         bot.analytics.record("pathway_leave", user_id=user_id, category="pathways", pathway=pathway)
     if queued:
         bot.outbox.wake()
