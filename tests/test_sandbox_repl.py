@@ -155,3 +155,22 @@ async def test_the_last_message_of_someone_unknown_says_there_is_nobody_of_that_
         assert await _type(sandbox, out, "mod: Warn on bob's last message") == ["! bob has not said anything yet"]
     finally:
         sandbox.close()
+
+
+async def test_an_announcement_the_bot_edits_as_places_fill_is_shown_as_edited_not_as_a_new_post(harness, tmp_path):
+    sandbox, out = await _sandbox(harness, tmp_path)
+    try:
+        await _type(sandbox, out, "mod: /event create")
+        await _type(sandbox, out, 'mod fills title="Game night" start="in 2 days 20:00" places=10')
+        await _type(sandbox, out, 'bob: /event register event:"Game night"')
+        for _ in range(100):  # the edit goes through the outbox
+            if "Places: 1 / 10" in out.getvalue():
+                break
+            await asyncio.sleep(0.05)
+        lines = out.getvalue().splitlines()
+    finally:
+        sandbox.close()
+    posted = [i for i, line in enumerate(lines) if line.startswith("[#general] Conclave: **Game night**")]
+    edited = [i for i, line in enumerate(lines) if line.startswith("[#general] Conclave (edited): **Game night**")]
+    assert len(posted) == 1 and len(edited) == 1, lines
+    assert "Places: 1 / 10" in lines[edited[0] : edited[0] + 6], lines

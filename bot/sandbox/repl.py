@@ -161,7 +161,10 @@ class Sandbox:
             text = readable(message_text(message), self.h.standin)
             # "!" marks every answer that is a refusal or a failure, as for the sandbox's own.
             mark = "! " if output.interaction_id in self.refused else ""
-            self.print(f"{mark}[{self._where(message)}] Conclave{audience}: {text}")
+            # A message the bot edits on its own (an event's announcement as places fill) is the same
+            # message: say so, or it reads as a new post each time.
+            edited = " (edited)" if output.kind == "edit" and output.interaction_id is None else ""
+            self.print(f"{mark}[{self._where(message)}] Conclave{audience}{edited}: {text}")
             for attachment in message.attachments:
                 self.media_dir.mkdir(parents=True, exist_ok=True)
                 path = self.media_dir / f"{attachment.id}-{attachment.filename}"
