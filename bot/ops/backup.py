@@ -184,6 +184,7 @@ def _without_password(dsn: str) -> tuple[str, dict[str, str]]:
 
 
 _SCRIPT_ERROR = re.compile(r"^\S+?:\S*?:\d+: (?:ERROR|FATAL):\s+(.*)", re.MULTILINE)
+_SERVER_ERROR = re.compile(r"^(?:ERROR|FATAL):\s+", re.MULTILINE)
 
 
 def _first_error(err: str, program: str, returncode: int) -> str:
@@ -333,14 +334,19 @@ async def _restore(
     finally:
         if writer.returncode is None:
             writer.kill()
-            await writer.wait()
+        # Read what pg_restore wrote to the end (discarded): asyncio stops reading a pipe whose
+        # buffer is full, never sees its end, and wait() then never returns (psql stopped at an
+        # error early in a large dump: the restore hung for good).
+        await writer.stdout.read()
+        await writer.wait()
         if not finished and runner.returncode is None:
             runner.kill()  # before the tail: its transaction is rolled back
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             runner.stdin.close()
         await runner.wait()
     written, ran = (e.decode(errors="replace") for e in await asyncio.gather(*errors))
-    if runner.returncode != 0 and _SCRIPT_ERROR.search(ran):  # the server refused a statement
+    # The server refused a statement (psql reading stdin may print the ERROR line without its prefix).
+    if runner.returncode != 0 and (_SCRIPT_ERROR.search(ran) or _SERVER_ERROR.search(ran)):
         raise BackupError(_first_error(ran, "psql", runner.returncode))
     if writer.returncode != 0:
         raise BackupError(_first_error(written, "pg_restore", writer.returncode))
