@@ -47,8 +47,9 @@ def _announcement(row: dict) -> Announcement:
     return Announcement(row["event_id"], row["channel_id"], row["message_id"], row["revision"], row["gone"], shown)
 
 
-async def current(conn: Executor, event_id: str) -> Shown:
-    """The event's state now, as an announcement would show it (its digest left to the renderer)."""
+async def current(conn: Executor, event_id: str) -> Shown | None:
+    """The event's state now, as an announcement would show it (its digest left to the renderer);
+    None when the event no longer exists."""
     row = await conn.fetchrow(
         """SELECT (SELECT count(*) FROM event_registrations r
                    WHERE r.event_id = e.id AND r.status IN ('registered', 'attended'))::int AS registered,
@@ -58,6 +59,8 @@ async def current(conn: Executor, event_id: str) -> Shown:
            FROM events e WHERE e.id = $1::uuid""",
         event_id,
     )
+    if row is None:
+        return None
     return Shown(row["registered"], row["waitlisted"], row["status"], row["version"], "")
 
 

@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 
 from bot.sandbox.harness import Harness
-from cogs.events.announcement import refresh, refresh_stale
+from cogs.events.announcement import announce, refresh, refresh_stale
+from db import events, outbox
 from db.pool import connect
 from tests import test_supabase
 from tests.supabase_like import SupabaseProject, claims_for, postgrest, sign_up_with_discord
@@ -231,3 +232,29 @@ async def test_an_edit_discord_refuses_is_not_sent_again_every_minute_and_the_ne
     assert await bot.pool.fetchval("SELECT count(*) FROM outbox WHERE kind = 'edit_message'") == 1
     await bob.slash("event register", event=event_id)  # access given back meanwhile
     await shows(message, lambda m: places_shown(m) == "2 / 5")
+
+
+async def test_an_event_deleted_before_its_announcement_is_posted_is_posted_once_and_the_rest_delivered(harness):
+    bot, _, event_id = await an_announced_event(harness, "5")
+    async with bot.pool.acquire() as conn, conn.transaction():  # the website deletes it while queued
+        event = await events.get(conn, event_id)
+        await conn.execute("DELETE FROM outbox WHERE dedupe_key = $1", f"event-announce:{event_id}")
+        assert await announce(conn, bot, event, host="x")
+        await conn.execute("DELETE FROM events WHERE id = $1::uuid", event_id)
+    after = await outbox.enqueue(bot.pool, "dm", {"user_id": harness.member("alice").id, "content": "after it"})
+    bot.outbox.wake()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while (await outbox.get(bot.pool, after)).status == "pending":  # not stalled behind the announcement
+        assert loop.time() < deadline, "the item queued after the announcement was never delivered"
+        await asyncio.sleep(0.05)
+    assert (await outbox.get(bot.pool, after)).status == "delivered"
+    item = await bot.pool.fetchrow("SELECT status FROM outbox WHERE dedupe_key = $1", f"event-announce:{event_id}")
+    assert item["status"] == "delivered"
+    posts = [
+        o
+        for o in harness.standin.outputs
+        if o.kind == "message" and o.message.embeds and o.message.embeds[0]["title"] == "Game night"
+    ]
+    assert len(posts) == 2  # the first announcement, and this one: once
+    assert await bot.pool.fetchval("SELECT count(*) FROM event_announcements") == 0

@@ -148,3 +148,21 @@ async def test_a_poison_outbox_row_is_set_aside_and_the_rest_delivered(sandbox):
     assert (await delivered_or_failed(pool, after)).status == "delivered"
     letter = await pool.fetchrow("SELECT kind, payload FROM dead_letters")
     assert letter["kind"] == "outbox" and letter["payload"]["outbox_id"] == poison
+
+
+async def test_an_outcome_hook_that_fails_leaves_a_sent_item_delivered_and_never_sent_again(sandbox):
+    pool = sandbox.bot.pool
+    grant = role_grant(sandbox, "alice", "Gaming Realm")
+    failing = await outbox.enqueue(pool, "add_role", grant)
+
+    async def breaks_its_statement(conn, item, delivered, error):
+        if item.id == failing:
+            await conn.execute("SELECT 1 / 0")  # a database error: aborts the statement's transaction
+
+    sandbox.bot.outbox.on_outcome(breaks_its_statement)
+    after = await outbox.enqueue(pool, "add_role", role_grant(sandbox, "bob", "News Nexus"))
+    sandbox.bot.outbox.wake()
+    assert (await delivered_or_failed(pool, after)).status == "delivered"
+    assert (await delivered_or_failed(pool, failing)).status == "delivered"
+    grants = [o for o in sandbox.standin.outputs if o.kind == "role_add" and o.data["role"] == "Gaming Realm"]
+    assert len(grants) == 1

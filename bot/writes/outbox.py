@@ -252,8 +252,16 @@ class OutboxWorker(Worker):
     async def _settled(
         self, conn: asyncpg.Connection, item: outbox.OutboxItem, *, delivered: bool, error: str | None = None
     ) -> None:
+        """Run the outcome hooks, each in a savepoint of its own: a hook that fails (the row it records
+        deleted meanwhile, a bug) is logged and undone alone, so the outcome still commits; the whole
+        transaction rolled back would put a message already sent back to pending, to be sent again
+        and again in front of every item behind it."""
         for hook in self._outcome_hooks:
-            await hook(conn, item, delivered, error)
+            try:
+                async with conn.transaction():
+                    await hook(conn, item, delivered, error)
+            except Exception:
+                log.exception("outbox item %s (%s): an outcome hook failed; its outcome stands", item.id, item.kind)
 
     async def _check_allowed(self, conn: asyncpg.Connection, item: outbox.OutboxItem) -> None:
         """Act only in the home guild and only on roles the configuration names, or the role a mute of

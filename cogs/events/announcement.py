@@ -30,9 +30,13 @@ async def host_mention(conn: asyncpg.Connection, event: Event) -> str:
     return f"<@{found[event.host_id]}>" if event.host_id in found else "(unknown)"
 
 
-async def _render(conn: asyncpg.Connection, event: Event, host: str | None = None) -> tuple[dict[str, Any], Shown]:
-    """The announcement as it should look now, and the state it shows."""
+async def _render(
+    conn: asyncpg.Connection, event: Event, host: str | None = None
+) -> tuple[dict[str, Any], Shown] | None:
+    """The announcement as it should look now, and the state it shows (None: the event is deleted)."""
     now = await announcements.current(conn, event.id)
+    if now is None:
+        return None
     host = host if host is not None else await host_mention(conn, event)
     message = announcement(event, host=host, registered=now.registered, waitlisted=now.waitlisted)
     return message, dataclasses.replace(now, digest=message["digest"])
@@ -45,7 +49,10 @@ async def announce(conn: asyncpg.Connection, bot: ConclaveBot, event: Event, hos
     channel_id = settings.events.channel_id or settings.announcements.general_channel_id
     if channel_id is None:
         return False
-    message, shown = await _render(conn, event, host)
+    rendered = await _render(conn, event, host)
+    if rendered is None:
+        return False
+    message, shown = rendered
     payload: dict[str, Any] = {
         "channel_id": str(channel_id),
         "content": None,
@@ -68,7 +75,10 @@ async def refresh(conn: asyncpg.Connection, event_id: str) -> bool:
     event = await events.get(conn, event_id)
     if event is None:
         return False
-    message, shown = await _render(conn, event)
+    rendered = await _render(conn, event)
+    if rendered is None:
+        return False
+    message, shown = rendered
     if announced.shown == shown:
         return False
     revision = await announcements.showing(conn, event_id, shown)
@@ -107,6 +117,10 @@ async def on_outcome(conn: asyncpg.Connection, item: outbox.OutboxItem, delivere
     Discord stayed unavailable for leaves what it shows unknown, so the next check sends it again."""
     if item.kind == "channel_message" and delivered and "announces" in item.payload and item.sent:
         a = item.payload["announces"]
+        if await events.get(conn, a["event_id"], lock=True) is None:  # the order refresh_stale takes
+            # deleted (the website, an admin) after it was queued: nothing to record or keep current
+            log.info("event %s was deleted before its announcement was posted; not recorded", a["event_id"])
+            return
         shown = Shown(a["registered"], a["waitlisted"], a["status"], datetime.fromisoformat(a["version"]), a["digest"])
         await announcements.record(conn, a["event_id"], item.sent["channel_id"], item.sent["id"], shown)
         await refresh(conn, a["event_id"])
