@@ -131,3 +131,27 @@ async def test_a_member_never_marked_gone_is_marked_in_the_server_by_the_bots_ne
     async with pool.acquire() as conn:
         await users.upsert_members(conn, [MemberSnapshot(discord_id=discord_id, username="web-first", in_server=True)])
     assert await pool.fetchval("SELECT in_server FROM users WHERE discord_id = $1", discord_id) is True
+
+
+async def test_a_failing_after_sync_hook_does_not_skip_the_later_ones(harness, caplog):
+    """One after_member_sync hook failing (a statement timeout in the pathway reconcile) is logged with
+    its name; the hooks after it still run and the guild still counts as synced."""
+    import asyncpg
+
+    bot = await harness.start_bot()
+    ran: list[str] = []
+
+    async def reconcile_that_times_out() -> None:
+        raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
+
+    async def a_later_hook() -> None:
+        ran.append("later")
+
+    bot.after_member_sync.insert(0, reconcile_that_times_out)
+    bot.after_member_sync.append(a_later_hook)
+    bot.guild_synced.clear()
+    with caplog.at_level("WARNING"):
+        await bot.on_ready()
+    assert ran == ["later"]
+    assert bot.guild_synced.is_set()
+    assert "reconcile_that_times_out" in caplog.text

@@ -453,7 +453,17 @@ class ConclaveBot(commands.Bot):
             self._resync_members, "interval", hours=MEMBER_SYNC_HOURS, id="members:sync", replace_existing=True
         )
         for hook in self.after_member_sync:
-            await hook()  # e.g. the rank index, which must not count members who left while we were away
+            # e.g. the rank index, which must not count members who left while we were away. Each on
+            # its own: one failing (a statement timeout) must not skip the others, nor guild_synced.
+            try:
+                await hook()
+            except Exception as error:
+                log.warning(
+                    "after the member sync, %s failed (%s); carrying on",
+                    getattr(hook, "__qualname__", repr(hook)),
+                    one_line(error),
+                    exc_info=not is_outage(error),
+                )
         log.info("ready as %s in %s (%d members synced)", self.user, guild.name, count)
         # What start-up built (modules, caches, the member list, the rank index) lives as long as the
         # process: out of the collector's sight, a collection walks only what messages create. And

@@ -79,6 +79,8 @@ HANDOVER_WAIT_S = 30.0
 CUT_TAKEN_WAIT_S = 5.0
 # A test hook (tests/test_handover_window.py): the directory of the files a handover's steps wait for.
 TEST_GATES = "CONCLAVE_TEST_GATES"
+# A gate nobody opens is given up after this long: a test holds a step for seconds, never minutes.
+TEST_GATE_WAIT_S = 120.0
 
 
 class HandoverRefused(Exception):
@@ -160,13 +162,23 @@ async def wait_at_test_gate(name: str) -> None:
     """A test's hold on one step of a handover, to make its moment as long as the test needs (the
     successor between learning its cut and taking it: "cut"; the old leader after its grace, before
     it stops: "grace"): with CONCLAVE_TEST_GATES set to a directory, wait until the file `name`
-    exists in it. Unset (production), nothing waits."""
+    exists in it, for TEST_GATE_WAIT_S at most. Unset (production), nothing waits; nor does anything
+    against Discord itself (the variable leaked into a deploy): gates hold only before a stand-in."""
     gates = os.environ.get(TEST_GATES)
     if not gates:
         return
+    host = yarl.URL(discord.http.Route.BASE).host or ""
+    if host == "discord.com" or host.endswith(".discord.com"):
+        log.warning("handover: %s is set but ignored: the bot talks to Discord itself, not a stand-in", TEST_GATES)
+        return
     gate = os.path.join(gates, name)
     log.info("handover: waiting for %s (a test's gate)", gate)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + TEST_GATE_WAIT_S
     while not os.path.exists(gate):
+        if loop.time() > give_up:
+            log.warning("handover: gave up waiting for %s after %.0f s; carrying on", gate, TEST_GATE_WAIT_S)
+            return
         await asyncio.sleep(0.02)
 
 
