@@ -211,3 +211,41 @@ async def test_a_timeout_given_by_hand_after_one_ran_out_is_a_case_of_its_own(ha
     assert statuses == ["superseded", "active"]
     first = await moderation.case_by_number(bot.pool, str(bot.guild_id), 1)
     assert await moderation.revisions(bot.pool, first.id) == []  # the first case is not rewritten
+
+
+async def test_a_timeout_changed_live_while_the_start_up_reconcile_runs_is_recorded_once_and_blocks_no_other(harness):
+    frank, gina = harness.demo.new_member("frank"), harness.demo.new_member("gina")
+    bot, modlog = await start(harness)
+    may_read_the_audit_log(harness)
+    await harness.stop_bot()
+    mod = harness.member("mod")
+    mod.timeout_in_discord(frank, timedelta(hours=2), reason="trolling")  # both given while the bot was away
+    mod.timeout_in_discord(gina, timedelta(hours=1), reason="spam")
+    audit = f"/guilds/{harness.standin.guild.id}/audit-logs"
+    harness.standin.inject_delay("GET", audit, seconds=3)  # the reconcile reads who did it, slowly
+    (delay,) = [f for f in harness.standin.failures if f.path_prefix == audit]
+    starting = asyncio.create_task(start(harness))
+
+    async def reconcile_reading_the_audit_log():
+        return delay.times == 0
+
+    await wait_until(reconcile_reading_the_audit_log, timeout=20.0)
+    mod.timeout_in_discord(frank, timedelta(hours=3), reason="still trolling")  # live, meanwhile
+    bot, modlog = await starting
+
+    async def both_on_record_with_discords_ends():
+        rows = {r["target_discord_id"]: r for r in await bot.pool.fetch(TIMEOUTS) if r["status"] == "active"}
+        return set(rows) == {frank.id, gina.id} and all(
+            close(rows[m.id]["expires_at"], m.member.communication_disabled_until) for m in (frank, gina)
+        )
+
+    await wait_until(both_on_record_with_discords_ends, timeout=15.0)
+    summary = await harness.standin.wait_for(
+        lambda o: o.kind == "message" and o.message.channel_id == modlog.id and "Timeouts changed" in o.message.content,
+        past=True,
+    )
+    assert "given, 0 removed" in summary.message.content
+    await round_trip(harness)
+    rows = await bot.pool.fetch(GUILD_CASES)
+    targets = sorted(r["metadata"]["target_discord_id"] for r in rows if r["action"] == "timeout")
+    assert targets == sorted([frank.id, gina.id])  # one case each: frank's not recorded twice

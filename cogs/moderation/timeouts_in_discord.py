@@ -7,8 +7,8 @@ timeouts members carry compared with those on record, for what changed while the
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import asyncpg
 import discord
@@ -27,9 +27,6 @@ from cogs.moderation.in_discord import (
 from cogs.moderation.lifecycle import Lifter, cancel_expiry, lift, put_in_force, queue_modlog
 from db import moderation, outbox, timers
 from db.moderation import Case
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +161,7 @@ class TimeoutsInDiscord(MenusWatcher):
         (moderator_id, moderator), reason = found
         target_id = await bot.identity.user_id(member)
         async with bot.pool.acquire() as conn, conn.transaction():
+            await moderation.lock_member(conn, guild_id, discord_id)  # as the start-up reconcile takes it
             active = running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True))
             if active is not None:
                 return (
@@ -196,12 +194,16 @@ class TimeoutsInDiscord(MenusWatcher):
         (moderator_id, moderator), reason = found
         by = Lifter("lifted", _why("timeout removed in Discord", reason), moderator_id, moderator, effect=False)
         async with bot.pool.acquire() as conn, conn.transaction():
+            await moderation.lock_member(conn, guild_id, discord_id)  # as the start-up reconcile takes it
             active = await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)
             return await lift(conn, bot, active, by) if active is not None else None
 
     # -- start-up ------------------------------------------------------------------------------
 
     async def _reconcile(self) -> None:
+        """What changed while the bot was offline, one member at a time, each in its own transaction
+        under the member's lock (as the live handlers take it): a timeout changed live meanwhile is
+        recorded once, by whichever comes first, and one member's failure blocks no other's."""
         bot, guild = self.bot, self.bot.home_guild
         if guild is None:
             return
@@ -230,50 +232,90 @@ class TimeoutsInDiscord(MenusWatcher):
             return
         actors = await self._recent_actors(guild)
         targets = {m.id: await bot.identity.user_id(m) for m, _ in given}
-        recorded: list[Case] = []
-        async with bot.pool.acquire() as conn, conn.transaction():
-            locked = [await moderation.lock_active_sanction(conn, s.id) for s in removed]
-            for member, until in given:
+        given_cases: list[Case] = []
+        lifted: list[Case] = []
+        moved = 0
+
+        def now_until(discord_id: str) -> datetime | None:
+            """The member's timeout as the gateway has it now (a live change since the snapshot)."""
+            member = guild.get_member(int(discord_id))
+            return None if member is None else timed_out_until(member)
+
+        async def each(discord_id: str, step: Callable[[asyncpg.Connection], Awaitable[Case | None]]) -> Case | None:
+            """One member's step, in its own transaction under their lock; its case once committed."""
+            try:
+                async with bot.pool.acquire() as conn, conn.transaction():
+                    await moderation.lock_member(conn, guild_id, discord_id)
+                    return await step(conn)
+            except (asyncpg.PostgresError, OSError, TimeoutError) as error:
+                log.warning("timeout of %s not reconciled (%s): the next start-up tries again", discord_id, error)
+                return None
+
+        for member, _until in given:
+
+            async def give(conn: asyncpg.Connection, member: discord.Member = member) -> Case | None:
+                discord_id = str(member.id)
+                if running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)):
+                    return None  # recorded meanwhile, live: a change of it is the live path's
+                until = now_until(discord_id)
+                if until is None:
+                    return None  # removed meanwhile
                 actor, reason = actors.get(member.id, (None, None))
                 moderator_id, _ = await _moderator(bot, actor)
-                why = _why("timed out in Discord while the bot was offline", reason)
-                recorded.append(
-                    await record_timeout(
-                        conn,
-                        guild_id=guild_id,
-                        discord_id=str(member.id),
-                        target_id=targets[member.id],
-                        until=until,
-                        moderator_id=moderator_id,
-                        reason=why,
-                    )
+                return await record_timeout(
+                    conn,
+                    guild_id=guild_id,
+                    discord_id=discord_id,
+                    target_id=targets[member.id],
+                    until=until,
+                    moderator_id=moderator_id,
+                    reason=_why("timed out in Discord while the bot was offline", reason),
                 )
-            for sanction, until in changed:
-                locked_now = await moderation.lock_active_sanction(conn, sanction.id)
-                if locked_now is not None:
-                    actor, _ = actors.get(int(sanction.target_discord_id), (None, None))
-                    await change_end(conn, locked_now, until, (await _moderator(bot, actor))[0])
-            for sanction in locked:
-                if sanction is None:
-                    continue  # ended meanwhile
-                if await outbox.status_of(conn, f"case-action:{sanction.case_id}") in ("failed", "refused"):
-                    continue  # never applied in Discord: its failure is on record
-                actor, reason = actors.get(int(sanction.target_discord_id), (None, None))
+
+            if (case := await each(str(member.id), give)) is not None:
+                given_cases.append(case)
+        for sanction, _until in changed:
+
+            async def move(conn: asyncpg.Connection, sanction: moderation.Sanction = sanction) -> Case | None:
+                locked = await moderation.lock_active_sanction(conn, sanction.id)
+                until = now_until(sanction.target_discord_id)
+                if locked is None or until is None or same_end(locked.expires_at, until):
+                    return None  # ended, removed or moved meanwhile
+                actor, _ = actors.get(int(sanction.target_discord_id), (None, None))
+                return await change_end(conn, locked, until, (await _moderator(bot, actor))[0])
+
+            if await each(sanction.target_discord_id, move) is not None:
+                moved += 1
+        for sanction in removed:
+
+            async def remove(conn: asyncpg.Connection, sanction: moderation.Sanction = sanction) -> Case | None:
+                locked = await moderation.lock_active_sanction(conn, sanction.id)
+                if locked is None or now_until(sanction.target_discord_id) is not None:
+                    return None  # ended meanwhile (its expiry ran), or timed out again live
+                if await outbox.status_of(conn, f"case-action:{locked.case_id}") in ("failed", "refused"):
+                    return None  # never applied in Discord: its failure is on record
+                actor, reason = actors.get(int(locked.target_discord_id), (None, None))
                 moderator_id, moderator = await _moderator(bot, actor)
                 why = _why("timeout removed in Discord while the bot was offline", reason)
-                case = await lift(conn, bot, sanction, Lifter("lifted", why, moderator_id, moderator, False, False))
-                if case is not None:
-                    recorded.append(case)
-            if recorded or changed:
-                content = (
-                    f"Timeouts changed in Discord while I was offline: {len(given)} given, "
-                    f"{len(recorded) - len(given)} removed, {len(changed)} with a new end"
-                    + (f", recorded as {_case_list(recorded)}." if recorded else ".")
-                )
-                await queue_modlog_line(conn, bot, content, f"timeouts-reconciled:{now.timestamp()}")
+                return await lift(conn, bot, locked, Lifter("lifted", why, moderator_id, moderator, False, False))
+
+            if (case := await each(sanction.target_discord_id, remove)) is not None:
+                lifted.append(case)
+        recorded = given_cases + lifted
+        if recorded or moved:
+            content = (
+                f"Timeouts changed in Discord while I was offline: {len(given_cases)} given, "
+                f"{len(lifted)} removed, {moved} with a new end"
+                + (f", recorded as {_case_list(recorded)}." if recorded else ".")
+            )
+            try:
+                async with bot.pool.acquire() as conn, conn.transaction():
+                    await queue_modlog_line(conn, bot, content, f"timeouts-reconciled:{now.timestamp()}")
+            except (asyncpg.PostgresError, OSError, TimeoutError) as error:
+                log.warning("the summary of timeouts reconciled is not posted (%s): %s", error, content)
         bot.outbox.wake()
         bot.timers.wake()
-        log.info("timeouts changed in Discord while offline: %d case(s), %d end(s) moved", len(recorded), len(changed))
+        log.info("timeouts changed in Discord while offline: %d case(s), %d end(s) moved", len(recorded), moved)
 
     async def _recent_actors(self, guild: discord.Guild) -> Actors:
         """Who made the newest timeout change of each member, where the bot may read the audit log."""
