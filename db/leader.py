@@ -191,14 +191,32 @@ async def set_cut(conn: Executor, fence: Fence, cut: int) -> bool:
     return status.endswith(" 1")
 
 
-async def take_cut(conn: Executor, guild_id: str, holder: str) -> bool:
+async def take_cut(conn: Executor, guild_id: str, holder: str, cut: int) -> bool:
     """The successor's word that it handles the events from its cut on (the old leader may stop
-    handling the others)."""
+    handling the others), given before it handles any: a compare-and-set on the cut it learnt, so a
+    handover called off meanwhile (or a new cut) is not taken. Idempotent: asked again after a lost
+    answer, it is True again."""
     status = await conn.execute(
-        """UPDATE bot_leader SET handover_taken_at = NOW()
-           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut IS NOT NULL""",
+        """UPDATE bot_leader SET handover_taken_at = COALESCE(handover_taken_at, NOW())
+           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut = $3 AND expires_at > NOW()""",
         guild_id,
         holder,
+        cut,
+    )
+    return status.endswith(" 1")
+
+
+async def call_off_handover(conn: Executor, fence: Fence, successor: str) -> bool:
+    """The old leader's way back when its successor never took its cut (it died after learning it):
+    the handover is over and this process carries on leading. Only while the cut is not taken: a
+    successor that took it leads, and this returns False."""
+    status = await conn.execute(
+        """UPDATE bot_leader
+           SET handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL, handover_taken_at = NULL
+           WHERE guild_id = $1 AND holder = $2 AND token = $3 AND expires_at > NOW()
+             AND handover_to = $4 AND handover_taken_at IS NULL""",
+        *fence_args(fence),
+        successor,
     )
     return status.endswith(" 1")
 

@@ -205,3 +205,28 @@ async def test_a_successor_slow_to_take_its_cut_still_misses_nothing_done_in_dis
                 WHERE u.username = 'dave' AND a.event_type = 'member_join'"""
         )
         assert (offers, [j["event_action"] for j in joins]) == (["alice"], ["new"])
+
+
+async def test_a_successor_that_dies_before_taking_its_cut_leaves_the_old_leader_leading(db_dsn, tmp_path):
+    """The successor learns its cut and is killed before it takes it: the old leader calls the
+    handover off and leads on (it stopped, and nobody led until someone started the bot again), and
+    a later --takeover is handed over to as usual."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    async with Processes(tmp_path, db_dsn) as world:
+        old, new = await handover_held_at_the_cut(world, gates, old_waits=False)
+        new.kill()
+        called_off = saying((old, "called off, this process leads on"))
+        await eventually(called_off, timeout=60, what="the old leader calling the handover off")
+        assert old.popen.poll() is None, old.log[-3000:]
+        await leads(world, old)
+        status, about = await world.slash("alice", "about")  # answered: every interaction is its own again
+        assert status == 200 and "Conclave" in about["text"], about
+        lease = await world.fetch("SELECT handover_to, handover_cut, handover_taken_at FROM bot_leader")
+        assert [tuple(r) for r in lease] == [(None, None, None)]
+        later = world.start_bot("later", "--takeover")
+        await leads(world, later)
+        assert old.popen.wait(20) == 0, old.log[-3000:]
+        status, about = await world.slash("alice", "about")
+        assert status == 200 and "Conclave" in about["text"], about
+        assert later.stop() == 0

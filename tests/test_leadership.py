@@ -284,3 +284,31 @@ async def test_a_takeover_with_nobody_leading_is_damped_before_it_identifies(db_
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await new.close()
+
+
+async def test_a_handover_is_either_taken_or_called_off_never_both(db_dsn, conn):
+    """The successor takes its cut (a compare-and-set on the cut it learnt) and the old leader calls
+    the handover off (only while it is not taken): whichever comes first wins, the other is refused;
+    taking again after a lost answer is still True, and a called-off cut can no longer be taken."""
+    for first in ("take", "call off"):
+        await conn.execute("DELETE FROM bot_leader")  # the first round's lease, handed to "new"
+        old, new = contender(db_dsn, "old"), contender(db_dsn, "new")
+        try:
+            assert await old.try_acquire() is not None
+            assert await new.request_handover() == "asked"
+            assert await old.set_cut(5000)
+            assert not await new.take_cut(4999, within=0)  # not the cut the leader chose
+            if first == "take":
+                assert await new.take_cut(5000, within=0)
+                assert await new.take_cut(5000, within=0)  # asked again: the same answer
+                assert await old.call_off_handover("new") is False
+                assert await old.cut_taken()
+            else:
+                assert await old.call_off_handover("new") is True
+                assert not await new.take_cut(5000, within=0)
+                assert not await old.cut_taken() and old.handover_to is None
+                assert await new.request_handover() == "asked"  # asked again, it is a new handover
+        finally:
+            await old.release()
+            for c in (old, new):
+                await c.close()

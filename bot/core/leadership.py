@@ -256,13 +256,37 @@ class Leadership:
         assert self.fence is not None
         return await self._run(lambda conn: leader.set_cut(conn, self.fence, cut))  # type: ignore[arg-type]
 
-    async def take_cut(self) -> None:
-        """Tell the old leader this process handles the events from its cut on; a failure is one
-        line (the old leader then waits out its bound, handling events meanwhile)."""
+    async def take_cut(self, cut: int, *, within: float) -> bool:
+        """Tell the old leader this process handles the events from `cut` on, before handling any:
+        True once on record; False when the handover was called off (or moved to another cut), or
+        the word could not be given within `within` seconds (the old leader then calls it off and
+        carries on leading). Asked again after a failure: the write is idempotent."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + within
+        while True:
+            try:
+                return await self._run(lambda conn: leader.take_cut(conn, self.guild_id, self.holder, cut))
+            except Exception as error:
+                log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
+            if loop.time() >= give_up:
+                return False
+            await asyncio.sleep(0.25)
+
+    async def call_off_handover(self, successor: str) -> bool | None:
+        """The old leader's way back from a handover whose successor never took its cut: True, called
+        off (this process leads on); False, the successor took it meanwhile (or the lease is gone);
+        None, unknown (the database did not answer)."""
+        fence = self.fence
+        if fence is None:
+            return False
         try:
-            await self._run(lambda conn: leader.take_cut(conn, self.guild_id, self.holder))
+            called_off = await self._run(lambda conn: leader.call_off_handover(conn, fence, successor))
         except Exception as error:
-            log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
+            log.warning("handover to %s: calling it off could not be recorded (%s)", successor, one_line(error))
+            return None
+        if called_off:
+            self.handover_to = None  # a new request (the same successor, alive after all) is answered again
+        return called_off
 
     async def cut_taken(self) -> bool:
         fence = self.fence

@@ -147,9 +147,13 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
         cut = await _handover_cut(leadership, connection)
         if cut is not None:
             await wait_at_test_gate("cut")
+            # The cut taken on record before any event past it is handled here: a handover the old
+            # leader called off meanwhile (no word from here in time) is the old leader's again.
+            if not await leadership.take_cut(cut, within=CUT_TAKEN_WAIT_S):
+                log.warning("handover: the leader called it off before this process took its cut; asking again")
+                continue
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
-            await leadership.take_cut()  # the old leader stops handling the other events after this
             return await leadership.wait_for_lease(takeover=True)
         fence = await leadership.try_acquire(takeover=True)
         if fence is not None:
@@ -227,30 +231,51 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
         return
     log.info("handing over to %s: events from snowflake %d on are theirs", successor, cut)
     await asyncio.sleep(HANDOVER_GRACE_S)
-    await _until_cut_taken(leadership, successor, lost)
+    if not await _until_cut_taken(leadership, successor, lost) and await _called_off(leadership, successor, lost):
+        bot.cut_below = None  # every event is this process's again
+        log.warning("handover to %s: it never took its cut; called off, this process leads on", successor)
+        return
     await wait_at_test_gate("grace")
     if not lost.done():
         lost.set_result("handover")
 
 
-async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> None:
+async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> bool:
     """The old leader handles every event but interactions and messages (no id to cut them by) until
-    the successor says it took its cut, so none falls between the two; a successor that says nothing
-    for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for longer, nor is
-    anyone once this process lost the lease."""
+    the successor says it took its cut, so none falls between the two: True once it has. A successor
+    that says nothing for CUT_TAKEN_WAIT_S (it died, its database is unreachable) is not waited for
+    longer (False), nor is anyone once this process lost the lease."""
     loop = asyncio.get_running_loop()
     give_up, warned = loop.time() + CUT_TAKEN_WAIT_S, False
     while loop.time() < give_up and not lost.done():
         try:
             if await leadership.cut_taken():
-                return
+                return True
         except Exception as error:
             if not warned:
                 log.warning("handover to %s: whether it took the cut is unknown (%s)", successor, one_line(error))
                 warned = True
         await asyncio.sleep(leadership.timing.takeover_poll_s)
     if not lost.done():
-        log.warning("handover to %s: no word that it took the cut in %.0f s; stopping", successor, CUT_TAKEN_WAIT_S)
+        log.warning("handover to %s: no word that it took the cut in %.0f s", successor, CUT_TAKEN_WAIT_S)
+    return False
+
+
+async def _called_off(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> bool:
+    """Call the handover off (its successor never took its cut): True, this process leads on. False
+    when the successor took the cut meanwhile (it leads: this process stops), or the database left
+    it unknown for CUT_TAKEN_WAIT_S (stopping is the safe side: two leaders would answer twice)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + CUT_TAKEN_WAIT_S
+    while not lost.done():
+        called_off = await leadership.call_off_handover(successor)
+        if called_off is not None:
+            return called_off
+        if loop.time() >= give_up:
+            log.warning("handover to %s: whether it was called off is unknown; stopping", successor)
+            return False
+        await asyncio.sleep(0.25)
+    return False
 
 
 async def run_forever(config: Config, *, takeover: bool = False) -> int:
