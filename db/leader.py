@@ -195,10 +195,10 @@ async def take_cut(conn: Executor, guild_id: str, holder: str, cut: int) -> bool
     """The successor's word that it handles the events from its cut on (the old leader may stop
     handling the others), given before it handles any: a compare-and-set on the cut it learnt, so a
     handover called off meanwhile (or a new cut) is not taken. Idempotent: asked again after a lost
-    answer, it is True again."""
+    answer, it is True again, the old leader's lease released to this process by then included."""
     status = await conn.execute(
         """UPDATE bot_leader SET handover_taken_at = COALESCE(handover_taken_at, NOW())
-           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut = $3 AND expires_at > NOW()""",
+           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut = $3""",
         guild_id,
         holder,
         cut,
@@ -208,17 +208,27 @@ async def take_cut(conn: Executor, guild_id: str, holder: str, cut: int) -> bool
 
 async def call_off_handover(conn: Executor, fence: Fence, successor: str) -> bool:
     """The old leader's way back when its successor never took its cut (it died after learning it):
-    the handover is over and this process carries on leading. Only while the cut is not taken: a
-    successor that took it leads, and this returns False."""
-    status = await conn.execute(
-        """UPDATE bot_leader
-           SET handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL, handover_taken_at = NULL
-           WHERE guild_id = $1 AND holder = $2 AND token = $3 AND expires_at > NOW()
-             AND handover_to = $4 AND handover_taken_at IS NULL""",
+    the handover is over and this process carries on leading (logged 'called_off'). Only while the
+    cut is not taken: True, called off (now, or by an earlier try whose answer was lost: the row no
+    longer names this successor); False, the successor took it, or this lease is gone."""
+    return await conn.fetchval(
+        """WITH off AS (
+             UPDATE bot_leader
+             SET handover_to = NULL, handover_asked_at = NULL, handover_cut = NULL, handover_taken_at = NULL
+             WHERE guild_id = $1 AND holder = $2 AND token = $3 AND expires_at > NOW()
+               AND handover_to = $4 AND handover_taken_at IS NULL
+             RETURNING guild_id, holder, token
+           ), logged AS (
+             INSERT INTO bot_leader_log (guild_id, holder, token, event, detail)
+             SELECT guild_id, holder, token, 'called_off', 'successor ' || $4 || ' never took its cut' FROM off
+           )
+           SELECT EXISTS (SELECT 1 FROM off)
+               OR EXISTS (SELECT 1 FROM bot_leader
+                           WHERE guild_id = $1 AND holder = $2 AND token = $3 AND expires_at > NOW()
+                             AND handover_to IS DISTINCT FROM $4)""",
         *fence_args(fence),
         successor,
     )
-    return status.endswith(" 1")
 
 
 async def cut_taken(conn: Executor, fence: Fence) -> bool:

@@ -230,3 +230,23 @@ async def test_a_successor_that_dies_before_taking_its_cut_leaves_the_old_leader
         status, about = await world.slash("alice", "about")
         assert status == 200 and "Conclave" in about["text"], about
         assert later.stop() == 0
+
+
+async def test_a_successor_stalled_past_the_call_off_takes_nothing_and_stops_saying_why(db_dsn, tmp_path):
+    """Stalled at its cut until the old leader called the handover off, the successor finds it
+    called off: it handles nothing, says why in one line and exits 1 (asking again at once would
+    leave interactions unanswered for seconds each time), and the old leader leads on."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    async with Processes(tmp_path, db_dsn) as world:
+        old, new = await handover_held_at_the_cut(world, gates, old_waits=False)
+        await eventually(saying((old, "called off, this process leads on")), timeout=60, what="the call-off")
+        (gates / "cut").touch()
+        assert new.popen.wait(30) == 1, new.log[-3000:]
+        assert new.says("the leader called the handover off"), new.log[-3000:]
+        await leads(world, old)
+        status, about = await world.slash("alice", "about")
+        assert status == 200 and "Conclave" in about["text"], about
+        interactions = (await world.get("interactions"))["interactions"]
+        assert interactions[-1]["answered"] and (await world.get("interactions"))["refused_second_acks"] == 0
+        assert old.stop() == 0

@@ -274,8 +274,8 @@ class Leadership:
 
     async def call_off_handover(self, successor: str) -> bool | None:
         """The old leader's way back from a handover whose successor never took its cut: True, called
-        off (this process leads on); False, the successor took it meanwhile (or the lease is gone);
-        None, unknown (the database did not answer)."""
+        off (this process leads on; also when an earlier try's answer was lost); False, the successor
+        took it meanwhile (or the lease is gone); None, unknown (the database did not answer)."""
         fence = self.fence
         if fence is None:
             return False

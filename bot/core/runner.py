@@ -150,8 +150,12 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
             # The cut taken on record before any event past it is handled here: a handover the old
             # leader called off meanwhile (no word from here in time) is the old leader's again.
             if not await leadership.take_cut(cut, within=CUT_TAKEN_WAIT_S):
-                log.warning("handover: the leader called it off before this process took its cut; asking again")
-                continue
+                # Not asked again at once: each attempt leaves interactions unanswered for seconds
+                # (the old leader leaves them to this process until it calls the handover off).
+                raise HandoverRefused(
+                    "the leader called the handover off: this process did not take its cut in time "
+                    "(a stalled host, or its database unreachable); start it again to take over"
+                )
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
             return await leadership.wait_for_lease(takeover=True)
@@ -220,11 +224,13 @@ async def hand_over(bot: ConclaveBot, leadership: Leadership, successor: str, lo
     before it arrive, then stop (workers, gateway, every flush) and release the lease to the successor."""
     cut = bot.hand_events_over()
     try:
-        recorded = await leadership.set_cut(cut)
-    except Exception as error:  # a statement timeout, a lost connection: the cut is not on record
-        log.warning("handover to %s: the cut could not be recorded (%s)", successor, one_line(error))
-        recorded = False
-    if not recorded:
+        recorded: bool | None = await leadership.set_cut(cut)
+    except Exception as error:  # a statement timeout, a lost connection: the cut may be on record or not
+        log.warning("handover to %s: whether the cut was recorded is unknown (%s)", successor, one_line(error))
+        recorded = None
+    if recorded is False or (recorded is None and await _called_off(leadership, successor, lost)):
+        # Not on record (the request went away), or called off: a cut whose answer was lost could
+        # reach the successor, and both would answer from it on.
         log.warning("handover to %s: the cut was not recorded; carrying on as leader", successor)
         bot.cut_below = None
         leadership.handover_to = None
@@ -262,9 +268,10 @@ async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio
 
 
 async def _called_off(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> bool:
-    """Call the handover off (its successor never took its cut): True, this process leads on. False
-    when the successor took the cut meanwhile (it leads: this process stops), or the database left
-    it unknown for CUT_TAKEN_WAIT_S (stopping is the safe side: two leaders would answer twice)."""
+    """Call the handover off (its successor never took its cut, or the cut's own write went
+    unanswered): True, this process leads on. False when the successor took the cut meanwhile (it
+    leads: this process hands over), or the database left it unknown for CUT_TAKEN_WAIT_S (handing
+    over is the safe side: two leaders would answer twice)."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + CUT_TAKEN_WAIT_S
     while not lost.done():
