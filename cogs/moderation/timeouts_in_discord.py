@@ -232,36 +232,56 @@ class TimeoutsInDiscord(MenusWatcher):
             return
         actors = await self._recent_actors(guild)
         targets = {m.id: await bot.identity.user_id(m) for m, _ in given}
+        # Who did each, resolved before any member's lock is taken (no connection held meanwhile).
+        ids = (
+            {m.id for m, _ in given}
+            | {int(s.target_discord_id) for s, _ in changed}
+            | {int(s.target_discord_id) for s in removed}
+        )
+        by: dict[int, tuple[tuple[str | None, str], str | None]] = {}
+        for member_id in ids:
+            actor, reason = actors.get(member_id, (None, None))
+            by[member_id] = (await _moderator(bot, actor), reason)
         given_cases: list[Case] = []
         lifted: list[Case] = []
         moved = 0
 
         def now_until(discord_id: str) -> datetime | None:
-            """The member's timeout as the gateway has it now (a live change since the snapshot)."""
+            """The member's timeout as the gateway has it now: a live change since the snapshot is
+            the live handler's (it takes the member's lock after this step, or took it before)."""
             member = guild.get_member(int(discord_id))
             return None if member is None else timed_out_until(member)
 
         async def each(discord_id: str, step: Callable[[asyncpg.Connection], Awaitable[Case | None]]) -> Case | None:
-            """One member's step, in its own transaction under their lock; its case once committed."""
+            """One member's step, in its own transaction under their lock; its case once committed.
+            A failure is that member's alone (one warning): the others are reconciled all the same."""
             try:
                 async with bot.pool.acquire() as conn, conn.transaction():
                     await moderation.lock_member(conn, guild_id, discord_id)
                     return await step(conn)
-            except (asyncpg.PostgresError, OSError, TimeoutError) as error:
-                log.warning("timeout of %s not reconciled (%s): the next start-up tries again", discord_id, error)
+            except Exception as error:
+                expected = isinstance(error, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError))
+                log.warning(
+                    "timeout of %s not reconciled (%s): the next start-up tries again",
+                    discord_id,
+                    error,
+                    exc_info=None if expected else error,
+                )
                 return None
 
-        for member, _until in given:
+        for member, until in given:
 
-            async def give(conn: asyncpg.Connection, member: discord.Member = member) -> Case | None:
+            async def give(
+                conn: asyncpg.Connection, member: discord.Member = member, until: datetime = until
+            ) -> Case | None:
                 discord_id = str(member.id)
                 if running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)):
-                    return None  # recorded meanwhile, live: a change of it is the live path's
-                until = now_until(discord_id)
-                if until is None:
-                    return None  # removed meanwhile
-                actor, reason = actors.get(member.id, (None, None))
-                moderator_id, _ = await _moderator(bot, actor)
+                    return None  # recorded meanwhile by the live handler, with what it saw
+                if now_until(discord_id) is None:
+                    return None  # removed meanwhile: not in force, as Discord has it
+                (moderator_id, _), reason = by[member.id]
+                # The end the offline change gave (its moderator's); a live change since moves it
+                # once the live handler has the lock.
                 return await record_timeout(
                     conn,
                     guild_id=guild_id,
@@ -274,15 +294,19 @@ class TimeoutsInDiscord(MenusWatcher):
 
             if (case := await each(str(member.id), give)) is not None:
                 given_cases.append(case)
-        for sanction, _until in changed:
+        for sanction, until in changed:
 
-            async def move(conn: asyncpg.Connection, sanction: moderation.Sanction = sanction) -> Case | None:
+            async def move(
+                conn: asyncpg.Connection, sanction: moderation.Sanction = sanction, until: datetime = until
+            ) -> Case | None:
                 locked = await moderation.lock_active_sanction(conn, sanction.id)
-                until = now_until(sanction.target_discord_id)
-                if locked is None or until is None or same_end(locked.expires_at, until):
-                    return None  # ended, removed or moved meanwhile
-                actor, _ = actors.get(int(sanction.target_discord_id), (None, None))
-                return await change_end(conn, locked, until, (await _moderator(bot, actor))[0])
+                if locked is None or same_end(locked.expires_at, until):
+                    return None  # ended or moved meanwhile
+                current = now_until(sanction.target_discord_id)
+                if current is not None and same_end(locked.expires_at, current):
+                    return None  # the live handler moved it to what Discord holds now
+                (moderator_id, _), _reason = by[int(sanction.target_discord_id)]
+                return await change_end(conn, locked, until, moderator_id)
 
             if await each(sanction.target_discord_id, move) is not None:
                 moved += 1
@@ -290,12 +314,14 @@ class TimeoutsInDiscord(MenusWatcher):
 
             async def remove(conn: asyncpg.Connection, sanction: moderation.Sanction = sanction) -> Case | None:
                 locked = await moderation.lock_active_sanction(conn, sanction.id)
-                if locked is None or now_until(sanction.target_discord_id) is not None:
-                    return None  # ended meanwhile (its expiry ran), or timed out again live
+                if locked is None:
+                    return None  # ended meanwhile (its expiry ran, or the live handler lifted it)
+                current = now_until(sanction.target_discord_id)
+                if current is not None and same_end(locked.expires_at, current):
+                    return None  # timed out again live, and the live handler recorded it on this one
                 if await outbox.status_of(conn, f"case-action:{locked.case_id}") in ("failed", "refused"):
                     return None  # never applied in Discord: its failure is on record
-                actor, reason = actors.get(int(locked.target_discord_id), (None, None))
-                moderator_id, moderator = await _moderator(bot, actor)
+                (moderator_id, moderator), reason = by[int(locked.target_discord_id)]
                 why = _why("timeout removed in Discord while the bot was offline", reason)
                 return await lift(conn, bot, locked, Lifter("lifted", why, moderator_id, moderator, False, False))
 
