@@ -336,6 +336,19 @@ async def lock_member(conn: asyncpg.Connection, guild_id: str, discord_id: str) 
     )
 
 
+async def lock_sanctions(conn: asyncpg.Connection, guild_id: str, discord_id: str) -> None:
+    """Lock the member's sanctions in force (id order) until the transaction ends: what a warning
+    that may escalate takes before its case number, so its escalation never waits for one of them
+    while holding the counter (a lift, a void or an appeal holds the row, then takes the counter)."""
+    await conn.execute(
+        """SELECT 1 FROM moderation_sanctions
+            WHERE guild_id = $1 AND target_discord_id = $2 AND status = 'active'
+            ORDER BY id FOR UPDATE""",
+        guild_id,
+        discord_id,
+    )
+
+
 async def unban_recorded_since(conn: Executor, guild_id: str, discord_id: str, seconds: float) -> bool:
     """Whether an unban of the member is on record from the last `seconds` (a lift of their ban or
     an unban case of its own, by anyone): the same unban, seen again (two processes at a handover)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import discord
 
 from bot.core.community import AnnouncementConfig
 from db import moderation, outbox
+from db.pool import init_connection
+from tests.test_e2e_core import wait_until
 
 GUILD_CASES = "SELECT action, reason, metadata FROM moderation_logs ORDER BY id"
 
@@ -306,6 +309,47 @@ async def test_two_moderators_warning_at_once_escalate_once(harness):
     assert "active warning points (threshold 3)" in timeout["reason"]
     await delivered(bot, "timeout")
     assert harness.standin.guild.members[bob.id].communication_disabled_until is not None
+
+
+async def test_a_warning_that_escalates_and_a_lift_of_the_same_members_timeout_at_once_do_not_deadlock(harness):
+    """The warning took the case counter, then its escalation waited for the member's timeout row;
+    /mod untimeout (or a void, an appeal) holds that row, then takes the counter: PostgreSQL aborted
+    one of the two as a deadlock. A warning that may escalate locks the member's sanctions first."""
+    harness.community = harness.demo.community_config(
+        cogs=["cogs.core", "cogs.moderation"],
+        moderation={"escalation": [{"points": 2, "action": "timeout", "duration": "1h"}]},
+    )
+    bot = await harness.start_bot()
+    mod, bob = harness.member("mod"), harness.member("bob")
+    await mod.slash("mod timeout", member=bob, reason="heated", duration="1h")
+    await mod.slash("mod warn", member=bob, reason="one", points=1)
+    guild_id = str(bot.guild_id)
+    conn = await asyncpg.connect(harness.dsn)  # not one of the bot's (its pool is small)
+    await init_connection(conn)
+    try:
+        async with conn.transaction():  # what /mod untimeout does: the timeout's row, then a case number
+            assert await moderation.active_sanction(conn, guild_id, bob.id, "timeout", lock=True) is not None
+            warning = asyncio.create_task(mod.slash("mod warn", member=bob, reason="two", points=1))
+
+            async def waiting() -> bool:
+                return (
+                    await conn.fetchval(
+                        """SELECT count(*) FROM pg_stat_activity
+                        WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND datname = current_database()"""
+                    )
+                    > 0
+                )
+
+            await wait_until(waiting)
+            await moderation.open_case(
+                conn, guild_id=guild_id, moderator_id=None, target_user_id=None, action="note", reason="lifted"
+            )
+        reply = await warning
+    finally:
+        await conn.close()
+    assert "threshold" in reply.content, reply.content
+    actions = [r["action"] for r in await bot.pool.fetch(GUILD_CASES)]
+    assert actions == ["timeout", "warn", "note", "warn", "timeout"]
 
 
 async def test_case_revisions_and_void_keep_history(harness):

@@ -82,6 +82,8 @@ async def _record_in(
         # moderators warning at once see each other's points, so a threshold is crossed once.
         await moderation.lock_member(conn, guild_id, str(action.target.id))
         settings = bot.config.community.moderation
+        if settings.escalation:  # its escalation's sanction rows before the case number (bot/core/locks.py)
+            await moderation.lock_sanctions(conn, guild_id, str(action.target.id))
         points = action.points if action.points is not None else settings.warn_points
         metadata["points"] = points
         metadata["points_expire_at"] = (now + timedelta(days=settings.warn_points_days)).isoformat()
