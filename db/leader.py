@@ -191,17 +191,20 @@ async def set_cut(conn: Executor, fence: Fence, cut: int) -> bool:
     return status.endswith(" 1")
 
 
-async def take_cut(conn: Executor, guild_id: str, holder: str, cut: int) -> bool:
+async def take_cut(conn: Executor, guild_id: str, holder: str, cut: int, *, grace_seconds: float) -> bool:
     """The successor's word that it handles the events from its cut on (the old leader may stop
     handling the others), given before it handles any: a compare-and-set on the cut it learnt, so a
     handover called off meanwhile (or a new cut) is not taken. Idempotent: asked again after a lost
-    answer, it is True again, the old leader's lease released to this process by then included."""
+    answer, it is True again, the old leader's lease released to this process by then included (for
+    as long as it is this process's alone: `grace_seconds` after its end)."""
     status = await conn.execute(
         """UPDATE bot_leader SET handover_taken_at = COALESCE(handover_taken_at, NOW())
-           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut = $3""",
+           WHERE guild_id = $1 AND handover_to = $2 AND handover_cut = $3
+             AND expires_at > NOW() - make_interval(secs => $4)""",
         guild_id,
         holder,
         cut,
+        grace_seconds,
     )
     return status.endswith(" 1")
 
@@ -276,7 +279,7 @@ class Acquisitions:
     """How the lease changed hands lately: what damps a flapping leadership."""
 
     unplanned: int  # a start, a failover, a --takeover with nobody leading
-    handovers: int  # a planned handover (--takeover): the successor took a lease handed to it
+    handovers: int  # a planned handover (--takeover) taken, or called off (each cost its IDENTIFY)
 
 
 # The detail a successor's acquisition is logged with (bot/core/leadership.py): a planned handover.
@@ -286,10 +289,10 @@ BY_HANDOVER = "by handover"
 async def acquisitions_since(conn: Executor, guild_id: str, seconds: float) -> Acquisitions:
     """How many times the lease changed hands lately, planned handovers counted apart."""
     row = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE detail IS DISTINCT FROM $3) AS unplanned,
-                  count(*) FILTER (WHERE detail = $3) AS handovers
+        """SELECT count(*) FILTER (WHERE event = 'acquired' AND detail IS DISTINCT FROM $3) AS unplanned,
+                  count(*) FILTER (WHERE detail = $3 OR event = 'called_off') AS handovers
            FROM bot_leader_log
-           WHERE guild_id = $1 AND event = 'acquired' AND at > NOW() - make_interval(secs => $2)""",
+           WHERE guild_id = $1 AND event IN ('acquired', 'called_off') AND at > NOW() - make_interval(secs => $2)""",
         guild_id,
         seconds,
         BY_HANDOVER,

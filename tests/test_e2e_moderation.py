@@ -311,6 +311,18 @@ async def test_two_moderators_warning_at_once_escalate_once(harness):
     assert harness.standin.guild.members[bob.id].communication_disabled_until is not None
 
 
+async def another_waits(conn: asyncpg.Connection, on: str) -> bool:
+    """Another session of this database waits for a lock (`on`: 'Lock' for a row, 'advisory')."""
+    return (
+        await conn.fetchval(
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE $1 IN (wait_event_type, wait_event) AND pid <> pg_backend_pid() AND datname = current_database()""",
+            on,
+        )
+        > 0
+    )
+
+
 async def test_a_warning_that_escalates_and_a_lift_of_the_same_members_timeout_at_once_do_not_deadlock(harness):
     """The warning took the case counter, then its escalation waited for the member's timeout row;
     /mod untimeout (or a void, an appeal) holds that row, then takes the counter: PostgreSQL aborted
@@ -331,16 +343,7 @@ async def test_a_warning_that_escalates_and_a_lift_of_the_same_members_timeout_a
             assert await moderation.active_sanction(conn, guild_id, bob.id, "timeout", lock=True) is not None
             warning = asyncio.create_task(mod.slash("mod warn", member=bob, reason="two", points=1))
 
-            async def waiting() -> bool:
-                return (
-                    await conn.fetchval(
-                        """SELECT count(*) FROM pg_stat_activity
-                        WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND datname = current_database()"""
-                    )
-                    > 0
-                )
-
-            await wait_until(waiting)
+            await wait_until(lambda: another_waits(conn, "Lock"))
             await moderation.open_case(
                 conn, guild_id=guild_id, moderator_id=None, target_user_id=None, action="note", reason="lifted"
             )
@@ -350,6 +353,29 @@ async def test_a_warning_that_escalates_and_a_lift_of_the_same_members_timeout_a
     assert "threshold" in reply.content, reply.content
     actions = [r["action"] for r in await bot.pool.fetch(GUILD_CASES)]
     assert actions == ["timeout", "warn", "note", "warn", "timeout"]
+
+
+async def test_no_sanction_comes_into_force_while_a_warning_holds_the_member(harness):
+    """A warning that may escalate locks the member's sanctions in force, then the case counter; a
+    /mod timeout committed meanwhile brought a new one into force that its escalation then waited
+    for, while a /mod untimeout held it and waited for the counter. Every action takes the member's
+    lock first, so the timeout waits for the warning's transaction."""
+    bot, _ = await start(harness)
+    mod, bob = harness.member("mod"), harness.member("bob")
+    guild_id = str(bot.guild_id)
+    conn = await asyncpg.connect(harness.dsn)
+    try:
+        async with conn.transaction():  # a warning's transaction, holding bob
+            await moderation.lock_member(conn, guild_id, bob.id)
+            timing_out = asyncio.create_task(mod.slash("mod timeout", member=bob, reason="heated", duration="1h"))
+
+            await wait_until(lambda: another_waits(conn, "advisory"))
+            assert await moderation.active_sanction(conn, guild_id, bob.id, "timeout") is None
+        reply = await timing_out
+    finally:
+        await conn.close()
+    assert reply.content.startswith("Case #1: timeout bob"), reply.content
+    assert await moderation.active_sanction(bot.pool, guild_id, bob.id, "timeout") is not None
 
 
 async def test_case_revisions_and_void_keep_history(harness):

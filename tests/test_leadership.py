@@ -307,21 +307,21 @@ async def test_a_handover_is_either_taken_or_called_off_never_both(db_dsn, conn)
             assert await old.try_acquire() is not None
             assert await new.request_handover() == "asked"
             assert await old.set_cut(5000)
-            assert not await new.take_cut(4999, within=0)  # not the cut the leader chose
+            assert False is await new.take_cut(4999, within=0)  # not the cut the leader chose
             assert await conn.fetchval("SELECT handover_taken_at FROM bot_leader") is None
             old.handover_to = "new"  # what keep() set before handing over
             if first == "take":
-                assert await new.take_cut(5000, within=0)
-                assert await new.take_cut(5000, within=0)  # asked again: the same answer
+                assert True is await new.take_cut(5000, within=0)
+                assert True is await new.take_cut(5000, within=0)  # asked again: the same answer
                 assert await old.call_off_handover("new") is False
                 assert await old.cut_taken()
                 await old.release(event="handed_over")
-                assert await new.take_cut(5000, within=0)  # its answer lost until the lease was released
+                assert True is await new.take_cut(5000, within=0)  # its answer lost until the lease was released
                 assert await new.try_acquire(takeover=True) is not None
             else:
                 assert await old.call_off_handover("new") is True
                 assert await old.call_off_handover("new") is True  # asked again after a lost answer
-                assert not await new.take_cut(5000, within=0)
+                assert False is await new.take_cut(5000, within=0)
                 assert await conn.fetchval("SELECT handover_taken_at FROM bot_leader") is None
                 assert not await old.cut_taken() and old.handover_to is None
                 events = [r["event"] for r in await conn.fetch("SELECT event FROM bot_leader_log ORDER BY id")]
@@ -331,3 +331,63 @@ async def test_a_handover_is_either_taken_or_called_off_never_both(db_dsn, conn)
             await old.release()
             for c in (old, new):
                 await c.close()
+
+
+async def test_a_take_the_database_leaves_unanswered_is_unknown_not_called_off(db_dsn, conn):
+    """The successor's take timing out (the lease row locked past its statement's bound) was read as
+    "called off": it exited saying so while its write could still land, and the old leader, seeing
+    the cut taken, stopped, leaving nobody leading. Unknown is its own answer; asked again, it holds."""
+    old, new = contender(db_dsn, "old"), contender(db_dsn, "new", statement_s=0.3)
+    try:
+        assert await old.try_acquire() is not None
+        assert await new.request_handover() == "asked"
+        assert await old.set_cut(7000)
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM bot_leader WHERE guild_id = $1 FOR UPDATE", str(GUILD))
+            assert await new.take_cut(7000, within=1.0) is None
+        assert await new.take_cut(7000, within=1.0) is True
+    finally:
+        for c in (old, new):
+            await c.close()
+
+
+async def test_a_called_off_handover_counts_toward_the_takeover_damping(db_dsn):
+    """A successor whose handover is called off exits and is restarted: each attempt spends an
+    IDENTIFY, and none ended in an acquisition, so a stalled host's restart loop was never damped."""
+    old, new = contender(db_dsn, "old"), contender(db_dsn, "new")
+    try:
+        assert await old.try_acquire() is not None
+        for cut in (1000, 2000, 3000):
+            assert await new.request_handover() == "asked"
+            assert await old.set_cut(cut)
+            old.handover_to = "new"
+            assert await old.call_off_handover("new") is True
+        assert await new.recent_handovers() == 3
+        assert new.timing.handover_damping(new.timing.handover_free + 1) > 0  # past the free ones it waits
+    finally:
+        for c in (old, new):
+            await c.close()
+
+
+async def test_a_successor_that_stalled_past_its_grace_after_taking_its_cut_gives_the_lease_up(db_dsn):
+    """Taken, but slow to acquire: past the lease's grace for it a standby may lead, and the successor
+    (which waited for the lease for ever, answering interactions from its cut on) must stop."""
+    fast = {"handover_grace_s": 0.3}
+    old, new, standby = (
+        contender(db_dsn, "old", **fast),
+        contender(db_dsn, "new", **fast),
+        contender(db_dsn, "sb", **fast),
+    )
+    try:
+        assert await old.try_acquire() is not None
+        assert await new.request_handover() == "asked"
+        assert await old.set_cut(9000)
+        assert True is await new.take_cut(9000, within=0)
+        await old.release(event="handed_over")
+        await asyncio.sleep(0.5)  # the successor stalls past the grace
+        assert False is await new.take_cut(9000, within=0)  # no longer this process's alone
+        assert await standby.try_acquire() is not None
+        assert await asyncio.wait_for(new.lease_after_take(), 5) is None
+    finally:
+        for c in (old, new, standby):
+            await c.close()

@@ -256,21 +256,42 @@ class Leadership:
         assert self.fence is not None
         return await self._run(lambda conn: leader.set_cut(conn, self.fence, cut))  # type: ignore[arg-type]
 
-    async def take_cut(self, cut: int, *, within: float) -> bool:
+    async def take_cut(self, cut: int, *, within: float) -> bool | None:
         """Tell the old leader this process handles the events from `cut` on, before handling any:
-        True once on record; False when the handover was called off (or moved to another cut), or
-        the word could not be given within `within` seconds (the old leader then calls it off and
-        carries on leading). Asked again after a failure: the write is idempotent."""
+        True once on record; False when the handover was called off (or moved to another cut, or
+        the lease went to another process); None when the database gave no answer within `within`
+        seconds. Asked again after a failure: the write is idempotent, and a compare-and-set on the
+        row the old leader's call-off changes, so one of the two wins whatever answers were lost."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + within
+        grace = self.timing.handover_grace_s
         while True:
             try:
-                return await self._run(lambda conn: leader.take_cut(conn, self.guild_id, self.holder, cut))
+                return await self._run(
+                    lambda conn: leader.take_cut(conn, self.guild_id, self.holder, cut, grace_seconds=grace)
+                )
             except Exception as error:
                 log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
             if loop.time() >= give_up:
-                return False
+                return None
             await asyncio.sleep(0.25)
+
+    async def lease_after_take(self) -> Fence | None:
+        """The successor, once it took its cut: the lease the old leader releases to it (however long
+        its stop takes). None when another process acquired it meanwhile (this one stalled past the
+        lease's grace for it): the row no longer names this process as the successor."""
+        while True:
+            try:
+                fence = await self.try_acquire(takeover=True)
+                lease = None if fence is not None else await self.lease()
+            except Exception as error:
+                log.warning("taking over: the lease could not be read (%s); trying again", one_line(error))
+            else:
+                if fence is not None:
+                    return fence
+                if lease is None or lease.handover_to != self.holder:
+                    return None
+            await asyncio.sleep(self.timing.takeover_poll_s)
 
     async def call_off_handover(self, successor: str) -> bool | None:
         """The old leader's way back from a handover whose successor never took its cut: True, called

@@ -30,9 +30,10 @@ members' award rows, whether awarding (claim_awards), revoking, or the website's
 award_achievement(), so each waits for the one before it and none for the other.
 Moderation, whoever acts (a command, an edit, a void, an appeal, a ban seen from Discord, an expiry,
 a refusal from Discord): the case being changed (lock_case), then the member's sanction in force
-(FOR UPDATE), then the guild's case counter (open_case), then timers and outbox rows. A warning
-that may escalate takes the member's lock, then every sanction of theirs in force (lock_sanctions),
-then the counter: its escalation re-locks a row it holds, never one another holds. Two paths
+(FOR UPDATE), then the guild's case counter (open_case), then timers and outbox rows. A command's
+action (lifecycle.record) takes the member's lock first; a warning that may escalate then every
+sanction of theirs in force (lock_sanctions), then the counter: its escalation re-locks a row it
+holds, and no action of a moderator brings another into force meanwhile. Two paths
 start elsewhere, and neither waits for a row the others hold first: the timer dispatcher holds its
 timer's row, then the sanction's (so whoever cancels a sanction's timer skips a timer being run:
 cogs/moderation/lifecycle.cancel_expiry, and the handler finds the sanction ended or its expiry

@@ -77,6 +77,10 @@ EXIT_LOST_LEAD = 3  # the lease was lost (fenced): a supervisor starts the proce
 HANDOVER_WAIT_S = 30.0
 # After the grace, how long the old leader waits for its successor to say it took the cut.
 CUT_TAKEN_WAIT_S = 5.0
+# How long the successor asks whether it took its cut before giving up, when the database does not
+# answer: past the old leader's whole window (its grace and CUT_TAKEN_WAIT_S), so the two never
+# decide on different answers.
+TAKE_CUT_WAIT_S = 2 * (HANDOVER_GRACE_S + CUT_TAKEN_WAIT_S)
 # A test hook (tests/test_handover_window.py): the directory of the files a handover's steps wait for.
 TEST_GATES = "CONCLAVE_TEST_GATES"
 # A gate nobody opens is given up after this long: a test holds a step for seconds, never minutes.
@@ -149,16 +153,30 @@ async def _take_over(bot: ConclaveBot, leadership: Leadership, connection: async
             await wait_at_test_gate("cut")
             # The cut taken on record before any event past it is handled here: a handover the old
             # leader called off meanwhile (no word from here in time) is the old leader's again.
-            if not await leadership.take_cut(cut, within=CUT_TAKEN_WAIT_S):
+            taken = await leadership.take_cut(cut, within=TAKE_CUT_WAIT_S)
+            if taken is None:
+                raise HandoverRefused(
+                    f"the database did not answer for {TAKE_CUT_WAIT_S:.0f} s whether this process took its cut "
+                    "(the leader carries on or hands over; check DATABASE_URL) and start it again to take over"
+                )
+            if not taken:
                 # Not asked again at once: each attempt leaves interactions unanswered for seconds
-                # (the old leader leaves them to this process until it calls the handover off).
+                # (the old leader leaves them to this process until it calls the handover off); a
+                # restart is damped as every takeover is (a called-off one counts).
                 raise HandoverRefused(
                     "the leader called the handover off: this process did not take its cut in time "
                     "(a stalled host, or its database unreachable); start it again to take over"
                 )
             bot.take_events_from(cut)
             log.info("handover: handling interactions and messages from snowflake %d on", cut)
-            return await leadership.wait_for_lease(takeover=True)
+            fence = await leadership.lease_after_take()
+            if fence is None:
+                bot.fence_now()  # another process leads: nothing more from this one
+                raise HandoverRefused(
+                    "another process took the lease while this one waited for it after its cut; "
+                    "start this one again to take over or stand by"
+                )
+            return fence
         fence = await leadership.try_acquire(takeover=True)
         if fence is not None:
             bot.take_events_from(0)  # nobody handed over: everything held is this process's

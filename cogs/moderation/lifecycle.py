@@ -77,10 +77,11 @@ async def _record_in(
     if action.kind == "mute" and bot.config.community.moderation.mute_role_id is not None:
         # The role this mute gives: the one taken back when it ends, whatever the setting is by then.
         metadata["mute_role_id"] = str(bot.config.community.moderation.mute_role_id)
+    # Every action on the member is serialised from here to the end of the transaction: two
+    # moderators warning at once see each other's points, so a threshold is crossed once, and no
+    # sanction of theirs comes into force while a warning's escalation holds the case counter.
+    await moderation.lock_member(conn, guild_id, str(action.target.id))
     if action.kind == "warn":
-        # The member's warnings are serialised from here to the end of the transaction: two
-        # moderators warning at once see each other's points, so a threshold is crossed once.
-        await moderation.lock_member(conn, guild_id, str(action.target.id))
         settings = bot.config.community.moderation
         if settings.escalation:  # its escalation's sanction rows before the case number (bot/core/locks.py)
             await moderation.lock_sanctions(conn, guild_id, str(action.target.id))
