@@ -60,7 +60,7 @@ def _relative(moment: datetime, now: datetime) -> str:
     ahead, seconds = seconds >= 0, abs(seconds)
     for name, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            count = seconds // size
+            count = (seconds + size // 2) // size  # rounded, as Discord's client says it
             text = f"{count} {name}{'' if count == 1 else 's'}"
             break
     else:

@@ -4,6 +4,7 @@ word is a letter, a `;` in quotes is text; and Tab completes what the server has
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,6 +12,7 @@ from bot.sandbox.completion import Completer
 from bot.sandbox.repl import Sandbox, _options
 from bot.sandbox.words import answers, words
 from standin.control import InvalidInvocation
+from standin.render import _relative
 
 
 def test_a_semicolon_inside_quotes_stays_in_the_form_answer():
@@ -93,3 +95,13 @@ async def test_tab_completes_members_verbs_commands_subcommands_options_and_memb
     assert complete("mod: /xp give member:al") == ["member:alice"]
     assert complete("mod: /xp give member:alice m") == []  # member given already
     assert complete("mod: /no-such-command ") == []
+
+
+def test_relative_times_read_as_discords_client_rounds_them():
+    """A 10-minute timeout shown a second later read "in 9 minutes" (Discord says "in 10 minutes")."""
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert _relative(now + timedelta(minutes=10) - timedelta(seconds=1), now) == "in 10 minutes"
+    assert _relative(now + timedelta(minutes=10, seconds=20), now) == "in 10 minutes"
+    assert _relative(now - timedelta(days=2, hours=3), now) == "2 days ago"
+    assert _relative(now + timedelta(seconds=59), now) == "in 59 seconds"
+    assert _relative(now + timedelta(minutes=1), now) == "in 1 minute"
