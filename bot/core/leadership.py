@@ -256,25 +256,36 @@ class Leadership:
         assert self.fence is not None
         return await self._run(lambda conn: leader.set_cut(conn, self.fence, cut))  # type: ignore[arg-type]
 
+    async def _answered(
+        self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, within: float, what: str
+    ) -> T | None:
+        """`statement` (idempotent) asked again every 0.25 s while the database fails to answer it;
+        None once `within` seconds went by without an answer (one warning for them all)."""
+        loop = asyncio.get_running_loop()
+        give_up, warned = loop.time() + within, False
+        while True:
+            try:
+                return await self._run(statement)
+            except Exception as error:
+                if not warned:
+                    log.warning("handover: %s could not be recorded (%s); asking again", what, one_line(error))
+                    warned = True
+            if loop.time() >= give_up:
+                return None
+            await asyncio.sleep(0.25)
+
     async def take_cut(self, cut: int, *, within: float) -> bool | None:
         """Tell the old leader this process handles the events from `cut` on, before handling any:
         True once on record; False when the handover was called off (or moved to another cut, or
         the lease went to another process); None when the database gave no answer within `within`
         seconds. Asked again after a failure: the write is idempotent, and a compare-and-set on the
         row the old leader's call-off changes, so one of the two wins whatever answers were lost."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + within
         grace = self.timing.handover_grace_s
-        while True:
-            try:
-                return await self._run(
-                    lambda conn: leader.take_cut(conn, self.guild_id, self.holder, cut, grace_seconds=grace)
-                )
-            except Exception as error:
-                log.warning("handover: taking the cut could not be recorded (%s)", one_line(error))
-            if loop.time() >= give_up:
-                return None
-            await asyncio.sleep(0.25)
+        return await self._answered(
+            lambda conn: leader.take_cut(conn, self.guild_id, self.holder, cut, grace_seconds=grace),
+            within=within,
+            what="taking the cut",
+        )
 
     async def lease_after_take(self) -> Fence | None:
         """The successor, once it took its cut: the lease the old leader releases to it (however long
@@ -293,18 +304,18 @@ class Leadership:
                     return None
             await asyncio.sleep(self.timing.takeover_poll_s)
 
-    async def call_off_handover(self, successor: str) -> bool | None:
+    async def call_off_handover(self, successor: str, *, within: float = 0.0) -> bool | None:
         """The old leader's way back from a handover whose successor never took its cut: True, called
         off (this process leads on; also when an earlier try's answer was lost); False, the successor
-        took it meanwhile (or the lease is gone); None, unknown (the database did not answer)."""
+        took it meanwhile (or the lease is gone); None, unknown (no answer within `within` seconds)."""
         fence = self.fence
         if fence is None:
             return False
-        try:
-            called_off = await self._run(lambda conn: leader.call_off_handover(conn, fence, successor))
-        except Exception as error:
-            log.warning("handover to %s: calling it off could not be recorded (%s)", successor, one_line(error))
-            return None
+        called_off = await self._answered(
+            lambda conn: leader.call_off_handover(conn, fence, successor),
+            within=within,
+            what=f"calling the handover to {successor} off",
+        )
         if called_off:
             self.handover_to = None  # a new request (the same successor, alive after all) is answered again
         return called_off

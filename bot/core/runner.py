@@ -288,19 +288,14 @@ async def _until_cut_taken(leadership: Leadership, successor: str, lost: asyncio
 async def _called_off(leadership: Leadership, successor: str, lost: asyncio.Future[str]) -> bool:
     """Call the handover off (its successor never took its cut, or the cut's own write went
     unanswered): True, this process leads on. False when the successor took the cut meanwhile (it
-    leads: this process hands over), or the database left it unknown for CUT_TAKEN_WAIT_S (handing
-    over is the safe side: two leaders would answer twice)."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + CUT_TAKEN_WAIT_S
-    while not lost.done():
-        called_off = await leadership.call_off_handover(successor)
-        if called_off is not None:
-            return called_off
-        if loop.time() >= give_up:
-            log.warning("handover to %s: whether it was called off is unknown; stopping", successor)
-            return False
-        await asyncio.sleep(0.25)
-    return False
+    leads: this process hands over), the lease is lost, or the database left it unknown for
+    CUT_TAKEN_WAIT_S (handing over is the safe side: two leaders would answer twice)."""
+    if lost.done():
+        return False
+    called_off = await leadership.call_off_handover(successor, within=CUT_TAKEN_WAIT_S)
+    if called_off is None:
+        log.warning("handover to %s: whether it was called off is unknown; stopping", successor)
+    return bool(called_off)
 
 
 async def run_forever(config: Config, *, takeover: bool = False) -> int:

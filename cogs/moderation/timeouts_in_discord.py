@@ -252,13 +252,13 @@ class TimeoutsInDiscord(MenusWatcher):
             member = guild.get_member(int(discord_id))
             return None if member is None else timed_out_until(member)
 
-        async def each(discord_id: str, step: Callable[[asyncpg.Connection], Awaitable[Case | None]]) -> Case | None:
+        async def each(discord_id: str, step: Callable[..., Awaitable[Case | None]], *args: object) -> Case | None:
             """One member's step, in its own transaction under their lock; its case once committed.
             A failure is that member's alone (one warning): the others are reconciled all the same."""
             try:
                 async with bot.pool.acquire() as conn, conn.transaction():
                     await moderation.lock_member(conn, guild_id, discord_id)
-                    return await step(conn)
+                    return await step(conn, *args)
             except Exception as error:
                 expected = isinstance(error, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError))
                 log.warning(
@@ -269,63 +269,56 @@ class TimeoutsInDiscord(MenusWatcher):
                 )
                 return None
 
+        async def give(conn: asyncpg.Connection, member: discord.Member, until: datetime) -> Case | None:
+            discord_id = str(member.id)
+            if running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)):
+                return None  # recorded meanwhile by the live handler, with what it saw
+            if now_until(discord_id) is None:
+                return None  # removed meanwhile: not in force, as Discord has it
+            (moderator_id, _), reason = by[member.id]
+            # The end the offline change gave (its moderator's); a live change since moves it once
+            # the live handler has the lock.
+            return await record_timeout(
+                conn,
+                guild_id=guild_id,
+                discord_id=discord_id,
+                target_id=targets[member.id],
+                until=until,
+                moderator_id=moderator_id,
+                reason=_why("timed out in Discord while the bot was offline", reason),
+            )
+
+        async def move(conn: asyncpg.Connection, sanction: moderation.Sanction, until: datetime) -> Case | None:
+            locked = await moderation.lock_active_sanction(conn, sanction.id)
+            if locked is None or same_end(locked.expires_at, until):
+                return None  # ended or moved meanwhile
+            current = now_until(sanction.target_discord_id)
+            if current is not None and same_end(locked.expires_at, current):
+                return None  # the live handler moved it to what Discord holds now
+            (moderator_id, _), _reason = by[int(sanction.target_discord_id)]
+            return await change_end(conn, locked, until, moderator_id)
+
+        async def remove(conn: asyncpg.Connection, sanction: moderation.Sanction) -> Case | None:
+            locked = await moderation.lock_active_sanction(conn, sanction.id)
+            if locked is None:
+                return None  # ended meanwhile (its expiry ran, or the live handler lifted it)
+            current = now_until(sanction.target_discord_id)
+            if current is not None and same_end(locked.expires_at, current):
+                return None  # timed out again live, and the live handler recorded it on this one
+            if await outbox.status_of(conn, f"case-action:{locked.case_id}") in ("failed", "refused"):
+                return None  # never applied in Discord: its failure is on record
+            (moderator_id, moderator), reason = by[int(locked.target_discord_id)]
+            why = _why("timeout removed in Discord while the bot was offline", reason)
+            return await lift(conn, bot, locked, Lifter("lifted", why, moderator_id, moderator, False, False))
+
         for member, until in given:
-
-            async def give(
-                conn: asyncpg.Connection, member: discord.Member = member, until: datetime = until
-            ) -> Case | None:
-                discord_id = str(member.id)
-                if running(await moderation.active_sanction(conn, guild_id, discord_id, "timeout", lock=True)):
-                    return None  # recorded meanwhile by the live handler, with what it saw
-                if now_until(discord_id) is None:
-                    return None  # removed meanwhile: not in force, as Discord has it
-                (moderator_id, _), reason = by[member.id]
-                # The end the offline change gave (its moderator's); a live change since moves it
-                # once the live handler has the lock.
-                return await record_timeout(
-                    conn,
-                    guild_id=guild_id,
-                    discord_id=discord_id,
-                    target_id=targets[member.id],
-                    until=until,
-                    moderator_id=moderator_id,
-                    reason=_why("timed out in Discord while the bot was offline", reason),
-                )
-
-            if (case := await each(str(member.id), give)) is not None:
+            if (case := await each(str(member.id), give, member, until)) is not None:
                 given_cases.append(case)
         for sanction, until in changed:
-
-            async def move(
-                conn: asyncpg.Connection, sanction: moderation.Sanction = sanction, until: datetime = until
-            ) -> Case | None:
-                locked = await moderation.lock_active_sanction(conn, sanction.id)
-                if locked is None or same_end(locked.expires_at, until):
-                    return None  # ended or moved meanwhile
-                current = now_until(sanction.target_discord_id)
-                if current is not None and same_end(locked.expires_at, current):
-                    return None  # the live handler moved it to what Discord holds now
-                (moderator_id, _), _reason = by[int(sanction.target_discord_id)]
-                return await change_end(conn, locked, until, moderator_id)
-
-            if await each(sanction.target_discord_id, move) is not None:
+            if await each(sanction.target_discord_id, move, sanction, until) is not None:
                 moved += 1
         for sanction in removed:
-
-            async def remove(conn: asyncpg.Connection, sanction: moderation.Sanction = sanction) -> Case | None:
-                locked = await moderation.lock_active_sanction(conn, sanction.id)
-                if locked is None:
-                    return None  # ended meanwhile (its expiry ran, or the live handler lifted it)
-                current = now_until(sanction.target_discord_id)
-                if current is not None and same_end(locked.expires_at, current):
-                    return None  # timed out again live, and the live handler recorded it on this one
-                if await outbox.status_of(conn, f"case-action:{locked.case_id}") in ("failed", "refused"):
-                    return None  # never applied in Discord: its failure is on record
-                (moderator_id, moderator), reason = by[int(locked.target_discord_id)]
-                why = _why("timeout removed in Discord while the bot was offline", reason)
-                return await lift(conn, bot, locked, Lifter("lifted", why, moderator_id, moderator, False, False))
-
-            if (case := await each(sanction.target_discord_id, remove)) is not None:
+            if (case := await each(sanction.target_discord_id, remove, sanction)) is not None:
                 lifted.append(case)
         recorded = given_cases + lifted
         if recorded or moved:
