@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from db import imports
 
 MAX_IMPORT_XP = 1_000_000  # as /xp give and /xp set: our level 101 (the rank index grows with the top XP)
 STALE_S = 60  # a running import whose heartbeat is older has crashed, and may be resumed
+HEARTBEAT_S = 5.0  # between heartbeats (each a commit that waits for the disk), well inside STALE_S
 CHUNK = 5_000  # members per transaction: a crash loses at most one chunk's work, which the rerun redoes
 LANES = 2  # chunks written side by side (their members are disjoint: no lock between them)
 
@@ -173,6 +175,9 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
     chunks = iter(range(0, len(wanted), CHUNK))
 
     failed: list[BaseException] = []
+    if summary.resumed:
+        await imports.heartbeat(pool, record.id)  # at once: another process now sees it running
+    beat = [time.monotonic()]  # when the record was last seen alive (its start, or the line above)
 
     async def lane() -> None:
         nonlocal done
@@ -185,7 +190,9 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
                     async with conn.transaction():
                         result = await imports.apply_chunk(conn, record, chunk)
                         roles = await _quiet_rewards(conn, community, result)
-                    await imports.heartbeat(conn, record.id)
+                    if time.monotonic() - beat[0] >= HEARTBEAT_S:
+                        beat[0] = time.monotonic()
+                        await imports.heartbeat(conn, record.id)
             except imports.ImportStopped:
                 failed.append(ImportFailed(f"import {record.id} was taken back while it ran: it stopped there"))
                 raise failed[-1] from None

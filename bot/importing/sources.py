@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import isqrt
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Source = Literal["mee6", "lurkr", "amari", "polaris", "csv"]
 Mapping_ = Literal["level", "xp"]
@@ -29,8 +29,7 @@ class ImportFormatError(ValueError):
     """The file is not what --from says it is (or is cut short): nothing is imported."""
 
 
-@dataclass(frozen=True)
-class SourceRow:
+class SourceRow(NamedTuple):  # immutable as a frozen dataclass, and built in a third of its time (1M rows)
     """One member as the source tells it; `row` is where it was (1-based; a CSV's header is row 1)."""
 
     row: int
@@ -223,52 +222,36 @@ def _csv_records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any]]]
             raise ImportFormatError(f"row {i} cannot be read: {exc}") from None
 
 
-def _row_fields(source: Source, item: Mapping[str, Any]) -> dict[str, Any]:
+class _Fields(NamedTuple):
+    """A row's fields under our names, as the file has them (not checked yet)."""
+
+    id: Any
+    username: Any
+    xp: Any
+    level: Any
+    messages: Any = None
+    progress: float | None = None
+    bot: Any = None
+
+
+def _row_fields(source: Source, item: Mapping[str, Any]) -> _Fields:
+    get = item.get
     if source == "mee6":
-        detail = item.get("detailed_xp")
+        detail = get("detailed_xp")
         progress = None
-        if isinstance(detail, list) and len(detail) >= 2 and _int(detail[0]) is not None and _int(detail[1]):
-            progress = _int(detail[0]) / _int(detail[1])
-        return {
-            "id": item.get("id"),
-            "username": item.get("username"),
-            "xp": item.get("xp"),
-            "level": item.get("level"),
-            "messages": item.get("message_count"),
-            "progress": progress,
-            "bot": item.get("bot"),
-        }
+        if type(detail) is list and len(detail) >= 2:
+            into, span = _int(detail[0]), _int(detail[1])
+            if into is not None and span:
+                progress = into / span
+        return _Fields(get("id"), get("username"), get("xp"), get("level"), get("message_count"), progress, get("bot"))
     if source == "lurkr":
-        user = item.get("user") if isinstance(item.get("user"), dict) else {}
-        return {
-            "id": item.get("userId"),
-            "username": user.get("username"),
-            "xp": item.get("xp"),
-            "level": item.get("level"),
-            "messages": item.get("messageCount"),
-            "bot": user.get("bot"),
-        }
-    if source == "amari":
-        return {
-            "id": item.get("id"),
-            "username": item.get("username"),
-            "xp": item.get("exp"),
-            "level": item.get("level"),
-        }
-    if source == "polaris":
-        return {
-            "id": item.get("id"),
-            "username": item.get("username"),
-            "xp": item.get("xp"),
-            "level": item.get("level"),
-        }
-    return {
-        "id": item.get("id"),
-        "username": item.get("username"),
-        "xp": item.get("xp"),
-        "level": item.get("level"),
-        "messages": item.get("messages"),
-    }
+        user = get("user") if isinstance(get("user"), dict) else {}
+        return _Fields(
+            get("userId"), user.get("username"), get("xp"), get("level"), get("messageCount"), None, user.get("bot")
+        )
+    if source in ("amari", "polaris"):
+        return _Fields(get("id"), get("username"), get("exp" if source == "amari" else "xp"), get("level"))
+    return _Fields(get("id"), get("username"), get("xp"), get("level"), get("messages"))
 
 
 def _finish(parsed: Parsed, items: Iterable[tuple[int, Any]]) -> Parsed:
@@ -278,50 +261,50 @@ def _finish(parsed: Parsed, items: Iterable[tuple[int, Any]]) -> Parsed:
             parsed.skipped.append(Skip(row, None, "not a member entry"))
             continue
         fields = _row_fields(parsed.source, item)
-        raw_id = fields["id"]
+        raw_id = fields.id
         if type(raw_id) is str:
             discord_id = raw_id.strip()
         else:
             discord_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
-        if not SNOWFLAKE.fullmatch(discord_id) or int(discord_id) >= 2**63:
+        if not SNOWFLAKE.fullmatch(discord_id) or (len(discord_id) > 18 and int(discord_id) >= 2**63):
             parsed.skipped.append(Skip(row, _bounded(discord_id) or None, "unknown id format (not a Discord id)"))
             continue
         if discord_id in first_row:
             parsed.skipped.append(Skip(row, discord_id, f"duplicate id (first at row {first_row[discord_id]})"))
             continue
-        xp, level, messages = _int(fields["xp"]), _int(fields["level"]), _int(fields.get("messages"))
+        xp, level, messages = _int(fields.xp), _int(fields.level), _int(fields.messages)
         problem = _bad_numbers(fields, xp, level, messages)
         if problem:
             parsed.skipped.append(Skip(row, discord_id, problem))
             continue
         first_row[discord_id] = row
-        name = fields.get("username")
+        name = fields.username
         parsed.rows.append(
             SourceRow(
-                row=row,
-                discord_id=discord_id,
-                username=_bounded(str(name)) or None if name not in (None, "") else None,
-                xp=xp,
-                level=level,
-                messages=messages,
-                progress=fields.get("progress"),
-                is_bot=fields.get("bot") is True,
+                row,
+                discord_id,
+                _bounded(str(name)) or None if name not in (None, "") else None,
+                xp,
+                level,
+                messages,
+                fields.progress,
+                fields.bot is True,
             )
         )
     return parsed
 
 
-def _bad_numbers(fields: Mapping[str, Any], xp: int | None, level: int | None, messages: int | None) -> str | None:
+def _bad_numbers(fields: _Fields, xp: int | None, level: int | None, messages: int | None) -> str | None:
     if (
         xp is not None
         and level is not None
         and 0 <= xp <= MAX_XP
         and 0 <= level <= MAX_LEVEL
         and (messages is None or 0 <= messages <= MAX_XP)
-        and (messages is not None or fields.get("messages") in (None, ""))
+        and (messages is not None or fields.messages in (None, ""))
     ):
         return None  # the usual row: both numbers there and in range
-    for name, raw, value in (("xp", fields["xp"], xp), ("level", fields["level"], level)):
+    for name, raw, value in (("xp", fields.xp, xp), ("level", fields.level, level)):
         if raw not in (None, "") and value is None:
             return f"{name} is not a whole number ({_bounded(str(raw), 20)!r})"
     if xp is None and level is None:
@@ -330,8 +313,8 @@ def _bad_numbers(fields: Mapping[str, Any], xp: int | None, level: int | None, m
         return f"xp {xp:,} is out of range (0 to {MAX_XP:,})"
     if level is not None and not 0 <= level <= MAX_LEVEL:
         return f"level {level:,} is out of range (0 to {MAX_LEVEL:,})"
-    if fields.get("messages") not in (None, "") and (messages is None or not 0 <= messages <= MAX_XP):
-        return f"message count {_bounded(str(fields.get('messages')), 20)!r} is not a count"
+    if fields.messages not in (None, "") and (messages is None or not 0 <= messages <= MAX_XP):
+        return f"message count {_bounded(str(fields.messages), 20)!r} is not a count"
     return None
 
 
