@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import asyncpg
 
 from db import embedded
 from db.embedded import EmbeddedServer
+
+
+@contextmanager
+def _running(pgdata: Path) -> Iterator[str]:
+    server = EmbeddedServer(pgdata)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def _settings(uri: str) -> dict[str, str]:
@@ -20,9 +32,7 @@ def _settings(uri: str) -> dict[str, str]:
                 "SELECT name, current_setting(name) AS value FROM pg_settings "
                 "WHERE name IN ('shared_buffers', 'max_wal_size')"
             )
-            return {r["name"]: r["value"] for r in rows} | {
-                "started": str(await conn.fetchval("SELECT pg_postmaster_start_time()"))
-            }
+            return {r["name"]: r["value"] for r in rows}
         finally:
             await conn.close()
 
@@ -42,54 +52,38 @@ def test_a_new_cluster_runs_with_the_bots_settings_and_is_restarted_for_them_onc
     expected = embedded.settings_text()
     wanted_buffers = expected.split("shared_buffers = '")[1].split("'")[0]
     caplog.set_level(logging.INFO, logger="db.embedded")
-    server = EmbeddedServer(pgdata)
-    try:
-        first = _settings(server.start())
-    finally:
-        server.stop()
+    with _running(pgdata) as uri:
+        first = _settings(uri)
     assert first["shared_buffers"] == wanted_buffers.replace("1024MB", "1GB")
     assert first["max_wal_size"] == embedded.MAX_WAL_SIZE
     assert (pgdata / embedded.SETTINGS_FILE).read_text() == expected
     assert sum("restarting embedded PostgreSQL" in r.getMessage() for r in caplog.records) == 1
 
     caplog.clear()
-    server = EmbeddedServer(pgdata)
-    try:
-        uri = server.start()
+    with _running(pgdata) as uri:
         again = _settings(uri)
         # An admin's own choice (ALTER SYSTEM) is read after ours, and kept.
         asyncio.run(_alter(uri, "ALTER SYSTEM SET max_wal_size = '2GB'"))
-    finally:
-        server.stop()
     assert not [r for r in caplog.records if "restarting" in r.getMessage()]  # nothing new to apply
     assert again["max_wal_size"] == embedded.MAX_WAL_SIZE
-    server = EmbeddedServer(pgdata)
-    try:
-        assert _settings(server.start())["max_wal_size"] == "2GB"
-    finally:
-        server.stop()
+    with _running(pgdata) as uri:
+        assert _settings(uri)["max_wal_size"] == "2GB"
 
 
 def test_settings_the_server_refuses_leave_it_running_with_its_defaults(embedded_data_dir, monkeypatch, caplog):
     pgdata = embedded_data_dir / "pgdata"
     monkeypatch.setattr(embedded, "settings_text", lambda memory=None: "shared_buffers = 'lots'\n")
     caplog.set_level(logging.INFO, logger="db.embedded")
-    server = EmbeddedServer(pgdata)
-    try:
-        running = _settings(server.start())
-    finally:
-        server.stop()
+    with _running(pgdata) as uri:
+        running = _settings(uri)
     assert running["shared_buffers"] == "128MB"  # PostgreSQL's default
     refused = [r for r in caplog.records if "refused the bot's settings" in r.getMessage()]
     assert len(refused) == 1 and refused[0].levelno == logging.WARNING
     assert (pgdata / embedded.SETTINGS_FILE).read_text() == embedded.REFUSED_TEXT
 
     caplog.clear()
-    server = EmbeddedServer(pgdata)  # the next start does not try them again
-    try:
-        assert _settings(server.start())["shared_buffers"] == "128MB"
-    finally:
-        server.stop()
+    with _running(pgdata) as uri:  # the next start does not try them again
+        assert _settings(uri)["shared_buffers"] == "128MB"
     assert not [r for r in caplog.records if "restarting" in r.getMessage() or "refused" in r.getMessage()]
 
 
