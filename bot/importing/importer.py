@@ -177,10 +177,10 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
     failed: list[BaseException] = []
     if summary.resumed:
         await imports.heartbeat(pool, record.id)  # at once: another process now sees it running
-    beat = [time.monotonic()]  # when the record was last seen alive (its start, or the line above)
+    beat = time.monotonic()  # when the record was last seen alive (its start, or the line above)
 
     async def lane() -> None:
-        nonlocal done
+        nonlocal done, beat
         for start in chunks:  # each lane takes the next chunk when it is free
             if failed:
                 return  # another lane's chunk was refused: stop here (the rerun resumes)
@@ -190,8 +190,8 @@ async def run(pool: asyncpg.Pool, community: Community, the_plan: Plan, *, repor
                     async with conn.transaction():
                         result = await imports.apply_chunk(conn, record, chunk)
                         roles = await _quiet_rewards(conn, community, result)
-                    if time.monotonic() - beat[0] >= HEARTBEAT_S:
-                        beat[0] = time.monotonic()
+                    if time.monotonic() - beat >= HEARTBEAT_S:
+                        beat = time.monotonic()
                         await imports.heartbeat(conn, record.id)
             except imports.ImportStopped:
                 failed.append(ImportFailed(f"import {record.id} was taken back while it ran: it stopped there"))
